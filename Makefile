@@ -1,0 +1,91 @@
+# xfer -- see README.md.  Targets: all test asan demo deps install clean.
+PREFIX ?= /usr/local
+CC ?= cc
+BUILD ?= build
+OPT ?= -O2
+CFLAGS_BASE = -std=c99 -D_GNU_SOURCE -Wall -Wextra -fvisibility=hidden -fPIC -g
+CFLAGS ?= $(OPT)
+XCFLAGS = $(CFLAGS_BASE) $(CFLAGS) -Icsrc
+LIBS = -lcares
+SAN ?=
+
+CORE_SRC = csrc/multi.c csrc/socket.c csrc/transfer.c csrc/conn.c \
+           csrc/http1.c csrc/h1parse.c csrc/url.c csrc/dns.c csrc/easy.c \
+           csrc/wait.c csrc/heap.c csrc/util.c
+CORE_OBJ = $(CORE_SRC:csrc/%.c=$(BUILD)/obj/%.o)
+C_TESTS = $(patsubst spec/c/%.c,$(BUILD)/spec/%,$(filter-out spec/c/testlib.c,$(wildcard spec/c/test_*.c)))
+
+DEB_PKGS = build-essential pkg-config libc-ares-dev libssl-dev libuv1-dev \
+  liblua5.4-dev liblua5.1-0-dev libluajit2-5.1-dev lua5.1 lua5.4 luajit2 \
+  lua-busted lua-luv nginx libnginx-mod-http-lua nginx-dev libpcre2-dev \
+  zlib1g-dev libcurl4-openssl-dev wrk strace clang
+
+.PHONY: all lib test asan demo deps install clean check-includes examples
+
+all: lib examples
+
+lib: $(BUILD)/libxfer.a $(BUILD)/libxfer.so
+
+$(BUILD)/obj/%.o: csrc/%.c csrc/*.h
+	@mkdir -p $(dir $@)
+	$(CC) $(XCFLAGS) $(SAN) -c $< -o $@
+
+$(BUILD)/libxfer.a: $(CORE_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libxfer.so: $(CORE_OBJ)
+	$(CC) -shared $(SAN) -o $@ $^ $(LIBS) -Wl,-soname,libxfer.so.0
+
+examples: $(BUILD)/examples/demo $(BUILD)/examples/multi-uv
+
+$(BUILD)/examples/demo: examples/demo.c $(BUILD)/libxfer.a
+	@mkdir -p $(dir $@)
+	$(CC) $(XCFLAGS) $(SAN) $< -o $@ $(BUILD)/libxfer.a $(LIBS)
+
+# A libcurl program, unchanged, through the compatibility header.
+$(BUILD)/examples/multi-uv: examples/multi-uv.c $(BUILD)/libxfer.a csrc/compat/curl/curl.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(CFLAGS) $(SAN) -Icsrc/compat $< -o $@ $(BUILD)/libxfer.a $(LIBS) -luv
+
+$(BUILD)/spec/%: spec/c/%.c spec/c/testlib.c spec/c/*.h $(BUILD)/libxfer.a
+	@mkdir -p $(dir $@)
+	$(CC) $(XCFLAGS) $(SAN) -Ispec/c $< spec/c/testlib.c -o $@ $(BUILD)/libxfer.a $(LIBS)
+
+c-tests: $(C_TESTS)
+
+# Installs what is missing (Debian 12; run as root).
+deps:
+	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+test: deps
+	$(MAKE) all c-tests
+	BUILD=$(BUILD) spec/run.sh
+
+asan: deps
+	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all c-tests
+	BUILD=build-asan ASAN_OPTIONS=detect_leaks=1 spec/run.sh
+
+demo: deps
+	$(MAKE) all
+	BUILD=$(BUILD) examples/demo.sh
+
+check-includes:
+	@bad=$$(grep -l -E '#include *[<"](lua|lauxlib|lualib|uv)\.h' $(CORE_SRC) csrc/*.h 2>/dev/null); \
+	if [ -n "$$bad" ]; then echo "core files include Lua/libuv headers: $$bad"; exit 1; fi
+
+install: lib
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 $(BUILD)/libxfer.a $(DESTDIR)$(PREFIX)/lib/libxfer.a
+	install -m 755 $(BUILD)/libxfer.so $(DESTDIR)$(PREFIX)/lib/libxfer.so.0
+	ln -sf libxfer.so.0 $(DESTDIR)$(PREFIX)/lib/libxfer.so
+	install -m 644 csrc/xfer.h $(DESTDIR)$(PREFIX)/include/xfer.h
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|0.1.0|g' xfer.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/xfer.pc
+
+clean:
+	rm -rf build build-asan

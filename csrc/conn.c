@@ -1,0 +1,550 @@
+/*
+ * conn.c -- connections and the connection cache: host buckets, the limits
+ * MAX_TOTAL_CONNECTIONS / MAX_HOST_CONNECTIONS with their FIFO queues,
+ * idle connections bounded by MAXCONNECTS, non-blocking connect() over the
+ * resolved addresses, and closing.
+ *
+ * Queueing rule: a freed slot wakes exactly one waiting transfer, and
+ * reserves the slot for it (the counts go up at once), so a transfer that
+ * starts later cannot take it first.  Every operation is O(1) except the
+ * hash lookup of a host bucket.
+ */
+
+#include "xfer_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- host buckets ---- */
+
+static uint32_t hash_str(const char *s) {
+  uint32_t h = 2166136261u; /* FNV-1a */
+  while (*s) {
+    h ^= (unsigned char)*s++;
+    h *= 16777619u;
+  }
+  return h;
+}
+
+static int hosts_grow(XFERM *m) {
+  uint32_t n = m->hosts_mask ? (m->hosts_mask + 1) * 2 : 64, i;
+  struct xfer_host **t = calloc(n, sizeof(*t));
+  if (!t) return -1;
+  for (i = 0; m->hosts && i <= m->hosts_mask; i++) {
+    struct xfer_host *h = m->hosts[i], *next;
+    for (; h; h = next) {
+      next = h->hnext;
+      h->hnext = t[h->hash & (n - 1)];
+      t[h->hash & (n - 1)] = h;
+    }
+  }
+  free(m->hosts);
+  m->hosts = t;
+  m->hosts_mask = n - 1;
+  return 0;
+}
+
+static struct xfer_host *host_get(XFERM *m, const char *key) {
+  uint32_t hv = hash_str(key);
+  struct xfer_host *h;
+  size_t len;
+  if (m->hosts)
+    for (h = m->hosts[hv & m->hosts_mask]; h; h = h->hnext)
+      if (h->hash == hv && strcmp(h->key, key) == 0) return h;
+  if ((!m->hosts || m->nhosts > m->hosts_mask) && hosts_grow(m)) return NULL;
+  len = strlen(key);
+  h = calloc(1, sizeof(*h) + len);
+  if (!h) return NULL;
+  memcpy(h->key, key, len + 1);
+  h->hash = hv;
+  xfer_queue_init(&h->idle);
+  xfer_queue_init(&h->waitq);
+  xfer_queue_init(&h->wlink);
+  h->hnext = m->hosts[hv & m->hosts_mask];
+  m->hosts[hv & m->hosts_mask] = h;
+  m->nhosts++;
+  return h;
+}
+
+void xfer__hosts_free(XFERM *m) {
+  uint32_t i;
+  for (i = 0; m->hosts && i <= m->hosts_mask; i++) {
+    struct xfer_host *h = m->hosts[i], *next;
+    for (; h; h = next) {
+      next = h->hnext;
+      free(h);
+    }
+  }
+  free(m->hosts);
+  m->hosts = NULL;
+}
+
+/* ---- queueing ---- */
+
+/* Puts e at the tail of a FIFO: a host's waitq (host_q) or the multi's
+ * pending queue.  waiting_host is e's own host either way. */
+static void enqueue(XFER *e, struct xfer_queue *q, struct xfer_host *h,
+                    int host_q) {
+  XFERM *m = e->multi;
+  xfer_queue_remove(&e->qlink);
+  e->in_ready = 0;
+  xfer_queue_insert_tail(q, &e->qlink);
+  e->waiting_host = h;
+  if (host_q && !xfer_queue_linked(&h->wlink))
+    xfer_queue_insert_tail(&m->hosts_waiting, &h->wlink);
+  e->state = XFER_ST_QUEUED;
+  xfer__recompute_timer(e);
+}
+
+/* Takes e out of whichever queue it waits in; a slot reserved for it goes
+ * to the next waiter. */
+void xfer__unqueue(XFER *e) {
+  XFERM *m = e->multi;
+  struct xfer_host *h = e->waiting_host;
+  e->waiting_host = NULL;
+  if (e->reserved_slot) {
+    e->reserved_slot = 0;
+    m->nconns--;
+    h->nconns--;
+    xfer__wake_waiters(m, h);
+    return;
+  }
+  if (e->state != XFER_ST_QUEUED || e->in_ready) return;
+  xfer_queue_remove(&e->qlink);
+  if (h && xfer_queue_empty(&h->waitq)) xfer_queue_remove(&h->wlink);
+}
+
+static XFER *pop(struct xfer_queue *q) {
+  XFER *e;
+  if (xfer_queue_empty(q)) return NULL;
+  e = xfer_queue_data(xfer_queue_head(q), XFER, qlink);
+  xfer_queue_remove(&e->qlink);
+  return e;
+}
+
+static void hand_off(struct xfer_conn *c, XFER *e);
+static struct xfer_conn *idle_take(struct xfer_host *h);
+static int host_key(XFER *e, char *buf, size_t cap);
+
+/* Reserves a slot (total, and host) for e and schedules it. */
+static void grant(XFER *e, struct xfer_host *h) {
+  XFERM *m = e->multi;
+  m->nconns++;
+  h->nconns++;
+  e->reserved_slot = 1;
+  e->waiting_host = h; /* the bucket whose count holds the reservation */
+  xfer__ready(e);
+  e->state = XFER_ST_QUEUED;
+}
+
+static int total_full(XFERM *m) {
+  return m->max_total && m->nconns >= m->max_total;
+}
+
+static int host_full(XFERM *m, struct xfer_host *h) {
+  return m->max_host && h->nconns >= m->max_host;
+}
+
+/* A slot may be free: wake waiters while one is.  Host waiters of h first
+ * (the freed slot was theirs), then the global FIFO. */
+void xfer__wake_waiters(XFERM *m, struct xfer_host *h) {
+  XFER *e;
+  while (h && !xfer_queue_empty(&h->waitq) && !host_full(m, h) &&
+         !total_full(m)) {
+    e = pop(&h->waitq);
+    e->waiting_host = NULL;
+    if (xfer_queue_empty(&h->waitq)) xfer_queue_remove(&h->wlink);
+    grant(e, h);
+  }
+  while (!xfer_queue_empty(&m->pending) && !total_full(m)) {
+    struct xfer_host *eh;
+    struct xfer_conn *c;
+    e = pop(&m->pending);
+    eh = e->waiting_host;
+    e->waiting_host = NULL;
+    if ((c = idle_take(eh)) != NULL) {
+      hand_off(c, e);
+      continue;
+    }
+    if (host_full(m, eh)) {
+      enqueue(e, &eh->waitq, eh, 1);
+      continue;
+    }
+    grant(e, eh);
+  }
+}
+
+/* The limits changed: raising them frees slots.  Lowering them closes
+ * nothing, as libcurl documents. */
+void xfer__limits_changed(XFERM *m) {
+  struct xfer_queue *q, *next;
+  for (q = m->hosts_waiting.next; q != &m->hosts_waiting; q = next) {
+    next = q->next;
+    xfer__wake_waiters(m, xfer_queue_data(q, struct xfer_host, wlink));
+  }
+  xfer__wake_waiters(m, NULL);
+  xfer__enforce_maxconnects(m);
+}
+
+/* ---- idle connections ---- */
+
+static void idle_unlink(struct xfer_conn *c) {
+  if (c->state != XFER_CS_IDLE) return;
+  xfer_queue_remove(&c->link);
+  xfer_queue_remove(&c->ilink);
+  c->multi->nidle--;
+}
+
+static struct xfer_conn *idle_take(struct xfer_host *h) {
+  struct xfer_conn *c;
+  if (!h || xfer_queue_empty(&h->idle)) return NULL;
+  c = xfer_queue_data(xfer_queue_head(&h->idle), struct xfer_conn, link);
+  idle_unlink(c);
+  c->state = XFER_CS_ACTIVE;
+  return c;
+}
+
+static long maxconnects(XFERM *m) {
+  long n = m->maxconnects;
+  if (!n) {
+    n = 4L * m->num_easy;
+    if (m->max_total && n > m->max_total) n = m->max_total;
+  }
+  return n;
+}
+
+void xfer__enforce_maxconnects(XFERM *m) {
+  long max = maxconnects(m);
+  while (m->nidle > max && !xfer_queue_empty(&m->idle))
+    xfer__conn_close(xfer_queue_data(xfer_queue_head(&m->idle),
+                                     struct xfer_conn, ilink));
+}
+
+static void hand_off(struct xfer_conn *c, XFER *e) {
+  c->state = XFER_CS_ACTIVE;
+  c->easy = e;
+  e->conn = c;
+  e->state = XFER_ST_SENDING;
+  if (!e->t_queue) e->t_queue = xfer__now() - e->t_start;
+  xfer__ready(e);
+}
+
+/* A transfer finished with its connection: keep it for the next one, or
+ * close it. */
+static void conn_release(struct xfer_conn *c) {
+  XFERM *m = c->multi;
+  struct xfer_host *h = c->host;
+  XFER *e;
+  c->easy = NULL;
+  if ((e = pop(&h->waitq)) != NULL) {
+    e->waiting_host = NULL;
+    if (xfer_queue_empty(&h->waitq)) xfer_queue_remove(&h->wlink);
+    hand_off(c, e);
+    return;
+  }
+  if (!xfer_queue_empty(&m->pending)) {
+    e = xfer_queue_data(xfer_queue_head(&m->pending), XFER, qlink);
+    if (e->waiting_host == h) {
+      pop(&m->pending);
+      e->waiting_host = NULL;
+      hand_off(c, e);
+      return;
+    }
+    if (total_full(m)) {
+      /* Another host waits for a slot: this one is worth more to it. */
+      xfer__conn_close(c);
+      return;
+    }
+  }
+  c->state = XFER_CS_IDLE;
+  c->idle_since = xfer__now();
+  xfer_queue_insert_head(&h->idle, &c->link);
+  xfer_queue_insert_tail(&m->idle, &c->ilink);
+  m->nidle++;
+  xfer__enforce_maxconnects(m);
+}
+
+void xfer__conn_done(XFER *e, int keep) {
+  struct xfer_conn *c = e->conn;
+  if (!c) return;
+  e->conn = NULL;
+  c->easy = NULL;
+  if (keep && c->fd >= 0 && c->state == XFER_CS_ACTIVE) conn_release(c);
+  else xfer__conn_close(c);
+}
+
+/* ---- acquiring a connection ---- */
+
+static int host_key(XFER *e, char *buf, size_t cap) {
+  int n;
+  const char *scheme = e->u.scheme == XFER_SCHEME_HTTPS ? "https://"
+                                                         : "http://";
+  size_t sl = strlen(scheme);
+  if (cap <= sl) return -1;
+  memcpy(buf, scheme, sl);
+  n = xfer__url_hostport(e->url, &e->u, buf + sl, cap - sl);
+  return n < 0 ? -1 : 0;
+}
+
+static struct xfer_conn *conn_new(XFER *e, struct xfer_host *h) {
+  XFERM *m = e->multi;
+  struct xfer_conn *c = calloc(1, sizeof(*c) + e->u.host_len);
+  if (!c) return NULL;
+  c->multi = m;
+  c->fd = -1;
+  c->host = h;
+  memcpy(c->hostname, e->url + e->u.host_off, e->u.host_len);
+  c->hostname[e->u.host_len] = 0;
+  c->primary_port = e->u.port;
+  c->ipresolve = e->set.ipresolve;
+  xfer_queue_init(&c->link);
+  xfer_queue_init(&c->ilink);
+  xfer_queue_init(&c->dnslink);
+  xfer_queue_insert_tail(&m->conns, &c->alllink);
+  xfer__h1p_init(&c->parser, 0, 0);
+  c->connect_start = xfer__now();
+  c->state = XFER_CS_RESOLVING;
+  c->easy = e;
+  e->conn = c;
+  return c;
+}
+
+/* Finds e a connection: an idle one to its host, a new one if the limits
+ * allow, else a place in a FIFO.  Returns 0 or an XFERcode. */
+int xfer__conn_acquire(XFER *e) {
+  XFERM *m = e->multi;
+  char key[300];
+  struct xfer_host *h;
+  struct xfer_conn *c;
+  int reserved = e->reserved_slot;
+  if (host_key(e, key, sizeof(key))) {
+    xfer__fail(e, XFERE_URL_MALFORMAT, "host name too long");
+    return XFERE_URL_MALFORMAT;
+  }
+  if (reserved) {
+    h = e->waiting_host;
+    e->reserved_slot = 0;
+    e->waiting_host = NULL;
+  } else {
+    h = host_get(m, key);
+    if (!h) return XFERE_OUT_OF_MEMORY;
+  }
+  if (!e->set.fresh_connect && !e->retried &&
+      (c = idle_take(h)) != NULL) {
+    if (reserved) { /* the reservation is not needed: give it back */
+      m->nconns--;
+      h->nconns--;
+      xfer__wake_waiters(m, h);
+    }
+    c->easy = e;
+    e->conn = c;
+    if (!e->t_queue) e->t_queue = xfer__now() - e->t_start;
+    e->state = XFER_ST_SENDING;
+    xfer__ready(e);
+    return 0;
+  }
+  if (!reserved) {
+    if (!xfer_queue_empty(&h->waitq) || host_full(m, h)) {
+      enqueue(e, &h->waitq, h, 1);
+      return 0;
+    }
+    if (!xfer_queue_empty(&m->pending) || total_full(m)) {
+      if (xfer_queue_empty(&m->pending) && m->nidle) {
+        /* Make room by closing the oldest idle connection (another
+         * host's: this host has none idle). */
+        xfer__conn_close(xfer_queue_data(xfer_queue_head(&m->idle),
+                                         struct xfer_conn, ilink));
+      }
+      if (total_full(m) || !xfer_queue_empty(&m->pending)) {
+        enqueue(e, &m->pending, h, 0);
+        return 0;
+      }
+    }
+    m->nconns++;
+    h->nconns++;
+  }
+  c = conn_new(e, h);
+  if (!c) {
+    m->nconns--;
+    h->nconns--;
+    xfer__wake_waiters(m, h);
+    return XFERE_OUT_OF_MEMORY;
+  }
+  if (!e->t_queue) e->t_queue = xfer__now() - e->t_start;
+  e->num_connects++;
+  e->state = XFER_ST_RESOLVING;
+  xfer__recompute_timer(e);
+  xfer__verbose(e, "new connection to %s", key);
+  return xfer__dns_lookup(c, e);
+}
+
+/* ---- connect ---- */
+
+static void conn_fail(struct xfer_conn *c, XFERcode code) {
+  XFER *e = c->easy;
+  if (e) xfer__done(e, code); /* closes c */
+  else xfer__conn_close(c);
+}
+
+void xfer__conn_resolved(struct xfer_conn *c, struct xfer_addrs *a, int err) {
+  XFER *e = c->easy;
+  if (err || !a || !a->n) {
+    if (e) xfer__fail(e, XFERE_COULDNT_RESOLVE_HOST,
+                      "Could not resolve host: %s", c->hostname);
+    conn_fail(c, XFERE_COULDNT_RESOLVE_HOST);
+    return;
+  }
+  a->refs++;
+  c->addrs = a;
+  c->addr_idx = 0;
+  if (e) e->t_namelookup = xfer__now() - e->t_start;
+  xfer__conn_connect(c);
+}
+
+static void close_fd(struct xfer_conn *c) {
+  if (c->fd < 0) return;
+  xfer__sock_forget(c->multi, c->fd, c->easy);
+  close(c->fd);
+  c->fd = -1;
+}
+
+static void connected(struct xfer_conn *c) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof(ss);
+  XFER *e = c->easy;
+  if (getsockname(c->fd, (struct sockaddr *)&ss, &len) == 0)
+    c->local_port = ntohs(ss.ss_family == AF_INET6
+                              ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                              : ((struct sockaddr_in *)&ss)->sin_port);
+  c->state = XFER_CS_ACTIVE;
+  xfer__addrs_unref(c->addrs);
+  c->addrs = NULL;
+  if (e) {
+    xfer__verbose(e, "connected to %s port %u", c->primary_ip,
+                  (unsigned)c->primary_port);
+    xfer__on_connected(e);
+  }
+}
+
+/* Tries the addresses from addr_idx on; connect() is non-blocking. */
+void xfer__conn_connect(struct xfer_conn *c) {
+  XFER *e = c->easy;
+  int one = 1, last_errno = 0;
+  while (c->addrs && c->addr_idx < c->addrs->n) {
+    struct xfer_addr *a = &c->addrs->a[c->addr_idx++];
+    int fam = a->ss.ss_family, fd, rc;
+    if ((c->ipresolve == XFER_IPRESOLVE_V4 && fam != AF_INET) ||
+        (c->ipresolve == XFER_IPRESOLVE_V6 && fam != AF_INET6))
+      continue;
+    fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      last_errno = errno;
+      continue;
+    }
+    if (!e || e->set.tcp_nodelay)
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (e && e->set.tcp_keepalive)
+      setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+    if (fam == AF_INET6)
+      inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&a->ss)->sin6_addr,
+                c->primary_ip, sizeof(c->primary_ip));
+    else
+      inet_ntop(AF_INET, &((struct sockaddr_in *)&a->ss)->sin_addr,
+                c->primary_ip, sizeof(c->primary_ip));
+    c->fd = fd;
+    do rc = connect(fd, (struct sockaddr *)&a->ss, a->len);
+    while (rc < 0 && errno == EINTR);
+    if (rc == 0) {
+      connected(c);
+      return;
+    }
+    if (errno == EINPROGRESS) {
+      c->state = XFER_CS_CONNECTING;
+      if (e) e->state = XFER_ST_CONNECTING;
+      if (xfer__sock_want(c->multi, fd, XFER_SOCK_CONN, c, e, XFER_POLL_OUT)) {
+        conn_fail(c, XFERE_OUT_OF_MEMORY);
+        return;
+      }
+      if (e) xfer__recompute_timer(e);
+      return;
+    }
+    last_errno = errno;
+    close(fd);
+    c->fd = -1;
+  }
+  if (e)
+    xfer__fail(e, XFERE_COULDNT_CONNECT,
+               "Failed to connect to %s port %u: %s", c->hostname,
+               (unsigned)c->primary_port,
+               last_errno ? strerror(last_errno) : "no usable address");
+  conn_fail(c, XFERE_COULDNT_CONNECT);
+}
+
+static void connect_result(struct xfer_conn *c) {
+  int err = 0;
+  socklen_t len = sizeof(err);
+  if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+  if (!err) {
+    connected(c);
+    return;
+  }
+  close_fd(c);
+  if (c->addrs && c->addr_idx < c->addrs->n) {
+    xfer__conn_connect(c);
+    return;
+  }
+  if (c->easy)
+    xfer__fail(c->easy, XFERE_COULDNT_CONNECT,
+               "Failed to connect to %s port %u: %s", c->hostname,
+               (unsigned)c->primary_port, strerror(err));
+  conn_fail(c, XFERE_COULDNT_CONNECT);
+}
+
+void xfer__conn_event(struct xfer_conn *c, int ev) {
+  XFER *e = c->easy;
+  switch (c->state) {
+  case XFER_CS_CONNECTING:
+    connect_result(c);
+    break;
+  case XFER_CS_ACTIVE:
+    if (!e) break;
+    if (ev & XFER_CSELECT_OUT || !ev) xfer__on_writable(e);
+    if (c->easy == e && e->conn == c && (ev & (XFER_CSELECT_IN |
+                                               XFER_CSELECT_ERR) || !ev))
+      xfer__on_readable(e);
+    break;
+  case XFER_CS_IDLE: {
+    /* An idle connection has nothing to say: readable means the server
+     * closed it (or sent garbage), so it must not be reused. */
+    char b;
+    ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    xfer__conn_close(c);
+    break;
+  }
+  default:
+    break;
+  }
+}
+
+void xfer__conn_close(struct xfer_conn *c) {
+  XFERM *m = c->multi;
+  struct xfer_host *h = c->host;
+  if (c->state == XFER_CS_RESOLVING) xfer__dns_cancel(c);
+  if (c->easy && c->easy->conn == c) c->easy->conn = NULL;
+  close_fd(c);
+  idle_unlink(c);
+  xfer_queue_remove(&c->alllink);
+  xfer_queue_remove(&c->dnslink);
+  xfer__addrs_unref(c->addrs);
+  xfer__h1p_free(&c->parser);
+  m->nconns--;
+  h->nconns--;
+  free(c);
+  xfer__wake_waiters(m, h);
+}

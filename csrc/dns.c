@@ -1,0 +1,385 @@
+/*
+ * dns.c -- name resolution for connections, and the only file that includes
+ * ares.h.  Order: the transfer's RESOLVE pins, numeric addresses, localhost,
+ * the multi's DNS cache (DNS_CACHE_TIMEOUT), then c-ares, whose sockets and
+ * timeouts go through the same socket table and timer heap as connections.
+ * Concurrent lookups of one name share a single query.  Nothing here blocks.
+ */
+
+#include "xfer_int.h"
+
+#include <ares.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct dns_entry {
+  struct dns_entry *next;
+  uint32_t hash;
+  int family;                  /* XFER_IPRESOLVE_* asked for */
+  int pending;                 /* a query is running */
+  uint64_t resolved_at;
+  struct xfer_addrs *addrs;    /* one reference held by the cache */
+  struct xfer_queue waiters;   /* connections, by dnslink */
+  XFERM *multi;
+  char name[1];
+};
+
+struct xfer_dns {
+  ares_channel ch;
+  int ch_ok;
+  struct xfer_timer timer;
+  struct dns_entry *tab[256];
+};
+
+void xfer__addrs_unref(struct xfer_addrs *a) {
+  if (a && --a->refs <= 0) free(a);
+}
+
+static struct xfer_addrs *addrs_new(int n) {
+  struct xfer_addrs *a =
+      calloc(1, sizeof(*a) + (size_t)(n > 0 ? n - 1 : 0) * sizeof(a->a[0]));
+  if (a) a->refs = 1;
+  return a;
+}
+
+static void addr_set(struct xfer_addr *d, int fam, const void *ip,
+                     uint16_t port) {
+  memset(d, 0, sizeof(*d));
+  if (fam == AF_INET) {
+    struct sockaddr_in *s = (struct sockaddr_in *)&d->ss;
+    s->sin_family = AF_INET;
+    s->sin_port = htons(port);
+    memcpy(&s->sin_addr, ip, 4);
+    d->len = sizeof(*s);
+  } else {
+    struct sockaddr_in6 *s = (struct sockaddr_in6 *)&d->ss;
+    s->sin6_family = AF_INET6;
+    s->sin6_port = htons(port);
+    memcpy(&s->sin6_addr, ip, 16);
+    d->len = sizeof(*s);
+  }
+}
+
+/* Parses one literal (IPv6 may be bracketed) into d. */
+static int parse_literal(const char *s, size_t n, uint16_t port,
+                         struct xfer_addr *d) {
+  char buf[64];
+  unsigned char ip[16];
+  if (n && s[0] == '[' && s[n - 1] == ']') {
+    s++;
+    n -= 2;
+  }
+  if (n == 0 || n >= sizeof(buf)) return -1;
+  memcpy(buf, s, n);
+  buf[n] = 0;
+  if (inet_pton(AF_INET, buf, ip) == 1) addr_set(d, AF_INET, ip, port);
+  else if (inet_pton(AF_INET6, buf, ip) == 1) addr_set(d, AF_INET6, ip, port);
+  else return -1;
+  return 0;
+}
+
+/* RESOLVE entries: "host:port:addr[,addr]..." ("+host..." too).  An entry
+ * that does not parse is skipped, as libcurl does. */
+static struct xfer_addrs *from_resolve_list(XFER *e, const char *host,
+                                            uint16_t port) {
+  const struct xfer_slist *l;
+  for (l = e ? e->set.resolve : NULL; l; l = l->next) {
+    const char *s = l->data, *p1, *p2, *a;
+    struct xfer_addrs *r;
+    int n = 1;
+    if (!s || *s == '-') continue;
+    if (*s == '+') s++;
+    p1 = strchr(s, ':');
+    if (!p1 || (size_t)(p1 - s) != strlen(host) ||
+        strncasecmp(s, host, (size_t)(p1 - s)) != 0)
+      continue;
+    if (strtoul(p1 + 1, (char **)&p2, 10) != port || *p2 != ':') continue;
+    for (a = p2 + 1; *a; a++)
+      if (*a == ',') n++;
+    r = addrs_new(n);
+    if (!r) return NULL;
+    for (a = p2 + 1; *a;) {
+      size_t len = strcspn(a, ",");
+      if (parse_literal(a, len, port, &r->a[r->n]) == 0) r->n++;
+      a += len;
+      if (*a == ',') a++;
+    }
+    if (r->n) return r;
+    free(r);
+  }
+  return NULL;
+}
+
+static struct xfer_addrs *from_literal(const char *host, uint16_t port) {
+  struct xfer_addrs *r;
+  struct xfer_addr d;
+  size_t n = strlen(host);
+  if (parse_literal(host, n, port, &d) == 0) {
+    if ((r = addrs_new(1)) != NULL) {
+      r->a[0] = d;
+      r->n = 1;
+    }
+    return r;
+  }
+  /* localhost never goes to a resolver (RFC 6761); IPv4 first, since
+   * loopback servers most often listen there. */
+  if (strcasecmp(host, "localhost") == 0 ||
+      (n > 10 && strcasecmp(host + n - 10, ".localhost") == 0)) {
+    static const unsigned char v4[4] = {127, 0, 0, 1};
+    static const unsigned char v6[16] = {0, 0, 0, 0, 0, 0, 0, 0,
+                                         0, 0, 0, 0, 0, 0, 0, 1};
+    if ((r = addrs_new(2)) != NULL) {
+      addr_set(&r->a[0], AF_INET, v4, port);
+      addr_set(&r->a[1], AF_INET6, v6, port);
+      r->n = 2;
+    }
+    return r;
+  }
+  return NULL;
+}
+
+/* Hands addrs to c (which takes its own reference) and drops ours. */
+static void deliver(struct xfer_conn *c, struct xfer_addrs *a, int err) {
+  xfer__conn_resolved(c, a, err);
+  xfer__addrs_unref(a);
+}
+
+static void update_timer(XFERM *m) {
+  struct xfer_dns *d = m->dns;
+  struct timeval tv, *t;
+  if (!d->ch_ok) return;
+  t = ares_timeout(d->ch, NULL, &tv);
+  if (!t) {
+    xfer__heap_remove(&m->timers, &d->timer);
+    return;
+  }
+  if (xfer__heap_reserve(&m->timers, m->timers.n + 1) == 0)
+    xfer__heap_set(&m->timers, &d->timer,
+                   xfer__now() + (uint64_t)t->tv_sec * 1000000 +
+                       (uint64_t)t->tv_usec);
+}
+
+static void sock_state(void *data, ares_socket_t fd, int readable,
+                       int writable) {
+  XFERM *m = data;
+  int what = (readable ? XFER_POLL_IN : 0) | (writable ? XFER_POLL_OUT : 0);
+  if (what) xfer__sock_want(m, fd, XFER_SOCK_DNS, NULL, NULL, what);
+  else xfer__sock_forget(m, fd, NULL);
+}
+
+static int channel(XFERM *m) {
+  struct xfer_dns *d = m->dns;
+  struct ares_options o;
+  if (d->ch_ok) return 0;
+  if (ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS) return -1;
+  memset(&o, 0, sizeof(o));
+  o.sock_state_cb = sock_state;
+  o.sock_state_cb_data = m;
+  if (ares_init_options(&d->ch, &o, ARES_OPT_SOCK_STATE_CB) != ARES_SUCCESS)
+    return -1;
+  d->ch_ok = 1;
+  return 0;
+}
+
+static void entry_unlink(XFERM *m, struct dns_entry *en) {
+  struct dns_entry **pp = &m->dns->tab[en->hash & 255];
+  for (; *pp; pp = &(*pp)->next)
+    if (*pp == en) {
+      *pp = en->next;
+      return;
+    }
+}
+
+static void on_addrinfo(void *arg, int status, int timeouts,
+                        struct ares_addrinfo *res) {
+  struct dns_entry *en = arg;
+  XFERM *m = en->multi;
+  struct xfer_addrs *a = NULL;
+  struct ares_addrinfo_node *nd;
+  struct xfer_queue local;
+  int n = 0;
+  (void)timeouts;
+  en->pending = 0;
+  if (status == ARES_EDESTRUCTION) { /* multi cleanup: no waiters left */
+    if (res) ares_freeaddrinfo(res);
+    return;
+  }
+  if (status == ARES_SUCCESS && res) {
+    for (nd = res->nodes; nd; nd = nd->ai_next) n++;
+    if ((a = addrs_new(n)) != NULL)
+      for (nd = res->nodes; nd; nd = nd->ai_next) {
+        if (nd->ai_family == AF_INET && nd->ai_addrlen <= sizeof(a->a[0].ss)) {
+          memset(&a->a[a->n], 0, sizeof(a->a[0]));
+          memcpy(&a->a[a->n].ss, nd->ai_addr, nd->ai_addrlen);
+          a->a[a->n++].len = nd->ai_addrlen;
+        } else if (nd->ai_family == AF_INET6 &&
+                   nd->ai_addrlen <= sizeof(a->a[0].ss)) {
+          memset(&a->a[a->n], 0, sizeof(a->a[0]));
+          memcpy(&a->a[a->n].ss, nd->ai_addr, nd->ai_addrlen);
+          a->a[a->n++].len = nd->ai_addrlen;
+        }
+      }
+  }
+  if (res) ares_freeaddrinfo(res);
+  if (a && !a->n) {
+    free(a);
+    a = NULL;
+  }
+  /* Waiters may close connections (and so unlink others): take them all
+   * off the entry first. */
+  xfer_queue_init(&local);
+  while (!xfer_queue_empty(&en->waiters)) {
+    struct xfer_queue *q = xfer_queue_head(&en->waiters);
+    xfer_queue_remove(q);
+    xfer_queue_insert_tail(&local, q);
+  }
+  if (a) {
+    en->addrs = a;
+    en->resolved_at = xfer__now();
+  } else {
+    entry_unlink(m, en);
+  }
+  while (!xfer_queue_empty(&local)) {
+    struct xfer_conn *c =
+        xfer_queue_data(xfer_queue_head(&local), struct xfer_conn, dnslink);
+    xfer_queue_remove(&c->dnslink);
+    if (a) a->refs++;
+    deliver(c, a, a ? 0 : 1);
+  }
+  if (!a) free(en);
+}
+
+static uint32_t hash_name(const char *s, int fam) {
+  uint32_t h = 2166136261u ^ (uint32_t)fam;
+  for (; *s; s++) {
+    unsigned char ch = (unsigned char)*s;
+    if (ch >= 'A' && ch <= 'Z') ch = (unsigned char)(ch + 32);
+    h = (h ^ ch) * 16777619u;
+  }
+  return h;
+}
+
+/* Resolves c->hostname for c; the result arrives through
+ * xfer__conn_resolved, now or later.  Returns 0 or XFERE_OUT_OF_MEMORY. */
+int xfer__dns_lookup(struct xfer_conn *c, XFER *e) {
+  XFERM *m = c->multi;
+  struct xfer_addrs *a;
+  struct dns_entry *en, **pp;
+  struct ares_addrinfo_hints hints;
+  uint32_t hv;
+  long ttl = e->set.dns_cache_timeout;
+  uint64_t now;
+  if ((a = from_resolve_list(e, c->hostname, c->primary_port)) != NULL ||
+      (a = from_literal(c->hostname, c->primary_port)) != NULL) {
+    deliver(c, a, 0);
+    return 0;
+  }
+  if (!m->dns && !(m->dns = calloc(1, sizeof(*m->dns))))
+    return XFERE_OUT_OF_MEMORY;
+  m->dns->timer.kind = XFER_TIMER_DNS;
+  hv = hash_name(c->hostname, c->ipresolve);
+  now = xfer__now();
+  for (pp = &m->dns->tab[hv & 255]; (en = *pp) != NULL;) {
+    if (en->hash == hv && en->family == c->ipresolve &&
+        strcasecmp(en->name, c->hostname) == 0) {
+      if (en->pending) {
+        xfer_queue_insert_tail(&en->waiters, &c->dnslink);
+        return 0;
+      }
+      if (ttl < 0 || (ttl > 0 && now - en->resolved_at <
+                                     (uint64_t)ttl * 1000000)) {
+        en->addrs->refs++;
+        deliver(c, en->addrs, 0);
+        return 0;
+      }
+    }
+    /* Drop stale entries met on the way. */
+    if (!en->pending && en->addrs &&
+        now - en->resolved_at > 24ULL * 3600 * 1000000) {
+      *pp = en->next;
+      xfer__addrs_unref(en->addrs);
+      free(en);
+      continue;
+    }
+    pp = &en->next;
+  }
+  /* Replace an expired entry of the same name, if any. */
+  for (pp = &m->dns->tab[hv & 255]; (en = *pp) != NULL; pp = &en->next)
+    if (en->hash == hv && en->family == c->ipresolve && !en->pending &&
+        strcasecmp(en->name, c->hostname) == 0) {
+      *pp = en->next;
+      xfer__addrs_unref(en->addrs);
+      free(en);
+      break;
+    }
+  if (channel(m)) {
+    xfer__conn_resolved(c, NULL, 1);
+    return 0;
+  }
+  en = calloc(1, sizeof(*en) + strlen(c->hostname));
+  if (!en) return XFERE_OUT_OF_MEMORY;
+  strcpy(en->name, c->hostname);
+  en->hash = hv;
+  en->family = c->ipresolve;
+  en->pending = 1;
+  en->multi = m;
+  xfer_queue_init(&en->waiters);
+  en->next = m->dns->tab[hv & 255];
+  m->dns->tab[hv & 255] = en;
+  xfer_queue_insert_tail(&en->waiters, &c->dnslink);
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_family = c->ipresolve == XFER_IPRESOLVE_V4   ? AF_INET
+                    : c->ipresolve == XFER_IPRESOLVE_V6 ? AF_INET6
+                                                        : AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  {
+    char port[8];
+    snprintf(port, sizeof(port), "%u", (unsigned)c->primary_port);
+    ares_getaddrinfo(m->dns->ch, c->hostname, port, &hints, on_addrinfo, en);
+  }
+  update_timer(m);
+  return 0;
+}
+
+/* The connection is closing while its lookup runs: it stops waiting. */
+void xfer__dns_cancel(struct xfer_conn *c) { xfer_queue_remove(&c->dnslink); }
+
+void xfer__dns_sock_event(XFERM *m, int fd, int ev) {
+  if (!m->dns || !m->dns->ch_ok) return;
+  ares_process_fd(m->dns->ch,
+                  ev & (XFER_CSELECT_IN | XFER_CSELECT_ERR) || !ev
+                      ? (ares_socket_t)fd : ARES_SOCKET_BAD,
+                  ev & XFER_CSELECT_OUT ? (ares_socket_t)fd : ARES_SOCKET_BAD);
+  update_timer(m);
+}
+
+void xfer__dns_timer(XFERM *m) {
+  if (!m->dns || !m->dns->ch_ok) return;
+  ares_process_fd(m->dns->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+  update_timer(m);
+}
+
+void xfer__dns_free(XFERM *m) {
+  struct xfer_dns *d = m->dns;
+  int i;
+  if (!d) return;
+  xfer__heap_remove(&m->timers, &d->timer);
+  if (d->ch_ok) {
+    ares_destroy(d->ch);
+    ares_library_cleanup();
+  }
+  for (i = 0; i < 256; i++) {
+    struct dns_entry *en = d->tab[i], *next;
+    for (; en; en = next) {
+      next = en->next;
+      xfer__addrs_unref(en->addrs);
+      free(en);
+    }
+  }
+  free(d);
+  m->dns = NULL;
+}

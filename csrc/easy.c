@@ -1,0 +1,376 @@
+/*
+ * easy.c -- the easy handle: options (setopt), results (getinfo), reset,
+ * duphandle, cleanup, and xfer_easy_perform on a private multi handle.
+ * Every string option is copied; lists (HTTPHEADER, RESOLVE) are used in
+ * place, as libcurl does, and must outlive the transfer.
+ */
+
+#include "xfer_int.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+void xfer__opts_init(struct xfer_opts *o) {
+  memset(o, 0, sizeof(*o));
+  o->postfieldsize = -1;
+  o->infilesize = -1;
+  o->maxredirs = XFER_DEFAULT_MAXREDIRS;
+  o->dns_cache_timeout = 60;
+  o->noprogress = 1;
+  o->tcp_nodelay = 1;
+}
+
+void xfer__opts_free(struct xfer_opts *o) {
+  free(o->url);
+  free(o->copypostfields);
+  free(o->customrequest);
+  free(o->useragent);
+}
+
+XFER *xfer_easy_init(void) {
+  XFER *e = calloc(1, sizeof(*e));
+  if (!e) return NULL;
+  e->magic = XFER_EASY_MAGIC;
+  xfer__opts_init(&e->set);
+  xfer_queue_init(&e->mlink);
+  xfer_queue_init(&e->qlink);
+  xfer_queue_init(&e->msglink);
+  e->content_length = -1;
+  return e;
+}
+
+static void free_run_state(XFER *e) {
+  if (e->url && e->url != e->set.url) free(e->url);
+  e->url = NULL;
+  free(e->req);
+  e->req = NULL;
+  e->req_cap = e->req_len = 0;
+  free(e->upbuf);
+  e->upbuf = NULL;
+  free(e->location);
+  e->location = NULL;
+}
+
+void xfer_easy_cleanup(XFER *e) {
+  if (!xfer__good_easy(e)) return;
+  if (e->multi) {
+    XFERM *m = e->multi;
+    if (m->in_callback) return; /* misuse: refuse rather than corrupt */
+    xfer__detach(e);
+  }
+  if (e->cb_depth) {
+    /* Called from the transfer's own callback: frames below still use e;
+     * the unwinding caller frees it. */
+    e->cleanup_pending = 1;
+    return;
+  }
+  if (e->private_multi) xfer_multi_cleanup(e->private_multi);
+  free_run_state(e);
+  xfer__opts_free(&e->set);
+  e->magic = 0;
+  free(e);
+}
+
+static XFERcode set_string(char **dst, const char *v) {
+  char *c = NULL;
+  if (v && !(c = strdup(v))) return XFERE_OUT_OF_MEMORY;
+  free(*dst);
+  *dst = c;
+  return XFERE_OK;
+}
+
+/* Options that hold a long; returns XFERE_UNKNOWN_OPTION if opt is not one. */
+static XFERcode set_long(XFER *e, XFERoption opt, long v) {
+  struct xfer_opts *o = &e->set;
+  switch (opt) {
+  case XFEROPT_TIMEOUT:
+    if (v < 0 || v > LONG_MAX / 1000) return XFERE_BAD_FUNCTION_ARGUMENT;
+    o->timeout_ms = v * 1000;
+    break;
+  case XFEROPT_TIMEOUT_MS:
+    if (v < 0) return XFERE_BAD_FUNCTION_ARGUMENT;
+    o->timeout_ms = v;
+    break;
+  case XFEROPT_CONNECTTIMEOUT:
+    if (v < 0 || v > LONG_MAX / 1000) return XFERE_BAD_FUNCTION_ARGUMENT;
+    o->connecttimeout_ms = v * 1000;
+    break;
+  case XFEROPT_CONNECTTIMEOUT_MS:
+    if (v < 0) return XFERE_BAD_FUNCTION_ARGUMENT;
+    o->connecttimeout_ms = v;
+    break;
+  case XFEROPT_LOW_SPEED_LIMIT:
+    if (v < 0) return XFERE_BAD_FUNCTION_ARGUMENT;
+    o->low_speed_limit = v;
+    break;
+  case XFEROPT_LOW_SPEED_TIME:
+    if (v < 0) return XFERE_BAD_FUNCTION_ARGUMENT;
+    o->low_speed_time = v;
+    break;
+  case XFEROPT_MAXREDIRS:
+    if (v < -1) return XFERE_BAD_FUNCTION_ARGUMENT;
+    o->maxredirs = v;
+    break;
+  case XFEROPT_DNS_CACHE_TIMEOUT:
+    if (v < -1) return XFERE_BAD_FUNCTION_ARGUMENT;
+    o->dns_cache_timeout = v;
+    break;
+  case XFEROPT_IPRESOLVE:
+    if (v < XFER_IPRESOLVE_WHATEVER || v > XFER_IPRESOLVE_V6)
+      return XFERE_BAD_FUNCTION_ARGUMENT;
+    o->ipresolve = (int)v;
+    break;
+  case XFEROPT_INFILESIZE:
+    o->infilesize = v < 0 ? -1 : v;
+    break;
+  case XFEROPT_POSTFIELDSIZE:
+    if (v < -1) return XFERE_BAD_FUNCTION_ARGUMENT;
+    o->postfieldsize = v;
+    break;
+  case XFEROPT_UPLOAD:
+    o->upload = !!v;
+    if (v) o->nobody = 0;
+    break;
+  case XFEROPT_POST:
+    o->post = !!v;
+    if (v) o->nobody = o->upload = 0;
+    break;
+  case XFEROPT_NOBODY:
+    o->nobody = !!v;
+    if (v) o->upload = o->post = 0;
+    break;
+  case XFEROPT_HTTPGET:
+    if (v) { /* back to a plain GET */
+      o->upload = o->post = o->nobody = 0;
+      o->postfields = NULL;
+    }
+    break;
+  case XFEROPT_FOLLOWLOCATION: o->followlocation = !!v; break;
+  case XFEROPT_FAILONERROR: o->failonerror = !!v; break;
+  case XFEROPT_VERBOSE: o->verbose = !!v; break;
+  case XFEROPT_NOPROGRESS: o->noprogress = !!v; break;
+  case XFEROPT_FORBID_REUSE: o->forbid_reuse = !!v; break;
+  case XFEROPT_FRESH_CONNECT: o->fresh_connect = !!v; break;
+  case XFEROPT_TCP_NODELAY: o->tcp_nodelay = !!v; break;
+  case XFEROPT_TCP_KEEPALIVE: o->tcp_keepalive = !!v; break;
+  case XFEROPT_NOSIGNAL:
+    /* xfer never raises or handles signals (MSG_NOSIGNAL, no alarm()):
+     * both values behave as libcurl's NOSIGNAL=1. */
+    break;
+  default:
+    return XFERE_UNKNOWN_OPTION;
+  }
+  return XFERE_OK;
+}
+
+static XFERcode set_ptr(XFER *e, XFERoption opt, void *v) {
+  struct xfer_opts *o = &e->set;
+  switch (opt) {
+  case XFEROPT_URL:
+    /* A running transfer keeps the old string: it now owns it. */
+    if (e->url == o->url) o->url = NULL;
+    return set_string(&o->url, v);
+  case XFEROPT_PRIVATE: o->private_ = v; break;
+  case XFEROPT_WRITEDATA: o->writedata = v; break;
+  case XFEROPT_HEADERDATA: o->headerdata = v; break;
+  case XFEROPT_READDATA: o->readdata = v; break;
+  case XFEROPT_XFERINFODATA: o->xferinfodata = v; break;
+  case XFEROPT_ERRORBUFFER:
+    o->errorbuffer = v;
+    if (v) o->errorbuffer[0] = 0;
+    break;
+  case XFEROPT_POSTFIELDS:
+    o->postfields = v;
+    free(o->copypostfields);
+    o->copypostfields = NULL;
+    if (v) o->upload = o->nobody = 0;
+    break;
+  case XFEROPT_COPYPOSTFIELDS: {
+    size_t n;
+    char *c;
+    if (!v) {
+      free(o->copypostfields);
+      o->copypostfields = NULL;
+      o->postfields = NULL;
+      break;
+    }
+    n = o->postfieldsize >= 0 ? (size_t)o->postfieldsize : strlen(v);
+    c = malloc(n + 1);
+    if (!c) return XFERE_OUT_OF_MEMORY;
+    memcpy(c, v, n);
+    c[n] = 0;
+    free(o->copypostfields);
+    o->copypostfields = c;
+    o->postfields = c;
+    o->postfieldsize = (xfer_off_t)n;
+    o->upload = o->nobody = 0;
+    break;
+  }
+  case XFEROPT_CUSTOMREQUEST: return set_string(&o->customrequest, v);
+  case XFEROPT_USERAGENT: return set_string(&o->useragent, v);
+  case XFEROPT_HTTPHEADER: o->httpheader = v; break;
+  case XFEROPT_RESOLVE: o->resolve = v; break;
+  default:
+    return XFERE_UNKNOWN_OPTION;
+  }
+  return XFERE_OK;
+}
+
+XFERcode xfer_easy_setopt(XFER *e, XFERoption opt, ...) {
+  va_list ap;
+  XFERcode rc;
+  int type = (int)opt / 10000 * 10000;
+  if (!xfer__good_easy(e)) return XFERE_BAD_FUNCTION_ARGUMENT;
+  if (e->multi && e->multi->in_callback) return XFERE_RECURSIVE_API_CALL;
+  va_start(ap, opt);
+  switch (type) {
+  case XFEROPTTYPE_LONG:
+    rc = set_long(e, opt, va_arg(ap, long));
+    break;
+  case XFEROPTTYPE_OBJECTPOINT:
+    rc = set_ptr(e, opt, va_arg(ap, void *));
+    break;
+  case XFEROPTTYPE_FUNCTIONPOINT:
+    rc = XFERE_OK;
+    switch (opt) {
+    case XFEROPT_WRITEFUNCTION:
+      e->set.writefn = va_arg(ap, xfer_write_callback);
+      break;
+    case XFEROPT_HEADERFUNCTION:
+      e->set.headerfn = va_arg(ap, xfer_write_callback);
+      break;
+    case XFEROPT_READFUNCTION:
+      e->set.readfn = va_arg(ap, xfer_read_callback);
+      break;
+    case XFEROPT_XFERINFOFUNCTION:
+      e->set.xferinfofn = va_arg(ap, xfer_xferinfo_callback);
+      break;
+    default:
+      rc = XFERE_UNKNOWN_OPTION;
+    }
+    break;
+  case XFEROPTTYPE_OFF_T: {
+    xfer_off_t v = va_arg(ap, xfer_off_t);
+    rc = XFERE_OK;
+    if (opt == XFEROPT_INFILESIZE_LARGE) e->set.infilesize = v < 0 ? -1 : v;
+    else if (opt == XFEROPT_POSTFIELDSIZE_LARGE && v >= -1)
+      e->set.postfieldsize = v;
+    else if (opt == XFEROPT_POSTFIELDSIZE_LARGE)
+      rc = XFERE_BAD_FUNCTION_ARGUMENT;
+    else rc = XFERE_UNKNOWN_OPTION;
+    break;
+  }
+  default:
+    rc = XFERE_UNKNOWN_OPTION;
+  }
+  va_end(ap);
+  return rc;
+}
+
+XFERcode xfer_easy_getinfo(XFER *e, XFERINFO info, ...) {
+  va_list ap;
+  XFERcode rc = XFERE_OK;
+  void *out;
+  if (!xfer__good_easy(e)) return XFERE_BAD_FUNCTION_ARGUMENT;
+  va_start(ap, info);
+  out = va_arg(ap, void *);
+  va_end(ap);
+  if (!out) return XFERE_BAD_FUNCTION_ARGUMENT;
+  switch (info) {
+  case XFERINFO_EFFECTIVE_URL:
+    *(const char **)out = e->url ? e->url : e->set.url;
+    break;
+  case XFERINFO_PRIVATE: *(void **)out = e->set.private_; break;
+  case XFERINFO_PRIMARY_IP: *(const char **)out = e->primary_ip; break;
+  case XFERINFO_RESPONSE_CODE: *(long *)out = e->response_code; break;
+  case XFERINFO_REDIRECT_COUNT: *(long *)out = e->redirect_count; break;
+  case XFERINFO_NUM_CONNECTS: *(long *)out = e->num_connects; break;
+  case XFERINFO_PRIMARY_PORT: *(long *)out = e->primary_port; break;
+  case XFERINFO_LOCAL_PORT: *(long *)out = e->local_port; break;
+  case XFERINFO_SIZE_UPLOAD_T: *(xfer_off_t *)out = e->size_ul; break;
+  case XFERINFO_SIZE_DOWNLOAD_T: *(xfer_off_t *)out = e->size_dl; break;
+  case XFERINFO_CONTENT_LENGTH_DOWNLOAD_T:
+    *(xfer_off_t *)out = e->content_length;
+    break;
+  case XFERINFO_TOTAL_TIME_T: *(xfer_off_t *)out = (xfer_off_t)e->t_total; break;
+  case XFERINFO_QUEUE_TIME_T: *(xfer_off_t *)out = (xfer_off_t)e->t_queue; break;
+  case XFERINFO_NAMELOOKUP_TIME_T:
+    *(xfer_off_t *)out = (xfer_off_t)e->t_namelookup;
+    break;
+  case XFERINFO_CONNECT_TIME_T:
+    *(xfer_off_t *)out = (xfer_off_t)e->t_connect;
+    break;
+  case XFERINFO_PRETRANSFER_TIME_T:
+    *(xfer_off_t *)out = (xfer_off_t)e->t_pretransfer;
+    break;
+  case XFERINFO_STARTTRANSFER_TIME_T:
+    *(xfer_off_t *)out = (xfer_off_t)e->t_starttransfer;
+    break;
+  default:
+    rc = XFERE_UNKNOWN_OPTION;
+  }
+  return rc;
+}
+
+void xfer_easy_reset(XFER *e) {
+  if (!xfer__good_easy(e) || e->multi) return;
+  free_run_state(e);
+  xfer__opts_free(&e->set);
+  xfer__opts_init(&e->set);
+  e->response_code = e->redirect_count = e->num_connects = 0;
+}
+
+XFER *xfer_easy_duphandle(XFER *e) {
+  XFER *d;
+  struct xfer_opts *o;
+  if (!xfer__good_easy(e) || !(d = xfer_easy_init())) return NULL;
+  o = &d->set;
+  *o = e->set;
+  o->url = o->customrequest = o->useragent = o->copypostfields = NULL;
+  o->errorbuffer = NULL; /* libcurl: not duplicated */
+  if (set_string(&o->url, e->set.url) ||
+      set_string(&o->customrequest, e->set.customrequest) ||
+      set_string(&o->useragent, e->set.useragent))
+    goto oom;
+  if (e->set.copypostfields) {
+    size_t n = (size_t)e->set.postfieldsize;
+    if (!(o->copypostfields = malloc(n + 1))) goto oom;
+    memcpy(o->copypostfields, e->set.copypostfields, n + 1);
+    o->postfields = o->copypostfields;
+  }
+  return d;
+oom:
+  xfer_easy_cleanup(d);
+  return NULL;
+}
+
+/* One transfer, blocking, on a multi handle kept for the next perform (so
+ * its connection and DNS caches survive between calls, as libcurl's do). */
+XFERcode xfer_easy_perform(XFER *e) {
+  XFERM *m;
+  XFERMsg *msg;
+  XFERcode rc = XFERE_OK;
+  int running = 1;
+  if (!xfer__good_easy(e)) return XFERE_BAD_FUNCTION_ARGUMENT;
+  if (e->multi) return XFERE_FAILED_INIT; /* added to a multi handle */
+  if (!e->private_multi && !(e->private_multi = xfer_multi_init()))
+    return XFERE_OUT_OF_MEMORY;
+  m = e->private_multi;
+  if (xfer_multi_add_handle(m, e) != XFERM_OK) return XFERE_FAILED_INIT;
+  while (running) {
+    if (xfer_multi_perform(m, &running) != XFERM_OK) {
+      rc = XFERE_OUT_OF_MEMORY;
+      break;
+    }
+    if (running && xfer_multi_poll(m, NULL, 0, 1000, NULL) != XFERM_OK) {
+      rc = XFERE_UNRECOVERABLE_POLL;
+      break;
+    }
+  }
+  while ((msg = xfer_multi_info_read(m, NULL)) != NULL)
+    if (msg->msg == XFERMSG_DONE && msg->easy_handle == e)
+      rc = msg->data.result;
+  xfer_multi_remove_handle(m, e);
+  return rc;
+}

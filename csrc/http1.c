@@ -1,0 +1,480 @@
+/*
+ * http1.c -- HTTP/1.1 on a connection: the request writer (head, body from
+ * memory or from the read callback, chunked when the size is unknown), and
+ * the glue that feeds received bytes to the response parser (h1parse.c) and
+ * hands headers and body to the application's callbacks.
+ *
+ * Steady state allocates nothing: the request buffer belongs to the easy
+ * handle and is reused, the receive buffer is shared by the multi handle.
+ */
+
+#include "xfer_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+int xfer__headers_done(XFER *e); /* transfer.c */
+
+#define SMALL_BODY (64 * 1024) /* bodies up to this go out with the head */
+
+static int reserve(XFER *e, size_t more) {
+  size_t need = e->req_len + more, cap;
+  char *p;
+  if (need <= e->req_cap) return 0;
+  cap = e->req_cap ? e->req_cap : 512;
+  while (cap < need) cap *= 2;
+  p = realloc(e->req, cap);
+  if (!p) return -1;
+  e->req = p;
+  e->req_cap = cap;
+  return 0;
+}
+
+static int add(XFER *e, const char *s, size_t n) {
+  if (reserve(e, n)) return -1;
+  memcpy(e->req + e->req_len, s, n);
+  e->req_len += n;
+  return 0;
+}
+
+static int adds(XFER *e, const char *s) { return add(e, s, strlen(s)); }
+
+/* The internal headers a custom header can replace or remove. */
+enum { H_HOST, H_UA, H_ACCEPT, H_CTYPE, H_CLEN, H_TE, H_AUTH, H_NUM };
+static const char *const internal_names[H_NUM] = {
+  "Host", "User-Agent", "Accept", "Content-Type", "Content-Length",
+  "Transfer-Encoding", "Authorization"};
+
+static int name_is(const char *h, size_t nlen, const char *name) {
+  return strlen(name) == nlen && xfer__strcasecmp_n(h, name, nlen) == 0;
+}
+
+/* Custom headers: "Name: value" sends (and replaces an internal one),
+ * "Name:" removes an internal one, "Name;" sends it empty.  A CR, LF or
+ * control byte in any of them refuses the request: header injection. */
+static XFERcode scan_custom(XFER *e, int overridden[H_NUM]) {
+  const struct xfer_slist *l;
+  for (l = e->set.httpheader; l; l = l->next) {
+    const char *h = l->data, *p;
+    size_t nlen;
+    int i;
+    if (!h) continue;
+    for (p = h; *p; p++)
+      if ((unsigned char)*p < 0x20 && *p != '\t') {
+        xfer__fail(e, XFERE_BAD_FUNCTION_ARGUMENT,
+                   "control character in request header: %.40s", h);
+        return XFERE_BAD_FUNCTION_ARGUMENT;
+      }
+    nlen = strcspn(h, ":;");
+    if (!h[nlen] || nlen == 0) {
+      xfer__fail(e, XFERE_BAD_FUNCTION_ARGUMENT,
+                 "request header without a name or colon: %.40s", h);
+      return XFERE_BAD_FUNCTION_ARGUMENT;
+    }
+    for (i = 0; i < H_NUM; i++)
+      if (name_is(h, nlen, internal_names[i])) overridden[i] = 1;
+  }
+  return XFERE_OK;
+}
+
+static int add_custom(XFER *e, int strip_credentials) {
+  const struct xfer_slist *l;
+  for (l = e->set.httpheader; l; l = l->next) {
+    const char *h = l->data, *v;
+    size_t nlen;
+    if (!h) continue;
+    nlen = strcspn(h, ":;");
+    if (strip_credentials && (name_is(h, nlen, "Authorization") ||
+                              name_is(h, nlen, "Cookie")))
+      continue;
+    v = h + nlen + 1;
+    while (*v == ' ' || *v == '\t') v++;
+    if (h[nlen] == ':' && !*v) continue; /* "Name:" only removes */
+    if (add(e, h, nlen) || add(e, ": ", 2) || adds(e, v) || add(e, "\r\n", 2))
+      return -1;
+  }
+  return 0;
+}
+
+static int hexval(int c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* Percent-decodes n bytes of src into dst (dst has room for n). */
+static size_t unescape(char *dst, const char *src, size_t n) {
+  size_t i, o = 0;
+  for (i = 0; i < n; i++) {
+    if (src[i] == '%' && i + 2 < n && hexval(src[i + 1]) >= 0 &&
+        hexval(src[i + 2]) >= 0) {
+      dst[o++] = (char)(hexval(src[i + 1]) * 16 + hexval(src[i + 2]));
+      i += 2;
+    } else {
+      dst[o++] = src[i];
+    }
+  }
+  return o;
+}
+
+static int add_basic_auth(XFER *e) {
+  static const char b64[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  size_t ul = e->u.user_len, pl = e->u.pass_len, n, i;
+  char *raw, *out;
+  int rc;
+  raw = malloc(ul + pl + 2);
+  if (!raw) return -1;
+  n = unescape(raw, e->url + e->u.user_off, ul);
+  raw[n++] = ':';
+  n += unescape(raw + n, e->url + e->u.pass_off, pl);
+  out = malloc((n + 2) / 3 * 4 + 1);
+  if (!out) {
+    free(raw);
+    return -1;
+  }
+  for (i = 0; i * 3 < n; i++) {
+    unsigned v = (unsigned char)raw[i * 3] << 16;
+    size_t k = n - i * 3;
+    if (k > 1) v |= (unsigned char)raw[i * 3 + 1] << 8;
+    if (k > 2) v |= (unsigned char)raw[i * 3 + 2];
+    out[i * 4] = b64[(v >> 18) & 63];
+    out[i * 4 + 1] = b64[(v >> 12) & 63];
+    out[i * 4 + 2] = k > 1 ? b64[(v >> 6) & 63] : '=';
+    out[i * 4 + 3] = k > 2 ? b64[v & 63] : '=';
+  }
+  out[i * 4] = 0;
+  rc = adds(e, "Authorization: Basic ") || adds(e, out) || adds(e, "\r\n");
+  free(raw);
+  free(out);
+  return rc;
+}
+
+/* Is the current URL's host:port the one of the URL the caller set? */
+static int same_origin_as_set(XFER *e) {
+  struct xfer_url o;
+  char a[300], b[300];
+  if (e->url == e->set.url) return 1;
+  if (xfer__url_parse(e->set.url, strlen(e->set.url), &o)) return 0;
+  if (xfer__url_hostport(e->set.url, &o, a, sizeof(a)) < 0 ||
+      xfer__url_hostport(e->url, &e->u, b, sizeof(b)) < 0)
+    return 0;
+  return o.scheme == e->u.scheme && strcmp(a, b) == 0;
+}
+
+static const char *method_of(XFER *e, int *has_body) {
+  const struct xfer_opts *o = &e->set;
+  *has_body = 0;
+  if (e->method_get) return "GET";
+  if (o->upload) {
+    *has_body = 1;
+    return o->customrequest ? o->customrequest : "PUT";
+  }
+  if (o->postfields || o->post) {
+    *has_body = 1;
+    return o->customrequest ? o->customrequest : "POST";
+  }
+  if (o->nobody) return o->customrequest ? o->customrequest : "HEAD";
+  return o->customrequest ? o->customrequest : "GET";
+}
+
+XFERcode xfer__h1_build_request(XFER *e) {
+  int ov[H_NUM] = {0}, has_body, oom = 0;
+  const char *method = method_of(e, &has_body);
+  const char *path = e->url + e->u.path_off;
+  size_t plen = e->u.path_len;
+  xfer_off_t blen = -1;
+  char num[64];
+  XFERcode rc = scan_custom(e, ov);
+  if (rc) return rc;
+  if (strpbrk(method, " \r\n\t")) {
+    xfer__fail(e, XFERE_BAD_FUNCTION_ARGUMENT, "bad request method");
+    return XFERE_BAD_FUNCTION_ARGUMENT;
+  }
+  e->method_head = strcmp(method, "HEAD") == 0;
+  e->body = NULL;
+  e->body_len = 0;
+  e->upload_cb = e->upload_chunked = 0;
+  if (has_body) {
+    if (e->set.postfields && !e->set.upload) {
+      blen = e->set.postfieldsize >= 0 ? e->set.postfieldsize
+                                        : (xfer_off_t)strlen(e->set.postfields);
+      e->body = e->set.postfields;
+      e->body_len = (size_t)blen;
+    } else {
+      e->upload_cb = 1;
+      blen = e->set.upload ? e->set.infilesize : e->set.postfieldsize;
+      e->upload_chunked = blen < 0;
+    }
+  }
+  e->req_len = 0;
+  oom |= adds(e, method) || add(e, " ", 1);
+  if (!plen || e->u.path_needs_slash) oom |= add(e, "/", 1);
+  oom |= add(e, path, plen) || adds(e, " HTTP/1.1\r\n");
+  if (!ov[H_HOST]) {
+    oom |= adds(e, "Host: ");
+    if (e->u.host_is_ipv6) oom |= add(e, "[", 1);
+    oom |= add(e, e->url + e->u.host_off, e->u.host_len);
+    if (e->u.host_is_ipv6) oom |= add(e, "]", 1);
+    if (e->u.port_explicit &&
+        e->u.port != (e->u.scheme == XFER_SCHEME_HTTPS ? 443 : 80)) {
+      snprintf(num, sizeof(num), ":%u", (unsigned)e->u.port);
+      oom |= adds(e, num);
+    }
+    oom |= add(e, "\r\n", 2);
+  }
+  if (e->u.has_userinfo && !ov[H_AUTH] && same_origin_as_set(e))
+    oom |= add_basic_auth(e);
+  if (e->set.useragent && !ov[H_UA])
+    oom |= adds(e, "User-Agent: ") || adds(e, e->set.useragent) ||
+           add(e, "\r\n", 2);
+  if (!ov[H_ACCEPT]) oom |= adds(e, "Accept: */*\r\n");
+  if (has_body) {
+    if (blen >= 0 && !ov[H_CLEN]) {
+      snprintf(num, sizeof(num), "Content-Length: %lld\r\n", (long long)blen);
+      oom |= adds(e, num);
+    } else if (blen < 0 && !ov[H_TE]) {
+      oom |= adds(e, "Transfer-Encoding: chunked\r\n");
+    }
+    if (e->set.postfields && !e->set.upload && !ov[H_CTYPE])
+      oom |= adds(e,
+                  "Content-Type: application/x-www-form-urlencoded\r\n");
+  }
+  oom |= add_custom(e, !same_origin_as_set(e)) || add(e, "\r\n", 2);
+  e->req_head_len = e->req_len;
+  if (e->body && e->body_len <= SMALL_BODY) {
+    /* One send for head and body. */
+    oom |= add(e, e->body, e->body_len);
+    e->body = NULL;
+    e->body_len = 0;
+  }
+  return oom ? XFERE_OUT_OF_MEMORY : XFERE_OK;
+}
+
+/* Sends buf[*sent..len).  Returns 0 (all sent), 1 (EAGAIN) or an XFERcode. */
+static int send_buf(XFER *e, const char *buf, size_t len, size_t *sent,
+                    size_t uncounted) {
+  while (*sent < len) {
+    ssize_t n = send(e->conn->fd, buf + *sent, len - *sent, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return 1;
+      xfer__fail(e, XFERE_SEND_ERROR, "send failure: %s", strerror(errno));
+      return XFERE_SEND_ERROR;
+    }
+    /* SIZE_UPLOAD counts body bytes, not the request head. */
+    if (*sent + (size_t)n > uncounted)
+      e->size_ul += (xfer_off_t)(*sent + (size_t)n -
+                                 (*sent > uncounted ? *sent : uncounted));
+    *sent += (size_t)n;
+  }
+  return 0;
+}
+
+/* Refills the upload buffer from the read callback, with chunk framing when
+ * the size is unknown.  Returns 0 or an XFERcode. */
+static XFERcode fill_upload(XFER *e) {
+  XFERM *m = e->multi;
+  size_t room = XFER_UPLOADBUF_SIZE, n;
+  char *data;
+  xfer_read_callback fn = e->set.readfn;
+  if (!e->upbuf && !(e->upbuf = malloc(XFER_UPLOADBUF_SIZE + 32)))
+    return XFERE_OUT_OF_MEMORY;
+  data = e->upbuf + 16; /* room for a chunk header */
+  if (!fn) return XFERE_READ_ERROR;
+  xfer__cb_enter(e);
+  n = fn(data, 1, room, e->set.readdata);
+  if (xfer__cb_leave(e, m)) return XFERE_ABORTED_BY_CALLBACK;
+  if (n == XFER_READFUNC_ABORT) {
+    xfer__fail(e, XFERE_ABORTED_BY_CALLBACK, "read callback aborted");
+    return XFERE_ABORTED_BY_CALLBACK;
+  }
+  if (n > room) {
+    xfer__fail(e, XFERE_READ_ERROR, "read callback returned %zu (pausing is "
+               "not supported, and more than asked for is an error)", n);
+    return XFERE_READ_ERROR;
+  }
+  if (!e->upload_chunked) {
+    xfer_off_t want = e->set.upload ? e->set.infilesize
+                                    : e->set.postfieldsize;
+    if (n == 0 && e->up_total < want) {
+      xfer__fail(e, XFERE_READ_ERROR, "the read callback ended the upload "
+                 "before its announced size");
+      return XFERE_READ_ERROR;
+    }
+    memmove(e->upbuf, data, n);
+    e->up_len = n;
+    e->up_total += (xfer_off_t)n;
+    if (n == 0) e->upload_done = 1;
+  } else if (n == 0) {
+    memcpy(e->upbuf, "0\r\n\r\n", 5);
+    e->up_len = 5;
+    e->upload_done = 1;
+  } else {
+    char head[16];
+    int hl = snprintf(head, sizeof(head), "%zx\r\n", n);
+    memcpy(data - hl, head, (size_t)hl);
+    memcpy(data + n, "\r\n", 2);
+    memmove(e->upbuf, data - hl, (size_t)hl + n + 2);
+    e->up_len = (size_t)hl + n + 2;
+  }
+  e->up_sent = 0;
+  return XFERE_OK;
+}
+
+XFERcode xfer__h1_send(XFER *e, int *again) {
+  int rc;
+  *again = 0;
+  rc = send_buf(e, e->req, e->req_len, &e->req_sent, e->req_head_len);
+  if (rc) goto out;
+  if (e->body) {
+    rc = send_buf(e, e->body, e->body_len, &e->body_sent, 0);
+    if (rc) goto out;
+  }
+  while (e->upload_cb) {
+    xfer_off_t total = e->set.upload ? e->set.infilesize
+                                     : e->set.postfieldsize;
+    if (e->up_sent == e->up_len) {
+      if (e->upload_done) break;
+      if (!e->upload_chunked && e->up_total >= total) {
+        e->upload_done = 1;
+        break;
+      }
+      rc = fill_upload(e);
+      if (rc) return (XFERcode)rc;
+      if (e->upload_done && !e->up_len) break;
+    }
+    rc = send_buf(e, e->upbuf, e->up_len, &e->up_sent, 0);
+    if (rc) goto out;
+  }
+  return XFERE_OK;
+out:
+  if (rc == 1) {
+    *again = 1;
+    return XFERE_OK;
+  }
+  return (XFERcode)rc;
+}
+
+/* ---- the response ---- */
+
+static int on_header(void *ud, const char *raw, size_t rawlen,
+                     const char *name, size_t namelen, const char *value,
+                     size_t valuelen) {
+  XFER *e = ud;
+  XFERM *m = e->multi;
+  if (name && name_is(name, namelen, "Location")) {
+    char *loc = malloc(valuelen + 1);
+    if (!loc) return XFERE_OUT_OF_MEMORY;
+    memcpy(loc, value, valuelen);
+    loc[valuelen] = 0;
+    free(e->location);
+    e->location = loc;
+  }
+  if (e->set.headerfn || e->set.headerdata) {
+    size_t n;
+    xfer__cb_enter(e);
+    if (e->set.headerfn)
+      n = e->set.headerfn((char *)raw, 1, rawlen, e->set.headerdata);
+    else
+      n = fwrite(raw, 1, rawlen, e->set.headerdata);
+    if (xfer__cb_leave(e, m)) return XFERE_ABORTED_BY_CALLBACK;
+    if (n != rawlen) {
+      xfer__fail(e, XFERE_WRITE_ERROR, "header callback took %zu of %zu "
+                 "bytes", n, rawlen);
+      return XFERE_WRITE_ERROR;
+    }
+  }
+  return 0;
+}
+
+static int on_headers_done(void *ud) { return xfer__headers_done(ud); }
+
+static int on_body(void *ud, const char *data, size_t len) {
+  XFER *e = ud;
+  XFERM *m = e->multi;
+  size_t n;
+  if (e->discard_body) return 0;
+  e->size_dl += (xfer_off_t)len;
+  xfer__cb_enter(e);
+  if (e->set.writefn)
+    n = e->set.writefn((char *)data, 1, len, e->set.writedata);
+  else
+    n = fwrite(data, 1, len, e->set.writedata ? e->set.writedata : stdout);
+  if (xfer__cb_leave(e, m)) return XFERE_ABORTED_BY_CALLBACK;
+  if (n != len) {
+    xfer__fail(e, XFERE_WRITE_ERROR, "write callback took %zu of %zu bytes",
+               n, len);
+    return XFERE_WRITE_ERROR;
+  }
+  return 0;
+}
+
+static const struct xfer_h1p_callbacks h1_callbacks = {
+  on_header, on_headers_done, on_body};
+
+/* Reads what the socket has (one recv unless it filled the buffer) and
+ * feeds it to the parser.  *finished is set when the response is complete;
+ * bytes past its end make the connection unusable (nothing is read past a
+ * response on a keep-alive connection). */
+XFERcode xfer__h1_recv(XFER *e, int *finished) {
+  XFERM *m = e->multi;
+  struct xfer_conn *c = e->conn;
+  *finished = 0;
+  if (!m->recvbuf && !(m->recvbuf = malloc(XFER_RECVBUF_SIZE)))
+    return XFERE_OUT_OF_MEMORY;
+  for (;;) {
+    size_t consumed = 0;
+    int rc;
+    ssize_t n = recv(c->fd, m->recvbuf, XFER_RECVBUF_SIZE, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return XFERE_OK;
+      xfer__fail(e, XFERE_RECV_ERROR, "recv failure: %s", strerror(errno));
+      return XFERE_RECV_ERROR;
+    }
+    if (n == 0) {
+      rc = xfer__h1p_eof(&c->parser, &h1_callbacks, e);
+      if (rc) {
+        if (rc == XFERE_GOT_NOTHING)
+          xfer__fail(e, XFERE_GOT_NOTHING, "Empty reply from server");
+        else
+          xfer__fail(e, (XFERcode)rc, "connection closed with %lld bytes "
+                     "of the response missing or unparsed",
+                     (long long)(c->parser.content_length >= 0
+                                     ? c->parser.content_length -
+                                           c->parser.body_received
+                                     : 0));
+        return (XFERcode)rc;
+      }
+      c->parser.keepalive = 0;
+      *finished = 1;
+      return XFERE_OK;
+    }
+    if (!e->got_bytes) {
+      e->got_bytes = 1;
+      e->t_starttransfer = xfer__now() - e->t_start;
+    }
+    rc = xfer__h1p_feed(&c->parser, m->recvbuf, (size_t)n, &consumed,
+                        &h1_callbacks, e);
+    if (rc) {
+      if (rc == XFERE_WEIRD_SERVER_REPLY)
+        xfer__fail(e, XFERE_WEIRD_SERVER_REPLY, "the server's response is "
+                   "not valid HTTP/1.x");
+      else if (rc == XFERE_TOO_LARGE)
+        xfer__fail(e, XFERE_TOO_LARGE, "response header section over the "
+                   "limit");
+      return (XFERcode)rc;
+    }
+    if (c->parser.done) {
+      if (consumed < (size_t)n) c->parser.keepalive = 0;
+      *finished = 1;
+      return XFERE_OK;
+    }
+    if ((size_t)n < XFER_RECVBUF_SIZE) return XFERE_OK;
+  }
+}

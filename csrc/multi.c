@@ -1,0 +1,350 @@
+/*
+ * multi.c -- the multi handle: its life cycle, adding and removing transfers,
+ * options, completion messages, the timer callback, and the "ready" list of
+ * transfers to step before an API call returns.
+ *
+ * Re-entrancy (DESIGN.md, libcurl's rules) is decided here in one place,
+ * api_enter(): inside the socket or timer callback, perform, socket_action,
+ * add_handle, remove_handle, setopt and cleanup return
+ * XFERM_RECURSIVE_API_CALL.  From a transfer's own callbacks (write, header,
+ * read, progress) adding and removing handles is allowed; it only schedules
+ * work, which runs before the outer call returns.
+ */
+
+#include "xfer_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+int xfer__good_multi(XFERM *m) { return m && m->magic == XFER_MULTI_MAGIC; }
+int xfer__good_easy(XFER *e) { return e && e->magic == XFER_EASY_MAGIC; }
+
+XFERM *xfer_multi_init(void) {
+  XFERM *m = calloc(1, sizeof(*m));
+  if (!m) return NULL;
+  m->magic = XFER_MULTI_MAGIC;
+  xfer_queue_init(&m->easies);
+  xfer_queue_init(&m->pending);
+  xfer_queue_init(&m->hosts_waiting);
+  xfer_queue_init(&m->ready);
+  xfer_queue_init(&m->msgs);
+  xfer_queue_init(&m->conns);
+  xfer_queue_init(&m->idle);
+  m->wakeup_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (m->wakeup_fd < 0) {
+    free(m);
+    return NULL;
+  }
+  return m;
+}
+
+/* Guards every entry point that the socket and timer callbacks may not use. */
+static XFERMcode api_enter(XFERM *m) {
+  if (!xfer__good_multi(m)) return XFERM_BAD_HANDLE;
+  if (m->in_callback) return XFERM_RECURSIVE_API_CALL;
+  return XFERM_OK;
+}
+
+XFERMcode xfer_multi_cleanup(XFERM *m) {
+  XFERMcode rc = api_enter(m);
+  if (rc) return rc;
+  if (m->easy_cb_depth) return XFERM_RECURSIVE_API_CALL;
+  /* Easy handles stay valid (the caller owns them); they are detached. */
+  while (!xfer_queue_empty(&m->easies)) {
+    XFER *e = xfer_queue_data(xfer_queue_head(&m->easies), XFER, mlink);
+    xfer__detach(e);
+  }
+  while (!xfer_queue_empty(&m->conns))
+    xfer__conn_close(xfer_queue_data(xfer_queue_head(&m->conns),
+                                     struct xfer_conn, alllink));
+  xfer__dns_free(m);
+  xfer__hosts_free(m);
+  xfer__heap_free(&m->timers);
+  free(m->socks);
+  free(m->live);
+  free(m->recvbuf);
+  close(m->wakeup_fd);
+  m->magic = 0;
+  free(m);
+  return XFERM_OK;
+}
+
+XFERMcode xfer_multi_add_handle(XFERM *m, XFER *e) {
+  XFERMcode rc = api_enter(m);
+  if (rc) return rc;
+  if (!xfer__good_easy(e)) return XFERM_BAD_EASY_HANDLE;
+  if (e->multi == m) return XFERM_ADDED_ALREADY;
+  if (e->multi || e->cleanup_pending) return XFERM_BAD_EASY_HANDLE;
+  if (xfer__heap_reserve(&m->timers, (uint32_t)m->num_easy + 2))
+    return XFERM_OUT_OF_MEMORY;
+  e->multi = m;
+  e->state = XFER_ST_START;
+  e->result = XFERE_OK;
+  e->t_start = xfer__now();
+  e->t_queue = e->t_namelookup = e->t_connect = e->t_pretransfer = 0;
+  e->t_starttransfer = e->t_total = 0;
+  e->size_dl = e->size_ul = 0;
+  e->content_length = -1;
+  e->response_code = e->redirect_count = e->num_connects = 0;
+  e->primary_ip[0] = 0;
+  e->primary_port = e->local_port = 0;
+  e->retried = e->redirecting = e->removed = 0;
+  if (e->set.errorbuffer) e->set.errorbuffer[0] = 0;
+  xfer_queue_insert_tail(&m->easies, &e->mlink);
+  m->num_easy++;
+  m->num_running++;
+  /* It starts at the next timer run: the timer callback hears 0 now, as
+   * libcurl's add_handle documents. */
+  xfer__easy_arm(e, e->t_start);
+  xfer__update_timer(m);
+  return XFERM_OK;
+}
+
+XFERMcode xfer_multi_remove_handle(XFERM *m, XFER *e) {
+  XFERMcode rc = api_enter(m);
+  if (rc) return rc;
+  if (!xfer__good_easy(e)) return XFERM_BAD_EASY_HANDLE;
+  if (e->multi != m) return XFERM_OK; /* not added: nothing to do, as libcurl */
+  xfer__detach(e);
+  if (!m->easy_cb_depth) {
+    xfer__drain(m);
+    xfer__update_timer(m);
+  }
+  return XFERM_OK;
+}
+
+static XFERMcode setopt_long(XFERM *m, long *dst, long v) {
+  if (v < 0) return XFERM_BAD_FUNCTION_ARGUMENT;
+  *dst = v;
+  xfer__limits_changed(m);
+  return XFERM_OK;
+}
+
+XFERMcode xfer_multi_setopt(XFERM *m, XFERMoption opt, ...) {
+  va_list ap;
+  XFERMcode rc = api_enter(m);
+  if (rc) return rc;
+  va_start(ap, opt);
+  switch (opt) {
+  case XFERMOPT_SOCKETFUNCTION:
+    m->socketfn = va_arg(ap, xfer_socket_callback);
+    break;
+  case XFERMOPT_SOCKETDATA:
+    m->socketdata = va_arg(ap, void *);
+    break;
+  case XFERMOPT_TIMERFUNCTION:
+    m->timerfn = va_arg(ap, xfer_multi_timer_callback);
+    break;
+  case XFERMOPT_TIMERDATA:
+    m->timerdata = va_arg(ap, void *);
+    break;
+  case XFERMOPT_MAXCONNECTS:
+    rc = setopt_long(m, &m->maxconnects, va_arg(ap, long));
+    break;
+  case XFERMOPT_MAX_HOST_CONNECTIONS:
+    rc = setopt_long(m, &m->max_host, va_arg(ap, long));
+    break;
+  case XFERMOPT_MAX_TOTAL_CONNECTIONS:
+    rc = setopt_long(m, &m->max_total, va_arg(ap, long));
+    break;
+  default:
+    rc = XFERM_UNKNOWN_OPTION;
+  }
+  va_end(ap);
+  if (rc == XFERM_OK && !m->easy_cb_depth) {
+    xfer__drain(m);
+    xfer__update_timer(m);
+  }
+  return rc;
+}
+
+XFERMsg *xfer_multi_info_read(XFERM *m, int *msgs_in_queue) {
+  XFER *e;
+  int n = 0;
+  struct xfer_queue *q;
+  if (msgs_in_queue) *msgs_in_queue = 0;
+  if (!xfer__good_multi(m) || xfer_queue_empty(&m->msgs)) return NULL;
+  e = xfer_queue_data(xfer_queue_head(&m->msgs), XFER, msglink);
+  xfer_queue_remove(&e->msglink);
+  if (msgs_in_queue) {
+    for (q = m->msgs.next; q != &m->msgs; q = q->next) n++;
+    *msgs_in_queue = n;
+  }
+  return &e->msg;
+}
+
+XFER **xfer_multi_get_handles(XFERM *m) {
+  XFER **a;
+  struct xfer_queue *q;
+  int i = 0;
+  if (!xfer__good_multi(m)) return NULL;
+  a = malloc(sizeof(*a) * ((size_t)m->num_easy + 1));
+  if (!a) return NULL;
+  for (q = m->easies.next; q != &m->easies; q = q->next)
+    a[i++] = xfer_queue_data(q, XFER, mlink);
+  a[i] = NULL;
+  return a;
+}
+
+XFERMcode xfer_multi_assign(XFERM *m, xfer_socket_t s, void *sockp) {
+  if (!xfer__good_multi(m)) return XFERM_BAD_HANDLE;
+  if (s < 0 || s >= m->nsocks || m->socks[s].owner == XFER_SOCK_FREE)
+    return XFERM_BAD_SOCKET;
+  m->socks[s].socketp = sockp;
+  return XFERM_OK;
+}
+
+/* The earliest deadline of all transfers and the resolver, or 0 if none. */
+static uint64_t next_deadline(XFERM *m) {
+  struct xfer_timer *t = xfer__heap_min(&m->timers);
+  return t ? t->when : 0;
+}
+
+XFERMcode xfer_multi_timeout(XFERM *m, long *timeout_ms) {
+  uint64_t when, now;
+  if (!xfer__good_multi(m)) return XFERM_BAD_HANDLE;
+  if (!timeout_ms) return XFERM_BAD_FUNCTION_ARGUMENT;
+  when = next_deadline(m);
+  if (!when) {
+    *timeout_ms = -1;
+    return XFERM_OK;
+  }
+  now = xfer__now();
+  *timeout_ms = when <= now ? 0 : (long)((when - now + 999) / 1000);
+  return XFERM_OK;
+}
+
+/* Tells the application's timer about the earliest deadline, only when it
+ * changed since the last call (libcurl's rule), -1 when none remains. */
+void xfer__update_timer(XFERM *m) {
+  uint64_t when = next_deadline(m), now;
+  long ms;
+  if (!m->timerfn) return;
+  if (!when) {
+    if (!m->timer_armed) return;
+    m->timer_armed = 0;
+    ms = -1;
+  } else {
+    if (m->timer_armed && m->timer_reported == when) return;
+    m->timer_armed = 1;
+    m->timer_reported = when;
+    now = xfer__now();
+    ms = when <= now ? 0 : (long)((when - now + 999) / 1000);
+  }
+  m->in_callback++;
+  if (m->timerfn(m, ms, m->timerdata) != 0) {
+    /* libcurl: a failing timer callback fails every running transfer; the
+     * application can no longer drive them. */
+    struct xfer_queue *q;
+    for (q = m->easies.next; q != &m->easies; q = q->next) {
+      XFER *e = xfer_queue_data(q, XFER, mlink);
+      if (e->state != XFER_ST_DONE) {
+        e->result = XFERE_ABORTED_BY_CALLBACK;
+        xfer__ready(e);
+      }
+    }
+  }
+  m->in_callback--;
+}
+
+void xfer__easy_arm(XFER *e, uint64_t when) {
+  e->timer.kind = XFER_TIMER_EASY;
+  xfer__heap_set(&e->multi->timers, &e->timer, when);
+}
+
+void xfer__easy_disarm(XFER *e) {
+  if (e->multi) xfer__heap_remove(&e->multi->timers, &e->timer);
+}
+
+void xfer__ready(XFER *e) {
+  if (e->in_ready) return;
+  e->in_ready = 1;
+  xfer_queue_remove(&e->qlink);
+  xfer_queue_insert_tail(&e->multi->ready, &e->qlink);
+}
+
+/* Steps every transfer that work was scheduled for.  A step may schedule
+ * more (a finished transfer hands its connection to a waiting one). */
+void xfer__drain(XFERM *m) {
+  while (!xfer_queue_empty(&m->ready)) {
+    XFER *e = xfer_queue_data(xfer_queue_head(&m->ready), XFER, qlink);
+    xfer_queue_remove(&e->qlink);
+    e->in_ready = 0;
+    xfer__step(e);
+  }
+}
+
+/* Moves every due timer to a local list before acting on any of them, so a
+ * callback that adds or removes timers cannot disturb the walk. */
+void xfer__run_timers(XFERM *m) {
+  uint64_t now = xfer__now();
+  struct xfer_timer *t;
+  int dns = 0;
+  while ((t = xfer__heap_min(&m->timers)) != NULL && t->when <= now) {
+    xfer__heap_remove(&m->timers, t);
+    if (t->kind == XFER_TIMER_DNS) {
+      dns = 1;
+    } else {
+      XFER *e = (XFER *)((char *)t - offsetof(XFER, timer));
+      xfer__timer_expired(e, now);
+    }
+  }
+  if (dns) xfer__dns_timer(m);
+  xfer__drain(m);
+}
+
+static XFERMcode finish_call(XFERM *m, int *running) {
+  xfer__run_timers(m);
+  xfer__update_timer(m);
+  if (running) *running = m->num_running;
+  return XFERM_OK;
+}
+
+XFERMcode xfer_multi_socket_action(XFERM *m, xfer_socket_t s, int ev,
+                                   int *running) {
+  XFERMcode rc = api_enter(m);
+  if (rc) return rc;
+  if (s == XFER_SOCKET_TIMEOUT) {
+    /* The application's one-shot timer has fired: it is no longer armed. */
+    m->timer_armed = 0;
+  } else if (xfer__sock_event(m, s, ev) != 0) {
+    /* Not ours (any more): libcurl answers BAD_SOCKET only for sockets it
+     * never had; a socket closed a moment ago is a normal race. */
+    if (s < 0) return XFERM_BAD_SOCKET;
+  }
+  xfer__drain(m);
+  return finish_call(m, running);
+}
+
+XFERMcode xfer_multi_socket(XFERM *m, xfer_socket_t s, int *running) {
+  return xfer_multi_socket_action(m, s, 0, running);
+}
+
+XFERMcode xfer_multi_socket_all(XFERM *m, int *running) {
+  int i;
+  XFERMcode rc = api_enter(m);
+  if (rc) return rc;
+  /* Checks every socket: each owner tries its I/O and sees EAGAIN where
+   * there is nothing to do. */
+  int n = m->nlive, *fds;
+  if (n) {
+    /* A snapshot: events close sockets and reorder the live list. */
+    fds = malloc((size_t)n * sizeof(*fds));
+    if (!fds) return XFERM_OUT_OF_MEMORY;
+    memcpy(fds, m->live, (size_t)n * sizeof(*fds));
+    for (i = 0; i < n; i++)
+      if (fds[i] < m->nsocks && m->socks[fds[i]].want)
+        xfer__sock_event(m, fds[i], XFER_CSELECT_IN | XFER_CSELECT_OUT);
+    free(fds);
+  }
+  xfer__drain(m);
+  return finish_call(m, running);
+}
+
+int xfer__cb_leave(XFER *e, XFERM *m) {
+  e->cb_depth--;
+  if (m) m->easy_cb_depth--;
+  return e->removed || e->multi != m;
+}

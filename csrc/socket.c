@@ -1,0 +1,107 @@
+/*
+ * socket.c -- the socket table: an array indexed by fd, giving socket_action
+ * an O(1) lookup, and the only place that calls the socket callback.  The
+ * callback hears about a socket only when the interest in it changes, and
+ * POLL_REMOVE before the socket is closed.
+ */
+#include "xfer_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int grow(XFERM *m, int fd) {
+  int n = m->nsocks ? m->nsocks : 64;
+  struct xfer_sock *s;
+  while (n <= fd) n *= 2;
+  s = realloc(m->socks, (size_t)n * sizeof(*s));
+  if (!s) return -1;
+  memset(s + m->nsocks, 0, (size_t)(n - m->nsocks) * sizeof(*s));
+  m->socks = s;
+  m->nsocks = n;
+  return 0;
+}
+
+static int live_add(XFERM *m, int fd) {
+  if (m->nlive == m->live_cap) {
+    int cap = m->live_cap ? m->live_cap * 2 : 64;
+    int *l = realloc(m->live, (size_t)cap * sizeof(*l));
+    if (!l) return -1;
+    m->live = l;
+    m->live_cap = cap;
+  }
+  m->live[m->nlive++] = fd;
+  m->socks[fd].live_idx = (uint32_t)m->nlive;
+  return 0;
+}
+
+static void live_del(XFERM *m, int fd) {
+  uint32_t i = m->socks[fd].live_idx;
+  int last;
+  if (!i) return;
+  last = m->live[--m->nlive];
+  m->live[i - 1] = last;
+  m->socks[last].live_idx = i;
+  m->socks[fd].live_idx = 0;
+}
+
+static void report(XFERM *m, XFER *e, int fd, int what) {
+  struct xfer_sock *s = &m->socks[fd];
+  s->reported = (uint8_t)what;
+  if (!m->socketfn) return;
+  m->in_callback++;
+  /* The callback's return value is documented as "must be 0"; libcurl
+   * fails the transfers on that socket otherwise.  Our owners see the
+   * failure as the socket going bad on the next event, so nothing here. */
+  m->socketfn(e, fd, what, m->socketdata, s->socketp);
+  m->in_callback--;
+}
+
+/* Sets the interest for fd (XFER_POLL_NONE..INOUT), telling the callback
+ * only when it changed.  Returns 0, or -1 when out of memory. */
+int xfer__sock_want(XFERM *m, int fd, int owner, struct xfer_conn *c,
+                    XFER *e, int what) {
+  struct xfer_sock *s;
+  if (fd >= m->nsocks && grow(m, fd)) return -1;
+  s = &m->socks[fd];
+  if (s->owner == XFER_SOCK_FREE) {
+    if (live_add(m, fd)) return -1;
+    s->owner = (uint8_t)owner;
+    s->socketp = NULL;
+    s->reported = XFER_POLL_NONE;
+    s->revents = 0;
+    s->want = 0xff; /* force the first report */
+  }
+  s->conn = c;
+  if (s->want == what) return 0;
+  s->want = (uint8_t)what;
+  report(m, e, fd, what);
+  return 0;
+}
+
+/* The owner is about to close fd: POLL_REMOVE first, then forget it. */
+void xfer__sock_forget(XFERM *m, int fd, XFER *e) {
+  struct xfer_sock *s;
+  if (fd < 0 || fd >= m->nsocks) return;
+  s = &m->socks[fd];
+  if (s->owner == XFER_SOCK_FREE) return;
+  report(m, e, fd, XFER_POLL_REMOVE);
+  live_del(m, fd);
+  memset(s, 0, sizeof(*s));
+}
+
+/* Dispatches readiness on fd to its owner.  Returns -1 for an unknown fd. */
+int xfer__sock_event(XFERM *m, int fd, int ev) {
+  struct xfer_sock *s;
+  if (fd < 0 || fd >= m->nsocks) return -1;
+  s = &m->socks[fd];
+  switch (s->owner) {
+  case XFER_SOCK_CONN:
+    xfer__conn_event(s->conn, ev);
+    return 0;
+  case XFER_SOCK_DNS:
+    xfer__dns_sock_event(m, fd, ev);
+    return 0;
+  default:
+    return -1;
+  }
+}

@@ -1,0 +1,419 @@
+/*
+ * transfer.c -- the per-transfer state machine: START -> (QUEUED) ->
+ * RESOLVING -> CONNECTING -> SENDING -> RECEIVING -> DONE, with redirects,
+ * the one retry on a reused connection, timeouts and completion.
+ *
+ * Connections are conn.c's; bytes on the wire are http1.c's.  Everything
+ * here runs either from the ready list (xfer__drain) or from an event on the
+ * transfer's connection, never from inside an application callback.
+ */
+
+#include "xfer_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void set_state(XFER *e, int to) {
+  static const char *const names[XFER_ST_COUNT] = {
+    "INIT", "START", "QUEUED", "RESOLVING", "CONNECTING", "SENDING",
+    "RECEIVING", "DONE"};
+  if (e->state == to) return;
+  if (e->set.verbose) xfer__verbose(e, "state %s -> %s", names[e->state],
+                                    names[to]);
+  e->state = to;
+}
+
+static uint64_t since_start(XFER *e) { return xfer__now() - e->t_start; }
+
+/* The earliest of the deadlines that apply in the current state. */
+void xfer__recompute_timer(XFER *e) {
+  uint64_t when = 0;
+#define EARLIEST(t) do { uint64_t t_ = (t); if (!when || t_ < when) when = t_; } while (0)
+  if (!e->multi || e->state == XFER_ST_DONE) return;
+  if (e->set.timeout_ms > 0)
+    EARLIEST(e->t_start + (uint64_t)e->set.timeout_ms * 1000);
+  if (e->conn && (e->state == XFER_ST_RESOLVING ||
+                  e->state == XFER_ST_CONNECTING)) {
+    long cto = e->set.connecttimeout_ms > 0 ? e->set.connecttimeout_ms
+                                            : XFER_DEFAULT_CONNECTTIMEOUT_MS;
+    EARLIEST(e->conn->connect_start + (uint64_t)cto * 1000);
+  }
+  if (e->state == XFER_ST_SENDING || e->state == XFER_ST_RECEIVING) {
+    if (e->ls_check_at) EARLIEST(e->ls_check_at);
+    if (e->progress_at) EARLIEST(e->progress_at);
+  }
+#undef EARLIEST
+  if (when) xfer__easy_arm(e, when);
+  else xfer__easy_disarm(e);
+}
+
+static int progress(XFER *e) {
+  XFERM *m = e->multi;
+  int rc;
+  if (e->set.noprogress || !e->set.xferinfofn) return 0;
+  xfer__cb_enter(e);
+  rc = e->set.xferinfofn(e->set.xferinfodata,
+                         e->content_length > 0 ? e->content_length : 0,
+                         e->size_dl, e->body_len + (e->upload_cb ? 0 : 0),
+                         e->size_ul);
+  if (xfer__cb_leave(e, m)) return -1;
+  if (rc) {
+    xfer__fail(e, XFERE_ABORTED_BY_CALLBACK, "progress callback aborted");
+    xfer__done(e, XFERE_ABORTED_BY_CALLBACK);
+    return -1;
+  }
+  return 0;
+}
+
+/* A transfer's own callback removed (or cleaned up) its easy handle: finish
+ * what remove_handle had to leave, now that the stack is unwound. */
+static void finish_removed(XFER *e) {
+  e->removed = 0;
+  if (e->conn) xfer__conn_close(e->conn);
+  if (e->cleanup_pending) xfer_easy_cleanup(e);
+}
+
+/* Common exit of the I/O paths: returns 1 when the caller must stop. */
+static int gone(XFER *e) {
+  if (e->removed && !e->cb_depth) {
+    finish_removed(e);
+    return 1;
+  }
+  return e->state == XFER_ST_DONE || !e->multi;
+}
+
+static void start_receiving(XFER *e) {
+  set_state(e, XFER_ST_RECEIVING);
+  if (xfer__sock_want(e->multi, e->conn->fd, XFER_SOCK_CONN, e->conn, e,
+                      XFER_POLL_IN))
+    xfer__done(e, XFERE_OUT_OF_MEMORY);
+}
+
+/* Writes as much of the request as the socket takes: write first, and ask
+ * for POLL_OUT only when the kernel says EAGAIN. */
+static void send_more(XFER *e) {
+  int again = 0;
+  XFERcode rc = xfer__h1_send(e, &again);
+  if (gone(e)) return;
+  if (rc) {
+    xfer__on_conn_failed(e, rc, 1);
+    return;
+  }
+  if (again) {
+    /* Reading too: a server may answer (and close) before taking it all. */
+    if (xfer__sock_want(e->multi, e->conn->fd, XFER_SOCK_CONN, e->conn, e,
+                        XFER_POLL_INOUT))
+      xfer__done(e, XFERE_OUT_OF_MEMORY);
+    return;
+  }
+  start_receiving(e);
+}
+
+static void begin_request(XFER *e) {
+  uint64_t now = xfer__now();
+  set_state(e, XFER_ST_SENDING);
+  e->conn->requests++;
+  e->got_bytes = 0;
+  e->req_sent = e->body_sent = e->up_len = e->up_sent = 0;
+  e->up_total = 0;
+  e->upload_done = 0;
+  e->discard_body = 0;
+  xfer__h1p_reset(&e->conn->parser, e->method_head);
+  e->t_pretransfer = now - e->t_start;
+  if (!e->t_connect) e->t_connect = e->t_pretransfer;
+  if (!e->t_namelookup) e->t_namelookup = e->t_pretransfer;
+  memcpy(e->primary_ip, e->conn->primary_ip, sizeof(e->primary_ip));
+  e->primary_port = e->conn->primary_port;
+  e->local_port = e->conn->local_port;
+  if (e->set.low_speed_limit > 0 && e->set.low_speed_time > 0) {
+    e->ls_check_at = now + 1000000;
+    e->ls_bytes_at_check = 0;
+    e->ls_below_since = 0;
+  }
+  if (!e->set.noprogress && e->set.xferinfofn) e->progress_at = now + 1000000;
+  xfer__recompute_timer(e);
+  send_more(e);
+}
+
+void xfer__on_connected(XFER *e) {
+  e->t_connect = since_start(e);
+  begin_request(e);
+}
+
+void xfer__on_writable(XFER *e) {
+  if (e->state == XFER_ST_SENDING) send_more(e);
+}
+
+static void follow_redirect(XFER *e);
+
+void xfer__on_readable(XFER *e) {
+  int finished = 0;
+  XFERcode rc;
+  if (e->state != XFER_ST_RECEIVING && e->state != XFER_ST_SENDING) return;
+  rc = xfer__h1_recv(e, &finished);
+  if (gone(e)) return;
+  if (rc) {
+    xfer__on_conn_failed(e, rc, !e->got_bytes);
+    return;
+  }
+  if (e->got_bytes && progress(e)) {
+    if (gone(e)) return;
+    return;
+  }
+  if (!finished) return;
+  if (e->redirecting) follow_redirect(e);
+  else xfer__done(e, XFERE_OK);
+}
+
+/* A failure on the connection.  A request that failed on a reused
+ * connection before any response byte arrived is retried once on a new
+ * one, as libcurl does: the server may have closed it just then. */
+void xfer__on_conn_failed(XFER *e, XFERcode code, int before_any_byte) {
+  struct xfer_conn *c = e->conn;
+  int retry = c && c->requests > 1 && before_any_byte && !e->retried &&
+              !e->upload_cb &&
+              (code == XFERE_GOT_NOTHING || code == XFERE_SEND_ERROR ||
+               code == XFERE_RECV_ERROR);
+  if (!retry) {
+    xfer__done(e, code);
+    return;
+  }
+  xfer__verbose(e, "connection died before the response; retrying once");
+  e->retried = 1;
+  xfer__conn_close(c);
+  set_state(e, XFER_ST_START);
+  e->redirecting = 1; /* keep the current URL and counters */
+  xfer__ready(e);
+}
+
+static int is_redirect(long code) {
+  return code == 301 || code == 302 || code == 303 || code == 307 ||
+         code == 308;
+}
+
+/* Called by http1.c when the final response's headers are in. */
+int xfer__headers_done(XFER *e);
+int xfer__headers_done(XFER *e) {
+  struct xfer_h1p *p = &e->conn->parser;
+  e->response_code = p->status;
+  e->content_length = p->content_length;
+  if (e->set.followlocation && is_redirect(p->status) && e->location) {
+    e->redirecting = 1;
+    e->discard_body = 1;
+    return 0;
+  }
+  if (e->set.failonerror && p->status >= 400) {
+    xfer__fail(e, XFERE_HTTP_RETURNED_ERROR,
+               "The requested URL returned error: %d", p->status);
+    return XFERE_HTTP_RETURNED_ERROR;
+  }
+  return 0;
+}
+
+static void follow_redirect(XFER *e) {
+  int err = 0;
+  char *to;
+  long max = e->set.maxredirs;
+  struct xfer_h1p *p = &e->conn->parser;
+  if (max >= 0 && e->redirect_count >= max) {
+    xfer__fail(e, XFERE_TOO_MANY_REDIRECTS,
+               "Maximum (%ld) redirects followed", max);
+    xfer__done(e, XFERE_TOO_MANY_REDIRECTS);
+    return;
+  }
+  to = xfer__url_resolve(e->url, e->location, strlen(e->location), &err);
+  if (!to) {
+    xfer__fail(e, (XFERcode)err, "bad redirect target: %s", e->location);
+    xfer__done(e, (XFERcode)err);
+    return;
+  }
+  /* 301/302 turn a POST into a GET, 303 turns anything but HEAD into a GET
+   * (libcurl's default); 307 and 308 keep the method and body. */
+  if ((p->status == 303 && !e->method_head) ||
+      ((p->status == 301 || p->status == 302) && e->body_len + e->upload_cb &&
+       !e->set.customrequest))
+    e->method_get = 1;
+  if (p->status == 303 && !e->method_head) e->method_get = 1;
+  xfer__verbose(e, "redirect %ld to %s", (long)p->status, to);
+  xfer__conn_done(e, p->done && p->keepalive && !e->set.forbid_reuse);
+  if (e->url != e->set.url) free(e->url);
+  e->url = to;
+  free(e->location);
+  e->location = NULL;
+  e->redirect_count++;
+  e->retried = 0;
+  set_state(e, XFER_ST_START);
+  xfer__ready(e);
+}
+
+static void start(XFER *e) {
+  XFERcode rc;
+  if (!e->redirecting) {
+    /* A fresh run of this easy handle (added, or re-added after done). */
+    if (!e->set.url) {
+      xfer__fail(e, XFERE_URL_MALFORMAT, "No URL set");
+      xfer__done(e, XFERE_URL_MALFORMAT);
+      return;
+    }
+    if (e->url && e->url != e->set.url) free(e->url);
+    e->url = e->set.url;
+    e->method_get = 0;
+    free(e->location);
+    e->location = NULL;
+  }
+  e->redirecting = 0;
+  rc = (XFERcode)xfer__url_parse(e->url, strlen(e->url), &e->u);
+  if (rc) {
+    xfer__fail(e, rc, "bad URL: %s", e->url);
+    xfer__done(e, rc);
+    return;
+  }
+  if (e->u.scheme != XFER_SCHEME_HTTP) {
+    xfer__fail(e, XFERE_UNSUPPORTED_PROTOCOL, "https is not built in yet");
+    xfer__done(e, XFERE_UNSUPPORTED_PROTOCOL);
+    return;
+  }
+  rc = xfer__h1_build_request(e);
+  if (rc) {
+    xfer__done(e, rc);
+    return;
+  }
+  rc = (XFERcode)xfer__conn_acquire(e);
+  if (rc) xfer__done(e, rc);
+}
+
+/* Runs the work scheduled for e (see xfer__ready). */
+void xfer__step(XFER *e) {
+  if (!e->multi || e->state == XFER_ST_DONE) return;
+  if (e->result) {
+    xfer__done(e, e->result);
+    return;
+  }
+  switch (e->state) {
+  case XFER_ST_START:
+    start(e);
+    break;
+  case XFER_ST_QUEUED: {
+    /* Woken: a slot was reserved for it. */
+    XFERcode rc = (XFERcode)xfer__conn_acquire(e);
+    if (rc) xfer__done(e, rc);
+    break;
+  }
+  case XFER_ST_SENDING:
+    /* Handed an idle connection by the transfer that used it last. */
+    if (e->conn && e->conn->requests == 0) e->t_connect = since_start(e);
+    begin_request(e);
+    break;
+  default:
+    break;
+  }
+}
+
+void xfer__timer_expired(XFER *e, uint64_t now) {
+  if (e->state == XFER_ST_START) {
+    xfer__ready(e);
+    return;
+  }
+  if (e->set.timeout_ms > 0 &&
+      now >= e->t_start + (uint64_t)e->set.timeout_ms * 1000) {
+    xfer__fail(e, XFERE_OPERATION_TIMEDOUT,
+               "Operation timed out after %ld milliseconds",
+               e->set.timeout_ms);
+    xfer__done(e, XFERE_OPERATION_TIMEDOUT);
+    return;
+  }
+  if (e->conn && (e->state == XFER_ST_RESOLVING ||
+                  e->state == XFER_ST_CONNECTING)) {
+    long cto = e->set.connecttimeout_ms > 0 ? e->set.connecttimeout_ms
+                                            : XFER_DEFAULT_CONNECTTIMEOUT_MS;
+    if (now >= e->conn->connect_start + (uint64_t)cto * 1000) {
+      xfer__fail(e, XFERE_OPERATION_TIMEDOUT,
+                 "Connection timed out after %ld milliseconds", cto);
+      xfer__done(e, XFERE_OPERATION_TIMEDOUT);
+      return;
+    }
+  }
+  if (e->ls_check_at && now >= e->ls_check_at &&
+      (e->state == XFER_ST_SENDING || e->state == XFER_ST_RECEIVING)) {
+    xfer_off_t moved = e->size_dl + e->size_ul - e->ls_bytes_at_check;
+    uint64_t span = now - (e->ls_check_at - 1000000);
+    e->ls_bytes_at_check = e->size_dl + e->size_ul;
+    e->ls_check_at = now + 1000000;
+    if ((uint64_t)moved * 1000000 < (uint64_t)e->set.low_speed_limit * span) {
+      if (!e->ls_below_since) e->ls_below_since = now - span;
+      if (now - e->ls_below_since >=
+          (uint64_t)e->set.low_speed_time * 1000000) {
+        xfer__fail(e, XFERE_OPERATION_TIMEDOUT,
+                   "Operation too slow. Less than %ld bytes/sec transferred "
+                   "the last %ld seconds", e->set.low_speed_limit,
+                   e->set.low_speed_time);
+        xfer__done(e, XFERE_OPERATION_TIMEDOUT);
+        return;
+      }
+    } else {
+      e->ls_below_since = 0;
+    }
+  }
+  if (e->progress_at && now >= e->progress_at) {
+    e->progress_at = now + 1000000;
+    if (progress(e)) {
+      gone(e);
+      return;
+    }
+  }
+  xfer__recompute_timer(e);
+}
+
+/* Ends the transfer with code and queues its message. */
+void xfer__done(XFER *e, XFERcode code) {
+  XFERM *m = e->multi;
+  int keep;
+  if (!m || e->state == XFER_ST_DONE) return;
+  keep = code == XFERE_OK && e->conn && e->conn->parser.done &&
+         e->conn->parser.keepalive && !e->set.forbid_reuse &&
+         e->state == XFER_ST_RECEIVING;
+  if (code && e->set.errorbuffer && !e->set.errorbuffer[0])
+    xfer__fail(e, code, "%s", xfer_easy_strerror(code));
+  if (e->conn) xfer__conn_done(e, keep);
+  xfer__unqueue(e);
+  xfer__easy_disarm(e);
+  if (e->in_ready) {
+    xfer_queue_remove(&e->qlink);
+    e->in_ready = 0;
+  }
+  e->t_total = since_start(e);
+  e->ls_check_at = e->progress_at = 0;
+  set_state(e, XFER_ST_DONE);
+  e->result = code;
+  e->msg.msg = XFERMSG_DONE;
+  e->msg.easy_handle = e;
+  e->msg.data.result = code;
+  xfer_queue_insert_tail(&m->msgs, &e->msglink);
+  m->num_running--;
+}
+
+/* Takes e out of its multi handle (remove_handle, multi cleanup).  From
+ * inside e's own callback the connection is left for the unwinding caller
+ * (finish_removed), since frames below still use it. */
+void xfer__detach(XFER *e) {
+  XFERM *m = e->multi;
+  if (!m) return;
+  if (e->state != XFER_ST_DONE) m->num_running--;
+  if (e->conn && !e->cb_depth) xfer__conn_close(e->conn);
+  xfer__unqueue(e);
+  xfer__easy_disarm(e);
+  if (e->in_ready) {
+    xfer_queue_remove(&e->qlink);
+    e->in_ready = 0;
+  }
+  xfer_queue_remove(&e->msglink);
+  xfer_queue_remove(&e->mlink);
+  m->num_easy--;
+  if (e->cb_depth) {
+    e->removed = 1;
+    m->easy_cb_depth -= e->cb_depth; /* its frames no longer count */
+  }
+  e->multi = NULL;
+  e->state = XFER_ST_INIT;
+  e->ls_check_at = e->progress_at = 0;
+}

@@ -1,0 +1,324 @@
+/*
+ * xfer.h -- the public C API of xfer, the only header that is installed.
+ *
+ * xfer re-implements libcurl's multi interface for HTTP(S).  Names, shapes
+ * and numeric values follow libcurl's (CURLM_* = XFERM_*, CURLE_* = XFERE_*,
+ * CURLOPT_* = XFEROPT_*, ...), so a libcurl program ports by renaming, or
+ * compiles unchanged through csrc/compat/curl/curl.h.  docs/api.md documents
+ * every function; where it is silent, libcurl's man page of the same name is
+ * the reference.
+ */
+#ifndef XFER_H
+#define XFER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#  define XFER_EXTERN __attribute__((visibility("default")))
+#else
+#  define XFER_EXTERN
+#endif
+
+#define XFER_VERSION "0.1.0"
+#define XFER_VERSION_NUM 0x000100
+
+typedef struct xfer_multi XFERM;
+typedef struct xfer_easy XFER;
+typedef int xfer_socket_t;
+typedef int64_t xfer_off_t;
+
+#define XFER_SOCKET_BAD (-1)
+#define XFER_SOCKET_TIMEOUT XFER_SOCKET_BAD
+
+/* Multi error codes: the values of CURLMcode. */
+typedef enum {
+  XFERM_CALL_MULTI_PERFORM = -1, /* never returned; kept for old programs */
+  XFERM_OK = 0,
+  XFERM_BAD_HANDLE = 1,          /* not a valid multi handle */
+  XFERM_BAD_EASY_HANDLE = 2,     /* not a valid easy handle, or in another multi */
+  XFERM_OUT_OF_MEMORY = 3,
+  XFERM_INTERNAL_ERROR = 4,
+  XFERM_BAD_SOCKET = 5,          /* socket_action on a socket xfer does not know */
+  XFERM_UNKNOWN_OPTION = 6,
+  XFERM_ADDED_ALREADY = 7,       /* the easy handle is already in this multi */
+  XFERM_RECURSIVE_API_CALL = 8,  /* called from inside a socket/timer callback */
+  XFERM_WAKEUP_FAILURE = 9,
+  XFERM_BAD_FUNCTION_ARGUMENT = 10,
+  XFERM_ABORTED_BY_CALLBACK = 11,
+  XFERM_UNRECOVERABLE_POLL = 12,
+  XFERM_LAST
+} XFERMcode;
+
+/* Transfer error codes: the values of CURLcode, for the ones that concern
+ * HTTP(S).  The gaps are libcurl's codes for other protocols. */
+typedef enum {
+  XFERE_OK = 0,
+  XFERE_UNSUPPORTED_PROTOCOL = 1,
+  XFERE_FAILED_INIT = 2,
+  XFERE_URL_MALFORMAT = 3,
+  XFERE_NOT_BUILT_IN = 4,
+  XFERE_COULDNT_RESOLVE_PROXY = 5,
+  XFERE_COULDNT_RESOLVE_HOST = 6,
+  XFERE_COULDNT_CONNECT = 7,
+  XFERE_WEIRD_SERVER_REPLY = 8,
+  XFERE_REMOTE_ACCESS_DENIED = 9,
+  XFERE_HTTP2 = 16,
+  XFERE_PARTIAL_FILE = 18,
+  XFERE_HTTP_RETURNED_ERROR = 22,
+  XFERE_WRITE_ERROR = 23,
+  XFERE_UPLOAD_FAILED = 25,
+  XFERE_READ_ERROR = 26,
+  XFERE_OUT_OF_MEMORY = 27,
+  XFERE_OPERATION_TIMEDOUT = 28,
+  XFERE_RANGE_ERROR = 33,
+  XFERE_SSL_CONNECT_ERROR = 35,
+  XFERE_ABORTED_BY_CALLBACK = 42,
+  XFERE_BAD_FUNCTION_ARGUMENT = 43,
+  XFERE_INTERFACE_FAILED = 45,
+  XFERE_TOO_MANY_REDIRECTS = 47,
+  XFERE_UNKNOWN_OPTION = 48,
+  XFERE_SETOPT_OPTION_SYNTAX = 49,
+  XFERE_GOT_NOTHING = 52,
+  XFERE_SEND_ERROR = 55,
+  XFERE_RECV_ERROR = 56,
+  XFERE_SSL_CERTPROBLEM = 58,
+  XFERE_SSL_CIPHER = 59,
+  XFERE_PEER_FAILED_VERIFICATION = 60,
+  XFERE_BAD_CONTENT_ENCODING = 61,
+  XFERE_FILESIZE_EXCEEDED = 63,
+  XFERE_SEND_FAIL_REWIND = 65,
+  XFERE_SSL_CACERT_BADFILE = 77,
+  XFERE_SSL_SHUTDOWN_FAILED = 80,
+  XFERE_AGAIN = 81,
+  XFERE_SSL_CRL_BADFILE = 82,
+  XFERE_SSL_ISSUER_ERROR = 83,
+  XFERE_NO_CONNECTION_AVAILABLE = 89,
+  XFERE_SSL_PINNEDPUBKEYNOTMATCH = 90,
+  XFERE_HTTP2_STREAM = 92,
+  XFERE_RECURSIVE_API_CALL = 93,
+  XFERE_UNRECOVERABLE_POLL = 99,
+  XFERE_TOO_LARGE = 100,
+  XFERE_LAST = 102
+} XFERcode;
+
+/* Option numbering is libcurl's: a type base plus a number. */
+#define XFEROPTTYPE_LONG          0
+#define XFEROPTTYPE_OBJECTPOINT   10000
+#define XFEROPTTYPE_FUNCTIONPOINT 20000
+#define XFEROPTTYPE_OFF_T         30000
+#define XFEROPTTYPE_STRINGPOINT   XFEROPTTYPE_OBJECTPOINT
+#define XFEROPTTYPE_SLISTPOINT    XFEROPTTYPE_OBJECTPOINT
+#define XFEROPTTYPE_CBPOINT       XFEROPTTYPE_OBJECTPOINT
+
+typedef enum {
+  XFEROPT_WRITEDATA = 10001,
+  XFEROPT_URL = 10002,
+  XFEROPT_READDATA = 10009,
+  XFEROPT_ERRORBUFFER = 10010,
+  XFEROPT_WRITEFUNCTION = 20011,
+  XFEROPT_READFUNCTION = 20012,
+  XFEROPT_TIMEOUT = 13,
+  XFEROPT_INFILESIZE = 14,
+  XFEROPT_POSTFIELDS = 10015,
+  XFEROPT_USERAGENT = 10018,
+  XFEROPT_LOW_SPEED_LIMIT = 19,
+  XFEROPT_LOW_SPEED_TIME = 20,
+  XFEROPT_HTTPHEADER = 10023,
+  XFEROPT_HEADERDATA = 10029,
+  XFEROPT_CUSTOMREQUEST = 10036,
+  XFEROPT_VERBOSE = 41,
+  XFEROPT_NOPROGRESS = 43,
+  XFEROPT_NOBODY = 44,
+  XFEROPT_FAILONERROR = 45,
+  XFEROPT_UPLOAD = 46,
+  XFEROPT_POST = 47,
+  XFEROPT_FOLLOWLOCATION = 52,
+  XFEROPT_XFERINFODATA = 10057,
+  XFEROPT_POSTFIELDSIZE = 60,
+  XFEROPT_MAXREDIRS = 68,
+  XFEROPT_FRESH_CONNECT = 74,
+  XFEROPT_FORBID_REUSE = 75,
+  XFEROPT_CONNECTTIMEOUT = 78,
+  XFEROPT_HEADERFUNCTION = 20079,
+  XFEROPT_HTTPGET = 80,
+  XFEROPT_DNS_CACHE_TIMEOUT = 92,
+  XFEROPT_NOSIGNAL = 99,
+  XFEROPT_PRIVATE = 10103,
+  XFEROPT_IPRESOLVE = 113,
+  XFEROPT_INFILESIZE_LARGE = 30115,
+  XFEROPT_POSTFIELDSIZE_LARGE = 30120,
+  XFEROPT_TCP_NODELAY = 121,
+  XFEROPT_TIMEOUT_MS = 155,
+  XFEROPT_CONNECTTIMEOUT_MS = 156,
+  XFEROPT_COPYPOSTFIELDS = 10165,
+  XFEROPT_RESOLVE = 10203,
+  XFEROPT_TCP_KEEPALIVE = 213,
+  XFEROPT_XFERINFOFUNCTION = 20219,
+  XFEROPT_LASTENTRY
+} XFERoption;
+
+/* IPRESOLVE values */
+#define XFER_IPRESOLVE_WHATEVER 0
+#define XFER_IPRESOLVE_V4       1
+#define XFER_IPRESOLVE_V6       2
+
+typedef enum {
+  XFERMOPT_SOCKETFUNCTION = 20001,
+  XFERMOPT_SOCKETDATA = 10002,
+  XFERMOPT_TIMERFUNCTION = 20004,
+  XFERMOPT_TIMERDATA = 10005,
+  XFERMOPT_MAXCONNECTS = 6,
+  XFERMOPT_MAX_HOST_CONNECTIONS = 7,
+  XFERMOPT_MAX_TOTAL_CONNECTIONS = 13,
+  XFERMOPT_LASTENTRY
+} XFERMoption;
+
+#define XFERINFO_STRING 0x100000
+#define XFERINFO_LONG   0x200000
+#define XFERINFO_DOUBLE 0x300000
+#define XFERINFO_PTR    0x400000
+#define XFERINFO_SOCKET 0x500000
+#define XFERINFO_OFF_T  0x600000
+#define XFERINFO_TYPEMASK 0xf00000
+
+typedef enum {
+  XFERINFO_NONE = 0,
+  XFERINFO_EFFECTIVE_URL = XFERINFO_STRING + 1,
+  XFERINFO_RESPONSE_CODE = XFERINFO_LONG + 2,
+  XFERINFO_SIZE_UPLOAD_T = XFERINFO_OFF_T + 7,
+  XFERINFO_SIZE_DOWNLOAD_T = XFERINFO_OFF_T + 8,
+  XFERINFO_CONTENT_LENGTH_DOWNLOAD_T = XFERINFO_OFF_T + 15,
+  XFERINFO_REDIRECT_COUNT = XFERINFO_LONG + 20,
+  XFERINFO_PRIVATE = XFERINFO_STRING + 21,
+  XFERINFO_NUM_CONNECTS = XFERINFO_LONG + 26,
+  XFERINFO_PRIMARY_IP = XFERINFO_STRING + 32,
+  XFERINFO_PRIMARY_PORT = XFERINFO_LONG + 40,
+  XFERINFO_LOCAL_PORT = XFERINFO_LONG + 42,
+  XFERINFO_TOTAL_TIME_T = XFERINFO_OFF_T + 50,
+  XFERINFO_NAMELOOKUP_TIME_T = XFERINFO_OFF_T + 51,
+  XFERINFO_CONNECT_TIME_T = XFERINFO_OFF_T + 52,
+  XFERINFO_PRETRANSFER_TIME_T = XFERINFO_OFF_T + 53,
+  XFERINFO_STARTTRANSFER_TIME_T = XFERINFO_OFF_T + 54,
+  XFERINFO_QUEUE_TIME_T = XFERINFO_OFF_T + 65,
+  XFERINFO_LASTONE = 65
+} XFERINFO;
+
+/* Socket callback actions and socket_action event bits. */
+#define XFER_POLL_NONE   0
+#define XFER_POLL_IN     1
+#define XFER_POLL_OUT    2
+#define XFER_POLL_INOUT  3
+#define XFER_POLL_REMOVE 4
+
+#define XFER_CSELECT_IN  0x01
+#define XFER_CSELECT_OUT 0x02
+#define XFER_CSELECT_ERR 0x04
+
+/* Special returns of the write and read callbacks. */
+/* Pausing (libcurl's *_FUNC_PAUSE and curl_easy_pause) is not supported:
+ * the names are left out so that a program relying on it does not compile. */
+#define XFER_WRITEFUNC_ERROR 0xFFFFFFFF
+#define XFER_READFUNC_ABORT  0x10000000
+
+#define XFER_ERROR_SIZE 256
+
+/* For xfer_multi_wait / xfer_multi_poll */
+#define XFER_WAIT_POLLIN  0x0001
+#define XFER_WAIT_POLLPRI 0x0002
+#define XFER_WAIT_POLLOUT 0x0004
+
+struct xfer_waitfd {
+  xfer_socket_t fd;
+  short events;
+  short revents;
+};
+
+typedef enum { XFERMSG_NONE, XFERMSG_DONE, XFERMSG_LAST } XFERMSG;
+
+typedef struct XFERMsg {
+  XFERMSG msg;
+  XFER *easy_handle;
+  union {
+    void *whatever;
+    XFERcode result;
+  } data;
+} XFERMsg;
+
+struct xfer_slist {
+  char *data;
+  struct xfer_slist *next;
+};
+
+/* Callback types (libcurl's shapes). */
+typedef int (*xfer_socket_callback)(XFER *easy, xfer_socket_t s, int what,
+                                    void *userp, void *socketp);
+typedef int (*xfer_multi_timer_callback)(XFERM *multi, long timeout_ms,
+                                         void *userp);
+typedef size_t (*xfer_write_callback)(char *ptr, size_t size, size_t nmemb,
+                                      void *userdata);
+typedef size_t (*xfer_read_callback)(char *buffer, size_t size, size_t nitems,
+                                     void *userdata);
+typedef int (*xfer_xferinfo_callback)(void *clientp, xfer_off_t dltotal,
+                                      xfer_off_t dlnow, xfer_off_t ultotal,
+                                      xfer_off_t ulnow);
+
+/* Multi interface */
+XFER_EXTERN XFERM *xfer_multi_init(void);
+XFER_EXTERN XFERMcode xfer_multi_cleanup(XFERM *multi);
+XFER_EXTERN XFERMcode xfer_multi_add_handle(XFERM *multi, XFER *easy);
+XFER_EXTERN XFERMcode xfer_multi_remove_handle(XFERM *multi, XFER *easy);
+XFER_EXTERN XFERMcode xfer_multi_setopt(XFERM *multi, XFERMoption opt, ...);
+XFER_EXTERN XFERMcode xfer_multi_perform(XFERM *multi, int *running_handles);
+XFER_EXTERN XFERMcode xfer_multi_socket_action(XFERM *multi, xfer_socket_t s,
+                                               int ev_bitmask,
+                                               int *running_handles);
+XFER_EXTERN XFERMcode xfer_multi_socket(XFERM *multi, xfer_socket_t s,
+                                        int *running_handles);
+XFER_EXTERN XFERMcode xfer_multi_socket_all(XFERM *multi,
+                                            int *running_handles);
+XFER_EXTERN XFERMcode xfer_multi_assign(XFERM *multi, xfer_socket_t s,
+                                        void *sockp);
+XFER_EXTERN XFERMsg *xfer_multi_info_read(XFERM *multi, int *msgs_in_queue);
+XFER_EXTERN XFERMcode xfer_multi_timeout(XFERM *multi, long *timeout_ms);
+XFER_EXTERN XFERMcode xfer_multi_wait(XFERM *multi, struct xfer_waitfd *extra,
+                                      unsigned int extra_nfds, int timeout_ms,
+                                      int *numfds);
+XFER_EXTERN XFERMcode xfer_multi_poll(XFERM *multi, struct xfer_waitfd *extra,
+                                      unsigned int extra_nfds, int timeout_ms,
+                                      int *numfds);
+XFER_EXTERN XFERMcode xfer_multi_wakeup(XFERM *multi);
+/* Returns a malloc'd NULL-terminated array; free it with free(). */
+XFER_EXTERN XFER **xfer_multi_get_handles(XFERM *multi);
+XFER_EXTERN const char *xfer_multi_strerror(XFERMcode code);
+
+/* Easy interface */
+XFER_EXTERN XFER *xfer_easy_init(void);
+XFER_EXTERN void xfer_easy_cleanup(XFER *easy);
+XFER_EXTERN XFERcode xfer_easy_setopt(XFER *easy, XFERoption opt, ...);
+XFER_EXTERN XFERcode xfer_easy_getinfo(XFER *easy, XFERINFO info, ...);
+XFER_EXTERN XFERcode xfer_easy_perform(XFER *easy);
+XFER_EXTERN void xfer_easy_reset(XFER *easy);
+XFER_EXTERN XFER *xfer_easy_duphandle(XFER *easy);
+XFER_EXTERN const char *xfer_easy_strerror(XFERcode code);
+
+/* Name of a code ("COULDNT_CONNECT"), for bindings; NULL when unknown. */
+XFER_EXTERN const char *xfer_easy_codename(XFERcode code);
+XFER_EXTERN const char *xfer_multi_codename(XFERMcode code);
+
+/* String lists */
+XFER_EXTERN struct xfer_slist *xfer_slist_append(struct xfer_slist *list,
+                                                 const char *string);
+XFER_EXTERN void xfer_slist_free_all(struct xfer_slist *list);
+
+XFER_EXTERN const char *xfer_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* XFER_H */

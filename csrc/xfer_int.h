@@ -1,0 +1,324 @@
+/*
+ * xfer_int.h -- the core's internal structures and xfer__ prototypes.
+ *
+ * Included by core files only (never by the Lua binding or the libuv driver,
+ * which use xfer.h).  Nothing here includes Lua, libuv or c-ares headers:
+ * dns.c keeps c-ares to itself.
+ */
+#ifndef XFER_INT_H
+#define XFER_INT_H
+
+#include "xfer.h"
+#include "queue.h"
+#include "heap.h"
+#include "h1parse.h"
+#include "url.h"
+
+#include <stdarg.h>
+#include <sys/socket.h>
+
+#define XFER_MULTI_MAGIC 0x78666d75u /* "xfmu" */
+#define XFER_EASY_MAGIC  0x78666561u /* "xfea" */
+
+#define XFER_RECVBUF_SIZE (64 * 1024)
+#define XFER_UPLOADBUF_SIZE (16 * 1024)
+#define XFER_DEFAULT_CONNECTTIMEOUT_MS 300000
+#define XFER_DEFAULT_MAXREDIRS 30  /* libcurl's default since 8.3 */
+
+/* Timer owners (struct xfer_timer.kind). */
+enum { XFER_TIMER_EASY = 1, XFER_TIMER_DNS = 2 };
+
+/* Transfer states: one function per state in transfer.c. */
+enum xfer_state {
+  XFER_ST_INIT = 0,     /* not added to a multi handle */
+  XFER_ST_START,        /* added; starts at the next timer run */
+  XFER_ST_QUEUED,       /* waiting for a connection slot (FIFO) */
+  XFER_ST_RESOLVING,    /* its new connection waits for DNS */
+  XFER_ST_CONNECTING,   /* its new connection waits for connect() */
+  XFER_ST_SENDING,      /* writing the request (and body) */
+  XFER_ST_RECEIVING,    /* reading the response */
+  XFER_ST_DONE,         /* finished; a message waits for info_read */
+  XFER_ST_COUNT
+};
+
+/* Connection states. */
+enum xfer_cstate {
+  XFER_CS_RESOLVING = 1,
+  XFER_CS_CONNECTING,
+  XFER_CS_ACTIVE,       /* carries a transfer */
+  XFER_CS_IDLE          /* in the cache, watched for a server close */
+};
+
+/* Socket table entry owners. */
+enum { XFER_SOCK_FREE = 0, XFER_SOCK_CONN, XFER_SOCK_DNS };
+
+struct xfer_addr {
+  socklen_t len;
+  struct sockaddr_storage ss;
+};
+
+/* A resolved name: shared by the DNS cache and the connections that try its
+ * addresses, hence reference counted. */
+struct xfer_addrs {
+  int refs;
+  int n;
+  struct xfer_addr a[1];
+};
+
+/* A host bucket: the connections to one scheme://host:port and the transfers
+ * waiting because that host is at MAX_HOST_CONNECTIONS. */
+struct xfer_host {
+  struct xfer_host *hnext;     /* hash chain */
+  uint32_t hash;
+  int nconns;                  /* open connections, any state */
+  struct xfer_queue idle;      /* idle connections, most recent at the head */
+  struct xfer_queue waitq;     /* transfers waiting for this host */
+  struct xfer_queue wlink;     /* in multi->hosts_waiting when waitq is set */
+  char key[1];                 /* "http://host:port" */
+};
+
+struct xfer_conn {
+  XFERM *multi;
+  int fd;
+  int state;                   /* enum xfer_cstate */
+  struct xfer_host *host;
+  struct xfer_easy *easy;      /* the transfer it carries (HTTP/1.1: one) */
+  struct xfer_queue link;      /* host->idle while idle */
+  struct xfer_queue ilink;     /* multi->idle (LRU) while idle */
+  struct xfer_queue alllink;   /* multi->conns */
+  struct xfer_queue dnslink;   /* waiters of a DNS entry while resolving */
+  struct xfer_addrs *addrs;    /* while connecting */
+  int addr_idx;
+  int ipresolve;
+  uint64_t idle_since;
+  uint64_t connect_start;
+  unsigned requests;           /* requests sent on it */
+  struct xfer_h1p parser;
+  char primary_ip[46];
+  uint16_t primary_port, local_port;
+  char hostname[1];            /* the name to resolve */
+};
+
+/* Options as set by xfer_easy_setopt.  Strings are owned copies. */
+struct xfer_opts {
+  char *url;
+  void *private_;
+  xfer_write_callback writefn;
+  void *writedata;
+  xfer_write_callback headerfn;
+  void *headerdata;
+  xfer_read_callback readfn;
+  void *readdata;
+  xfer_xferinfo_callback xferinfofn;
+  void *xferinfodata;
+  const char *postfields;      /* caller's memory, or copypostfields */
+  char *copypostfields;
+  xfer_off_t postfieldsize;    /* -1: strlen */
+  xfer_off_t infilesize;       /* -1: unknown */
+  char *customrequest;
+  char *useragent;
+  char *errorbuffer;           /* caller's memory */
+  struct xfer_slist *httpheader;  /* caller's list, as libcurl */
+  struct xfer_slist *resolve;     /* caller's list, as libcurl */
+  long timeout_ms;
+  long connecttimeout_ms;
+  long low_speed_limit;
+  long low_speed_time;
+  long maxredirs;
+  long dns_cache_timeout;      /* seconds; -1 forever */
+  int ipresolve;
+  unsigned upload : 1;
+  unsigned post : 1;
+  unsigned nobody : 1;
+  unsigned followlocation : 1;
+  unsigned failonerror : 1;
+  unsigned verbose : 1;
+  unsigned noprogress : 1;
+  unsigned forbid_reuse : 1;
+  unsigned fresh_connect : 1;
+  unsigned tcp_nodelay : 1;
+  unsigned tcp_keepalive : 1;
+};
+
+struct xfer_easy {
+  uint32_t magic;
+  XFERM *multi;                /* the multi it is added to */
+  XFERM *private_multi;        /* for xfer_easy_perform */
+  struct xfer_opts set;
+  int state;                   /* enum xfer_state */
+  struct xfer_queue mlink;     /* multi->easies */
+  struct xfer_queue qlink;     /* pending / host waitq / multi->ready */
+  struct xfer_queue msglink;   /* multi->msgs */
+  struct xfer_timer timer;
+  struct xfer_host *waiting_host; /* set while in a host's waitq */
+  struct xfer_conn *conn;
+  XFERMsg msg;
+  XFERcode result;
+
+  /* the current request */
+  char *url;                   /* effective URL: set.url or a redirect */
+  struct xfer_url u;
+  char *req;                   /* request head (+ small body) */
+  size_t req_len, req_cap, req_sent;
+  size_t req_head_len;         /* req minus a body appended to it */
+  xfer_off_t up_total;         /* bytes the read callback gave */
+  const char *body;            /* body from memory, not in req */
+  size_t body_len, body_sent;
+  char *upbuf;                 /* read-callback uploads */
+  size_t up_len, up_sent;
+  char *location;              /* Location of a 3xx */
+  unsigned method_head : 1;
+  unsigned method_get : 1;     /* may be replayed: no read-callback body */
+  unsigned upload_cb : 1;      /* body comes from the read callback */
+  unsigned upload_chunked : 1;
+  unsigned upload_done : 1;
+  unsigned redirecting : 1;
+  unsigned retried : 1;
+  unsigned got_bytes : 1;      /* a response byte arrived */
+  unsigned reserved_slot : 1;  /* a freed slot was reserved for it */
+  unsigned removed : 1;        /* removed while inside its own callback */
+  unsigned cleanup_pending : 1;
+  unsigned discard_body : 1;   /* redirect or failonerror body */
+  unsigned in_ready : 1;
+  int cb_depth;
+
+  /* accounting for getinfo (times in microseconds since start) */
+  uint64_t t_start, t_queue, t_namelookup, t_connect, t_pretransfer,
+      t_starttransfer, t_total;
+  xfer_off_t size_dl, size_ul, content_length;
+  long response_code, redirect_count, num_connects;
+  char primary_ip[46];
+  long primary_port, local_port;
+
+  /* low speed and progress */
+  uint64_t ls_check_at, ls_below_since;
+  xfer_off_t ls_bytes_at_check;
+  uint64_t progress_at;
+};
+
+struct xfer_sock {
+  uint8_t owner;               /* XFER_SOCK_* */
+  uint8_t reported;            /* last action given to the socket callback */
+  uint8_t want;                /* current interest, XFER_POLL_* bits */
+  uint8_t revents;             /* readiness from xfer_multi_wait/poll */
+  uint32_t live_idx;           /* position + 1 in multi->live */
+  void *socketp;               /* xfer_multi_assign */
+  struct xfer_conn *conn;
+};
+
+struct xfer_multi {
+  uint32_t magic;
+  xfer_socket_callback socketfn;
+  void *socketdata;
+  xfer_multi_timer_callback timerfn;
+  void *timerdata;
+  long max_total, max_host, maxconnects;
+
+  int in_callback;             /* inside the socket or timer callback */
+  int easy_cb_depth;           /* inside a transfer's own callback */
+
+  struct xfer_queue easies;    /* every added easy */
+  int num_easy, num_running;
+  struct xfer_queue pending;   /* FIFO: waiting for MAX_TOTAL */
+  struct xfer_queue hosts_waiting;
+  struct xfer_queue ready;     /* to be stepped before the call returns */
+  struct xfer_queue msgs;      /* completed, for info_read */
+  struct xfer_queue conns;     /* every connection */
+  struct xfer_queue idle;      /* idle connections, oldest at the head */
+  int nconns, nidle;
+
+  struct xfer_heap timers;
+  uint64_t timer_reported;     /* last deadline given to the timer callback */
+  int timer_armed;             /* the application's timer is running */
+
+  struct xfer_host **hosts;    /* hash table */
+  uint32_t hosts_mask, nhosts;
+
+  struct xfer_sock *socks;     /* indexed by fd */
+  int nsocks;
+  int *live;                   /* fds with an owner, for wait/poll */
+  int nlive, live_cap;
+
+  int have_revents;            /* socks[].revents are fresh from a poll */
+  char *recvbuf;               /* shared by every connection */
+  int wakeup_fd;               /* eventfd for xfer_multi_wakeup */
+
+  struct xfer_dns *dns;        /* dns.c */
+};
+
+/* util.c */
+uint64_t xfer__now(void);                 /* monotonic microseconds */
+void xfer__fail(XFER *e, XFERcode code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void xfer__verbose(XFER *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int xfer__strcasecmp_n(const char *a, const char *b, size_t n);
+
+/* multi.c */
+int xfer__good_multi(XFERM *m);
+int xfer__good_easy(XFER *e);
+void xfer__update_timer(XFERM *m);
+void xfer__ready(XFER *e);                /* step e before the call returns */
+void xfer__drain(XFERM *m);
+void xfer__run_timers(XFERM *m);
+void xfer__easy_arm(XFER *e, uint64_t when);
+void xfer__easy_disarm(XFER *e);
+
+/* socket.c */
+int xfer__sock_want(XFERM *m, int fd, int owner, struct xfer_conn *c,
+                    XFER *e, int what);
+void xfer__sock_forget(XFERM *m, int fd, XFER *e);
+int xfer__sock_event(XFERM *m, int fd, int ev);
+
+/* conn.c: connections and the connection cache */
+int xfer__conn_acquire(XFER *e);          /* 0 got/queued, or XFERcode */
+void xfer__conn_done(XFER *e, int keep);  /* detach e from its connection */
+void xfer__conn_close(struct xfer_conn *c);
+void xfer__conn_event(struct xfer_conn *c, int ev);
+void xfer__conn_resolved(struct xfer_conn *c, struct xfer_addrs *a, int err);
+void xfer__conn_connect(struct xfer_conn *c);
+void xfer__conn_timeout(struct xfer_conn *c, uint64_t now);
+void xfer__unqueue(XFER *e);
+void xfer__wake_waiters(XFERM *m, struct xfer_host *h);
+void xfer__hosts_free(XFERM *m);
+void xfer__limits_changed(XFERM *m);
+void xfer__enforce_maxconnects(XFERM *m);
+
+/* transfer.c: the per-transfer state machine */
+void xfer__step(XFER *e);
+void xfer__timer_expired(XFER *e, uint64_t now);
+void xfer__done(XFER *e, XFERcode code);
+void xfer__detach(XFER *e);
+void xfer__on_connected(XFER *e);
+void xfer__on_readable(XFER *e);
+void xfer__on_writable(XFER *e);
+void xfer__on_conn_failed(XFER *e, XFERcode code, int before_any_byte);
+void xfer__recompute_timer(XFER *e);
+
+/* http1.c: request writer and response glue */
+XFERcode xfer__h1_build_request(XFER *e);
+XFERcode xfer__h1_send(XFER *e, int *again);
+XFERcode xfer__h1_recv(XFER *e, int *finished);
+
+/* dns.c */
+int xfer__dns_lookup(struct xfer_conn *c, XFER *e);
+void xfer__dns_cancel(struct xfer_conn *c);
+void xfer__dns_free(XFERM *m);
+void xfer__dns_sock_event(XFERM *m, int fd, int ev);
+void xfer__dns_timer(XFERM *m);
+struct xfer_timer *xfer__dns_timer_node(XFERM *m);
+void xfer__addrs_unref(struct xfer_addrs *a);
+
+/* easy.c */
+void xfer__opts_init(struct xfer_opts *o);
+void xfer__opts_free(struct xfer_opts *o);
+
+/* Callback guards: a transfer's own callback may remove or clean up its
+ * easy handle; the caller must then stop touching it (cb_leave returns 1). */
+static inline void xfer__cb_enter(XFER *e) {
+  e->cb_depth++;
+  if (e->multi) e->multi->easy_cb_depth++;
+}
+int xfer__cb_leave(XFER *e, XFERM *m);
+
+#endif
