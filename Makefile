@@ -48,9 +48,9 @@ $(BUILD)/examples/multi-uv: examples/multi-uv.c $(BUILD)/libxfer.a csrc/compat/c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(CFLAGS) $(SAN) -Icsrc/compat $< -o $@ $(BUILD)/libxfer.a $(LIBS) -luv
 
-$(BUILD)/spec/%: spec/c/%.c spec/c/testlib.c spec/c/*.h $(BUILD)/libxfer.a
+$(BUILD)/spec/%: spec/c/%.c spec/c/testlib.c spec/c/driver.c spec/c/*.h $(BUILD)/libxfer.a
 	@mkdir -p $(dir $@)
-	$(CC) $(XCFLAGS) $(SAN) -Ispec/c $< spec/c/testlib.c -o $@ $(BUILD)/libxfer.a $(LIBS)
+	$(CC) $(XCFLAGS) $(SAN) -Ispec/c $< spec/c/testlib.c spec/c/driver.c -o $@ $(BUILD)/libxfer.a $(LIBS)
 
 c-tests: $(C_TESTS)
 

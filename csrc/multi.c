@@ -136,6 +136,7 @@ XFERMcode xfer_multi_setopt(XFERM *m, XFERMoption opt, ...) {
     break;
   case XFERMOPT_TIMERFUNCTION:
     m->timerfn = va_arg(ap, xfer_multi_timer_callback);
+    m->timer_armed = 0; /* a new timer knows nothing yet */
     break;
   case XFERMOPT_TIMERDATA:
     m->timerdata = va_arg(ap, void *);
@@ -153,7 +154,10 @@ XFERMcode xfer_multi_setopt(XFERM *m, XFERMoption opt, ...) {
     rc = XFERM_UNKNOWN_OPTION;
   }
   va_end(ap);
-  if (rc == XFERM_OK && !m->easy_cb_depth) {
+  /* Raised limits free slots: start the woken transfers now. */
+  if (rc == XFERM_OK && !m->easy_cb_depth &&
+      (opt == XFERMOPT_MAXCONNECTS || opt == XFERMOPT_MAX_HOST_CONNECTIONS ||
+       opt == XFERMOPT_MAX_TOTAL_CONNECTIONS)) {
     xfer__drain(m);
     xfer__update_timer(m);
   }

@@ -1,0 +1,236 @@
+/* driver.c -- see driver.h. */
+#include "driver.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+static int tb_add(struct tbuf *b, const char *p, size_t n) {
+  if (b->len + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + n + 1) cap *= 2;
+    b->data = realloc(b->data, cap);
+    if (!b->data) return -1;
+    b->cap = cap;
+  }
+  memcpy(b->data + b->len, p, n);
+  b->len += n;
+  b->data[b->len] = 0;
+  return 0;
+}
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ud) {
+  struct tx *t = ud;
+  return tb_add(&t->body, p, sz * n) ? 0 : sz * n;
+}
+
+static size_t on_hdr(char *p, size_t sz, size_t n, void *ud) {
+  struct tx *t = ud;
+  return tb_add(&t->headers, p, sz * n) ? 0 : sz * n;
+}
+
+struct tx *tx_new(const char *url) {
+  struct tx *t = calloc(1, sizeof(*t));
+  CHECK(t);
+  t->easy = xfer_easy_init();
+  CHECK(t->easy);
+  t->result = (XFERcode)-1;
+  if (url) CHECK_EQ(xfer_easy_setopt(t->easy, XFEROPT_URL, url), XFERE_OK);
+  xfer_easy_setopt(t->easy, XFEROPT_WRITEFUNCTION, on_body);
+  xfer_easy_setopt(t->easy, XFEROPT_WRITEDATA, t);
+  xfer_easy_setopt(t->easy, XFEROPT_HEADERFUNCTION, on_hdr);
+  xfer_easy_setopt(t->easy, XFEROPT_HEADERDATA, t);
+  xfer_easy_setopt(t->easy, XFEROPT_PRIVATE, t);
+  xfer_easy_setopt(t->easy, XFEROPT_ERRORBUFFER, t->errbuf);
+  return t;
+}
+
+void tx_free(struct tx *t) {
+  if (!t) return;
+  xfer_easy_cleanup(t->easy);
+  free(t->body.data);
+  free(t->headers.data);
+  free(t);
+}
+
+char *tx_url(const char *fmt, ...) {
+  static char buf[4096];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof(buf), fmt, ap);
+  va_end(ap);
+  return buf;
+}
+
+const char *http_base(void) {
+  static char buf[64];
+  snprintf(buf, sizeof(buf), "http://127.0.0.1:%d", tl_env_int("NGINX_PORT"));
+  return buf;
+}
+
+const char *fault_base(void) {
+  static char buf[64];
+  snprintf(buf, sizeof(buf), "http://127.0.0.1:%d", tl_env_int("FAULT_PORT"));
+  return buf;
+}
+
+int fault_port(const char *which) {
+  char name[64];
+  snprintf(name, sizeof(name), "FAULT_%s%sPORT", which, *which ? "_" : "");
+  return tl_env_int(name);
+}
+
+static int completed;
+
+int drain_msgs(XFERM *m) {
+  XFERMsg *msg;
+  int n = 0, left;
+  while ((msg = xfer_multi_info_read(m, &left)) != NULL) {
+    struct tx *t = NULL;
+    CHECK_EQ(msg->msg, XFERMSG_DONE);
+    xfer_easy_getinfo(msg->easy_handle, XFERINFO_PRIVATE, &t);
+    if (t) {
+      CHECK(!t->done); /* exactly one message per run */
+      t->done = 1;
+      t->result = msg->data.result;
+      t->order = ++completed;
+    }
+    n++;
+  }
+  return n;
+}
+
+/* ---- epoll driver ---- */
+
+struct ep {
+  int epfd;
+  long timeout_ms;       /* -1 none */
+  uint64_t timer_set_at;
+  struct drive_stats *st;
+  int watched;
+};
+
+static int sock_cb(XFER *e, xfer_socket_t s, int what, void *userp,
+                   void *socketp) {
+  struct ep *ep = userp;
+  struct epoll_event ev;
+  (void)e;
+  (void)socketp;
+  if (ep->st) {
+    ep->st->socket_calls++;
+    if (what >= 0 && what <= 4) ep->st->socket_calls_by_what[what]++;
+  }
+  memset(&ev, 0, sizeof(ev));
+  ev.data.fd = s;
+  if (what == XFER_POLL_REMOVE) {
+    if (epoll_ctl(ep->epfd, EPOLL_CTL_DEL, s, NULL) == 0) ep->watched--;
+    return 0;
+  }
+  ev.events = (what & XFER_POLL_IN ? EPOLLIN : 0) |
+              (what & XFER_POLL_OUT ? EPOLLOUT : 0);
+  if (epoll_ctl(ep->epfd, EPOLL_CTL_MOD, s, &ev) != 0) {
+    CHECK(errno == ENOENT);
+    CHECK(epoll_ctl(ep->epfd, EPOLL_CTL_ADD, s, &ev) == 0);
+    ep->watched++;
+    if (ep->st && ep->watched > ep->st->max_socks_watched)
+      ep->st->max_socks_watched = ep->watched;
+  }
+  return 0;
+}
+
+static int timer_cb(XFERM *m, long ms, void *userp) {
+  struct ep *ep = userp;
+  (void)m;
+  if (ep->st) {
+    ep->st->timer_calls++;
+    ep->st->last_timer_ms = ms;
+  }
+  ep->timeout_ms = ms;
+  ep->timer_set_at = tl_now_ms();
+  return 0;
+}
+
+void drive_epoll(XFERM *m, int limit_ms, struct drive_stats *st) {
+  struct ep ep;
+  int running = 1;
+  uint64_t deadline = tl_now_ms() + (uint64_t)limit_ms;
+  memset(&ep, 0, sizeof(ep));
+  ep.epfd = epoll_create1(EPOLL_CLOEXEC);
+  ep.timeout_ms = -1;
+  ep.st = st;
+  CHECK(ep.epfd >= 0);
+  xfer_multi_setopt(m, XFERMOPT_SOCKETFUNCTION, sock_cb);
+  xfer_multi_setopt(m, XFERMOPT_SOCKETDATA, &ep);
+  xfer_multi_setopt(m, XFERMOPT_TIMERFUNCTION, timer_cb);
+  xfer_multi_setopt(m, XFERMOPT_TIMERDATA, &ep);
+  CHECK_EQ(xfer_multi_socket_action(m, XFER_SOCKET_TIMEOUT, 0, &running),
+           XFERM_OK);
+  drain_msgs(m);
+  while (running) {
+    struct epoll_event evs[64];
+    int n, i, wait_ms = -1;
+    uint64_t now = tl_now_ms();
+    if (now > deadline) tl_fail(__FILE__, __LINE__, "drive_epoll: deadline");
+    if (ep.timeout_ms >= 0) {
+      int64_t left = (int64_t)(ep.timer_set_at + (uint64_t)ep.timeout_ms) -
+                     (int64_t)now;
+      wait_ms = left < 0 ? 0 : (int)left;
+    }
+    if (wait_ms < 0 || wait_ms > (int)(deadline - now))
+      wait_ms = (int)(deadline - now) + 1;
+    n = epoll_wait(ep.epfd, evs, 64, wait_ms);
+    if (n < 0 && errno == EINTR) continue;
+    CHECK(n >= 0);
+    for (i = 0; i < n; i++) {
+      int mask = (evs[i].events & (EPOLLIN | EPOLLHUP) ? XFER_CSELECT_IN : 0) |
+                 (evs[i].events & EPOLLOUT ? XFER_CSELECT_OUT : 0) |
+                 (evs[i].events & EPOLLERR ? XFER_CSELECT_ERR : 0);
+      CHECK_EQ(xfer_multi_socket_action(m, evs[i].data.fd, mask, &running),
+               XFERM_OK);
+      drain_msgs(m);
+    }
+    if (ep.timeout_ms >= 0 &&
+        tl_now_ms() >= ep.timer_set_at + (uint64_t)ep.timeout_ms) {
+      ep.timeout_ms = -1;
+      CHECK_EQ(xfer_multi_socket_action(m, XFER_SOCKET_TIMEOUT, 0, &running),
+               XFERM_OK);
+      drain_msgs(m);
+    }
+  }
+  drain_msgs(m);
+  xfer_multi_setopt(m, XFERMOPT_SOCKETFUNCTION, NULL);
+  xfer_multi_setopt(m, XFERMOPT_TIMERFUNCTION, NULL);
+  close(ep.epfd);
+}
+
+void drive_poll(XFERM *m, int limit_ms) {
+  int running = 1;
+  uint64_t deadline = tl_now_ms() + (uint64_t)limit_ms;
+  while (running) {
+    if (tl_now_ms() > deadline)
+      tl_fail(__FILE__, __LINE__, "drive_poll: deadline");
+    CHECK_EQ(xfer_multi_perform(m, &running), XFERM_OK);
+    drain_msgs(m);
+    if (running) CHECK_EQ(xfer_multi_poll(m, NULL, 0, 200, NULL), XFERM_OK);
+  }
+  drain_msgs(m);
+}
+
+static void fetch_stats(const char *path, int *c, int *r, int *p, int *o) {
+  struct tx *t = tx_new(tx_url("%s%s", fault_base(), path));
+  XFERcode rc = xfer_easy_perform(t->easy);
+  CHECK_EQ(rc, XFERE_OK);
+  if (c) {
+    CHECK(t->body.data);
+    CHECK_EQ(sscanf(t->body.data, "connections=%d requests=%d peak=%d open=%d",
+                    c, r, p, o), 4);
+  }
+  tx_free(t);
+}
+
+void fault_stats(int *connections, int *requests, int *peak, int *open) {
+  fetch_stats("/stats", connections, requests, peak, open);
+}
+
+void fault_stats_reset(void) { fetch_stats("/stats/reset", NULL, NULL, NULL, NULL); }

@@ -1,0 +1,54 @@
+/*
+ * driver.h -- what the C tests share: a transfer that collects its body and
+ * headers, and two ways to drive a multi handle to completion: an epoll
+ * loop on socket_action (the event-driven API), and perform + poll.
+ * Both loops are bounded by a deadline and fail the test when it passes.
+ */
+#ifndef XFER_TEST_DRIVER_H
+#define XFER_TEST_DRIVER_H
+
+#include "xfer.h"
+#include "testlib.h"
+
+struct tbuf {
+  char *data;
+  size_t len, cap;
+};
+
+/* One transfer with its collected response; easy's PRIVATE points here. */
+struct tx {
+  XFER *easy;
+  struct tbuf body, headers;
+  int done;              /* its XFERMSG_DONE was read */
+  XFERcode result;
+  char errbuf[XFER_ERROR_SIZE];
+  int order;             /* completion order, from 1 */
+};
+
+/* Counters of the epoll driver, for tests of the callbacks. */
+struct drive_stats {
+  int socket_calls, timer_calls;
+  int socket_calls_by_what[5];
+  int max_socks_watched;
+  long last_timer_ms;
+};
+
+struct tx *tx_new(const char *url);          /* body+headers collected */
+void tx_free(struct tx *t);                  /* removes from nothing; cleanup */
+char *tx_url(const char *fmt, ...);          /* static buffer, formatted */
+const char *http_base(void);                 /* "http://127.0.0.1:PORT" nginx */
+const char *fault_base(void);                /* fault server FAULT_PORT */
+int fault_port(const char *which);           /* "CLOSE", "RESET", "SILENT", "" */
+
+/* Reads every message, marks transfers done (in order).  Returns count. */
+int drain_msgs(XFERM *m);
+/* Drives m with epoll + socket_action until no transfer runs, or until
+ * `limit_ms` passes (fails the test).  Sets socket/timer callbacks. */
+void drive_epoll(XFERM *m, int limit_ms, struct drive_stats *st);
+/* The same with perform + poll. */
+void drive_poll(XFERM *m, int limit_ms);
+/* Fetches /stats from the fault server: connections, requests, peak, open. */
+void fault_stats(int *connections, int *requests, int *peak, int *open);
+void fault_stats_reset(void);
+
+#endif
