@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Starts/stops the test servers (nginx + fault server) for the test suite.
+#
+#   spec/support/servers.sh start DIR [--log-off]
+#       nginx via nginx.sh with prefix DIR/nginx, and faultserver.lua in the
+#       background (stdin held open through the fifo DIR/fault.fifo by a
+#       `sleep` whose pid is in DIR/fault-holder.pid; server pid in
+#       DIR/fault.pid, its stdout in DIR/fault.out, stderr in DIR/fault.err).
+#       Writes DIR/env (sourceable `export` lines) and prints it:
+#           NGINX_PORT NGINX_PREFIX NGINX_DOCROOT NGINX_ACCESS_LOG
+#           FAULT_PORT FAULT_CLOSE_PORT FAULT_RESET_PORT FAULT_SILENT_PORT
+#           SERVERS_DIR
+#       On failure it cleans up what it started and exits 1.
+#
+#   spec/support/servers.sh stop DIR
+#       Stops both (TERM, bounded waits, KILL as last resort). Safe to call
+#       twice, or after a failed start.
+#
+# FAULT_LUA picks the fault server's interpreter (default: the first of
+# lua5.1, luajit, lua5.4, lua that can require "luv").
+
+set -u
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+die() { echo "servers.sh: $*" >&2; exit 1; }
+
+pick_lua() {
+    if [ -n "${FAULT_LUA:-}" ]; then echo "$FAULT_LUA"; return 0; fi
+    local l
+    for l in lua5.1 luajit lua5.4 lua; do
+        if command -v "$l" >/dev/null 2>&1 && "$l" -e 'require "luv"' >/dev/null 2>&1; then
+            echo "$l"; return 0
+        fi
+    done
+    return 1
+}
+
+# A process reparented to PID 1 may stay a zombie for a while: count it dead.
+pid_alive() {
+    [ -n "$1" ] && kill -0 "$1" 2>/dev/null || return 1
+    local st
+    st=$(sed -n 's/^[0-9]* (.*) \([A-Za-z]\) .*/\1/p' "/proc/$1/stat" 2>/dev/null)
+    [ "$st" != Z ] && [ "$st" != X ]
+}
+
+read_pid() {
+    [ -s "$1" ] && tr -dc '0-9' < "$1"
+}
+
+# stop_pid PIDFILE SECONDS: TERM, wait, then KILL.
+stop_pid() {
+    local pid t
+    pid=$(read_pid "$1")
+    if pid_alive "$pid"; then
+        kill -TERM "$pid" 2>/dev/null
+        for ((t = 0; t < $2 * 10; t++)); do
+            pid_alive "$pid" || break
+            sleep 0.1
+        done
+        if pid_alive "$pid"; then
+            echo "servers.sh: pid $pid ignored TERM, killing" >&2
+            kill -KILL "$pid" 2>/dev/null
+            for ((t = 0; t < 20; t++)); do
+                pid_alive "$pid" || break
+                sleep 0.1
+            done
+        fi
+    fi
+    rm -f "$1"
+}
+
+cmd_stop() {
+    [ $# -ge 1 ] || die "usage: servers.sh stop DIR"
+    local dir=$1
+    [ -d "$dir" ] || return 0
+    stop_pid "$dir/fault.pid" 3
+    stop_pid "$dir/fault-holder.pid" 2
+    rm -f "$dir/fault.fifo"
+    if [ -d "$dir/nginx" ]; then "$HERE/nginx.sh" stop "$dir/nginx"; fi
+    return 0
+}
+
+cmd_start() {
+    [ $# -ge 1 ] || die "usage: servers.sh start DIR [--log-off]"
+    mkdir -p "$1" || die "cannot create $1"
+    local dir
+    dir=$(cd "$1" && pwd)
+    local lua
+    lua=$(pick_lua) || die "no Lua with luv found (set FAULT_LUA)"
+
+    if pid_alive "$(read_pid "$dir/fault.pid")"; then
+        die "servers already running in $dir"
+    fi
+    rm -f "$dir/env" "$dir/fault.out" "$dir/fault.err"
+
+    # nginx
+    local nginx_env
+    if ! nginx_env=$("$HERE/nginx.sh" start "$dir/nginx" ${2:+"$2"}); then
+        cmd_stop "$dir"
+        die "nginx failed to start"
+    fi
+
+    # fault server, stdin held open through a fifo
+    rm -f "$dir/fault.fifo"
+    mkfifo "$dir/fault.fifo" || { cmd_stop "$dir"; die "mkfifo failed"; }
+    "$lua" "$HERE/faultserver.lua" < "$dir/fault.fifo" > "$dir/fault.out" 2> "$dir/fault.err" &
+    echo $! > "$dir/fault.pid"
+    ( exec sleep 7200 ) > "$dir/fault.fifo" 2>/dev/null < /dev/null &
+    echo $! > "$dir/fault-holder.pid"
+
+    local t line="" fpid
+    fpid=$(read_pid "$dir/fault.pid")
+    for ((t = 0; t < 50; t++)); do
+        line=$(grep -m1 '^FAULT_PORT=' "$dir/fault.out" 2>/dev/null || true)
+        [ -n "$line" ] && break
+        pid_alive "$fpid" || break
+        sleep 0.1
+    done
+    if [ -z "$line" ]; then
+        echo "servers.sh: fault server ($lua) did not start; stderr:" >&2
+        cat "$dir/fault.err" >&2
+        cmd_stop "$dir"
+        exit 1
+    fi
+
+    {
+        local kv
+        while IFS= read -r kv; do
+            [ -n "$kv" ] && echo "export $kv"
+        done <<< "$nginx_env"
+        for kv in $line; do echo "export $kv"; done
+        echo "export SERVERS_DIR=$dir"
+    } > "$dir/env.tmp" && mv "$dir/env.tmp" "$dir/env"
+    cat "$dir/env"
+}
+
+case "${1:-}" in
+    start) shift; cmd_start "$@" ;;
+    stop)  shift; cmd_stop "$@" ;;
+    *) echo "usage: $0 start DIR [--log-off] | stop DIR" >&2; exit 2 ;;
+esac
