@@ -64,7 +64,7 @@ deps:
 	fi
 
 test: deps
-	$(MAKE) all c-tests
+	$(MAKE) all c-tests check-includes
 	BUILD=$(BUILD) spec/run.sh
 
 asan: deps

@@ -281,13 +281,13 @@ static XFERcode fill_upload(XFER *e) {
   XFERM *m = e->multi;
   size_t room = XFER_UPLOADBUF_SIZE, n;
   char *data;
-  xfer_read_callback fn = e->set.readfn;
+  xfer_read_callback fn = e->set.readfn; /* NULL: fread, as libcurl */
   if (!e->upbuf && !(e->upbuf = malloc(XFER_UPLOADBUF_SIZE + 32)))
     return XFERE_OUT_OF_MEMORY;
   data = e->upbuf + 16; /* room for a chunk header */
-  if (!fn) return XFERE_READ_ERROR;
   xfer__cb_enter(e);
-  n = fn(data, 1, room, e->set.readdata);
+  if (fn) n = fn(data, 1, room, e->set.readdata);
+  else n = fread(data, 1, room, e->set.readdata ? e->set.readdata : stdin);
   if (xfer__cb_leave(e, m)) return XFERE_ABORTED_BY_CALLBACK;
   if (n == XFER_READFUNC_ABORT) {
     xfer__fail(e, XFERE_ABORTED_BY_CALLBACK, "read callback aborted");

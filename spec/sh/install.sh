@@ -28,7 +28,9 @@ int main(int c, char **v) {
   return rc;
 }
 C
-if PKG_CONFIG_PATH="$prefix/lib/pkgconfig" cc "$prefix/t.c" -o "$prefix/t" $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs xfer) -Wl,-rpath,"$prefix/lib" 2>&1 &&
+# A sanitized library needs its runtime linked into the program too.
+case $BUILD in *asan*) san="-fsanitize=address,undefined" ;; *) san="" ;; esac
+if PKG_CONFIG_PATH="$prefix/lib/pkgconfig" cc $san "$prefix/t.c" -o "$prefix/t" $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs xfer) -Wl,-rpath,"$prefix/lib" 2>&1 &&
    "$prefix/t" "http://127.0.0.1:$NGINX_PORT/1k.bin"; then
   ok pkgconfig_build_and_run
 else
