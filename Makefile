@@ -6,10 +6,10 @@ OPT ?= -O2
 CFLAGS_BASE = -std=c99 -D_GNU_SOURCE -Wall -Wextra -fvisibility=hidden -fPIC -g
 CFLAGS ?= $(OPT)
 XCFLAGS = $(CFLAGS_BASE) $(CFLAGS) -Icsrc
-LIBS = -lcares
+LIBS = -lcares -lssl -lcrypto
 SAN ?=
 
-CORE_SRC = csrc/multi.c csrc/socket.c csrc/transfer.c csrc/conn.c \
+CORE_SRC = csrc/multi.c csrc/socket.c csrc/transfer.c csrc/conn.c csrc/tls.c \
            csrc/http1.c csrc/h1parse.c csrc/url.c csrc/dns.c csrc/easy.c \
            csrc/wait.c csrc/heap.c csrc/util.c
 CORE_OBJ = $(CORE_SRC:csrc/%.c=$(BUILD)/obj/%.o)

@@ -77,6 +77,7 @@ void xfer__hosts_free(XFERM *m) {
     struct xfer_host *h = m->hosts[i], *next;
     for (; h; h = next) {
       next = h->hnext;
+      xfer__tls_session_free(h->tls_session);
       free(h);
     }
   }
@@ -280,6 +281,8 @@ void xfer__conn_done(XFER *e, int keep) {
 
 /* ---- acquiring a connection ---- */
 
+/* The connection-cache key: scheme, host, port, and for https the TLS
+ * options, so a connection is only reused where it fits. */
 static int host_key(XFER *e, char *buf, size_t cap) {
   int n;
   const char *scheme = e->u.scheme == XFER_SCHEME_HTTPS ? "https://"
@@ -288,7 +291,8 @@ static int host_key(XFER *e, char *buf, size_t cap) {
   if (cap <= sl) return -1;
   memcpy(buf, scheme, sl);
   n = xfer__url_hostport(e->url, &e->u, buf + sl, cap - sl);
-  return n < 0 ? -1 : 0;
+  if (n < 0) return -1;
+  return e->u.scheme == XFER_SCHEME_HTTPS ? xfer__tls_key(e, buf, cap) : 0;
 }
 
 static struct xfer_conn *conn_new(XFER *e, struct xfer_host *h) {
@@ -413,22 +417,64 @@ static void close_fd(struct xfer_conn *c) {
   c->fd = -1;
 }
 
+static void conn_fail(struct xfer_conn *c, XFERcode code);
+
+/* Ready for requests: TCP connected and, for https, TLS done. */
+static void ready_for_requests(struct xfer_conn *c) {
+  c->state = XFER_CS_ACTIVE;
+  if (c->easy) xfer__on_connected(c->easy);
+}
+
+static void tls_step(struct xfer_conn *c) {
+  XFER *e = c->easy;
+  int rc;
+  if (!e) { /* its transfer went away mid-handshake */
+    xfer__conn_close(c);
+    return;
+  }
+  rc = xfer__tls_handshake(c, e);
+  if (rc == XFER_IO_AGAIN) {
+    if (xfer__sock_want(c->multi, c->fd, XFER_SOCK_CONN, c, e,
+                        c->io_want_write ? XFER_POLL_OUT : XFER_POLL_IN))
+      conn_fail(c, XFERE_OUT_OF_MEMORY);
+    return;
+  }
+  if (rc < 0) {
+    conn_fail(c, (XFERcode)-rc);
+    return;
+  }
+  e->t_appconnect = xfer__now() - e->t_start;
+  ready_for_requests(c);
+}
+
 static void connected(struct xfer_conn *c) {
   struct sockaddr_storage ss;
   socklen_t len = sizeof(ss);
   XFER *e = c->easy;
+  XFERcode rc;
   if (getsockname(c->fd, (struct sockaddr *)&ss, &len) == 0)
     c->local_port = ntohs(ss.ss_family == AF_INET6
                               ? ((struct sockaddr_in6 *)&ss)->sin6_port
                               : ((struct sockaddr_in *)&ss)->sin_port);
-  c->state = XFER_CS_ACTIVE;
   xfer__addrs_unref(c->addrs);
   c->addrs = NULL;
-  if (e) {
-    xfer__verbose(e, "connected to %s port %u", c->primary_ip,
-                  (unsigned)c->primary_port);
-    xfer__on_connected(e);
+  if (!e) {
+    xfer__conn_close(c);
+    return;
   }
+  e->t_connect = xfer__now() - e->t_start;
+  xfer__verbose(e, "connected to %s port %u", c->primary_ip,
+                (unsigned)c->primary_port);
+  if (e->u.scheme != XFER_SCHEME_HTTPS) {
+    ready_for_requests(c);
+    return;
+  }
+  c->state = XFER_CS_TLS;
+  if ((rc = xfer__tls_start(c, e)) != XFERE_OK) {
+    conn_fail(c, rc);
+    return;
+  }
+  tls_step(c);
 }
 
 /* Tries the addresses from addr_idx on; connect() is non-blocking. */
@@ -511,8 +557,15 @@ void xfer__conn_event(struct xfer_conn *c, int ev) {
   case XFER_CS_CONNECTING:
     connect_result(c);
     break;
+  case XFER_CS_TLS:
+    tls_step(c);
+    break;
   case XFER_CS_ACTIVE:
     if (!e) break;
+    if (e->state == XFER_ST_RECEIVING) { /* TLS may read on POLL_OUT */
+      xfer__on_readable(e);
+      break;
+    }
     if (ev & XFER_CSELECT_OUT || !ev) xfer__on_writable(e);
     if (c->easy == e && e->conn == c && (ev & (XFER_CSELECT_IN |
                                                XFER_CSELECT_ERR) || !ev))
@@ -532,11 +585,38 @@ void xfer__conn_event(struct xfer_conn *c, int ev) {
   }
 }
 
+ssize_t xfer__conn_send(struct xfer_conn *c, const char *buf, size_t len) {
+  ssize_t n;
+  if (c->tls) return xfer__tls_send(c, buf, len);
+  do n = send(c->fd, buf, len, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  if (n >= 0) return n;
+  return errno == EAGAIN || errno == EWOULDBLOCK ? XFER_IO_AGAIN
+                                                 : -XFERE_SEND_ERROR;
+}
+
+ssize_t xfer__conn_recv(struct xfer_conn *c, char *buf, size_t cap) {
+  ssize_t n;
+  if (c->tls) return xfer__tls_recv(c, buf, cap);
+  do n = recv(c->fd, buf, cap, 0);
+  while (n < 0 && errno == EINTR);
+  if (n >= 0) return n;
+  return errno == EAGAIN || errno == EWOULDBLOCK ? XFER_IO_AGAIN
+                                                 : -XFERE_RECV_ERROR;
+}
+
+/* Bytes that TLS has decrypted and not yet handed out: no socket event
+ * will announce them. */
+int xfer__conn_pending(struct xfer_conn *c) {
+  return c->tls ? xfer__tls_pending(c) : 0;
+}
+
 void xfer__conn_close(struct xfer_conn *c) {
   XFERM *m = c->multi;
   struct xfer_host *h = c->host;
   if (c->state == XFER_CS_RESOLVING) xfer__dns_cancel(c);
   if (c->easy && c->easy->conn == c) c->easy->conn = NULL;
+  xfer__tls_close(c);
   close_fd(c);
   idle_unlink(c);
   xfer_queue_remove(&c->alllink);

@@ -19,6 +19,9 @@ void xfer__opts_init(struct xfer_opts *o) {
   o->dns_cache_timeout = 60;
   o->noprogress = 1;
   o->tcp_nodelay = 1;
+  o->ssl_verifypeer = 1;
+  o->ssl_verifyhost = 1;
+  o->ssl_sessionid_cache = 1;
 }
 
 void xfer__opts_free(struct xfer_opts *o) {
@@ -26,6 +29,13 @@ void xfer__opts_free(struct xfer_opts *o) {
   free(o->copypostfields);
   free(o->customrequest);
   free(o->useragent);
+  free(o->cainfo);
+  free(o->capath);
+  free(o->sslcert);
+  free(o->sslkey);
+  free(o->keypasswd);
+  free(o->cipher_list);
+  free(o->pinnedpublickey);
 }
 
 XFER *xfer_easy_init(void) {
@@ -154,6 +164,21 @@ static XFERcode set_long(XFER *e, XFERoption opt, long v) {
   case XFEROPT_FRESH_CONNECT: o->fresh_connect = !!v; break;
   case XFEROPT_TCP_NODELAY: o->tcp_nodelay = !!v; break;
   case XFEROPT_TCP_KEEPALIVE: o->tcp_keepalive = !!v; break;
+  case XFEROPT_SSL_VERIFYPEER: o->ssl_verifypeer = !!v; break;
+  case XFEROPT_SSL_VERIFYHOST:
+    /* libcurl treats 1 as 2 since 7.66: the name is checked or not. */
+    if (v < 0 || v > 2) return XFERE_BAD_FUNCTION_ARGUMENT;
+    o->ssl_verifyhost = !!v;
+    break;
+  case XFEROPT_SSL_SESSIONID_CACHE: o->ssl_sessionid_cache = !!v; break;
+  case XFEROPT_SSLVERSION: {
+    long min = v & 0xffff, max = v >> 16;
+    if (min == 2 || min == 3 || min > XFER_SSLVERSION_TLSv1_3 ||
+        max > XFER_SSLVERSION_TLSv1_3 || max == 2 || max == 3)
+      return XFERE_BAD_FUNCTION_ARGUMENT; /* SSLv2/v3: never */
+    o->sslversion = v;
+    break;
+  }
   case XFEROPT_NOSIGNAL:
     /* xfer never raises or handles signals (MSG_NOSIGNAL, no alarm()):
      * both values behave as libcurl's NOSIGNAL=1. */
@@ -210,6 +235,22 @@ static XFERcode set_ptr(XFER *e, XFERoption opt, void *v) {
   case XFEROPT_CUSTOMREQUEST: return set_string(&o->customrequest, v);
   case XFEROPT_USERAGENT: return set_string(&o->useragent, v);
   case XFEROPT_HTTPHEADER: o->httpheader = v; break;
+  case XFEROPT_CAINFO: return set_string(&o->cainfo, v);
+  case XFEROPT_CAPATH: return set_string(&o->capath, v);
+  case XFEROPT_SSLCERT: return set_string(&o->sslcert, v);
+  case XFEROPT_SSLKEY: return set_string(&o->sslkey, v);
+  case XFEROPT_KEYPASSWD: return set_string(&o->keypasswd, v);
+  case XFEROPT_SSL_CIPHER_LIST: return set_string(&o->cipher_list, v);
+  case XFEROPT_PINNEDPUBLICKEY: {
+    const char *p = v;
+    /* Only the "sha256//<base64>[;sha256//...]" form is supported. */
+    while (p && *p) {
+      if (strncmp(p, "sha256//", 8) != 0) return XFERE_BAD_FUNCTION_ARGUMENT;
+      p += strcspn(p, ";");
+      if (*p) p++;
+    }
+    return set_string(&o->pinnedpublickey, v);
+  }
   case XFEROPT_RESOLVE: o->resolve = v; break;
   default:
     return XFERE_UNKNOWN_OPTION;
@@ -298,6 +339,10 @@ XFERcode xfer_easy_getinfo(XFER *e, XFERINFO info, ...) {
   case XFERINFO_NAMELOOKUP_TIME_T:
     *(xfer_off_t *)out = (xfer_off_t)e->t_namelookup;
     break;
+  case XFERINFO_APPCONNECT_TIME_T:
+    *(xfer_off_t *)out = (xfer_off_t)e->t_appconnect;
+    break;
+  case XFERINFO_SSL_VERIFYRESULT: *(long *)out = e->ssl_verifyresult; break;
   case XFERINFO_CONNECT_TIME_T:
     *(xfer_off_t *)out = (xfer_off_t)e->t_connect;
     break;
@@ -328,10 +373,19 @@ XFER *xfer_easy_duphandle(XFER *e) {
   o = &d->set;
   *o = e->set;
   o->url = o->customrequest = o->useragent = o->copypostfields = NULL;
+  o->cainfo = o->capath = o->sslcert = o->sslkey = o->keypasswd = NULL;
+  o->cipher_list = o->pinnedpublickey = NULL;
   o->errorbuffer = NULL; /* libcurl: not duplicated */
   if (set_string(&o->url, e->set.url) ||
       set_string(&o->customrequest, e->set.customrequest) ||
-      set_string(&o->useragent, e->set.useragent))
+      set_string(&o->useragent, e->set.useragent) ||
+      set_string(&o->cainfo, e->set.cainfo) ||
+      set_string(&o->capath, e->set.capath) ||
+      set_string(&o->sslcert, e->set.sslcert) ||
+      set_string(&o->sslkey, e->set.sslkey) ||
+      set_string(&o->keypasswd, e->set.keypasswd) ||
+      set_string(&o->cipher_list, e->set.cipher_list) ||
+      set_string(&o->pinnedpublickey, e->set.pinnedpublickey))
     goto oom;
   if (e->set.copypostfields) {
     size_t n = (size_t)e->set.postfieldsize;

@@ -93,7 +93,8 @@ static int add_custom(XFER *e, int strip_credentials) {
     v = h + nlen + 1;
     while (*v == ' ' || *v == '\t') v++;
     if (h[nlen] == ':' && !*v) continue; /* "Name:" only removes */
-    if (add(e, h, nlen) || add(e, ": ", 2) || adds(e, v) || add(e, "\r\n", 2))
+    if (add(e, h, nlen) || add(e, ":", 1) || (*v && add(e, " ", 1)) ||
+        adds(e, v) || add(e, "\r\n", 2))
       return -1;
   }
   return 0;
@@ -199,6 +200,7 @@ XFERcode xfer__h1_build_request(XFER *e) {
   e->body = NULL;
   e->body_len = 0;
   e->upload_cb = e->upload_chunked = 0;
+  e->has_body = (unsigned)has_body;
   if (has_body) {
     if (e->set.postfields && !e->set.upload) {
       blen = e->set.postfieldsize >= 0 ? e->set.postfieldsize
@@ -240,12 +242,13 @@ XFERcode xfer__h1_build_request(XFER *e) {
     } else if (blen < 0 && !ov[H_TE]) {
       oom |= adds(e, "Transfer-Encoding: chunked\r\n");
     }
-    if (e->set.postfields && !e->set.upload && !ov[H_CTYPE])
+    if (!e->set.upload && !ov[H_CTYPE])
       oom |= adds(e,
                   "Content-Type: application/x-www-form-urlencoded\r\n");
   }
   oom |= add_custom(e, !same_origin_as_set(e)) || add(e, "\r\n", 2);
   e->req_head_len = e->req_len;
+  e->upload_size = has_body ? blen : 0;
   if (e->body && e->body_len <= SMALL_BODY) {
     /* One send for head and body. */
     oom |= add(e, e->body, e->body_len);
@@ -259,11 +262,11 @@ XFERcode xfer__h1_build_request(XFER *e) {
 static int send_buf(XFER *e, const char *buf, size_t len, size_t *sent,
                     size_t uncounted) {
   while (*sent < len) {
-    ssize_t n = send(e->conn->fd, buf + *sent, len - *sent, MSG_NOSIGNAL);
+    ssize_t n = xfer__conn_send(e->conn, buf + *sent, len - *sent);
+    if (n == XFER_IO_AGAIN) return 1;
     if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return 1;
-      xfer__fail(e, XFERE_SEND_ERROR, "send failure: %s", strerror(errno));
+      xfer__fail(e, XFERE_SEND_ERROR, "send failure: %s",
+                 e->conn->tls ? "TLS error" : strerror(errno));
       return XFERE_SEND_ERROR;
     }
     /* SIZE_UPLOAD counts body bytes, not the request head. */
@@ -282,13 +285,14 @@ static XFERcode fill_upload(XFER *e) {
   size_t room = XFER_UPLOADBUF_SIZE, n;
   char *data;
   xfer_read_callback fn = e->set.readfn; /* NULL: fread, as libcurl */
+  unsigned run;
   if (!e->upbuf && !(e->upbuf = malloc(XFER_UPLOADBUF_SIZE + 32)))
     return XFERE_OUT_OF_MEMORY;
   data = e->upbuf + 16; /* room for a chunk header */
-  xfer__cb_enter(e);
+  run = xfer__cb_enter(e);
   if (fn) n = fn(data, 1, room, e->set.readdata);
   else n = fread(data, 1, room, e->set.readdata ? e->set.readdata : stdin);
-  if (xfer__cb_leave(e, m)) return XFERE_ABORTED_BY_CALLBACK;
+  if (xfer__cb_leave(e, m, run)) return XFERE_ABORTED_BY_CALLBACK;
   if (n == XFER_READFUNC_ABORT) {
     xfer__fail(e, XFERE_ABORTED_BY_CALLBACK, "read callback aborted");
     return XFERE_ABORTED_BY_CALLBACK;
@@ -377,12 +381,12 @@ static int on_header(void *ud, const char *raw, size_t rawlen,
   }
   if (e->set.headerfn || e->set.headerdata) {
     size_t n;
-    xfer__cb_enter(e);
+    unsigned run = xfer__cb_enter(e);
     if (e->set.headerfn)
       n = e->set.headerfn((char *)raw, 1, rawlen, e->set.headerdata);
     else
       n = fwrite(raw, 1, rawlen, e->set.headerdata);
-    if (xfer__cb_leave(e, m)) return XFERE_ABORTED_BY_CALLBACK;
+    if (xfer__cb_leave(e, m, run)) return XFERE_ABORTED_BY_CALLBACK;
     if (n != rawlen) {
       xfer__fail(e, XFERE_WRITE_ERROR, "header callback took %zu of %zu "
                  "bytes", n, rawlen);
@@ -398,14 +402,15 @@ static int on_body(void *ud, const char *data, size_t len) {
   XFER *e = ud;
   XFERM *m = e->multi;
   size_t n;
+  unsigned run;
   if (e->discard_body) return 0;
   e->size_dl += (xfer_off_t)len;
-  xfer__cb_enter(e);
+  run = xfer__cb_enter(e);
   if (e->set.writefn)
     n = e->set.writefn((char *)data, 1, len, e->set.writedata);
   else
     n = fwrite(data, 1, len, e->set.writedata ? e->set.writedata : stdout);
-  if (xfer__cb_leave(e, m)) return XFERE_ABORTED_BY_CALLBACK;
+  if (xfer__cb_leave(e, m, run)) return XFERE_ABORTED_BY_CALLBACK;
   if (n != len) {
     xfer__fail(e, XFERE_WRITE_ERROR, "write callback took %zu of %zu bytes",
                n, len);
@@ -430,11 +435,11 @@ XFERcode xfer__h1_recv(XFER *e, int *finished) {
   for (;;) {
     size_t consumed = 0;
     int rc;
-    ssize_t n = recv(c->fd, m->recvbuf, XFER_RECVBUF_SIZE, 0);
+    ssize_t n = xfer__conn_recv(c, m->recvbuf, XFER_RECVBUF_SIZE);
+    if (n == XFER_IO_AGAIN) return XFERE_OK;
     if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return XFERE_OK;
-      xfer__fail(e, XFERE_RECV_ERROR, "recv failure: %s", strerror(errno));
+      xfer__fail(e, XFERE_RECV_ERROR, "recv failure: %s",
+                 c->tls ? "TLS error" : strerror(errno));
       return XFERE_RECV_ERROR;
     }
     if (n == 0) {
@@ -475,6 +480,7 @@ XFERcode xfer__h1_recv(XFER *e, int *finished) {
       *finished = 1;
       return XFERE_OK;
     }
-    if ((size_t)n < XFER_RECVBUF_SIZE) return XFERE_OK;
+    if ((size_t)n < XFER_RECVBUF_SIZE && !xfer__conn_pending(c))
+      return XFERE_OK;
   }
 }

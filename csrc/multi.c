@@ -61,6 +61,7 @@ XFERMcode xfer_multi_cleanup(XFERM *m) {
                                      struct xfer_conn, alllink));
   xfer__dns_free(m);
   xfer__hosts_free(m);
+  xfer__tls_free(m);
   xfer__heap_free(&m->timers);
   free(m->socks);
   free(m->live);
@@ -77,13 +78,27 @@ XFERMcode xfer_multi_add_handle(XFERM *m, XFER *e) {
   if (!xfer__good_easy(e)) return XFERM_BAD_EASY_HANDLE;
   if (e->multi == m) return XFERM_ADDED_ALREADY;
   if (e->multi || e->cleanup_pending) return XFERM_BAD_EASY_HANDLE;
+  if (e->removed) {
+    /* Re-added from inside its own callback: the old run's connection is
+     * still in use by the frames below, which close it when they see it
+     * orphaned. */
+    if (e->conn) {
+      e->conn->orphan = 1;
+      e->conn->easy = NULL;
+      e->conn = NULL;
+    }
+    e->removed = 0;
+  }
   if (xfer__heap_reserve(&m->timers, (uint32_t)m->num_easy + 2))
     return XFERM_OUT_OF_MEMORY;
   e->multi = m;
+  e->run_id++;
   e->state = XFER_ST_START;
   e->result = XFERE_OK;
   e->t_start = xfer__now();
   e->t_queue = e->t_namelookup = e->t_connect = e->t_pretransfer = 0;
+  e->t_appconnect = 0;
+  e->ssl_verifyresult = 0;
   e->t_starttransfer = e->t_total = 0;
   e->size_dl = e->size_ul = 0;
   e->content_length = -1;
@@ -130,6 +145,7 @@ XFERMcode xfer_multi_setopt(XFERM *m, XFERMoption opt, ...) {
   switch (opt) {
   case XFERMOPT_SOCKETFUNCTION:
     m->socketfn = va_arg(ap, xfer_socket_callback);
+    xfer__sock_callback_changed(m);
     break;
   case XFERMOPT_SOCKETDATA:
     m->socketdata = va_arg(ap, void *);
@@ -347,8 +363,8 @@ XFERMcode xfer_multi_socket_all(XFERM *m, int *running) {
   return finish_call(m, running);
 }
 
-int xfer__cb_leave(XFER *e, XFERM *m) {
+int xfer__cb_leave(XFER *e, XFERM *m, unsigned run) {
   e->cb_depth--;
   if (m) m->easy_cb_depth--;
-  return e->removed || e->multi != m;
+  return e->removed || e->multi != m || e->run_id != run;
 }

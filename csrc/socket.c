@@ -48,6 +48,7 @@ static void report(XFERM *m, XFER *e, int fd, int what) {
   struct xfer_sock *s = &m->socks[fd];
   s->reported = (uint8_t)what;
   if (!m->socketfn) return;
+  s->announced = what != XFER_POLL_REMOVE;
   m->in_callback++;
   /* The callback's return value is documented as "must be 0"; libcurl
    * fails the transfers on that socket otherwise.  Our owners see the
@@ -67,12 +68,13 @@ int xfer__sock_want(XFERM *m, int fd, int owner, struct xfer_conn *c,
     if (live_add(m, fd)) return -1;
     s->owner = (uint8_t)owner;
     s->socketp = NULL;
-    s->reported = XFER_POLL_NONE;
     s->revents = 0;
-    s->want = 0xff; /* force the first report */
+    s->announced = 0;
+  } else if (s->want == what && (s->announced || !m->socketfn)) {
+    s->conn = c;
+    return 0;
   }
   s->conn = c;
-  if (s->want == what) return 0;
   s->want = (uint8_t)what;
   report(m, e, fd, what);
   return 0;
@@ -84,9 +86,16 @@ void xfer__sock_forget(XFERM *m, int fd, XFER *e) {
   if (fd < 0 || fd >= m->nsocks) return;
   s = &m->socks[fd];
   if (s->owner == XFER_SOCK_FREE) return;
-  report(m, e, fd, XFER_POLL_REMOVE);
+  if (s->announced) report(m, e, fd, XFER_POLL_REMOVE);
   live_del(m, fd);
   memset(s, 0, sizeof(*s));
+}
+
+/* A new socket callback knows none of the sockets: each is announced to it
+ * at its next interest change (an idle connection, when it is reused). */
+void xfer__sock_callback_changed(XFERM *m) {
+  int i;
+  for (i = 0; i < m->nlive; i++) m->socks[m->live[i]].announced = 0;
 }
 
 /* Dispatches readiness on fd to its owner.  Returns -1 for an unknown fd. */

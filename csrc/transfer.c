@@ -50,13 +50,14 @@ void xfer__recompute_timer(XFER *e) {
 static int progress(XFER *e) {
   XFERM *m = e->multi;
   int rc;
+  unsigned run;
   if (e->set.noprogress || !e->set.xferinfofn) return 0;
-  xfer__cb_enter(e);
+  run = xfer__cb_enter(e);
   rc = e->set.xferinfofn(e->set.xferinfodata,
                          e->content_length > 0 ? e->content_length : 0,
-                         e->size_dl, e->body_len + (e->upload_cb ? 0 : 0),
+                         e->size_dl, e->upload_size > 0 ? e->upload_size : 0,
                          e->size_ul);
-  if (xfer__cb_leave(e, m)) return -1;
+  if (xfer__cb_leave(e, m, run)) return -1;
   if (rc) {
     xfer__fail(e, XFERE_ABORTED_BY_CALLBACK, "progress callback aborted");
     xfer__done(e, XFERE_ABORTED_BY_CALLBACK);
@@ -73,8 +74,13 @@ static void finish_removed(XFER *e) {
   if (e->cleanup_pending) xfer_easy_cleanup(e);
 }
 
-/* Common exit of the I/O paths: returns 1 when the caller must stop. */
-static int gone(XFER *e) {
+/* Common exit of the I/O paths, given the connection c the path started
+ * on: returns 1 when the caller must stop. */
+static int gone(XFER *e, struct xfer_conn *c) {
+  if (c && c->orphan) {
+    xfer__conn_close(c);
+    return 1;
+  }
   if (e->removed && !e->cb_depth) {
     finish_removed(e);
     return 1;
@@ -93,8 +99,9 @@ static void start_receiving(XFER *e) {
  * for POLL_OUT only when the kernel says EAGAIN. */
 static void send_more(XFER *e) {
   int again = 0;
+  struct xfer_conn *c = e->conn;
   XFERcode rc = xfer__h1_send(e, &again);
-  if (gone(e)) return;
+  if (gone(e, c)) return;
   if (rc) {
     xfer__on_conn_failed(e, rc, 1);
     return;
@@ -121,6 +128,8 @@ static void begin_request(XFER *e) {
   xfer__h1p_reset(&e->conn->parser, e->method_head);
   e->t_pretransfer = now - e->t_start;
   if (!e->t_connect) e->t_connect = e->t_pretransfer;
+  if (!e->t_appconnect && e->u.scheme == XFER_SCHEME_HTTPS)
+    e->t_appconnect = e->t_connect;
   if (!e->t_namelookup) e->t_namelookup = e->t_pretransfer;
   memcpy(e->primary_ip, e->conn->primary_ip, sizeof(e->primary_ip));
   e->primary_port = e->conn->primary_port;
@@ -135,10 +144,7 @@ static void begin_request(XFER *e) {
   send_more(e);
 }
 
-void xfer__on_connected(XFER *e) {
-  e->t_connect = since_start(e);
-  begin_request(e);
-}
+void xfer__on_connected(XFER *e) { begin_request(e); }
 
 void xfer__on_writable(XFER *e) {
   if (e->state == XFER_ST_SENDING) send_more(e);
@@ -149,15 +155,23 @@ static void follow_redirect(XFER *e);
 void xfer__on_readable(XFER *e) {
   int finished = 0;
   XFERcode rc;
+  struct xfer_conn *c = e->conn;
   if (e->state != XFER_ST_RECEIVING && e->state != XFER_ST_SENDING) return;
   rc = xfer__h1_recv(e, &finished);
-  if (gone(e)) return;
+  if (gone(e, c)) return;
   if (rc) {
     xfer__on_conn_failed(e, rc, !e->got_bytes);
     return;
   }
+  if (!finished && e->state == XFER_ST_RECEIVING &&
+      xfer__sock_want(e->multi, e->conn->fd, XFER_SOCK_CONN, e->conn, e,
+                      e->conn->io_want_write ? XFER_POLL_INOUT
+                                             : XFER_POLL_IN)) {
+    xfer__done(e, XFERE_OUT_OF_MEMORY);
+    return;
+  }
   if (e->got_bytes && progress(e)) {
-    if (gone(e)) return;
+    gone(e, c);
     return;
   }
   if (!finished) return;
@@ -227,13 +241,13 @@ static void follow_redirect(XFER *e) {
     xfer__done(e, (XFERcode)err);
     return;
   }
-  /* 301/302 turn a POST into a GET, 303 turns anything but HEAD into a GET
-   * (libcurl's default); 307 and 308 keep the method and body. */
+  /* 301/302 turn a POST (not a PUT) into a GET, 303 turns anything but
+   * HEAD into a GET (libcurl's default); 307 and 308 keep the method and
+   * body. */
   if ((p->status == 303 && !e->method_head) ||
-      ((p->status == 301 || p->status == 302) && e->body_len + e->upload_cb &&
-       !e->set.customrequest))
+      ((p->status == 301 || p->status == 302) && e->has_body &&
+       !e->set.upload && !e->set.customrequest))
     e->method_get = 1;
-  if (p->status == 303 && !e->method_head) e->method_get = 1;
   xfer__verbose(e, "redirect %ld to %s", (long)p->status, to);
   xfer__conn_done(e, p->done && p->keepalive && !e->set.forbid_reuse);
   if (e->url != e->set.url) free(e->url);
@@ -266,11 +280,6 @@ static void start(XFER *e) {
   if (rc) {
     xfer__fail(e, rc, "bad URL: %s", e->url);
     xfer__done(e, rc);
-    return;
-  }
-  if (e->u.scheme != XFER_SCHEME_HTTP) {
-    xfer__fail(e, XFERE_UNSUPPORTED_PROTOCOL, "https is not built in yet");
-    xfer__done(e, XFERE_UNSUPPORTED_PROTOCOL);
     return;
   }
   rc = xfer__h1_build_request(e);
@@ -355,9 +364,10 @@ void xfer__timer_expired(XFER *e, uint64_t now) {
     }
   }
   if (e->progress_at && now >= e->progress_at) {
+    struct xfer_conn *c = e->conn;
     e->progress_at = now + 1000000;
     if (progress(e)) {
-      gone(e);
+      gone(e, c);
       return;
     }
   }
@@ -409,10 +419,9 @@ void xfer__detach(XFER *e) {
   xfer_queue_remove(&e->msglink);
   xfer_queue_remove(&e->mlink);
   m->num_easy--;
-  if (e->cb_depth) {
-    e->removed = 1;
-    m->easy_cb_depth -= e->cb_depth; /* its frames no longer count */
-  }
+  /* From inside its own callback: the frames below finish the removal
+   * (and xfer__cb_leave gives back the multi's callback depth). */
+  if (e->cb_depth) e->removed = 1;
   e->multi = NULL;
   e->state = XFER_ST_INIT;
   e->ls_check_at = e->progress_at = 0;

@@ -39,7 +39,7 @@ static int poll_all(XFERM *m, struct xfer_waitfd *extra, unsigned n_extra,
   if (cap > 64 && !(p = malloc(cap * sizeof(*p)))) return -1;
   for (i = 0; i < (unsigned)m->nlive; i++) {
     int fd = m->live[i];
-    if (!m->socks[fd].want || m->socks[fd].want == 0xff) continue;
+    if (!m->socks[fd].want) continue;
     p[n].fd = fd;
     p[n].events = events_of(m->socks[fd].want);
     p[n].revents = 0;
@@ -68,7 +68,7 @@ static int poll_all(XFERM *m, struct xfer_waitfd *extra, unsigned n_extra,
   n = 0;
   for (i = 0; i < (unsigned)m->nlive; i++) {
     int fd = m->live[i];
-    if (!m->socks[fd].want || m->socks[fd].want == 0xff) continue;
+    if (!m->socks[fd].want) continue;
     m->socks[fd].revents = (uint8_t)ev_of(p[n].revents);
     if (p[n].revents) ready++;
     n++;
@@ -100,6 +100,12 @@ static XFERMcode wait_common(XFERM *m, struct xfer_waitfd *extra,
     return XFERM_BAD_FUNCTION_ARGUMENT;
   xfer_multi_timeout(m, &t);
   if (t >= 0 && t < timeout_ms) timeout_ms = (int)t;
+  /* libcurl's wait returns at once when there is nothing to wait on;
+   * poll waits (that is the difference between the two). */
+  if (!use_wakeup && !n_extra && !m->nlive) {
+    if (numfds) *numfds = 0;
+    return XFERM_OK;
+  }
   if (poll_all(m, extra, n_extra, timeout_ms, use_wakeup, numfds) < 0)
     return XFERM_UNRECOVERABLE_POLL;
   m->have_revents = 1;

@@ -45,6 +45,7 @@ enum xfer_state {
 enum xfer_cstate {
   XFER_CS_RESOLVING = 1,
   XFER_CS_CONNECTING,
+  XFER_CS_TLS,          /* TLS handshake */
   XFER_CS_ACTIVE,       /* carries a transfer */
   XFER_CS_IDLE          /* in the cache, watched for a server close */
 };
@@ -74,6 +75,7 @@ struct xfer_host {
   struct xfer_queue idle;      /* idle connections, most recent at the head */
   struct xfer_queue waitq;     /* transfers waiting for this host */
   struct xfer_queue wlink;     /* in multi->hosts_waiting when waitq is set */
+  void *tls_session;           /* tls.c: the session to resume */
   char key[1];                 /* "http://host:port" */
 };
 
@@ -94,6 +96,11 @@ struct xfer_conn {
   uint64_t connect_start;
   unsigned requests;           /* requests sent on it */
   struct xfer_h1p parser;
+  void *tls;                   /* tls.c's, NULL for plain TCP */
+  unsigned io_want_write : 1;  /* TLS needs to write before it can read */
+  unsigned tls_ok : 1;         /* handshake completed */
+  unsigned orphan : 1;         /* its transfer let go of it in a callback */
+  unsigned tls_no_cache : 1;   /* SSL_SESSIONID_CACHE off */
   char primary_ip[46];
   uint16_t primary_port, local_port;
   char hostname[1];            /* the name to resolve */
@@ -120,6 +127,9 @@ struct xfer_opts {
   char *errorbuffer;           /* caller's memory */
   struct xfer_slist *httpheader;  /* caller's list, as libcurl */
   struct xfer_slist *resolve;     /* caller's list, as libcurl */
+  char *cainfo, *capath, *sslcert, *sslkey, *keypasswd, *cipher_list;
+  char *pinnedpublickey;
+  long sslversion;
   long timeout_ms;
   long connecttimeout_ms;
   long low_speed_limit;
@@ -138,6 +148,9 @@ struct xfer_opts {
   unsigned fresh_connect : 1;
   unsigned tcp_nodelay : 1;
   unsigned tcp_keepalive : 1;
+  unsigned ssl_verifypeer : 1;
+  unsigned ssl_verifyhost : 1;   /* 2 in libcurl's terms; 0 off */
+  unsigned ssl_sessionid_cache : 1;
 };
 
 struct xfer_easy {
@@ -167,6 +180,8 @@ struct xfer_easy {
   char *upbuf;                 /* read-callback uploads */
   size_t up_len, up_sent;
   char *location;              /* Location of a 3xx */
+  xfer_off_t upload_size;      /* body size announced, -1 unknown */
+  unsigned has_body : 1;
   unsigned method_head : 1;
   unsigned method_get : 1;     /* may be replayed: no read-callback body */
   unsigned upload_cb : 1;      /* body comes from the read callback */
@@ -181,12 +196,15 @@ struct xfer_easy {
   unsigned discard_body : 1;   /* redirect or failonerror body */
   unsigned in_ready : 1;
   int cb_depth;
+  unsigned run_id;             /* bumped by add_handle: callbacks of an old
+                                * run must not continue into a new one */
 
   /* accounting for getinfo (times in microseconds since start) */
-  uint64_t t_start, t_queue, t_namelookup, t_connect, t_pretransfer,
+  uint64_t t_start, t_queue, t_namelookup, t_connect, t_appconnect,
+      t_pretransfer,
       t_starttransfer, t_total;
   xfer_off_t size_dl, size_ul, content_length;
-  long response_code, redirect_count, num_connects;
+  long response_code, redirect_count, num_connects, ssl_verifyresult;
   char primary_ip[46];
   long primary_port, local_port;
 
@@ -201,6 +219,7 @@ struct xfer_sock {
   uint8_t reported;            /* last action given to the socket callback */
   uint8_t want;                /* current interest, XFER_POLL_* bits */
   uint8_t revents;             /* readiness from xfer_multi_wait/poll */
+  uint8_t announced;           /* the current socket callback knows it */
   uint32_t live_idx;           /* position + 1 in multi->live */
   void *socketp;               /* xfer_multi_assign */
   struct xfer_conn *conn;
@@ -244,6 +263,7 @@ struct xfer_multi {
   int wakeup_fd;               /* eventfd for xfer_multi_wakeup */
 
   struct xfer_dns *dns;        /* dns.c */
+  struct xfer_tls_ctxs *tls;   /* tls.c: SSL_CTX per CA configuration */
 };
 
 /* util.c */
@@ -268,6 +288,7 @@ void xfer__easy_disarm(XFER *e);
 int xfer__sock_want(XFERM *m, int fd, int owner, struct xfer_conn *c,
                     XFER *e, int what);
 void xfer__sock_forget(XFERM *m, int fd, XFER *e);
+void xfer__sock_callback_changed(XFERM *m);
 int xfer__sock_event(XFERM *m, int fd, int ev);
 
 /* conn.c: connections and the connection cache */
@@ -300,6 +321,48 @@ XFERcode xfer__h1_build_request(XFER *e);
 XFERcode xfer__h1_send(XFER *e, int *again);
 XFERcode xfer__h1_recv(XFER *e, int *finished);
 
+/* conn.c: I/O on a connection, through TLS when it has it.  send/recv
+ * return bytes (recv: 0 at EOF), XFER_IO_AGAIN, or -XFERcode. */
+#define XFER_IO_AGAIN (-1000)
+ssize_t xfer__conn_send(struct xfer_conn *c, const char *buf, size_t len);
+ssize_t xfer__conn_recv(struct xfer_conn *c, char *buf, size_t cap);
+int xfer__conn_pending(struct xfer_conn *c);
+
+/* tls.c: the only file that includes OpenSSL headers */
+XFERcode xfer__tls_start(struct xfer_conn *c, XFER *e);
+/* Drives the handshake: 0 done (and verified), XFER_IO_AGAIN, or an
+ * XFERcode (negative) on failure. */
+int xfer__tls_handshake(struct xfer_conn *c, XFER *e);
+ssize_t xfer__tls_send(struct xfer_conn *c, const char *buf, size_t len);
+ssize_t xfer__tls_recv(struct xfer_conn *c, char *buf, size_t cap);
+int xfer__tls_pending(struct xfer_conn *c);
+void xfer__tls_close(struct xfer_conn *c);
+void xfer__tls_session_free(void *session);
+void xfer__tls_free(XFERM *m);
+/* Appends "#<hash of the TLS options>" to a connection-cache key. */
+int xfer__tls_key(XFER *e, char *buf, size_t cap);
+
+/* conn.c: I/O on a connection, through TLS when it has it.  send/recv
+ * return bytes (recv: 0 at EOF), XFER_IO_AGAIN, or -XFERcode. */
+#define XFER_IO_AGAIN (-1000)
+ssize_t xfer__conn_send(struct xfer_conn *c, const char *buf, size_t len);
+ssize_t xfer__conn_recv(struct xfer_conn *c, char *buf, size_t cap);
+int xfer__conn_pending(struct xfer_conn *c);
+
+/* tls.c: the only file that includes OpenSSL headers */
+XFERcode xfer__tls_start(struct xfer_conn *c, XFER *e);
+/* Drives the handshake: 0 done (and verified), XFER_IO_AGAIN, or an
+ * XFERcode (negative) on failure. */
+int xfer__tls_handshake(struct xfer_conn *c, XFER *e);
+ssize_t xfer__tls_send(struct xfer_conn *c, const char *buf, size_t len);
+ssize_t xfer__tls_recv(struct xfer_conn *c, char *buf, size_t cap);
+int xfer__tls_pending(struct xfer_conn *c);
+void xfer__tls_close(struct xfer_conn *c);
+void xfer__tls_session_free(void *session);
+void xfer__tls_free(XFERM *m);
+/* Appends "#<hash of the TLS options>" to a connection-cache key. */
+int xfer__tls_key(XFER *e, char *buf, size_t cap);
+
 /* dns.c */
 int xfer__dns_lookup(struct xfer_conn *c, XFER *e);
 void xfer__dns_cancel(struct xfer_conn *c);
@@ -315,10 +378,11 @@ void xfer__opts_free(struct xfer_opts *o);
 
 /* Callback guards: a transfer's own callback may remove or clean up its
  * easy handle; the caller must then stop touching it (cb_leave returns 1). */
-static inline void xfer__cb_enter(XFER *e) {
+static inline unsigned xfer__cb_enter(XFER *e) {
   e->cb_depth++;
   if (e->multi) e->multi->easy_cb_depth++;
+  return e->run_id;
 }
-int xfer__cb_leave(XFER *e, XFERM *m);
+int xfer__cb_leave(XFER *e, XFERM *m, unsigned run);
 
 #endif
