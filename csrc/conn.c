@@ -536,8 +536,16 @@ static void connect_result(struct xfer_conn *c) {
   socklen_t len = sizeof(err);
   if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
   if (!err) {
-    connected(c);
-    return;
+    /* No error is not yet success: a socket_all or mask-0 call comes here
+     * while the connect may still be in progress. */
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) == 0) {
+      connected(c);
+      return;
+    }
+    if (errno == ENOTCONN) return; /* still connecting: keep POLL_OUT */
+    err = errno;
   }
   close_fd(c);
   if (c->addrs && c->addr_idx < c->addrs->n) {

@@ -114,7 +114,7 @@ XFERMcode xfer_multi_add_handle(XFERM *m, XFER *e) {
    * libcurl's add_handle documents. */
   xfer__easy_arm(e, e->t_start);
   xfer__update_timer(m);
-  return XFERM_OK;
+  return xfer__end_call(m);
 }
 
 XFERMcode xfer_multi_remove_handle(XFERM *m, XFER *e) {
@@ -127,7 +127,7 @@ XFERMcode xfer_multi_remove_handle(XFERM *m, XFER *e) {
     xfer__drain(m);
     xfer__update_timer(m);
   }
-  return XFERM_OK;
+  return xfer__end_call(m);
 }
 
 static XFERMcode setopt_long(XFERM *m, long *dst, long v) {
@@ -176,6 +176,7 @@ XFERMcode xfer_multi_setopt(XFERM *m, XFERMoption opt, ...) {
        opt == XFERMOPT_MAX_TOTAL_CONNECTIONS)) {
     xfer__drain(m);
     xfer__update_timer(m);
+    rc = xfer__end_call(m);
   }
   return rc;
 }
@@ -254,18 +255,9 @@ void xfer__update_timer(XFERM *m) {
     ms = when <= now ? 0 : (long)((when - now + 999) / 1000);
   }
   m->in_callback++;
-  if (m->timerfn(m, ms, m->timerdata) != 0) {
-    /* libcurl: a failing timer callback fails every running transfer; the
-     * application can no longer drive them. */
-    struct xfer_queue *q;
-    for (q = m->easies.next; q != &m->easies; q = q->next) {
-      XFER *e = xfer_queue_data(q, XFER, mlink);
-      if (e->state != XFER_ST_DONE) {
-        e->result = XFERE_ABORTED_BY_CALLBACK;
-        xfer__ready(e);
-      }
-    }
-  }
+  /* The application can no longer drive the transfers: they all fail when
+   * the call ends (xfer__end_call). */
+  if (m->timerfn(m, ms, m->timerdata) != 0) m->cb_failed = 1;
   m->in_callback--;
 }
 
@@ -315,11 +307,35 @@ void xfer__run_timers(XFERM *m) {
   xfer__drain(m);
 }
 
+/* A socket or timer callback failed during this call: every transfer in
+ * progress fails (libcurl's documented behaviour), and the call says so. */
+XFERMcode xfer__end_call(XFERM *m) {
+  struct xfer_queue *q, *next;
+  if (!m->cb_failed || m->easy_cb_depth) return XFERM_OK;
+  m->cb_failed = 0;
+  for (q = m->easies.next; q != &m->easies; q = next) {
+    XFER *e = xfer_queue_data(q, XFER, mlink);
+    next = q->next;
+    if (e->state != XFER_ST_DONE) {
+      xfer__fail(e, XFERE_ABORTED_BY_CALLBACK,
+                 "the socket or timer callback returned an error");
+      xfer__done(e, XFERE_ABORTED_BY_CALLBACK);
+    }
+  }
+  xfer__drain(m);
+  m->cb_failed = 0; /* failures while tearing down add nothing */
+  xfer__update_timer(m);
+  m->cb_failed = 0;
+  return XFERM_ABORTED_BY_CALLBACK;
+}
+
 static XFERMcode finish_call(XFERM *m, int *running) {
+  XFERMcode rc;
   xfer__run_timers(m);
   xfer__update_timer(m);
+  rc = xfer__end_call(m);
   if (running) *running = m->num_running;
-  return XFERM_OK;
+  return rc;
 }
 
 XFERMcode xfer_multi_socket_action(XFERM *m, xfer_socket_t s, int ev,

@@ -50,10 +50,10 @@ static void report(XFERM *m, XFER *e, int fd, int what) {
   if (!m->socketfn) return;
   s->announced = what != XFER_POLL_REMOVE;
   m->in_callback++;
-  /* The callback's return value is documented as "must be 0"; libcurl
-   * fails the transfers on that socket otherwise.  Our owners see the
-   * failure as the socket going bad on the next event, so nothing here. */
-  m->socketfn(e, fd, what, m->socketdata, s->socketp);
+  /* -1 means the application could not watch the socket: every transfer
+   * fails when the API call ends (xfer__end_call), as libcurl does. */
+  if (m->socketfn(e, fd, what, m->socketdata, s->socketp) != 0)
+    m->cb_failed = 1;
   m->in_callback--;
 }
 

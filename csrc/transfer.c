@@ -75,17 +75,20 @@ static void finish_removed(XFER *e) {
 }
 
 /* Common exit of the I/O paths, given the connection c the path started
- * on: returns 1 when the caller must stop. */
+ * on: returns 1 when the caller must stop.  Order matters: a finished
+ * transfer may have freed c; only a transfer that let go of c inside a
+ * callback (re-added itself) leaves it alive and orphaned. */
 static int gone(XFER *e, struct xfer_conn *c) {
-  if (c && c->orphan) {
-    xfer__conn_close(c);
-    return 1;
-  }
   if (e->removed && !e->cb_depth) {
     finish_removed(e);
     return 1;
   }
-  return e->state == XFER_ST_DONE || !e->multi;
+  if (e->state == XFER_ST_DONE || !e->multi) return 1;
+  if (c && c != e->conn) {
+    if (c->orphan) xfer__conn_close(c);
+    return 1;
+  }
+  return 0;
 }
 
 static void start_receiving(XFER *e) {
@@ -294,10 +297,6 @@ static void start(XFER *e) {
 /* Runs the work scheduled for e (see xfer__ready). */
 void xfer__step(XFER *e) {
   if (!e->multi || e->state == XFER_ST_DONE) return;
-  if (e->result) {
-    xfer__done(e, e->result);
-    return;
-  }
   switch (e->state) {
   case XFER_ST_START:
     start(e);

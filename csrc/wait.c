@@ -153,8 +153,10 @@ XFERMcode xfer_multi_perform(XFERM *m, int *running) {
     }
     free(fds);
   }
+  XFERMcode rc;
   xfer__run_timers(m);
   xfer__update_timer(m);
+  rc = xfer__end_call(m);
   if (running) *running = m->num_running;
-  return XFERM_OK;
+  return rc;
 }

@@ -234,6 +234,7 @@ struct xfer_multi {
   long max_total, max_host, maxconnects;
 
   int in_callback;             /* inside the socket or timer callback */
+  int cb_failed;               /* one of them returned an error */
   int easy_cb_depth;           /* inside a transfer's own callback */
 
   struct xfer_queue easies;    /* every added easy */
@@ -280,6 +281,7 @@ int xfer__good_easy(XFER *e);
 void xfer__update_timer(XFERM *m);
 void xfer__ready(XFER *e);                /* step e before the call returns */
 void xfer__drain(XFERM *m);
+XFERMcode xfer__end_call(XFERM *m);
 void xfer__run_timers(XFERM *m);
 void xfer__easy_arm(XFER *e, uint64_t when);
 void xfer__easy_disarm(XFER *e);

@@ -1,0 +1,399 @@
+/*
+ * lxfer.c -- the module xfer.core: luaopen, constants, module functions, and
+ * the machinery the other binding files share: protected callbacks, the
+ * per-call Lua thread (lxfer_enter/leave), error objects, box lookup.
+ *
+ * Constants are integers on the module table, named after the C name
+ * without its "XFER" and the "_" after it (one rule, no exceptions):
+ *   XFERE_COULDNT_CONNECT    -> E_COULDNT_CONNECT   (every XFERcode)
+ *   XFERM_ADDED_ALREADY      -> M_ADDED_ALREADY     (every XFERMcode)
+ *   XFER_POLL_IN, XFER_CSELECT_IN, XFER_SOCKET_TIMEOUT, XFER_IPRESOLVE_V4,
+ *   XFER_WAIT_POLLIN, ...    -> POLL_IN, CSELECT_IN, SOCKET_TIMEOUT, ...
+ *   XFERMSG_DONE             -> MSG_DONE
+ *   XFEROPT_URL, XFERMOPT_MAXCONNECTS, XFERINFO_RESPONSE_CODE
+ *                            -> OPT_URL, MOPT_MAXCONNECTS, INFO_RESPONSE_CODE
+ *
+ * Errors: wrong arguments raise (luaL_argerror names the argument, or the
+ * option).  A failed transfer, and a multi-level refusal such as
+ * ADDED_ALREADY, BAD_EASY_HANDLE, BAD_SOCKET or RECURSIVE_API_CALL, is a
+ * value: nil, err.  err is a table with the metatable "xfer.error":
+ *   code (integer), name ("COULDNT_CONNECT"), message (the ERRORBUFFER text,
+ *   else the code's text), kind ("easy", "multi" or "uv" for a libuv error
+ *   of run()); tostring(err) gives "NAME (code): message".
+ * An error raised by a Lua callback is re-raised, with its traceback, by the
+ * API call that ran the callback, once the core has returned.
+ */
+#include "lxfer.h"
+
+#include <string.h>
+
+/* Registry keys: the addresses of these statics. */
+static const char msgh_key = 'h';   /* the pcall message handler */
+static const char body_key = 'b';   /* the protected callback body */
+static const char boxes_key = 'x';  /* weak map: box pointer -> userdata */
+
+/* ---- protected callbacks ---- */
+
+/* Message handler: strings get the traceback appended; other error values
+ * (tables, userdata) travel unchanged, so callers can still inspect them. */
+static int msgh(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (!msg) return 1;
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+/* Everything a callback does with Lua (pushing its arguments, calling it,
+ * reading its results) happens in here, under lua_pcall: a memory error or
+ * a bad return value raises into the pcall, never through core frames. */
+static int body(lua_State *L) {
+  struct lxfer_call *c = lua_touserdata(L, 1);
+  lua_settop(L, 0);
+  if (c->kind <= LXFER_CALL_XFERINFO) return lxfer_easy_body(L, c);
+  return lxfer_multi_body(L, c);
+}
+
+/* Runs c on the thread of the API call in progress.  Returns 0, or -1 when
+ * the callback raised (the error is kept for that call to re-raise) or
+ * cannot run at all; c->abort is then set.  Both the handler and the body
+ * sit in the registry, so nothing is allocated outside the pcall. */
+int lxfer_call(struct lxfer_ctx *ctx, struct lxfer_call *c) {
+  lua_State *L = ctx->L;
+  int top, rc, easy = c->kind <= LXFER_CALL_XFERINFO;
+  /* No thread means a callback outside every binding call: a binding bug.
+   * Failing the transfer is the safe answer. */
+  if (!L || ctx->nolua || !lua_checkstack(L, 4)) {
+    c->abort = 1;
+    return -1;
+  }
+  top = lua_gettop(L);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &msgh_key);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &body_key);
+  lua_pushlightuserdata(L, c);
+  if (easy) ctx->incb++;
+  rc = lua_pcall(L, 1, 0, top + 1);
+  if (easy) ctx->incb--;
+  if (rc != LUA_OK) {
+    c->abort = 1;
+    if (ctx->err == LUA_NOREF) ctx->err = luaL_ref(L, LUA_REGISTRYINDEX);
+    if (ctx->uv) xfer_uv_stop(ctx->uv);
+  }
+  lua_settop(L, top);
+  return rc == LUA_OK ? 0 : -1;
+}
+
+void lxfer_enter(struct lxfer_ctx *ctx, lua_State *L, struct lxfer_frame *f) {
+  f->L = ctx->L;
+  f->err = ctx->err;
+  ctx->L = L;
+  ctx->err = LUA_NOREF;
+}
+
+/* Restores the outer call's thread and error slot, then raises the error a
+ * callback of this call stored, if any.  Call it once the core has
+ * returned and the binding's own state is consistent. */
+void lxfer_leave(struct lxfer_ctx *ctx, lua_State *L, struct lxfer_frame *f) {
+  int err = ctx->err;
+  ctx->L = f->L;
+  ctx->err = f->err;
+  if (err != LUA_NOREF) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, err);
+    luaL_unref(L, LUA_REGISTRYINDEX, err);
+    lua_error(L);
+  }
+}
+
+/* ---- error objects ---- */
+
+void lxfer_pusherror(lua_State *L, int kind, int code, const char *msg) {
+  const char *name, *k;
+  switch (kind) {
+  case LXFER_KIND_MULTI:
+    name = xfer_multi_codename((XFERMcode)code);
+    if (!msg) msg = xfer_multi_strerror((XFERMcode)code);
+    k = "multi";
+    break;
+  case LXFER_KIND_UV:
+    name = uv_err_name(code);
+    if (!msg) msg = uv_strerror(code);
+    k = "uv";
+    break;
+  default:
+    name = xfer_easy_codename((XFERcode)code);
+    if (!msg || !*msg) msg = xfer_easy_strerror((XFERcode)code);
+    k = "easy";
+  }
+  lua_createtable(L, 0, 4);
+  lua_pushinteger(L, code);
+  lua_setfield(L, -2, "code");
+  lua_pushstring(L, name ? name : "UNKNOWN");
+  lua_setfield(L, -2, "name");
+  lua_pushstring(L, msg);
+  lua_setfield(L, -2, "message");
+  lua_pushstring(L, k);
+  lua_setfield(L, -2, "kind");
+  luaL_setmetatable(L, LXFER_ERROR_MT);
+}
+
+int lxfer_mfail(lua_State *L, XFERMcode rc) {
+  lua_pushnil(L);
+  lxfer_pusherror(L, LXFER_KIND_MULTI, rc, NULL);
+  return 2;
+}
+
+static int error_tostring(lua_State *L) {
+  lua_getfield(L, 1, "name");
+  lua_getfield(L, 1, "code");
+  lua_getfield(L, 1, "message");
+  lua_pushfstring(L, "%s (%s): %s", lua_tostring(L, 2), lua_tostring(L, 3),
+                  lua_tostring(L, 4));
+  return 1;
+}
+
+/* ---- boxes: from a core callback's pointer back to the userdata ---- */
+
+/* The map is weak-valued: it finds a live handle, and keeps none alive. */
+void lxfer_register_box(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &boxes_key);
+  lua_pushvalue(L, idx);
+  lua_rawsetp(L, -2, lua_touserdata(L, idx));
+  lua_pop(L, 1);
+}
+
+void lxfer_pushbox(lua_State *L, const void *box) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &boxes_key);
+  lua_rawgetp(L, -1, box);
+  lua_remove(L, -2);
+}
+
+/* ---- argument checks ---- */
+
+static int typeerror(lua_State *L, int idx, const char *what) {
+  return luaL_argerror(L, idx, lua_pushfstring(L, "%s expected, got %s",
+                                               what, luaL_typename(L, idx)));
+}
+
+lua_Integer lxfer_checkint(lua_State *L, int idx) {
+  lua_Integer v = 0;
+  if (lxfer_tointeger(L, idx, &v)) return v;
+  if (lua_type(L, idx) == LUA_TNUMBER)
+    luaL_argerror(L, idx, "number has no integer representation");
+  typeerror(L, idx, "integer");
+  return 0;
+}
+
+lua_Integer lxfer_optint(lua_State *L, int idx, lua_Integer def) {
+  return lua_isnoneornil(L, idx) ? def : lxfer_checkint(L, idx);
+}
+
+int lxfer_iscallable(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TFUNCTION) return 1;
+  if (luaL_getmetafield(L, idx, "__call")) {
+    lua_pop(L, 1);
+    return 1;
+  }
+  return 0;
+}
+
+/* ---- metatables and name tables ---- */
+
+/* Leaves the __index table on the stack, for the caller to add to. */
+void lxfer_newmeta(lua_State *L, const char *name, const luaL_Reg *methods,
+                   lua_CFunction gc, lua_CFunction tostr) {
+  luaL_newmetatable(L, name);
+  lua_pushstring(L, name);
+  lua_setfield(L, -2, "__name");
+  lua_pushcfunction(L, gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, gc); /* __close(obj, err): the same idempotent close */
+  lua_setfield(L, -2, "__close");
+  lua_pushcfunction(L, tostr);
+  lua_setfield(L, -2, "__tostring");
+  lua_newtable(L);
+  luaL_setfuncs(L, methods, 0);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "__index");
+  lua_remove(L, -2);
+}
+
+void lxfer_nametable(lua_State *L, const void *key, const char *const *names,
+                     int n) {
+  int i;
+  lua_createtable(L, 0, n);
+  for (i = 0; i < n; i++) {
+    lua_pushinteger(L, i);
+    lua_setfield(L, -2, names[i]);
+  }
+  lua_rawsetp(L, LUA_REGISTRYINDEX, key);
+}
+
+/* The index of the name at keyidx in the table at key, or -1. */
+int lxfer_nameindex(lua_State *L, const void *key, int keyidx) {
+  int i = -1;
+  keyidx = lua_absindex(L, keyidx);
+  if (lua_type(L, keyidx) != LUA_TSTRING) return -1;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, key);
+  lua_pushvalue(L, keyidx);
+  lua_rawget(L, -2);
+  if (lua_type(L, -1) == LUA_TNUMBER) i = (int)lua_tointeger(L, -1);
+  lua_pop(L, 2);
+  return i;
+}
+
+/* module[prefix .. NAME] = v, NAME being name in capitals. */
+void lxfer_setupper(lua_State *L, const char *prefix, const char *name,
+                    lua_Integer v) {
+  char buf[64];
+  size_t i;
+  for (i = 0; name[i] && i < sizeof(buf) - 1; i++)
+    buf[i] = (char)(name[i] >= 'a' && name[i] <= 'z' ? name[i] - 32 : name[i]);
+  buf[i] = 0;
+  lua_pushfstring(L, "%s%s", prefix, buf);
+  lua_pushinteger(L, v);
+  lua_rawset(L, -3);
+}
+
+/* ---- module functions and constants ---- */
+
+static int l_version(lua_State *L) {
+  lua_pushstring(L, xfer_version());
+  return 1;
+}
+
+static int l_easy_strerror(lua_State *L) {
+  lua_pushstring(L, xfer_easy_strerror((XFERcode)lxfer_checkint(L, 1)));
+  return 1;
+}
+
+static int l_multi_strerror(lua_State *L) {
+  lua_pushstring(L, xfer_multi_strerror((XFERMcode)lxfer_checkint(L, 1)));
+  return 1;
+}
+
+static int l_easy_codename(lua_State *L) {
+  const char *n = xfer_easy_codename((XFERcode)lxfer_checkint(L, 1));
+  if (!n) return 0;
+  lua_pushstring(L, n);
+  return 1;
+}
+
+static int l_multi_codename(lua_State *L) {
+  const char *n = xfer_multi_codename((XFERMcode)lxfer_checkint(L, 1));
+  if (!n) return 0;
+  lua_pushstring(L, n);
+  return 1;
+}
+
+static const luaL_Reg funcs[] = {
+  {"multi_init", lxfer_multi_new},
+  {"easy_init", lxfer_easy_new},
+  {"version", l_version},
+  {"easy_strerror", l_easy_strerror},
+  {"multi_strerror", l_multi_strerror},
+  {"easy_codename", l_easy_codename},
+  {"multi_codename", l_multi_codename},
+  {NULL, NULL}
+};
+
+struct constant {
+  const char *name;
+  lua_Integer value;
+};
+
+static const struct constant constants[] = {
+  {"POLL_NONE", XFER_POLL_NONE},
+  {"POLL_IN", XFER_POLL_IN},
+  {"POLL_OUT", XFER_POLL_OUT},
+  {"POLL_INOUT", XFER_POLL_INOUT},
+  {"POLL_REMOVE", XFER_POLL_REMOVE},
+  {"CSELECT_IN", XFER_CSELECT_IN},
+  {"CSELECT_OUT", XFER_CSELECT_OUT},
+  {"CSELECT_ERR", XFER_CSELECT_ERR},
+  {"SOCKET_TIMEOUT", XFER_SOCKET_TIMEOUT},
+  {"SOCKET_BAD", XFER_SOCKET_BAD},
+  {"WAIT_POLLIN", XFER_WAIT_POLLIN},
+  {"WAIT_POLLPRI", XFER_WAIT_POLLPRI},
+  {"WAIT_POLLOUT", XFER_WAIT_POLLOUT},
+  {"IPRESOLVE_WHATEVER", XFER_IPRESOLVE_WHATEVER},
+  {"IPRESOLVE_V4", XFER_IPRESOLVE_V4},
+  {"IPRESOLVE_V6", XFER_IPRESOLVE_V6},
+#ifdef XFER_SSLVERSION_DEFAULT
+  {"SSLVERSION_DEFAULT", XFER_SSLVERSION_DEFAULT},
+  {"SSLVERSION_TLSv1", XFER_SSLVERSION_TLSv1},
+  {"SSLVERSION_TLSv1_0", XFER_SSLVERSION_TLSv1_0},
+  {"SSLVERSION_TLSv1_1", XFER_SSLVERSION_TLSv1_1},
+  {"SSLVERSION_TLSv1_2", XFER_SSLVERSION_TLSv1_2},
+  {"SSLVERSION_TLSv1_3", XFER_SSLVERSION_TLSv1_3},
+  {"SSLVERSION_MAX_NONE", XFER_SSLVERSION_MAX_NONE},
+  {"SSLVERSION_MAX_DEFAULT", XFER_SSLVERSION_MAX_DEFAULT},
+  {"SSLVERSION_MAX_TLSv1_0", XFER_SSLVERSION_MAX_TLSv1_0},
+  {"SSLVERSION_MAX_TLSv1_1", XFER_SSLVERSION_MAX_TLSv1_1},
+  {"SSLVERSION_MAX_TLSv1_2", XFER_SSLVERSION_MAX_TLSv1_2},
+  {"SSLVERSION_MAX_TLSv1_3", XFER_SSLVERSION_MAX_TLSv1_3},
+#endif
+  {"MSG_NONE", XFERMSG_NONE},
+  {"MSG_DONE", XFERMSG_DONE},
+  {"ERROR_SIZE", XFER_ERROR_SIZE},
+  {"VERSION_NUM", XFER_VERSION_NUM},
+  {NULL, 0}
+};
+
+/* E_* and M_* come from the core's own name tables, so a code the core
+ * learns is exported without a change here. */
+static void set_codes(lua_State *L) {
+  int c;
+  const char *n;
+  for (c = 0; c <= XFERE_LAST + 16; c++) {
+    if (!(n = xfer_easy_codename((XFERcode)c))) continue;
+    lua_pushfstring(L, "E_%s", n);
+    lua_pushinteger(L, c);
+    lua_rawset(L, -3);
+  }
+  for (c = -1; c <= XFERM_LAST + 16; c++) {
+    if (!(n = xfer_multi_codename((XFERMcode)c))) continue;
+    lua_pushfstring(L, "M_%s", n);
+    lua_pushinteger(L, c);
+    lua_rawset(L, -3);
+  }
+}
+
+static void set_registry(lua_State *L) {
+  lua_pushcfunction(L, msgh);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &msgh_key);
+  lua_pushcfunction(L, body);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &body_key);
+  /* Loading the module twice must not forget the handles that exist. */
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &boxes_key);
+  if (lua_type(L, -1) != LUA_TTABLE) {
+    lua_newtable(L);
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "v");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &boxes_key);
+  }
+  lua_pop(L, 1);
+  luaL_newmetatable(L, LXFER_ERROR_MT);
+  lua_pushcfunction(L, error_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pushliteral(L, LXFER_ERROR_MT);
+  lua_setfield(L, -2, "__name");
+  lua_pop(L, 1);
+}
+
+LXFER_EXPORT int luaopen_xfer_core(lua_State *L) {
+  const struct constant *k;
+  set_registry(L);
+  luaL_newlib(L, funcs);
+  for (k = constants; k->name; k++) {
+    lua_pushinteger(L, k->value);
+    lua_setfield(L, -2, k->name);
+  }
+  set_codes(L);
+  lua_pushliteral(L, XFER_VERSION);
+  lua_setfield(L, -2, "VERSION");
+  lxfer_easy_open(L);  /* metatable; OPT_* and INFO_* into the module */
+  lxfer_multi_open(L); /* metatable; MOPT_* */
+  return 1;
+}

@@ -1,0 +1,155 @@
+/*
+ * lxfer.h -- declarations shared by the Lua binding's files (lxfer.c,
+ * lxfer_easy.c, lxfer_multi.c).  Not installed; the binding reaches the core
+ * through xfer.h only, and libuv through xfer_uv.h.
+ */
+#ifndef LXFER_H
+#define LXFER_H
+
+#include "lxfer_compat.h"
+#include "xfer.h"
+#include "xfer_uv.h"
+
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#  define LXFER_EXPORT __attribute__((visibility("default")))
+#else
+#  define LXFER_EXPORT
+#endif
+
+#define LXFER_MULTI_MT "xfer.multi"
+#define LXFER_EASY_MT "xfer.easy"
+#define LXFER_ERROR_MT "xfer.error"
+
+/* Where the callbacks of a handle run: the thread of the API call in
+ * progress (L), never the thread that created the handle.  Every binding
+ * function that enters the core saves this, points it at its own thread and
+ * error slot, and restores it afterwards (lxfer_enter/lxfer_leave), so
+ * nesting and coroutines are safe.  One per multi handle; easy:perform()
+ * has one on its C stack. */
+struct lxfer_ctx {
+  lua_State *L;       /* thread of the API call in progress, or NULL */
+  int err;            /* registry ref: first callback error of that call */
+  int nolua;          /* > 0 while tearing down: callbacks run no Lua */
+  int incb;           /* > 0 inside a transfer's Lua callback */
+  xfer_uv *uv;        /* run() in progress: a callback error stops it */
+};
+
+struct lxfer_frame {
+  lua_State *L;
+  int err;
+};
+
+enum {
+  LXFER_CB_WRITE,
+  LXFER_CB_HEADER,
+  LXFER_CB_READ,
+  LXFER_CB_XFERINFO,
+  LXFER_CB_MAX
+};
+
+struct lxfer_multi;
+
+/* The userdata of an easy handle: a box around the core handle. */
+struct lxfer_easy {
+  XFER *h;                   /* NULL once closed */
+  XFER *closing;             /* closed inside its own perform(): freed after */
+  struct lxfer_multi *m;     /* the multi it is added to, or NULL */
+  struct lxfer_ctx *ctx;     /* &m->ctx while added; perform()'s meanwhile */
+  struct lxfer_easy *prev, *next; /* m's list of added easies */
+  int cb[LXFER_CB_MAX];      /* registry refs of the Lua callbacks */
+  int postfields;            /* registry ref: the string POSTFIELDS points in */
+  int postfields_old;        /* the one a running transfer may still send */
+  int priv;                  /* registry ref: the PRIVATE value */
+  int rbuf;                  /* registry ref: read callback's leftover */
+  size_t rbuf_off;
+  struct xfer_slist *lists[2];  /* HTTPHEADER, RESOLVE: owned copies */
+  struct xfer_slist *retired;   /* replaced lists a transfer may still use */
+  char errbuf[XFER_ERROR_SIZE];
+};
+
+/* The userdata of a multi handle. */
+struct lxfer_multi {
+  XFERM *h;                  /* NULL once closed */
+  struct lxfer_ctx ctx;
+  struct lxfer_easy *easies; /* added easy handles (a list, for teardown) */
+  int sockfn, timerfn;       /* registry refs of the Lua socket/timer fns */
+  int on_done;               /* registry ref: run{on_done=} while it runs */
+  uint8_t *socks;            /* by fd: LXFER_SOCK_* and the interest */
+  int nsocks;
+  int in_sockcb;             /* inside the Lua socket or timer callback */
+  int in_run;                /* inside run() */
+  int failed;                /* T.failed has easies to fail (settle) */
+  uv_loop_t *loop;           /* run()'s loop, made on first use */
+  xfer_uv *uv;               /* the driver on it, while no Lua fn is set */
+};
+
+/* Bits of lxfer_multi.socks[fd], next to the XFER_POLL_* interest. */
+#define LXFER_SOCK_KNOWN 0x80    /* xfer has the socket */
+#define LXFER_SOCK_ASSIGNED 0x40 /* the Lua sockets table has a value */
+#define LXFER_SOCK_WHAT 0x0f
+
+/* What a protected callback body gets: one struct for every kind, so one
+ * C function (kept in the registry) runs them all under lua_pcall. */
+enum {
+  LXFER_CALL_WRITE, LXFER_CALL_HEADER, LXFER_CALL_READ, LXFER_CALL_XFERINFO,
+  LXFER_CALL_SOCKET, LXFER_CALL_SOCKFAIL, LXFER_CALL_TIMER, LXFER_CALL_DONE
+};
+
+struct lxfer_call {
+  int kind;
+  int fn;                    /* registry ref of the function to call */
+  struct lxfer_easy *e;      /* the easy concerned, or NULL */
+  struct lxfer_multi *m;     /* socket/timer/done: the multi */
+  const char *data;          /* write, header: the bytes */
+  char *buf;                 /* read: where to put them */
+  size_t len;                /* write, header: size; read: room */
+  int64_t v[4];              /* xferinfo counters; socket fd, what; timer */
+  XFERcode result;           /* done */
+  size_t n;                  /* out: bytes taken (write) or given (read) */
+  int abort;                 /* out: the callback asked to stop */
+};
+
+/* lxfer.c */
+int lxfer_call(struct lxfer_ctx *ctx, struct lxfer_call *c);
+void lxfer_enter(struct lxfer_ctx *ctx, lua_State *L, struct lxfer_frame *f);
+void lxfer_leave(struct lxfer_ctx *ctx, lua_State *L, struct lxfer_frame *f);
+/* Kinds of error objects: whose code it is. */
+enum { LXFER_KIND_EASY, LXFER_KIND_MULTI, LXFER_KIND_UV };
+void lxfer_pusherror(lua_State *L, int kind, int code, const char *msg);
+int lxfer_mfail(lua_State *L, XFERMcode rc);
+void lxfer_register_box(lua_State *L, int idx);
+void lxfer_pushbox(lua_State *L, const void *box);
+lua_Integer lxfer_checkint(lua_State *L, int idx);
+lua_Integer lxfer_optint(lua_State *L, int idx, lua_Integer def);
+int lxfer_iscallable(lua_State *L, int idx);
+void lxfer_newmeta(lua_State *L, const char *name, const luaL_Reg *methods,
+                   lua_CFunction gc, lua_CFunction tostr);
+/* A table name -> index, at the registry key `key` (options, infos). */
+void lxfer_nametable(lua_State *L, const void *key, const char *const *names,
+                     int n);
+int lxfer_nameindex(lua_State *L, const void *key, int keyidx);
+void lxfer_setupper(lua_State *L, const char *prefix, const char *name,
+                    lua_Integer v);
+
+/* lxfer_easy.c */
+void lxfer_easy_open(lua_State *L);
+int lxfer_easy_new(lua_State *L);
+struct lxfer_easy *lxfer_checkeasy(lua_State *L, int idx);
+struct lxfer_easy *lxfer_easy_of(XFER *h);
+int lxfer_push_result(lua_State *L, struct lxfer_easy *e, XFERcode rc);
+void lxfer_easy_retire_lists(struct lxfer_easy *e);
+void lxfer_easy_unbusy(lua_State *L, struct lxfer_easy *e);
+void lxfer_push_none(lua_State *L);
+int lxfer_easy_body(lua_State *L, struct lxfer_call *c);
+
+/* lxfer_multi.c */
+void lxfer_multi_open(lua_State *L);
+int lxfer_multi_new(lua_State *L);
+void lxfer_multi_detach_easy(lua_State *L, struct lxfer_multi *m,
+                             struct lxfer_easy *e, int eidx);
+void lxfer_multi_settle(lua_State *L, struct lxfer_multi *m);
+int lxfer_multi_body(lua_State *L, struct lxfer_call *c);
+
+#endif /* LXFER_H */

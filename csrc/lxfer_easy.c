@@ -1,0 +1,862 @@
+/*
+ * lxfer_easy.c -- the easy handle in Lua ("xfer.easy"): options by their
+ * lowercase libcurl names, getinfo, perform, close, and the C callbacks
+ * that carry the write, header, read and progress calls into Lua.
+ *
+ * The userdata is a box around the core handle (NULL: closed).  The core's
+ * PRIVATE pointer is the box and its ERRORBUFFER lives in the box; the Lua
+ * "private" option is a Lua value of its own.  Strings the core uses in
+ * place (POSTFIELDS, the lists) are kept referenced here for as long as a
+ * transfer may read them.
+ */
+#include "lxfer.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the option and info tables ---- */
+
+enum {
+  K_LONG,        /* integer or boolean */
+  K_OFFT,        /* integer */
+  K_STRING,      /* string (copied by the core), nil resets */
+  K_POSTFIELDS,  /* string kept referenced here; its size is set too */
+  K_COPYFIELDS,  /* string copied by the core; its size is set too */
+  K_SLIST,       /* string or array of strings; slot in lists[] */
+  K_FUNC,        /* callable or nil; slot in cb[] */
+  K_PRIVATE,     /* any Lua value */
+  K_NOTLUA       /* a C data pointer: closures replace it */
+};
+
+struct opt {
+  const char *name;
+  int id;
+  int kind;
+  int slot;
+};
+
+/* A table of options is applied in this order, whatever the table's own
+ * order: request kind first, then bodies, then their sizes (so an explicit
+ * postfieldsize overrides the length set with postfields), then the rest. */
+static const struct opt opts[] = {
+  {"url", XFEROPT_URL, K_STRING, 0},
+  {"httpget", XFEROPT_HTTPGET, K_LONG, 0},
+  {"post", XFEROPT_POST, K_LONG, 0},
+  {"upload", XFEROPT_UPLOAD, K_LONG, 0},
+  {"nobody", XFEROPT_NOBODY, K_LONG, 0},
+  {"customrequest", XFEROPT_CUSTOMREQUEST, K_STRING, 0},
+  {"postfields", XFEROPT_POSTFIELDS, K_POSTFIELDS, 0},
+  {"copypostfields", XFEROPT_COPYPOSTFIELDS, K_COPYFIELDS, 0},
+  {"postfieldsize", XFEROPT_POSTFIELDSIZE, K_LONG, 0},
+  {"postfieldsize_large", XFEROPT_POSTFIELDSIZE_LARGE, K_OFFT, 0},
+  {"infilesize", XFEROPT_INFILESIZE, K_LONG, 0},
+  {"infilesize_large", XFEROPT_INFILESIZE_LARGE, K_OFFT, 0},
+  {"httpheader", XFEROPT_HTTPHEADER, K_SLIST, 0},
+  {"resolve", XFEROPT_RESOLVE, K_SLIST, 1},
+  {"useragent", XFEROPT_USERAGENT, K_STRING, 0},
+  {"followlocation", XFEROPT_FOLLOWLOCATION, K_LONG, 0},
+  {"maxredirs", XFEROPT_MAXREDIRS, K_LONG, 0},
+  {"failonerror", XFEROPT_FAILONERROR, K_LONG, 0},
+  {"timeout", XFEROPT_TIMEOUT, K_LONG, 0},
+  {"timeout_ms", XFEROPT_TIMEOUT_MS, K_LONG, 0},
+  {"connecttimeout", XFEROPT_CONNECTTIMEOUT, K_LONG, 0},
+  {"connecttimeout_ms", XFEROPT_CONNECTTIMEOUT_MS, K_LONG, 0},
+  {"low_speed_limit", XFEROPT_LOW_SPEED_LIMIT, K_LONG, 0},
+  {"low_speed_time", XFEROPT_LOW_SPEED_TIME, K_LONG, 0},
+  {"dns_cache_timeout", XFEROPT_DNS_CACHE_TIMEOUT, K_LONG, 0},
+  {"ipresolve", XFEROPT_IPRESOLVE, K_LONG, 0},
+  {"forbid_reuse", XFEROPT_FORBID_REUSE, K_LONG, 0},
+  {"fresh_connect", XFEROPT_FRESH_CONNECT, K_LONG, 0},
+  {"nosignal", XFEROPT_NOSIGNAL, K_LONG, 0},
+  {"tcp_nodelay", XFEROPT_TCP_NODELAY, K_LONG, 0},
+  {"tcp_keepalive", XFEROPT_TCP_KEEPALIVE, K_LONG, 0},
+  {"verbose", XFEROPT_VERBOSE, K_LONG, 0},
+  {"sslcert", XFEROPT_SSLCERT, K_STRING, 0},
+  {"sslkey", XFEROPT_SSLKEY, K_STRING, 0},
+  {"keypasswd", XFEROPT_KEYPASSWD, K_STRING, 0},
+  {"sslversion", XFEROPT_SSLVERSION, K_LONG, 0},
+  {"ssl_verifypeer", XFEROPT_SSL_VERIFYPEER, K_LONG, 0},
+  {"ssl_verifyhost", XFEROPT_SSL_VERIFYHOST, K_LONG, 0},
+  {"cainfo", XFEROPT_CAINFO, K_STRING, 0},
+  {"capath", XFEROPT_CAPATH, K_STRING, 0},
+  {"ssl_cipher_list", XFEROPT_SSL_CIPHER_LIST, K_STRING, 0},
+  {"ssl_sessionid_cache", XFEROPT_SSL_SESSIONID_CACHE, K_LONG, 0},
+  {"pinnedpublickey", XFEROPT_PINNEDPUBLICKEY, K_STRING, 0},
+  {"writefunction", XFEROPT_WRITEFUNCTION, K_FUNC, LXFER_CB_WRITE},
+  {"headerfunction", XFEROPT_HEADERFUNCTION, K_FUNC, LXFER_CB_HEADER},
+  {"readfunction", XFEROPT_READFUNCTION, K_FUNC, LXFER_CB_READ},
+  {"xferinfofunction", XFEROPT_XFERINFOFUNCTION, K_FUNC, LXFER_CB_XFERINFO},
+  /* After xferinfofunction, which turns progress on: noprogress wins. */
+  {"noprogress", XFEROPT_NOPROGRESS, K_LONG, 0},
+  {"private", XFEROPT_PRIVATE, K_PRIVATE, 0},
+  {"writedata", XFEROPT_WRITEDATA, K_NOTLUA, 0},
+  {"headerdata", XFEROPT_HEADERDATA, K_NOTLUA, 0},
+  {"readdata", XFEROPT_READDATA, K_NOTLUA, 0},
+  {"xferinfodata", XFEROPT_XFERINFODATA, K_NOTLUA, 0},
+  {"errorbuffer", XFEROPT_ERRORBUFFER, K_NOTLUA, 0},
+};
+#define NOPTS ((int)(sizeof(opts) / sizeof(opts[0])))
+
+struct info {
+  const char *name;
+  int id;
+};
+
+static const struct info infos[] = {
+  {"effective_url", XFERINFO_EFFECTIVE_URL},
+  {"response_code", XFERINFO_RESPONSE_CODE},
+  {"size_upload_t", XFERINFO_SIZE_UPLOAD_T},
+  {"size_download_t", XFERINFO_SIZE_DOWNLOAD_T},
+  {"ssl_verifyresult", XFERINFO_SSL_VERIFYRESULT},
+  {"content_length_download_t", XFERINFO_CONTENT_LENGTH_DOWNLOAD_T},
+  {"redirect_count", XFERINFO_REDIRECT_COUNT},
+  {"private", XFERINFO_PRIVATE},
+  {"num_connects", XFERINFO_NUM_CONNECTS},
+  {"primary_ip", XFERINFO_PRIMARY_IP},
+  {"primary_port", XFERINFO_PRIMARY_PORT},
+  {"local_port", XFERINFO_LOCAL_PORT},
+  {"total_time_t", XFERINFO_TOTAL_TIME_T},
+  {"namelookup_time_t", XFERINFO_NAMELOOKUP_TIME_T},
+  {"connect_time_t", XFERINFO_CONNECT_TIME_T},
+  {"appconnect_time_t", XFERINFO_APPCONNECT_TIME_T},
+  {"pretransfer_time_t", XFERINFO_PRETRANSFER_TIME_T},
+  {"starttransfer_time_t", XFERINFO_STARTTRANSFER_TIME_T},
+  {"queue_time_t", XFERINFO_QUEUE_TIME_T},
+};
+#define NINFOS ((int)(sizeof(infos) / sizeof(infos[0])))
+
+static const char opt_key = 'o';   /* registry: option name -> index */
+static const char info_key = 'i';  /* registry: info name -> index */
+static const char none_key = 'n';  /* registry: the empty user value */
+
+/* ---- the C callbacks the core calls ---- */
+
+static size_t data_cb(int kind, int slot, char *p, size_t len, void *ud) {
+  struct lxfer_easy *e = ud;
+  struct lxfer_call c;
+  if (!e->ctx || e->cb[slot] == LUA_NOREF) return XFER_WRITEFUNC_ERROR;
+  memset(&c, 0, sizeof(c));
+  c.kind = kind;
+  c.fn = e->cb[slot];
+  c.e = e;
+  c.data = p;
+  c.len = len;
+  /* Any value but len fails the transfer with WRITE_ERROR (23). */
+  if (lxfer_call(e->ctx, &c) || c.abort) return XFER_WRITEFUNC_ERROR;
+  return c.n;
+}
+
+static size_t write_cb(char *p, size_t size, size_t nmemb, void *ud) {
+  return data_cb(LXFER_CALL_WRITE, LXFER_CB_WRITE, p, size * nmemb, ud);
+}
+
+static size_t header_cb(char *p, size_t size, size_t nmemb, void *ud) {
+  return data_cb(LXFER_CALL_HEADER, LXFER_CB_HEADER, p, size * nmemb, ud);
+}
+
+static size_t read_cb(char *buf, size_t size, size_t nitems, void *ud) {
+  struct lxfer_easy *e = ud;
+  struct lxfer_call c;
+  if (!e->ctx || e->cb[LXFER_CB_READ] == LUA_NOREF) return XFER_READFUNC_ABORT;
+  memset(&c, 0, sizeof(c));
+  c.kind = LXFER_CALL_READ;
+  c.fn = e->cb[LXFER_CB_READ];
+  c.e = e;
+  c.buf = buf;
+  c.len = size * nitems;
+  if (lxfer_call(e->ctx, &c) || c.abort) return XFER_READFUNC_ABORT; /* 42 */
+  return c.n;
+}
+
+static int xferinfo_cb(void *ud, xfer_off_t dltotal, xfer_off_t dlnow,
+                       xfer_off_t ultotal, xfer_off_t ulnow) {
+  struct lxfer_easy *e = ud;
+  struct lxfer_call c;
+  if (!e->ctx || e->cb[LXFER_CB_XFERINFO] == LUA_NOREF) return 1;
+  memset(&c, 0, sizeof(c));
+  c.kind = LXFER_CALL_XFERINFO;
+  c.fn = e->cb[LXFER_CB_XFERINFO];
+  c.e = e;
+  c.v[0] = dltotal;
+  c.v[1] = dlnow;
+  c.v[2] = ultotal;
+  c.v[3] = ulnow;
+  return lxfer_call(e->ctx, &c) || c.abort; /* non-zero: 42 */
+}
+
+/* ---- their protected bodies (run by lxfer_call) ---- */
+
+static const char *cbname(int kind) {
+  switch (kind) {
+  case LXFER_CALL_WRITE: return "write";
+  case LXFER_CALL_HEADER: return "header";
+  case LXFER_CALL_READ: return "read";
+  default: return "xferinfo";
+  }
+}
+
+static int badreturn(lua_State *L, int kind, const char *expected) {
+  return luaL_error(L, "%s callback returned a %s value (expected %s)",
+                    cbname(kind), luaL_typename(L, -1), expected);
+}
+
+/* write(chunk), header(line): nothing or true takes everything, a number
+ * is the count taken (any other count than #chunk fails the transfer),
+ * false fails it. */
+static void call_data(lua_State *L, struct lxfer_call *c) {
+  lua_Integer n = 0;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, c->fn);
+  lua_pushlstring(L, c->data, c->len);
+  lua_call(L, 1, 1);
+  switch (lua_type(L, -1)) {
+  case LUA_TNIL:
+    c->n = c->len;
+    break;
+  case LUA_TBOOLEAN:
+    if (lua_toboolean(L, -1)) c->n = c->len;
+    else c->abort = 1;
+    break;
+  case LUA_TNUMBER:
+    if (!lxfer_tointeger(L, -1, &n) || n < 0)
+      luaL_error(L, "%s callback returned %s, not a byte count",
+                 cbname(c->kind), lua_tostring(L, -1));
+    c->n = (size_t)n;
+    break;
+  default:
+    badreturn(L, c->kind, "nothing, a boolean or a byte count");
+  }
+}
+
+/* read(room): a string of at most room bytes (a longer one is served over
+ * the next calls), nil or "" at the end, false to abort. */
+static void call_read(lua_State *L, struct lxfer_call *c) {
+  struct lxfer_easy *e = c->e;
+  const char *s;
+  size_t len, n;
+  lxfer_pushbox(L, e); /* e stays alive until its leftover is stored */
+  if (e->rbuf != LUA_NOREF) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, e->rbuf);
+    s = lua_tolstring(L, -1, &len);
+    n = len - e->rbuf_off < c->len ? len - e->rbuf_off : c->len;
+    memcpy(c->buf, s + e->rbuf_off, n);
+    e->rbuf_off += n;
+    if (e->rbuf_off >= len) {
+      luaL_unref(L, LUA_REGISTRYINDEX, e->rbuf);
+      e->rbuf = LUA_NOREF;
+    }
+    c->n = n;
+    return;
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, c->fn);
+  lua_pushinteger(L, (lua_Integer)c->len);
+  lua_call(L, 1, 1);
+  switch (lua_type(L, -1)) {
+  case LUA_TNIL:
+    c->n = 0;
+    break;
+  case LUA_TBOOLEAN:
+    if (lua_toboolean(L, -1)) badreturn(L, c->kind, "a string, nil or false");
+    c->abort = 1;
+    break;
+  case LUA_TSTRING:
+    s = lua_tolstring(L, -1, &len);
+    n = len < c->len ? len : c->len;
+    memcpy(c->buf, s, n);
+    c->n = n;
+    if (n < len && e->h) {
+      e->rbuf_off = n;
+      e->rbuf = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    break;
+  default:
+    badreturn(L, c->kind, "a string, nil or false");
+  }
+}
+
+/* xferinfo(dltotal, dlnow, ultotal, ulnow): nothing or true goes on; false
+ * or a non-zero number aborts (libcurl's rule for the number). */
+static void call_xferinfo(lua_State *L, struct lxfer_call *c) {
+  int i;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, c->fn);
+  for (i = 0; i < 4; i++) lua_pushinteger(L, (lua_Integer)c->v[i]);
+  lua_call(L, 4, 1);
+  switch (lua_type(L, -1)) {
+  case LUA_TNIL: break;
+  case LUA_TBOOLEAN: c->abort = !lua_toboolean(L, -1); break;
+  case LUA_TNUMBER: c->abort = lua_tonumber(L, -1) != 0; break;
+  default: badreturn(L, c->kind, "nothing, a boolean or a number");
+  }
+}
+
+int lxfer_easy_body(lua_State *L, struct lxfer_call *c) {
+  switch (c->kind) {
+  case LXFER_CALL_READ: call_read(L, c); break;
+  case LXFER_CALL_XFERINFO: call_xferinfo(L, c); break;
+  default: call_data(L, c);
+  }
+  return 0;
+}
+
+/* ---- the box ---- */
+
+struct lxfer_easy *lxfer_checkeasy(lua_State *L, int idx) {
+  struct lxfer_easy *e = luaL_checkudata(L, idx, LXFER_EASY_MT);
+  if (!e->h) luaL_argerror(L, idx, "easy handle is closed");
+  return e;
+}
+
+struct lxfer_easy *lxfer_easy_of(XFER *h) {
+  void *p = NULL;
+  if (xfer_easy_getinfo(h, XFERINFO_PRIVATE, &p) != XFERE_OK) return NULL;
+  return p;
+}
+
+/* The easy (added or performing) may still be running a transfer that
+ * uses the values being replaced. */
+static int busy(struct lxfer_easy *e) { return e->m || e->ctx; }
+
+/* Lists replaced while busy: kept until the transfer cannot use them. */
+void lxfer_easy_retire_lists(struct lxfer_easy *e) {
+  xfer_slist_free_all(e->retired);
+  e->retired = NULL;
+}
+
+static void retire_list(struct lxfer_easy *e, struct xfer_slist *l) {
+  struct xfer_slist *last;
+  if (!l) return;
+  if (!busy(e)) {
+    xfer_slist_free_all(l);
+    return;
+  }
+  for (last = l; last->next; last = last->next) {}
+  last->next = e->retired;
+  e->retired = l;
+}
+
+static void unref(lua_State *L, int *ref) {
+  luaL_unref(L, LUA_REGISTRYINDEX, *ref);
+  *ref = LUA_NOREF;
+}
+
+/* The easy left its multi, or its perform() returned: what a transfer
+ * might have been using can go. */
+void lxfer_easy_unbusy(lua_State *L, struct lxfer_easy *e) {
+  unref(L, &e->postfields_old);
+  lxfer_easy_retire_lists(e);
+}
+
+/* Sets the pointers the core must always have: itself and the message. */
+static void set_fixed(struct lxfer_easy *e) {
+  xfer_easy_setopt(e->h, XFEROPT_PRIVATE, (void *)e);
+  e->errbuf[0] = 0;
+  xfer_easy_setopt(e->h, XFEROPT_ERRORBUFFER, e->errbuf);
+}
+
+/* Drops every Lua value the box holds; the callbacks first, so that nothing
+ * after this point can call into Lua for this handle. */
+static void release(lua_State *L, struct lxfer_easy *e) {
+  int i;
+  for (i = 0; i < LXFER_CB_MAX; i++) unref(L, &e->cb[i]);
+  unref(L, &e->postfields);
+  unref(L, &e->postfields_old);
+  unref(L, &e->priv);
+  unref(L, &e->rbuf);
+  for (i = 0; i < 2; i++) {
+    xfer_slist_free_all(e->lists[i]);
+    e->lists[i] = NULL;
+  }
+  lxfer_easy_retire_lists(e);
+}
+
+/* Idempotent, and safe in any order with the multi's close.  gc: from
+ * __gc, where no Lua code may run (the multi's callbacks are muted). */
+static void easy_close(lua_State *L, struct lxfer_easy *e, int idx, int gc) {
+  XFER *h = e->h;
+  struct lxfer_multi *m = e->m;
+  struct lxfer_frame f;
+  int i;
+  if (!h) {
+    if (!e->closing) release(L, e);
+    return;
+  }
+  if (m) {
+    if (gc) m->ctx.nolua++;
+    else lxfer_enter(&m->ctx, L, &f);
+    lxfer_multi_detach_easy(L, m, e, idx);
+  }
+  e->h = NULL;
+  if (e->ctx) {
+    /* Inside its own perform(): the core handle and what it reads stay
+     * until perform returns; only the callbacks go now. */
+    e->closing = h;
+    for (i = 0; i < LXFER_CB_MAX; i++) unref(L, &e->cb[i]);
+  } else {
+    /* From its own write callback, the core frees h once the callback has
+     * returned; it must not write into this box meanwhile. */
+    xfer_easy_setopt(h, XFEROPT_ERRORBUFFER, NULL);
+    xfer_easy_cleanup(h);
+    release(L, e);
+  }
+  if (m) {
+    if (gc) {
+      m->ctx.nolua--;
+    } else {
+      lxfer_multi_settle(L, m);
+      lxfer_leave(&m->ctx, L, &f); /* a socket callback's error */
+    }
+  }
+}
+
+static int easy_gc(lua_State *L) {
+  struct lxfer_easy *e = luaL_checkudata(L, 1, LXFER_EASY_MT);
+  easy_close(L, e, 1, 1);
+  return 0;
+}
+
+static int easy_close_m(lua_State *L) {
+  struct lxfer_easy *e = luaL_checkudata(L, 1, LXFER_EASY_MT);
+  if (e->h && e->m && e->m->in_sockcb)
+    return luaL_error(L, "cannot close an easy handle inside its multi "
+                         "handle's socket or timer callback");
+  easy_close(L, e, 1, 0);
+  return 0;
+}
+
+static int easy_tostring(lua_State *L) {
+  struct lxfer_easy *e = luaL_checkudata(L, 1, LXFER_EASY_MT);
+  if (e->h) lua_pushfstring(L, "xfer.easy (%p)", (void *)e);
+  else lua_pushliteral(L, "xfer.easy (closed)");
+  return 1;
+}
+
+/* ---- setopt ---- */
+
+static int optfail(lua_State *L, int arg, const struct opt *o,
+                   const char *what) {
+  return luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' must be %s, "
+                       "got %s", o->name, what, luaL_typename(L, -1)));
+}
+
+static long check_long(lua_State *L, const struct opt *o, int v, int arg) {
+  lua_Integer n = 0;
+  if (lua_type(L, v) == LUA_TBOOLEAN) return lua_toboolean(L, v);
+  lua_pushvalue(L, v);
+  if (!lxfer_tointeger(L, -1, &n)) optfail(L, arg, o, "an integer or a boolean");
+  lua_pop(L, 1);
+  return (long)n;
+}
+
+/* A list from a string or an array of strings; NULL for nil. */
+static struct xfer_slist *check_slist(lua_State *L, const struct opt *o,
+                                      int v, int arg) {
+  struct xfer_slist *l = NULL, *n;
+  int i, len;
+  if (lua_isnil(L, v)) return NULL;
+  lua_pushvalue(L, v);
+  if (lua_type(L, v) == LUA_TSTRING) {
+    if (!(l = xfer_slist_append(NULL, lua_tostring(L, v))))
+      luaL_error(L, "out of memory");
+    lua_pop(L, 1);
+    return l;
+  }
+  if (lua_type(L, v) != LUA_TTABLE)
+    optfail(L, arg, o, "a string or an array of strings");
+  len = (int)lua_rawlen(L, v);
+  for (i = 1; i <= len; i++) { /* check first: nothing to free on error */
+    lua_rawgeti(L, v, i);
+    if (lua_type(L, -1) != LUA_TSTRING)
+      optfail(L, arg, o, "an array of strings");
+    lua_pop(L, 1);
+  }
+  for (i = 1; i <= len; i++) {
+    lua_rawgeti(L, v, i);
+    n = xfer_slist_append(l, lua_tostring(L, -1));
+    lua_pop(L, 1);
+    if (!n) {
+      xfer_slist_free_all(l);
+      luaL_error(L, "out of memory");
+    }
+    l = n;
+  }
+  lua_pop(L, 1);
+  return l;
+}
+
+static XFERcode set_func(lua_State *L, struct lxfer_easy *e,
+                         const struct opt *o, int v, int arg) {
+  static const int datas[LXFER_CB_MAX] = {
+    XFEROPT_WRITEDATA, XFEROPT_HEADERDATA, XFEROPT_READDATA,
+    XFEROPT_XFERINFODATA};
+  int on = !lua_isnil(L, v);
+  XFERcode rc;
+  if (on && !lxfer_iscallable(L, v)) {
+    lua_pushvalue(L, v);
+    optfail(L, arg, o, "a function");
+  }
+  /* The data pointer goes with the function: with a NULL function the core
+   * would fwrite/fread through it. */
+  switch (o->slot) {
+  case LXFER_CB_WRITE:
+    rc = xfer_easy_setopt(e->h, o->id, on ? write_cb : NULL);
+    break;
+  case LXFER_CB_HEADER:
+    rc = xfer_easy_setopt(e->h, o->id, on ? header_cb : NULL);
+    break;
+  case LXFER_CB_READ:
+    rc = xfer_easy_setopt(e->h, o->id, on ? read_cb : NULL);
+    break;
+  default:
+    rc = xfer_easy_setopt(e->h, o->id, on ? xferinfo_cb : NULL);
+    /* A Lua progress function is meant to be called. */
+    if (!rc) rc = xfer_easy_setopt(e->h, XFEROPT_NOPROGRESS, on ? 0L : 1L);
+  }
+  if (rc) return rc;
+  rc = xfer_easy_setopt(e->h, datas[o->slot], on ? (void *)e : NULL);
+  if (rc) return rc;
+  unref(L, &e->cb[o->slot]);
+  if (on) {
+    lua_pushvalue(L, v);
+    e->cb[o->slot] = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  return XFERE_OK;
+}
+
+static XFERcode set_fields(lua_State *L, struct lxfer_easy *e,
+                           const struct opt *o, int v, int arg) {
+  const char *s = NULL;
+  size_t len = 0;
+  XFERcode rc;
+  if (!lua_isnil(L, v)) {
+    if (lua_type(L, v) != LUA_TSTRING) {
+      lua_pushvalue(L, v);
+      optfail(L, arg, o, "a string");
+    }
+    s = lua_tolstring(L, v, &len);
+    /* Lua strings may hold zeros: the size, not strlen, says where the
+     * body ends. */
+    rc = xfer_easy_setopt(e->h, XFEROPT_POSTFIELDSIZE_LARGE, (xfer_off_t)len);
+    if (rc) return rc;
+  }
+  rc = xfer_easy_setopt(e->h, o->id, s);
+  if (rc || o->kind != K_POSTFIELDS) return rc;
+  /* The core reads the string in place: keep it, and keep the one a
+   * running transfer may still be sending. */
+  if (busy(e) && e->postfields_old == LUA_NOREF) {
+    e->postfields_old = e->postfields;
+    e->postfields = LUA_NOREF;
+  }
+  unref(L, &e->postfields);
+  if (s) {
+    lua_pushvalue(L, v);
+    e->postfields = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  return XFERE_OK;
+}
+
+static void apply(lua_State *L, struct lxfer_easy *e, const struct opt *o,
+                  int v, int arg) {
+  XFERcode rc = XFERE_OK;
+  struct xfer_slist *l;
+  v = lua_absindex(L, v);
+  switch (o->kind) {
+  case K_LONG:
+    rc = xfer_easy_setopt(e->h, o->id, check_long(L, o, v, arg));
+    break;
+  case K_OFFT: {
+    lua_Integer n = 0;
+    lua_pushvalue(L, v);
+    if (!lxfer_tointeger(L, -1, &n)) optfail(L, arg, o, "an integer");
+    lua_pop(L, 1);
+    rc = xfer_easy_setopt(e->h, o->id, (xfer_off_t)n);
+    break;
+  }
+  case K_STRING:
+    if (!lua_isnil(L, v) && lua_type(L, v) != LUA_TSTRING) {
+      lua_pushvalue(L, v);
+      optfail(L, arg, o, "a string");
+    }
+    rc = xfer_easy_setopt(e->h, o->id, lua_tostring(L, v));
+    break;
+  case K_POSTFIELDS:
+  case K_COPYFIELDS:
+    rc = set_fields(L, e, o, v, arg);
+    break;
+  case K_SLIST:
+    l = check_slist(L, o, v, arg);
+    rc = xfer_easy_setopt(e->h, o->id, l);
+    if (rc) {
+      xfer_slist_free_all(l);
+      break;
+    }
+    retire_list(e, e->lists[o->slot]);
+    e->lists[o->slot] = l;
+    break;
+  case K_FUNC:
+    rc = set_func(L, e, o, v, arg);
+    break;
+  case K_PRIVATE:
+    unref(L, &e->priv);
+    lua_pushvalue(L, v);
+    e->priv = luaL_ref(L, LUA_REGISTRYINDEX); /* nil gives LUA_REFNIL */
+    break;
+  default:
+    luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' is not available "
+                  "from Lua (closures carry their data; err.message carries "
+                  "the error text)", o->name));
+  }
+  if (rc)
+    luaL_argerror(L, arg, lua_pushfstring(L, "option '%s': %s (%s)", o->name,
+                  xfer_easy_strerror(rc), xfer_easy_codename(rc)));
+}
+
+static int optindex(lua_State *L, int keyidx, int arg) {
+  int k = lxfer_nameindex(L, &opt_key, keyidx);
+  if (k >= 0) return k;
+  if (lua_type(L, keyidx) != LUA_TSTRING)
+    return luaL_argerror(L, arg, lua_pushfstring(L, "option names are "
+                         "strings, got %s", luaL_typename(L, keyidx)));
+  return luaL_argerror(L, arg, lua_pushfstring(L, "unknown option '%s'",
+                                               lua_tostring(L, keyidx)));
+}
+
+/* Checks every name first, so an unknown one changes nothing; then applies
+ * in the order of opts[]. */
+static void apply_table(lua_State *L, struct lxfer_easy *e, int t) {
+  int idx[NOPTS], n = 0, i, j, k;
+  t = lua_absindex(L, t);
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    lua_pop(L, 1);
+    idx[n++] = optindex(L, -1, t);
+  }
+  for (i = 1; i < n; i++) {
+    for (k = idx[i], j = i; j > 0 && idx[j - 1] > k; j--) idx[j] = idx[j - 1];
+    idx[j] = k;
+  }
+  for (i = 0; i < n; i++) {
+    lua_getfield(L, t, opts[idx[i]].name);
+    apply(L, e, &opts[idx[i]], -1, t);
+    lua_pop(L, 1);
+  }
+}
+
+/* easy:setopt{name = value, ...} or easy:setopt(name, value) */
+static int easy_setopt(lua_State *L) {
+  struct lxfer_easy *e = lxfer_checkeasy(L, 1);
+  if (lua_type(L, 2) == LUA_TTABLE) {
+    apply_table(L, e, 2);
+  } else {
+    luaL_checkany(L, 3);
+    apply(L, e, &opts[optindex(L, 2, 2)], 3, 3);
+  }
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* easy:setopt_<name>(value); the option's index is the upvalue. */
+static int easy_setopt_one(lua_State *L) {
+  struct lxfer_easy *e = lxfer_checkeasy(L, 1);
+  luaL_checkany(L, 2);
+  apply(L, e, &opts[lua_tointeger(L, lua_upvalueindex(1))], 2, 2);
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* ---- getinfo ---- */
+
+/* Pushes one info; returns the core's code (nothing pushed on error). */
+static XFERcode push_info(lua_State *L, struct lxfer_easy *e,
+                          const struct info *in) {
+  XFERcode rc;
+  if (in->id == XFERINFO_PRIVATE) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, e->priv);
+    return XFERE_OK;
+  }
+  switch (in->id & XFERINFO_TYPEMASK) {
+  case XFERINFO_STRING: {
+    const char *s = NULL;
+    if ((rc = xfer_easy_getinfo(e->h, (XFERINFO)in->id, &s))) return rc;
+    if (s) lua_pushstring(L, s);
+    else lua_pushnil(L);
+    return XFERE_OK;
+  }
+  case XFERINFO_LONG: {
+    long v = 0;
+    if ((rc = xfer_easy_getinfo(e->h, (XFERINFO)in->id, &v))) return rc;
+    lua_pushinteger(L, (lua_Integer)v);
+    return XFERE_OK;
+  }
+  default: {
+    xfer_off_t v = 0;
+    if ((rc = xfer_easy_getinfo(e->h, (XFERINFO)in->id, &v))) return rc;
+    lua_pushinteger(L, (lua_Integer)v);
+    return XFERE_OK;
+  }
+  }
+}
+
+static int info_one(lua_State *L, struct lxfer_easy *e, int k, int arg) {
+  XFERcode rc = push_info(L, e, &infos[k]);
+  if (rc)
+    return luaL_argerror(L, arg, lua_pushfstring(L, "info '%s': %s (%s)",
+                         infos[k].name, xfer_easy_strerror(rc),
+                         xfer_easy_codename(rc)));
+  return 1;
+}
+
+/* easy:getinfo() -> table of every info; easy:getinfo(name) -> value */
+static int easy_getinfo(lua_State *L) {
+  struct lxfer_easy *e = lxfer_checkeasy(L, 1);
+  int k;
+  if (!lua_isnoneornil(L, 2)) {
+    k = lxfer_nameindex(L, &info_key, 2);
+    if (k < 0)
+      return luaL_argerror(L, 2, lua_pushfstring(L, "unknown info '%s'",
+                                                 luaL_checkstring(L, 2)));
+    return info_one(L, e, k, 2);
+  }
+  lua_createtable(L, 0, NINFOS);
+  for (k = 0; k < NINFOS; k++)
+    if (push_info(L, e, &infos[k]) == XFERE_OK)
+      lua_setfield(L, -2, infos[k].name);
+  return 1;
+}
+
+static int easy_getinfo_one(lua_State *L) {
+  struct lxfer_easy *e = lxfer_checkeasy(L, 1);
+  return info_one(L, e, (int)lua_tointeger(L, lua_upvalueindex(1)), 1);
+}
+
+/* ---- results, perform, reset ---- */
+
+/* Pushes easy, true -- or easy, false, err.  Returns the count. */
+int lxfer_push_result(lua_State *L, struct lxfer_easy *e, XFERcode rc) {
+  lxfer_pushbox(L, e);
+  lua_pushboolean(L, rc == XFERE_OK);
+  if (rc == XFERE_OK) return 2;
+  lxfer_pusherror(L, LXFER_KIND_EASY, rc, e->errbuf);
+  return 3;
+}
+
+/* easy:perform() -> true, or nil, err: blocking, on the core's private
+ * multi handle; callbacks run on this call's thread. */
+static int easy_perform(lua_State *L) {
+  struct lxfer_easy *e = lxfer_checkeasy(L, 1);
+  struct lxfer_ctx ctx;
+  XFERcode rc;
+  if (e->m) {
+    lua_pushnil(L);
+    lxfer_pusherror(L, LXFER_KIND_EASY, XFERE_FAILED_INIT,
+                    "the easy handle is added to a multi handle");
+    return 2;
+  }
+  if (e->ctx) {
+    lua_pushnil(L);
+    lxfer_pusherror(L, LXFER_KIND_EASY, XFERE_RECURSIVE_API_CALL, NULL);
+    return 2;
+  }
+  memset(&ctx, 0, sizeof(ctx));
+  ctx.L = L;
+  ctx.err = LUA_NOREF;
+  unref(L, &e->rbuf);
+  e->ctx = &ctx;
+  rc = xfer_easy_perform(e->h);
+  e->ctx = NULL;
+  lxfer_easy_unbusy(L, e);
+  if (e->closing) { /* closed by one of its callbacks */
+    xfer_easy_cleanup(e->closing);
+    e->closing = NULL;
+    release(L, e);
+  }
+  if (ctx.err != LUA_NOREF) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ctx.err);
+    luaL_unref(L, LUA_REGISTRYINDEX, ctx.err);
+    return lua_error(L);
+  }
+  if (rc == XFERE_OK) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  lua_pushnil(L);
+  lxfer_pusherror(L, LXFER_KIND_EASY, rc, e->errbuf);
+  return 2;
+}
+
+/* easy:reset(): every option back to its default, Lua values dropped. */
+static int easy_reset(lua_State *L) {
+  struct lxfer_easy *e = lxfer_checkeasy(L, 1);
+  if (busy(e))
+    return luaL_error(L, "cannot reset an easy handle that is added to a "
+                         "multi handle or performing");
+  xfer_easy_reset(e->h);
+  release(L, e);
+  set_fixed(e);
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* xfer.easy_init([options]) */
+int lxfer_easy_new(lua_State *L) {
+  struct lxfer_easy *e;
+  int i;
+  if (!lua_isnoneornil(L, 1)) luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1); /* the options (or nil) stay at 1 */
+  /* Made closed, with its metatable, before the core handle exists: a
+   * failure below leaves a closed box for __gc, never a leak. */
+  e = lxfer_newudata(L, sizeof(*e));
+  memset(e, 0, sizeof(*e));
+  for (i = 0; i < LXFER_CB_MAX; i++) e->cb[i] = LUA_NOREF;
+  e->postfields = e->postfields_old = e->priv = e->rbuf = LUA_NOREF;
+  luaL_setmetatable(L, LXFER_EASY_MT);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &none_key);
+  lxfer_setuservalue(L, -2);
+  lxfer_register_box(L, -1);
+  if (!(e->h = xfer_easy_init())) return luaL_error(L, "out of memory");
+  set_fixed(e);
+  if (!lua_isnoneornil(L, 1)) apply_table(L, e, 1);
+  return 1;
+}
+
+/* Pushes the shared empty user value (a table: 5.1 wants one). */
+void lxfer_push_none(lua_State *L) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &none_key);
+}
+
+static const luaL_Reg methods[] = {
+  {"setopt", easy_setopt},
+  {"getinfo", easy_getinfo},
+  {"perform", easy_perform},
+  {"reset", easy_reset},
+  {"close", easy_close_m},
+  {NULL, NULL}
+};
+
+void lxfer_easy_open(lua_State *L) {
+  const char *names[NOPTS > NINFOS ? NOPTS : NINFOS];
+  int i;
+  for (i = 0; i < NOPTS; i++) names[i] = opts[i].name;
+  lxfer_nametable(L, &opt_key, names, NOPTS);
+  for (i = 0; i < NINFOS; i++) names[i] = infos[i].name;
+  lxfer_nametable(L, &info_key, names, NINFOS);
+  lua_newtable(L);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &none_key);
+  lxfer_newmeta(L, LXFER_EASY_MT, methods, easy_gc, easy_tostring);
+  for (i = 0; i < NOPTS; i++) {
+    lua_pushfstring(L, "setopt_%s", opts[i].name);
+    lua_pushinteger(L, i);
+    lua_pushcclosure(L, easy_setopt_one, 1);
+    lua_rawset(L, -3);
+  }
+  for (i = 0; i < NINFOS; i++) {
+    lua_pushfstring(L, "getinfo_%s", infos[i].name);
+    lua_pushinteger(L, i);
+    lua_pushcclosure(L, easy_getinfo_one, 1);
+    lua_rawset(L, -3);
+  }
+  lua_pop(L, 1); /* __index */
+  /* OPT_* and INFO_* into the module table, now on top. */
+  for (i = 0; i < NOPTS; i++)
+    lxfer_setupper(L, "OPT_", opts[i].name, opts[i].id);
+  for (i = 0; i < NINFOS; i++)
+    lxfer_setupper(L, "INFO_", infos[i].name, infos[i].id);
+}

@@ -1,0 +1,828 @@
+/*
+ * lxfer_multi.c -- the multi handle in Lua ("xfer.multi"): options, adding
+ * and removing easy handles, the socket_action/perform/wait drivers, the
+ * Lua socket and timer callbacks, and run(), the built-in libuv loop.
+ *
+ * The binding keeps its own C socket and timer callbacks installed on the
+ * core for the handle's whole life.  They record every socket's interest,
+ * so that whichever driver takes over (a Lua socketfunction, or run()) is
+ * told about the sockets that already exist -- an idle keep-alive socket
+ * that nobody watches would otherwise hang the next transfer reusing it --
+ * and forward to the current driver: xfer_uv in C while run() may be used,
+ * else the Lua functions, else nothing (perform/wait need no callbacks).
+ *
+ * References: the multi's user value T is a table { [1] = multi,
+ * [easy] = true for each added easy, sockets = { [fd] = assigned value },
+ * failed = {...}, msgs = {...} }, and an added easy's user value is T too.
+ * So an added easy cannot be collected while its multi lives, the multi
+ * lives while an added easy is reachable, and a forgotten pair is
+ * collected together.
+ */
+#include "lxfer.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { MK_LONG, MK_SOCKETFN, MK_TIMERFN, MK_NOTLUA };
+
+struct mopt {
+  const char *name;
+  int id;
+  int kind;
+};
+
+static const struct mopt mopts[] = {
+  {"max_total_connections", XFERMOPT_MAX_TOTAL_CONNECTIONS, MK_LONG},
+  {"max_host_connections", XFERMOPT_MAX_HOST_CONNECTIONS, MK_LONG},
+  {"maxconnects", XFERMOPT_MAXCONNECTS, MK_LONG},
+  {"socketfunction", XFERMOPT_SOCKETFUNCTION, MK_SOCKETFN},
+  {"timerfunction", XFERMOPT_TIMERFUNCTION, MK_TIMERFN},
+  {"socketdata", XFERMOPT_SOCKETDATA, MK_NOTLUA},
+  {"timerdata", XFERMOPT_TIMERDATA, MK_NOTLUA},
+};
+#define NMOPTS ((int)(sizeof(mopts) / sizeof(mopts[0])))
+
+static const char mopt_key = 'm'; /* registry: option name -> index */
+
+#define SOCKET_FAILED_TEXT "the socket callback raised an error"
+
+/* ---- the C callbacks installed on the core ---- */
+
+/* Records fd's interest; returns whether a Lua value was assigned to it. */
+static int track(struct lxfer_multi *m, int fd, int what) {
+  int assigned;
+  if (fd < 0) return 0;
+  if (fd >= m->nsocks) {
+    int n = m->nsocks ? m->nsocks : 64;
+    uint8_t *s;
+    if (what == XFER_POLL_REMOVE) return 0;
+    while (n <= fd) n *= 2;
+    /* Without memory the socket is still watched, just not replayed to a
+     * later driver. */
+    if (!(s = realloc(m->socks, (size_t)n))) return 0;
+    memset(s + m->nsocks, 0, (size_t)(n - m->nsocks));
+    m->socks = s;
+    m->nsocks = n;
+  }
+  assigned = (m->socks[fd] & LXFER_SOCK_ASSIGNED) != 0;
+  if (what == XFER_POLL_REMOVE) m->socks[fd] = 0;
+  else m->socks[fd] = (uint8_t)(LXFER_SOCK_KNOWN | (m->socks[fd] &
+                                LXFER_SOCK_ASSIGNED) | what);
+  return assigned;
+}
+
+static int sock_tramp(XFER *h, xfer_socket_t fd, int what, void *ud,
+                      void *socketp) {
+  struct lxfer_multi *m = ud;
+  struct lxfer_call c;
+  int assigned = track(m, fd, what), rc;
+  if (m->uv) return xfer_uv_socket_cb(h, fd, what, m->uv, socketp);
+  if (m->sockfn == LUA_NOREF || m->ctx.nolua) return 0;
+  memset(&c, 0, sizeof(c));
+  c.kind = LXFER_CALL_SOCKET;
+  c.fn = m->sockfn;
+  c.m = m;
+  c.e = h ? lxfer_easy_of(h) : NULL;
+  c.v[0] = fd;
+  c.v[1] = what;
+  c.v[2] = assigned;
+  m->in_sockcb++;
+  rc = lxfer_call(&m->ctx, &c);
+  m->in_sockcb--;
+  /* The core ignores a failing socket callback; its transfer would wait
+   * for events nobody watches.  Note it, to fail it once the core is out
+   * of the way (settle).  A socket being removed leaves nobody waiting. */
+  if (rc && c.e && what != XFER_POLL_REMOVE) {
+    c.kind = LXFER_CALL_SOCKFAIL;
+    lxfer_call(&m->ctx, &c);
+  }
+  return rc ? -1 : 0;
+}
+
+static int timer_tramp(XFERM *h, long ms, void *ud) {
+  struct lxfer_multi *m = ud;
+  struct lxfer_call c;
+  int rc;
+  if (m->uv) return xfer_uv_timer_cb(h, ms, m->uv);
+  if (m->timerfn == LUA_NOREF || m->ctx.nolua) return 0;
+  memset(&c, 0, sizeof(c));
+  c.kind = LXFER_CALL_TIMER;
+  c.fn = m->timerfn;
+  c.m = m;
+  c.v[0] = ms;
+  m->in_sockcb++;
+  rc = lxfer_call(&m->ctx, &c);
+  m->in_sockcb--;
+  return rc ? -1 : 0; /* the core fails every running transfer (42) */
+}
+
+static void uv_done(XFER *h, XFERcode result, void *ud) {
+  struct lxfer_multi *m = ud;
+  struct lxfer_call c;
+  memset(&c, 0, sizeof(c));
+  c.kind = LXFER_CALL_DONE;
+  c.fn = m->on_done;
+  c.m = m;
+  c.e = lxfer_easy_of(h);
+  c.result = result;
+  if (c.e) lxfer_call(&m->ctx, &c); /* an error stops run() */
+}
+
+/* ---- their protected bodies ---- */
+
+/* Pushes the multi's user value table T. */
+static void push_t(lua_State *L, struct lxfer_multi *m) {
+  lxfer_pushbox(L, m);
+  lxfer_getuservalue(L, -1);
+  lua_remove(L, -2);
+}
+
+/* T[field], made on first use, on the stack. */
+static void push_field(lua_State *L, int t, const char *field) {
+  t = lua_absindex(L, t);
+  lua_getfield(L, t, field);
+  if (lua_type(L, -1) == LUA_TTABLE) return;
+  lua_pop(L, 1);
+  lua_newtable(L);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, t, field);
+}
+
+static void append(lua_State *L, int list, int v) {
+  list = lua_absindex(L, list);
+  lua_pushvalue(L, v);
+  lua_rawseti(L, list, (int)lua_rawlen(L, list) + 1);
+}
+
+/* socket(easy or nil, fd, what, assigned value) */
+static void call_socket(lua_State *L, struct lxfer_call *c) {
+  int fd = (int)c->v[0];
+  lua_rawgeti(L, LUA_REGISTRYINDEX, c->fn);
+  if (c->e) lxfer_pushbox(L, c->e);
+  else lua_pushnil(L);
+  lua_pushinteger(L, fd);
+  lua_pushinteger(L, (lua_Integer)c->v[1]);
+  if (c->v[2]) {
+    push_t(L, c->m);
+    push_field(L, -1, "sockets");
+    lua_rawgeti(L, -1, fd);
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+  } else {
+    lua_pushnil(L);
+  }
+  lua_call(L, 4, 0);
+  if (c->v[1] == XFER_POLL_REMOVE && c->v[2]) {
+    push_t(L, c->m);
+    push_field(L, -1, "sockets");
+    lua_pushnil(L);
+    lua_rawseti(L, -2, fd);
+  }
+}
+
+int lxfer_multi_body(lua_State *L, struct lxfer_call *c) {
+  switch (c->kind) {
+  case LXFER_CALL_SOCKET:
+    call_socket(L, c);
+    break;
+  case LXFER_CALL_SOCKFAIL:
+    push_t(L, c->m);
+    push_field(L, -1, "failed");
+    lxfer_pushbox(L, c->e);
+    append(L, -2, -1);
+    c->m->failed = 1;
+    break;
+  case LXFER_CALL_TIMER:
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->fn);
+    lua_pushinteger(L, (lua_Integer)c->v[0]);
+    lua_call(L, 1, 0);
+    break;
+  default: { /* LXFER_CALL_DONE: on_done(easy, ok, err) */
+    int n;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->fn);
+    n = lxfer_push_result(L, c->e, c->result);
+    lua_call(L, n, 0);
+  }
+  }
+  return 0;
+}
+
+/* ---- the box ---- */
+
+static struct lxfer_multi *checkmulti(lua_State *L, int idx) {
+  struct lxfer_multi *m = luaL_checkudata(L, idx, LXFER_MULTI_MT);
+  if (!m->h) luaL_argerror(L, idx, "multi handle is closed");
+  return m;
+}
+
+static void unref(lua_State *L, int *ref) {
+  luaL_unref(L, LUA_REGISTRYINDEX, *ref);
+  *ref = LUA_NOREF;
+}
+
+/* Takes e out of m (the core, the list, the references).  The caller has
+ * entered m's context (or muted it) and checked that the core allows a
+ * removal now.  eidx: e's stack index, or 0 to look it up. */
+void lxfer_multi_detach_easy(lua_State *L, struct lxfer_multi *m,
+                             struct lxfer_easy *e, int eidx) {
+  int pushed = 0;
+  if (m->h && e->h) xfer_multi_remove_handle(m->h, e->h);
+  if (e->prev) e->prev->next = e->next;
+  else m->easies = e->next;
+  if (e->next) e->next->prev = e->prev;
+  e->prev = e->next = NULL;
+  e->m = NULL;
+  e->ctx = NULL;
+  lxfer_easy_unbusy(L, e);
+  if (eidx) {
+    eidx = lua_absindex(L, eidx);
+  } else {
+    /* Gone from the weak map when it is being collected too: then nothing
+     * needs to be unlinked. */
+    lxfer_pushbox(L, e);
+    if (!lua_isuserdata(L, -1)) {
+      lua_pop(L, 1);
+      return;
+    }
+    eidx = lua_gettop(L);
+    pushed = 1;
+  }
+  lxfer_getuservalue(L, eidx);
+  if (lua_type(L, -1) == LUA_TTABLE) {
+    lua_pushvalue(L, eidx);
+    lua_pushnil(L);
+    lua_rawset(L, -3);
+  }
+  lua_pop(L, 1);
+  lxfer_push_none(L);
+  lxfer_setuservalue(L, eidx);
+  if (pushed) lua_pop(L, 1);
+}
+
+/* Fails the transfers whose socket callback raised: removed from the
+ * multi, each leaves a message (ABORTED_BY_CALLBACK) for info_read.  Runs
+ * after the core call, before the error is raised again. */
+void lxfer_multi_settle(lua_State *L, struct lxfer_multi *m) {
+  int t, list, i, n;
+  if (!m->failed || !m->h) return;
+  m->failed = 0;
+  push_t(L, m);
+  if (lua_type(L, -1) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    return;
+  }
+  t = lua_gettop(L);
+  push_field(L, t, "failed");
+  list = lua_gettop(L);
+  lua_pushnil(L);
+  lua_setfield(L, t, "failed");
+  n = (int)lua_rawlen(L, list);
+  for (i = 1; i <= n; i++) {
+    struct lxfer_easy *e;
+    lua_rawgeti(L, list, i);
+    e = luaL_testudata(L, -1, LXFER_EASY_MT);
+    if (e && e->m == m && e->h) {
+      lxfer_multi_detach_easy(L, m, e, -1);
+      strcpy(e->errbuf, SOCKET_FAILED_TEXT);
+      push_field(L, t, "msgs");
+      append(L, -1, -2);
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  lua_settop(L, t - 1);
+}
+
+/* Leaves m's context: fails what the socket callback could not watch, then
+ * raises the error a callback of this call stored, if any. */
+static void finish(lua_State *L, struct lxfer_multi *m,
+                   struct lxfer_frame *f) {
+  lxfer_multi_settle(L, m);
+  lxfer_leave(&m->ctx, L, f);
+}
+
+/* Stops run()'s driver and frees its handles (the loop stays for later). */
+static void drop_uv(struct lxfer_multi *m) {
+  if (!m->uv) return;
+  xfer_uv_close(m->uv);
+  m->uv = NULL;
+  uv_run(m->loop, UV_RUN_DEFAULT); /* runs the close callbacks */
+}
+
+/* Idempotent; no Lua code runs from here (it serves __gc too). */
+static void multi_close(lua_State *L, struct lxfer_multi *m) {
+  if (!m->h) return;
+  /* Inside one of its own calls the core refuses to go: keep it (a leak)
+   * rather than free what frames below still use. */
+  if (m->in_sockcb || m->ctx.incb || m->in_run) return;
+  m->ctx.nolua++;
+  unref(L, &m->sockfn);
+  unref(L, &m->timerfn);
+  unref(L, &m->on_done);
+  while (m->easies) lxfer_multi_detach_easy(L, m, m->easies, 0);
+  drop_uv(m);
+  xfer_multi_cleanup(m->h);
+  m->h = NULL;
+  if (m->loop) {
+    uv_run(m->loop, UV_RUN_DEFAULT);
+    uv_loop_close(m->loop);
+    free(m->loop);
+    m->loop = NULL;
+  }
+  free(m->socks);
+  m->socks = NULL;
+  m->nsocks = 0;
+  m->ctx.nolua--;
+}
+
+static int multi_gc(lua_State *L) {
+  multi_close(L, luaL_checkudata(L, 1, LXFER_MULTI_MT));
+  return 0;
+}
+
+static int multi_close_m(lua_State *L) {
+  struct lxfer_multi *m = luaL_checkudata(L, 1, LXFER_MULTI_MT);
+  if (m->h && (m->in_sockcb || m->ctx.incb || m->in_run))
+    return luaL_error(L, "cannot close a multi handle from inside its own "
+                         "callbacks or run()");
+  multi_close(L, m);
+  return 0;
+}
+
+static int multi_tostring(lua_State *L) {
+  struct lxfer_multi *m = luaL_checkudata(L, 1, LXFER_MULTI_MT);
+  if (m->h) lua_pushfstring(L, "xfer.multi (%p)", (void *)m);
+  else lua_pushliteral(L, "xfer.multi (closed)");
+  return 1;
+}
+
+/* ---- options ---- */
+
+/* Tells a new Lua socket function about the sockets that exist already:
+ * the previous driver watched them, this one must. */
+static void replay_sockets(struct lxfer_multi *m) {
+  int fd;
+  for (fd = 0; fd < m->nsocks && m->sockfn != LUA_NOREF; fd++) {
+    struct lxfer_call c;
+    int s = m->socks[fd];
+    if (!(s & LXFER_SOCK_KNOWN) || !(s & LXFER_SOCK_WHAT)) continue;
+    memset(&c, 0, sizeof(c));
+    c.kind = LXFER_CALL_SOCKET;
+    c.fn = m->sockfn;
+    c.m = m;
+    c.v[0] = fd;
+    c.v[1] = s & LXFER_SOCK_WHAT;
+    c.v[2] = (s & LXFER_SOCK_ASSIGNED) != 0;
+    m->in_sockcb++;
+    lxfer_call(&m->ctx, &c);
+    m->in_sockcb--;
+  }
+}
+
+/* A new Lua timer function hears the current deadline at once, and the
+ * core reports the next one to it even if unchanged. */
+static void replay_timer(lua_State *L, struct lxfer_multi *m) {
+  struct lxfer_call c;
+  long ms = -1;
+  if (xfer_multi_setopt(m->h, XFERMOPT_TIMERFUNCTION, timer_tramp))
+    luaL_error(L, "cannot set the timer function now");
+  xfer_multi_timeout(m->h, &ms);
+  if (ms < 0) return;
+  memset(&c, 0, sizeof(c));
+  c.kind = LXFER_CALL_TIMER;
+  c.fn = m->timerfn;
+  c.m = m;
+  c.v[0] = ms;
+  m->in_sockcb++;
+  lxfer_call(&m->ctx, &c);
+  m->in_sockcb--;
+}
+
+static void set_fn(lua_State *L, struct lxfer_multi *m, const struct mopt *o,
+                   int v, int arg) {
+  int *ref = o->kind == MK_SOCKETFN ? &m->sockfn : &m->timerfn;
+  struct lxfer_frame f;
+  if (!lua_isnil(L, v) && !lxfer_iscallable(L, v))
+    luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' must be a "
+                  "function, got %s", o->name, luaL_typename(L, v)));
+  if (m->in_run)
+    luaL_error(L, "cannot set '%s' while run() drives the handle", o->name);
+  unref(L, ref);
+  if (lua_isnil(L, v)) return;
+  drop_uv(m); /* the Lua functions drive the handle from now on */
+  lua_pushvalue(L, v);
+  *ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lxfer_enter(&m->ctx, L, &f);
+  if (o->kind == MK_SOCKETFN) replay_sockets(m);
+  else replay_timer(L, m);
+  finish(L, m, &f);
+}
+
+static void mapply(lua_State *L, struct lxfer_multi *m, const struct mopt *o,
+                   int v, int arg) {
+  lua_Integer n = 0;
+  XFERMcode rc;
+  v = lua_absindex(L, v);
+  if (m->in_sockcb)
+    luaL_error(L, "cannot set options inside the socket or timer callback "
+                  "(RECURSIVE_API_CALL)");
+  switch (o->kind) {
+  case MK_LONG:
+    if (lua_type(L, v) == LUA_TBOOLEAN) n = lua_toboolean(L, v);
+    else if (!lxfer_tointeger(L, v, &n))
+      luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' must be an "
+                    "integer, got %s", o->name, luaL_typename(L, v)));
+    rc = xfer_multi_setopt(m->h, (XFERMoption)o->id, (long)n);
+    if (rc)
+      luaL_argerror(L, arg, lua_pushfstring(L, "option '%s': %s (%s)",
+                    o->name, xfer_multi_strerror(rc),
+                    xfer_multi_codename(rc)));
+    break;
+  case MK_SOCKETFN:
+  case MK_TIMERFN:
+    set_fn(L, m, o, v, arg);
+    break;
+  default:
+    luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' is not available "
+                  "from Lua (closures carry their data)", o->name));
+  }
+}
+
+static int moptindex(lua_State *L, int keyidx, int arg) {
+  int k = lxfer_nameindex(L, &mopt_key, keyidx);
+  if (k >= 0) return k;
+  if (lua_type(L, keyidx) != LUA_TSTRING)
+    return luaL_argerror(L, arg, lua_pushfstring(L, "option names are "
+                         "strings, got %s", luaL_typename(L, keyidx)));
+  return luaL_argerror(L, arg, lua_pushfstring(L, "unknown option '%s'",
+                                               lua_tostring(L, keyidx)));
+}
+
+static void mapply_table(lua_State *L, struct lxfer_multi *m, int t) {
+  int idx[NMOPTS], n = 0, i, j, k;
+  t = lua_absindex(L, t);
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    lua_pop(L, 1);
+    idx[n++] = moptindex(L, -1, t);
+  }
+  for (i = 1; i < n; i++) {
+    for (k = idx[i], j = i; j > 0 && idx[j - 1] > k; j--) idx[j] = idx[j - 1];
+    idx[j] = k;
+  }
+  for (i = 0; i < n; i++) {
+    lua_getfield(L, t, mopts[idx[i]].name);
+    mapply(L, m, &mopts[idx[i]], -1, t);
+    lua_pop(L, 1);
+  }
+}
+
+static int multi_setopt(lua_State *L) {
+  struct lxfer_multi *m = checkmulti(L, 1);
+  if (lua_type(L, 2) == LUA_TTABLE) {
+    mapply_table(L, m, 2);
+  } else {
+    luaL_checkany(L, 3);
+    mapply(L, m, &mopts[moptindex(L, 2, 2)], 3, 3);
+  }
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int multi_setopt_one(lua_State *L) {
+  struct lxfer_multi *m = checkmulti(L, 1);
+  luaL_checkany(L, 2);
+  mapply(L, m, &mopts[lua_tointeger(L, lua_upvalueindex(1))], 2, 2);
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* ---- adding and removing ---- */
+
+static int multi_add(lua_State *L) {
+  struct lxfer_multi *m = checkmulti(L, 1);
+  struct lxfer_easy *e = lxfer_checkeasy(L, 2);
+  struct lxfer_frame f;
+  XFERMcode rc;
+  if (e->m == m) return lxfer_mfail(L, XFERM_ADDED_ALREADY);
+  if (e->m || e->ctx) return lxfer_mfail(L, XFERM_BAD_EASY_HANDLE);
+  if (m->in_sockcb) return lxfer_mfail(L, XFERM_RECURSIVE_API_CALL);
+  /* References first (they may raise), and the link before the core call:
+   * the timer callback it makes may already look at e. */
+  lxfer_getuservalue(L, 1);
+  lua_pushvalue(L, 2);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, -3);
+  lxfer_setuservalue(L, 2);
+  e->m = m;
+  e->ctx = &m->ctx;
+  e->prev = NULL;
+  e->next = m->easies;
+  if (m->easies) m->easies->prev = e;
+  m->easies = e;
+  luaL_unref(L, LUA_REGISTRYINDEX, e->rbuf);
+  e->rbuf = LUA_NOREF;
+  lxfer_enter(&m->ctx, L, &f);
+  rc = xfer_multi_add_handle(m->h, e->h);
+  if (rc) {
+    XFER *h = e->h;
+    e->h = NULL; /* the core does not have it: nothing to remove */
+    lxfer_multi_detach_easy(L, m, e, 2);
+    e->h = h;
+  }
+  finish(L, m, &f);
+  if (rc) return lxfer_mfail(L, rc);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int multi_remove(lua_State *L) {
+  struct lxfer_multi *m = checkmulti(L, 1);
+  struct lxfer_easy *e = lxfer_checkeasy(L, 2);
+  struct lxfer_frame f;
+  if (e->m == m) {
+    if (m->in_sockcb) return lxfer_mfail(L, XFERM_RECURSIVE_API_CALL);
+    lxfer_enter(&m->ctx, L, &f);
+    lxfer_multi_detach_easy(L, m, e, 2);
+    finish(L, m, &f);
+  }
+  lua_pushboolean(L, 1); /* not added: nothing to do, as libcurl */
+  return 1;
+}
+
+/* ---- drivers ---- */
+
+/* perform, socket_action, wait and poll step transfers: not from inside a
+ * transfer's own callback (the core guards only its socket and timer
+ * callbacks; in_sockcb also covers the calls replayed by setopt), and not
+ * while run() has the handle. */
+static int busy(struct lxfer_multi *m) {
+  return m->ctx.incb || m->in_sockcb || m->in_run;
+}
+
+static int running_result(lua_State *L, XFERMcode rc, int running) {
+  if (rc) return lxfer_mfail(L, rc);
+  lua_pushinteger(L, running);
+  return 1;
+}
+
+static int multi_perform(lua_State *L) {
+  struct lxfer_multi *m = checkmulti(L, 1);
+  struct lxfer_frame f;
+  int running = 0;
+  XFERMcode rc;
+  if (busy(m)) return lxfer_mfail(L, XFERM_RECURSIVE_API_CALL);
+  lxfer_enter(&m->ctx, L, &f);
+  rc = xfer_multi_perform(m->h, &running);
+  finish(L, m, &f);
+  return running_result(L, rc, running);
+}
+
+static int multi_socket_action(lua_State *L) {
+  struct lxfer_multi *m = checkmulti(L, 1);
+  xfer_socket_t fd = (xfer_socket_t)lxfer_checkint(L, 2);
+  int mask = (int)lxfer_optint(L, 3, 0), running = 0;
+  struct lxfer_frame f;
+  XFERMcode rc;
+  if (busy(m)) return lxfer_mfail(L, XFERM_RECURSIVE_API_CALL);
+  lxfer_enter(&m->ctx, L, &f);
+  rc = xfer_multi_socket_action(m->h, fd, mask, &running);
+  finish(L, m, &f);
+  return running_result(L, rc, running);
+}
+
+static int multi_socket_all(lua_State *L) {
+  struct lxfer_multi *m = checkmulti(L, 1);
+  struct lxfer_frame f;
+  int running = 0;
+  XFERMcode rc;
+  if (busy(m)) return lxfer_mfail(L, XFERM_RECURSIVE_API_CALL);
+  lxfer_enter(&m->ctx, L, &f);
+  rc = xfer_multi_socket_all(m->h, &running);
+  finish(L, m, &f);
+  return running_result(L, rc, running);
+}
+
+static int wait_common(lua_State *L, int use_poll) {
+  struct lxfer_multi *m = checkmulti(L, 1);
+  int ms = (int)lxfer_optint(L, 2, 1000), numfds = 0;
+  XFERMcode rc;
+  luaL_argcheck(L, ms >= 0, 2, "timeout must not be negative");
+  if (busy(m)) return lxfer_mfail(L, XFERM_RECURSIVE_API_CALL);
+  /* No callback runs in wait/poll: no context needed. */
+  rc = use_poll ? xfer_multi_poll(m->h, NULL, 0, ms, &numfds)
+                : xfer_multi_wait(m->h, NULL, 0, ms, &numfds);
+  return running_result(L, rc, numfds);
+}
+
+static int multi_wait(lua_State *L) { return wait_common(L, 0); }
+static int multi_poll(lua_State *L) { return wait_common(L, 1); }
+
+static int multi_wakeup(lua_State *L) {
+  XFERMcode rc = xfer_multi_wakeup(checkmulti(L, 1)->h);
+  if (rc) return lxfer_mfail(L, rc);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int multi_timeout(lua_State *L) {
+  long ms = -1;
+  XFERMcode rc = xfer_multi_timeout(checkmulti(L, 1)->h, &ms);
+  return running_result(L, rc, (int)ms);
+}
+
+/* info_read() -> easy, true | easy, false, err | nothing */
+static int multi_info_read(lua_State *L) {
+  struct lxfer_multi *m = checkmulti(L, 1);
+  XFERMsg *msg;
+  struct lxfer_easy *e;
+  lxfer_getuservalue(L, 1);
+  lua_getfield(L, -1, "msgs");
+  if (lua_type(L, -1) == LUA_TTABLE && lua_rawlen(L, -1) > 0) {
+    int i, n = (int)lua_rawlen(L, -1);
+    lua_rawgeti(L, -1, 1);
+    for (i = 1; i < n; i++) { /* shift: there are only ever a few */
+      lua_rawgeti(L, -2, i + 1);
+      lua_rawseti(L, -3, i);
+    }
+    lua_pushnil(L);
+    lua_rawseti(L, -3, n);
+    e = lua_touserdata(L, -1);
+    lua_pushboolean(L, 0);
+    lxfer_pusherror(L, LXFER_KIND_EASY, XFERE_ABORTED_BY_CALLBACK, e->errbuf);
+    return 3;
+  }
+  while ((msg = xfer_multi_info_read(m->h, NULL)) != NULL) {
+    if (msg->msg != XFERMSG_DONE) continue;
+    if (!(e = lxfer_easy_of(msg->easy_handle))) continue;
+    return lxfer_push_result(L, e, msg->data.result);
+  }
+  return 0;
+}
+
+/* assign(fd, value): value comes back as the socket callback's 4th
+ * argument; kept here in Lua, the core's socketp stays unused. */
+static int multi_assign(lua_State *L) {
+  struct lxfer_multi *m = checkmulti(L, 1);
+  xfer_socket_t fd = (xfer_socket_t)lxfer_checkint(L, 2);
+  XFERMcode rc;
+  luaL_checkany(L, 3);
+  rc = xfer_multi_assign(m->h, fd, m);
+  if (rc == XFERM_OK && (fd >= m->nsocks || !(m->socks[fd] & LXFER_SOCK_KNOWN)))
+    rc = XFERM_BAD_SOCKET;
+  if (rc) return lxfer_mfail(L, rc);
+  lxfer_getuservalue(L, 1);
+  push_field(L, -1, "sockets");
+  lua_pushvalue(L, 3);
+  lua_rawseti(L, -2, fd);
+  if (lua_isnil(L, 3)) m->socks[fd] &= (uint8_t)~LXFER_SOCK_ASSIGNED;
+  else m->socks[fd] |= LXFER_SOCK_ASSIGNED;
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int multi_get_handles(lua_State *L) {
+  struct lxfer_multi *m = checkmulti(L, 1);
+  struct lxfer_easy *e;
+  int i = 0;
+  lua_newtable(L);
+  for (e = m->easies; e; e = e->next) {
+    lxfer_pushbox(L, e);
+    lua_rawseti(L, -2, ++i);
+  }
+  return 1;
+}
+
+/* ---- run(): the built-in libuv loop ---- */
+
+static int make_uv(lua_State *L, struct lxfer_multi *m) {
+  int fd;
+  if (!m->loop) {
+    if (!(m->loop = malloc(sizeof(*m->loop)))) return UV_ENOMEM;
+    if (uv_loop_init(m->loop)) {
+      free(m->loop);
+      m->loop = NULL;
+      return UV_ENOMEM;
+    }
+  }
+  (void)L;
+  if (m->uv) return 0;
+  if (!(m->uv = xfer_uv_new(m->loop, m->h))) return UV_ENOMEM;
+  /* The sockets that exist already, with their current interest. */
+  for (fd = 0; fd < m->nsocks; fd++)
+    if ((m->socks[fd] & LXFER_SOCK_KNOWN) && (m->socks[fd] & LXFER_SOCK_WHAT))
+      xfer_uv_socket_cb(NULL, fd, m->socks[fd] & LXFER_SOCK_WHAT, m->uv, NULL);
+  return 0;
+}
+
+/* run([{on_done = function(easy, ok, err) end}]) -> true | nil, err
+ * Drives every transfer to its end on a libuv loop, in C; Lua runs only for
+ * the transfers' own callbacks and on_done.  Without on_done, completion
+ * messages stay for info_read.  A callback error stops the loop and is
+ * raised; the remaining transfers stay added, for the next run(). */
+static int multi_run(lua_State *L) {
+  struct lxfer_multi *m = checkmulti(L, 1);
+  struct lxfer_frame f;
+  int rc;
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_getfield(L, 2, "on_done");
+    if (!lua_isnil(L, -1) && !lxfer_iscallable(L, -1))
+      luaL_argerror(L, 2, lua_pushfstring(L, "field 'on_done' must be a "
+                    "function, got %s", luaL_typename(L, -1)));
+  } else {
+    lua_pushnil(L);
+  }
+  if (m->in_run || m->in_sockcb || m->ctx.incb)
+    return lxfer_mfail(L, XFERM_RECURSIVE_API_CALL);
+  if (m->sockfn != LUA_NOREF || m->timerfn != LUA_NOREF)
+    return luaL_error(L, "run() drives the multi handle itself: set "
+                         "socketfunction and timerfunction to nil first");
+  if ((rc = make_uv(L, m)) != 0) {
+    lua_pushnil(L);
+    lxfer_pusherror(L, LXFER_KIND_UV, rc, NULL);
+    return 2;
+  }
+  if (!lua_isnil(L, -1)) {
+    m->on_done = luaL_ref(L, LUA_REGISTRYINDEX);
+    xfer_uv_on_done(m->uv, uv_done, m);
+  }
+  lxfer_enter(&m->ctx, L, &f);
+  m->in_run = 1;
+  m->ctx.uv = m->uv;
+  rc = xfer_uv_run(m->uv);
+  m->in_run = 0;
+  m->ctx.uv = NULL;
+  xfer_uv_on_done(m->uv, NULL, NULL);
+  unref(L, &m->on_done);
+  finish(L, m, &f);
+  if (rc > 0) return lxfer_mfail(L, (XFERMcode)rc);
+  if (rc < 0) {
+    lua_pushnil(L);
+    lxfer_pusherror(L, LXFER_KIND_UV, rc, NULL);
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* ---- construction ---- */
+
+int lxfer_multi_new(lua_State *L) {
+  struct lxfer_multi *m;
+  if (!lua_isnoneornil(L, 1)) luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1); /* the options (or nil) stay at 1 */
+  m = lxfer_newudata(L, sizeof(*m));
+  memset(m, 0, sizeof(*m));
+  m->sockfn = m->timerfn = m->on_done = LUA_NOREF;
+  m->ctx.err = LUA_NOREF;
+  luaL_setmetatable(L, LXFER_MULTI_MT);
+  lua_createtable(L, 1, 2);
+  lua_pushvalue(L, -2);
+  lua_rawseti(L, -2, 1);
+  lxfer_setuservalue(L, -2);
+  lxfer_register_box(L, -1);
+  if (!(m->h = xfer_multi_init())) return luaL_error(L, "out of memory");
+  xfer_multi_setopt(m->h, XFERMOPT_SOCKETFUNCTION, sock_tramp);
+  xfer_multi_setopt(m->h, XFERMOPT_SOCKETDATA, m);
+  xfer_multi_setopt(m->h, XFERMOPT_TIMERFUNCTION, timer_tramp);
+  xfer_multi_setopt(m->h, XFERMOPT_TIMERDATA, m);
+  if (!lua_isnoneornil(L, 1)) mapply_table(L, m, 1);
+  return 1;
+}
+
+static const luaL_Reg methods[] = {
+  {"setopt", multi_setopt},
+  {"add_handle", multi_add},
+  {"remove_handle", multi_remove},
+  {"perform", multi_perform},
+  {"socket_action", multi_socket_action},
+  {"socket_all", multi_socket_all},
+  {"wait", multi_wait},
+  {"poll", multi_poll},
+  {"wakeup", multi_wakeup},
+  {"timeout", multi_timeout},
+  {"info_read", multi_info_read},
+  {"assign", multi_assign},
+  {"get_handles", multi_get_handles},
+  {"run", multi_run},
+  {"close", multi_close_m},
+  {NULL, NULL}
+};
+
+void lxfer_multi_open(lua_State *L) {
+  const char *names[NMOPTS];
+  int i;
+  for (i = 0; i < NMOPTS; i++) names[i] = mopts[i].name;
+  lxfer_nametable(L, &mopt_key, names, NMOPTS);
+  lxfer_newmeta(L, LXFER_MULTI_MT, methods, multi_gc, multi_tostring);
+  for (i = 0; i < NMOPTS; i++) {
+    lua_pushfstring(L, "setopt_%s", mopts[i].name);
+    lua_pushinteger(L, i);
+    lua_pushcclosure(L, multi_setopt_one, 1);
+    lua_rawset(L, -3);
+  }
+  lua_pop(L, 1);
+  for (i = 0; i < NMOPTS; i++)
+    lxfer_setupper(L, "MOPT_", mopts[i].name, mopts[i].id);
+}
