@@ -130,7 +130,6 @@ static XFER *pop(struct xfer_queue *q) {
 
 static void hand_off(struct xfer_conn *c, XFER *e);
 static struct xfer_conn *idle_take(struct xfer_host *h);
-static int host_key(XFER *e, char *buf, size_t cap);
 
 /* Reserves a slot (total, and host) for e and schedules it. */
 static void grant(XFER *e, struct xfer_host *h) {
@@ -282,17 +281,26 @@ void xfer__conn_done(XFER *e, int keep) {
 /* ---- acquiring a connection ---- */
 
 /* The connection-cache key: scheme, host, port, and for https the TLS
- * options, so a connection is only reused where it fits. */
-static int host_key(XFER *e, char *buf, size_t cap) {
+ * options, so a connection is only reused where it fits.  Returns the key
+ * in buf, or a malloc'd one when buf is too small (the caller frees a key
+ * that is not buf), or NULL. */
+static char *host_key(XFER *e, char *buf, size_t cap) {
   int n;
   const char *scheme = e->u.scheme == XFER_SCHEME_HTTPS ? "https://"
                                                          : "http://";
-  size_t sl = strlen(scheme);
-  if (cap <= sl) return -1;
+  size_t sl = strlen(scheme), need;
+  char *big;
   memcpy(buf, scheme, sl);
   n = xfer__url_hostport(e->url, &e->u, buf + sl, cap - sl);
-  if (n < 0) return -1;
-  return e->u.scheme == XFER_SCHEME_HTTPS ? xfer__tls_key(e, buf, cap) : 0;
+  if (n < 0) return NULL; /* url.c caps host names far below cap */
+  if (e->u.scheme != XFER_SCHEME_HTTPS) return buf;
+  sl += (size_t)n;
+  need = xfer__tls_key(e, buf + sl, cap - sl);
+  if (need < cap - sl) return buf;
+  if (!(big = malloc(sl + need + 1))) return NULL;
+  memcpy(big, buf, sl);
+  xfer__tls_key(e, big + sl, need + 1);
+  return big;
 }
 
 static struct xfer_conn *conn_new(XFER *e, struct xfer_host *h) {
@@ -322,20 +330,19 @@ static struct xfer_conn *conn_new(XFER *e, struct xfer_host *h) {
  * allow, else a place in a FIFO.  Returns 0 or an XFERcode. */
 int xfer__conn_acquire(XFER *e) {
   XFERM *m = e->multi;
-  char key[300];
+  char keybuf[512], *key;
   struct xfer_host *h;
   struct xfer_conn *c;
   int reserved = e->reserved_slot;
-  if (host_key(e, key, sizeof(key))) {
-    xfer__fail(e, XFERE_URL_MALFORMAT, "host name too long");
-    return XFERE_URL_MALFORMAT;
-  }
   if (reserved) {
     h = e->waiting_host;
     e->reserved_slot = 0;
     e->waiting_host = NULL;
   } else {
+    if (!(key = host_key(e, keybuf, sizeof(keybuf))))
+      return XFERE_OUT_OF_MEMORY;
     h = host_get(m, key);
+    if (key != keybuf) free(key);
     if (!h) return XFERE_OUT_OF_MEMORY;
   }
   if (!e->set.fresh_connect && !e->retried &&
@@ -383,7 +390,7 @@ int xfer__conn_acquire(XFER *e) {
   e->num_connects++;
   e->state = XFER_ST_RESOLVING;
   xfer__recompute_timer(e);
-  xfer__verbose(e, "new connection to %s", key);
+  xfer__verbose(e, "new connection to %s", c->hostname);
   return xfer__dns_lookup(c, e);
 }
 

@@ -62,19 +62,23 @@ int lxfer_call(struct lxfer_ctx *ctx, struct lxfer_call *c) {
   int top, rc, easy = c->kind <= LXFER_CALL_XFERINFO;
   /* No thread means a callback outside every binding call: a binding bug.
    * Failing the transfer is the safe answer. */
-  if (!L || ctx->nolua || !lua_checkstack(L, 4)) {
+  if (!L || ctx->nolua || !lua_checkstack(L, 5)) {
     c->abort = 1;
     return -1;
   }
   top = lua_gettop(L);
+  /* The easy stays on the stack: a callback may close it and drop it, and
+   * its error buffer is written below. */
+  if (easy) lxfer_pushbox(L, c->e);
   lua_rawgetp(L, LUA_REGISTRYINDEX, &msgh_key);
   lua_rawgetp(L, LUA_REGISTRYINDEX, &body_key);
   lua_pushlightuserdata(L, c);
   if (easy) ctx->incb++;
-  rc = lua_pcall(L, 1, 0, top + 1);
+  rc = lua_pcall(L, 1, 0, lua_gettop(L) - 2);
   if (easy) ctx->incb--;
+  if (rc != LUA_OK) c->abort = 1;
+  if (easy && c->abort) lxfer_easy_aborted(L, c, rc != LUA_OK);
   if (rc != LUA_OK) {
-    c->abort = 1;
     if (ctx->err == LUA_NOREF) ctx->err = luaL_ref(L, LUA_REGISTRYINDEX);
     if (ctx->uv) xfer_uv_stop(ctx->uv);
   }

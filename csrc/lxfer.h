@@ -80,7 +80,6 @@ struct lxfer_multi {
   int nsocks;
   int in_sockcb;             /* inside the Lua socket or timer callback */
   int in_run;                /* inside run() */
-  int failed;                /* T.failed has easies to fail (settle) */
   uv_loop_t *loop;           /* run()'s loop, made on first use */
   xfer_uv *uv;               /* the driver on it, while no Lua fn is set */
 };
@@ -94,7 +93,7 @@ struct lxfer_multi {
  * C function (kept in the registry) runs them all under lua_pcall. */
 enum {
   LXFER_CALL_WRITE, LXFER_CALL_HEADER, LXFER_CALL_READ, LXFER_CALL_XFERINFO,
-  LXFER_CALL_SOCKET, LXFER_CALL_SOCKFAIL, LXFER_CALL_TIMER, LXFER_CALL_DONE
+  LXFER_CALL_SOCKET, LXFER_CALL_TIMER, LXFER_CALL_DONE
 };
 
 struct lxfer_call {
@@ -143,13 +142,13 @@ void lxfer_easy_retire_lists(struct lxfer_easy *e);
 void lxfer_easy_unbusy(lua_State *L, struct lxfer_easy *e);
 void lxfer_push_none(lua_State *L);
 int lxfer_easy_body(lua_State *L, struct lxfer_call *c);
+void lxfer_easy_aborted(lua_State *L, struct lxfer_call *c, int raised);
 
 /* lxfer_multi.c */
 void lxfer_multi_open(lua_State *L);
 int lxfer_multi_new(lua_State *L);
 void lxfer_multi_detach_easy(lua_State *L, struct lxfer_multi *m,
                              struct lxfer_easy *e, int eidx);
-void lxfer_multi_settle(lua_State *L, struct lxfer_multi *m);
 int lxfer_multi_body(lua_State *L, struct lxfer_call *c);
 
 #endif /* LXFER_H */

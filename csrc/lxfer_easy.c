@@ -11,6 +11,7 @@
  */
 #include "lxfer.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -288,6 +289,23 @@ static void call_xferinfo(lua_State *L, struct lxfer_call *c) {
   }
 }
 
+/* The transfer's message, unless the core has one already: the core only
+ * sees a short count or an abort code.  raised: the error (its first line
+ * goes in) is on top of the stack. */
+void lxfer_easy_aborted(lua_State *L, struct lxfer_call *c, int raised) {
+  struct lxfer_easy *e = c->e;
+  const char *msg = raised ? lua_tostring(L, -1) : NULL;
+  int n = 0;
+  if (e->errbuf[0]) return;
+  if (msg) while (msg[n] && msg[n] != '\n') n++;
+  if (raised)
+    snprintf(e->errbuf, sizeof(e->errbuf), "the %s callback raised an "
+             "error: %.*s", cbname(c->kind), n, msg ? msg : "(not a string)");
+  else
+    snprintf(e->errbuf, sizeof(e->errbuf), "the %s callback aborted the "
+             "transfer", cbname(c->kind));
+}
+
 int lxfer_easy_body(lua_State *L, struct lxfer_call *c) {
   switch (c->kind) {
   case LXFER_CALL_READ: call_read(L, c); break;
@@ -398,12 +416,8 @@ static void easy_close(lua_State *L, struct lxfer_easy *e, int idx, int gc) {
     release(L, e);
   }
   if (m) {
-    if (gc) {
-      m->ctx.nolua--;
-    } else {
-      lxfer_multi_settle(L, m);
-      lxfer_leave(&m->ctx, L, &f); /* a socket callback's error */
-    }
+    if (gc) m->ctx.nolua--;
+    else lxfer_leave(&m->ctx, L, &f); /* a socket callback's error */
   }
 }
 

@@ -12,8 +12,8 @@
  * else the Lua functions, else nothing (perform/wait need no callbacks).
  *
  * References: the multi's user value T is a table { [1] = multi,
- * [easy] = true for each added easy, sockets = { [fd] = assigned value },
- * failed = {...}, msgs = {...} }, and an added easy's user value is T too.
+ * [easy] = true for each added easy, sockets = { [fd] = assigned value } },
+ * and an added easy's user value is T too.
  * So an added easy cannot be collected while its multi lives, the multi
  * lives while an added easy is reachable, and a forgotten pair is
  * collected together.
@@ -43,8 +43,6 @@ static const struct mopt mopts[] = {
 #define NMOPTS ((int)(sizeof(mopts) / sizeof(mopts[0])))
 
 static const char mopt_key = 'm'; /* registry: option name -> index */
-
-#define SOCKET_FAILED_TEXT "the socket callback raised an error"
 
 /* ---- the C callbacks installed on the core ---- */
 
@@ -89,13 +87,8 @@ static int sock_tramp(XFER *h, xfer_socket_t fd, int what, void *ud,
   m->in_sockcb++;
   rc = lxfer_call(&m->ctx, &c);
   m->in_sockcb--;
-  /* The core ignores a failing socket callback; its transfer would wait
-   * for events nobody watches.  Note it, to fail it once the core is out
-   * of the way (settle).  A socket being removed leaves nobody waiting. */
-  if (rc && c.e && what != XFER_POLL_REMOVE) {
-    c.kind = LXFER_CALL_SOCKFAIL;
-    lxfer_call(&m->ctx, &c);
-  }
+  /* A socket nobody watches would hang its transfer: the core fails every
+   * transfer in progress (42) and the call returns ABORTED_BY_CALLBACK. */
   return rc ? -1 : 0;
 }
 
@@ -113,7 +106,7 @@ static int timer_tramp(XFERM *h, long ms, void *ud) {
   m->in_sockcb++;
   rc = lxfer_call(&m->ctx, &c);
   m->in_sockcb--;
-  return rc ? -1 : 0; /* the core fails every running transfer (42) */
+  return rc ? -1 : 0; /* as for the socket callback */
 }
 
 static void uv_done(XFER *h, XFERcode result, void *ud) {
@@ -148,12 +141,6 @@ static void push_field(lua_State *L, int t, const char *field) {
   lua_setfield(L, t, field);
 }
 
-static void append(lua_State *L, int list, int v) {
-  list = lua_absindex(L, list);
-  lua_pushvalue(L, v);
-  lua_rawseti(L, list, (int)lua_rawlen(L, list) + 1);
-}
-
 /* socket(easy or nil, fd, what, assigned value) */
 static void call_socket(lua_State *L, struct lxfer_call *c) {
   int fd = (int)c->v[0];
@@ -184,13 +171,6 @@ int lxfer_multi_body(lua_State *L, struct lxfer_call *c) {
   switch (c->kind) {
   case LXFER_CALL_SOCKET:
     call_socket(L, c);
-    break;
-  case LXFER_CALL_SOCKFAIL:
-    push_t(L, c->m);
-    push_field(L, -1, "failed");
-    lxfer_pushbox(L, c->e);
-    append(L, -2, -1);
-    c->m->failed = 1;
     break;
   case LXFER_CALL_TIMER:
     lua_rawgeti(L, LUA_REGISTRYINDEX, c->fn);
@@ -257,48 +237,6 @@ void lxfer_multi_detach_easy(lua_State *L, struct lxfer_multi *m,
   lxfer_push_none(L);
   lxfer_setuservalue(L, eidx);
   if (pushed) lua_pop(L, 1);
-}
-
-/* Fails the transfers whose socket callback raised: removed from the
- * multi, each leaves a message (ABORTED_BY_CALLBACK) for info_read.  Runs
- * after the core call, before the error is raised again. */
-void lxfer_multi_settle(lua_State *L, struct lxfer_multi *m) {
-  int t, list, i, n;
-  if (!m->failed || !m->h) return;
-  m->failed = 0;
-  push_t(L, m);
-  if (lua_type(L, -1) != LUA_TTABLE) {
-    lua_pop(L, 1);
-    return;
-  }
-  t = lua_gettop(L);
-  push_field(L, t, "failed");
-  list = lua_gettop(L);
-  lua_pushnil(L);
-  lua_setfield(L, t, "failed");
-  n = (int)lua_rawlen(L, list);
-  for (i = 1; i <= n; i++) {
-    struct lxfer_easy *e;
-    lua_rawgeti(L, list, i);
-    e = luaL_testudata(L, -1, LXFER_EASY_MT);
-    if (e && e->m == m && e->h) {
-      lxfer_multi_detach_easy(L, m, e, -1);
-      strcpy(e->errbuf, SOCKET_FAILED_TEXT);
-      push_field(L, t, "msgs");
-      append(L, -1, -2);
-      lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
-  }
-  lua_settop(L, t - 1);
-}
-
-/* Leaves m's context: fails what the socket callback could not watch, then
- * raises the error a callback of this call stored, if any. */
-static void finish(lua_State *L, struct lxfer_multi *m,
-                   struct lxfer_frame *f) {
-  lxfer_multi_settle(L, m);
-  lxfer_leave(&m->ctx, L, f);
 }
 
 /* Stops run()'s driver and frees its handles (the loop stays for later). */
@@ -415,7 +353,7 @@ static void set_fn(lua_State *L, struct lxfer_multi *m, const struct mopt *o,
   lxfer_enter(&m->ctx, L, &f);
   if (o->kind == MK_SOCKETFN) replay_sockets(m);
   else replay_timer(L, m);
-  finish(L, m, &f);
+  lxfer_leave(&m->ctx, L, &f);
 }
 
 static void mapply(lua_State *L, struct lxfer_multi *m, const struct mopt *o,
@@ -524,13 +462,15 @@ static int multi_add(lua_State *L) {
   e->rbuf = LUA_NOREF;
   lxfer_enter(&m->ctx, L, &f);
   rc = xfer_multi_add_handle(m->h, e->h);
-  if (rc) {
+  /* ABORTED_BY_CALLBACK: added, then failed with the others by a failing
+   * timer callback (whose error lxfer_leave raises). */
+  if (rc && rc != XFERM_ABORTED_BY_CALLBACK) {
     XFER *h = e->h;
     e->h = NULL; /* the core does not have it: nothing to remove */
     lxfer_multi_detach_easy(L, m, e, 2);
     e->h = h;
   }
-  finish(L, m, &f);
+  lxfer_leave(&m->ctx, L, &f);
   if (rc) return lxfer_mfail(L, rc);
   lua_pushboolean(L, 1);
   return 1;
@@ -544,7 +484,7 @@ static int multi_remove(lua_State *L) {
     if (m->in_sockcb) return lxfer_mfail(L, XFERM_RECURSIVE_API_CALL);
     lxfer_enter(&m->ctx, L, &f);
     lxfer_multi_detach_easy(L, m, e, 2);
-    finish(L, m, &f);
+    lxfer_leave(&m->ctx, L, &f);
   }
   lua_pushboolean(L, 1); /* not added: nothing to do, as libcurl */
   return 1;
@@ -574,7 +514,7 @@ static int multi_perform(lua_State *L) {
   if (busy(m)) return lxfer_mfail(L, XFERM_RECURSIVE_API_CALL);
   lxfer_enter(&m->ctx, L, &f);
   rc = xfer_multi_perform(m->h, &running);
-  finish(L, m, &f);
+  lxfer_leave(&m->ctx, L, &f);
   return running_result(L, rc, running);
 }
 
@@ -587,7 +527,7 @@ static int multi_socket_action(lua_State *L) {
   if (busy(m)) return lxfer_mfail(L, XFERM_RECURSIVE_API_CALL);
   lxfer_enter(&m->ctx, L, &f);
   rc = xfer_multi_socket_action(m->h, fd, mask, &running);
-  finish(L, m, &f);
+  lxfer_leave(&m->ctx, L, &f);
   return running_result(L, rc, running);
 }
 
@@ -599,7 +539,7 @@ static int multi_socket_all(lua_State *L) {
   if (busy(m)) return lxfer_mfail(L, XFERM_RECURSIVE_API_CALL);
   lxfer_enter(&m->ctx, L, &f);
   rc = xfer_multi_socket_all(m->h, &running);
-  finish(L, m, &f);
+  lxfer_leave(&m->ctx, L, &f);
   return running_result(L, rc, running);
 }
 
@@ -636,22 +576,6 @@ static int multi_info_read(lua_State *L) {
   struct lxfer_multi *m = checkmulti(L, 1);
   XFERMsg *msg;
   struct lxfer_easy *e;
-  lxfer_getuservalue(L, 1);
-  lua_getfield(L, -1, "msgs");
-  if (lua_type(L, -1) == LUA_TTABLE && lua_rawlen(L, -1) > 0) {
-    int i, n = (int)lua_rawlen(L, -1);
-    lua_rawgeti(L, -1, 1);
-    for (i = 1; i < n; i++) { /* shift: there are only ever a few */
-      lua_rawgeti(L, -2, i + 1);
-      lua_rawseti(L, -3, i);
-    }
-    lua_pushnil(L);
-    lua_rawseti(L, -3, n);
-    e = lua_touserdata(L, -1);
-    lua_pushboolean(L, 0);
-    lxfer_pusherror(L, LXFER_KIND_EASY, XFERE_ABORTED_BY_CALLBACK, e->errbuf);
-    return 3;
-  }
   while ((msg = xfer_multi_info_read(m->h, NULL)) != NULL) {
     if (msg->msg != XFERMSG_DONE) continue;
     if (!(e = lxfer_easy_of(msg->easy_handle))) continue;
@@ -755,7 +679,7 @@ static int multi_run(lua_State *L) {
   m->ctx.uv = NULL;
   xfer_uv_on_done(m->uv, NULL, NULL);
   unref(L, &m->on_done);
-  finish(L, m, &f);
+  lxfer_leave(&m->ctx, L, &f);
   if (rc > 0) return lxfer_mfail(L, (XFERMcode)rc);
   if (rc < 0) {
     lua_pushnil(L);

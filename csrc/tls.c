@@ -348,13 +348,16 @@ void xfer__tls_free(XFERM *m) {
   m->tls = NULL;
 }
 
-/* The options that make a TLS connection unfit for another transfer. */
-int xfer__tls_key(XFER *e, char *buf, size_t cap) {
+/* The bytes of the TLS options that make a connection (or a session) unfit
+ * for another transfer, appended to a connection-cache key.  The strings
+ * themselves, not a hash of them: a collision would hand one client
+ * identity's connection to another.  Returns the length needed (like
+ * snprintf), so the caller can grow its buffer and call again. */
+size_t xfer__tls_key(XFER *e, char *buf, size_t cap) {
   const struct xfer_opts *o = &e->set;
   const char *parts[7];
-  uint32_t h = 2166136261u;
-  size_t len = strlen(buf), i;
-  int n;
+  size_t len = 0, i;
+  char flags[64];
   parts[0] = o->cainfo;
   parts[1] = o->capath;
   parts[2] = o->sslcert;
@@ -362,13 +365,19 @@ int xfer__tls_key(XFER *e, char *buf, size_t cap) {
   parts[4] = o->cipher_list;
   parts[5] = o->pinnedpublickey;
   parts[6] = o->keypasswd;
+  snprintf(flags, sizeof(flags), "#%d%d%d.%lx", o->ssl_verifypeer,
+           o->ssl_verifyhost, o->ssl_sessionid_cache,
+           (unsigned long)o->sslversion);
+#define PUT(s, n) do { if (len + (n) < cap) memcpy(buf + len, (s), (n)); \
+                       len += (n); } while (0)
+  PUT(flags, strlen(flags));
   for (i = 0; i < 7; i++) {
-    const char *p = parts[i] ? parts[i] : "\x01";
-    for (; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
-    h = (h ^ 0xff) * 16777619u;
+    /* \x01 separates, \x02 marks "not set": neither occurs in a path. */
+    PUT("\x01", 1);
+    if (parts[i]) PUT(parts[i], strlen(parts[i]));
+    else PUT("\x02", 1);
   }
-  n = snprintf(buf + len, cap - len, "#%08x.%d%d%d.%lx", h, o->ssl_verifypeer,
-               o->ssl_verifyhost, o->ssl_sessionid_cache,
-               (unsigned long)o->sslversion);
-  return n < 0 || (size_t)n >= cap - len ? -1 : 0;
+#undef PUT
+  if (len < cap) buf[len] = 0;
+  return len;
 }

@@ -341,8 +341,8 @@ int xfer__tls_pending(struct xfer_conn *c);
 void xfer__tls_close(struct xfer_conn *c);
 void xfer__tls_session_free(void *session);
 void xfer__tls_free(XFERM *m);
-/* Appends "#<hash of the TLS options>" to a connection-cache key. */
-int xfer__tls_key(XFER *e, char *buf, size_t cap);
+/* The TLS options' part of a connection-cache key (see tls.c). */
+size_t xfer__tls_key(XFER *e, char *buf, size_t cap);
 
 /* conn.c: I/O on a connection, through TLS when it has it.  send/recv
  * return bytes (recv: 0 at EOF), XFER_IO_AGAIN, or -XFERcode. */
@@ -362,8 +362,8 @@ int xfer__tls_pending(struct xfer_conn *c);
 void xfer__tls_close(struct xfer_conn *c);
 void xfer__tls_session_free(void *session);
 void xfer__tls_free(XFERM *m);
-/* Appends "#<hash of the TLS options>" to a connection-cache key. */
-int xfer__tls_key(XFER *e, char *buf, size_t cap);
+/* The TLS options' part of a connection-cache key (see tls.c). */
+size_t xfer__tls_key(XFER *e, char *buf, size_t cap);
 
 /* dns.c */
 int xfer__dns_lookup(struct xfer_conn *c, XFER *e);

@@ -78,6 +78,7 @@ cmd_stop() {
     stop_pid "$dir/fault-holder.pid" 2
     rm -f "$dir/fault.fifo"
     if [ -d "$dir/nginx" ]; then "$HERE/nginx.sh" stop "$dir/nginx"; fi
+    "$HERE/tls.sh" stop "$dir"
     return 0
 }
 
@@ -100,6 +101,10 @@ cmd_start() {
         cmd_stop "$dir"
         die "nginx failed to start"
     fi
+
+    # TLS nginx and PKI (DIR/tls, DIR/tls-nginx)
+    local tls_env
+    tls_env=$("$HERE/tls.sh" start "$dir") || { cmd_stop "$dir"; die "TLS nginx failed to start"; }
 
     # fault server, stdin held open through a fifo
     rm -f "$dir/fault.fifo"
@@ -131,6 +136,7 @@ cmd_start() {
         done <<< "$nginx_env"
         for kv in $line; do echo "export $kv"; done
         echo "export SERVERS_DIR=$dir"
+        echo "$tls_env"
     } > "$dir/env.tmp" && mv "$dir/env.tmp" "$dir/env"
     cat "$dir/env"
 }
