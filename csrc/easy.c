@@ -66,7 +66,13 @@ void xfer_easy_cleanup(XFER *e) {
   if (!xfer__good_easy(e)) return;
   if (e->multi) {
     XFERM *m = e->multi;
-    if (m->in_callback) return; /* misuse: refuse rather than corrupt */
+    if (m->in_callback) {
+      /* Inside the socket or timer callback nothing may be torn down; the
+       * API call that ran the callback finishes it (xfer__end_call). */
+      e->cleanup_pending = 1;
+      m->deferred_cleanups = 1;
+      return;
+    }
     xfer__detach(e);
   }
   if (e->cb_depth) {

@@ -455,7 +455,8 @@ static long check_long(lua_State *L, const struct opt *o, int v, int arg) {
   lua_Integer n = 0;
   if (lua_type(L, v) == LUA_TBOOLEAN) return lua_toboolean(L, v);
   lua_pushvalue(L, v);
-  if (!lxfer_tointeger(L, -1, &n)) optfail(L, arg, o, "an integer or a boolean");
+  if (!lxfer_tointeger(L, -1, &n))
+    optfail(L, arg, o, "an integer or a boolean");
   lua_pop(L, 1);
   return (long)n;
 }

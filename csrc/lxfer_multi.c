@@ -318,12 +318,12 @@ static void replay_sockets(struct lxfer_multi *m) {
 }
 
 /* A new Lua timer function hears the current deadline at once, and the
- * core reports the next one to it even if unchanged. */
-static void replay_timer(lua_State *L, struct lxfer_multi *m) {
+ * core reports the next one to it even if unchanged (setting the option
+ * again tells the core its timer is a new one). */
+static void replay_timer(struct lxfer_multi *m) {
   struct lxfer_call c;
   long ms = -1;
-  if (xfer_multi_setopt(m->h, XFERMOPT_TIMERFUNCTION, timer_tramp))
-    luaL_error(L, "cannot set the timer function now");
+  xfer_multi_setopt(m->h, XFERMOPT_TIMERFUNCTION, timer_tramp);
   xfer_multi_timeout(m->h, &ms);
   if (ms < 0) return;
   memset(&c, 0, sizeof(c));
@@ -352,7 +352,7 @@ static void set_fn(lua_State *L, struct lxfer_multi *m, const struct mopt *o,
   *ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lxfer_enter(&m->ctx, L, &f);
   if (o->kind == MK_SOCKETFN) replay_sockets(m);
-  else replay_timer(L, m);
+  else replay_timer(m);
   lxfer_leave(&m->ctx, L, &f);
 }
 
@@ -360,6 +360,7 @@ static void mapply(lua_State *L, struct lxfer_multi *m, const struct mopt *o,
                    int v, int arg) {
   lua_Integer n = 0;
   XFERMcode rc;
+  struct lxfer_frame f;
   v = lua_absindex(L, v);
   if (m->in_sockcb)
     luaL_error(L, "cannot set options inside the socket or timer callback "
@@ -370,8 +371,12 @@ static void mapply(lua_State *L, struct lxfer_multi *m, const struct mopt *o,
     else if (!lxfer_tointeger(L, v, &n))
       luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' must be an "
                     "integer, got %s", o->name, luaL_typename(L, v)));
+    /* A raised limit starts waiting transfers: callbacks may run. */
+    lxfer_enter(&m->ctx, L, &f);
     rc = xfer_multi_setopt(m->h, (XFERMoption)o->id, (long)n);
-    if (rc)
+    lxfer_leave(&m->ctx, L, &f);
+    /* ABORTED_BY_CALLBACK: the value is set; a callback failed after. */
+    if (rc && rc != XFERM_ABORTED_BY_CALLBACK)
       luaL_argerror(L, arg, lua_pushfstring(L, "option '%s': %s (%s)",
                     o->name, xfer_multi_strerror(rc),
                     xfer_multi_codename(rc)));

@@ -121,7 +121,8 @@ XFERMcode xfer_multi_remove_handle(XFERM *m, XFER *e) {
   XFERMcode rc = api_enter(m);
   if (rc) return rc;
   if (!xfer__good_easy(e)) return XFERM_BAD_EASY_HANDLE;
-  if (e->multi != m) return XFERM_OK; /* not added: nothing to do, as libcurl */
+  if (e->multi && e->multi != m) return XFERM_BAD_EASY_HANDLE;
+  if (!e->multi) return XFERM_OK; /* not added: nothing to do, as libcurl */
   xfer__detach(e);
   if (!m->easy_cb_depth) {
     xfer__drain(m);
@@ -311,6 +312,19 @@ void xfer__run_timers(XFERM *m) {
  * progress fails (libcurl's documented behaviour), and the call says so. */
 XFERMcode xfer__end_call(XFERM *m) {
   struct xfer_queue *q, *next;
+  if (m->deferred_cleanups && !m->in_callback) {
+    /* xfer_easy_cleanup was called inside a socket or timer callback
+     * (misuse, but no leak): finish it now.  Rare, so a walk is fine. */
+    m->deferred_cleanups = 0;
+    for (q = m->easies.next; q != &m->easies; q = next) {
+      XFER *e = xfer_queue_data(q, XFER, mlink);
+      next = q->next;
+      if (e->cleanup_pending && !e->cb_depth) {
+        e->cleanup_pending = 0;
+        xfer_easy_cleanup(e);
+      }
+    }
+  }
   if (!m->cb_failed || m->easy_cb_depth) return XFERM_OK;
   m->cb_failed = 0;
   for (q = m->easies.next; q != &m->easies; q = next) {

@@ -235,6 +235,7 @@ struct xfer_multi {
 
   int in_callback;             /* inside the socket or timer callback */
   int cb_failed;               /* one of them returned an error */
+  int deferred_cleanups;       /* easy cleanups asked for inside them */
   int easy_cb_depth;           /* inside a transfer's own callback */
 
   struct xfer_queue easies;    /* every added easy */
