@@ -424,4 +424,10 @@ void xfer__detach(XFER *e) {
   e->multi = NULL;
   e->state = XFER_ST_INIT;
   e->ls_check_at = e->progress_at = 0;
+  /* A cleanup asked for inside a socket or timer callback, then removed
+   * (or its multi cleaned up) before the call ended: free it now. */
+  if (e->cleanup_pending && !e->cb_depth) {
+    e->cleanup_pending = 0;
+    xfer_easy_cleanup(e);
+  }
 }
