@@ -21,7 +21,23 @@
  *   else the code's text), kind ("easy", "multi" or "uv" for a libuv error
  *   of run()); tostring(err) gives "NAME (code): message".
  * An error raised by a Lua callback is re-raised, with its traceback, by the
- * API call that ran the callback, once the core has returned.
+ * API call that ran the callback, once the core has returned; the transfer
+ * fails: WRITE_ERROR (23) for write/header, ABORTED_BY_CALLBACK (42) for
+ * read/xferinfo, and 42 for every transfer in progress for socket/timer
+ * (the core's rule for those two).  Non-string error values are kept as
+ * they are.
+ *
+ * Callback returns.  write(chunk), header(line): nothing or true takes it
+ * all, a number is the count taken, false fails the transfer.
+ * read(room): a string (longer than room: served over the next calls), nil
+ * or "" at the end, false aborts.  xferinfo(dltotal, dlnow, ultotal,
+ * ulnow): nothing or true goes on, false or a non-zero number aborts;
+ * setting it turns NOPROGRESS off.  socket(easy|nil, fd, what, assigned)
+ * and timer(ms): return values are ignored.
+ *
+ * Files: lxfer_easy.c (xfer.easy: options, getinfo, perform, close),
+ * lxfer_multi.c (xfer.multi: add/remove, drivers, run(), close),
+ * xfer_uv.c (the libuv loop behind run(); no Lua in it).
  */
 #include "lxfer.h"
 

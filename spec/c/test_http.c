@@ -859,7 +859,9 @@ TEST(getinfo_values) {
   CHECK_INT(co, <=, pre);
   CHECK_INT(pre, <=, st);
   CHECK_INT(st, <=, tot);
-  CHECK_INT(st, >=, 30000); /* microseconds: the server slept 30 ms first */
+  /* microseconds: the server slept 30 ms first; its libuv timer works in
+   * whole milliseconds of cached loop time, so allow it to be early. */
+  CHECK_INT(st, >=, 25000);
   CHECK_INT(tot, <, 4000000);
   /* upload size for a POST */
   xfer_easy_setopt(p->easy, XFEROPT_POSTFIELDS, "12345");
