@@ -485,13 +485,14 @@ static int multi_remove(lua_State *L) {
   struct lxfer_multi *m = checkmulti(L, 1);
   struct lxfer_easy *e = lxfer_checkeasy(L, 2);
   struct lxfer_frame f;
+  if (e->m && e->m != m) return lxfer_mfail(L, XFERM_BAD_EASY_HANDLE);
   if (e->m == m) {
     if (m->in_sockcb) return lxfer_mfail(L, XFERM_RECURSIVE_API_CALL);
     lxfer_enter(&m->ctx, L, &f);
     lxfer_multi_detach_easy(L, m, e, 2);
     lxfer_leave(&m->ctx, L, &f);
   }
-  lua_pushboolean(L, 1); /* not added: nothing to do, as libcurl */
+  lua_pushboolean(L, 1); /* not added anywhere: nothing to do, as libcurl */
   return 1;
 }
 
