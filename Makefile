@@ -22,7 +22,7 @@ DEB_PKGS = build-essential pkg-config libc-ares-dev libssl-dev libuv1-dev \
 
 .PHONY: all lib test asan demo deps install clean check-includes examples
 
-all: lib examples
+all: lib examples lua-modules
 
 lib: $(BUILD)/libxfer.a $(BUILD)/libxfer.so
 
@@ -89,3 +89,5 @@ install: lib
 
 clean:
 	rm -rf build build-asan
+
+include mk/lua.mk

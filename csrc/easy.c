@@ -75,9 +75,9 @@ void xfer_easy_cleanup(XFER *e) {
     }
     xfer__detach(e);
   }
-  if (e->cb_depth) {
+  if (e->cb_depth || e->in_perform) {
     /* Called from the transfer's own callback: frames below still use e;
-     * the unwinding caller frees it. */
+     * the unwinding caller (or xfer_easy_perform) frees it. */
     e->cleanup_pending = 1;
     return;
   }
@@ -418,6 +418,7 @@ XFERcode xfer_easy_perform(XFER *e) {
     return XFERE_OUT_OF_MEMORY;
   m = e->private_multi;
   if (xfer_multi_add_handle(m, e) != XFERM_OK) return XFERE_FAILED_INIT;
+  e->in_perform = 1;
   while (running) {
     if (xfer_multi_perform(m, &running) != XFERM_OK) {
       rc = XFERE_OUT_OF_MEMORY;
@@ -432,5 +433,11 @@ XFERcode xfer_easy_perform(XFER *e) {
     if (msg->msg == XFERMSG_DONE && msg->easy_handle == e)
       rc = msg->data.result;
   xfer_multi_remove_handle(m, e);
+  e->in_perform = 0;
+  if (e->cleanup_pending) { /* cleaned up from its own callback */
+    e->cleanup_pending = 0;
+    xfer_easy_cleanup(e);
+    return rc == XFERE_OK ? XFERE_ABORTED_BY_CALLBACK : rc;
+  }
   return rc;
 }

@@ -47,6 +47,14 @@ static XFERMcode api_enter(XFERM *m) {
   return XFERM_OK;
 }
 
+/* Driving calls are refused from every callback, a transfer's own too: they
+ * would step transfers while one is in the middle of a step. */
+static XFERMcode drive_enter(XFERM *m) {
+  XFERMcode rc = api_enter(m);
+  if (rc == XFERM_OK && m->easy_cb_depth) rc = XFERM_RECURSIVE_API_CALL;
+  return rc;
+}
+
 XFERMcode xfer_multi_cleanup(XFERM *m) {
   XFERMcode rc = api_enter(m);
   if (rc) return rc;
@@ -354,7 +362,7 @@ static XFERMcode finish_call(XFERM *m, int *running) {
 
 XFERMcode xfer_multi_socket_action(XFERM *m, xfer_socket_t s, int ev,
                                    int *running) {
-  XFERMcode rc = api_enter(m);
+  XFERMcode rc = drive_enter(m);
   if (rc) return rc;
   if (s == XFER_SOCKET_TIMEOUT) {
     /* The application's one-shot timer has fired: it is no longer armed. */
@@ -374,7 +382,7 @@ XFERMcode xfer_multi_socket(XFERM *m, xfer_socket_t s, int *running) {
 
 XFERMcode xfer_multi_socket_all(XFERM *m, int *running) {
   int i;
-  XFERMcode rc = api_enter(m);
+  XFERMcode rc = drive_enter(m);
   if (rc) return rc;
   /* Checks every socket: each owner tries its I/O and sees EAGAIN where
    * there is nothing to do. */

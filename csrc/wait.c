@@ -95,7 +95,7 @@ static XFERMcode wait_common(XFERM *m, struct xfer_waitfd *extra,
                              int use_wakeup) {
   long t;
   if (!xfer__good_multi(m)) return XFERM_BAD_HANDLE;
-  if (m->in_callback) return XFERM_RECURSIVE_API_CALL;
+  if (m->in_callback || m->easy_cb_depth) return XFERM_RECURSIVE_API_CALL;
   if (timeout_ms < 0 || (n_extra && !extra))
     return XFERM_BAD_FUNCTION_ARGUMENT;
   xfer_multi_timeout(m, &t);
@@ -134,7 +134,7 @@ XFERMcode xfer_multi_wakeup(XFERM *m) {
 XFERMcode xfer_multi_perform(XFERM *m, int *running) {
   int i, n, *fds;
   if (!xfer__good_multi(m)) return XFERM_BAD_HANDLE;
-  if (m->in_callback) return XFERM_RECURSIVE_API_CALL;
+  if (m->in_callback || m->easy_cb_depth) return XFERM_RECURSIVE_API_CALL;
   if (!m->have_revents && m->nlive &&
       poll_all(m, NULL, 0, 0, 0, NULL) < 0)
     return XFERM_UNRECOVERABLE_POLL;

@@ -195,6 +195,7 @@ struct xfer_easy {
   unsigned cleanup_pending : 1;
   unsigned discard_body : 1;   /* redirect or failonerror body */
   unsigned in_ready : 1;
+  unsigned in_perform : 1;     /* inside xfer_easy_perform */
   int cb_depth;
   unsigned run_id;             /* bumped by add_handle: callbacks of an old
                                 * run must not continue into a new one */

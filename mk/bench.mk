@@ -1,0 +1,55 @@
+# mk/bench.mk -- `make bench`: builds the benchmark clients and runs
+# bench/run.lua (see bench/README.md).
+#
+# Included by the top-level Makefile; also works on its own:
+#     make -f mk/bench.mk bench [QUICK=1] [BENCH_ARGS="--only W1,W3"]
+#
+#   QUICK=1      smaller N everywhere (under a minute)
+#   BENCH_ARGS   extra arguments for bench/run.lua (--only, --skip-strace,
+#                --out FILE; see bench/README.md)
+#   BENCH_LUA    the Lua 5.4 interpreter (default lua5.4)
+
+BUILD ?= build
+CC ?= cc
+BENCH_LUA ?= lua5.4
+BENCH_ARGS ?=
+BENCH_OUT = $(BUILD)/bench
+BENCH_CFLAGS = -O2 -g -std=c99 -D_GNU_SOURCE -Wall -Wextra
+BENCH_XFER_LIBS = -lcares -lssl -lcrypto
+BENCH_BINS = $(BENCH_OUT)/xfer_c $(BENCH_OUT)/curl_bench-xfer \
+             $(BENCH_OUT)/curl_bench-curl $(BENCH_OUT)/pstat
+
+.PHONY: bench bench-build
+
+# Standalone (make -f mk/bench.mk): the library's rule lives in the
+# top-level Makefile, so ask it to bring libxfer.a up to date.
+ifeq ($(origin CORE_OBJ),undefined)
+.PHONY: bench-lib
+bench-lib:
+	$(MAKE) -f Makefile BUILD=$(BUILD) $(BUILD)/libxfer.a
+$(BUILD)/libxfer.a: bench-lib ;
+endif
+
+bench-build: $(BENCH_BINS)
+
+# xfer's own client: the xfer API directly.
+$(BENCH_OUT)/xfer_c: bench/xfer_c.c csrc/xfer.h $(BUILD)/libxfer.a
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -Icsrc $< -o $@ $(BUILD)/libxfer.a $(BENCH_XFER_LIBS)
+
+# The libcurl client, unchanged, through xfer's compat header.
+$(BENCH_OUT)/curl_bench-xfer: bench/curl_bench.c csrc/xfer.h csrc/compat/curl/curl.h $(BUILD)/libxfer.a
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -Icsrc/compat $< -o $@ $(BUILD)/libxfer.a $(BENCH_XFER_LIBS) -luv
+
+# The same client against Debian's libcurl.
+$(BENCH_OUT)/curl_bench-curl: bench/curl_bench.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) $< -o $@ -lcurl -luv
+
+$(BENCH_OUT)/pstat: bench/pstat.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) $< -o $@
+
+bench: bench-build
+	$(BENCH_LUA) bench/run.lua --build $(BUILD) $(if $(filter 1,$(QUICK)),--quick) $(BENCH_ARGS)

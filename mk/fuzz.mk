@@ -1,0 +1,85 @@
+# mk/fuzz.mk -- libFuzzer targets (included by the top-level Makefile; also
+# usable alone: make -f mk/fuzz.mk fuzz).
+#
+#   make fuzz-build          build every target into build-fuzz/
+#   make fuzz                build, then run each target FUZZ_SECONDS (60)
+#   make fuzz FUZZ_TARGETS="fuzz_url fuzz_engine" FUZZ_SECONDS=300
+#   make fuzz-regress        replay the corpora and fuzz/regress/ (no fuzzing)
+#
+# The core is compiled again with clang, -fsanitize=fuzzer-no-link plus
+# ASan and UBSan, into build-fuzz/obj.  A run reads fuzz/corpus/<target>
+# (committed seeds) and writes what it finds to build-fuzz/corpus/<target>
+# (scratch, never committed); crashes land in build-fuzz/artifacts/<target>/.
+# Each target prints its last "#N DONE cov: X ft: Y" line.
+
+FUZZ_CC ?= clang
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= fuzz_url fuzz_h1parse fuzz_chunked fuzz_redirect fuzz_engine
+FUZZ_NICE ?= nice -n 10
+FUZZ_FLAGS ?=
+FUZZ_SAN = -fsanitize=fuzzer-no-link,address,undefined \
+           -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS = -g -O1 -D_GNU_SOURCE -std=c99 -Wall -Wextra -Icsrc -Ifuzz \
+              $(FUZZ_SAN)
+FUZZ_LIBS = -lcares -lssl -lcrypto
+
+# The top-level Makefile's CORE_SRC when included from it, else the same list.
+FUZZ_CORE_SRC := $(if $(CORE_SRC),$(CORE_SRC),csrc/multi.c csrc/socket.c \
+  csrc/transfer.c csrc/conn.c csrc/tls.c csrc/http1.c csrc/h1parse.c \
+  csrc/url.c csrc/dns.c csrc/easy.c csrc/wait.c csrc/heap.c csrc/util.c)
+FUZZ_CORE_OBJ := $(FUZZ_CORE_SRC:csrc/%.c=$(FUZZ_BUILD)/obj/%.o)
+FUZZ_BINS := $(addprefix $(FUZZ_BUILD)/,$(FUZZ_TARGETS))
+
+.PHONY: fuzz fuzz-build fuzz-regress fuzz-clean
+.SECONDARY: $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/obj/fuzz/%.o)
+
+fuzz-build: $(FUZZ_BINS)
+
+$(FUZZ_BUILD)/obj/%.o: csrc/%.c $(wildcard csrc/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_BUILD)/obj/fuzz/%.o: fuzz/%.c $(wildcard fuzz/*.h) $(wildcard csrc/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_BUILD)/fuzz_engine: $(FUZZ_BUILD)/obj/fuzz/fuzz_engine.o \
+    $(FUZZ_BUILD)/obj/fuzz/engine_harness.o $(FUZZ_CORE_OBJ)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ $(FUZZ_LIBS)
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/fuzz/fuzz_%.o $(FUZZ_CORE_OBJ)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ $(FUZZ_LIBS)
+
+# Runs every target in turn; a crash does not stop the others, but makes
+# the whole run fail at the end.
+fuzz: fuzz-build
+	@failed=""; \
+	for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/artifacts/$$t fuzz/corpus/$$t; \
+	  case $$t in fuzz_url|fuzz_redirect) dict=-dict=fuzz/dict/url.dict;; \
+	    *) dict=-dict=fuzz/dict/http.dict;; esac; \
+	  echo "== $$t: $(FUZZ_SECONDS) s"; \
+	  $(FUZZ_NICE) ./$(FUZZ_BUILD)/$$t -max_total_time=$(FUZZ_SECONDS) \
+	    -timeout=5 -rss_limit_mb=2048 -print_final_stats=1 $$dict \
+	    -artifact_prefix=$(FUZZ_BUILD)/artifacts/$$t/ $(FUZZ_FLAGS) \
+	    $(FUZZ_BUILD)/corpus/$$t fuzz/corpus/$$t \
+	    > $(FUZZ_BUILD)/$$t.log 2>&1; \
+	  rc=$$?; \
+	  if [ $$rc -ne 0 ]; then failed="$$failed $$t"; \
+	    grep -aE "ERROR|invariant|SUMMARY|Test unit written" $(FUZZ_BUILD)/$$t.log | head -n 20; fi; \
+	  done_line=$$(grep -aE "^#[0-9]+[[:space:]]+DONE" $(FUZZ_BUILD)/$$t.log | tail -n 1); \
+	  [ -n "$$done_line" ] || done_line=$$(grep -aE "^#[0-9]+[[:space:]]" $(FUZZ_BUILD)/$$t.log | tail -n 1); \
+	  execs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $(FUZZ_BUILD)/$$t.log); \
+	  echo "$$t: execs=$${execs:-?} rc=$$rc $$done_line"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: crashes in:$$failed (see $(FUZZ_BUILD)/artifacts/)"; exit 1; fi
+
+# The replay without libFuzzer is spec/c/test_fuzz_regress.c (a normal C
+# test, built by the top-level Makefile); this runs only it.
+fuzz-regress:
+	$(MAKE) $(or $(BUILD),build)/spec/test_fuzz_regress
+	./$(or $(BUILD),build)/spec/test_fuzz_regress
+
+fuzz-clean:
+	rm -rf $(FUZZ_BUILD)

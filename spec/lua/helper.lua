@@ -1,0 +1,129 @@
+-- spec/lua/helper.lua: test servers and small tools for the busted specs.
+--
+-- The servers (nginx and the fault server, spec/support/servers.sh) come
+-- from the environment when the runner exported them (spec/run.sh and
+-- `make lua-test` do); otherwise helper.start() starts a private set and
+-- helper.stop() stops it. Each spec file calls both (setup/teardown).
+local xfer = require "xfer"
+
+local helper = {}
+
+local NAMES = {
+    "NGINX_PORT", "NGINX_DOCROOT", "NGINX_ACCESS_LOG", "FAULT_PORT",
+    "FAULT_CLOSE_PORT", "FAULT_RESET_PORT", "FAULT_SILENT_PORT",
+}
+
+local started -- directory of the servers this helper started
+
+local function sh(cmd)
+    local ok = os.execute(cmd)
+    return ok == true or ok == 0
+end
+
+local function read_env(path)
+    local env = {}
+    local f = assert(io.open(path))
+    for line in f:lines() do
+        local k, v = line:match("^export ([%w_]+)=(.*)$")
+        if k then env[k] = v end
+    end
+    f:close()
+    return env
+end
+
+function helper.start()
+    if helper.NGINX_PORT then return end
+    local env = {}
+    if os.getenv("NGINX_PORT") and os.getenv("FAULT_PORT") then
+        for _, k in ipairs(NAMES) do env[k] = os.getenv(k) end
+    else
+        local dir = os.tmpname()
+        os.remove(dir)
+        assert(sh("spec/support/servers.sh start " .. dir .. " >/dev/null"),
+               "could not start the test servers")
+        started = dir
+        env = read_env(dir .. "/env")
+    end
+    for _, k in ipairs(NAMES) do
+        helper[k] = tonumber(env[k]) or env[k]
+    end
+end
+
+function helper.stop()
+    if started then
+        sh("spec/support/servers.sh stop " .. started .. " >/dev/null 2>&1")
+        sh("rm -rf " .. started)
+        started = nil
+    end
+end
+
+function helper.nginx(path)
+    return ("http://127.0.0.1:%d%s"):format(helper.NGINX_PORT, path or "/")
+end
+
+function helper.fault(path)
+    return ("http://127.0.0.1:%d%s"):format(helper.FAULT_PORT, path or "/")
+end
+
+-- An integer on every Lua version (5.1 and LuaJIT have only doubles).
+function helper.is_integer(x)
+    if math.type then return math.type(x) == "integer" end
+    return type(x) == "number" and x == math.floor(x)
+end
+
+function helper.collect()
+    collectgarbage("collect")
+    collectgarbage("collect")
+end
+
+-- A body-collecting easy handle: returns the handle and a function that
+-- returns the body received so far.
+function helper.easy(url, opts)
+    local parts = {}
+    opts = opts or {}
+    opts.url = url
+    opts.writefunction = opts.writefunction or function(s)
+        parts[#parts + 1] = s
+    end
+    local e = xfer.easy(opts)
+    return e, function() return table.concat(parts) end
+end
+
+-- Drives m with perform + wait until nothing runs; returns the messages
+-- as a list of { easy, ok, err }. Steps with collectgarbage when asked.
+function helper.drive(m, gc)
+    local msgs = {}
+    for _ = 1, 100000 do
+        local running = assert(m:perform())
+        while true do
+            local e, ok, err = m:info_read()
+            if not e then break end
+            msgs[#msgs + 1] = { e, ok, err }
+        end
+        if gc then helper.collect() end
+        if running == 0 then return msgs end
+        assert(m:wait(200))
+    end
+    error("transfers did not finish")
+end
+
+-- The fault server's counters: connections, requests, peak, open.
+function helper.fault_stats(path)
+    local e, body = helper.easy(helper.fault(path or "/stats"))
+    assert(e:perform())
+    e:close()
+    local t = {}
+    for k, v in body():gmatch("(%w+)=(%d+)") do t[k] = tonumber(v) end
+    return t
+end
+
+-- The interpreter running the specs, to start child processes with: the
+-- command line's (busted keeps lua.c's arg[-1]), else a guess.
+function helper.interpreter()
+    local cmd = rawget(_G, "arg") and arg[-1]
+    if type(cmd) == "string" and cmd:match("lua") then return cmd end
+    if jit then return "luajit" end
+    return "lua" .. _VERSION:match("%d+%.%d+")
+end
+
+return helper
