@@ -8,6 +8,7 @@
 #include "xfer_int.h"
 
 #include <limits.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,7 @@ void xfer__opts_init(struct xfer_opts *o) {
   o->ssl_verifypeer = 1;
   o->ssl_verifyhost = 1;
   o->ssl_sessionid_cache = 1;
+  o->redir_protocols = (1 << XFER_SCHEME_HTTP) | (1 << XFER_SCHEME_HTTPS);
 }
 
 void xfer__opts_free(struct xfer_opts *o) {
@@ -177,6 +179,7 @@ static XFERcode set_long(XFER *e, XFERoption opt, long v) {
     o->ssl_verifyhost = !!v;
     break;
   case XFEROPT_SSL_SESSIONID_CACHE: o->ssl_sessionid_cache = !!v; break;
+  case XFEROPT_UNRESTRICTED_AUTH: o->unrestricted_auth = !!v; break;
   case XFEROPT_SSLVERSION: {
     long min = v & 0xffff, max = v >> 16;
     if (min == 2 || min == 3 || min > XFER_SSLVERSION_TLSv1_3 ||
@@ -192,6 +195,30 @@ static XFERcode set_long(XFER *e, XFERoption opt, long v) {
   default:
     return XFERE_UNKNOWN_OPTION;
   }
+  return XFERE_OK;
+}
+
+/* "http,https" (case-insensitive, "all" for both); NULL restores the
+ * default.  A name xfer does not know (ftp, ...) is refused rather than
+ * ignored, so nobody believes a protocol is allowed that never will be. */
+static XFERcode set_redir_protocols(struct xfer_opts *o, const char *s) {
+  int bits = 0;
+  if (!s) {
+    o->redir_protocols = (1 << XFER_SCHEME_HTTP) | (1 << XFER_SCHEME_HTTPS);
+    return XFERE_OK;
+  }
+  while (*s) {
+    size_t n = strcspn(s, ",");
+    if (n == 4 && strncasecmp(s, "http", 4) == 0) bits |= 1 << XFER_SCHEME_HTTP;
+    else if (n == 5 && strncasecmp(s, "https", 5) == 0)
+      bits |= 1 << XFER_SCHEME_HTTPS;
+    else if (n == 3 && strncasecmp(s, "all", 3) == 0)
+      bits |= (1 << XFER_SCHEME_HTTP) | (1 << XFER_SCHEME_HTTPS);
+    else if (n) return XFERE_BAD_FUNCTION_ARGUMENT;
+    s += n;
+    if (*s == ',') s++;
+  }
+  o->redir_protocols = bits;
   return XFERE_OK;
 }
 
@@ -241,6 +268,7 @@ static XFERcode set_ptr(XFER *e, XFERoption opt, void *v) {
   case XFEROPT_CUSTOMREQUEST: return set_string(&o->customrequest, v);
   case XFEROPT_USERAGENT: return set_string(&o->useragent, v);
   case XFEROPT_HTTPHEADER: o->httpheader = v; break;
+  case XFEROPT_REDIR_PROTOCOLS_STR: return set_redir_protocols(o, v);
   case XFEROPT_CAINFO: return set_string(&o->cainfo, v);
   case XFEROPT_CAPATH: return set_string(&o->capath, v);
   case XFEROPT_SSLCERT: return set_string(&o->sslcert, v);

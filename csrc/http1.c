@@ -229,7 +229,8 @@ XFERcode xfer__h1_build_request(XFER *e) {
     }
     oom |= add(e, "\r\n", 2);
   }
-  if (e->u.has_userinfo && !ov[H_AUTH] && same_origin_as_set(e))
+  if (e->u.has_userinfo && !ov[H_AUTH] &&
+      (e->set.unrestricted_auth || same_origin_as_set(e)))
     oom |= add_basic_auth(e);
   if (e->set.useragent && !ov[H_UA])
     oom |= adds(e, "User-Agent: ") || adds(e, e->set.useragent) ||
@@ -246,7 +247,10 @@ XFERcode xfer__h1_build_request(XFER *e) {
       oom |= adds(e,
                   "Content-Type: application/x-www-form-urlencoded\r\n");
   }
-  oom |= add_custom(e, !same_origin_as_set(e)) || add(e, "\r\n", 2);
+  /* Credentials set for one host are not sent to another after a redirect
+   * (libcurl since 7.83), unless UNRESTRICTED_AUTH says so. */
+  oom |= add_custom(e, !e->set.unrestricted_auth && !same_origin_as_set(e)) ||
+         add(e, "\r\n", 2);
   e->req_head_len = e->req_len;
   e->upload_size = has_body ? blen : 0;
   if (e->body && e->body_len <= SMALL_BODY) {

@@ -227,6 +227,12 @@ int xfer__headers_done(XFER *e) {
   return 0;
 }
 
+static int redirect_allowed(XFER *e, const char *to) {
+  struct xfer_url u;
+  if (xfer__url_parse(to, strlen(to), &u)) return 0;
+  return (e->set.redir_protocols & (1 << u.scheme)) != 0;
+}
+
 static void follow_redirect(XFER *e) {
   int err = 0;
   char *to;
@@ -242,6 +248,14 @@ static void follow_redirect(XFER *e) {
   if (!to) {
     xfer__fail(e, (XFERcode)err, "bad redirect target: %s", e->location);
     xfer__done(e, (XFERcode)err);
+    return;
+  }
+  if (!redirect_allowed(e, to)) {
+    xfer__fail(e, XFERE_UNSUPPORTED_PROTOCOL,
+               "redirect to a protocol REDIR_PROTOCOLS_STR does not allow: "
+               "%.100s", to);
+    free(to);
+    xfer__done(e, XFERE_UNSUPPORTED_PROTOCOL);
     return;
   }
   /* 301/302 turn a POST (not a PUT) into a GET, 303 turns anything but

@@ -130,6 +130,7 @@ struct xfer_opts {
   char *cainfo, *capath, *sslcert, *sslkey, *keypasswd, *cipher_list;
   char *pinnedpublickey;
   long sslversion;
+  int redir_protocols;         /* bits of 1 << enum xfer_scheme */
   long timeout_ms;
   long connecttimeout_ms;
   long low_speed_limit;
@@ -151,6 +152,7 @@ struct xfer_opts {
   unsigned ssl_verifypeer : 1;
   unsigned ssl_verifyhost : 1;   /* 2 in libcurl's terms; 0 off */
   unsigned ssl_sessionid_cache : 1;
+  unsigned unrestricted_auth : 1;
 };
 
 struct xfer_easy {

@@ -27,4 +27,13 @@ out=$("$BUILD/examples/multi-uv" "http://127.0.0.1:$FAULT_CLOSE_PORT/x" "$base/s
 printf '#include <curl/curl.h>\nint main(void){CURL*c=curl_easy_init();curl_easy_setopt(c,CURLOPT_PROXY,"x");return 0;}\n' > "$BUILD/unsupported.c"
 if cc -Icsrc/compat -c "$BUILD/unsupported.c" -o "$BUILD/unsupported.o" 2>/dev/null; then bad compat_unsupported_option_fails; else ok compat_unsupported_option_fails; fi
 
+# Every public name of xfer.h has its libcurl spelling in the compat header
+# (options, infos, codes, constants), so the two cannot drift apart.
+missing=""
+for n in $(grep -oE '\bXFER(M?OPT|INFO|E|M)_[A-Z0-9_]+' csrc/xfer.h | sort -u); do
+  case $n in *_LASTENTRY|*_LAST|*_LASTONE|XFERINFO_NONE) continue ;; esac
+  grep -q "[[:space:]]$n\b" csrc/compat/curl/curl.h || missing="$missing $n"
+done
+[ -z "$missing" ] && ok compat_maps_every_name || { echo "not mapped:$missing"; bad compat_maps_every_name; }
+
 echo "$pass passed, $fail failed"

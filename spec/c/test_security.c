@@ -1,0 +1,224 @@
+/* test_security.c -- the safe defaults libcurl has, which xfer keeps:
+ * credentials stay with their host across redirects, redirects only go to
+ * allowed protocols, and bytes after a response never become the next
+ * response on a kept-alive connection. */
+#include "driver.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static struct xfer_slist *creds(void) {
+  struct xfer_slist *l = NULL;
+  l = xfer_slist_append(l, "Authorization: Bearer secret-token");
+  l = xfer_slist_append(l, "Cookie: session=secret-cookie");
+  l = xfer_slist_append(l, "X-Other: kept");
+  return l;
+}
+
+/* GET url with the credential headers and FOLLOWLOCATION; returns the tx. */
+static struct tx *follow(const char *url, struct xfer_slist *hdrs,
+                         long unrestricted) {
+  XFERM *m = xfer_multi_init();
+  struct tx *t = tx_new(url);
+  xfer_easy_setopt(t->easy, XFEROPT_HTTPHEADER, hdrs);
+  xfer_easy_setopt(t->easy, XFEROPT_FOLLOWLOCATION, 1L);
+  xfer_easy_setopt(t->easy, XFEROPT_UNRESTRICTED_AUTH, unrestricted);
+  CHECK_EQ(xfer_multi_add_handle(m, t->easy), XFERM_OK);
+  drive_poll(m, 5000);
+  xfer_multi_remove_handle(m, t->easy);
+  xfer_multi_cleanup(m);
+  return t;
+}
+
+static const char *redirect_to(const char *host, const char *path) {
+  static char buf[512];
+  snprintf(buf, sizeof(buf), "%s/redirect/302?to=http://%s:%d%s", fault_base(),
+           host, tl_env_int("FAULT_PORT"), path);
+  return buf;
+}
+
+TEST(credentials_not_sent_to_another_host) {
+  struct xfer_slist *h = creds();
+  /* 127.0.0.1 -> localhost: another host, same server. */
+  struct tx *t = follow(redirect_to("localhost", "/echo"), h, 0);
+  CHECK_EQ(t->result, XFERE_OK);
+  CHECK(strstr(t->body.data, "GET /echo HTTP/1.1\r\n") != NULL);
+  CHECK(strstr(t->body.data, "secret-token") == NULL);
+  CHECK(strstr(t->body.data, "secret-cookie") == NULL);
+  CHECK(strstr(t->body.data, "X-Other: kept") != NULL);
+  tx_free(t);
+  xfer_slist_free_all(h);
+}
+
+TEST(credentials_kept_on_the_same_host) {
+  struct xfer_slist *h = creds();
+  struct tx *t = follow(redirect_to("127.0.0.1", "/echo"), h, 0);
+  CHECK_EQ(t->result, XFERE_OK);
+  CHECK(strstr(t->body.data, "Authorization: Bearer secret-token") != NULL);
+  CHECK(strstr(t->body.data, "Cookie: session=secret-cookie") != NULL);
+  tx_free(t);
+  xfer_slist_free_all(h);
+}
+
+TEST(unrestricted_auth_sends_them_anywhere) {
+  struct xfer_slist *h = creds();
+  struct tx *t = follow(redirect_to("localhost", "/echo"), h, 1);
+  CHECK_EQ(t->result, XFERE_OK);
+  CHECK(strstr(t->body.data, "Authorization: Bearer secret-token") != NULL);
+  CHECK(strstr(t->body.data, "Cookie: session=secret-cookie") != NULL);
+  tx_free(t);
+  xfer_slist_free_all(h);
+}
+
+TEST(url_userinfo_not_sent_to_another_host) {
+  char url[512];
+  struct tx *t;
+  snprintf(url, sizeof(url), "http://user:pw@127.0.0.1:%d/redirect/302?to="
+           "http://localhost:%d/echo", tl_env_int("FAULT_PORT"),
+           tl_env_int("FAULT_PORT"));
+  t = follow(url, NULL, 0);
+  CHECK_EQ(t->result, XFERE_OK);
+  CHECK(strstr(t->body.data, "Authorization") == NULL);
+  tx_free(t);
+  /* the same host keeps it ("user:pw" in base64) */
+  snprintf(url, sizeof(url), "http://user:pw@127.0.0.1:%d/redirect/302?to="
+           "/echo", tl_env_int("FAULT_PORT"));
+  t = follow(url, NULL, 0);
+  CHECK_EQ(t->result, XFERE_OK);
+  CHECK(strstr(t->body.data, "Authorization: Basic dXNlcjpwdw==") != NULL);
+  tx_free(t);
+}
+
+static XFERcode redirect_with(const char *location_encoded, const char *allow) {
+  XFERM *m = xfer_multi_init();
+  struct tx *t = tx_new(tx_url("%s/redirect/302?to=%s", fault_base(),
+                               location_encoded));
+  XFERcode rc;
+  xfer_easy_setopt(t->easy, XFEROPT_FOLLOWLOCATION, 1L);
+  if (allow)
+    CHECK_EQ(xfer_easy_setopt(t->easy, XFEROPT_REDIR_PROTOCOLS_STR, allow),
+             XFERE_OK);
+  xfer_multi_add_handle(m, t->easy);
+  drive_poll(m, 5000);
+  rc = t->result;
+  if (rc) CHECK(t->errbuf[0]);
+  xfer_multi_remove_handle(m, t->easy);
+  tx_free(t);
+  xfer_multi_cleanup(m);
+  return rc;
+}
+
+TEST(redirects_only_to_http_and_https) {
+  int fds = tl_count_fds();
+  CHECK_EQ(redirect_with("ftp%3A%2F%2F127.0.0.1%2Fx", NULL),
+           XFERE_UNSUPPORTED_PROTOCOL);
+  CHECK_EQ(redirect_with("file%3A%2F%2F%2Fetc%2Fpasswd", NULL),
+           XFERE_UNSUPPORTED_PROTOCOL);
+  CHECK_EQ(redirect_with("javascript%3Aalert(1)", NULL),
+           XFERE_UNSUPPORTED_PROTOCOL);
+  CHECK_EQ(redirect_with("%2Fbytes%2F10", NULL), XFERE_OK);
+  CHECK_EQ(tl_count_fds(), fds);
+}
+
+TEST(redir_protocols_str_restricts) {
+  /* only https allowed: a redirect to http fails before any request */
+  CHECK_EQ(redirect_with("%2Fbytes%2F10", "https"), XFERE_UNSUPPORTED_PROTOCOL);
+  CHECK_EQ(redirect_with("%2Fbytes%2F10", "HTTP,https"), XFERE_OK);
+  CHECK_EQ(redirect_with("%2Fbytes%2F10", "all"), XFERE_OK);
+}
+
+TEST(redir_protocols_str_refuses_unknown_names) {
+  XFER *e = xfer_easy_init();
+  CHECK_EQ(xfer_easy_setopt(e, XFEROPT_REDIR_PROTOCOLS_STR, "http,ftp"),
+           XFERE_BAD_FUNCTION_ARGUMENT);
+  CHECK_EQ(xfer_easy_setopt(e, XFEROPT_REDIR_PROTOCOLS_STR, "gopher"),
+           XFERE_BAD_FUNCTION_ARGUMENT);
+  CHECK_EQ(xfer_easy_setopt(e, XFEROPT_REDIR_PROTOCOLS_STR, NULL), XFERE_OK);
+  xfer_easy_cleanup(e);
+}
+
+/* A server that answers each request on a connection with `reply` (which
+ * may hold more than one response), then waits for the next request. */
+static pid_t canned_server(const char *reply, int *port) {
+  struct sockaddr_in a;
+  socklen_t al = sizeof(a);
+  int lfd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+  pid_t pid;
+  memset(&a, 0, sizeof(a));
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  CHECK(bind(lfd, (struct sockaddr *)&a, sizeof(a)) == 0);
+  CHECK(listen(lfd, 8) == 0);
+  CHECK(getsockname(lfd, (struct sockaddr *)&a, &al) == 0);
+  *port = ntohs(a.sin_port);
+  pid = fork();
+  if (pid == 0) {
+    alarm(10);
+    for (;;) {
+      int c = accept(lfd, NULL, NULL);
+      char buf[4096];
+      if (c < 0) _exit(0);
+      if (fork() == 0) {
+        /* one reply per request head read */
+        while (read(c, buf, sizeof(buf)) > 0)
+          if (write(c, reply, strlen(reply)) < 0) break;
+        _exit(0);
+      }
+      close(c);
+    }
+  }
+  close(lfd);
+  return pid;
+}
+
+TEST(bytes_after_a_response_are_not_the_next_response) {
+  /* The first answer carries a second, forged response after its body: a
+   * client that kept the connection would hand it to the next request. */
+  const char *reply =
+      "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n"
+      "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nforged\n";
+  int port, i;
+  long connects = 0;
+  pid_t pid = canned_server(reply, &port);
+  XFERM *m = xfer_multi_init();
+  xfer_multi_setopt(m, XFERMOPT_MAX_TOTAL_CONNECTIONS, 1L);
+  for (i = 0; i < 3; i++) {
+    struct tx *t = tx_new(tx_url("http://127.0.0.1:%d/%d", port, i));
+    xfer_multi_add_handle(m, t->easy);
+    drive_poll(m, 5000);
+    CHECK_EQ(t->result, XFERE_OK);
+    CHECK_STR(t->body.data, "ok\n");
+    xfer_easy_getinfo(t->easy, XFERINFO_NUM_CONNECTS, &connects);
+    CHECK_EQ(connects, 1); /* never reused: it had bytes past the end */
+    xfer_multi_remove_handle(m, t->easy);
+    tx_free(t);
+  }
+  xfer_multi_cleanup(m);
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+}
+
+TEST(response_splitting_header_injection_refused) {
+  /* A header value with CR LF would let a caller's input add headers or
+   * a whole request: refused before connecting. */
+  int c0, r0, p0, o0, c1, r1, p1, o1;
+  struct xfer_slist *h = xfer_slist_append(NULL, "X-A: b\r\nHost: evil");
+  XFERM *m = xfer_multi_init();
+  struct tx *t = tx_new(tx_url("%s/echo", fault_base()));
+  fault_stats(&c0, &r0, &p0, &o0);
+  xfer_easy_setopt(t->easy, XFEROPT_HTTPHEADER, h);
+  xfer_multi_add_handle(m, t->easy);
+  drive_poll(m, 5000);
+  CHECK_EQ(t->result, XFERE_BAD_FUNCTION_ARGUMENT);
+  fault_stats(&c1, &r1, &p1, &o1);
+  CHECK_EQ(r1, r0); /* nothing reached the server */
+  xfer_multi_remove_handle(m, t->easy);
+  tx_free(t);
+  xfer_multi_cleanup(m);
+  xfer_slist_free_all(h);
+}
