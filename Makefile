@@ -20,7 +20,7 @@ DEB_PKGS = build-essential pkg-config libc-ares-dev libssl-dev libuv1-dev \
   lua-busted lua-luv nginx libnginx-mod-http-lua nginx-dev libpcre2-dev \
   zlib1g-dev libcurl4-openssl-dev wrk strace clang
 
-.PHONY: all lib test asan demo deps install clean check-includes examples
+.PHONY: all lib test asan demo deps install clean check-includes examples soak
 
 all: lib examples lua-modules
 
@@ -74,6 +74,16 @@ asan: deps
 demo: deps
 	$(MAKE) all
 	BUILD=$(BUILD) examples/demo.sh
+
+# 1,000,000 transfers through one multi handle, successes and faults mixed
+# (not part of make test: it takes a few minutes).  SOAK_N to change N.
+SOAK_N ?= 1000000
+$(BUILD)/soak: spec/soak/soak.c $(BUILD)/libxfer.a
+	$(CC) $(XCFLAGS) $(SAN) $< -o $@ $(BUILD)/libxfer.a $(LIBS)
+
+soak: deps
+	$(MAKE) lib $(BUILD)/soak
+	spec/soak/run.sh $(BUILD)/soak $(SOAK_N)
 
 check-includes:
 	@bad=$$(grep -l -E '#include *[<"](lua|lauxlib|lualib|uv)\.h' $(CORE_SRC) $(filter-out csrc/lxfer% csrc/xfer_uv%,$(wildcard csrc/*.h)) 2>/dev/null); \

@@ -454,6 +454,12 @@ static void tls_step(struct xfer_conn *c) {
   ready_for_requests(c);
 }
 
+static int self_connected(struct xfer_conn *c, struct sockaddr_storage *local,
+                          socklen_t len) {
+  const struct xfer_addr *peer = &c->addrs->a[c->addr_idx - 1];
+  return len == peer->len && memcmp(local, &peer->ss, len) == 0;
+}
+
 static void connected(struct xfer_conn *c) {
   struct sockaddr_storage ss;
   socklen_t len = sizeof(ss);
@@ -463,6 +469,20 @@ static void connected(struct xfer_conn *c) {
     c->local_port = ntohs(ss.ss_family == AF_INET6
                               ? ((struct sockaddr_in6 *)&ss)->sin6_port
                               : ((struct sockaddr_in *)&ss)->sin_port);
+  if (c->addrs && self_connected(c, &ss, len)) {
+    /* TCP simultaneous open with itself: a port nobody listens on, inside
+     * the ephemeral range, was picked as our own port.  It is a refusal. */
+    close_fd(c);
+    if (c->addr_idx < c->addrs->n) {
+      xfer__conn_connect(c);
+      return;
+    }
+    if (e) xfer__fail(e, XFERE_COULDNT_CONNECT, "Failed to connect to %s "
+                      "port %u: the socket connected to itself", c->hostname,
+                      (unsigned)c->primary_port);
+    conn_fail(c, XFERE_COULDNT_CONNECT);
+    return;
+  }
   xfer__addrs_unref(c->addrs);
   c->addrs = NULL;
   if (!e) {
