@@ -18,9 +18,9 @@ C_TESTS = $(patsubst spec/c/%.c,$(BUILD)/spec/%,$(filter-out spec/c/testlib.c,$(
 DEB_PKGS = build-essential pkg-config libc-ares-dev libssl-dev libuv1-dev \
   liblua5.4-dev liblua5.1-0-dev libluajit2-5.1-dev lua5.1 lua5.4 luajit2 \
   lua-busted lua-luv nginx libnginx-mod-http-lua nginx-dev libpcre2-dev \
-  zlib1g-dev libcurl4-openssl-dev wrk strace clang
+  zlib1g-dev libcurl4-openssl-dev wrk strace clang valgrind
 
-.PHONY: all lib test asan demo deps install clean check-includes examples soak
+.PHONY: all lib test asan demo deps install clean check-includes examples soak valgrind
 
 all: lib examples lua-modules
 
@@ -70,6 +70,15 @@ test: deps
 asan: deps
 	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all c-tests
 	BUILD=build-asan ASAN_OPTIONS=detect_leaks=1 spec/run.sh
+
+# The C suite under memcheck: any error or definite leak fails the test
+# (valgrind's exit code 99 in the forked test process).
+VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full \
+  --errors-for-leak-kinds=definite --show-leak-kinds=definite
+valgrind: deps
+	$(MAKE) all c-tests
+	XFER_TEST_ONLY_C=1 XFER_TEST_TIMEOUT=180 XFER_TEST_WRAP="$(VALGRIND)" \
+	  BUILD=$(BUILD) spec/run.sh
 
 demo: deps
 	$(MAKE) all

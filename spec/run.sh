@@ -39,12 +39,14 @@ if [ ${#tests[@]} -eq 0 ]; then
 fi
 for t in "${tests[@]}"; do
   echo "== $t"
-  "$BUILD/spec/$t" 2>&1 | tee "$work/$t.out"
+  # XFER_TEST_WRAP runs each binary under a tool (make valgrind); forked
+  # test processes stay under it.
+  ${XFER_TEST_WRAP:-} "$BUILD/spec/$t" 2>&1 | tee "$work/$t.out"
   count "$t" "$work/$t.out"
 done
 
 # Shell-level checks (the compat example, installation, ...).
-if [ $# -eq 0 ]; then
+if [ $# -eq 0 ] && [ -z "${XFER_TEST_ONLY_C:-}" ]; then
   for s in "$here"/sh/*.sh; do
     [ -e "$s" ] || continue
     n=$(basename "$s" .sh)
@@ -57,7 +59,7 @@ fi
 # The Lua specs, with busted, on every interpreter the suite covers.  A
 # sanitized build needs the sanitizer runtimes preloaded into the
 # interpreter, which was not built with them.
-if [ $# -eq 0 ]; then
+if [ $# -eq 0 ] && [ -z "${XFER_TEST_ONLY_C:-}" ]; then
   preload=""
   case $BUILD in *asan*)
     preload="$(cc -print-file-name=libasan.so) $(cc -print-file-name=libubsan.so)" ;;
