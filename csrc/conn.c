@@ -188,7 +188,11 @@ void xfer__limits_changed(XFERM *m) {
     xfer__wake_waiters(m, xfer_queue_data(q, struct xfer_host, wlink));
   }
   xfer__wake_waiters(m, NULL);
-  xfer__enforce_maxconnects(m);
+  /* With no handle added the default MAXCONNECTS (4 x the added handles)
+   * is 0: trimming to it would close every idle connection whenever a
+   * limit is set between transfers.  libcurl checks the default only when
+   * a connection is returned. */
+  if (m->maxconnects || m->num_easy) xfer__enforce_maxconnects(m);
 }
 
 /* ---- idle connections ---- */

@@ -183,6 +183,22 @@ static const char *method_of(XFER *e, int *has_body) {
   return o->customrequest ? o->customrequest : "GET";
 }
 
+/* What can make a request unsendable, checked when the transfer starts:
+ * before it waits in a queue or opens a connection. */
+XFERcode xfer__h1_check_request(XFER *e) {
+  int ov[H_NUM] = {0}, has_body;
+  const char *method = method_of(e, &has_body);
+  XFERcode rc = scan_custom(e, ov);
+  if (rc) return rc;
+  if (!*method || strpbrk(method, " \r\n\t")) {
+    xfer__fail(e, XFERE_BAD_FUNCTION_ARGUMENT, "bad request method");
+    return XFERE_BAD_FUNCTION_ARGUMENT;
+  }
+  return XFERE_OK;
+}
+
+/* Writes the request into e->req when the transfer has its connection, so
+ * a queued transfer holds no request buffer. */
 XFERcode xfer__h1_build_request(XFER *e) {
   int ov[H_NUM] = {0}, has_body, oom = 0;
   const char *method = method_of(e, &has_body);
@@ -192,10 +208,6 @@ XFERcode xfer__h1_build_request(XFER *e) {
   char num[64];
   XFERcode rc = scan_custom(e, ov);
   if (rc) return rc;
-  if (strpbrk(method, " \r\n\t")) {
-    xfer__fail(e, XFERE_BAD_FUNCTION_ARGUMENT, "bad request method");
-    return XFERE_BAD_FUNCTION_ARGUMENT;
-  }
   e->method_head = strcmp(method, "HEAD") == 0;
   e->body = NULL;
   e->body_len = 0;

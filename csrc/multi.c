@@ -192,16 +192,13 @@ XFERMcode xfer_multi_setopt(XFERM *m, XFERMoption opt, ...) {
 
 XFERMsg *xfer_multi_info_read(XFERM *m, int *msgs_in_queue) {
   XFER *e;
-  int n = 0;
-  struct xfer_queue *q;
   if (msgs_in_queue) *msgs_in_queue = 0;
   if (!xfer__good_multi(m) || xfer_queue_empty(&m->msgs)) return NULL;
   e = xfer_queue_data(xfer_queue_head(&m->msgs), XFER, msglink);
   xfer_queue_remove(&e->msglink);
-  if (msgs_in_queue) {
-    for (q = m->msgs.next; q != &m->msgs; q = q->next) n++;
-    *msgs_in_queue = n;
-  }
+  m->nmsgs--;
+  /* O(1): draining n messages must not cost O(n^2). */
+  if (msgs_in_queue) *msgs_in_queue = m->nmsgs;
   return &e->msg;
 }
 

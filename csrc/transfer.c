@@ -121,6 +121,11 @@ static void send_more(XFER *e) {
 
 static void begin_request(XFER *e) {
   uint64_t now = xfer__now();
+  XFERcode rc = xfer__h1_build_request(e);
+  if (rc) {
+    xfer__done(e, rc);
+    return;
+  }
   set_state(e, XFER_ST_SENDING);
   e->conn->requests++;
   e->got_bytes = 0;
@@ -299,7 +304,7 @@ static void start(XFER *e) {
     xfer__done(e, rc);
     return;
   }
-  rc = xfer__h1_build_request(e);
+  rc = xfer__h1_check_request(e);
   if (rc) {
     xfer__done(e, rc);
     return;
@@ -412,6 +417,7 @@ void xfer__done(XFER *e, XFERcode code) {
   e->msg.easy_handle = e;
   e->msg.data.result = code;
   xfer_queue_insert_tail(&m->msgs, &e->msglink);
+  m->nmsgs++;
   m->num_running--;
 }
 
@@ -429,6 +435,7 @@ void xfer__detach(XFER *e) {
     xfer_queue_remove(&e->qlink);
     e->in_ready = 0;
   }
+  if (xfer_queue_linked(&e->msglink)) m->nmsgs--;
   xfer_queue_remove(&e->msglink);
   xfer_queue_remove(&e->mlink);
   m->num_easy--;

@@ -243,6 +243,7 @@ struct xfer_multi {
 
   struct xfer_queue easies;    /* every added easy */
   int num_easy, num_running;
+  int nmsgs;                   /* length of msgs, for info_read */
   struct xfer_queue pending;   /* FIFO: waiting for MAX_TOTAL */
   struct xfer_queue hosts_waiting;
   struct xfer_queue ready;     /* to be stepped before the call returns */
@@ -323,6 +324,7 @@ void xfer__on_conn_failed(XFER *e, XFERcode code, int before_any_byte);
 void xfer__recompute_timer(XFER *e);
 
 /* http1.c: request writer and response glue */
+XFERcode xfer__h1_check_request(XFER *e);
 XFERcode xfer__h1_build_request(XFER *e);
 XFERcode xfer__h1_send(XFER *e, int *again);
 XFERcode xfer__h1_recv(XFER *e, int *finished);
