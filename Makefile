@@ -18,7 +18,7 @@ C_TESTS = $(patsubst spec/c/%.c,$(BUILD)/spec/%,$(filter-out spec/c/testlib.c,$(
 DEB_PKGS = build-essential pkg-config libc-ares-dev libssl-dev libuv1-dev \
   liblua5.4-dev liblua5.1-0-dev libluajit2-5.1-dev lua5.1 lua5.4 luajit2 \
   lua-busted lua-luv nginx libnginx-mod-http-lua nginx-dev libpcre2-dev \
-  zlib1g-dev libcurl4-openssl-dev wrk strace clang valgrind
+  zlib1g-dev libcurl4-openssl-dev curl wrk strace clang valgrind
 
 .PHONY: all lib test asan demo deps install clean check-includes examples soak valgrind
 
@@ -64,7 +64,7 @@ deps:
 	fi
 
 test: deps
-	$(MAKE) all c-tests check-includes
+	$(MAKE) all c-tests check-includes ngx-module
 	BUILD=$(BUILD) spec/run.sh
 
 asan: deps
@@ -82,7 +82,7 @@ valgrind: deps
 
 demo: deps
 	$(MAKE) all
-	BUILD=$(BUILD) examples/demo.sh
+	BUILD=$(BUILD) examples/demo-cli.sh
 
 # 1,000,000 transfers through one multi handle, successes and faults mixed
 # (not part of make test: it takes a few minutes).  SOAK_N to change N.
@@ -98,15 +98,27 @@ check-includes:
 	@bad=$$(grep -l -E '#include *[<"](lua|lauxlib|lualib|uv)\.h' $(CORE_SRC) $(filter-out csrc/lxfer% csrc/xfer_uv%,$(wildcard csrc/*.h)) 2>/dev/null); \
 	if [ -n "$$bad" ]; then echo "core files include Lua/libuv headers: $$bad"; exit 1; fi
 
-install: lib
+# The C library, and the Lua module and the xfer command for Lua 5.4
+# (LUA_V=5.1 for 5.1/LuaJIT).  LuaRocks users: rockspec/xfer-scm-1.rockspec.
+LUA_V ?= 5.4
+LUA_LMOD ?= $(PREFIX)/share/lua/$(LUA_V)
+LUA_CMOD ?= $(PREFIX)/lib/lua/$(LUA_V)
+LUA_BUILD_V = $(if $(filter 5.1,$(LUA_V)),5.1,$(LUA_V))
+install: lib lua-modules
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 644 $(BUILD)/libxfer.a $(DESTDIR)$(PREFIX)/lib/libxfer.a
 	install -m 755 $(BUILD)/libxfer.so $(DESTDIR)$(PREFIX)/lib/libxfer.so.0
 	ln -sf libxfer.so.0 $(DESTDIR)$(PREFIX)/lib/libxfer.so
 	install -m 644 csrc/xfer.h $(DESTDIR)$(PREFIX)/include/xfer.h
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|0.1.0|g' xfer.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/xfer.pc
+	install -d $(DESTDIR)$(LUA_CMOD)/xfer $(DESTDIR)$(LUA_LMOD)/xfer/cli $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(BUILD)/lua/$(LUA_BUILD_V)/xfer/core.so $(DESTDIR)$(LUA_CMOD)/xfer/core.so
+	install -m 644 lua/xfer/*.lua $(DESTDIR)$(LUA_LMOD)/xfer/
+	install -m 644 lua/xfer/cli/*.lua $(DESTDIR)$(LUA_LMOD)/xfer/cli/
+	install -m 755 bin/xfer $(DESTDIR)$(PREFIX)/bin/xfer
 
 clean:
 	rm -rf build build-asan
 
 include mk/lua.mk
+include mk/ngx.mk

@@ -56,6 +56,16 @@ if [ $# -eq 0 ] && [ -z "${XFER_TEST_ONLY_C:-}" ]; then
   done
 fi
 
+# The OpenResty host: a real nginx with the Lua module and xfer's module
+# (spec/ngx/run.sh starts its own servers).  Not under the sanitizers:
+# nginx itself is not built with them.
+if [ $# -eq 0 ] && [ -z "${XFER_TEST_ONLY_C:-}" ] &&
+   [ -e "$BUILD/ngx/ngx_http_xfer_module.so" ]; then
+  echo "== spec/ngx"
+  BUILD=$BUILD "$here/ngx/run.sh" 2>&1 | tee "$work/ngx.out"
+  count ngx "$work/ngx.out"
+fi
+
 # The Lua specs, with busted, on every interpreter the suite covers.  A
 # sanitized build needs the sanitizer runtimes preloaded into the
 # interpreter, which was not built with them.

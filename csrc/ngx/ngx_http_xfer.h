@@ -1,0 +1,195 @@
+
+/*
+ * ngx_http_xfer.h -- shared by the two files of the xfer nginx module:
+ * ngx_http_xfer_module.c (the worker's multi handle inside nginx's event
+ * loop) and ngx_http_xfer_task.c (transfers, their buffers, and the
+ * semaphores that wake Lua).  The "FFI API" block below is what
+ * lua/xfer/ngx.lua declares with ffi.cdef: keep the two in step.
+ * Nothing here includes Lua headers; no Lua runs inside this module.
+ */
+
+
+#ifndef _NGX_HTTP_XFER_H_INCLUDED_
+#define _NGX_HTTP_XFER_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+#include <ngx_http.h>
+
+#include <xfer.h>
+
+
+typedef struct ngx_http_xfer_group_s  ngx_http_xfer_group_t;
+typedef struct ngx_http_xfer_task_s   ngx_http_xfer_task_t;
+
+
+/* What the woken light thread reads through FFI (lua/xfer/ngx.lua). */
+typedef struct {
+    int                       code;           /* XFERcode, 0 = success */
+    int                       index;          /* the caller's number */
+    long                      status;         /* RESPONSE_CODE */
+    const u_char             *body;
+    size_t                    body_len;
+    const u_char             *head;           /* the last header block */
+    size_t                    head_len;
+    const char               *error;          /* "" on success */
+    const char               *effective_url;
+    const char               *primary_ip;
+    long                      primary_port;
+    long                      local_port;
+    long                      redirect_count;
+    long                      num_connects;
+    long                      ssl_verifyresult;
+    int64_t                   size_download;
+    int64_t                   size_upload;
+    int64_t                   content_length_download;
+    int64_t                   total_time;     /* microseconds */
+    int64_t                   queue_time;
+    int64_t                   namelookup_time;
+    int64_t                   connect_time;
+    int64_t                   appconnect_time;
+    int64_t                   pretransfer_time;
+    int64_t                   starttransfer_time;
+} ngx_http_xfer_result_t;
+
+
+typedef struct {
+    int64_t                   started;        /* transfers added */
+    int64_t                   completed;      /* finished by xfer */
+    int64_t                   cancelled;      /* freed by Lua while running */
+    int64_t                   aborted;        /* failed by a worker shutdown */
+    int64_t                   posts;          /* semaphore posts */
+    int64_t                   running;        /* transfers in the multi */
+    int64_t                   sockets;        /* nginx connections in use */
+    int64_t                   groups;         /* live groups */
+    int64_t                   graveyard;      /* freed, semaphore not yet */
+    int64_t                   free_connections;
+    int64_t                   multi;          /* 1: the multi handle exists */
+    int64_t                   timer_set;      /* 1: xfer's timer is armed */
+} ngx_http_xfer_stats_t;
+
+
+/* ngx_http_lua_module's semaphore functions, found with dlsym(). */
+typedef int (*ngx_http_xfer_sema_new_pt)(void **psem, int n, char **errmsg);
+typedef int (*ngx_http_xfer_sema_post_pt)(void *sem, int n);
+typedef void (*ngx_http_xfer_sema_gc_pt)(void *sem);
+
+
+#define NGX_HTTP_XFER_OFF      0   /* not set up yet in this process */
+#define NGX_HTTP_XFER_READY    1   /* transfers may start */
+#define NGX_HTTP_XFER_CLOSED   2   /* aborted by worker_shutdown_timeout */
+#define NGX_HTTP_XFER_EXITED   3   /* exit_process has run */
+
+
+typedef struct {
+    ngx_uint_t                state;
+    XFERM                    *multi;          /* created on first use */
+    ngx_event_t               timer;          /* xfer's one timer */
+    ngx_event_t               reaper;         /* releases dead semaphores */
+    ngx_queue_t               groups;         /* live groups */
+    ngx_queue_t               graveyard;      /* freed groups, see reaper */
+    ngx_log_t                *log;
+
+    ngx_http_xfer_sema_new_pt   sema_new;
+    ngx_http_xfer_sema_post_pt  sema_post;
+    ngx_http_xfer_sema_gc_pt    sema_gc;
+
+    long                      max_total;      /* multi options, kept so */
+    long                      max_host;       /* that a re-created multi */
+    long                      maxconnects;    /* handle gets them again */
+
+    ngx_http_xfer_stats_t     stats;
+} ngx_http_xfer_worker_t;
+
+
+struct ngx_http_xfer_group_s {
+    ngx_queue_t               queue;          /* worker groups/graveyard */
+    ngx_queue_t               tasks;          /* every task of the group */
+    ngx_queue_t               done;           /* finished, not taken yet */
+    void                     *sema;           /* ngx_http_lua_sema_t * */
+    ngx_uint_t                notified;       /* posted since last take */
+};
+
+
+#define NGX_HTTP_XFER_TASK_NEW      0
+#define NGX_HTTP_XFER_TASK_RUNNING  1
+#define NGX_HTTP_XFER_TASK_DONE     2
+
+
+typedef struct {
+    u_char                   *data;
+    size_t                    len;
+    size_t                    size;
+} ngx_http_xfer_buf_t;
+
+
+struct ngx_http_xfer_task_s {
+    ngx_queue_t               all;            /* group->tasks */
+    ngx_queue_t               link;           /* group->done */
+    ngx_http_xfer_group_t    *group;
+    XFER                     *easy;
+    struct xfer_slist        *headers;        /* HTTPHEADER, owned here */
+    struct xfer_slist        *resolve;        /* RESOLVE, owned here */
+    ngx_http_xfer_buf_t       body;
+    ngx_http_xfer_buf_t       head;
+    size_t                    max_body;
+    char                     *effective_url;
+    ngx_uint_t                state;
+    unsigned                  in_done:1;
+    unsigned                  too_large:1;
+    ngx_http_xfer_result_t    res;
+    char                      primary_ip[64];
+    char                      errbuf[XFER_ERROR_SIZE];
+};
+
+
+extern ngx_http_xfer_worker_t  ngx_http_xfer_worker;
+
+
+/* ngx_http_xfer_module.c */
+ngx_int_t ngx_http_xfer_ready(ngx_http_xfer_worker_t *w, u_char *err,
+    size_t *errlen);
+XFERM *ngx_http_xfer_multi(ngx_http_xfer_worker_t *w);
+void ngx_http_xfer_dispatch(ngx_http_xfer_worker_t *w);
+
+/* ngx_http_xfer_task.c */
+void ngx_http_xfer_task_finish(ngx_http_xfer_worker_t *w,
+    ngx_http_xfer_task_t *t, XFERcode code, const char *reason);
+void ngx_http_xfer_abort_all(ngx_http_xfer_worker_t *w, const char *reason);
+void ngx_http_xfer_release_semas(ngx_http_xfer_worker_t *w);
+void ngx_http_xfer_reaper_handler(ngx_event_t *ev);
+
+
+/* FFI API: called from lua/xfer/ngx.lua. */
+int ngx_http_xfer_configure(long max_total, long max_host, long maxconnects,
+    u_char *err, size_t *errlen);
+int ngx_http_xfer_close_idle(u_char *err, size_t *errlen);
+int ngx_http_xfer_stats(ngx_http_xfer_stats_t *st);
+int ngx_http_xfer_fds(int *fds, int n);
+const char *ngx_http_xfer_code_name(int code);
+const char *ngx_http_xfer_strerror(int code);
+
+ngx_http_xfer_group_t *ngx_http_xfer_group_new(u_char *err, size_t *errlen);
+void *ngx_http_xfer_group_sema(ngx_http_xfer_group_t *g);
+int ngx_http_xfer_group_take(ngx_http_xfer_group_t *g, int *idx, int n);
+void ngx_http_xfer_group_free(ngx_http_xfer_group_t *g);
+
+ngx_http_xfer_task_t *ngx_http_xfer_task_new(ngx_http_xfer_group_t *g,
+    int index);
+int ngx_http_xfer_task_setopt_str(ngx_http_xfer_task_t *t, int opt,
+    const char *v, size_t len);
+int ngx_http_xfer_task_setopt_long(ngx_http_xfer_task_t *t, int opt,
+    long v);
+int ngx_http_xfer_task_append(ngx_http_xfer_task_t *t, int opt,
+    const char *v, size_t len);
+int ngx_http_xfer_task_body(ngx_http_xfer_task_t *t, const char *p,
+    size_t len);
+int ngx_http_xfer_task_start(ngx_http_xfer_task_t *t, size_t max_body);
+const ngx_http_xfer_result_t *ngx_http_xfer_task_result(
+    ngx_http_xfer_task_t *t);
+void ngx_http_xfer_task_free(ngx_http_xfer_task_t *t);
+
+
+#endif /* _NGX_HTTP_XFER_H_INCLUDED_ */

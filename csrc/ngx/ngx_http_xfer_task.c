@@ -1,0 +1,736 @@
+
+/*
+ * ngx_http_xfer_task.c -- transfers ("tasks") and the groups that wait for
+ * them.  A group is what one light thread waits on: it owns one
+ * ngx_http_lua_module semaphore, and every task of the group that finishes
+ * is queued on the group and posts the semaphore once (until the waiter
+ * takes the queue).  The response is buffered here; the woken thread reads
+ * it through FFI.  A semaphore lives as long as its group and is given back
+ * only after its transfers are finished or cancelled, and only once any
+ * event it posted has run (the reaper), so a late completion can never wake
+ * a semaphore that has been reused by someone else.
+ */
+
+
+#include "ngx_http_xfer.h"
+
+
+#define NGX_HTTP_XFER_MIN_BUF  4096
+
+
+static size_t ngx_http_xfer_write_cb(char *ptr, size_t size, size_t nmemb,
+    void *data);
+static size_t ngx_http_xfer_header_cb(char *ptr, size_t size, size_t nmemb,
+    void *data);
+static ngx_int_t ngx_http_xfer_buf_append(ngx_http_xfer_buf_t *b,
+    const char *p, size_t n);
+static void ngx_http_xfer_collect(ngx_http_xfer_task_t *t);
+static void ngx_http_xfer_notify(ngx_http_xfer_worker_t *w,
+    ngx_http_xfer_group_t *g);
+
+
+/* Called by ngx_http_xfer_dispatch(), or with a reason when aborting. */
+
+void
+ngx_http_xfer_task_finish(ngx_http_xfer_worker_t *w, ngx_http_xfer_task_t *t,
+    XFERcode code, const char *reason)
+{
+    u_char  *p;
+
+    if (t->state != NGX_HTTP_XFER_TASK_RUNNING) {
+        return;
+    }
+
+    ngx_http_xfer_collect(t);
+
+    if (reason != NULL) {
+        code = XFERE_ABORTED_BY_CALLBACK;
+        (void) ngx_cpystrn((u_char *) t->errbuf, (u_char *) reason,
+                           sizeof(t->errbuf));
+        w->stats.aborted++;
+
+    } else {
+        w->stats.completed++;
+    }
+
+    if (t->too_large && code == XFERE_WRITE_ERROR) {
+        code = XFERE_FILESIZE_EXCEEDED;
+        p = ngx_snprintf((u_char *) t->errbuf, sizeof(t->errbuf) - 1,
+                         "response body larger than max_body_size "
+                         "(%uz bytes)", t->max_body);
+        *p = '\0';
+    }
+
+    if (code != XFERE_OK && t->errbuf[0] == '\0') {
+        (void) ngx_cpystrn((u_char *) t->errbuf,
+                           (u_char *) xfer_easy_strerror(code),
+                           sizeof(t->errbuf));
+    }
+
+    if (code == XFERE_OK) {
+        t->errbuf[0] = '\0';
+    }
+
+    if (w->multi != NULL) {
+        (void) xfer_multi_remove_handle(w->multi, t->easy);
+    }
+
+    xfer_easy_cleanup(t->easy);
+    t->easy = NULL;
+
+    w->stats.running--;
+
+    t->res.code = (int) code;
+    t->res.body = t->body.data;
+    t->res.body_len = t->body.len;
+    t->res.head = t->head.data;
+    t->res.head_len = t->head.len;
+    t->res.error = t->errbuf;
+    t->res.effective_url = t->effective_url ? t->effective_url : "";
+    t->res.primary_ip = t->primary_ip;
+
+    t->state = NGX_HTTP_XFER_TASK_DONE;
+
+    ngx_queue_insert_tail(&t->group->done, &t->link);
+    t->in_done = 1;
+
+    ngx_http_xfer_notify(w, t->group);
+}
+
+
+/* What the response reports, copied before the easy handle goes away. */
+
+static void
+ngx_http_xfer_collect(ngx_http_xfer_task_t *t)
+{
+    XFER    *e;
+    char    *s;
+    size_t   n;
+
+    e = t->easy;
+
+    (void) xfer_easy_getinfo(e, XFERINFO_RESPONSE_CODE, &t->res.status);
+    (void) xfer_easy_getinfo(e, XFERINFO_PRIMARY_PORT, &t->res.primary_port);
+    (void) xfer_easy_getinfo(e, XFERINFO_LOCAL_PORT, &t->res.local_port);
+    (void) xfer_easy_getinfo(e, XFERINFO_REDIRECT_COUNT,
+                             &t->res.redirect_count);
+    (void) xfer_easy_getinfo(e, XFERINFO_NUM_CONNECTS, &t->res.num_connects);
+    (void) xfer_easy_getinfo(e, XFERINFO_SSL_VERIFYRESULT,
+                             &t->res.ssl_verifyresult);
+    (void) xfer_easy_getinfo(e, XFERINFO_SIZE_DOWNLOAD_T,
+                             &t->res.size_download);
+    (void) xfer_easy_getinfo(e, XFERINFO_SIZE_UPLOAD_T, &t->res.size_upload);
+    (void) xfer_easy_getinfo(e, XFERINFO_CONTENT_LENGTH_DOWNLOAD_T,
+                             &t->res.content_length_download);
+    (void) xfer_easy_getinfo(e, XFERINFO_TOTAL_TIME_T, &t->res.total_time);
+    (void) xfer_easy_getinfo(e, XFERINFO_QUEUE_TIME_T, &t->res.queue_time);
+    (void) xfer_easy_getinfo(e, XFERINFO_NAMELOOKUP_TIME_T,
+                             &t->res.namelookup_time);
+    (void) xfer_easy_getinfo(e, XFERINFO_CONNECT_TIME_T,
+                             &t->res.connect_time);
+    (void) xfer_easy_getinfo(e, XFERINFO_APPCONNECT_TIME_T,
+                             &t->res.appconnect_time);
+    (void) xfer_easy_getinfo(e, XFERINFO_PRETRANSFER_TIME_T,
+                             &t->res.pretransfer_time);
+    (void) xfer_easy_getinfo(e, XFERINFO_STARTTRANSFER_TIME_T,
+                             &t->res.starttransfer_time);
+
+    s = NULL;
+    if (xfer_easy_getinfo(e, XFERINFO_PRIMARY_IP, &s) == XFERE_OK
+        && s != NULL)
+    {
+        (void) ngx_cpystrn((u_char *) t->primary_ip, (u_char *) s,
+                           sizeof(t->primary_ip));
+    }
+
+    s = NULL;
+    if (xfer_easy_getinfo(e, XFERINFO_EFFECTIVE_URL, &s) == XFERE_OK
+        && s != NULL)
+    {
+        n = ngx_strlen(s);
+        t->effective_url = ngx_alloc(n + 1, ngx_http_xfer_worker.log);
+        if (t->effective_url != NULL) {
+            ngx_memcpy(t->effective_url, s, n + 1);
+        }
+    }
+}
+
+
+static void
+ngx_http_xfer_notify(ngx_http_xfer_worker_t *w, ngx_http_xfer_group_t *g)
+{
+    if (g->notified || g->sema == NULL) {
+        return;
+    }
+
+    /* counts, and posts the semaphore's event if a thread waits: no Lua */
+
+    g->notified = 1;
+    (void) w->sema_post(g->sema, 1);
+    w->stats.posts++;
+}
+
+
+/* worker_shutdown_timeout or exit: every waiter learns why. */
+
+void
+ngx_http_xfer_abort_all(ngx_http_xfer_worker_t *w, const char *reason)
+{
+    ngx_queue_t            *q, *tq;
+    ngx_http_xfer_task_t   *t;
+    ngx_http_xfer_group_t  *g;
+
+    for (q = ngx_queue_head(&w->groups);
+         q != ngx_queue_sentinel(&w->groups);
+         q = ngx_queue_next(q))
+    {
+        g = ngx_queue_data(q, ngx_http_xfer_group_t, queue);
+
+        for (tq = ngx_queue_head(&g->tasks);
+             tq != ngx_queue_sentinel(&g->tasks);
+             tq = ngx_queue_next(tq))
+        {
+            t = ngx_queue_data(tq, ngx_http_xfer_task_t, all);
+            ngx_http_xfer_task_finish(w, t, XFERE_ABORTED_BY_CALLBACK,
+                                      reason);
+        }
+    }
+}
+
+
+/* exit_process: every semaphore goes back before the Lua VM is closed. */
+
+void
+ngx_http_xfer_release_semas(ngx_http_xfer_worker_t *w)
+{
+    ngx_queue_t            *q;
+    ngx_http_xfer_group_t  *g;
+
+    for (q = ngx_queue_head(&w->groups);
+         q != ngx_queue_sentinel(&w->groups);
+         q = ngx_queue_next(q))
+    {
+        g = ngx_queue_data(q, ngx_http_xfer_group_t, queue);
+
+        if (g->sema != NULL) {
+            w->sema_gc(g->sema);
+            g->sema = NULL;
+        }
+    }
+
+    ngx_http_xfer_reaper_handler(&w->reaper);
+}
+
+
+/*
+ * A posted event, so it runs after any semaphore event posted before the
+ * group was freed (the posted queue is FIFO): ngx_http_lua_ffi_sema_gc()
+ * does not unlink a posted semaphore event.
+ */
+
+void
+ngx_http_xfer_reaper_handler(ngx_event_t *ev)
+{
+    ngx_queue_t             *q;
+    ngx_http_xfer_group_t   *g;
+    ngx_http_xfer_worker_t  *w;
+
+    w = ev->data;
+
+    while (!ngx_queue_empty(&w->graveyard)) {
+        q = ngx_queue_head(&w->graveyard);
+        ngx_queue_remove(q);
+
+        g = ngx_queue_data(q, ngx_http_xfer_group_t, queue);
+
+        if (g->sema != NULL) {
+            w->sema_gc(g->sema);
+        }
+
+        ngx_free(g);
+        w->stats.graveyard--;
+    }
+}
+
+
+static size_t
+ngx_http_xfer_write_cb(char *ptr, size_t size, size_t nmemb, void *data)
+{
+    size_t                 n;
+    ngx_http_xfer_task_t  *t;
+
+    t = data;
+    n = size * nmemb;
+
+    if (n > t->max_body - t->body.len) {
+        t->too_large = 1;
+        return 0;
+    }
+
+    if (ngx_http_xfer_buf_append(&t->body, ptr, n) != NGX_OK) {
+        return 0;
+    }
+
+    return n;
+}
+
+
+/* Keeps the header block of the last response only (redirects, 1xx). */
+
+static size_t
+ngx_http_xfer_header_cb(char *ptr, size_t size, size_t nmemb, void *data)
+{
+    size_t                 n;
+    ngx_http_xfer_task_t  *t;
+
+    t = data;
+    n = size * nmemb;
+
+    if (n >= 5 && ngx_strncmp(ptr, "HTTP/", 5) == 0) {
+        t->head.len = 0;
+    }
+
+    if (ngx_http_xfer_buf_append(&t->head, ptr, n) != NGX_OK) {
+        return 0;
+    }
+
+    return n;
+}
+
+
+static ngx_int_t
+ngx_http_xfer_buf_append(ngx_http_xfer_buf_t *b, const char *p, size_t n)
+{
+    size_t   size;
+    u_char  *data;
+
+    if (n > b->size - b->len) {
+        size = b->size ? b->size : NGX_HTTP_XFER_MIN_BUF;
+
+        while (size - b->len < n) {
+            size *= 2;
+        }
+
+        data = realloc(b->data, size);
+        if (data == NULL) {
+            ngx_log_error(NGX_LOG_ERR, ngx_http_xfer_worker.log, ngx_errno,
+                          "xfer: realloc(%uz) failed", size);
+            return NGX_ERROR;
+        }
+
+        b->data = data;
+        b->size = size;
+    }
+
+    ngx_memcpy(b->data + b->len, p, n);
+    b->len += n;
+
+    return NGX_OK;
+}
+
+
+/* FFI API */
+
+
+ngx_http_xfer_group_t *
+ngx_http_xfer_group_new(u_char *err, size_t *errlen)
+{
+    char                    *msg;
+    ngx_http_xfer_group_t   *g;
+    ngx_http_xfer_worker_t  *w;
+
+    w = &ngx_http_xfer_worker;
+
+    if (ngx_http_xfer_ready(w, err, errlen) != NGX_OK) {
+        return NULL;
+    }
+
+    g = ngx_calloc(sizeof(ngx_http_xfer_group_t), w->log);
+    if (g == NULL) {
+        *errlen = ngx_snprintf(err, *errlen, "no memory") - err;
+        return NULL;
+    }
+
+    msg = "no memory";
+
+    if (w->sema_new(&g->sema, 0, &msg) != NGX_OK) {
+        ngx_free(g);
+        *errlen = ngx_snprintf(err, *errlen, "%s", msg) - err;
+        return NULL;
+    }
+
+    ngx_queue_init(&g->tasks);
+    ngx_queue_init(&g->done);
+    ngx_queue_insert_tail(&w->groups, &g->queue);
+
+    w->stats.groups++;
+
+    return g;
+}
+
+
+void *
+ngx_http_xfer_group_sema(ngx_http_xfer_group_t *g)
+{
+    return g->sema;
+}
+
+
+/*
+ * Moves up to n finished tasks off the group's queue (their indexes go to
+ * idx).  Once the queue is empty the next completion posts again.
+ */
+
+int
+ngx_http_xfer_group_take(ngx_http_xfer_group_t *g, int *idx, int n)
+{
+    int                    i;
+    ngx_queue_t           *q;
+    ngx_http_xfer_task_t  *t;
+
+    i = 0;
+
+    while (i < n && !ngx_queue_empty(&g->done)) {
+        q = ngx_queue_head(&g->done);
+        ngx_queue_remove(q);
+
+        t = ngx_queue_data(q, ngx_http_xfer_task_t, link);
+        t->in_done = 0;
+
+        idx[i++] = t->res.index;
+    }
+
+    if (ngx_queue_empty(&g->done)) {
+        g->notified = 0;
+    }
+
+    return i;
+}
+
+
+/*
+ * Cancels what still runs, frees every task, and retires the semaphore
+ * through the reaper.  Called by Lua when it is done with the group, or by
+ * the group's finalizer (a light thread that was killed or raised).
+ */
+
+void
+ngx_http_xfer_group_free(ngx_http_xfer_group_t *g)
+{
+    ngx_http_xfer_task_t    *t;
+    ngx_http_xfer_worker_t  *w;
+
+    if (g == NULL) {
+        return;
+    }
+
+    w = &ngx_http_xfer_worker;
+
+    while (!ngx_queue_empty(&g->tasks)) {
+        t = ngx_queue_data(ngx_queue_head(&g->tasks), ngx_http_xfer_task_t,
+                           all);
+        ngx_http_xfer_task_free(t);
+    }
+
+    ngx_queue_remove(&g->queue);
+    w->stats.groups--;
+
+    if (g->sema == NULL) {
+        /* after exit_process, or never had one */
+        ngx_free(g);
+        return;
+    }
+
+    ngx_queue_insert_tail(&w->graveyard, &g->queue);
+    w->stats.graveyard++;
+
+    ngx_post_event(&w->reaper, &ngx_posted_events);
+}
+
+
+ngx_http_xfer_task_t *
+ngx_http_xfer_task_new(ngx_http_xfer_group_t *g, int index)
+{
+    ngx_http_xfer_task_t    *t;
+    ngx_http_xfer_worker_t  *w;
+
+    w = &ngx_http_xfer_worker;
+
+    t = ngx_calloc(sizeof(ngx_http_xfer_task_t), w->log);
+    if (t == NULL) {
+        return NULL;
+    }
+
+    t->easy = xfer_easy_init();
+    if (t->easy == NULL) {
+        ngx_free(t);
+        return NULL;
+    }
+
+    t->group = g;
+    t->state = NGX_HTTP_XFER_TASK_NEW;
+    t->res.index = index;
+    t->res.error = t->errbuf;
+    t->res.effective_url = "";
+    t->res.primary_ip = t->primary_ip;
+
+    ngx_queue_insert_tail(&g->tasks, &t->all);
+
+    return t;
+}
+
+
+/* Only options whose string xfer copies; never a pointer option. */
+
+int
+ngx_http_xfer_task_setopt_str(ngx_http_xfer_task_t *t, int opt,
+    const char *v, size_t len)
+{
+    if (t->state != NGX_HTTP_XFER_TASK_NEW || ngx_strlen(v) != len) {
+        return XFERE_BAD_FUNCTION_ARGUMENT;
+    }
+
+    switch (opt) {
+
+    case XFEROPT_URL:
+    case XFEROPT_CUSTOMREQUEST:
+    case XFEROPT_USERAGENT:
+    case XFEROPT_CAINFO:
+    case XFEROPT_CAPATH:
+    case XFEROPT_SSLCERT:
+    case XFEROPT_SSLKEY:
+    case XFEROPT_KEYPASSWD:
+    case XFEROPT_SSL_CIPHER_LIST:
+    case XFEROPT_PINNEDPUBLICKEY:
+        return xfer_easy_setopt(t->easy, (XFERoption) opt, v);
+
+    default:
+        return XFERE_UNKNOWN_OPTION;
+    }
+}
+
+
+/* Numbers only; UPLOAD and POST are left out (they read stdin). */
+
+int
+ngx_http_xfer_task_setopt_long(ngx_http_xfer_task_t *t, int opt, long v)
+{
+    if (t->state != NGX_HTTP_XFER_TASK_NEW) {
+        return XFERE_BAD_FUNCTION_ARGUMENT;
+    }
+
+    switch (opt) {
+
+    case XFEROPT_TIMEOUT:
+    case XFEROPT_TIMEOUT_MS:
+    case XFEROPT_CONNECTTIMEOUT:
+    case XFEROPT_CONNECTTIMEOUT_MS:
+    case XFEROPT_LOW_SPEED_LIMIT:
+    case XFEROPT_LOW_SPEED_TIME:
+    case XFEROPT_FOLLOWLOCATION:
+    case XFEROPT_MAXREDIRS:
+    case XFEROPT_NOBODY:
+    case XFEROPT_HTTPGET:
+    case XFEROPT_FAILONERROR:
+    case XFEROPT_SSL_VERIFYPEER:
+    case XFEROPT_SSL_VERIFYHOST:
+    case XFEROPT_SSLVERSION:
+    case XFEROPT_SSL_SESSIONID_CACHE:
+    case XFEROPT_DNS_CACHE_TIMEOUT:
+    case XFEROPT_IPRESOLVE:
+    case XFEROPT_FORBID_REUSE:
+    case XFEROPT_FRESH_CONNECT:
+    case XFEROPT_TCP_NODELAY:
+    case XFEROPT_TCP_KEEPALIVE:
+        return xfer_easy_setopt(t->easy, (XFERoption) opt, v);
+
+    default:
+        return XFERE_UNKNOWN_OPTION;
+    }
+}
+
+
+/* HTTPHEADER and RESOLVE lines; the lists live as long as the task. */
+
+int
+ngx_http_xfer_task_append(ngx_http_xfer_task_t *t, int opt, const char *v,
+    size_t len)
+{
+    struct xfer_slist  **list, *l;
+
+    if (t->state != NGX_HTTP_XFER_TASK_NEW || ngx_strlen(v) != len) {
+        return XFERE_BAD_FUNCTION_ARGUMENT;
+    }
+
+    switch (opt) {
+
+    case XFEROPT_HTTPHEADER:
+        list = &t->headers;
+        break;
+
+    case XFEROPT_RESOLVE:
+        list = &t->resolve;
+        break;
+
+    default:
+        return XFERE_UNKNOWN_OPTION;
+    }
+
+    l = xfer_slist_append(*list, v);
+    if (l == NULL) {
+        return XFERE_OUT_OF_MEMORY;
+    }
+
+    *list = l;
+
+    return XFERE_OK;
+}
+
+
+/* The request body (bytes, NULs allowed), copied by xfer. */
+
+int
+ngx_http_xfer_task_body(ngx_http_xfer_task_t *t, const char *p, size_t len)
+{
+    XFERcode  rc;
+
+    if (t->state != NGX_HTTP_XFER_TASK_NEW) {
+        return XFERE_BAD_FUNCTION_ARGUMENT;
+    }
+
+    rc = xfer_easy_setopt(t->easy, XFEROPT_POSTFIELDSIZE_LARGE,
+                          (xfer_off_t) len);
+    if (rc != XFERE_OK) {
+        return rc;
+    }
+
+    return xfer_easy_setopt(t->easy, XFEROPT_COPYPOSTFIELDS, len ? p : "");
+}
+
+
+int
+ngx_http_xfer_task_start(ngx_http_xfer_task_t *t, size_t max_body)
+{
+    size_t                   len;
+    u_char                  *p;
+    XFERM                   *m;
+    XFERMcode                mc;
+    ngx_http_xfer_worker_t  *w;
+
+    w = &ngx_http_xfer_worker;
+
+    if (t->state != NGX_HTTP_XFER_TASK_NEW) {
+        return XFERE_BAD_FUNCTION_ARGUMENT;
+    }
+
+    len = sizeof(t->errbuf) - 1;
+
+    if (ngx_http_xfer_ready(w, (u_char *) t->errbuf, &len) != NGX_OK) {
+        t->errbuf[len] = '\0';
+        return XFERE_FAILED_INIT;
+    }
+
+    m = ngx_http_xfer_multi(w);
+    if (m == NULL) {
+        return XFERE_FAILED_INIT;
+    }
+
+    t->max_body = max_body;
+
+    if (xfer_easy_setopt(t->easy, XFEROPT_PRIVATE, (char *) t)
+        || xfer_easy_setopt(t->easy, XFEROPT_WRITEFUNCTION,
+                            ngx_http_xfer_write_cb)
+        || xfer_easy_setopt(t->easy, XFEROPT_WRITEDATA, t)
+        || xfer_easy_setopt(t->easy, XFEROPT_HEADERFUNCTION,
+                            ngx_http_xfer_header_cb)
+        || xfer_easy_setopt(t->easy, XFEROPT_HEADERDATA, t)
+        || xfer_easy_setopt(t->easy, XFEROPT_ERRORBUFFER, t->errbuf)
+        || xfer_easy_setopt(t->easy, XFEROPT_NOSIGNAL, 1L)
+        || (t->headers
+            && xfer_easy_setopt(t->easy, XFEROPT_HTTPHEADER, t->headers))
+        || (t->resolve
+            && xfer_easy_setopt(t->easy, XFEROPT_RESOLVE, t->resolve)))
+    {
+        return XFERE_FAILED_INIT;
+    }
+
+    mc = xfer_multi_add_handle(m, t->easy);
+    if (mc != XFERM_OK) {
+        p = ngx_snprintf((u_char *) t->errbuf, sizeof(t->errbuf) - 1,
+                         "xfer_multi_add_handle: %s", xfer_multi_strerror(mc));
+        *p = '\0';
+        return mc == XFERM_OUT_OF_MEMORY ? XFERE_OUT_OF_MEMORY
+                                         : XFERE_FAILED_INIT;
+    }
+
+    t->state = NGX_HTTP_XFER_TASK_RUNNING;
+
+    w->stats.running++;
+    w->stats.started++;
+
+    ngx_http_xfer_dispatch(w);
+
+    return XFERE_OK;
+}
+
+
+const ngx_http_xfer_result_t *
+ngx_http_xfer_task_result(ngx_http_xfer_task_t *t)
+{
+    return &t->res;
+}
+
+
+/* Frees a task; one still running is cancelled (no completion follows). */
+
+void
+ngx_http_xfer_task_free(ngx_http_xfer_task_t *t)
+{
+    ngx_uint_t               running;
+    ngx_http_xfer_worker_t  *w;
+
+    w = &ngx_http_xfer_worker;
+    running = 0;
+
+    if (t->state == NGX_HTTP_XFER_TASK_RUNNING) {
+        if (w->multi != NULL) {
+            (void) xfer_multi_remove_handle(w->multi, t->easy);
+            running = 1;
+        }
+
+        w->stats.running--;
+        w->stats.cancelled++;
+    }
+
+    if (t->easy != NULL) {
+        xfer_easy_cleanup(t->easy);
+    }
+
+    xfer_slist_free_all(t->headers);
+    xfer_slist_free_all(t->resolve);
+
+    if (t->body.data) {
+        ngx_free(t->body.data);
+    }
+
+    if (t->head.data) {
+        ngx_free(t->head.data);
+    }
+
+    if (t->effective_url) {
+        ngx_free(t->effective_url);
+    }
+
+    ngx_queue_remove(&t->all);
+
+    if (t->in_done) {
+        ngx_queue_remove(&t->link);
+    }
+
+    ngx_free(t);
+
+    if (running) {
+        /* the freed slot may have started, or failed, a waiting transfer */
+        ngx_http_xfer_dispatch(w);
+    }
+}

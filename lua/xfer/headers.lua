@@ -1,0 +1,206 @@
+-- xfer.headers: the header table of a response.
+--
+--   local h = res.headers
+--   h["content-type"], h["Content-Type"]   -- the same value, any case
+--   h:get("content-type")                  -- the same, as a method
+--   h:all("set-cookie")                    -- { "a=1", "b=2" }: each field
+--   for name, value in h:each() do ... end -- fields in received order
+--
+-- The fields are those of the final response (not of 1xx or followed
+-- redirect responses), then the trailers if any. A field that came more
+-- than once reads as its values joined with ", " (RFC 9110 5.3); all()
+-- gives them one by one, which is what Set-Cookie needs. Values have the
+-- whitespace around them trimmed; obs-fold continuation lines are joined
+-- with one space.
+--
+-- Cost: the table starts as the raw header lines the header callback saw;
+-- the first read (by name or a method) sorts them out, in place. So a
+-- response whose headers nobody reads costs one table and no parsing. Once
+-- read, the array part holds the field lines ("Name: value") and the hash
+-- part the lowercase names; before, the raw lines. Use the accessors above
+-- rather than pairs/ipairs.
+--
+-- Names that are method names (get, all, each) are found with h:get(name)
+-- and h:all(name): h.all is always the method.
+local byte, lower, match, sub = string.byte, string.lower, string.match,
+                                string.sub
+local concat = table.concat
+local error, getmetatable, rawget, rawset, setmetatable, type =
+    error, getmetatable, rawget, rawset, setmetatable, type
+
+local _M = { version = "0.1.0" }
+
+local methods = {}
+local Parsed = {}
+local Unparsed = {}
+
+-- "Name: value" with the optional whitespace around the value trimmed.
+local FIELD = "^([^:]+):[ \t]*(.-)[ \t]*$"
+
+local function is_fold(line)
+    local c = byte(line, 1)
+    return c == 32 or c == 9
+end
+
+-- The field at line i: name, value (obs-fold continuation lines joined
+-- with one space), and the index of its last line. nil for a line that is
+-- not a field.
+local function field_at(h, i)
+    local name, value = match(rawget(h, i), FIELD)
+    if not name then return nil end
+    local nxt = rawget(h, i + 1)
+    while nxt and is_fold(nxt) do
+        value = value .. " " .. match(nxt, "^[ \t]*(.-)[ \t]*$")
+        i = i + 1
+        nxt = rawget(h, i + 1)
+    end
+    return name, value, i
+end
+
+-- The line without its line end.
+local function chomp(line)
+    local len = #line
+    if byte(line, len) == 10 then
+        len = len - 1
+        if byte(line, len) == 13 then len = len - 1 end
+        return sub(line, 1, len)
+    end
+    return line
+end
+
+-- Sorts the raw lines out, in place: the lines after the last status line
+-- (the final response's fields and trailers), without line ends or blank
+-- lines, then the lowercase-name lookups.
+local function parse(h)
+    local n = #h
+    local first = 1
+    for i = n, 1, -1 do
+        local line = rawget(h, i)
+        if byte(line, 1) == 72 and sub(line, 1, 5) == "HTTP/" then
+            first = i + 1
+            break
+        end
+    end
+    local k = 0
+    for i = first, n do
+        local line = chomp(rawget(h, i))
+        if line ~= "" then
+            k = k + 1
+            rawset(h, k, line)
+        end
+    end
+    for i = k + 1, n do rawset(h, i, nil) end
+    local i = 1
+    while i <= k do
+        local line = rawget(h, i)
+        if not is_fold(line) then
+            local name, value, last = field_at(h, i)
+            if name then
+                local key = lower(name)
+                if not methods[key] then
+                    local old = rawget(h, key)
+                    rawset(h, key, old and old .. ", " .. value or value)
+                end
+                i = last
+            end
+        end
+        i = i + 1
+    end
+    setmetatable(h, Parsed)
+end
+
+Unparsed.__index = function(h, k)
+    parse(h)
+    return h[k]
+end
+
+Parsed.__index = function(h, k)
+    if type(k) ~= "string" then return nil end
+    local m = methods[k]
+    if m then return m end
+    local lk = lower(k)
+    if lk ~= k then return rawget(h, lk) end
+    return nil
+end
+
+local function check_name(name, fname)
+    if type(name) ~= "string" then
+        error("bad argument #1 to '" .. fname .. "' (string expected, got "
+              .. type(name) .. ")", 3)
+    end
+end
+
+-- h:all(name) -> the values of every field called name (any case), in
+-- received order; an empty table when there is none.
+function methods.all(h, name)
+    check_name(name, "all")
+    local want, list, n, i = lower(name), {}, 0, 1
+    local wl = #want
+    local line = rawget(h, 1)
+    while line do
+        -- A cheap test first: the line must start with the name.
+        if #line > wl and lower(sub(line, 1, wl)) == want then
+            local fname, value, last = field_at(h, i)
+            if fname and lower(fname) == want then
+                n = n + 1
+                list[n] = value
+                i = last
+            end
+        end
+        i = i + 1
+        line = rawget(h, i)
+    end
+    return list
+end
+
+-- h:get(name) -> the value of the field (repeated fields joined with
+-- ", "), or nil.
+function methods.get(h, name)
+    check_name(name, "get")
+    local k = lower(name)
+    if not methods[k] then return h[k] end
+    local list = methods.all(h, k)
+    if list[1] == nil then return nil end
+    return concat(list, ", ")
+end
+
+-- for name, value in h:each() do ... end: every field in received order,
+-- names as the server spelled them, repeated fields one by one.
+function methods.each(h)
+    local i = 0
+    return function()
+        while true do
+            i = i + 1
+            local line = rawget(h, i)
+            if not line then return nil end
+            if not is_fold(line) then
+                local name, value, last = field_at(h, i)
+                if name then
+                    i = last
+                    return name, value
+                end
+            end
+        end
+    end
+end
+
+-- headers.wrap(lines) -> h: makes a header table of an array of header
+-- lines ("Name: value", with or without line ends; status lines allowed),
+-- in place. xfer's collectors use it; so can code that builds responses.
+function _M.wrap(lines)
+    if type(lines) ~= "table" then
+        error("bad argument #1 to 'wrap' (table expected, got " .. type(lines) .. ")", 2)
+    end
+    return setmetatable(lines, Unparsed)
+end
+
+-- Whether x is a header table.
+function _M.is_headers(x)
+    local mt = type(x) == "table" and getmetatable(x)
+    return mt == Parsed or mt == Unparsed
+end
+
+-- For the collectors (xfer.http): the metatable of a fresh line array.
+_M.Unparsed = Unparsed
+
+return _M

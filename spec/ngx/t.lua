@@ -1,0 +1,671 @@
+-- spec/ngx/t.lua: the Lua side of spec/ngx/run.sh. Every location /t/NAME
+-- of the test nginx runs tests.NAME through run(); a test answers "ok ..."
+-- on its first line, or "FAIL: why" (a failed check raises a table).
+local xfer = require "xfer.ngx"
+
+local ngx = ngx
+local say = ngx.say
+local now = ngx.now
+local update_time = ngx.update_time
+
+local _M = {}
+local cfg = {}
+local tests = {}
+
+function _M.setup(c)
+    cfg = c
+end
+
+local function up(path) return "http://127.0.0.1:" .. cfg.nginx .. path end
+local function fault(path) return "http://127.0.0.1:" .. cfg.fault .. path end
+local function self(path) return "http://127.0.0.1:" .. cfg.self .. path end
+
+local function fail(msg)
+    error({ fail = msg }, 2)
+end
+
+local function check(cond, msg)
+    if not cond then
+        error({ fail = msg or "check failed" }, 2)
+    end
+    return cond
+end
+
+local function eq(a, b, what)
+    if a ~= b then
+        error({ fail = (what and what .. ": " or "") .. "expected "
+                       .. tostring(b) .. ", got " .. tostring(a) }, 2)
+    end
+end
+
+local function has(s, pat, what)
+    if type(s) ~= "string" or not s:find(pat, 1, true) then
+        error({ fail = (what or "text") .. " lacks '" .. pat .. "': "
+                       .. tostring(s) }, 2)
+    end
+end
+
+local function clock()
+    update_time()
+    return now()
+end
+
+-- The failed entries of fetch_all's results: count, first error.
+local function failures(results)
+    local n, first = 0, nil
+    for i = 1, #results do
+        if results[i].err then
+            n = n + 1
+            first = first or results[i].err
+        end
+    end
+    return n, first
+end
+
+-- Every list item with extra fields.
+local function with(list, fields)
+    for i = 1, #list do
+        local item = list[i]
+        if type(item) == "string" then
+            item = { url = item }
+            list[i] = item
+        end
+        for k, v in pairs(fields) do
+            if item[k] == nil then
+                item[k] = v
+            end
+        end
+    end
+    return list
+end
+
+local function arg(name, default)
+    return tonumber(ngx.var["arg_" .. name]) or default
+end
+
+
+-- request(): methods, headers, bodies, redirects, TLS ---------------------
+
+function tests.basic()
+    eq(xfer.stats().state, "ready", "state after init_worker configure")
+    local res, err = xfer.request{ url = up("/index.html") }
+    check(res, tostring(err))
+    eq(res.status, 200, "status")
+    eq(res.body, "hello from nginx\n", "body")
+    eq(res.headers["Content-Type"], "text/html", "Content-Type")
+    eq(res.headers["content-type"], "text/html", "content-type")
+    eq(res.info.num_connects <= 1, true, "num_connects")
+
+    res = check(xfer.request(up("/index.html")), "string form")
+    eq(res.status, 200, "string form")
+
+    res, err = xfer.request{ url = fault("/echo"), method = "POST",
+                             body = "a\0b=c",
+                             headers = { ["X-Test"] = "1", "X-Two: 2",
+                                         ["X-Many"] = { "m1", "m2" } } }
+    check(res, tostring(err))
+    eq(res.headers["x-body-length"], "5", "posted body length")
+    has(res.body, "POST /echo HTTP/1.1", "echo")
+    has(res.body, "X-Test: 1", "echo")
+    has(res.body, "X-Two: 2", "echo")
+    has(res.body, "X-Many: m1", "echo")
+    has(res.body, "X-Many: m2", "echo")
+    has(res.body, "a\0b=c", "echo")
+
+    res = check(xfer.request{ url = fault("/echo"), method = "PUT",
+                              body = "xyz" })
+    has(res.body, "PUT /echo", "PUT")
+    res = check(xfer.request{ url = fault("/echo"), method = "DELETE" })
+    has(res.body, "DELETE /echo", "DELETE")
+
+    res = check(xfer.request{ url = up("/1k.bin"), method = "HEAD" })
+    eq(res.status, 200, "HEAD status")
+    eq(res.body, "", "HEAD body")
+    eq(res.headers["content-length"], "1024", "HEAD length")
+
+    res = check(xfer.request{ url = up("/redirect-to-1k") })
+    eq(res.status, 302, "no follow")
+    res = check(xfer.request{ url = up("/redirect-to-1k"),
+                              followlocation = true })
+    eq(res.status, 200, "followed")
+    eq(#res.body, 1024, "followed body")
+    eq(res.info.redirect_count, 1, "redirect_count")
+    check(res.info.effective_url:find("/1k.bin", 1, true), "effective_url")
+
+    res = check(xfer.request{ url = up("/status/404") })
+    eq(res.status, 404, "404 is a response")
+
+    res = check(xfer.request{ url = fault("/headers?X-Rep=1&X-Rep=2") })
+    eq(res.headers["X-Rep"], "1, 2", "repeated headers joined")
+    local rep = res.headers:all("x-rep")
+    check(rep[1] == "1" and rep[2] == "2" and rep[3] == nil,
+          "repeated headers one by one")
+    eq(res.headers:get("content-type"), res.headers["Content-Type"], "get")
+
+    local results = xfer.fetch_all({ up("/index.html") }, { headers = false })
+    eq(results[1].headers, nil, "fetch_all headers = false")
+    eq(results[1].info, nil, "fetch_all: no info unless asked")
+    eq(results[1].body, "hello from nginx\n", "fetch_all body")
+    results = xfer.fetch_all({ { url = up("/index.html") } }, { info = true })
+    check(results[1].info.total_time_t > 0, "fetch_all info")
+    eq(results[1].info.response_code, 200, "info.response_code")
+    eq(results[1].headers["content-length"], "17", "fetch_all headers")
+
+    res = check(xfer.request{ url = up("/1m.bin") })
+    eq(#res.body, 1048576, "1 MiB body")
+
+    res = check(xfer.request{ url = "http://localhost:" .. cfg.nginx
+                                    .. "/index.html" })
+    eq(res.status, 200, "localhost (c-ares)")
+
+    if cfg.tls_port then
+        -- the test certificate names "localhost" (resolved by c-ares from
+        -- /etc/hosts; pinned with resolve as well)
+        res, err = xfer.request{ url = "https://localhost:" .. cfg.tls_port
+                                       .. "/index.html",
+                                 cainfo = cfg.tls_ca,
+                                 resolve = { "localhost:" .. cfg.tls_port
+                                             .. ":127.0.0.1" } }
+        check(res, "https: " .. tostring(err))
+        eq(res.status, 200, "https status")
+    end
+    say("ok")
+end
+
+
+-- Failures are values: nil, err{code, name, message} ----------------------
+
+local function expect_err(req, code, pat)
+    local res, err = xfer.request(req)
+    if res then
+        fail("expected error " .. code .. " for " .. tostring(req.url)
+             .. ", got status " .. res.status)
+    end
+    eq(err.code, code, tostring(req.url) .. " (" .. tostring(err) .. ")")
+    check(type(err.name) == "string" and err.name ~= "", "err.name")
+    check(type(err.message) == "string" and err.message ~= "", "err.message")
+    check(tostring(err):find(err.name, 1, true), "tostring(err)")
+    if pat then
+        has(err.message, pat, "message")
+    end
+    return err
+end
+
+function tests.errors()
+    expect_err({ url = "http://127.0.0.1:1/" }, 7)
+    local e = expect_err({ url = fault("/sleep?ms=3000"), timeout_ms = 200 },
+                         28)
+    eq(e.name, "OPERATION_TIMEDOUT", "name")
+    expect_err({ url = "http://127.0.0.1:" .. cfg.silent .. "/",
+                 timeout_ms = 200 }, 28)
+    expect_err({ url = "ftp://127.0.0.1/" }, 1)
+    expect_err({ url = "http://exa mple/" }, 3)
+    expect_err({ url = up("/1k.bin"), max_body_size = 100 }, 63,
+               "max_body_size")
+    e = expect_err({ url = up("/status/404"), failonerror = true }, 22)
+    eq(e.status, 404, "err.status")
+    expect_err({ url = fault("/garbage") }, 8)
+    expect_err({ url = fault("/conflicting-length") }, 8)
+    expect_err({ url = "http://127.0.0.1:" .. cfg.fault_close .. "/" }, 52)
+    if cfg.tls_port then
+        expect_err({ url = "https://localhost:" .. cfg.tls_port .. "/" }, 60)
+    end
+
+    -- misuse raises, and leaves nothing behind
+    local s0 = xfer.stats()
+    local ok, msg = pcall(xfer.request, { url = 42 })
+    check(not ok and msg:find("'url' must be a string", 1, true),
+          "bad url type: " .. tostring(msg))
+    ok, msg = pcall(xfer.request, { url = up("/"), bogus = 1 })
+    check(not ok and msg:find("unknown option 'bogus'", 1, true),
+          "unknown option: " .. tostring(msg))
+    ok, msg = pcall(xfer.request, { url = up("/"), timeout_ms = 1.5 })
+    check(not ok and msg:find("timeout_ms", 1, true), "timeout_ms: "
+          .. tostring(msg))
+    ok, msg = pcall(xfer.fetch_all, { up("/"), { url = up("/"), x = 1 } })
+    check(not ok and msg:find("unknown option 'x'", 1, true),
+          "fetch_all item: " .. tostring(msg))
+    local s1 = xfer.stats()
+    eq(s1.groups, s0.groups, "groups after misuse")
+    eq(s1.running, s0.running, "running after misuse")
+
+    -- the same codes through fetch_all
+    local results = xfer.fetch_all{
+        up("/index.html"), "http://127.0.0.1:1/",
+        { url = fault("/sleep?ms=3000"), timeout_ms = 100 },
+    }
+    eq(failures(results), 2, "failures")
+    eq(results[1].status, 200, "fetch_all ok entry")
+    eq(results[2].err.code, 7, "fetch_all refused")
+    eq(results[3].err.code, 28, "fetch_all timeout")
+    say("ok")
+end
+
+
+-- Fan-out ------------------------------------------------------------------
+
+function tests.fanout1000()
+    local n = arg("n", 1000)
+    local nonce = tostring(arg("nonce", 0))
+    assert(xfer.close_idle())
+    assert(xfer.configure{ max_total_connections = 8 })
+    local list = {}
+    for i = 1, n do
+        list[i] = up("/files/" .. (i - 1) .. ".txt?r=" .. nonce)
+    end
+    local done = 0
+    local t0 = clock()
+    local results = xfer.fetch_all(list, {
+        on_done = function() done = done + 1 end, info = true,
+        max_total_connections = 0,
+    })
+    local dt = clock() - t0
+    assert(xfer.configure{ max_total_connections = 0 })
+    local nf, first = failures(results)
+    eq(nf, 0, "failures (" .. tostring(first) .. ")")
+    eq(done, n, "on_done calls")
+    local connects = 0
+    for i = 1, n do
+        eq(results[i].body, "file " .. (i - 1) .. "\n", "body " .. i)
+        connects = connects + results[i].info.num_connects
+    end
+    check(connects <= 8, "connections opened: " .. connects)
+    local st = xfer.stats()
+    check(st.sockets <= 8, "sockets: " .. st.sockets)
+    eq(st.running, 0, "running")
+    say(string.format("ok %d transfers in %.3f s, %d connections",
+                      n, dt, connects))
+end
+
+-- The same under a per-call window instead of a worker limit.
+function tests.window()
+    assert(xfer.close_idle())
+    local list = {}
+    for i = 1, 200 do
+        list[i] = { url = up("/files/" .. (i - 1) .. ".txt") }
+    end
+    local results = xfer.fetch_all(with(list, { timeout_ms = 5000 }),
+                                   { max_total_connections = 4, info = true })
+    eq(failures(results), 0, "failures")
+    local connects = 0
+    for i = 1, 200 do
+        eq(results[i].body, "file " .. (i - 1) .. "\n", "body " .. i)
+        connects = connects + results[i].info.num_connects
+    end
+    check(connects <= 4, "connections opened: " .. connects)
+    say("ok")
+end
+
+function tests.fanout_slow()
+    local n, ms = arg("n", 200), arg("ms", 1000)
+    local list = {}
+    for i = 1, n do
+        list[i] = fault("/sleep?ms=" .. ms .. "&i=" .. i)
+    end
+    local results = xfer.fetch_all(with(list,
+                                        { timeout_ms = arg("timeout", 30000) }),
+                                   { max_total_connections = 0 })
+    local nfailed, first = failures(results)
+    if nfailed > 0 then
+        say("FAIL: ", nfailed, " failed, e.g. ", tostring(first))
+        return
+    end
+    for i = 1, n do
+        eq(results[i].body, "slept\n", "body " .. i)
+    end
+    say("ok ", n)
+end
+
+-- A mix for the strace run: keep-alive hits, slow ones, failures.
+function tests.mix()
+    local list = {}
+    for i = 1, 300 do
+        list[#list + 1] = up("/files/" .. (i - 1) .. ".txt")
+    end
+    for i = 1, 50 do
+        list[#list + 1] = fault("/sleep?ms=" .. (200 + i * 10))
+    end
+    list[#list + 1] = "http://127.0.0.1:1/"
+    list[#list + 1] = { url = "http://127.0.0.1:" .. cfg.silent .. "/",
+                        timeout_ms = 300 }
+    list[#list + 1] = "http://localhost:" .. cfg.nginx .. "/index.html"
+    local results = xfer.fetch_all(with(list, { timeout_ms = 10000 }),
+                                   { max_total_connections = 0 })
+    eq(failures(results), 2, "failures")
+    say("ok")
+end
+
+
+-- The worker's own locations ----------------------------------------------
+
+function tests.selfloop()
+    local n = arg("n", 300)
+    local list = {}
+    for i = 1, n do
+        list[i] = self((i % 2 == 0 and "/t/small_lua?i=" or "/small?i=") .. i)
+    end
+    local results = xfer.fetch_all(with(list, { timeout_ms = 20000 }),
+                                   { max_total_connections = 0 })
+    local nfailed, first = failures(results)
+    if nfailed > 0 then
+        fail(nfailed .. " failed, e.g. " .. tostring(first))
+    end
+    for i = 1, n do
+        eq(results[i].body, "small " .. i .. "\n", "body " .. i)
+    end
+    say("ok ", n)
+end
+
+function tests.small_lua()
+    ngx.sleep(0.002)
+    say("small ", ngx.var.arg_i)
+end
+
+
+-- Giving up, and late completions ------------------------------------------
+
+function tests.late()
+    local s0 = xfer.stats()
+    local t0 = clock()
+    local res, err = xfer.request{ url = fault("/sleep?ms=600"),
+                                   wait_timeout_ms = 100 }
+    local dt = clock() - t0
+    check(not res, "expected to give up")
+    eq(err.code, 28, "gave-up code")
+    has(err.message, "gave up", "gave-up message")
+    check(dt < 0.45, "gave up after " .. dt .. " s")
+    local s1 = xfer.stats()
+    eq(s1.cancelled - s0.cancelled, 1, "cancelled")
+    eq(s1.running, s0.running, "running")
+
+    ngx.sleep(0.001)    -- the reaper gives the semaphore back: B may reuse it
+    eq(xfer.stats().graveyard, 0, "graveyard")
+
+    t0 = clock()
+    res, err = xfer.request{ url = fault("/sleep?ms=1000") }
+    dt = clock() - t0
+    check(res, tostring(err))
+    eq(res.body, "slept\n", "B's body")
+    check(dt >= 0.95, "B woke after " .. dt .. " s: woken by A's completion?")
+    local s2 = xfer.stats()
+    eq(s2.completed - s1.completed, 1, "completions after A gave up")
+    eq(s2.posts - s1.posts, 1, "posts after A gave up")
+
+    -- fetch_all gives up on the whole batch
+    local s5 = xfer.stats()
+    t0 = clock()
+    local results = xfer.fetch_all({
+        fault("/sleep?ms=600&a"), up("/index.html"), fault("/sleep?ms=600&b"),
+    }, { wait_timeout_ms = 150 })
+    dt = clock() - t0
+    check(dt < 0.5, "batch gave up after " .. dt .. " s")
+    eq(results[2].status, 200, "the quick one")
+    eq(results[1].err.code, 28, "gave up 1")
+    eq(results[3].err.code, 28, "gave up 3")
+    has(results[3].err.message, "gave up", "batch message")
+    eq(xfer.stats().cancelled - s5.cancelled, 2, "batch cancelled")
+
+    -- A light thread killed while it waits: its group is an orphan until
+    -- collected; its late completion posts only its own semaphore.
+    local th = ngx.thread.spawn(function()
+        return xfer.request{ url = fault("/sleep?ms=400") }
+    end)
+    ngx.sleep(0.05)
+    assert(ngx.thread.kill(th))
+    th = nil
+    t0 = clock()
+    res, err = xfer.request{ url = fault("/sleep?ms=800") }
+    dt = clock() - t0
+    check(res, tostring(err))
+    eq(res.body, "slept\n", "C's body")
+    check(dt >= 0.75, "C woke after " .. dt .. " s")
+    collectgarbage()
+    collectgarbage()
+    ngx.sleep(0.001)
+    local s3 = xfer.stats()
+    eq(s3.groups, s0.groups, "groups after collect")
+    eq(s3.graveyard, 0, "graveyard after collect")
+
+    -- Killed and collected before its transfer finishes: cancelled.
+    th = ngx.thread.spawn(function()
+        return xfer.request{ url = fault("/sleep?ms=400") }
+    end)
+    ngx.sleep(0.05)
+    assert(ngx.thread.kill(th))
+    th = nil
+    collectgarbage()
+    collectgarbage()
+    local s4 = xfer.stats()
+    eq(s4.cancelled - s3.cancelled, 1, "collected orphan cancelled")
+    eq(s4.running, s0.running, "running after collect")
+    say("ok")
+end
+
+
+-- Threads killed at random moments while the collector runs: whatever
+-- survives gets its own answer, nothing is left behind.
+function tests.gc_stress()
+    local s0 = xfer.stats()
+    local threads = {}
+    for i = 1, 40 do
+        threads[i] = ngx.thread.spawn(function()
+            local res, err = xfer.request{ url = fault("/sleep?ms=" .. (i * 7)
+                                                       .. "&i=" .. i) }
+            collectgarbage("step")
+            return res and res.body, err
+        end)
+    end
+    local killed = {}
+    for i = 1, 40, 3 do
+        ngx.sleep(0.005)
+        if ngx.thread.kill(threads[i]) then
+            killed[i] = true
+        end
+        collectgarbage()
+    end
+    for i = 1, 40 do
+        if not killed[i] then
+            local ok, body, err = ngx.thread.wait(threads[i])
+            check(ok and body == "slept\n", "thread " .. i .. ": "
+                  .. tostring(body) .. " " .. tostring(err))
+        end
+        threads[i] = nil
+    end
+    local list = {}
+    for i = 1, 100 do
+        list[i] = up("/files/" .. (i - 1) .. ".txt")
+    end
+    local n = 0
+    local results = xfer.fetch_all(list, {
+        on_done = function() n = n + 1 collectgarbage() end })
+    eq(failures(results), 0, "fetch_all under collectgarbage")
+    eq(n, 100, "on_done calls")
+    eq(results[100].body, "file 99\n", "last body")
+    collectgarbage()
+    collectgarbage()
+    ngx.sleep(0.3)      -- orphans that were not cancelled finish or are gone
+    collectgarbage()
+    ngx.sleep(0.001)
+    local s1 = xfer.stats()
+    eq(s1.groups, s0.groups, "groups")
+    eq(s1.running, s0.running, "running")
+    eq(s1.graveyard, 0, "graveyard")
+    say("ok")
+end
+
+
+-- Lua errors in user code ---------------------------------------------------
+
+function tests.lua_error()
+    local res = xfer.request(up("/index.html"))
+    check(res)
+    error("boom from user code")
+end
+
+function tests.on_done_error()
+    local list = {}
+    for i = 1, 50 do
+        list[i] = fault("/sleep?ms=" .. (i * 20))
+    end
+    xfer.fetch_all(list, { on_done = function() error("boom in on_done") end })
+end
+
+function tests.stats()
+    collectgarbage()
+    collectgarbage()
+    ngx.sleep(0.001)
+    local st = xfer.stats()
+    local keys = {}
+    for k in pairs(st) do
+        keys[#keys + 1] = k
+    end
+    table.sort(keys)
+    local out = {}
+    for _, k in ipairs(keys) do
+        out[#out + 1] = k .. "=" .. tostring(st[k])
+    end
+    say("ok ", table.concat(out, " "))
+end
+
+function tests.close_idle()
+    local ok, err = xfer.close_idle()
+    check(ok, tostring(err))
+    say("ok")
+end
+
+function tests.pid()
+    say(ngx.worker.pid())
+end
+
+
+-- Phases -------------------------------------------------------------------
+
+function tests.timer()
+    local dict = ngx.shared.t
+    dict:delete("timer")
+    assert(ngx.timer.at(0, function(premature)
+        local res, err = xfer.request(up("/index.html"))
+        dict:set("timer", res and res.body or tostring(err))
+    end))
+    for _ = 1, 200 do
+        local v = dict:get("timer")
+        if v then
+            eq(v, "hello from nginx\n", "timer result")
+            say("ok")
+            return
+        end
+        ngx.sleep(0.01)
+    end
+    fail("the timer's request did not finish")
+end
+
+function _M.access()
+    local res, err = xfer.request(up("/index.html"))
+    ngx.ctx.phase_body = res and res.body or tostring(err)
+end
+
+function tests.phases()
+    eq(ngx.ctx.phase_body, "hello from nginx\n", "access-phase request")
+    eq(ngx.ctx.rewrite_body, "hello from nginx\n", "rewrite-phase request")
+    say("ok")
+end
+
+function _M.rewrite()
+    local res, err = xfer.request(up("/index.html"))
+    ngx.ctx.rewrite_body = res and res.body or tostring(err)
+end
+
+
+-- Sockets: every xfer fd is non-blocking ----------------------------------
+
+function tests.fds()
+    local fds = xfer.fds()
+    local bad = {}
+    for _, fd in ipairs(fds) do
+        local f = io.open("/proc/self/fdinfo/" .. fd)
+        if f then
+            local info = f:read("*a")
+            f:close()
+            local flags = tonumber(info:match("flags:%s*(%d+)"), 8)
+            if not flags or flags % 4096 < 2048 then  -- O_NONBLOCK = 04000
+                bad[#bad + 1] = fd
+            end
+        end
+    end
+    if #bad > 0 then
+        fail("blocking xfer sockets: " .. table.concat(bad, ","))
+    end
+    say("ok ", #fds)
+end
+
+
+-- worker_connections run out: a clear error, not a crash ----------------
+
+function tests.exhaust()
+    local list = {}
+    for i = 1, 100 do
+        list[i] = fault("/sleep?ms=300&i=" .. i)
+    end
+    local results = xfer.fetch_all(with(list, { timeout_ms = 5000 }),
+                                   { max_total_connections = 0 })
+    local nfailed = failures(results)
+    check(nfailed > 0, "expected failures")
+    for i = 1, #results do
+        local e = results[i].err
+        if e then
+            eq(e.code, 42, "code (" .. tostring(e) .. ")")
+        end
+    end
+    local res, err = xfer.request(up("/index.html"))
+    check(res, "afterwards: " .. tostring(err))
+    say("ok ", nfailed)
+end
+
+
+-- Shutdown helpers ----------------------------------------------------------
+
+function tests.slow()
+    local res, err = xfer.request{ url = fault("/sleep?ms=" .. arg("ms", 1500)) }
+    if not res then
+        say("FAIL: ", tostring(err))
+        return
+    end
+    say("ok ", res.body)
+end
+
+function tests.silent()
+    local res, err = xfer.request{ url = "http://127.0.0.1:" .. cfg.silent
+                                         .. "/", timeout_ms = false }
+    say("ok ", res and res.status or tostring(err))
+end
+
+function tests.timer_silent()
+    assert(ngx.timer.at(0, function()
+        local res, err = xfer.request{ url = "http://127.0.0.1:" .. cfg.silent
+                                             .. "/", timeout_ms = false }
+        ngx.log(ngx.NOTICE, "timer_silent: ", res and res.status
+                                              or tostring(err))
+    end))
+    say("ok")
+end
+
+
+function _M.run()
+    local name = ngx.var.uri:match("^/t/([%w_]+)$")
+    local fn = name and tests[name]
+    if not fn then
+        ngx.status = 404
+        say("FAIL: no test ", tostring(name))
+        return
+    end
+    local ok, err = pcall(fn)
+    if not ok then
+        if type(err) == "table" and err.fail then
+            say("FAIL: ", err.fail)
+            return
+        end
+        error(err, 0)
+    end
+end
+
+return _M
