@@ -210,6 +210,7 @@ static struct xfer_conn *idle_take(struct xfer_host *h) {
   c = xfer_queue_data(xfer_queue_head(&h->idle), struct xfer_conn, link);
   idle_unlink(c);
   c->state = XFER_CS_ACTIVE;
+  xfer__sock_set_idle(c->multi, c->fd, 0);
   return c;
 }
 
@@ -266,6 +267,7 @@ static void conn_release(struct xfer_conn *c) {
     }
   }
   c->state = XFER_CS_IDLE;
+  xfer__sock_set_idle(m, c->fd, 1);
   c->idle_since = xfer__now();
   xfer_queue_insert_head(&h->idle, &c->link);
   xfer_queue_insert_tail(&m->idle, &c->ilink);
@@ -562,16 +564,18 @@ void xfer__conn_connect(struct xfer_conn *c) {
   conn_fail(c, XFERE_COULDNT_CONNECT);
 }
 
-static void connect_result(struct xfer_conn *c) {
+static void connect_result(struct xfer_conn *c, int ev) {
   int err = 0;
   socklen_t len = sizeof(err);
   if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
   if (!err) {
     /* No error is not yet success: a socket_all or mask-0 call comes here
-     * while the connect may still be in progress. */
+     * while the connect may still be in progress.  Writable from the event
+     * loop vouches for it; otherwise getpeername tells. */
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
-    if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) == 0) {
+    if ((ev & XFER_CSELECT_OUT) ||
+        getpeername(c->fd, (struct sockaddr *)&ss, &sl) == 0) {
       connected(c);
       return;
     }
@@ -594,7 +598,7 @@ void xfer__conn_event(struct xfer_conn *c, int ev) {
   XFER *e = c->easy;
   switch (c->state) {
   case XFER_CS_CONNECTING:
-    connect_result(c);
+    connect_result(c, ev);
     break;
   case XFER_CS_TLS:
     tls_step(c);
@@ -605,7 +609,8 @@ void xfer__conn_event(struct xfer_conn *c, int ev) {
       xfer__on_readable(e);
       break;
     }
-    if (ev & XFER_CSELECT_OUT || !ev) xfer__on_writable(e);
+    /* A failed or finished send may have freed c (and e): stop there. */
+    if ((ev & XFER_CSELECT_OUT || !ev) && xfer__on_writable(e)) break;
     if (c->easy == e && e->conn == c && (ev & (XFER_CSELECT_IN |
                                                XFER_CSELECT_ERR) || !ev))
       xfer__on_readable(e);

@@ -291,7 +291,7 @@ int xfer__dns_lookup(struct xfer_conn *c, XFER *e) {
         return 0;
       }
       if (ttl < 0 || (ttl > 0 && now - en->resolved_at <
-                                     (uint64_t)ttl * 1000000)) {
+                                     xfer__span(ttl, 1000000))) {
         en->addrs->refs++;
         deliver(c, en->addrs, 0);
         return 0;

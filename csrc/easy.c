@@ -55,6 +55,8 @@ XFER *xfer_easy_init(void) {
 static void free_run_state(XFER *e) {
   if (e->url && e->url != e->set.url) free(e->url);
   e->url = NULL;
+  free(e->body_retired);
+  e->body_retired = NULL;
   free(e->req);
   e->req = NULL;
   e->req_cap = e->req_len = 0;
@@ -222,6 +224,20 @@ static XFERcode set_redir_protocols(struct xfer_opts *o, const char *s) {
   return XFERE_OK;
 }
 
+/* The COPYPOSTFIELDS copy goes (replaced, or POSTFIELDS set): a running
+ * transfer that sends from it keeps it until its run state goes, as it
+ * keeps a replaced URL. */
+static void drop_copy(XFER *e) {
+  struct xfer_opts *o = &e->set;
+  if (o->copypostfields && e->body == o->copypostfields) {
+    free(e->body_retired); /* not the one being sent */
+    e->body_retired = o->copypostfields;
+  } else {
+    free(o->copypostfields);
+  }
+  o->copypostfields = NULL;
+}
+
 static XFERcode set_ptr(XFER *e, XFERoption opt, void *v) {
   struct xfer_opts *o = &e->set;
   switch (opt) {
@@ -240,16 +256,14 @@ static XFERcode set_ptr(XFER *e, XFERoption opt, void *v) {
     break;
   case XFEROPT_POSTFIELDS:
     o->postfields = v;
-    free(o->copypostfields);
-    o->copypostfields = NULL;
+    drop_copy(e);
     if (v) o->upload = o->nobody = 0;
     break;
   case XFEROPT_COPYPOSTFIELDS: {
     size_t n;
     char *c;
     if (!v) {
-      free(o->copypostfields);
-      o->copypostfields = NULL;
+      drop_copy(e);
       o->postfields = NULL;
       break;
     }
@@ -258,7 +272,7 @@ static XFERcode set_ptr(XFER *e, XFERoption opt, void *v) {
     if (!c) return XFERE_OUT_OF_MEMORY;
     memcpy(c, v, n);
     c[n] = 0;
-    free(o->copypostfields);
+    drop_copy(e);
     o->copypostfields = c;
     o->postfields = c;
     o->postfieldsize = (xfer_off_t)n;

@@ -41,6 +41,7 @@
  */
 #include "lxfer.h"
 
+#include <limits.h>
 #include <string.h>
 
 /* Registry keys: the addresses of these statics. */
@@ -53,11 +54,18 @@ static const char boxes_key = 'x';  /* weak map: box pointer -> userdata */
 /* Message handler: strings get the traceback appended; other error values
  * (tables, userdata) travel unchanged, so callers can still inspect them. */
 static int msgh(lua_State *L) {
-  const char *msg = lua_tostring(L, 1);
-  if (!msg) return 1;
-  luaL_traceback(L, L, msg, 1);
+  /* lua_tostring would turn a number into a string in place */
+  if (lua_type(L, 1) != LUA_TSTRING) return 1;
+  luaL_traceback(L, L, lua_tostring(L, 1), 1);
   return 1;
 }
+
+/* Callbacks that run transfers whose callbacks run transfers...: each
+ * level keeps core frames on the C stack.  Lua 5.1-5.4 stop that at
+ * LUAI_MAXCCALLS; LuaJIT does not count C frames and overflows the C stack
+ * first.  Past this depth a callback fails as if it raised. */
+#define LXFER_MAX_DEPTH 64
+static __thread int depth;
 
 /* Everything a callback does with Lua (pushing its arguments, calling it,
  * reading its results) happens in here, under lua_pcall: a memory error or
@@ -65,6 +73,9 @@ static int msgh(lua_State *L) {
 static int body(lua_State *L) {
   struct lxfer_call *c = lua_touserdata(L, 1);
   lua_settop(L, 0);
+  if (depth > LXFER_MAX_DEPTH)
+    return luaL_error(L, "C stack overflow (callbacks nested more than %d "
+                      "deep)", LXFER_MAX_DEPTH);
   if (c->kind <= LXFER_CALL_XFERINFO) return lxfer_easy_body(L, c);
   return lxfer_multi_body(L, c);
 }
@@ -90,7 +101,9 @@ int lxfer_call(struct lxfer_ctx *ctx, struct lxfer_call *c) {
   lua_rawgetp(L, LUA_REGISTRYINDEX, &body_key);
   lua_pushlightuserdata(L, c);
   if (easy) ctx->incb++;
+  depth++;
   rc = lua_pcall(L, 1, 0, lua_gettop(L) - 2);
+  depth--;
   if (easy) ctx->incb--;
   if (rc != LUA_OK) c->abort = 1;
   if (easy && c->abort) lxfer_easy_aborted(L, c, rc != LUA_OK);
@@ -281,25 +294,31 @@ static int l_version(lua_State *L) {
   return 1;
 }
 
+/* A code beyond int is no code: INT_MIN is in neither table. */
+static int checkcode(lua_State *L) {
+  lua_Integer c = lxfer_checkint(L, 1);
+  return c < INT_MIN || c > INT_MAX ? INT_MIN : (int)c;
+}
+
 static int l_easy_strerror(lua_State *L) {
-  lua_pushstring(L, xfer_easy_strerror((XFERcode)lxfer_checkint(L, 1)));
+  lua_pushstring(L, xfer_easy_strerror((XFERcode)checkcode(L)));
   return 1;
 }
 
 static int l_multi_strerror(lua_State *L) {
-  lua_pushstring(L, xfer_multi_strerror((XFERMcode)lxfer_checkint(L, 1)));
+  lua_pushstring(L, xfer_multi_strerror((XFERMcode)checkcode(L)));
   return 1;
 }
 
 static int l_easy_codename(lua_State *L) {
-  const char *n = xfer_easy_codename((XFERcode)lxfer_checkint(L, 1));
+  const char *n = xfer_easy_codename((XFERcode)checkcode(L));
   if (!n) return 0;
   lua_pushstring(L, n);
   return 1;
 }
 
 static int l_multi_codename(lua_State *L) {
-  const char *n = xfer_multi_codename((XFERMcode)lxfer_checkint(L, 1));
+  const char *n = xfer_multi_codename((XFERMcode)checkcode(L));
   if (!n) return 0;
   lua_pushstring(L, n);
   return 1;

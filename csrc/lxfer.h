@@ -62,6 +62,8 @@ struct lxfer_easy {
   int postfields;            /* registry ref: the string POSTFIELDS points in */
   int postfields_old;        /* the one a running transfer may still send */
   int priv;                  /* registry ref: the PRIVATE value */
+  xfer_off_t fields_len;     /* length of the POSTFIELDS/COPYPOSTFIELDS
+                                body set, or -1: none */
   int rbuf;                  /* registry ref: read callback's leftover */
   size_t rbuf_off;
   struct xfer_slist *lists[2];  /* HTTPHEADER, RESOLVE: owned copies */

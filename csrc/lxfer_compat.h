@@ -89,25 +89,34 @@ static inline void *luaL_testudata(lua_State *L, int i, const char *tname) {
 }
 
 /* "stack traceback:" with one line per level, as 5.2's luaL_traceback
- * writes it (without its elision of long stacks). */
+ * writes it (without its elision of long stacks).  Built in a luaL_Buffer:
+ * concatenating everything at each level costs O(levels x length), which
+ * is seconds for a long message on a deep stack. */
 static inline void luaL_traceback(lua_State *L, lua_State *L1,
                                   const char *msg, int level) {
   lua_Debug ar;
-  int top = lua_gettop(L);
-  if (msg) lua_pushfstring(L, "%s\n", msg);
-  lua_pushliteral(L, "stack traceback:");
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  if (msg) {
+    luaL_addstring(&b, msg);
+    luaL_addchar(&b, '\n');
+  }
+  luaL_addstring(&b, "stack traceback:");
   while (lua_getstack(L1, level++, &ar)) {
     lua_getinfo(L1, "Snl", &ar);
-    lua_pushfstring(L, "\n\t%s:", ar.short_src);
-    if (ar.currentline > 0) lua_pushfstring(L, "%d:", ar.currentline);
+    if (ar.currentline > 0)
+      lua_pushfstring(L, "\n\t%s:%d:", ar.short_src, ar.currentline);
+    else
+      lua_pushfstring(L, "\n\t%s:", ar.short_src);
+    luaL_addvalue(&b);
     if (*ar.namewhat) lua_pushfstring(L, " in function '%s'", ar.name);
     else if (*ar.what == 'm') lua_pushliteral(L, " in main chunk");
     else if (*ar.what == 'C') lua_pushliteral(L, " in ?");
     else lua_pushfstring(L, " in function <%s:%d>", ar.short_src,
                          ar.linedefined);
-    lua_concat(L, lua_gettop(L) - top);
+    luaL_addvalue(&b);
   }
-  lua_concat(L, lua_gettop(L) - top);
+  luaL_pushresult(&b);
 }
 #endif
 

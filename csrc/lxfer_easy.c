@@ -294,9 +294,20 @@ static void call_xferinfo(lua_State *L, struct lxfer_call *c) {
  * goes in) is on top of the stack. */
 void lxfer_easy_aborted(lua_State *L, struct lxfer_call *c, int raised) {
   struct lxfer_easy *e = c->e;
-  const char *msg = raised ? lua_tostring(L, -1) : NULL;
+  const char *msg = NULL;
+  char what[48];
   int n = 0;
   if (e->errbuf[0]) return;
+  /* Read without converting it: the error value is raised as it is. */
+  if (raised && lua_type(L, -1) == LUA_TSTRING) {
+    msg = lua_tostring(L, -1);
+  } else if (raised && lua_type(L, -1) == LUA_TNUMBER) {
+    snprintf(what, sizeof(what), "%.14g", (double)lua_tonumber(L, -1));
+    msg = what;
+  } else if (raised) {
+    snprintf(what, sizeof(what), "(a %s value)", luaL_typename(L, -1));
+    msg = what;
+  }
   if (msg) while (msg[n] && msg[n] != '\n') n++;
   if (raised)
     snprintf(e->errbuf, sizeof(e->errbuf), "the %s callback raised an "
@@ -379,6 +390,7 @@ static void release(lua_State *L, struct lxfer_easy *e) {
   unref(L, &e->postfields_old);
   unref(L, &e->priv);
   unref(L, &e->rbuf);
+  e->fields_len = -1;
   for (i = 0; i < 2; i++) {
     xfer_slist_free_all(e->lists[i]);
     e->lists[i] = NULL;
@@ -461,14 +473,24 @@ static long check_long(lua_State *L, const struct opt *o, int v, int arg) {
   return (long)n;
 }
 
+/* The core takes C strings: a zero byte would silently cut the value. */
+static void check_nul(lua_State *L, const struct opt *o, int v, int arg) {
+  size_t len;
+  const char *s = lua_tolstring(L, v, &len);
+  if (strlen(s) != len)
+    luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' must not contain "
+                  "a zero byte", o->name));
+}
+
 /* A list from a string or an array of strings; NULL for nil. */
 static struct xfer_slist *check_slist(lua_State *L, const struct opt *o,
                                       int v, int arg) {
-  struct xfer_slist *l = NULL, *n;
+  struct xfer_slist *l = NULL, *tail = NULL, *n;
   int i, len;
   if (lua_isnil(L, v)) return NULL;
   lua_pushvalue(L, v);
   if (lua_type(L, v) == LUA_TSTRING) {
+    check_nul(L, o, v, arg);
     if (!(l = xfer_slist_append(NULL, lua_tostring(L, v))))
       luaL_error(L, "out of memory");
     lua_pop(L, 1);
@@ -481,17 +503,22 @@ static struct xfer_slist *check_slist(lua_State *L, const struct opt *o,
     lua_rawgeti(L, v, i);
     if (lua_type(L, -1) != LUA_TSTRING)
       optfail(L, arg, o, "an array of strings");
+    check_nul(L, o, -1, arg);
     lua_pop(L, 1);
   }
+  /* Appended at the tail kept here: xfer_slist_append walks the list, and
+   * 100,000 headers would take seconds. */
   for (i = 1; i <= len; i++) {
     lua_rawgeti(L, v, i);
-    n = xfer_slist_append(l, lua_tostring(L, -1));
+    n = xfer_slist_append(NULL, lua_tostring(L, -1));
     lua_pop(L, 1);
     if (!n) {
       xfer_slist_free_all(l);
       luaL_error(L, "out of memory");
     }
-    l = n;
+    if (tail) tail->next = n;
+    else l = n;
+    tail = n;
   }
   lua_pop(L, 1);
   return l;
@@ -547,11 +574,13 @@ static XFERcode set_fields(lua_State *L, struct lxfer_easy *e,
       optfail(L, arg, o, "a string");
     }
     s = lua_tolstring(L, v, &len);
+    e->fields_len = (xfer_off_t)len;
     /* Lua strings may hold zeros: the size, not strlen, says where the
      * body ends. */
     rc = xfer_easy_setopt(e->h, XFEROPT_POSTFIELDSIZE_LARGE, (xfer_off_t)len);
     if (rc) return rc;
   }
+  if (!s) e->fields_len = -1;
   rc = xfer_easy_setopt(e->h, o->id, s);
   if (rc || o->kind != K_POSTFIELDS) return rc;
   /* The core reads the string in place: keep it, and keep the one a
@@ -568,20 +597,36 @@ static XFERcode set_fields(lua_State *L, struct lxfer_easy *e,
   return XFERE_OK;
 }
 
+/* The core reads postfieldsize bytes of the body set: never more than the
+ * string has (a larger size would send the memory after it). */
+static void check_fieldsize(lua_State *L, struct lxfer_easy *e,
+                            const struct opt *o, xfer_off_t n, int arg) {
+  if (e->fields_len >= 0 && n > e->fields_len)
+    luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' (%f) is larger "
+                  "than the postfields set (%f bytes)", o->name,
+                  (lua_Number)n, (lua_Number)e->fields_len));
+}
+
 static void apply(lua_State *L, struct lxfer_easy *e, const struct opt *o,
                   int v, int arg) {
   XFERcode rc = XFERE_OK;
   struct xfer_slist *l;
   v = lua_absindex(L, v);
   switch (o->kind) {
-  case K_LONG:
-    rc = xfer_easy_setopt(e->h, o->id, check_long(L, o, v, arg));
+  case K_LONG: {
+    long n = check_long(L, o, v, arg);
+    if (o->id == XFEROPT_POSTFIELDSIZE) check_fieldsize(L, e, o, n, arg);
+    if (o->id == XFEROPT_HTTPGET && n) e->fields_len = -1; /* drops them */
+    rc = xfer_easy_setopt(e->h, o->id, n);
     break;
+  }
   case K_OFFT: {
     lua_Integer n = 0;
     lua_pushvalue(L, v);
     if (!lxfer_tointeger(L, -1, &n)) optfail(L, arg, o, "an integer");
     lua_pop(L, 1);
+    if (o->id == XFEROPT_POSTFIELDSIZE_LARGE)
+      check_fieldsize(L, e, o, (xfer_off_t)n, arg);
     rc = xfer_easy_setopt(e->h, o->id, (xfer_off_t)n);
     break;
   }
@@ -590,6 +635,7 @@ static void apply(lua_State *L, struct lxfer_easy *e, const struct opt *o,
       lua_pushvalue(L, v);
       optfail(L, arg, o, "a string");
     }
+    if (!lua_isnil(L, v)) check_nul(L, o, v, arg);
     rc = xfer_easy_setopt(e->h, o->id, lua_tostring(L, v));
     break;
   case K_POSTFIELDS:
@@ -822,6 +868,7 @@ int lxfer_easy_new(lua_State *L) {
   memset(e, 0, sizeof(*e));
   for (i = 0; i < LXFER_CB_MAX; i++) e->cb[i] = LUA_NOREF;
   e->postfields = e->postfields_old = e->priv = e->rbuf = LUA_NOREF;
+  e->fields_len = -1;
   luaL_setmetatable(L, LXFER_EASY_MT);
   lua_rawgetp(L, LUA_REGISTRYINDEX, &none_key);
   lxfer_setuservalue(L, -2);

@@ -20,6 +20,7 @@
  */
 #include "lxfer.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -524,9 +525,16 @@ static int multi_perform(lua_State *L) {
   return running_result(L, rc, running);
 }
 
+/* A socket number: a larger integer would be cut down to another one. */
+static xfer_socket_t checkfd(lua_State *L, int idx) {
+  lua_Integer fd = lxfer_checkint(L, idx);
+  luaL_argcheck(L, fd >= -1 && fd <= INT_MAX, idx, "not a socket number");
+  return (xfer_socket_t)fd;
+}
+
 static int multi_socket_action(lua_State *L) {
   struct lxfer_multi *m = checkmulti(L, 1);
-  xfer_socket_t fd = (xfer_socket_t)lxfer_checkint(L, 2);
+  xfer_socket_t fd = checkfd(L, 2);
   int mask = (int)lxfer_optint(L, 3, 0), running = 0;
   struct lxfer_frame f;
   XFERMcode rc;
@@ -551,13 +559,15 @@ static int multi_socket_all(lua_State *L) {
 
 static int wait_common(lua_State *L, int use_poll) {
   struct lxfer_multi *m = checkmulti(L, 1);
-  int ms = (int)lxfer_optint(L, 2, 1000), numfds = 0;
+  lua_Integer ms = lxfer_optint(L, 2, 1000);
+  int numfds = 0;
   XFERMcode rc;
   luaL_argcheck(L, ms >= 0, 2, "timeout must not be negative");
+  if (ms > INT_MAX) ms = INT_MAX; /* 24 days: as good as forever */
   if (busy(m)) return lxfer_mfail(L, XFERM_RECURSIVE_API_CALL);
   /* No callback runs in wait/poll: no context needed. */
-  rc = use_poll ? xfer_multi_poll(m->h, NULL, 0, ms, &numfds)
-                : xfer_multi_wait(m->h, NULL, 0, ms, &numfds);
+  rc = use_poll ? xfer_multi_poll(m->h, NULL, 0, (int)ms, &numfds)
+                : xfer_multi_wait(m->h, NULL, 0, (int)ms, &numfds);
   return running_result(L, rc, numfds);
 }
 
@@ -574,7 +584,9 @@ static int multi_wakeup(lua_State *L) {
 static int multi_timeout(lua_State *L) {
   long ms = -1;
   XFERMcode rc = xfer_multi_timeout(checkmulti(L, 1)->h, &ms);
-  return running_result(L, rc, (int)ms);
+  if (rc) return lxfer_mfail(L, rc);
+  lua_pushinteger(L, (lua_Integer)ms); /* a long: past 2^31 ms too */
+  return 1;
 }
 
 /* info_read() -> easy, true | easy, false, err | nothing */
@@ -594,7 +606,7 @@ static int multi_info_read(lua_State *L) {
  * argument; kept here in Lua, the core's socketp stays unused. */
 static int multi_assign(lua_State *L) {
   struct lxfer_multi *m = checkmulti(L, 1);
-  xfer_socket_t fd = (xfer_socket_t)lxfer_checkint(L, 2);
+  xfer_socket_t fd = checkfd(L, 2);
   XFERMcode rc;
   luaL_checkany(L, 3);
   rc = xfer_multi_assign(m->h, fd, m);

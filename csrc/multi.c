@@ -389,9 +389,11 @@ XFERMcode xfer_multi_socket_all(XFERM *m, int *running) {
     fds = malloc((size_t)n * sizeof(*fds));
     if (!fds) return XFERM_OUT_OF_MEMORY;
     memcpy(fds, m->live, (size_t)n * sizeof(*fds));
+    /* Mask 0: each owner finds out what is ready (no readiness is
+     * claimed that the kernel did not report). */
     for (i = 0; i < n; i++)
       if (fds[i] < m->nsocks && m->socks[fds[i]].want)
-        xfer__sock_event(m, fds[i], XFER_CSELECT_IN | XFER_CSELECT_OUT);
+        xfer__sock_event(m, fds[i], 0);
     free(fds);
   }
   xfer__drain(m);

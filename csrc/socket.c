@@ -21,6 +21,18 @@ static int grow(XFERM *m, int fd) {
   return 0;
 }
 
+/* m->live holds every owned fd: the active ones in [0, nactive), the idle
+ * keep-alive connections after them, so poll() only ever sees the active
+ * ones however many idle connections the cache holds.  Every move is a
+ * swap: O(1). */
+static void live_swap(XFERM *m, int i, int j) {
+  int a = m->live[i], b = m->live[j];
+  m->live[i] = b;
+  m->live[j] = a;
+  m->socks[b].live_idx = (uint32_t)i + 1;
+  m->socks[a].live_idx = (uint32_t)j + 1;
+}
+
 static int live_add(XFERM *m, int fd) {
   if (m->nlive == m->live_cap) {
     int cap = m->live_cap ? m->live_cap * 2 : 64;
@@ -29,19 +41,31 @@ static int live_add(XFERM *m, int fd) {
     m->live = l;
     m->live_cap = cap;
   }
-  m->live[m->nlive++] = fd;
-  m->socks[fd].live_idx = (uint32_t)m->nlive;
+  m->live[m->nlive] = fd;
+  m->socks[fd].live_idx = (uint32_t)++m->nlive;
+  live_swap(m, m->nactive++, m->nlive - 1); /* new sockets are active */
   return 0;
 }
 
 static void live_del(XFERM *m, int fd) {
-  uint32_t i = m->socks[fd].live_idx;
-  int last;
-  if (!i) return;
-  last = m->live[--m->nlive];
-  m->live[i - 1] = last;
-  m->socks[last].live_idx = i;
+  int i = (int)m->socks[fd].live_idx - 1;
+  if (i < 0) return;
+  if (i < m->nactive) {
+    live_swap(m, i, --m->nactive);
+    i = m->nactive;
+  }
+  live_swap(m, i, --m->nlive);
   m->socks[fd].live_idx = 0;
+}
+
+/* An idle keep-alive connection stays registered with the socket callback
+ * (a close is seen at once), but leaves the poll set of wait/poll. */
+void xfer__sock_set_idle(XFERM *m, int fd, int idle) {
+  int i;
+  if (fd < 0 || fd >= m->nsocks || !m->socks[fd].live_idx) return;
+  i = (int)m->socks[fd].live_idx - 1;
+  if (idle && i < m->nactive) live_swap(m, i, --m->nactive);
+  else if (!idle && i >= m->nactive) live_swap(m, i, m->nactive++);
 }
 
 static void report(XFERM *m, XFER *e, int fd, int what) {

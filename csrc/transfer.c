@@ -31,12 +31,12 @@ void xfer__recompute_timer(XFER *e) {
 #define EARLIEST(t) do { uint64_t t_ = (t); if (!when || t_ < when) when = t_; } while (0)
   if (!e->multi || e->state == XFER_ST_DONE) return;
   if (e->set.timeout_ms > 0)
-    EARLIEST(e->t_start + (uint64_t)e->set.timeout_ms * 1000);
+    EARLIEST(e->t_start + xfer__span(e->set.timeout_ms, 1000));
   if (e->conn && (e->state == XFER_ST_RESOLVING ||
                   e->state == XFER_ST_CONNECTING)) {
     long cto = e->set.connecttimeout_ms > 0 ? e->set.connecttimeout_ms
                                             : XFER_DEFAULT_CONNECTTIMEOUT_MS;
-    EARLIEST(e->conn->connect_start + (uint64_t)cto * 1000);
+    EARLIEST(e->conn->connect_start + xfer__span(cto, 1000));
   }
   if (e->state == XFER_ST_SENDING || e->state == XFER_ST_RECEIVING) {
     if (e->ls_check_at) EARLIEST(e->ls_check_at);
@@ -99,24 +99,28 @@ static void start_receiving(XFER *e) {
 }
 
 /* Writes as much of the request as the socket takes: write first, and ask
- * for POLL_OUT only when the kernel says EAGAIN. */
-static void send_more(XFER *e) {
+ * for POLL_OUT only when the kernel says EAGAIN.  Returns 1 when the
+ * transfer ended or let go of its connection: e and c may be freed. */
+static int send_more(XFER *e) {
   int again = 0;
   struct xfer_conn *c = e->conn;
   XFERcode rc = xfer__h1_send(e, &again);
-  if (gone(e, c)) return;
+  if (gone(e, c)) return 1;
   if (rc) {
     xfer__on_conn_failed(e, rc, 1);
-    return;
+    return 1;
   }
   if (again) {
     /* Reading too: a server may answer (and close) before taking it all. */
     if (xfer__sock_want(e->multi, e->conn->fd, XFER_SOCK_CONN, e->conn, e,
-                        XFER_POLL_INOUT))
+                        XFER_POLL_INOUT)) {
       xfer__done(e, XFERE_OUT_OF_MEMORY);
-    return;
+      return 1;
+    }
+    return 0;
   }
   start_receiving(e);
+  return e->state != XFER_ST_RECEIVING;
 }
 
 static void begin_request(XFER *e) {
@@ -154,8 +158,8 @@ static void begin_request(XFER *e) {
 
 void xfer__on_connected(XFER *e) { begin_request(e); }
 
-void xfer__on_writable(XFER *e) {
-  if (e->state == XFER_ST_SENDING) send_more(e);
+int xfer__on_writable(XFER *e) {
+  return e->state == XFER_ST_SENDING ? send_more(e) : 0;
 }
 
 static void follow_redirect(XFER *e);
@@ -293,6 +297,8 @@ static void start(XFER *e) {
     }
     if (e->url && e->url != e->set.url) free(e->url);
     e->url = e->set.url;
+    free(e->body_retired); /* the last run's body, replaced meanwhile */
+    e->body_retired = NULL;
     e->method_get = 0;
     free(e->location);
     e->location = NULL;
@@ -342,7 +348,7 @@ void xfer__timer_expired(XFER *e, uint64_t now) {
     return;
   }
   if (e->set.timeout_ms > 0 &&
-      now >= e->t_start + (uint64_t)e->set.timeout_ms * 1000) {
+      now >= e->t_start + xfer__span(e->set.timeout_ms, 1000)) {
     xfer__fail(e, XFERE_OPERATION_TIMEDOUT,
                "Operation timed out after %ld milliseconds",
                e->set.timeout_ms);
@@ -353,7 +359,7 @@ void xfer__timer_expired(XFER *e, uint64_t now) {
                   e->state == XFER_ST_CONNECTING)) {
     long cto = e->set.connecttimeout_ms > 0 ? e->set.connecttimeout_ms
                                             : XFER_DEFAULT_CONNECTTIMEOUT_MS;
-    if (now >= e->conn->connect_start + (uint64_t)cto * 1000) {
+    if (now >= e->conn->connect_start + xfer__span(cto, 1000)) {
       xfer__fail(e, XFERE_OPERATION_TIMEDOUT,
                  "Connection timed out after %ld milliseconds", cto);
       xfer__done(e, XFERE_OPERATION_TIMEDOUT);
@@ -369,7 +375,7 @@ void xfer__timer_expired(XFER *e, uint64_t now) {
     if ((uint64_t)moved * 1000000 < (uint64_t)e->set.low_speed_limit * span) {
       if (!e->ls_below_since) e->ls_below_since = now - span;
       if (now - e->ls_below_since >=
-          (uint64_t)e->set.low_speed_time * 1000000) {
+          xfer__span(e->set.low_speed_time, 1000000)) {
         xfer__fail(e, XFERE_OPERATION_TIMEDOUT,
                    "Operation too slow. Less than %ld bytes/sec transferred "
                    "the last %ld seconds", e->set.low_speed_limit,

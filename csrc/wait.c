@@ -34,10 +34,20 @@ static short events_of(int want) {
 static int poll_all(XFERM *m, struct xfer_waitfd *extra, unsigned n_extra,
                     int timeout_ms, int use_wakeup, int *numfds) {
   struct pollfd small[64], *p = small;
-  unsigned n = 0, i, cap = (unsigned)m->nlive + n_extra + 1;
+  unsigned n = 0, i, cap, nsock = (unsigned)m->nactive;
   int rc, ready = 0;
+  uint64_t now = xfer__now();
+  /* Idle keep-alive sockets are polled only when nothing else is, or once
+   * a second: often enough to see a server close them, while a cache of
+   * thousands costs the busy loop nothing. */
+  if (m->nlive > m->nactive && (!m->nactive || now >= m->idle_sweep_at)) {
+    nsock = (unsigned)m->nlive;
+    m->idle_sweep_at = now + 1000000;
+  }
+  m->npolled = (int)nsock;
+  cap = nsock + n_extra + 1;
   if (cap > 64 && !(p = malloc(cap * sizeof(*p)))) return -1;
-  for (i = 0; i < (unsigned)m->nlive; i++) {
+  for (i = 0; i < nsock; i++) {
     int fd = m->live[i];
     if (!m->socks[fd].want) continue;
     p[n].fd = fd;
@@ -66,7 +76,7 @@ static int poll_all(XFERM *m, struct xfer_waitfd *extra, unsigned n_extra,
     return -1;
   }
   n = 0;
-  for (i = 0; i < (unsigned)m->nlive; i++) {
+  for (i = 0; i < nsock; i++) {
     int fd = m->live[i];
     if (!m->socks[fd].want) continue;
     m->socks[fd].revents = (uint8_t)ev_of(p[n].revents);
@@ -139,7 +149,8 @@ XFERMcode xfer_multi_perform(XFERM *m, int *running) {
       poll_all(m, NULL, 0, 0, 0, NULL) < 0)
     return XFERM_UNRECOVERABLE_POLL;
   m->have_revents = 0;
-  n = m->nlive;
+  n = m->npolled;
+  if (n > m->nlive) n = m->nlive;
   if (n) {
     /* A snapshot: events close sockets and reorder the live list. */
     if (!(fds = malloc((size_t)n * sizeof(*fds)))) return XFERM_OUT_OF_MEMORY;

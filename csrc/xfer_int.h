@@ -179,6 +179,7 @@ struct xfer_easy {
   xfer_off_t up_total;         /* bytes the read callback gave */
   const char *body;            /* body from memory, not in req */
   size_t body_len, body_sent;
+  char *body_retired;          /* a replaced COPYPOSTFIELDS body still sent */
   char *upbuf;                 /* read-callback uploads */
   size_t up_len, up_sent;
   char *location;              /* Location of a 3xx */
@@ -263,6 +264,9 @@ struct xfer_multi {
   int nsocks;
   int *live;                   /* fds with an owner, for wait/poll */
   int nlive, live_cap;
+  int nactive;                 /* live[0..nactive) are not idle */
+  int npolled;                 /* live[0..npolled) had their revents set */
+  uint64_t idle_sweep_at;      /* when wait/poll next includes idle ones */
 
   int have_revents;            /* socks[].revents are fresh from a poll */
   char *recvbuf;               /* shared by every connection */
@@ -274,6 +278,14 @@ struct xfer_multi {
 
 /* util.c */
 uint64_t xfer__now(void);                 /* monotonic microseconds */
+/* v units of `unit` microseconds, for a deadline after a clock value:
+ * saturates far beyond any clock value, so that a huge timeout means
+ * "never" instead of wrapping around into the past. */
+static inline uint64_t xfer__span(long v, uint64_t unit) {
+  const uint64_t cap = UINT64_MAX / 4;
+  if (v <= 0) return 0;
+  return (uint64_t)v > cap / unit ? cap : (uint64_t)v * unit;
+}
 void xfer__fail(XFER *e, XFERcode code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void xfer__verbose(XFER *e, const char *fmt, ...)
@@ -296,6 +308,7 @@ int xfer__sock_want(XFERM *m, int fd, int owner, struct xfer_conn *c,
                     XFER *e, int what);
 void xfer__sock_forget(XFERM *m, int fd, XFER *e);
 void xfer__sock_callback_changed(XFERM *m);
+void xfer__sock_set_idle(XFERM *m, int fd, int idle);
 int xfer__sock_event(XFERM *m, int fd, int ev);
 
 /* conn.c: connections and the connection cache */
@@ -319,7 +332,7 @@ void xfer__done(XFER *e, XFERcode code);
 void xfer__detach(XFER *e);
 void xfer__on_connected(XFER *e);
 void xfer__on_readable(XFER *e);
-void xfer__on_writable(XFER *e);
+int xfer__on_writable(XFER *e);  /* 1: e and its connection may be gone */
 void xfer__on_conn_failed(XFER *e, XFERcode code, int before_any_byte);
 void xfer__recompute_timer(XFER *e);
 

@@ -89,12 +89,13 @@ static void drive(xfer_uv *d, xfer_socket_t fd, int ev) {
       return;
     }
     delivered = deliver(d);
-    if (d->stopping || d->closing || running > 0 || !d->running) return;
+    if (d->stopping || d->closing || !d->running) return;
     if (!delivered) {
-      uv_stop(d->loop);
+      if (running == 0) uv_stop(d->loop);
       return;
     }
-    /* The done callback may have added transfers: a timer run starts them
+    /* The done callback may have added transfers, or removed (closed)
+     * running ones: `running` is stale.  A timer run starts the new ones
      * and tells how many are running now. */
     fd = XFER_SOCKET_TIMEOUT;
     ev = 0;
