@@ -122,3 +122,4 @@ clean:
 
 include mk/lua.mk
 include mk/ngx.mk
+include mk/bench.mk

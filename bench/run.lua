@@ -1,0 +1,1003 @@
+#!/usr/bin/env lua5.4
+--[[
+bench/run.lua -- runs every benchmark workload for every client against one
+nginx on loopback and prints one table (also written to bench/results.md).
+See bench/README.md for what the workloads, clients and columns are.
+
+  lua5.4 bench/run.lua [--build DIR] [--quick] [--only W1,W3,...]
+                       [--skip-strace] [--out FILE] [--keep]
+
+  --build DIR     where `make -f mk/bench.mk bench-build` put DIR/bench/*
+                  (default: build)
+  --quick         small N everywhere (the QUICK=1 run, under a minute)
+  --only LIST     run only these workloads (W1..W7)
+  --skip-strace   no syscall-counting pass
+  --out FILE      results file (default: bench/results.md next to this
+                  script, bench/results-quick.md with --quick; "-": none)
+  --keep          keep the temp dir (nginx prefix, certs, raw outputs)
+
+Every client run goes through `pstat` (bench/pstat.c), which raises the fd
+limit, enforces a time limit and reports the process' own rusage; the C
+clients also print their own measured-phase CPU, which is what the table
+uses for them.
+]]
+
+local T_START = os.time()
+local HERE = arg[0]:match("^(.*)/[^/]*$") or "."
+
+------------------------------------------------------------------------------
+-- options
+------------------------------------------------------------------------------
+local opt = { build = "build", quick = false, only = nil, strace = true,
+              out = nil, keep = false }
+do
+  local i = 1
+  while i <= #arg do
+    local a = arg[i]
+    if a == "--build" then i = i + 1; opt.build = arg[i]
+    elseif a == "--quick" then opt.quick = true
+    elseif a == "--only" then
+      i = i + 1; opt.only = {}
+      for w in arg[i]:gmatch("[^,%s]+") do opt.only[w:upper()] = true end
+    elseif a == "--skip-strace" then opt.strace = false
+    elseif a == "--out" then i = i + 1; opt.out = arg[i]
+    elseif a == "--keep" then opt.keep = true
+    else io.stderr:write("run.lua: unknown argument " .. a .. "\n"); os.exit(2) end
+    i = i + 1
+  end
+end
+if os.getenv("QUICK") == "1" then opt.quick = true end
+local Q = opt.quick
+-- A quick run must not overwrite the full run's results.
+opt.out = opt.out or (HERE .. (Q and "/results-quick.md" or "/results.md"))
+
+------------------------------------------------------------------------------
+-- small helpers
+------------------------------------------------------------------------------
+local function log(fmt, ...)
+  io.stderr:write(string.format("[%4ds] ", os.time() - T_START),
+                  string.format(fmt, ...), "\n")
+  io.stderr:flush()
+end
+
+local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+-- Runs a shell command; returns its output (stdout+stderr) and success.
+local function run(cmd)
+  local p = io.popen(cmd .. " 2>&1", "r")
+  local out = p:read("a")
+  local ok = p:close()
+  return out, ok
+end
+
+local function capture(cmd)
+  local p = io.popen(cmd .. " 2>/dev/null", "r")
+  local out = p:read("a") or ""
+  p:close()
+  return (out:gsub("%s+$", ""))
+end
+
+local function must(cmd)
+  local out, ok = run(cmd)
+  if not ok then error("command failed: " .. cmd .. "\n" .. out, 0) end
+  return out
+end
+
+local function write_file(path, data)
+  local f = assert(io.open(path, "w"))
+  f:write(data)
+  f:close()
+end
+
+local function exists(path)
+  local f = io.open(path, "r")
+  if f then f:close() return true end
+  return false
+end
+
+local function copy(t, extra)
+  local r = {}
+  for k, v in pairs(t) do r[k] = v end
+  for k, v in pairs(extra or {}) do r[k] = v end
+  return r
+end
+
+local function fmt_num(x, dec)
+  if x == nil then return "-" end
+  if x ~= x then return "-" end -- NaN
+  return string.format("%." .. (dec or 2) .. "f", x)
+end
+
+local function fmt_int(x)
+  if x == nil then return "-" end
+  local s = string.format("%d", math.floor(x + 0.5))
+  return (s:reverse():gsub("(%d%d%d)", "%1,"):reverse():gsub("^,", ""))
+end
+
+------------------------------------------------------------------------------
+-- environment
+------------------------------------------------------------------------------
+local BIN = opt.build .. "/bench/"
+local PSTAT = BIN .. "pstat"
+for _, b in ipairs { "pstat", "xfer_c", "curl_bench-xfer", "curl_bench-curl" } do
+  if not exists(BIN .. b) then
+    io.stderr:write("run.lua: " .. BIN .. b .. " missing: run `make -f mk/bench.mk bench-build` first\n")
+    os.exit(2)
+  end
+end
+local NGINX = exists("/usr/sbin/nginx") and "/usr/sbin/nginx" or "nginx"
+local HAVE_WRK = capture("command -v wrk") ~= ""
+local HAVE_STRACE = capture("command -v strace") ~= ""
+if not HAVE_STRACE then opt.strace = false end
+
+local NOFILE_HARD = tonumber(capture("sh -c 'ulimit -Hn'")) or 1048576
+local NOFILE = math.min(NOFILE_HARD, 120000)
+-- W7's largest idle-connection count: 50,000 when the fd limit allows it;
+-- both the client and nginx need one fd per connection (plus a few).
+local K_MAX = math.min(50000, math.floor((NOFILE - 500) / 1000) * 1000)
+
+local TMP = capture("mktemp -d /tmp/xfer-bench.XXXXXX")
+assert(TMP ~= "", "mktemp failed")
+local NG = TMP .. "/nginx"
+local ADDRS = 8 -- nginx listens on 127.0.0.1 .. 127.0.0.8
+
+------------------------------------------------------------------------------
+-- nginx (HTTP and HTTPS, worker_processes 1, logs off)
+------------------------------------------------------------------------------
+local PORT, SPORT
+local CA
+
+local function make_certs()
+  local t = TMP .. "/pki"
+  must("mkdir -p " .. q(t))
+  local san = {}
+  for i = 1, ADDRS do san[#san + 1] = "IP:127.0.0." .. i end
+  write_file(t .. "/ext.cnf",
+    "basicConstraints = critical, CA:FALSE\n" ..
+    "keyUsage = critical, digitalSignature\n" ..
+    "extendedKeyUsage = serverAuth\n" ..
+    "subjectAltName = DNS:localhost, " .. table.concat(san, ", ") .. "\n")
+  local ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+  must("cd " .. q(t) .. " && openssl req -x509 " .. ec .. " -days 30 -sha256" ..
+       " -subj '/CN=xfer bench CA' -keyout ca.key -out ca.pem" ..
+       " -addext 'basicConstraints=critical,CA:TRUE'" ..
+       " -addext 'keyUsage=critical,keyCertSign,cRLSign'" ..
+       " && openssl req -new " .. ec .. " -subj /CN=localhost" ..
+       " -keyout srv.key -out srv.csr" ..
+       " && openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key" ..
+       " -CAcreateserial -days 30 -sha256 -extfile ext.cnf -out srv.pem" ..
+       " && openssl verify -CAfile ca.pem srv.pem")
+  CA = t .. "/ca.pem"
+  return t
+end
+
+local function nginx_conf(pki, port, sport)
+  local listen, slisten = {}, {}
+  for i = 1, ADDRS do
+    listen[#listen + 1] = string.format("        listen 127.0.0.%d:%d backlog=4096;", i, port)
+    slisten[#slisten + 1] = string.format("        listen 127.0.0.%d:%d ssl backlog=4096;", i, sport)
+  end
+  return ([[
+# generated by bench/run.lua
+user root;
+worker_processes 1;
+worker_rlimit_nofile %d;
+daemon on;
+pid %s/nginx.pid;
+error_log %s/logs/error.log;
+
+events {
+    worker_connections %d;
+}
+
+http {
+    access_log off;
+    keepalive_timeout 600s;
+    keepalive_requests 100000000;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    default_type application/octet-stream;
+
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_tickets on;
+    ssl_session_cache shared:SSL:10m;
+    ssl_session_timeout 10m;
+
+    client_body_temp_path %s/temp/client_body;
+    proxy_temp_path %s/temp/proxy;
+    fastcgi_temp_path %s/temp/fastcgi;
+    uwsgi_temp_path %s/temp/uwsgi;
+    scgi_temp_path %s/temp/scgi;
+
+    server {
+%s
+        server_name localhost;
+        root %s/html;
+    }
+
+    server {
+%s
+        server_name localhost;
+        root %s/html;
+        ssl_certificate %s/srv.pem;
+        ssl_certificate_key %s/srv.key;
+    }
+}
+]]):format(NOFILE, NG, NG, math.min(60000, NOFILE), NG, NG, NG, NG, NG,
+           table.concat(listen, "\n"), NG, table.concat(slisten, "\n"), NG,
+           pki, pki)
+end
+
+local function port_open(port)
+  local _, ok = run("bash -c " .. q("exec 3<>/dev/tcp/127.0.0.1/" .. port))
+  return ok
+end
+
+local function start_nginx()
+  local pki = make_certs()
+  must("mkdir -p " .. q(NG .. "/logs") .. " " .. q(NG .. "/html") .. " " ..
+       q(NG .. "/temp"))
+  -- 1 KiB of the repeating alphabet (as spec/support/nginx.sh serves) and a
+  -- sparse 100 MiB file for W6 (sendfile serves holes as zeros).
+  write_file(NG .. "/html/1k.bin",
+             string.rep("abcdefghijklmnopqrstuvwxyz", 40):sub(1, 1024))
+  must("truncate -s 100M " .. q(NG .. "/html/100m.bin"))
+  for try = 1, 8 do
+    -- Below the ephemeral range (32768+), so clients never take it.
+    local port = math.random(20000, 31000)
+    local sport = port + 1
+    write_file(NG .. "/nginx.conf", nginx_conf(pki, port, sport))
+    write_file(NG .. "/logs/error.log", "")
+    local out, ok = run(NGINX .. " -e " .. q(NG .. "/logs/error.log") ..
+                        " -p " .. q(NG) .. " -c " .. q(NG .. "/nginx.conf"))
+    if ok then
+      for _ = 1, 50 do
+        if port_open(port) and port_open(sport) then
+          PORT, SPORT = port, sport
+          return
+        end
+        run("sleep 0.1")
+      end
+      error("nginx did not accept within 5 s:\n" .. capture("cat " .. q(NG .. "/logs/error.log")), 0)
+    end
+    local elog = capture("cat " .. q(NG .. "/logs/error.log"))
+    if not (out .. elog):find("bind") then
+      error("nginx failed to start:\n" .. out .. elog, 0)
+    end
+  end
+  error("nginx: no free port after 8 tries", 0)
+end
+
+local function stop_nginx()
+  local pid = capture("cat " .. q(NG .. "/nginx.pid"))
+  if pid == "" then return end
+  run("kill -TERM " .. pid)
+  for _ = 1, 50 do
+    local _, alive = run("kill -0 " .. pid)
+    if not alive then return end
+    run("sleep 0.1")
+  end
+  run("kill -KILL " .. pid)
+end
+
+-- Connection-heavy workloads take their destination address in turn from
+-- 127.0.0.1..8, so that TIME_WAIT ports of one run never starve the next.
+local next_addr_i = 0
+local function next_addr()
+  next_addr_i = next_addr_i % ADDRS + 1
+  return "127.0.0." .. next_addr_i
+end
+
+------------------------------------------------------------------------------
+-- clients
+--
+-- A client is { id, label, family, cmd = function(case) -> shell command or
+-- nil (does not run this case), parse = function(output, case) -> record }.
+-- A record has: requests, ok, bytes, cpu_s, wall_s and optionally sockcb,
+-- sockcb_warm, warm_requests, rss0_kb, rss1_kb, hwm_kb; run_once adds
+-- maxrss_kb, status and pstat's cpu/wall.  family is "xfer" (xfer's own
+-- drivers: the targets apply to these), "compat" (the libcurl program
+-- through xfer's compat header), "libcurl" (the baseline: ratios are to the
+-- better libcurl row of the same case) or "floor" (wrk).
+------------------------------------------------------------------------------
+
+-- The C clients' flags for a case (see bench/curl_bench.c).
+local function c_args(c)
+  local a = { "-m", c.mode, "-n", c.n, "-c", c.c }
+  if c.k then a[#a + 1] = "-k"; a[#a + 1] = c.k end
+  if c.dlimit then a[#a + 1] = "-d"; a[#a + 1] = c.dlimit end
+  if c.forbid then a[#a + 1] = "-f" end
+  if c.sess ~= nil then a[#a + 1] = "-r"; a[#a + 1] = c.sess end
+  if c.tls then a[#a + 1] = "-a"; a[#a + 1] = q(CA) end
+  for _, u in ipairs(c.urls) do a[#a + 1] = q(u) end
+  return table.concat(a, " ")
+end
+
+-- key=value pairs of the last line that has requests=, and pstat's line.
+local function parse_kv(out)
+  local rec, ps = nil, {}
+  for line in out:gmatch("[^\n]+") do
+    if line:match("^pstat:") then
+      for k, v in line:gmatch("([%w_]+)=(%S+)") do ps[k] = tonumber(v) or v end
+    elseif line:match("requests=") then
+      rec = {}
+      for k, v in line:gmatch("([%w_]+)=(%S+)") do rec[k] = tonumber(v) or v end
+    end
+  end
+  return rec, ps
+end
+
+local function c_client(id, label, family, bin, style)
+  return {
+    id = id, label = label, family = family,
+    cmd = function(c) return BIN .. bin .. " " .. style .. " " .. c_args(c) end,
+    parse = function(out)
+      local rec, ps = parse_kv(out)
+      if rec and rec.sockcb and rec.sockcb < 0 then
+        rec.sockcb, rec.sockcb_warm = nil, nil
+      end
+      return rec, ps
+    end,
+  }
+end
+
+-- wrk: requests from its report, CPU from pstat (utime+stime of the exited
+-- process; /proc/PID/stat gives the same at tick resolution).
+local function wrk_client()
+  return {
+    id = "wrk", label = "wrk -t1 -c64 (floor)", family = "floor",
+    cmd = function(c)
+      if not c.wrk or not HAVE_WRK then return nil end
+      return string.format("wrk -t1 -c64 -d%ds %s", c.wrk_d, q(c.urls[1]))
+    end,
+    parse = function(out)
+      local _, ps = parse_kv(out)
+      local n = tonumber(out:match("(%d+) requests in"))
+      if not n then return nil, ps end
+      local bad = tonumber(out:match("Non%-2xx or 3xx responses: (%d+)")) or 0
+      local errs = 0
+      for v in (out:match("Socket errors:([^\n]*)") or ""):gmatch("(%d+)") do
+        errs = errs + tonumber(v)
+      end
+      return { requests = n, ok = n - bad - errs, cpu_s = ps.cpu_s,
+               user_s = ps.user_s, wall_s = ps.wall_s, whole_process = true }, ps
+    end,
+  }
+end
+
+local CLIENTS = {
+  c_client("xfer-c-epoll", "xfer C: epoll + socket_action", "xfer", "xfer_c", "-e"),
+  c_client("xfer-c-poll", "xfer C: perform + poll", "xfer", "xfer_c", "-p"),
+  c_client("compat-uv", "curl_bench → xfer (compat): libuv + socket_action", "compat", "curl_bench-xfer", "-s"),
+  c_client("compat-poll", "curl_bench → xfer (compat): perform + poll", "compat", "curl_bench-xfer", "-p"),
+  c_client("curl-uv", "curl_bench → libcurl: libuv + socket_action", "libcurl", "curl_bench-curl", "-s"),
+  c_client("curl-poll", "curl_bench → libcurl: perform + poll", "libcurl", "curl_bench-curl", "-p"),
+  wrk_client(),
+}
+
+--[[ ===================== HOOK: Lua client rows =====================
+xfer's Lua drivers (multi:run(), the luv driver, fetch_all) go here.  A
+client is a command line plus a parser of its one-line output; the simplest
+is to make the Lua script print the same line as the C clients
+  requests=N ok=N bytes=N cpu_s=X wall_s=X [sockcb=N sockcb_warm=N
+  warm_requests=N rss0_kb=N rss1_kb=N hwm_kb=N]
+and reuse parse_kv.  If the script prints no cpu_s, the record's cpu_s may
+be taken from pstat (ps.cpu_s, the whole process) as wrk's is.  Give the
+client family "xfer-lua" (ratios to libcurl are shown; no C target is
+judged on it) and list its id in the cases below (LUA_IDS).  Example:
+
+local function lua_client(id, label, script, extra)
+  return {
+    id = id, label = label, family = "xfer-lua",
+    cmd = function(c)
+      if c.mode == "idle" then return nil end   -- if the driver lacks it
+      return "LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='" .. opt.build ..
+             "/?.so;;' lua5.4 " .. script .. " " .. (extra or "") .. " " .. c_args(c)
+    end,
+    parse = function(out)
+      local rec, ps = parse_kv(out)
+      if rec and not rec.cpu_s then
+        rec.cpu_s, rec.user_s, rec.whole_process = ps.cpu_s, ps.user_s, true
+      end
+      return rec, ps
+    end,
+  }
+end
+CLIENTS[#CLIENTS + 1] = lua_client("lua-run", "xfer Lua: multi:run()", "bench/lua_bench.lua", "--driver run")
+CLIENTS[#CLIENTS + 1] = lua_client("lua-luv", "xfer Lua: luv driver", "bench/lua_bench.lua", "--driver luv")
+CLIENTS[#CLIENTS + 1] = lua_client("lua-fetch-all", "xfer Lua: fetch_all", "bench/lua_bench.lua", "--driver fetch_all")
+--]]
+local LUA_IDS = {} -- e.g. { "lua-run", "lua-luv", "lua-fetch-all" }
+
+local CLIENT_BY_ID = {}
+for _, cl in ipairs(CLIENTS) do CLIENT_BY_ID[cl.id] = cl end
+
+------------------------------------------------------------------------------
+-- workloads: a list of cases (one group of rows each)
+------------------------------------------------------------------------------
+local C_ALL = { "xfer-c-epoll", "xfer-c-poll", "compat-uv", "compat-poll", "curl-uv", "curl-poll" }
+local XFER_ALL = { "xfer-c-epoll", "xfer-c-poll", "compat-uv", "compat-poll" }
+local function with(list, ...)
+  local r = {}
+  for _, v in ipairs(list) do r[#r + 1] = v end
+  for _, l in ipairs { ... } do for _, v in ipairs(l) do r[#r + 1] = v end end
+  return r
+end
+local function http(path, host) return "http://" .. (host or "127.0.0.1") .. ":" .. PORT .. "/" .. path end
+local function https(path, host) return "https://" .. (host or "127.0.0.1") .. ":" .. SPORT .. "/" .. path end
+
+local P = Q and {
+  n1 = 10000, wrk_d = 1, w2 = { 5000, 10000 }, w2_curl_max = 5000,
+  n3 = 5000, n4 = 200, n5 = 2000, n6 = 4, w7k = { 100, 1000, 3000 }, n7 = 2000, d7 = 1,
+  st1 = 5000,
+} or {
+  n1 = 100000, wrk_d = 3, w2 = { 20000, 100000, 1000000 }, w2_curl_max = 100000,
+  n3 = 50000, n4 = 2000, n5 = 20000, n6 = 20, w7k = { 100, 1000, 10000, K_MAX }, n7 = 20000, d7 = 3,
+  st1 = 20000,
+}
+
+local function build_cases()
+  local cases = {}
+  local function add(c) cases[#cases + 1] = c end
+  -- W1 keep-alive
+  add { w = "W1", variant = string.format("%s × 1 KiB, 64 conns", fmt_int(P.n1)),
+        mode = "win", n = P.n1, c = 64, urls = { http("1k.bin") },
+        clients = with(C_ALL, { "wrk" }, LUA_IDS), wrk = true, wrk_d = P.wrk_d,
+        -- best of 2 for the rows that the targets compare (not compat)
+        reps = function(cl) return (Q or cl.family == "compat") and 1 or 2 end,
+        strace = { n = P.st1 }, wrk_strace_d = 1 }
+  -- W2 queue (and the same N windowed)
+  for _, n in ipairs(P.w2) do
+    local xc = n <= 100000 and XFER_ALL or { "xfer-c-epoll" }
+    local curl = {}
+    if n <= P.w2_curl_max then
+      if n <= 20000 then curl = { "curl-uv", "curl-poll" }
+      else curl = { "curl-best" } end -- the better style at the first N
+    end
+    local reps = (n <= 100000) and (Q and 1 or 2) or 1
+    for _, mode in ipairs { "queue", "win" } do
+      add { w = "W2", variant = string.format("%s N=%s, max 64 conns", mode == "queue" and "queued" or "windowed", fmt_int(n)),
+            mode = mode, n = n, c = 64, urls = { http("1k.bin") }, w2n = n,
+            clients = with(xc, curl, n <= 100000 and LUA_IDS or {}),
+            reps = function(cl) return cl.family == "xfer" and reps or 1 end,
+            best_by = "wall_s", -- the queued/windowed target is on time
+            group = "W2-" .. n,
+            -- queued only: the windowed style is W1's
+            -- (and not libcurl's quadratic queue: 10 s a run under strace)
+            strace = (not Q and n == 20000 and mode == "queue") and { n = 20000, skip_family = "libcurl" } or nil }
+    end
+  end
+  -- W3 HTTPS keep-alive
+  add { w = "W3", variant = string.format("%s × 1 KiB over TLS, 64 conns", fmt_int(P.n3)),
+        mode = "win", n = P.n3, c = 64, tls = true, urls = { https("1k.bin") },
+        clients = with(C_ALL, { "wrk" }, LUA_IDS), wrk = true, wrk_d = P.wrk_d,
+        strace = { n = math.floor(P.n3 / 5) }, wrk_strace_d = 1 }
+  -- W4 new HTTPS connection per transfer
+  for _, sess in ipairs { 0, 1 } do
+    add { w = "W4", variant = string.format("%s HTTPS conns, 16 at once, session cache %s", fmt_int(P.n4), sess == 1 and "on" or "off"),
+          mode = "win", n = P.n4, c = 16, tls = true, forbid = true, sess = sess,
+          urls = { https("1k.bin") }, rotate = true, clients = with(C_ALL, LUA_IDS),
+          strace = { n = math.floor(P.n4 / 5) } }
+  end
+  -- W5 new HTTP connection per transfer
+  add { w = "W5", variant = string.format("%s HTTP conns, 64 at once", fmt_int(P.n5)),
+        mode = "win", n = P.n5, c = 64, forbid = true, urls = { http("1k.bin") },
+        rotate = true, clients = with(C_ALL, LUA_IDS), strace = { n = math.floor(P.n5 / 5) } }
+  -- W6 bulk
+  add { w = "W6", variant = string.format("%d × 100 MiB, 4 at once", P.n6),
+        mode = "win", n = P.n6, c = 4, urls = { http("100m.bin") },
+        clients = with(C_ALL, LUA_IDS), strace = { n = 4 }, bulk = 100 * 1048576 }
+  -- W7 idle-connection scaling
+  for _, k in ipairs(P.w7k) do
+    local ndest = math.ceil(k / 20000)
+    local urls = {}
+    for _ = 1, ndest do urls[#urls + 1] = http("1k.bin") end
+    add { w = "W7", variant = string.format("≤ %s sequential (≤ %d s), %s idle conns", fmt_int(P.n7), P.d7, fmt_int(k)),
+          mode = "idle", n = P.n7, c = 256, k = k, urls = urls, rotate = true, w7k = k,
+          dlimit = P.d7, clients = with(C_ALL, LUA_IDS),
+          -- strace at 1,000 idle only: tracing the opening of 19,000
+          -- connections takes minutes
+          strace = (not Q and k == 1000) and { n = 1000, diff = true } or nil }
+  end
+  local r = {}
+  for _, c in ipairs(cases) do
+    if not opt.only or opt.only[c.w] then r[#r + 1] = c end
+  end
+  return r
+end
+
+------------------------------------------------------------------------------
+-- running
+------------------------------------------------------------------------------
+local RAW = TMP .. "/raw"
+run("mkdir -p " .. q(RAW))
+local raw_n = 0
+local failures = {}
+
+local function rotated(c)
+  if not c.rotate then return c end
+  local urls = {}
+  for i, u in ipairs(c.urls) do urls[i] = u:gsub("127%.0%.0%.%d+", next_addr()) end
+  return copy(c, { urls = urls })
+end
+
+-- One run of client cl on case c; returns the record (or nil) and output.
+local function run_once(cl, c, timeout)
+  local cmd = cl.cmd(rotated(c))
+  if not cmd then return nil end
+  local full = string.format("%s -t %d -- %s", PSTAT, timeout or 600, cmd)
+  local out = run(full)
+  raw_n = raw_n + 1
+  write_file(string.format("%s/%03d-%s-%s.txt", RAW, raw_n, c.w, cl.id), full .. "\n" .. out)
+  local rec, ps = cl.parse(out, c)
+  ps = ps or {}
+  if rec then
+    rec.maxrss_kb = ps.maxrss_kb
+    rec.status = ps.status
+    rec.ps_cpu_s = ps.cpu_s
+  end
+  return rec, out, full
+end
+
+local function resolve_clients(c, results)
+  local ids = {}
+  for _, id in ipairs(c.clients) do
+    if id == "curl-best" then
+      -- The better libcurl style at the first W2 N (queued rows).
+      local best, bcpu
+      for _, r in ipairs(results) do
+        if r.case.w == "W2" and r.case.mode == "queue" and r.client.family == "libcurl" and r.rec and r.rec.cpu_s then
+          local v = r.rec.cpu_s / r.rec.requests
+          if not bcpu or v < bcpu then best, bcpu = r.client.id, v end
+        end
+      end
+      ids[#ids + 1] = best or "curl-poll"
+    elseif CLIENT_BY_ID[id] then
+      ids[#ids + 1] = id
+    end
+  end
+  return ids
+end
+
+-- Runs a group of cases (usually one; W2 pairs queued with windowed) client
+-- by client, interleaving the group's cases within each repetition so that
+-- the cases of a pair see the same machine load.  Keeps each (case,
+-- client)'s best repetition (by c.best_by, default cpu_s).
+local function finish(c, cl, best, out, cmd, results)
+  local r = { case = c, client = cl, rec = best }
+  -- wrk runs for a time, and W7's sequential phase may stop at its
+  -- time limit: their own request count is the expected one.
+  local expect = (cl.family == "floor" or c.mode == "idle") and (best and best.requests) or c.n
+  if not best or best.status ~= 0 or (best.ok or 0) ~= expect then
+    r.failed = true
+    failures[#failures + 1] = { case = c, client = cl, cmd = cmd,
+                                tail = (out or ""):sub(-1500) }
+  end
+  results[#results + 1] = r
+  if best then
+    log("%s %-14s %-44s ok=%s/%s cpu=%sus/req wall=%ss", c.w, cl.id, c.variant,
+        tostring(best.ok), tostring(expect),
+        fmt_num(best.cpu_s and best.cpu_s * 1e6 / math.max(best.requests, 1), 2),
+        fmt_num(best.wall_s, 3))
+  else
+    log("%s %-14s %-44s FAILED (no result line)", c.w, cl.id, c.variant)
+  end
+end
+
+local function run_group(group, results)
+  local ids, seen, per_case = {}, {}, {}
+  for i, c in ipairs(group) do
+    per_case[i] = {}
+    for _, id in ipairs(resolve_clients(c, results)) do
+      per_case[i][id] = {}
+      if not seen[id] then seen[id] = true; ids[#ids + 1] = id end
+    end
+  end
+  for _, id in ipairs(ids) do
+    local cl = CLIENT_BY_ID[id]
+    local reps = 1
+    for _, c in ipairs(group) do
+      local r = type(c.reps) == "function" and c.reps(cl) or c.reps or 1
+      if r > reps then reps = r end
+    end
+    for rep = 1, reps do
+      for i, c in ipairs(group) do
+        local st = per_case[i][id]
+        local creps = type(c.reps) == "function" and c.reps(cl) or c.reps or 1
+        if st and not st.skip and not st.stop and rep <= creps then
+          local rec, o, full = run_once(cl, c)
+          if rec == nil and o == nil then
+            st.skip = true -- the client does not run this case
+          else
+            local key = c.best_by or "cpu_s"
+            if rec and (not st.best or (rec[key] or 1e9) < (st.best[key] or 1e9)) then st.best = rec end
+            st.out, st.cmd = o, full
+            if not rec then st.stop = true end
+          end
+        end
+      end
+    end
+  end
+  -- Rows in case order, then client order.
+  for i, c in ipairs(group) do
+    for _, id in ipairs(ids) do
+      local st = per_case[i][id]
+      if st and st.out then finish(c, CLIENT_BY_ID[id], st.best, st.out, st.cmd, results) end
+    end
+  end
+end
+
+-- strace -c -f: total syscall count of one run.
+local function strace_count(cl, c)
+  local cmd = cl.cmd(rotated(c))
+  if not cmd then return nil end
+  raw_n = raw_n + 1
+  local file = string.format("%s/%03d-strace-%s-%s.txt", RAW, raw_n, c.w, cl.id)
+  local out = run(string.format("%s -t 600 -- strace -c -f -o %s -- %s", PSTAT, q(file), cmd))
+  local rec = cl.parse(out, c)
+  local f = io.open(file, "r")
+  if not f or not rec then return nil end
+  local total
+  for line in f:lines() do
+    if line:match("%stotal%s*$") then
+      local fields = {}
+      for x in line:gmatch("%S+") do fields[#fields + 1] = x end
+      total = tonumber(fields[4])
+    end
+  end
+  f:close()
+  return total, rec.requests
+end
+
+local function strace_pass(results)
+  for _, r in ipairs(results) do
+    local c = r.case
+    local skip = c.strace and c.strace.skip_family == r.client.family
+    if skip then
+      -- not traced (too slow under strace)
+    elseif c.strace and not r.failed and r.client.family ~= "floor" or
+       (c.strace and r.client.family == "floor" and c.wrk_strace_d and not r.failed) then
+      local sc
+      if r.client.family == "floor" then
+        sc = copy(c, { wrk_d = c.wrk_strace_d })
+      else
+        sc = copy(c, { n = c.strace.n, dlimit = c.dlimit and 30 })
+      end
+      local s1, n1 = strace_count(r.client, sc)
+      if s1 and n1 and n1 > 0 then
+        if c.strace.diff then
+          -- Twice the requests: the difference is the per-request cost,
+          -- without the setup (opening the K idle connections).
+          local s2, n2 = strace_count(r.client, copy(sc, { n = sc.n * 2 }))
+          if s2 and n2 and n2 > n1 then
+            r.syscalls = (s2 - s1) / (n2 - n1)
+          end
+        else
+          r.syscalls = s1 / n1
+        end
+        log("strace %s %-14s %-44s %s syscalls/req", c.w, r.client.id, c.variant, fmt_num(r.syscalls, 2))
+      end
+    end
+  end
+end
+
+------------------------------------------------------------------------------
+-- derived metrics, ratios, targets
+------------------------------------------------------------------------------
+-- W7 (idle mode): the cheapest eighth of the sequential phase, which the
+-- C clients report (chunk_min_cpu_us), when there was a full quarter.
+local function cpu_req(r)
+  if not r.rec or not r.rec.cpu_s or not r.rec.requests or r.rec.requests == 0 then return nil end
+  if r.case.mode == "idle" and (r.rec.chunk_min_cpu_us or -1) > 0 then
+    return r.rec.chunk_min_cpu_us, r.rec.cpu_s * 1e6 / r.rec.requests
+  end
+  return r.rec.cpu_s * 1e6 / r.rec.requests
+end
+
+local function case_key(c) return c.w .. "|" .. c.variant end
+
+local function compute(results)
+  -- libcurl's better style per case (CPU per request), and wrk per case.
+  local lbest, wrk = {}, {}
+  for _, r in ipairs(results) do
+    local v = cpu_req(r)
+    if v and not r.failed then
+      local k = case_key(r.case)
+      if r.client.family == "libcurl" and (not lbest[k] or v < lbest[k].cpu) then
+        lbest[k] = { cpu = v, r = r }
+      elseif r.client.family == "floor" then
+        wrk[k] = v
+      end
+    end
+  end
+  for _, r in ipairs(results) do
+    local k = case_key(r.case)
+    local v = cpu_req(r)
+    r.cpu_req = v
+    if v and lbest[k] then r.ratio = v / lbest[k].cpu end
+    if v and wrk[k] then r.vs_wrk = v / wrk[k] end
+    if r.rec then
+      if r.rec.user_s and r.rec.requests > 0 then r.user_req = r.rec.user_s * 1e6 / r.rec.requests end
+      r.rps = r.rec.requests / r.rec.wall_s
+      if r.rec.sockcb_warm and r.rec.warm_requests and r.rec.warm_requests > 0 then
+        r.sockcb_req = r.rec.sockcb_warm / r.rec.warm_requests
+      end
+    end
+  end
+  return lbest
+end
+
+-- Returns the list of target verdicts and annotates rows (r.target, r.note).
+local function judge(results, lbest)
+  local T = {}
+  -- name: the full text for the list; the row's target column gets the
+  -- short form: the part before " (" without the workload prefix.
+  local function add(name, ok, detail, r)
+    T[#T + 1] = { name = name, ok = ok, detail = detail }
+    if r then
+      local short = name:gsub("^W%d+ ", ""):gsub(" %(.*$", ""):gsub(", N=[%d,]+", "")
+      r.target = (r.target and (r.target .. "<br>") or "") .. (ok and "✅ " or "❌ ") .. short
+    end
+  end
+  local by = {}
+  for _, r in ipairs(results) do
+    by[case_key(r.case)] = by[case_key(r.case)] or {}
+    by[case_key(r.case)][r.client.id] = r
+  end
+  for _, r in ipairs(results) do
+    local c = r.case
+    -- notes
+    if c.w == "W2" and c.mode == "queue" and r.rec and r.rec.rss0_kb and r.rec.hwm_kb then
+      local total = (r.rec.hwm_kb - r.rec.rss0_kb) * 1024 / c.n
+      local beyond = (r.rec.hwm_kb - r.rec.rss1_kb) * 1024 / c.n
+      local easy = (r.rec.rss1_kb - r.rec.rss0_kb) * 1024 / c.n
+      r.mem_beyond = beyond
+      r.note = string.format("mem/transfer %s B = easy+options %s B + queued %s B", fmt_int(total), fmt_int(easy), fmt_int(beyond))
+      local wk = "W2|" .. c.variant:gsub("^queued", "windowed")
+      local w = by[wk] and by[wk][r.client.id]
+      if w and w.rec and r.rec.cpu_s and w.rec.cpu_s then
+        r.q_cpu = r.rec.cpu_s / w.rec.cpu_s
+        r.q_wall = r.rec.wall_s / w.rec.wall_s
+        r.note = r.note .. string.format("; queued/windowed: wall %s×, CPU %s× (%s× without making the N handles)",
+          fmt_num(r.q_wall), fmt_num(r.q_cpu), fmt_num((r.rec.cpu_s - (r.rec.setup_cpu_s or 0)) / w.rec.cpu_s))
+      end
+    elseif c.w == "W4" and r.cpu_req then
+      r.note = string.format("CPU/handshake %s µs", fmt_num(r.cpu_req, 0))
+    elseif c.w == "W6" and r.rec and r.rec.wall_s and r.rec.bytes then
+      local gb = r.rec.bytes / 1e9
+      r.gbps = gb / r.rec.wall_s
+      r.cpu_gb = r.rec.cpu_s / gb
+      r.note = string.format("%s GB/s, CPU %s s/GB", fmt_num(r.gbps, 2), fmt_num(r.cpu_gb, 3))
+    elseif c.w == "W7" and r.cpu_req then
+      local base_variant = ""
+      for _, rr in ipairs(results) do
+        if rr.case.w == "W7" and rr.case.w7k == P.w7k[1] then base_variant = rr.case.variant; break end
+      end
+      local base = by["W7|" .. base_variant]
+      local b = base and base[r.client.id]
+      if b and b.cpu_req then
+        r.flat = r.cpu_req / b.cpu_req
+        r.note = string.format("%s× the %s-idle cost", fmt_num(r.flat), fmt_int(P.w7k[1]))
+      end
+      local _, whole = cpu_req(r)
+      if whole then
+        r.note = (r.note and r.note .. "; " or "") .. string.format("whole phase %s µs/req", fmt_num(whole))
+      end
+    end
+    if r.rec and r.rec.whole_process then
+      r.note = (r.note and r.note .. "; " or "") .. "CPU of the whole process"
+    end
+  end
+
+  -- targets (judged on xfer's own C drivers)
+  for _, r in ipairs(results) do
+    local c, f = r.case, r.client.family
+    if f == "xfer" and not r.failed then
+      if c.w == "W1" then
+        if r.ratio then add("W1 CPU ≤ 0.5× libcurl (" .. r.client.id .. ")", r.ratio <= 0.5, fmt_num(r.ratio) .. "×", r) end
+        if r.vs_wrk then add("W1 CPU ≤ 1.0× wrk (" .. r.client.id .. ")", r.vs_wrk <= 1.0, fmt_num(r.vs_wrk) .. "×", r) end
+        if r.syscalls then add("W1 ≤ 2.1 syscalls/req (" .. r.client.id .. ")", r.syscalls <= 2.1, fmt_num(r.syscalls), r) end
+        if r.sockcb_req then add("W1 0 sockcb/req warm (" .. r.client.id .. ")", r.rec.sockcb_warm == 0, fmt_num(r.sockcb_req, 4), r) end
+      elseif c.w == "W2" and c.mode == "queue" then
+        if c.n >= 1000000 then add("W2 1,000,000 queued complete (" .. r.client.id .. ")", r.rec.ok == c.n, fmt_int(r.rec.ok) .. " ok", r) end
+        if r.mem_beyond then add("W2 ≤ 1 KiB/queued transfer beyond options, N=" .. fmt_int(c.n) .. " (" .. r.client.id .. ")", r.mem_beyond <= 1024, fmt_int(r.mem_beyond) .. " B", r) end
+        if r.q_wall then add("W2 queued time ≤ 1.1× windowed, N=" .. fmt_int(c.n) .. " (" .. r.client.id .. ")", r.q_wall <= 1.1, "wall " .. fmt_num(r.q_wall) .. "× (CPU " .. fmt_num(r.q_cpu) .. "×)", r) end
+      elseif c.w == "W3" and r.ratio then
+        add("W3 CPU ≤ 0.8× libcurl (" .. r.client.id .. ")", r.ratio <= 0.8, fmt_num(r.ratio) .. "×", r)
+      elseif c.w == "W4" and r.ratio then
+        add("W4 CPU ≤ 0.9× libcurl, session cache " .. (c.sess == 1 and "on" or "off") .. " (" .. r.client.id .. ")", r.ratio <= 0.9, fmt_num(r.ratio) .. "×", r)
+      elseif c.w == "W5" and r.ratio then
+        add("W5 CPU ≤ 0.7× libcurl (" .. r.client.id .. ")", r.ratio <= 0.7, fmt_num(r.ratio) .. "×", r)
+      elseif c.w == "W6" and r.gbps then
+        local lb = lbest[case_key(c)]
+        local best_gbps, best_cpu_gb
+        for _, rr in ipairs(results) do
+          if case_key(rr.case) == case_key(c) and rr.client.family == "libcurl" and rr.gbps and not rr.failed then
+            best_gbps = math.max(best_gbps or 0, rr.gbps)
+            best_cpu_gb = math.min(best_cpu_gb or 1e9, rr.cpu_gb)
+          end
+        end
+        if best_gbps and lb then
+          add("W6 GB/s ≥ libcurl (" .. r.client.id .. ")", r.gbps >= best_gbps, fmt_num(r.gbps) .. " vs " .. fmt_num(best_gbps) .. " GB/s", r)
+          add("W6 CPU/GB ≤ 0.9× libcurl (" .. r.client.id .. ")", r.cpu_gb <= 0.9 * best_cpu_gb, fmt_num(r.cpu_gb / best_cpu_gb) .. "×", r)
+        end
+      end
+    end
+  end
+  -- W7 flatness, per xfer client over all K
+  for _, id in ipairs { "xfer-c-epoll", "xfer-c-poll" } do
+    local worst, at, n = nil, nil, 0
+    for _, r in ipairs(results) do
+      if r.case.w == "W7" and r.client.id == id and r.flat then
+        n = n + 1
+        if not worst or r.flat > worst then worst, at = r.flat, r.case.w7k end
+      end
+    end
+    if n >= 2 then
+      local kmax = P.w7k[#P.w7k]
+      add(string.format("W7 flat within 1.2× from %s to %s idle (%s)", fmt_int(P.w7k[1]), fmt_int(kmax), id),
+          worst <= 1.2, string.format("worst %s× at %s", fmt_num(worst), fmt_int(at)))
+      for _, r in ipairs(results) do
+        if r.case.w == "W7" and r.client.id == id and r.case.w7k == kmax then
+          r.target = (worst <= 1.2 and "✅ " or "❌ ") .. "flat ≤ 1.2×"
+        end
+      end
+    end
+  end
+  return T
+end
+
+-- Same ok counts and bytes from the libcurl program built both ways.
+local function fidelity(results)
+  local by, lines, bad = {}, {}, 0
+  for _, r in ipairs(results) do
+    by[case_key(r.case) .. "|" .. r.client.id] = r
+  end
+  local pairs_n = 0
+  for _, r in ipairs(results) do
+    local other = ({ ["compat-uv"] = "curl-uv", ["compat-poll"] = "curl-poll" })[r.client.id]
+    local o = other and by[case_key(r.case) .. "|" .. other]
+    if o and r.rec and o.rec then
+      pairs_n = pairs_n + 1
+      local differ
+      if r.case.mode == "idle" then
+        -- Time-limited: the counts differ; compare all-ok and the bytes
+        -- per transfer (K opening transfers + the sequential ones).
+        local k = r.case.k or 0
+        differ = r.rec.ok ~= r.rec.requests or o.rec.ok ~= o.rec.requests or
+                 r.rec.bytes / (r.rec.requests + k) ~= o.rec.bytes / (o.rec.requests + k)
+      else
+        differ = r.rec.ok ~= o.rec.ok or r.rec.bytes ~= o.rec.bytes or r.rec.requests ~= o.rec.requests
+      end
+      if differ then
+        bad = bad + 1
+        lines[#lines + 1] = string.format("- %s %s: xfer ok=%s bytes=%s, libcurl ok=%s bytes=%s",
+          r.case.w, r.case.variant, tostring(r.rec.ok), tostring(r.rec.bytes), tostring(o.rec.ok), tostring(o.rec.bytes))
+      end
+    end
+  end
+  return pairs_n, bad, lines
+end
+
+------------------------------------------------------------------------------
+-- output
+------------------------------------------------------------------------------
+local function table_md(results)
+  local L = {}
+  L[#L + 1] = "| W | case | client | ok / N | CPU µs/req | user µs/req | wall s | req/s | peak RSS MiB | syscalls/req | sockcb/req warm | CPU × libcurl best | notes | target |"
+  L[#L + 1] = "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"
+  for _, r in ipairs(results) do
+    local rec = r.rec or {}
+    local n = (r.client.family == "floor" or r.case.mode == "idle") and rec.requests or r.case.n
+    L[#L + 1] = string.format("| %s | %s | %s | %s / %s%s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |",
+      r.case.w, r.case.variant, r.client.label,
+      fmt_int(rec.ok), fmt_int(n), r.failed and " **FAIL**" or "",
+      fmt_num(r.cpu_req, 2), fmt_num(r.user_req, 2), fmt_num(rec.wall_s, 3), fmt_int(r.rps),
+      rec.maxrss_kb and fmt_num(rec.maxrss_kb / 1024, 1) or "-",
+      fmt_num(r.syscalls, 2), fmt_num(r.sockcb_req, 4),
+      r.client.family == "libcurl" and (r.ratio and fmt_num(r.ratio) .. "×" or "-") or (r.ratio and ("**" .. fmt_num(r.ratio) .. "×**") or "-"),
+      r.note or "", r.target or "")
+  end
+  return table.concat(L, "\n")
+end
+
+local function targets_md(T)
+  local L = {}
+  for _, t in ipairs(T) do
+    L[#L + 1] = string.format("- %s %s: %s", t.ok and "✅ met" or "❌ **missed**", t.name, t.detail)
+  end
+  return table.concat(L, "\n")
+end
+
+local function env_md()
+  local cpu = capture("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-"):gsub("^%s+", "")
+  local mem = capture("awk '/MemTotal/ {printf \"%.1f GiB\", $2/1048576}' /proc/meminfo")
+  local xv = capture(BIN .. "xfer_c -V")
+  local cv = capture("curl-config --version")
+  local clib = capture(BIN .. "curl_bench-curl -V")
+  local ov = capture("openssl version")
+  local nv = capture("(" .. NGINX .. " -v 2>&1)")
+  local uvv = capture("pkg-config --modversion libuv")
+  local wv = capture("wrk -v 2>&1 | head -1")
+  return table.concat({
+    "- date: " .. os.date("!%Y-%m-%d %H:%M UTC"),
+    "- mode: " .. (Q and "QUICK (make bench QUICK=1: small N)" or "full (make bench)"),
+    "- machine: " .. capture("nproc") .. " CPUs, " .. cpu .. ", " .. mem .. ", Linux " .. capture("uname -r") ..
+      ", load average at start " .. capture("cut -d' ' -f1-3 /proc/loadavg"),
+    "- xfer: " .. xv .. " (xfer_version())",
+    "- libcurl: " .. cv .. " (curl-config --version); runtime " .. clib,
+    "- OpenSSL: " .. ov,
+    "- nginx: " .. nv:gsub("^nginx version: ", "") .. " (worker_processes 1, access_log off, worker_connections " ..
+      math.min(60000, NOFILE) .. ", worker_rlimit_nofile " .. NOFILE .. ")",
+    "- libuv: " .. uvv .. "; wrk: " .. wv,
+    "- fd limit (hard): " .. NOFILE_HARD .. "; W7's largest idle count: " .. fmt_int(K_MAX) ..
+      (K_MAX < 50000 and " (50,000 needs an fd limit above 50,000 for both the client and nginx; the hard limit here is " ..
+        NOFILE_HARD .. " and cannot be raised without CAP_SYS_RESOURCE)" or ""),
+  }, "\n")
+end
+
+------------------------------------------------------------------------------
+-- main
+------------------------------------------------------------------------------
+local function main()
+  log("temp dir %s; starting nginx", TMP)
+  start_nginx()
+  log("nginx on 127.0.0.1-%d:%d (http) and :%d (https)", ADDRS, PORT, SPORT)
+  local results = {}
+  local cases, i = build_cases(), 1
+  while i <= #cases do
+    local group = { cases[i] }
+    while cases[i + 1] and cases[i].group and cases[i + 1].group == cases[i].group do
+      i = i + 1
+      group[#group + 1] = cases[i]
+    end
+    run_group(group, results)
+    i = i + 1
+  end
+  if opt.strace then
+    log("syscall-counting pass (strace -c -f)")
+    strace_pass(results)
+  end
+  local lbest = compute(results)
+  local T = judge(results, lbest)
+  local pn, bad, flines = fidelity(results)
+  local env = env_md()
+  local elapsed = os.time() - T_START
+  local doc = {}
+  doc[#doc + 1] = "# xfer benchmark results\n"
+  doc[#doc + 1] = "Generated by `bench/run.lua` (`make bench" .. (Q and " QUICK=1" or "") .. "`); see bench/README.md for how to read it.\n"
+  doc[#doc + 1] = env
+  doc[#doc + 1] = "- total run time: " .. elapsed .. " s\n"
+  doc[#doc + 1] = "CPU is the client's user+sys CPU over the measured phase, divided by the requests (W7: the sequential phase only, and its cheapest eighth, to keep other load on this shared machine out of the flatness comparison; the whole-phase figure is in the notes); " ..
+    "ratios are to the better of libcurl's two styles in the same case (bold: xfer rows). syscalls/req come from a separate, shorter `strace -c -f` run " ..
+    "(W7: at 1,000 idle connections, the difference between a 1,000- and a 2,000-request run, which leaves out opening the idle connections). sockcb/req warm: socket-callback calls per request from half the transfers done until the window starts to drain (W7: the sequential phase). W1 rows other than the compat ones are the best of 2 runs (by CPU), the xfer C rows of W2 at N ≤ 100,000 the best of 2 (by wall time; queued and windowed runs alternate).\n"
+  doc[#doc + 1] = table_md(results) .. "\n"
+  doc[#doc + 1] = "## Targets (judged on xfer's own C drivers, bench/xfer_c.c)\n"
+  doc[#doc + 1] = (#T > 0 and targets_md(T) or "- (none judged in this run)") .. "\n"
+  doc[#doc + 1] = "## Fidelity (curl_bench.c built against libcurl and against xfer)\n"
+  doc[#doc + 1] = string.format("%d row pairs compared (ok count, requests, body bytes; W7, which is time-limited: all ok and bytes per transfer): %s\n", pn,
+    bad == 0 and "all equal" or (bad .. " differ:\n" .. table.concat(flines, "\n")))
+  if #failures > 0 then
+    doc[#doc + 1] = "## Failed runs\n"
+    for _, f in ipairs(failures) do
+      doc[#doc + 1] = string.format("### %s %s — %s\n\n```\n%s\n%s\n```\n", f.case.w, f.case.variant, f.client.id, f.cmd or "", f.tail)
+    end
+  end
+  local text = table.concat(doc, "\n")
+  io.stdout:write(text, "\n")
+  if opt.out ~= "-" then
+    write_file(opt.out, text .. "\n")
+    log("wrote %s", opt.out)
+  end
+  return #failures == 0
+end
+
+local ok, res = pcall(main)
+stop_nginx()
+if opt.keep then log("kept %s", TMP) else run("rm -rf " .. q(TMP)) end
+if not ok then
+  io.stderr:write("run.lua: " .. tostring(res) .. "\n")
+  os.exit(1)
+end
+os.exit(res and 0 or 1)
