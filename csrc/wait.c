@@ -37,10 +37,12 @@ static int poll_all(XFERM *m, struct xfer_waitfd *extra, unsigned n_extra,
   unsigned n = 0, i, cap, nsock = (unsigned)m->nactive;
   int rc, ready = 0;
   uint64_t now = xfer__now();
-  /* Idle keep-alive sockets are polled only when nothing else is, or once
-   * a second: often enough to see a server close them, while a cache of
-   * thousands costs the busy loop nothing. */
-  if (m->nlive > m->nactive && (!m->nactive || now >= m->idle_sweep_at)) {
+  /* Idle keep-alive sockets are polled only when no transfer runs, or
+   * once a second: often enough to see a server close them, while a cache
+   * of thousands costs a busy loop nothing (not even between one transfer
+   * ending and the next starting, when no socket is active either). */
+  if (m->nlive > m->nactive &&
+      (!m->num_running || now >= m->idle_sweep_at)) {
     nsock = (unsigned)m->nlive;
     m->idle_sweep_at = now + 1000000;
   }
