@@ -8,6 +8,20 @@ local xfer = require "xfer"
 
 local helper = {}
 
+-- luv frees its default loop when its module table is collected, and a
+-- later require of luv then runs on the freed loop (a crash). busted loads
+-- each spec file with a fresh package.loaded, so every file that uses luv
+-- gets a new module table: keep each one alive for the whole run.
+do
+    local ok, uv = pcall(require, "luv")
+    if ok then
+        local reg = debug.getregistry()
+        local pins = reg["xfer.spec.luv"] or {}
+        reg["xfer.spec.luv"] = pins
+        pins[#pins + 1] = uv
+    end
+end
+
 local NAMES = {
     "NGINX_PORT", "NGINX_DOCROOT", "NGINX_ACCESS_LOG", "FAULT_PORT",
     "FAULT_CLOSE_PORT", "FAULT_RESET_PORT", "FAULT_SILENT_PORT",
@@ -115,6 +129,38 @@ function helper.fault_stats(path)
     local t = {}
     for k, v in body():gmatch("(%w+)=(%d+)") do t[k] = tonumber(v) end
     return t
+end
+
+-- The fault server's counters once it has no more than `others` + 1
+-- connections open (the +1 asks), waiting up to 2 s for closes to arrive.
+local function settled(others)
+    local sleep = require("luv").sleep
+    local stats
+    for _ = 1, 100 do
+        stats = helper.fault_stats()
+        if stats.open <= others + 1 then break end
+        sleep(20)
+    end
+    return stats
+end
+
+-- Waits for the connections of earlier tests to close (forgotten handles
+-- are collected first), then resets the fault server's counters. Returns
+-- how many connections that are not this test's stayed open, for
+-- fault_peak.
+function helper.fault_quiet()
+    helper.collect()
+    local others = settled(0).open - 1
+    helper.fault_stats("/stats/reset")
+    return others
+end
+
+-- The most connections this test had open at once on the fault server,
+-- since fault_quiet returned others. Close the test's handles first: it
+-- waits for their connections to be gone, so that the request asking is
+-- not counted with them.
+function helper.fault_peak(others)
+    return settled(others).peak - others
 end
 
 -- The interpreter running the specs, to start child processes with: the

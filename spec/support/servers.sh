@@ -10,6 +10,14 @@
 #           NGINX_PORT NGINX_PREFIX NGINX_DOCROOT NGINX_ACCESS_LOG
 #           FAULT_PORT FAULT_CLOSE_PORT FAULT_RESET_PORT FAULT_SILENT_PORT
 #           SERVERS_DIR
+#       and, when the TLS proxy binary exists ($TLSPROXY, else
+#       $BUILD/tlsproxy, else build/tlsproxy; started after the fault server,
+#       stdin on the same fifo, pid in DIR/tlsproxy.pid), the fault server's
+#       ports behind TLS (certificate "good" of tls.sh):
+#           FAULT_TLS_PORT FAULT_TLS_CLOSE_PORT FAULT_TLS_RESET_PORT
+#           FAULT_TLS_SILENT_PORT
+#       Without the binary (or if it fails to start) these are left out,
+#       with a warning on stderr; the other servers run all the same.
 #       On failure it cleans up what it started and exits 1.
 #
 #   spec/support/servers.sh stop DIR
@@ -74,6 +82,7 @@ cmd_stop() {
     [ $# -ge 1 ] || die "usage: servers.sh stop DIR"
     local dir=$1
     [ -d "$dir" ] || return 0
+    stop_pid "$dir/tlsproxy.pid" 3
     stop_pid "$dir/fault.pid" 3
     stop_pid "$dir/fault-holder.pid" 2
     rm -f "$dir/fault.fifo"
@@ -129,6 +138,41 @@ cmd_start() {
         exit 1
     fi
 
+    # TLS proxy in front of the fault server's ports (optional)
+    local proxy proxy_env="" tls_dir
+    case ${BUILD:-build} in
+        /*) proxy=${TLSPROXY:-$BUILD/tlsproxy} ;;
+        *) proxy=${TLSPROXY:-$HERE/../../${BUILD:-build}/tlsproxy} ;;
+    esac
+    [ -x "$proxy" ] || proxy=$HERE/../../build/tlsproxy
+    tls_dir=$(sed -n 's/^export TLS_DIR=//p' <<< "$tls_env")
+    if [ -x "$proxy" ]; then
+        local fp fcp frp fsp
+        fp=$(sed -n 's/^FAULT_PORT=\([0-9]*\).*/\1/p' <<< "$line")
+        fcp=$(sed -n 's/.*FAULT_CLOSE_PORT=\([0-9]*\).*/\1/p' <<< "$line")
+        frp=$(sed -n 's/.*FAULT_RESET_PORT=\([0-9]*\).*/\1/p' <<< "$line")
+        fsp=$(sed -n 's/.*FAULT_SILENT_PORT=\([0-9]*\).*/\1/p' <<< "$line")
+        "$proxy" "$tls_dir/good.pem" "$tls_dir/good.key" FAULT_TLS_PORT="$fp" \
+            FAULT_TLS_CLOSE_PORT="$fcp" FAULT_TLS_RESET_PORT="$frp" \
+            FAULT_TLS_SILENT_PORT="$fsp" < "$dir/fault.fifo" \
+            > "$dir/tlsproxy.out" 2> "$dir/tlsproxy.err" &
+        echo $! > "$dir/tlsproxy.pid"
+        for ((t = 0; t < 50; t++)); do
+            grep -q '^export FAULT_TLS_SILENT_PORT=' "$dir/tlsproxy.out" 2>/dev/null && break
+            pid_alive "$(read_pid "$dir/tlsproxy.pid")" || break
+            sleep 0.1
+        done
+        if grep -q '^export FAULT_TLS_SILENT_PORT=' "$dir/tlsproxy.out" 2>/dev/null; then
+            proxy_env=$(cat "$dir/tlsproxy.out")
+        else
+            echo "servers.sh: $proxy did not start: FAULT_TLS_* not set; stderr:" >&2
+            cat "$dir/tlsproxy.err" >&2
+            stop_pid "$dir/tlsproxy.pid" 3
+        fi
+    else
+        echo "servers.sh: no $proxy (make all builds it): FAULT_TLS_* not set" >&2
+    fi
+
     {
         local kv
         while IFS= read -r kv; do
@@ -137,6 +181,7 @@ cmd_start() {
         for kv in $line; do echo "export $kv"; done
         echo "export SERVERS_DIR=$dir"
         echo "$tls_env"
+        [ -z "$proxy_env" ] || echo "$proxy_env"
     } > "$dir/env.tmp" && mv "$dir/env.tmp" "$dir/env"
     cat "$dir/env"
 }
