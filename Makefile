@@ -18,7 +18,7 @@ C_TESTS = $(patsubst spec/c/%.c,$(BUILD)/spec/%,$(filter-out spec/c/testlib.c,$(
 DEB_PKGS = build-essential pkg-config libc-ares-dev libssl-dev libuv1-dev \
   liblua5.4-dev liblua5.1-0-dev libluajit2-5.1-dev lua5.1 lua5.4 luajit2 \
   lua-busted lua-luv nginx libnginx-mod-http-lua nginx-dev libpcre2-dev \
-  zlib1g-dev libcurl4-openssl-dev curl wrk strace clang valgrind
+  zlib1g-dev libcurl4-openssl-dev curl wrk strace clang valgrind luarocks
 
 .PHONY: all lib test asan demo deps install clean check-includes examples soak valgrind
 

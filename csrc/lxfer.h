@@ -68,6 +68,8 @@ struct lxfer_easy {
   size_t rbuf_off;
   struct xfer_slist *lists[2];  /* HTTPHEADER, RESOLVE: owned copies */
   struct xfer_slist *retired;   /* replaced lists a transfer may still use */
+  char *hdr;                 /* header_lines: the lines kept since the */
+  size_t hdr_len, hdr_cap;   /* last status line (raw, CRLFs included) */
   char errbuf[XFER_ERROR_SIZE];
 };
 

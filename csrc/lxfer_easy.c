@@ -26,6 +26,7 @@ enum {
   K_SLIST,       /* string or array of strings; slot in lists[] */
   K_FUNC,        /* callable or nil; slot in cb[] */
   K_PRIVATE,     /* any Lua value */
+  K_HLINES,      /* header_lines: boolean, the header lines kept in C */
   K_NOTLUA       /* a C data pointer: closures replace it */
 };
 
@@ -85,6 +86,9 @@ static const struct opt opts[] = {
   {"pinnedpublickey", XFEROPT_PINNEDPUBLICKEY, K_STRING, 0},
   {"writefunction", XFEROPT_WRITEFUNCTION, K_FUNC, LXFER_CB_WRITE},
   {"headerfunction", XFEROPT_HEADERFUNCTION, K_FUNC, LXFER_CB_HEADER},
+  /* Lua only (no XFEROPT_ constant): replaces headerfunction, and is
+   * replaced by it. */
+  {"header_lines", -1, K_HLINES, 0},
   {"readfunction", XFEROPT_READFUNCTION, K_FUNC, LXFER_CB_READ},
   {"xferinfofunction", XFEROPT_XFERINFOFUNCTION, K_FUNC, LXFER_CB_XFERINFO},
   /* After xferinfofunction, which turns progress on: noprogress wins. */
@@ -183,6 +187,26 @@ static int xferinfo_cb(void *ud, xfer_off_t dltotal, xfer_off_t dlnow,
   c.v[2] = ultotal;
   c.v[3] = ulnow;
   return lxfer_call(e->ctx, &c) || c.abort; /* non-zero: 42 */
+}
+
+/* header_lines: every header line goes into e->hdr, in C; a status line
+ * starts over, so what is kept is the last response's fields (and the
+ * trailers). No Lua runs: easy:take_header_lines() hands them over. */
+static size_t collect_cb(char *p, size_t size, size_t nmemb, void *ud) {
+  struct lxfer_easy *e = ud;
+  size_t len = size * nmemb;
+  if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) e->hdr_len = 0;
+  if (e->hdr_len + len > e->hdr_cap) {
+    size_t cap = e->hdr_cap ? e->hdr_cap : 512;
+    char *n;
+    while (cap < e->hdr_len + len) cap *= 2;
+    if (!(n = realloc(e->hdr, cap))) return 0; /* WRITE_ERROR */
+    e->hdr = n;
+    e->hdr_cap = cap;
+  }
+  memcpy(e->hdr + e->hdr_len, p, len);
+  e->hdr_len += len;
+  return len;
 }
 
 /* ---- their protected bodies (run by lxfer_call) ---- */
@@ -390,6 +414,9 @@ static void release(lua_State *L, struct lxfer_easy *e) {
   unref(L, &e->postfields_old);
   unref(L, &e->priv);
   unref(L, &e->rbuf);
+  free(e->hdr);
+  e->hdr = NULL;
+  e->hdr_len = e->hdr_cap = 0;
   e->fields_len = -1;
   for (i = 0; i < 2; i++) {
     xfer_slist_free_all(e->lists[i]);
@@ -655,6 +682,18 @@ static void apply(lua_State *L, struct lxfer_easy *e, const struct opt *o,
   case K_FUNC:
     rc = set_func(L, e, o, v, arg);
     break;
+  case K_HLINES: {
+    int on = lua_toboolean(L, v);
+    if (!lua_isnil(L, v) && lua_type(L, v) != LUA_TBOOLEAN) {
+      lua_pushvalue(L, v);
+      optfail(L, arg, o, "a boolean");
+    }
+    unref(L, &e->cb[LXFER_CB_HEADER]); /* the Lua header function goes */
+    rc = xfer_easy_setopt(e->h, XFEROPT_HEADERFUNCTION, on ? collect_cb : NULL);
+    if (!rc) rc = xfer_easy_setopt(e->h, XFEROPT_HEADERDATA, on ? (void *)e : NULL);
+    e->hdr_len = 0;
+    break;
+  }
   case K_PRIVATE:
     unref(L, &e->priv);
     lua_pushvalue(L, v);
@@ -843,6 +882,29 @@ static int easy_perform(lua_State *L) {
   return 2;
 }
 
+/* easy:take_header_lines() -> { "Name: value", ... }: the header lines
+ * header_lines kept (the last response's, line ends and blank lines left
+ * out), which are then forgotten. */
+static int easy_take_header_lines(lua_State *L) {
+  struct lxfer_easy *e = lxfer_checkeasy(L, 1);
+  const char *p = e->hdr, *end = e->hdr + e->hdr_len;
+  int n = 0;
+  lua_createtable(L, 16, 0);
+  while (p < end) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    const char *stop = nl ? nl : end;
+    const char *next = nl ? nl + 1 : end;
+    if (stop > p && stop[-1] == '\r') stop--;
+    if (stop > p && !(stop - p >= 5 && memcmp(p, "HTTP/", 5) == 0)) {
+      lua_pushlstring(L, p, (size_t)(stop - p));
+      lua_rawseti(L, -2, ++n);
+    }
+    p = next;
+  }
+  e->hdr_len = 0;
+  return 1;
+}
+
 /* easy:reset(): every option back to its default, Lua values dropped. */
 static int easy_reset(lua_State *L) {
   struct lxfer_easy *e = lxfer_checkeasy(L, 1);
@@ -889,6 +951,7 @@ static const luaL_Reg methods[] = {
   {"getinfo", easy_getinfo},
   {"perform", easy_perform},
   {"reset", easy_reset},
+  {"take_header_lines", easy_take_header_lines},
   {"close", easy_close_m},
   {NULL, NULL}
 };
@@ -918,7 +981,7 @@ void lxfer_easy_open(lua_State *L) {
   lua_pop(L, 1); /* __index */
   /* OPT_* and INFO_* into the module table, now on top. */
   for (i = 0; i < NOPTS; i++)
-    lxfer_setupper(L, "OPT_", opts[i].name, opts[i].id);
+    if (opts[i].id >= 0) lxfer_setupper(L, "OPT_", opts[i].name, opts[i].id);
   for (i = 0; i < NINFOS; i++)
     lxfer_setupper(L, "INFO_", infos[i].name, infos[i].id);
 }

@@ -99,8 +99,9 @@ describe("xfer.multi", function()
         assert.equal(8, connects)
         assert.equal(0, #m:get_handles())
         assert.is_true(bytes > 7000)
-        -- and the server saw at most 8 at a time
-        helper.fault_stats("/stats/reset")
+        -- and the server saw at most 8 at a time (connections that earlier
+        -- spec files left open are not counted)
+        local others = helper.fault_quiet()
         for _ = 1, 200 do
             assert(m:add_handle(xfer.easy{ url = helper.fault("/bytes/100"),
                                            writefunction = function() end }))
@@ -111,10 +112,10 @@ describe("xfer.multi", function()
             m:remove_handle(e)
         end })
         assert.equal(200, ok_count)
-        local stats = helper.fault_stats()
-        assert.is_true(stats.peak <= 8, "peak " .. stats.peak)
-        assert.equal(200, stats.requests)
         m:close()
+        local peak = helper.fault_peak(others)
+        assert.is_true(peak <= 8, "peak " .. peak)
+        assert.equal(200, helper.fault_stats().requests)
     end)
 
     it("is driven by perform and wait from Lua", function()

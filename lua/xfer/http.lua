@@ -1,0 +1,486 @@
+-- xfer.http: requests and responses on top of xfer.core -- the blocking
+-- xfer.request and xfer.fetch_all, and the reusable "slots" that
+-- xfer.coro's scheduler shares.
+--
+-- A request is a URL string or a table:
+--   { url = "http://...", method = "PUT", headers = {...}, body = "...",
+--     <any easy option by its lowercase name> = value, ... }
+-- A response is a table:
+--   { status = 200, headers = <xfer.headers table>, body = "...",
+--     info = <easy:getinfo() table> }
+-- A failed transfer is nil, err (the xfer.error object of xfer.core).
+--
+-- Speed: a slot is one easy handle with a write and a header callback made
+-- once; each request re-arms it (just setopt_url when neither this request
+-- nor the last one set other options), so a fan-out makes no closure and no
+-- handle per request. Bodies are collected in a table and joined once.
+local core = require "xfer.core"
+local headers = require "xfer.headers"
+
+local format, match = string.format, string.match
+local concat, sort = table.concat, table.sort
+local error, getmetatable, ipairs, next, pairs, pcall, setmetatable, tostring,
+      type = error, getmetatable, ipairs, next, pairs, pcall, setmetatable,
+             tostring, type
+local easy_init, multi_init = core.easy_init, core.multi_init
+local Unparsed = headers.Unparsed
+
+local _M = { version = "0.1.0" }
+
+-- Keys of a request table that are not easy options.
+local RESERVED = { url = true, method = true, headers = true, body = true }
+-- Methods whose empty body is still sent (Content-Length: 0).
+local BODY_METHODS = { POST = true, PUT = true, PATCH = true }
+local DEFAULT_CONNECTIONS = 16
+local EMPTY = {}
+
+---------------------------------------------------------------------------
+-- Slots
+---------------------------------------------------------------------------
+
+-- Whether the binding keeps header lines in C (the easy option
+-- header_lines and easy:take_header_lines()): then a response costs one
+-- call into C for its headers instead of one call into Lua per line.
+local HAVE_HEADER_LINES
+do
+    local probe = easy_init()
+    HAVE_HEADER_LINES = probe.take_header_lines ~= nil
+    probe:close()
+end
+_M.HAVE_HEADER_LINES = HAVE_HEADER_LINES
+
+-- A fresh array for a response's header lines, sized for a typical one
+-- (a constructor with nils sizes the array part: no rehash while it fills).
+local function new_lines()
+    return { nil, nil, nil, nil, nil, nil, nil, nil,
+             nil, nil, nil, nil, nil, nil, nil, nil }
+end
+
+-- A new slot: { easy, write, header, take, dirty, stream, noheaders }.
+-- with_headers false: no header callback (res.headers is nil).
+local function new_slot(with_headers)
+    local parts, n = {}, 0
+    local lines, hn = new_lines(), 0
+    local noheaders = not with_headers
+    local slot = { dirty = false, stream = false, noheaders = noheaders }
+
+    function slot.write(chunk)
+        n = n + 1
+        parts[n] = chunk
+    end
+
+    -- Every header line of every response comes here as it is (1xx,
+    -- redirects, the final one, trailers, CRLFs): xfer.headers sorts them
+    -- out when they are first read, so a response whose headers nobody
+    -- reads costs one table and no parsing.
+    function slot.header(line)
+        hn = hn + 1
+        lines[hn] = line
+    end
+
+    local e -- the easy handle, set below
+
+    -- body, headers of the transfer that ended; the slot starts afresh.
+    function slot.take()
+        local body
+        if n == 1 then
+            body = parts[1]
+            parts[1] = nil
+        elseif n == 0 then
+            body = ""
+        else
+            body = concat(parts, "", 1, n)
+            for i = 1, n do parts[i] = nil end
+        end
+        n = 0
+        if noheaders then return body, nil end
+        if slot.hlines then
+            return body, setmetatable(e:take_header_lines(), Unparsed)
+        end
+        local h = lines
+        lines, hn = new_lines(), 0
+        return body, setmetatable(h, Unparsed)
+    end
+
+    -- The handle's own options, also after a reset.
+    function slot.defaults()
+        e:setopt_writefunction(slot.write)
+        if noheaders then return end
+        if HAVE_HEADER_LINES then
+            e:setopt_header_lines(true)
+        else
+            e:setopt_headerfunction(slot.header)
+        end
+        slot.hlines = HAVE_HEADER_LINES
+    end
+
+    e = easy_init()
+    slot.easy = e
+    slot.defaults()
+    return slot
+end
+_M.new_slot = new_slot
+
+-- The header list for the httpheader option from a request's headers:
+-- array items as they are ("Name: value"), then name = value pairs by name
+-- (a value may be a list of values; false removes a header the library
+-- would send; "" sends it empty). nil, msg on a bad value.
+local function header_list(h, list)
+    local n = #list
+    for i = 1, #h do
+        local v = h[i]
+        if type(v) ~= "string" then
+            return nil, format("headers[%d] must be a string, got %s", i, type(v))
+        end
+        n = n + 1
+        list[n] = v
+    end
+    local names, nn = {}, 0
+    for k in pairs(h) do
+        if type(k) == "string" then
+            nn = nn + 1
+            names[nn] = k
+        elseif type(k) ~= "number" then
+            return nil, "header names must be strings, got " .. type(k)
+        end
+    end
+    sort(names)
+    for _, k in ipairs(names) do
+        local v = h[k]
+        local tv = type(v)
+        if v == false then
+            n = n + 1
+            list[n] = k .. ":"
+        elseif v == "" then
+            n = n + 1
+            list[n] = k .. ";"
+        elseif tv == "string" or tv == "number" then
+            n = n + 1
+            list[n] = k .. ": " .. v
+        elseif tv == "table" then
+            for i = 1, #v do
+                local x = v[i]
+                if type(x) ~= "string" and type(x) ~= "number" then
+                    return nil, format("header '%s' #%d must be a string, got %s",
+                                       k, i, type(x))
+                end
+                n = n + 1
+                list[n] = k .. ": " .. x
+            end
+        else
+            return nil, format("header '%s' must be a string, a number, a list "
+                               .. "or false, got %s", k, tv)
+        end
+    end
+    return list
+end
+
+-- The easy options of a request table (a new table); nil, msg on misuse.
+local function build(req)
+    local o = {}
+    for k, v in pairs(req) do
+        if not RESERVED[k] then o[k] = v end
+    end
+    o.url = req.url
+    local method, body, h = req.method, req.body, req.headers
+    if body ~= nil then
+        if type(body) ~= "string" then
+            return nil, "field 'body' must be a string, got " .. type(body)
+                        .. " (stream with readfunction instead)"
+        end
+        o.postfields = body
+    end
+    if method ~= nil then
+        if type(method) ~= "string" or not match(method, "^[%w!#$%%&'*+.^_`|~-]+$") then
+            return nil, "field 'method' must be a method name, got "
+                        .. (type(method) == "string" and format("%q", method) or type(method))
+        end
+        if method == "HEAD" then
+            if body ~= nil then return nil, "a HEAD request has no body" end
+            o.nobody = true
+        elseif method == "POST" then
+            if body == nil then o.postfields = "" end
+        elseif method ~= "GET" or body ~= nil then
+            o.customrequest = method
+            if body == nil and BODY_METHODS[method] then o.postfields = "" end
+        end
+    end
+    if h ~= nil then
+        if type(h) ~= "table" then
+            return nil, "field 'headers' must be a table, got " .. type(h)
+        end
+        local list = {}
+        local given = o.httpheader
+        if type(given) == "string" then
+            list[1] = given
+        elseif type(given) == "table" then
+            for i = 1, #given do list[i] = given[i] end
+        end
+        local err
+        list, err = header_list(h, list)
+        if not list then return nil, err end
+        o.httpheader = list
+    end
+    return o
+end
+
+-- The text between the parentheses of "bad argument #1 to 'setopt' (...)".
+local function inner(msg)
+    if type(msg) ~= "string" then return tostring(msg) end
+    return match(msg, "^.-bad argument #%d+ to '[^']*' %((.*)%)$") or msg
+end
+
+-- Checks the shape of a request (not its option names: setopt does that);
+-- nil or a message.
+local function check(req)
+    local t = type(req)
+    if t == "string" then return nil end
+    if t ~= "table" then return "URL or request table expected, got " .. t end
+    if type(req.url) ~= "string" then
+        return "field 'url' must be a string, got " .. type(req.url)
+    end
+    return nil
+end
+_M.check = check
+
+-- Arms slot's easy handle for req. true, or nil, msg on misuse (an unknown
+-- option, a value of the wrong type): the caller raises it, naming its own
+-- argument.
+local function arm(slot, req)
+    local e = slot.easy
+    if slot.dirty then
+        -- The last request set options of its own: start from the defaults.
+        e:reset()
+        slot.defaults()
+        slot.dirty, slot.stream = false, false
+    end
+    if type(req) == "string" then
+        e:setopt_url(req)
+        return true
+    end
+    local k = next(req)
+    if k == "url" and next(req, k) == nil then
+        e:setopt_url(req.url)
+        return true
+    end
+    local o, msg = build(req)
+    if not o then return nil, msg end
+    slot.dirty = true
+    slot.stream = o.writefunction ~= nil
+    -- A header function of the caller's replaces the collector.
+    if o.headerfunction ~= nil then slot.hlines = false end
+    local ok, err = pcall(e.setopt, e, o)
+    if not ok then return nil, inner(err) end
+    return true
+end
+_M.arm = arm
+
+-- The response of the transfer that just ended on slot.
+local function respond(slot, want_info)
+    local e = slot.easy
+    local body, h = slot.take()
+    if slot.stream then body = nil end
+    if slot.noheaders then h = nil end
+    local info
+    if want_info then info = e:getinfo() end
+    return { status = e:getinfo_response_code(), headers = h, body = body,
+             info = info }
+end
+_M.respond = respond
+
+---------------------------------------------------------------------------
+-- xfer.request, blocking
+---------------------------------------------------------------------------
+
+-- Idle slots for blocking requests. Each easy handle keeps its own
+-- connections (easy:perform's private multi handle), so a program making
+-- requests one after the other reuses them. A request made from inside
+-- another's callback takes another slot.
+local idle, nidle = {}, 0
+local MAX_IDLE = 4
+
+-- request(req, lvl): lvl is the error level of the user's call.
+function _M.request(req, lvl)
+    local bad = check(req)
+    if bad then error("bad argument #1 to 'request' (" .. bad .. ")", lvl) end
+    local slot
+    if nidle > 0 then
+        slot = idle[nidle]
+        idle[nidle] = nil
+        nidle = nidle - 1
+    else
+        slot = new_slot(true)
+    end
+    local ok, msg = arm(slot, req)
+    if not ok then
+        slot.dirty = true -- some options may be set
+        nidle = nidle + 1
+        idle[nidle] = slot
+        error("bad argument #1 to 'request' (" .. msg .. ")", lvl)
+    end
+    local e = slot.easy
+    local pok, done, err = pcall(e.perform, e)
+    if not pok then
+        -- A callback of the caller's raised: the handle is dropped, the
+        -- error goes on with its traceback.
+        e:close()
+        error(done, 0)
+    end
+    local res
+    if done then res = respond(slot, true) else slot.take() end
+    if nidle < MAX_IDLE then
+        nidle = nidle + 1
+        idle[nidle] = slot
+    else
+        e:close()
+    end
+    if not done then return nil, err end
+    return res
+end
+
+-- Closes the idle handles of blocking requests, and with them the
+-- connections they keep. Those in use stay.
+function _M.close_idle()
+    for i = nidle, 1, -1 do
+        idle[i].easy:close()
+        idle[i] = nil
+    end
+    nidle = 0
+end
+
+---------------------------------------------------------------------------
+-- xfer.fetch_all, blocking, on the built-in loop
+---------------------------------------------------------------------------
+
+local function check_limit(opts, name, lvl)
+    local v = opts[name]
+    if v ~= nil and (type(v) ~= "number" or v < 0 or v % 1 ~= 0) then
+        error(format("bad argument #2 to 'fetch_all' (field '%s' must be a "
+                     .. "non-negative integer, got %s)", name, tostring(v)), lvl)
+    end
+    return v
+end
+
+-- Validates fetch_all's arguments; returns the options table.
+function _M.check_fetch_all(list, opts, lvl)
+    if type(list) ~= "table" then
+        error("bad argument #1 to 'fetch_all' (table expected, got " .. type(list) .. ")", lvl)
+    end
+    if opts == nil then opts = EMPTY end
+    if type(opts) ~= "table" then
+        error("bad argument #2 to 'fetch_all' (table expected, got " .. type(opts) .. ")", lvl)
+    end
+    for i = 1, #list do
+        local bad = check(list[i])
+        if bad then
+            error(format("bad argument #1 to 'fetch_all' (request #%d: %s)", i, bad), lvl)
+        end
+    end
+    check_limit(opts, "max_total_connections", lvl + 1)
+    check_limit(opts, "max_host_connections", lvl + 1)
+    local f = opts.on_done
+    if f ~= nil and type(f) ~= "function"
+       and not (getmetatable(f) and getmetatable(f).__call) then
+        error("bad argument #2 to 'fetch_all' (field 'on_done' must be a function, got "
+              .. type(f) .. ")", lvl)
+    end
+    return opts
+end
+
+-- How many requests of n run at once under limit (nil: the default).
+function _M.pool_size(limit, n)
+    local size = limit or DEFAULT_CONNECTIONS
+    if size == 0 or size > n then size = n end
+    return size
+end
+
+function _M.fetch_all(list, opts, lvl)
+    opts = _M.check_fetch_all(list, opts, lvl + 1)
+    local n = #list
+    local results = {}
+    if n == 0 then return results end
+    local limit = opts.max_total_connections
+    local size = _M.pool_size(limit, n)
+    local m = opts.multi
+    local own = m == nil
+    if own then m = multi_init() end
+    if limit then m:setopt_max_total_connections(limit) end
+    if opts.max_host_connections then
+        m:setopt_max_host_connections(opts.max_host_connections)
+    end
+    local want_info, want_headers = opts.info, opts.headers ~= false
+    local user_done = opts.on_done
+    local slots, by_easy = {}, {}
+    local issued = 0
+    local misuse
+
+    local function start(slot)
+        issued = issued + 1
+        local i = issued
+        slot.i = i
+        local ok, msg = arm(slot, list[i])
+        if not ok then
+            misuse = format("bad argument #1 to 'fetch_all' (request #%d: %s)", i, msg)
+            error(misuse, 0)
+        end
+        local added, err = m:add_handle(slot.easy)
+        if not added then
+            -- Not a transfer, so no completion: count it done here.
+            results[i] = { err = err }
+            return false
+        end
+        return true
+    end
+
+    -- The next request for a slot; one that cannot be added is a result
+    -- at once. start raises on misuse and on_done may raise: both end in
+    -- the same cleanup as an error inside run().
+    local function fill(slot)
+        while issued < n and not start(slot) do
+            if user_done then user_done(issued, nil, results[issued].err) end
+        end
+    end
+
+    -- One completion: the result, the slot re-armed for the next request,
+    -- then the caller's on_done (so the next transfer is already going).
+    local function done(e, ok, err)
+        local slot = by_easy[e]
+        local i = slot.i
+        local res
+        if ok then
+            res = respond(slot, want_info)
+            results[i] = res
+        else
+            slot.take()
+            results[i] = { err = err }
+        end
+        m:remove_handle(e)
+        fill(slot)
+        if user_done then user_done(i, res, err) end
+    end
+
+    local ok, rok, rerr = true, true, nil
+    for k = 1, size do
+        local slot = new_slot(want_headers)
+        slots[k] = slot
+        by_easy[slot.easy] = slot
+        ok, rok = pcall(fill, slot)
+        if not ok then break end
+    end
+    if ok then
+        ok, rok, rerr = pcall(m.run, m, { on_done = done })
+    end
+    for k = 1, #slots do
+        m:remove_handle(slots[k].easy)
+        slots[k].easy:close()
+    end
+    if own then m:close() end
+    if not ok then
+        if misuse then error(misuse, lvl) end
+        error(rok, 0)
+    end
+    if not rok then return nil, rerr end
+    return results
+end
+
+return _M

@@ -1,0 +1,67 @@
+-- luarocks make rockspec/xfer-scm-1.rockspec   (from the top directory)
+--
+-- Builds xfer.core (the C core, the Lua binding and the built-in libuv
+-- loop) against the Lua that luarocks is set up for, and installs it with
+-- the Lua modules. The C sources are the Makefile's CORE_SRC, mk/lua.mk's
+-- LUA_SRC and csrc/xfer_uv.c; spec/sh/rockspec.sh checks that the lists
+-- agree, and installs into a temporary tree for Lua 5.4 and 5.1.
+-- Debian: apt-get install luarocks libuv1-dev libssl-dev libc-ares-dev
+rockspec_format = "3.0"
+package = "xfer"
+version = "scm-1"
+
+source = {
+   url = "git+file://.", -- not used by `luarocks make`, which builds the checkout
+}
+
+description = {
+   summary = "HTTP(S) transfers with libcurl's multi interface, re-implemented in C",
+   detailed = [[
+xfer re-implements libcurl's multi interface for HTTP/1.1 and HTTPS:
+any number of transfers on one multi handle, connection limits, a shared
+connection and DNS cache, and the socket_action API for any event loop.
+The Lua module has libcurl's names (xfer.multi, xfer.easy, add_handle,
+socket_action, ...), a built-in libuv loop (multi:run()), a luv driver,
+and a high-level API: xfer.request, xfer.fetch_all and coroutines.
+]],
+   homepage = "docs/lua.md",
+}
+
+dependencies = {
+   "lua >= 5.1, < 5.5",
+   -- luv is needed only by xfer.luv and by xfer.coro's driver = "luv".
+}
+
+external_dependencies = {
+   UV = { header = "uv.h", library = "uv" },
+   OPENSSL = { header = "openssl/ssl.h", library = "ssl" },
+   CARES = { header = "ares.h", library = "cares" },
+}
+
+build = {
+   type = "builtin",
+   modules = {
+      ["xfer.core"] = {
+         sources = {
+            -- the core (Makefile: CORE_SRC)
+            "csrc/multi.c", "csrc/socket.c", "csrc/transfer.c", "csrc/conn.c",
+            "csrc/tls.c", "csrc/http1.c", "csrc/h1parse.c", "csrc/url.c",
+            "csrc/dns.c", "csrc/easy.c", "csrc/wait.c", "csrc/heap.c",
+            "csrc/util.c",
+            -- the Lua binding (mk/lua.mk: LUA_SRC) and the built-in loop
+            "csrc/lxfer.c", "csrc/lxfer_easy.c", "csrc/lxfer_multi.c",
+            "csrc/xfer_uv.c",
+         },
+         defines = { "_GNU_SOURCE" },
+         incdirs = { "csrc", "$(UV_INCDIR)", "$(OPENSSL_INCDIR)", "$(CARES_INCDIR)" },
+         libdirs = { "$(UV_LIBDIR)", "$(OPENSSL_LIBDIR)", "$(CARES_LIBDIR)" },
+         libraries = { "uv", "ssl", "crypto", "cares" },
+      },
+      ["xfer"] = "lua/xfer/init.lua",
+      ["xfer.coro"] = "lua/xfer/coro.lua",
+      ["xfer.headers"] = "lua/xfer/headers.lua",
+      ["xfer.http"] = "lua/xfer/http.lua",
+      ["xfer.luv"] = "lua/xfer/luv.lua",
+   },
+   copy_directories = { "docs", "examples" },
+}
