@@ -22,7 +22,7 @@ DEB_PKGS = build-essential pkg-config libc-ares-dev libssl-dev libuv1-dev \
 
 .PHONY: all lib test asan demo deps install clean check-includes examples soak valgrind
 
-all: lib examples lua-modules
+all: lib examples lua-modules $(BUILD)/tlsproxy
 
 lib: $(BUILD)/libxfer.a $(BUILD)/libxfer.so
 
@@ -53,6 +53,13 @@ $(BUILD)/spec/%: spec/c/%.c spec/c/testlib.c spec/c/driver.c spec/c/*.h $(BUILD)
 	$(CC) $(XCFLAGS) $(SAN) -Ispec/c $< spec/c/testlib.c spec/c/driver.c -o $@ $(BUILD)/libxfer.a $(LIBS)
 
 c-tests: $(C_TESTS)
+
+# The TLS-terminating proxy the fault matrix puts in front of the fault
+# server (spec/support/servers.sh starts it when it exists).  A test tool:
+# built without the sanitizers.
+$(BUILD)/tlsproxy: spec/support/tlsproxy.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(CFLAGS) $< -o $@ -lssl -lcrypto
 
 # Installs what is missing (Debian 12; run as root).
 deps:

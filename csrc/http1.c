@@ -282,7 +282,7 @@ static int send_buf(XFER *e, const char *buf, size_t len, size_t *sent,
     if (n == XFER_IO_AGAIN) return 1;
     if (n < 0) {
       xfer__fail(e, XFERE_SEND_ERROR, "send failure: %s",
-                 e->conn->tls ? "TLS error" : strerror(errno));
+                 e->conn->tls && !errno ? "TLS error" : strerror(errno));
       return XFERE_SEND_ERROR;
     }
     /* SIZE_UPLOAD counts body bytes, not the request head. */
@@ -455,7 +455,7 @@ XFERcode xfer__h1_recv(XFER *e, int *finished) {
     if (n == XFER_IO_AGAIN) return XFERE_OK;
     if (n < 0) {
       xfer__fail(e, XFERE_RECV_ERROR, "recv failure: %s",
-                 c->tls ? "TLS error" : strerror(errno));
+                 c->tls && !errno ? "TLS error" : strerror(errno));
       return XFERE_RECV_ERROR;
     }
     if (n == 0) {

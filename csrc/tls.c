@@ -16,6 +16,7 @@
 #include "xfer_int.h"
 
 #include <arpa/inet.h>
+#include <sys/socket.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,50 @@ struct xfer_tls_ctxs {
 };
 
 static int conn_index = -1; /* SSL ex_data slot: the xfer_conn */
+
+/* OpenSSL's socket BIO writes with write(2): on a connection the peer
+ * reset or closed (the close_notify after a reset, an alert, a request on
+ * a dead keep-alive connection) that raises SIGPIPE, which kills a program
+ * that does not ignore it.  This BIO is the socket BIO with send(...,
+ * MSG_NOSIGNAL) for writes, as for plain HTTP (and libcurl's own BIO). */
+static BIO_METHOD *nosig_meth;
+static CRYPTO_ONCE nosig_once = CRYPTO_ONCE_STATIC_INIT;
+
+static int nosig_write(BIO *b, const char *buf, int len) {
+  ssize_t n;
+  BIO_clear_retry_flags(b);
+  do n = send((int)BIO_get_fd(b, NULL), buf, (size_t)len, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  if (n <= 0 && BIO_sock_should_retry((int)n)) BIO_set_retry_write(b);
+  return (int)n;
+}
+
+static void nosig_init(void) {
+  const BIO_METHOD *s = BIO_s_socket();
+  BIO_METHOD *m = BIO_meth_new(BIO_TYPE_SOCKET, "xfer socket");
+  if (!m) return;
+  if (!BIO_meth_set_write(m, nosig_write) ||
+      !BIO_meth_set_read(m, BIO_meth_get_read(s)) ||
+      !BIO_meth_set_puts(m, BIO_meth_get_puts(s)) ||
+      !BIO_meth_set_ctrl(m, BIO_meth_get_ctrl(s)) ||
+      !BIO_meth_set_create(m, BIO_meth_get_create(s)) ||
+      !BIO_meth_set_destroy(m, BIO_meth_get_destroy(s))) {
+    BIO_meth_free(m);
+    return;
+  }
+  nosig_meth = m;
+}
+
+/* Like SSL_set_fd, with the BIO above. */
+static int set_socket(SSL *ssl, int fd) {
+  BIO *b;
+  if (!CRYPTO_THREAD_run_once(&nosig_once, nosig_init) || !nosig_meth ||
+      !(b = BIO_new(nosig_meth)))
+    return 0;
+  BIO_set_fd(b, fd, BIO_NOCLOSE);
+  SSL_set_bio(ssl, b, b);
+  return 1;
+}
 
 static int streq(const char *a, const char *b) {
   return (!a && !b) || (a && b && strcmp(a, b) == 0);
@@ -181,7 +226,7 @@ XFERcode xfer__tls_start(struct xfer_conn *c, XFER *e) {
   SSL_set_alpn_protos(ssl, alpn, sizeof(alpn) - 1);
   if (e->set.ssl_sessionid_cache && c->host->tls_session)
     SSL_set_session(ssl, c->host->tls_session);
-  if (SSL_set_fd(ssl, c->fd) != 1) return XFERE_SSL_CONNECT_ERROR;
+  if (!set_socket(ssl, c->fd)) return XFERE_OUT_OF_MEMORY;
   return XFERE_OK;
 }
 
@@ -283,6 +328,14 @@ int xfer__tls_handshake(struct xfer_conn *c, XFER *e) {
   return -XFERE_SSL_CONNECT_ERROR;
 }
 
+/* After a failed SSL_read/SSL_write: errno keeps the socket's error (a
+ * reset, a broken pipe) for the message, or is 0 for a TLS-level error. */
+static void io_failed(int se) {
+  int err = se == SSL_ERROR_SYSCALL ? errno : 0;
+  ERR_clear_error();
+  errno = err;
+}
+
 ssize_t xfer__tls_send(struct xfer_conn *c, const char *buf, size_t len) {
   size_t n = 0;
   int se;
@@ -291,7 +344,7 @@ ssize_t xfer__tls_send(struct xfer_conn *c, const char *buf, size_t len) {
   se = SSL_get_error(c->tls, 0);
   if (se == SSL_ERROR_WANT_WRITE || se == SSL_ERROR_WANT_READ)
     return XFER_IO_AGAIN;
-  ERR_clear_error();
+  io_failed(se);
   return -XFERE_SEND_ERROR;
 }
 
@@ -314,7 +367,7 @@ ssize_t xfer__tls_recv(struct xfer_conn *c, char *buf, size_t cap) {
   case SSL_ERROR_ZERO_RETURN:
     return 0;
   default:
-    ERR_clear_error();
+    io_failed(se);
     return -XFERE_RECV_ERROR;
   }
 }

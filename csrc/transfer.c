@@ -205,6 +205,10 @@ void xfer__on_conn_failed(XFER *e, XFERcode code, int before_any_byte) {
     return;
   }
   xfer__verbose(e, "connection died before the response; retrying once");
+  /* Not the transfer's failure: forget its message (libcurl does not
+   * report it either), so that a success leaves ERRORBUFFER empty and a
+   * failed retry reports its own reason. */
+  if (e->set.errorbuffer) e->set.errorbuffer[0] = 0;
   e->retried = 1;
   xfer__conn_close(c);
   set_state(e, XFER_ST_START);
@@ -275,7 +279,11 @@ static void follow_redirect(XFER *e) {
        !e->set.upload && !e->set.customrequest))
     e->method_get = 1;
   xfer__verbose(e, "redirect %ld to %s", (long)p->status, to);
-  xfer__conn_done(e, p->done && p->keepalive && !e->set.forbid_reuse);
+  /* Kept only if the whole request went out: a server may redirect
+   * before reading all of a body, and the rest must not become the next
+   * request's first bytes. */
+  xfer__conn_done(e, p->done && p->keepalive && !e->set.forbid_reuse &&
+                         e->state == XFER_ST_RECEIVING);
   if (e->url != e->set.url) free(e->url);
   e->url = to;
   free(e->location);

@@ -14,6 +14,7 @@ struct sock {
   uv_poll_t poll;
   xfer_uv *d;
   xfer_socket_t fd;
+  int events;               /* what xfer asked for: UV_READABLE|UV_WRITABLE */
 };
 
 struct xfer_uv {
@@ -107,6 +108,11 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   int ev = 0;
   if (k->d->stopping || k->d->closing) return; /* seen again next run */
   if (status < 0) {
+    /* libuv stops the handle on POLLERR (an RST, say), but xfer may first
+     * read the bytes that came before the error and keep its interest as
+     * it is, with no new socket callback: watch on until POLL_REMOVE, or
+     * the transfer would never hear of its socket again. */
+    if (k->events) uv_poll_start(&k->poll, k->events, on_poll);
     ev = XFER_CSELECT_ERR; /* let xfer find out what went wrong */
   } else {
     if (events & UV_READABLE) ev |= XFER_CSELECT_IN;
@@ -184,6 +190,7 @@ int xfer_uv_socket_cb(XFER *easy, xfer_socket_t s, int what, void *dp,
     if (!ev) return 0;
     if (!(k = new_sock(d, s))) return -1;
   }
+  k->events = ev;
   rc = ev ? uv_poll_start(&k->poll, ev, on_poll) : uv_poll_stop(&k->poll);
   return rc ? fail(d, rc) : 0;
 }
