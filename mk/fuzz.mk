@@ -15,7 +15,8 @@
 FUZZ_CC ?= clang
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= fuzz_url fuzz_h1parse fuzz_chunked fuzz_redirect fuzz_engine
+FUZZ_TARGETS ?= fuzz_url fuzz_h1parse fuzz_chunked fuzz_redirect fuzz_engine \
+                fuzz_engine_oom
 FUZZ_NICE ?= nice -n 10
 FUZZ_FLAGS ?=
 FUZZ_SAN = -fsanitize=fuzzer-no-link,address,undefined \
@@ -46,6 +47,19 @@ $(FUZZ_BUILD)/obj/fuzz/%.o: fuzz/%.c $(wildcard fuzz/*.h) $(wildcard csrc/*.h)
 
 $(FUZZ_BUILD)/fuzz_engine: $(FUZZ_BUILD)/obj/fuzz/fuzz_engine.o \
     $(FUZZ_BUILD)/obj/fuzz/engine_harness.o $(FUZZ_CORE_OBJ)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ $(FUZZ_LIBS)
+
+# The engine with allocation failures: the same core objects, their
+# malloc/calloc/realloc/strdup renamed to fuzz_engine_oom.c's failing ones.
+FUZZ_OOM_SYMS = malloc calloc realloc strdup
+FUZZ_OOM_OBJ := $(FUZZ_CORE_SRC:csrc/%.c=$(FUZZ_BUILD)/obj-oom/%.o)
+
+$(FUZZ_BUILD)/obj-oom/%.o: $(FUZZ_BUILD)/obj/%.o
+	@mkdir -p $(dir $@)
+	objcopy $(foreach s,$(FUZZ_OOM_SYMS),--redefine-sym $(s)=fz_oom_$(s)) $< $@
+
+$(FUZZ_BUILD)/fuzz_engine_oom: $(FUZZ_BUILD)/obj/fuzz/fuzz_engine_oom.o \
+    $(FUZZ_BUILD)/obj/fuzz/engine_harness.o $(FUZZ_OOM_OBJ)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ $(FUZZ_LIBS)
 
 $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/fuzz/fuzz_%.o $(FUZZ_CORE_OBJ)
