@@ -130,3 +130,4 @@ clean:
 include mk/lua.mk
 include mk/ngx.mk
 include mk/bench.mk
+include mk/fuzz.mk

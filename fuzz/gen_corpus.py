@@ -1,0 +1,348 @@
+#!/usr/bin/env python3
+"""Writes the hand-made seed corpora under fuzz/corpus/<target>/.
+
+Run from anywhere: python3 fuzz/gen_corpus.py.  The files are committed;
+this script documents what each one is and makes them reproducible.  It
+only (re)writes the files it names, and never touches fuzz/regress/.
+"""
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CORPUS = os.path.join(HERE, "corpus")
+
+
+def write(target, name, data):
+    d = os.path.join(CORPUS, target)
+    os.makedirs(d, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode("latin-1")
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+# --- responses, shared by the parser and engine corpora ------------------
+
+R = {
+    "cl": "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello",
+    "cl0": "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    "cl-list": "HTTP/1.1 200 OK\r\nContent-Length: 3, 3\r\nContent-Length: 3\r\n\r\nabc",
+    "cl-conflict": "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+    "cl-te": "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "te-gzip": "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+    "chunked": "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+               "5;ext=1\r\nhello\r\n3 ; a=\"b\"\r\nabc\r\nA\r\n0123456789\r\n"
+               "0\r\nX-Trailer: t\r\nX-Other:  v  \r\n\r\n",
+    "chunked-lf": "HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n2\nab\n0\n\n",
+    "1xx": "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\n"
+           "Link: </s.css>; rel=preload\r\n\r\n"
+           "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    "204": "HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n",
+    "304": "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\nTransfer-Encoding: chunked\r\n\r\n",
+    "http10": "HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nabc",
+    "http10-ka": "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 3\r\n\r\nabc",
+    "close": "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nbody until the close",
+    "close-nohdr": "HTTP/1.1 200 OK\r\n\r\nno framing at all",
+    "noreason": "HTTP/1.1 200\r\nContent-Length: 1\r\n\r\nx",
+    "bare-lf": "HTTP/1.1 200 OK\nContent-Length: 2\n\nok",
+    "obs-fold": "HTTP/1.1 200 OK\r\nX-Folded: a\r\n  b\r\n\tc\r\nContent-Length: 1\r\n\r\nz",
+    "404": "HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found",
+    "500-close": "HTTP/1.1 500 Oops\r\nConnection: close\r\nContent-Length: 4\r\n\r\noops",
+    "101": "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
+    "garbage": "SSH-2.0-OpenSSH_9.2\r\n",
+    "http2": "HTTP/2 200\r\ncontent-length: 0\r\n\r\n",
+    "binary": "\x16\x03\x01\x00\x05\x00\x00\x00\x00\x00",
+    "bad-header": "HTTP/1.1 200 OK\r\nBad Header: x\r\nContent-Length: 0\r\n\r\n",
+    "bare-cr": "HTTP/1.1 200 OK\r\nX: a\rb\r\nContent-Length: 0\r\n\r\n",
+    "nul": "HTTP/1.1 200 OK\r\nX: a\x00b\r\nContent-Length: 0\r\n\r\n",
+    "two": "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nA"
+           "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nB",
+    "short-body": "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly some",
+    "short-chunk": "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nabc",
+    "huge-cl": "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
+    "chunk-overflow": "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n",
+}
+
+
+def redirect(code, loc, body=""):
+    return ("HTTP/1.1 %d Moved\r\nLocation: %s\r\nContent-Length: %d\r\n\r\n%s"
+            % (code, loc, len(body), body))
+
+
+# --- fuzz_h1parse: 4 control bytes + a response --------------------------
+
+def h1(flags, k, code, seed, resp):
+    return bytes([flags, k, code, seed]) + resp.encode("latin-1")
+
+
+for name, resp in R.items():
+    write("fuzz_h1parse", name, h1(0, 0, 0, 7, resp))
+write("fuzz_h1parse", "head-cl", h1(1, 0, 0, 1, R["cl"]))
+write("fuzz_h1parse", "head-chunked", h1(1, 0, 0, 1, R["chunked"]))
+write("fuzz_h1parse", "fail-event3", h1(2, 2, 0, 3, R["1xx"]))
+write("fuzz_h1parse", "fail-body", h1(4, 2, 1, 3, R["chunked"]))
+write("fuzz_h1parse", "fail-both", h1(6, 9, 2, 3, R["cl"]))
+write("fuzz_h1parse", "keepalive-two", h1(8, 0, 0, 5, R["two"]))
+write("fuzz_h1parse", "keepalive-mix",
+      h1(8, 0, 0, 5, R["cl"] + R["chunked"] + R["1xx"] + R["204"] + R["close"]))
+write("fuzz_h1parse", "maxhdr64", h1(0x10, 0, 0, 9, R["obs-fold"]))
+write("fuzz_h1parse", "maxhdr300-trailers",
+      h1(0x20, 0, 0, 9, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "1\r\na\r\n0\r\n" + "".join("T%d: %s\r\n" % (i, "v" * 20) for i in range(12))
+         + "\r\n"))
+write("fuzz_h1parse", "huge-line",
+      h1(0, 0, 0, 2, "HTTP/1.1 200 OK\r\nX-Big: " + "a" * 110000 + "\r\n\r\n"))
+write("fuzz_h1parse", "endless-status", h1(0x30, 0, 0, 2, "HTTP/1.1 200 " + "x" * 5000))
+write("fuzz_h1parse", "redirect", h1(0, 0, 0, 4, redirect(302, "/next")))
+write("fuzz_h1parse", "empty", h1(0, 0, 0, 0, ""))
+
+# --- fuzz_chunked: the body after a fixed chunked header ------------------
+
+CK = {
+    "simple": "5\r\nhello\r\n0\r\n\r\n",
+    "many": "1\r\na\r\n2\r\nbc\r\n3\r\ndef\r\n0\r\n\r\n",
+    "ext": "5;name=value;q=\"quoted;x\"\r\nhello\r\n0;last\r\n\r\n",
+    "bws-ext": "5 \t;x\r\nhello\r\n0\r\n\r\n",
+    "trailers": "3\r\nabc\r\n0\r\nExpires: never\r\nX-Sum: 1234\r\n\r\n",
+    "trailer-fold": "3\r\nabc\r\n0\r\nX-A: 1\r\n  continued\r\n\r\n",
+    "upper": "A\r\n0123456789\r\nFf\r\n" + "x" * 255 + "\r\n0\r\n\r\n",
+    "leading-zeros": "0005\r\nhello\r\n000\r\n\r\n",
+    "lf-only": "5\nhello\n0\n\n",
+    "zero-only": "0\r\n\r\n",
+    "missing-crlf": "5\r\nhelloX\r\n0\r\n\r\n",
+    "no-size": "\r\nhello\r\n",
+    "neg": "-5\r\nhello\r\n",
+    "overflow": "fffffffffffffffff\r\n",
+    "big": "ffffffff\r\n" + "z" * 3000,
+    "space-in-size": "5 5\r\nhello\r\n",
+    "bare-cr-ext": "5;a\rb\r\nhello\r\n0\r\n\r\n",
+    "long-ext": "5;" + "e" * 5000 + "\r\nhello\r\n0\r\n\r\n",
+    "after-end": "1\r\na\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n",
+    "truncated": "5\r\nhel",
+    "chunk-1k": "400\r\n" + "k" * 1024 + "\r\n0\r\n\r\n",
+}
+for name, body in CK.items():
+    write("fuzz_chunked", name, body)
+
+# --- fuzz_url: a URL, or "base\nlocation" ---------------------------------
+
+URLS = [
+    "http://example.com/", "https://Example.COM:8443/a/b?c=d#frag",
+    "example.com/path", "127.0.0.1:8080/x", "u:p@host", "http://u:p%40x@h/",
+    "http://[::1]:80/", "http://[fe80::1%25eth0]/", "http://[::1]x/",
+    "http://1.2.3/", "http://010.0.0.1/", "http://256.1.1.1/",
+    "javascript:alert(1)", "mailto:a@b", "http:x", "http://h:/", "http://h:0/",
+    "http://h:65536/", "http://a@b@c/", "http://h?x=1", "HTTP://H/%zz",
+    "http://h%41/", "http://h%4/", "http://h\x80/", "http://h/\x80\xff",
+    "ftp://h/", "http://h/a b", "http://h/a\tb", "//h/", "http://",
+    "http://h" + "/a" * 100,
+    "http://a/b/c/d;p?q\ng:h", "http://a/b/c/d;p?q\n../../../g",
+    "http://a/b/c/d;p?q\n./g/.", "http://a/b/c/d;p?q\n//g",
+    "http://a/b/c/d;p?q\n?y", "http://a/b/c/d;p?q\n#s", "http://a/b/c/d;p?q\n",
+    "http://a/b/c/d;p?q\ng;x=1/../y", "http://a/b/c/d;p?q\nhttp:g",
+    "https://h/x\nhttp:g", "http://h\n  /spaced path  ",
+    "http://h/\nhttp://other:99/x?y#z", "http://h/\n\xc3\xa9t\xc3\xa9",
+    "http://h/\n/a\r\nX: injected", "http://h/\nHTTPS://H2/../../x",
+    "h:1?q\n..", "http://u:p@h/d/f\n/.//x", "http://h/a/b/..\n.",
+]
+for i, u in enumerate(URLS):
+    write("fuzz_url", "u%02d" % i, u)
+
+# --- fuzz_redirect: a Location value --------------------------------------
+
+LOCS = [
+    "/next", "next", "../up?x=1#frag", "./", ".", "..", "?only=query", "#frag",
+    "", "   /padded   ", "//other.host/p", "//other:8080", "http://a.b/c",
+    "https://secure/x", "HTTP://UPPER/", "http:relative", "https:relative",
+    "javascript:alert(1)", "ftp://h/", "/a b/\xc3\xa9", "/a\r\nSet-Cookie: x",
+    "/a\x00b", "/a\x7fb", "//[::1]:80/", "//[zz]/", "//u:p@h/", "/%2e%2e/x",
+    "/a/./b/../../../c", "g;x?y#s", "//h:99999/", "\t/tab", "/" + "x" * 3000,
+    "\\\\evil/back", "//h?x", "///triple",
+]
+for i, l in enumerate(LOCS):
+    write("fuzz_redirect", "l%02d" % i, l)
+
+# --- fuzz_engine: 19 control bytes + responses ----------------------------
+
+SEP = "\r\n~~~\r\n"
+
+
+def eng(g0, g1, g2, txs, segs):
+    hdr = bytearray([g0, g1, g2])
+    txs = [tuple(t) + (0,) * (4 - len(t)) for t in txs]
+    txs += [(0, 0, 0, 0)] * (4 - len(txs))
+    for t in txs:
+        hdr += bytes(t)
+    body = SEP.join(chr(c) + r for c, r in segs)
+    return bytes(hdr) + body.encode("latin-1")
+
+
+KEEP, CLOSE, RESET, STALL = 0, 1, 2, 3
+SMALL = 2 << 2     # writes of 1..8 bytes
+TINY = 1 << 2      # writes of 1..4 bytes
+HALF = 4 << 5      # cut at half
+
+# a: option bits
+HEAD, POST, FOLLOW, TMO, LOWSPEED, HDRCB, NOREUSE, FAILERR = (1 << i for i in range(8))
+# b: action | call<<3 | where<<5 | FRESH
+A_SHORT, A_REMOVE, A_REMCLEAN, A_READD, A_OTHER, A_CLEAN, A_FAIL = 1, 2, 3, 4, 5, 6, 7
+IN_HDR, IN_READ, IN_PROG = 1 << 5, 2 << 5, 3 << 5
+FRESH = 0x80
+# c: upload mode | misbehaviour<<2 | BIG | TWEAKS | PATCH | EARLY
+RCB_POST, RCB_CHUNKED, RCB_PUT = 1, 2, 3
+R_ABORT, R_TOOMUCH, R_SHORT = 1 << 2, 2 << 2, 3 << 2
+BIG, TWEAKS, PATCH, EARLY = 0x10, 0x20, 0x40, 0x80
+# d: URL | flags
+U_LOCALHOST, U_H1, U_HTTPS = 1, 2, 3
+UNLIMITED, V4, NODNSCACHE, KEEPALIVE, BADHDR, NOERRBUF = 4, 8, 16, 32, 64, 128
+PERFORM, MAXHOST1, MAXTOTAL2, MAXCONN1, CLEANUP_FIRST, SOCKALL = 4, 8, 16, 32, 64, 128
+
+E = [
+    ("cl-socket", 0, 0, 0, [(0, 0)], [(KEEP, R["cl"])]),
+    ("cl-perform", PERFORM, 0, 0, [(0, 0)], [(KEEP, R["cl"])]),
+    ("four-keepalive", 3 | MAXHOST1, 0, 0, [(0, 0)] * 4, [(KEEP, R["cl"])]),
+    ("four-perform-total2", 3 | PERFORM | MAXTOTAL2 | MAXCONN1, 0, 3,
+     [(0, 0), (HDRCB, 0, 0, U_LOCALHOST), (0, 0, 0, U_H1), (NOREUSE, 0)],
+     [(KEEP, R["cl"]), (KEEP | SMALL, R["chunked"]), (CLOSE, R["close"])]),
+    ("chunked-trailers", 0, 0, 5, [(HDRCB, 0)], [(KEEP | TINY, R["chunked"])]),
+    ("1xx", 1, 0, 5, [(HDRCB, 0), (0, 0)], [(KEEP | SMALL, R["1xx"])]),
+    ("204-304-head", 2, 0, 1, [(0, 0), (0, 0), (HEAD, 0)],
+     [(KEEP, R["204"]), (KEEP, R["304"]), (KEEP, R["cl"])]),
+    ("http10", 1 | PERFORM, 0, 1, [(0, 0), (0, 0)],
+     [(KEEP, R["http10"]), (CLOSE, R["http10-ka"])]),
+    ("close-delimited", 0, 0, 2, [(0, 0)], [(CLOSE | SMALL, R["close"])]),
+    ("redirect-relative", 0, 0, 0, [(FOLLOW | HDRCB, 0)],
+     [(KEEP, redirect(302, "/next", "moved")), (KEEP, R["cl"])]),
+    ("redirect-absolute", 0, 0, 0, [(FOLLOW, 0)],
+     [(KEEP, redirect(301, "http://127.0.0.1:{P}/abs")), (KEEP, R["cl"])]),
+    ("redirect-cross-host-creds", PERFORM, 0, 0, [(FOLLOW | HDRCB, 0, 0, U_H1)],
+     [(KEEP, redirect(307, "http://localhost:{P}/other")), (KEEP, R["cl"])]),
+    ("redirect-same-host-creds", 0, 0, 0, [(FOLLOW, 0, 0, U_H1)],
+     [(KEEP, redirect(308, "//H1.TEST:{P}/again")), (KEEP, R["cl"])]),
+    ("redirect-loop", 0, 0, 0, [(FOLLOW, 0)],
+     [(KEEP, redirect(302, "/loop"))]),
+    ("redirect-loop-unlimited", PERFORM, 0, 0, [(FOLLOW, 0, 0, UNLIMITED)],
+     [(KEEP, redirect(302, "/loop"))]),
+    ("redirect-dns-blocked", 0, 0, 0, [(FOLLOW, 0)],
+     [(KEEP, redirect(302, "http://example.invalid/x"))]),
+    ("redirect-ip-blocked", PERFORM, 0, 0, [(FOLLOW, 0)],
+     [(KEEP, redirect(302, "http://10.1.2.3:{P}/x"))]),
+    ("redirect-v6-fallback", 0, 0, 0, [(FOLLOW, 0)],
+     [(KEEP, redirect(303, "http://h3.test:{P}/six")), (KEEP, R["cl"])]),
+    ("redirect-v4-only", 0, 0, 0, [(FOLLOW, 0, 0, V4 | NODNSCACHE)],
+     [(KEEP, redirect(302, "http://localhost:{P}/four")), (KEEP, R["cl"])]),
+    ("post-303", 0, 0, 0, [(POST | FOLLOW, 0)],
+     [(KEEP, redirect(303, "/get")), (KEEP, R["cl"])]),
+    ("post-307", PERFORM, 0, 0, [(POST | FOLLOW, 0)],
+     [(KEEP, redirect(307, "/post-again")), (KEEP, R["cl"])]),
+    ("post-302-close", 0, 0, 0, [(POST | FOLLOW, 0)],
+     [(CLOSE, redirect(302, "?q=2")), (KEEP, R["chunked"])]),
+    ("post-big", 0, 0, 0, [(POST, 0, BIG)], [(KEEP, R["cl"])]),
+    ("post-big-early-small-buffers", 0, 0, 1, [(POST, 0, BIG | EARLY)],
+     [(KEEP | SMALL, R["cl"])]),
+    ("post-rcb-size", 0, 0, 0, [(0, 0, RCB_POST)], [(KEEP, R["cl"])]),
+    ("post-rcb-chunked", PERFORM, 0, 0, [(0, 0, RCB_CHUNKED)],
+     [(KEEP, R["chunked"])]),
+    ("post-rcb-chunked-big-early", 0, 0, 2, [(0, 0, RCB_CHUNKED | BIG | EARLY)],
+     [(KEEP | TINY, R["cl"])]),
+    ("put-rcb", 0, 0, 0, [(0, 0, RCB_PUT | PATCH)], [(KEEP, R["204"])]),
+    ("put-rcb-big", PERFORM, 0, 0, [(0, 0, RCB_PUT | BIG)], [(KEEP, R["cl"])]),
+    ("rcb-abort", 0, 0, 0, [(0, 0, RCB_POST | R_ABORT)], [(KEEP, R["cl"])]),
+    ("rcb-too-much", 0, 0, 0, [(0, 0, RCB_CHUNKED | R_TOOMUCH)],
+     [(KEEP, R["cl"])]),
+    ("rcb-short", PERFORM, 0, 0, [(0, 0, RCB_POST | R_SHORT)],
+     [(KEEP, R["cl"])]),
+    ("rcb-remove-inside", 1, 0, 0, [(0, A_REMOVE | (1 << 3) | IN_READ,
+                                     RCB_CHUNKED | BIG), (0, 0)],
+     [(KEEP, R["cl"])]),
+    ("rcb-readd-inside", 0, 0, 0, [(0, A_READD | IN_READ, RCB_POST)],
+     [(KEEP, R["cl"])]),
+    ("rcb-307", 0, 0, 0, [(FOLLOW, 0, RCB_POST)],
+     [(KEEP, redirect(307, "/again")), (KEEP, R["cl"])]),
+    ("tweaks-patch", 0, 0, 0, [(0, 0, TWEAKS | PATCH)], [(KEEP, R["cl"])]),
+    ("bad-header", 1, 0, 0, [(0, 0, 0, BADHDR), (0, 0)], [(KEEP, R["cl"])]),
+    ("no-errbuf", 0, 0, 0, [(0, 0, 0, NOERRBUF)], [(CLOSE, R["short-body"])]),
+    ("reset-midway", 1, 0, 9, [(0, 0), (0, 0)],
+     [(RESET | SMALL | HALF, R["chunked"]), (RESET, R["cl"])]),
+    ("stall-timeout", 0, 0, 0, [(TMO, 0)], [(STALL | HALF, R["cl"])]),
+    ("stall-nothing", PERFORM, 0, 0, [(TMO | LOWSPEED, 0)], [(STALL, "")]),
+    ("pause-keep", 0, 0, 0, [(0, 0)], [(KEEP | TINY | HALF, R["chunked"])]),
+    ("wcb-short", 0, 0, 0, [(0, A_SHORT)], [(KEEP, R["cl"])]),
+    ("wcb-remove", 1, 0, 1, [(0, A_REMOVE | (1 << 3)), (0, 0)],
+     [(KEEP | TINY, R["chunked"])]),
+    ("wcb-remove-cleanup", 1 | PERFORM, 0, 1, [(0, A_REMCLEAN), (0, 0)],
+     [(KEEP | TINY, R["chunked"])]),
+    ("wcb-readd", 0, 0, 1, [(0, A_READD)], [(KEEP | TINY, R["chunked"])]),
+    ("wcb-readd-perform", PERFORM | MAXHOST1, 0, 1, [(0, A_READD)],
+     [(KEEP | TINY, R["cl"])]),
+    ("wcb-other", 2, 0, 1, [(0, A_OTHER), (0, 0), (0, 0)],
+     [(KEEP | TINY, R["chunked"])]),
+    ("wcb-cleanup", 1, 0, 1, [(0, A_CLEAN), (0, 0)], [(KEEP | TINY, R["cl"])]),
+    ("wcb-error", 0, 0, 1, [(0, A_FAIL)], [(KEEP, R["cl"])]),
+    ("hcb-remove", 0, 0, 1, [(0, A_REMOVE | (2 << 3) | IN_HDR)],
+     [(KEEP, R["1xx"])]),
+    ("hcb-readd-redirect", 0, 0, 1, [(FOLLOW, A_READD | IN_HDR)],
+     [(KEEP, redirect(302, "/n")), (KEEP, R["cl"])]),
+    ("hcb-short", PERFORM, 0, 1, [(HDRCB, A_SHORT | IN_HDR)], [(KEEP, R["cl"])]),
+    ("progress-abort", 0, 0, 1, [(LOWSPEED, A_FAIL | (1 << 3) | IN_PROG)],
+     [(KEEP | TINY, R["chunked"])]),
+    ("progress-remove", 0, 0, 1, [(0, A_REMCLEAN | IN_PROG)],
+     [(KEEP | TINY, R["chunked"])]),
+    ("harness-remove-cleanup", 1, (3 << 2) | (1 << 6) | 1, 1, [(0, 0), (0, 0)],
+     [(KEEP | TINY, R["chunked"])]),
+    ("harness-remove-readd", 1 | PERFORM, (2 << 2), 1, [(0, 0), (0, 0)],
+     [(KEEP | TINY, R["chunked"])]),
+    ("raise-limits", 3 | MAXHOST1 | MAXTOTAL2, (2 << 2) | 0x80, 1,
+     [(0, 0)] * 4, [(KEEP | SMALL, R["cl"])]),
+    ("fresh-connect", 1 | MAXHOST1, 0, 0, [(0, FRESH), (0, FRESH, 0, KEEPALIVE)],
+     [(KEEP, R["cl"])]),
+    ("cleanup-first", 1 | CLEANUP_FIRST, 0, 0, [(0, 0), (0, 0)],
+     [(STALL | HALF, R["cl"])]),
+    ("socket-all", 1 | SOCKALL, 0, 3, [(0, 0), (0, 0)],
+     [(KEEP | SMALL, R["chunked"])]),
+    ("perform-wait", 1 | PERFORM | SOCKALL, 0, 3, [(0, 0), (0, 0)],
+     [(KEEP | SMALL, R["chunked"])]),
+    ("empty-mask", 0, 0, 0x20 | 3, [(0, 0)], [(KEEP | SMALL, R["cl"])]),
+    ("timer-fails", 1, 0, 0xc0, [(0, 0), (0, 0)], [(KEEP, R["cl"])]),
+    ("socket-cb-fails", 1, 0, 0x80, [(0, 0), (0, 0)],
+     [(KEEP | SMALL, R["chunked"])]),
+    ("https", 0, 0, 0, [(0, 0, 0, U_HTTPS)], [(KEEP, R["binary"])]),
+    ("https-perform", PERFORM, 0, 0, [(HEAD, 0, 0, U_HTTPS)], [(CLOSE, R["cl"])]),
+    ("garbage", 0, 0, 0, [(0, 0)], [(CLOSE, R["garbage"])]),
+    ("empty-reply", 1, 0, 0, [(0, 0), (0, 0)], [(CLOSE, "")]),
+    ("no-responses", 0, 0, 0, [(0, 0)], []),
+    ("failonerror", 1, 0, 0, [(FAILERR, 0), (FAILERR | HDRCB, 0)],
+     [(KEEP, R["404"]), (CLOSE, R["500-close"])]),
+    ("forbid-reuse", 1 | MAXHOST1, 0, 0, [(NOREUSE, 0), (NOREUSE, 0)],
+     [(KEEP, R["cl"])]),
+    ("huge-header", 0, 0, 0, [(0, 0)],
+     [(KEEP, "HTTP/1.1 200 OK\r\nX-Big: " + "b" * 110000 + "\r\n\r\n")]),
+    ("extra-bytes", 1 | MAXHOST1, 0, 0, [(0, 0), (0, 0)], [(KEEP, R["two"])]),
+    ("bare-lf", 0, 0, 0, [(0, 0)], [(KEEP | TINY, R["bare-lf"])]),
+    ("short-body-close", 0, 0, 0, [(0, 0)], [(CLOSE, R["short-body"])]),
+    ("errors-mix", 3, 0, 0, [(0, 0)] * 4,
+     [(KEEP, R["cl-te"]), (KEEP, R["101"]), (KEEP, R["bad-header"]),
+      (KEEP, R["chunk-overflow"])]),
+    ("retry-on-reuse", 1 | MAXHOST1, 0, 0, [(0, 0), (0, 0)],
+     [(KEEP, R["cl"]), (CLOSE, "")]),
+]
+for name, g0, g1, g2, txs, segs in E:
+    write("fuzz_engine", name, eng(g0, g1, g2, txs, segs))
+
+# --- fuzz_engine_oom: [which allocation fails] + an engine input -----------
+
+OOM = ["cl-socket", "cl-perform", "four-perform-total2", "chunked-trailers",
+       "redirect-relative", "redirect-cross-host-creds", "post-rcb-chunked",
+       "post-big-early-small-buffers", "wcb-readd", "hcb-readd-redirect",
+       "harness-remove-readd", "raise-limits", "redirect-dns-blocked",
+       "https", "retry-on-reuse"]
+for i, (name, g0, g1, g2, txs, segs) in enumerate(e for e in E if e[0] in OOM):
+    for mode in (1 + i % 7, 9 + i * 3, 0x80 | (20 + i)):
+        write("fuzz_engine_oom", "%s-%02x" % (name, mode),
+              bytes([mode]) + eng(g0, g1, g2, txs, segs))
+
+if __name__ == "__main__":
+    for t in sorted(os.listdir(CORPUS)):
+        d = os.path.join(CORPUS, t)
+        files = os.listdir(d)
+        size = sum(os.path.getsize(os.path.join(d, f)) for f in files)
+        print("%-14s %3d files %7d bytes" % (t, len(files), size))

@@ -1,0 +1,180 @@
+/*
+ * test_fuzz_regress.c -- replays the fuzz corpora without libFuzzer.
+ *
+ * One test per fuzz target: every file of fuzz/corpus/<target>/ (the seeds)
+ * and fuzz/regress/<target>/ (inputs that once crashed, kept so the bug
+ * stays fixed) goes through the target's own LLVMFuzzerTestOneInput (the
+ * pure targets are #included here, each under its own name) or, for the
+ * engine, through engine_harness.c with its in-process server.  A broken
+ * invariant abort()s: the test fails, and the input's path is printed.
+ *
+ * The fuzz directory is $XFER_FUZZ_DIR, else ./fuzz (spec/run.sh runs
+ * from the top directory), else found from this file's path.
+ */
+#include "testlib.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define LLVMFuzzerTestOneInput fuzz_url_one
+#include "../../fuzz/fuzz_url.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_redirect_one
+#include "../../fuzz/fuzz_redirect.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_h1parse_one
+#include "../../fuzz/fuzz_h1parse.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_chunked_one
+#include "../../fuzz/fuzz_chunked.c"
+#undef LLVMFuzzerTestOneInput
+#include "../../fuzz/engine_harness.c"
+
+typedef int (*fr_target)(const uint8_t *data, size_t size);
+
+static char fr_current[1024];
+
+/* On abort() (a broken invariant) or a crash, name the input. */
+static void fr_on_signal(int sig) {
+  static const char pre[] = "\nwhile replaying ";
+  ssize_t r;
+  r = write(2, pre, sizeof(pre) - 1);
+  r = write(2, fr_current, strlen(fr_current));
+  r = write(2, "\n", 1);
+  (void)r;
+  if (sig == 0) return; /* from the sanitizer's death callback */
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+/* Sanitizers exit without abort(): their death callback names the input
+ * (weak, so that a build without them links too). */
+extern void __sanitizer_set_death_callback(void (*callback)(void))
+    __attribute__((weak));
+
+static void fr_on_death(void) { fr_on_signal(0); }
+
+static const char *fr_fuzz_dir(void) {
+  static char dir[1024];
+  struct stat st;
+  const char *env = getenv("XFER_FUZZ_DIR"), *slash;
+  if (env && *env) return env;
+  if (stat("fuzz/corpus", &st) == 0 && S_ISDIR(st.st_mode)) return "fuzz";
+  /* __FILE__ is .../spec/c/test_fuzz_regress.c */
+  snprintf(dir, sizeof(dir), "%s", __FILE__);
+  slash = strstr(dir, "spec/c/test_fuzz_regress.c");
+  if (slash) {
+    snprintf(dir + (slash - dir), sizeof(dir) - (size_t)(slash - dir),
+             "fuzz");
+    return dir;
+  }
+  return "fuzz";
+}
+
+static int fr_cmp(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Runs every regular file of dir through fn (in name order); returns how
+ * many.  A missing directory counts 0. */
+static int fr_replay_dir(const char *dir, fr_target fn) {
+  DIR *d = opendir(dir);
+  struct dirent *de;
+  char **names = NULL;
+  size_t n = 0, cap = 0, i;
+  if (!d) return 0;
+  while ((de = readdir(d)) != NULL) {
+    if (de->d_name[0] == '.') continue;
+    if (n == cap) {
+      cap = cap ? cap * 2 : 64;
+      names = realloc(names, cap * sizeof(*names));
+      CHECK(names != NULL);
+    }
+    names[n] = strdup(de->d_name);
+    CHECK(names[n] != NULL);
+    n++;
+  }
+  closedir(d);
+  if (n) qsort(names, n, sizeof(*names), fr_cmp);
+  for (i = 0; i < n; i++) {
+    FILE *f;
+    uint8_t *buf;
+    long len;
+    struct stat st;
+    snprintf(fr_current, sizeof(fr_current), "%s/%s", dir, names[i]);
+    if (stat(fr_current, &st) != 0 || !S_ISREG(st.st_mode)) {
+      free(names[i]);
+      continue;
+    }
+    f = fopen(fr_current, "rb");
+    CHECK(f != NULL);
+    CHECK(fseek(f, 0, SEEK_END) == 0);
+    len = ftell(f);
+    CHECK(len >= 0);
+    rewind(f);
+    /* An exact-size copy: reads past the input are caught under ASan. */
+    buf = malloc(len ? (size_t)len : 1);
+    CHECK(buf != NULL);
+    CHECK(fread(buf, 1, (size_t)len, f) == (size_t)len);
+    fclose(f);
+    fn(buf, (size_t)len);
+    free(buf);
+    free(names[i]);
+  }
+  free(names);
+  fr_current[0] = 0;
+  return (int)n;
+}
+
+static void fr_replay(const char *target, fr_target fn) {
+  char dir[1200];
+  int seeds, regress;
+  signal(SIGABRT, fr_on_signal);
+  signal(SIGSEGV, fr_on_signal);
+  if (__sanitizer_set_death_callback)
+    __sanitizer_set_death_callback(fr_on_death);
+  snprintf(dir, sizeof(dir), "%s/corpus/%s", fr_fuzz_dir(), target);
+  seeds = fr_replay_dir(dir, fn);
+  snprintf(dir, sizeof(dir), "%s/regress/%s", fr_fuzz_dir(), target);
+  regress = fr_replay_dir(dir, fn);
+  /* The seeds are committed: none found means a wrong directory. */
+  if (seeds == 0)
+    tl_fail(__FILE__, __LINE__, "no seed in %s/corpus/%s", fr_fuzz_dir(),
+            target);
+  fprintf(stderr, "  %s: %d seeds, %d regression inputs\n", target, seeds,
+          regress);
+}
+
+TEST(fuzz_url) { fr_replay("fuzz_url", fuzz_url_one); }
+
+TEST(fuzz_redirect) { fr_replay("fuzz_redirect", fuzz_redirect_one); }
+
+TEST(fuzz_h1parse) { fr_replay("fuzz_h1parse", fuzz_h1parse_one); }
+
+TEST(fuzz_chunked) { fr_replay("fuzz_chunked", fuzz_chunked_one); }
+
+/* fuzz_engine_oom's inputs without the allocation failures (this test
+ * links the normal library): byte 0 chooses the failure, then an engine
+ * input. */
+static int fr_engine_oom(const uint8_t *data, size_t size) {
+  return size ? engine_run(data + 1, size - 1) : 0;
+}
+
+TEST(fuzz_engine_oom) {
+  setenv("XFER_FUZZ_BUDGET_MS", "300", 0);
+  fr_replay("fuzz_engine_oom", fr_engine_oom);
+}
+
+TEST(fuzz_engine) {
+  unsigned long r;
+  setenv("XFER_FUZZ_BUDGET_MS", "300", 0);
+  fr_replay("fuzz_engine", engine_run);
+  /* The harness did run transfers, and the guard kept them at home. */
+  CHECK(engine_stats.runs > 0 && engine_stats.transfers > 0);
+  CHECK(engine_stats.requests > 0 && engine_stats.ok > 0);
+  for (r = 0; r < 128; r++)
+    if (engine_stats.results[r])
+      fprintf(stderr, "    result %lu: %lu\n", r, engine_stats.results[r]);
+}
