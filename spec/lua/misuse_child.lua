@@ -1370,6 +1370,134 @@ function cases.tbc_in_callbacks()
     eq(tostring(m), "xfer.multi (closed)", "multi closed at scope end")
 end
 
+-- A full collection inside every kind of callback, while other handles --
+-- added ones nobody references any more, and closed ones -- are garbage:
+-- the multi keeps what it runs; every transfer completes with its body.
+function cases.gc_in_every_callback()
+    local function run_with(kind, driver)
+        local m = xfer.multi{ max_total_connections = 2 }
+        local sizes, gcs = {}, 0
+        local function gc()
+            gcs = gcs + 1
+            collectgarbage("collect")
+        end
+        for i = 1, 4 do
+            local e = easy(NGINX .. "/16k.bin", { private = i,
+                writefunction = function(s)
+                    sizes[i] = (sizes[i] or 0) + #s
+                    if kind == "write" then gc() end
+                end,
+                headerfunction = kind == "header" and gc or nil,
+                xferinfofunction = kind == "xferinfo" and gc or nil,
+                noprogress = kind ~= "xferinfo",
+            })
+            m:add_handle(e)
+            -- e is dropped here: only the multi holds it
+        end
+        local closed = xfer.easy()
+        closed:close()
+        closed = nil
+        local done = 0
+        if driver == "run" then
+            eq(m:run{ on_done = function(e, ok)
+                check(ok, "%s: transfer %s failed", kind, tostring(e:getinfo().private))
+                done = done + 1
+                if kind == "on_done" then gc() end
+            end }, true, kind .. ": run()")
+        else
+            local socks = {}
+            m:setopt_socketfunction(function(_, fd, what)
+                socks[fd] = what ~= xfer.POLL_REMOVE or nil
+                if kind == "socket" then gc() end
+            end)
+            m:setopt_timerfunction(function()
+                if kind == "timer" then gc() end
+            end)
+            local running = m:socket_action(xfer.SOCKET_TIMEOUT)
+            for _ = 1, 5000 do
+                if running == 0 then break end
+                m:wait(20)
+                running = m:socket_action(xfer.SOCKET_TIMEOUT)
+                for fd in pairs(socks) do
+                    running = m:socket_action(fd, xfer.CSELECT_IN + xfer.CSELECT_OUT)
+                end
+            end
+            eq(running, 0, kind .. ": all done")
+            while true do
+                local e, ok = m:info_read()
+                if not e then break end
+                check(ok, "%s: transfer failed", kind)
+                done = done + 1
+            end
+        end
+        eq(done, 4, kind .. ": messages")
+        for i = 1, 4 do eq(sizes[i], 16384, kind .. ": body " .. i) end
+        check(gcs > 0, "%s: the callback ran", kind)
+        m:close()
+    end
+    for _, kind in ipairs({ "write", "header", "xferinfo", "on_done" }) do
+        run_with(kind, "run")
+    end
+    for _, kind in ipairs({ "write", "socket", "timer" }) do
+        run_with(kind, "socket_action")
+    end
+end
+
+-- A debug hook that raises inside a callback: the error is the callback's
+-- error (the transfer fails with its code, the driving call raises it),
+-- the others go on.
+function cases.debug_hook_raises_in_callbacks()
+    if jit then jit.off() end -- count hooks do not fire in compiled code
+    local armed = false
+    local function hook()
+        if armed then
+            armed = false
+            error("raised by a hook")
+        end
+    end
+    for _, kind in ipairs(TRANSFER_KINDS) do
+        for _, driver in ipairs({ "perform", "run" }) do
+            local what = kind .. "/" .. driver
+            local m = xfer.multi()
+            local bad = with_callback(kind, function()
+                armed = true
+                local x = 0
+                for i = 1, 100 do x = x + i end -- the hook fires in here
+                return nil
+            end)
+            local other = good()
+            m:add_handle(bad)
+            m:add_handle(other)
+            debug.sethook(hook, "", 1)
+            local r
+            if driver == "run" then
+                -- the callback's error is raised by the call that drove it
+                local ok, err = pcall(m.run, m)
+                eq(ok, false, what .. ": run() raised")
+                matches(tostring(err), "raised by a hook", what .. ": run()'s error")
+                armed = false
+                eq(m:run(), true, what .. ": run() again")
+                r = {}
+                while true do
+                    local e, ok, err = m:info_read()
+                    if not e then break end
+                    r[e] = { ok, err }
+                end
+            else
+                r = drive(m)
+            end
+            debug.sethook()
+            armed = false
+            check(r[bad] and r[bad][1] == false, "%s: the transfer failed", what)
+            eq(r[bad][2].code, CODE[kind], what .. ": code")
+            matches(r[bad][2].message, "raised by a hook", what .. ": message")
+            check(r[other] and r[other][1] == true, "%s: the other completed", what)
+            usable(m, what)
+            m:close()
+        end
+    end
+end
+
 ---------------------------------------------------------------------------
 
 local name, extra = arg[1], arg[2]

@@ -792,9 +792,8 @@ describe("misuse", function()
         child("close_multi_in_callbacks")
     end)
 
-    -- Known failure: xfer_uv.c's drive() decides with the running count
-    -- from before the done callbacks ran; when on_done closes the others,
-    -- idle keep-alive polls keep uv_run going forever.
+    -- run() must decide with the running count from after the done
+    -- callbacks ran, or idle keep-alive polls keep uv_run going forever.
     it("ends run() when on_done closes the transfers still running", function()
         child("on_done_closes_running_others", nil, 5)
     end)
@@ -815,9 +814,9 @@ describe("misuse", function()
         child("recursive_drivers")
     end)
 
-    -- Known failure (LuaJIT): LuaJIT does not count C frames, so callbacks
-    -- nesting perform() overflow the C stack (SIGSEGV) before its Lua stack
-    -- limit; 5.1/5.4 stop at LUAI_MAXCCALLS with "C stack overflow".
+    -- LuaJIT does not count C frames, so without the binding's own depth
+    -- limit callbacks nesting perform() overflow the C stack (SIGSEGV);
+    -- 5.1/5.4 would stop at LUAI_MAXCCALLS.
     it("stops unbounded perform recursion with an error, on a 2 MiB stack", function()
         child("unbounded_recursion", nil, 30, 2048)
     end)
@@ -826,9 +825,8 @@ describe("misuse", function()
         child("yield_across_callbacks")
     end)
 
-    -- Known failures: msgh and lxfer_easy_aborted call lua_tostring on the
-    -- error value, turning error(42) into the string "42"; and for values
-    -- that are not strings err.message ends in an empty text.
+    -- lua_tostring on the error value would turn error(42) into "42", and
+    -- leave err.message empty for values that are not strings.
     it("carries non-string, huge and failing error values intact", function()
         child("error_values")
     end)
@@ -876,6 +874,14 @@ describe("misuse", function()
 
     it("keeps handles working when the module is loaded twice", function()
         child("module_reload")
+    end)
+
+    it("runs a full collection inside every kind of callback", function()
+        child("gc_in_every_callback")
+    end)
+
+    it("fails only its transfer when a debug hook raises inside a callback", function()
+        child("debug_hook_raises_in_callbacks")
     end)
 
     it("takes to-be-closed variables on handles inside callbacks (5.4)", function()
