@@ -1,0 +1,178 @@
+--[[
+bench/lua_bench.lua -- xfer's Lua benchmark client: the same workloads,
+flags and output line as bench/xfer_c.c, through one of the Lua drivers:
+
+  --driver run        multi:run(), the built-in libuv loop, with on_done
+  --driver luv        xfer.luv on luv's loop, with on_done
+  --driver fetch_all  xfer.fetch_all (a response table per request)
+
+Usage: lua5.4 bench/lua_bench.lua --driver D [-m win|queue] [-n N] [-c C]
+                                  [-f] [-r 0|1] [-a CAFILE] URL [URL...]
+
+Every driver discards the body in a Lua write callback (fetch_all keeps it,
+as its users get it).  fetch_all has no queued style (it keeps a window of
+C requests by design); -m idle is W7's socket_action scaling, which the C
+clients measure, so the script says so and exits 2.
+
+Prints: requests=N ok=N bytes=N cpu_s=X wall_s=X user_s=X sys_s=X
+        rss0_kb=N rss1_kb=N hwm_kb=N setup_cpu_s=X
+(CPU from getrusage, the whole process: the interpreter included.)
+]]
+local uv = require "luv"
+local xfer = require "xfer"
+
+local driver, mode, total, conns = "run", "win", 100000, 64
+local forbid, sess, cainfo
+local urls = {}
+do
+    local i = 1
+    while i <= #arg do
+        local a = arg[i]
+        local function val()
+            i = i + 1
+            local v = assert(arg[i], a .. " needs a value")
+            return v
+        end
+        if a == "--driver" then driver = val()
+        elseif a == "-m" then mode = val()
+        elseif a == "-n" then total = assert(tonumber(val()))
+        elseif a == "-c" then conns = assert(tonumber(val()))
+        elseif a == "-f" then forbid = true
+        elseif a == "-r" then sess = assert(tonumber(val()))
+        elseif a == "-a" then cainfo = val()
+        elseif a == "-k" or a == "-d" then val() -- idle mode only
+        elseif a:sub(1, 1) == "-" then
+            io.stderr:write("lua_bench: unknown flag " .. a .. "\n")
+            os.exit(2)
+        else urls[#urls + 1] = a end
+        i = i + 1
+    end
+end
+if #urls == 0 or total < 1 or conns < 1 then
+    io.stderr:write("lua_bench: need a URL, N >= 1, C >= 1\n")
+    os.exit(2)
+end
+if mode == "idle" or (driver == "fetch_all" and mode == "queue") then
+    io.stderr:write("lua_bench: no " .. mode .. " style for " .. driver .. "\n")
+    os.exit(2)
+end
+
+local function status_kb(key)
+    local f = io.open("/proc/self/status")
+    if not f then return -1 end
+    local s = f:read("*a")
+    f:close()
+    return tonumber(s:match(key .. ":%s*(%d+)")) or -1
+end
+
+local function tv(t) return t.sec + t.usec / 1e6 end
+local function usage()
+    local r = uv.getrusage()
+    return tv(r.utime), tv(r.stime)
+end
+
+local bytes, done, ok, failed = 0, 0, 0, 0
+local function on_body(s) bytes = bytes + #s end
+
+-- The options every transfer of the run gets, as xfer_c's new_easy.
+local function options(url)
+    local o = { url = url, writefunction = on_body }
+    if forbid then o.forbid_reuse = true end
+    if cainfo then o.cainfo = cainfo end
+    if sess then o.ssl_sessionid_cache = sess end
+    return o
+end
+
+local function failure(err)
+    failed = failed + 1
+    if failed <= 5 then io.stderr:write("lua_bench: " .. tostring(err) .. "\n") end
+end
+
+local rss0 = status_kb("VmRSS")
+local rss1, setup_cpu
+local u0, s0 = usage()
+local t0 = uv.hrtime()
+
+if driver == "fetch_all" then
+    local list = {}
+    local plain = not forbid and not cainfo and not sess
+    for i = 1, total do
+        local url = urls[(i - 1) % #urls + 1]
+        if plain then list[i] = url
+        else
+            local o = options(url)
+            o.writefunction = nil
+            list[i] = o
+        end
+    end
+    rss1 = status_kb("VmRSS")
+    local u, s = usage()
+    setup_cpu = u + s - u0 - s0
+    xfer.fetch_all(list, {
+        max_total_connections = conns,
+        on_done = function(_, res, err)
+            done = done + 1
+            if res and res.status == 200 then
+                ok = ok + 1
+                bytes = bytes + #res.body
+            else failure(err or res.status) end
+        end,
+    })
+else
+    local m = xfer.multi()
+    m:setopt_max_total_connections(conns)
+    local started = 0
+    local on_done
+    if mode == "queue" then
+        local easies = {}
+        for i = 1, total do easies[i] = xfer.easy(options(urls[(i - 1) % #urls + 1])) end
+        rss1 = status_kb("VmRSS")
+        local u, s = usage()
+        setup_cpu = u + s - u0 - s0
+        for i = 1, total do m:add_handle(easies[i]) end
+        started, easies = total, nil
+        on_done = function(e, eok, err)
+            done = done + 1
+            if eok then ok = ok + 1 else failure(err) end
+            m:remove_handle(e)
+            e:close()
+        end
+    else
+        -- windowed: a finished handle is re-armed for the next request
+        for i = 1, math.min(conns, total) do
+            m:add_handle(xfer.easy(options(urls[(i - 1) % #urls + 1])))
+            started = i
+        end
+        rss1 = status_kb("VmRSS")
+        on_done = function(e, eok, err)
+            done = done + 1
+            if eok then ok = ok + 1 else failure(err) end
+            m:remove_handle(e)
+            if started < total then
+                if #urls > 1 then e:setopt_url(urls[started % #urls + 1]) end
+                started = started + 1
+                m:add_handle(e)
+            else
+                e:close()
+            end
+        end
+    end
+    if driver == "luv" then
+        require("xfer.luv").run(m, { on_done = on_done })
+    elseif driver == "run" then
+        assert(m:run { on_done = on_done })
+    else
+        io.stderr:write("lua_bench: unknown driver " .. driver .. "\n")
+        os.exit(2)
+    end
+    m:close()
+end
+
+local u1, s1 = usage()
+local wall = (uv.hrtime() - t0) / 1e9
+io.stdout:write(string.format(
+    "requests=%d ok=%d bytes=%d cpu_s=%.6f wall_s=%.6f user_s=%.6f sys_s=%.6f " ..
+    "rss0_kb=%d rss1_kb=%d hwm_kb=%d setup_cpu_s=%.6f\n",
+    done, ok, bytes, u1 + s1 - u0 - s0, wall, u1 - u0, s1 - s0, rss0, rss1,
+    status_kb("VmHWM"), setup_cpu or 0))
+os.exit(ok == total and failed == 0 and 0 or 1)
