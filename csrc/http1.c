@@ -20,11 +20,48 @@ int xfer__headers_done(XFER *e); /* transfer.c */
 
 #define SMALL_BODY (64 * 1024) /* bodies up to this go out with the head */
 
+/* A finished transfer hands its request buffer to its multi handle, for the
+ * next one to start: a million queued transfers then cost no allocation
+ * each for their requests, and hold none while they wait or once done. */
+#define POOLED_CAP 512
+#define POOL_MAX 256
+
+void xfer__h1_release_request(XFER *e) {
+  XFERM *m = e->multi;
+  if (!e->req) return;
+  if (m && e->req_cap == POOLED_CAP && m->nreqpool < POOL_MAX) {
+    memcpy(e->req, &m->reqpool, sizeof(char *));
+    m->reqpool = e->req;
+    m->nreqpool++;
+  } else {
+    free(e->req);
+  }
+  e->req = NULL;
+  e->req_cap = e->req_len = 0;
+}
+
+void xfer__h1_free_pool(XFERM *m) {
+  while (m->reqpool) {
+    char *p = m->reqpool;
+    memcpy(&m->reqpool, p, sizeof(char *));
+    free(p);
+  }
+  m->nreqpool = 0;
+}
+
 static int reserve(XFER *e, size_t more) {
   size_t need = e->req_len + more, cap;
   char *p;
   if (need <= e->req_cap) return 0;
-  cap = e->req_cap ? e->req_cap : 512;
+  if (!e->req && need <= POOLED_CAP && e->multi && e->multi->reqpool) {
+    XFERM *m = e->multi;
+    e->req = m->reqpool;
+    memcpy(&m->reqpool, e->req, sizeof(char *));
+    m->nreqpool--;
+    e->req_cap = POOLED_CAP;
+    return 0;
+  }
+  cap = e->req_cap ? e->req_cap : POOLED_CAP;
   while (cap < need) cap *= 2;
   p = realloc(e->req, cap);
   if (!p) return -1;

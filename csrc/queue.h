@@ -49,4 +49,15 @@ static inline void xfer_queue_remove(struct xfer_queue *n) {
   n->next = n->prev = n;
 }
 
+/* Moves every node of from to the tail of h, in order; from ends empty. */
+static inline void xfer_queue_append(struct xfer_queue *h,
+                                     struct xfer_queue *from) {
+  if (from->next == from) return;
+  from->next->prev = h->prev;
+  h->prev->next = from->next;
+  from->prev->next = h;
+  h->prev = from->prev;
+  from->next = from->prev = from;
+}
+
 #endif

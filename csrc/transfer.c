@@ -351,10 +351,6 @@ void xfer__step(XFER *e) {
 }
 
 void xfer__timer_expired(XFER *e, uint64_t now) {
-  if (e->state == XFER_ST_START) {
-    xfer__ready(e);
-    return;
-  }
   if (e->set.timeout_ms > 0 &&
       now >= e->t_start + xfer__span(e->set.timeout_ms, 1000)) {
     xfer__fail(e, XFERE_OPERATION_TIMEDOUT,
@@ -425,6 +421,9 @@ void xfer__done(XFER *e, XFERcode code) {
   }
   e->t_total = since_start(e);
   e->ls_check_at = e->progress_at = 0;
+  /* Not from inside the transfer's own callback: frames below may still
+   * be sending from the buffer. */
+  if (!e->cb_depth) xfer__h1_release_request(e);
   set_state(e, XFER_ST_DONE);
   e->result = code;
   e->msg.msg = XFERMSG_DONE;

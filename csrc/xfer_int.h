@@ -162,7 +162,7 @@ struct xfer_easy {
   struct xfer_opts set;
   int state;                   /* enum xfer_state */
   struct xfer_queue mlink;     /* multi->easies */
-  struct xfer_queue qlink;     /* pending / host waitq / multi->ready */
+  struct xfer_queue qlink;     /* pending / host waitq / ready / starting */
   struct xfer_queue msglink;   /* multi->msgs */
   struct xfer_timer timer;
   struct xfer_host *waiting_host; /* set while in a host's waitq */
@@ -197,7 +197,7 @@ struct xfer_easy {
   unsigned removed : 1;        /* removed while inside its own callback */
   unsigned cleanup_pending : 1;
   unsigned discard_body : 1;   /* redirect or failonerror body */
-  unsigned in_ready : 1;
+  unsigned in_ready : 1;       /* qlink is in multi->ready or ->starting */
   unsigned in_perform : 1;     /* inside xfer_easy_perform */
   int cb_depth;
   unsigned run_id;             /* bumped by add_handle: callbacks of an old
@@ -248,6 +248,7 @@ struct xfer_multi {
   struct xfer_queue pending;   /* FIFO: waiting for MAX_TOTAL */
   struct xfer_queue hosts_waiting;
   struct xfer_queue ready;     /* to be stepped before the call returns */
+  struct xfer_queue starting;  /* added, to start at the next timer run */
   struct xfer_queue msgs;      /* completed, for info_read */
   struct xfer_queue conns;     /* every connection */
   struct xfer_queue idle;      /* idle connections, oldest at the head */
@@ -270,6 +271,8 @@ struct xfer_multi {
 
   int have_revents;            /* socks[].revents are fresh from a poll */
   char *recvbuf;               /* shared by every connection */
+  char *reqpool;               /* request buffers of finished transfers */
+  int nreqpool;
   int wakeup_fd;               /* eventfd for xfer_multi_wakeup */
 
   struct xfer_dns *dns;        /* dns.c */
@@ -339,6 +342,8 @@ void xfer__recompute_timer(XFER *e);
 /* http1.c: request writer and response glue */
 XFERcode xfer__h1_check_request(XFER *e);
 XFERcode xfer__h1_build_request(XFER *e);
+void xfer__h1_release_request(XFER *e);
+void xfer__h1_free_pool(XFERM *m);
 XFERcode xfer__h1_send(XFER *e, int *again);
 XFERcode xfer__h1_recv(XFER *e, int *finished);
 

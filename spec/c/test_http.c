@@ -733,6 +733,62 @@ TEST(keepalive_sequential) {
   xfer_multi_cleanup(m);
 }
 
+/* Finished transfers hand their request buffers on to the next ones: many
+ * requests of every size (a small GET, a head past the first buffer, POSTs
+ * sent with the head and past it), in turns over few connections, each
+ * echoed byte for byte. */
+TEST(request_buffers_reused_exactly) {
+  enum { N = 120, LIMIT = 3 };
+  static struct tx *t[N];
+  static struct xfer_slist *hdrs[N];
+  static char *bodies[N];
+  XFERM *m = xfer_multi_init();
+  char big[1500];
+  int i;
+  CHECK(m);
+  CHECK_EQ(xfer_multi_setopt(m, XFERMOPT_MAX_TOTAL_CONNECTIONS, (long)LIMIT),
+           XFERM_OK);
+  memset(big, 'h', sizeof(big) - 1);
+  big[sizeof(big) - 1] = 0;
+  for (i = 0; i < N; i++) {
+    t[i] = echo_tx();
+    hdrs[i] = xfer_slist_append(NULL, tx_url("X-I: %d", i));
+    if (i % 4 == 1)
+      hdrs[i] = xfer_slist_append(hdrs[i], tx_url("X-Big: %s", big));
+    CHECK(hdrs[i]);
+    xfer_easy_setopt(t[i]->easy, XFEROPT_HTTPHEADER, hdrs[i]);
+    if (i % 4 >= 2) {
+      size_t n = i % 4 == 2 ? 100 + (size_t)i : 70000 + (size_t)i;
+      bodies[i] = pattern(n, (size_t)i);
+      xfer_easy_setopt(t[i]->easy, XFEROPT_POSTFIELDS, bodies[i]);
+    }
+    CHECK_EQ(xfer_multi_add_handle(m, t[i]->easy), XFERM_OK);
+  }
+  drive_epoll(m, 10000, NULL);
+  for (i = 0; i < N; i++) {
+    struct echo ec;
+    CHECK_EQ(t[i]->result, XFERE_OK);
+    ec = echo_of(t[i]);
+    CHECK(starts_with(ec.head, i % 4 >= 2 ? "POST /echo HTTP/1.1\r\n"
+                                          : "GET /echo HTTP/1.1\r\n"));
+    CHECK(has_line(&ec, tx_url("X-I: %d", i)));
+    CHECK_EQ(has_header(&ec, "X-Big"), i % 4 == 1);
+    if (i % 4 == 1) CHECK(has_line(&ec, tx_url("X-Big: %s", big)));
+    if (bodies[i]) {
+      CHECK_EQ(ec.body_len, strlen(bodies[i]));
+      CHECK(memcmp(ec.body, bodies[i], ec.body_len) == 0);
+    } else {
+      CHECK_EQ(ec.body_len, 0);
+    }
+    free(ec.head);
+    CHECK_EQ(xfer_multi_remove_handle(m, t[i]->easy), XFERM_OK);
+    tx_free(t[i]);
+    xfer_slist_free_all(hdrs[i]);
+    free(bodies[i]);
+  }
+  CHECK_EQ(xfer_multi_cleanup(m), XFERM_OK);
+}
+
 /* ---- response framing ---- */
 
 TEST(chunked_extensions_trailers) {
