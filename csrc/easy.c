@@ -55,6 +55,7 @@ XFER *xfer_easy_init(void) {
 static void free_run_state(XFER *e) {
   if (e->url && e->url != e->set.url) free(e->url);
   e->url = NULL;
+  e->url_parsed = 0;
   free(e->body_retired);
   e->body_retired = NULL;
   free(e->req);
@@ -244,6 +245,7 @@ static XFERcode set_ptr(XFER *e, XFERoption opt, void *v) {
   case XFEROPT_URL:
     /* A running transfer keeps the old string: it now owns it. */
     if (e->url == o->url) o->url = NULL;
+    e->url_parsed = 0;
     return set_string(&o->url, v);
   case XFEROPT_PRIVATE: o->private_ = v; break;
   case XFEROPT_WRITEDATA: o->writedata = v; break;

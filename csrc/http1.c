@@ -273,8 +273,8 @@ XFERcode xfer__h1_build_request(XFER *e) {
     if (e->u.host_is_ipv6) oom |= add(e, "]", 1);
     if (e->u.port_explicit &&
         e->u.port != (e->u.scheme == XFER_SCHEME_HTTPS ? 443 : 80)) {
-      snprintf(num, sizeof(num), ":%u", (unsigned)e->u.port);
-      oom |= adds(e, num);
+      num[0] = ':';
+      oom |= add(e, num, 1 + xfer__fmt_u64(num + 1, e->u.port));
     }
     oom |= add(e, "\r\n", 2);
   }
@@ -287,8 +287,9 @@ XFERcode xfer__h1_build_request(XFER *e) {
   if (!ov[H_ACCEPT]) oom |= adds(e, "Accept: */*\r\n");
   if (has_body) {
     if (blen >= 0 && !ov[H_CLEN]) {
-      snprintf(num, sizeof(num), "Content-Length: %lld\r\n", (long long)blen);
-      oom |= adds(e, num);
+      oom |= adds(e, "Content-Length: ") ||
+             add(e, num, xfer__fmt_u64(num, (uint64_t)blen)) ||
+             add(e, "\r\n", 2);
     } else if (blen < 0 && !ov[H_TE]) {
       oom |= adds(e, "Transfer-Encoding: chunked\r\n");
     }

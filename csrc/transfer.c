@@ -311,13 +311,18 @@ static void start(XFER *e) {
     free(e->location);
     e->location = NULL;
   }
-  e->redirecting = 0;
-  rc = (XFERcode)xfer__url_parse(e->url, strlen(e->url), &e->u);
-  if (rc) {
-    xfer__fail(e, rc, "bad URL: %s", e->url);
-    xfer__done(e, rc);
-    return;
+  /* A handle re-added with the same URL option (the usual way to re-arm
+   * one) keeps its parse; a redirect's run parsed another URL into u. */
+  if (e->redirecting || !e->url_parsed) {
+    rc = (XFERcode)xfer__url_parse(e->url, strlen(e->url), &e->u);
+    e->url_parsed = !rc && e->url == e->set.url;
+    if (rc) {
+      xfer__fail(e, rc, "bad URL: %s", e->url);
+      xfer__done(e, rc);
+      return;
+    }
   }
+  e->redirecting = 0;
   rc = xfer__h1_check_request(e);
   if (rc) {
     xfer__done(e, rc);

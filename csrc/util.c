@@ -42,6 +42,17 @@ void xfer__verbose(XFER *e, const char *fmt, ...) {
   fputc('\n', stderr);
 }
 
+size_t xfer__fmt_u64(char *buf, uint64_t v) {
+  char tmp[20];
+  size_t n = 0, i;
+  do {
+    tmp[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  for (i = 0; i < n; i++) buf[i] = tmp[n - 1 - i];
+  return n;
+}
+
 int xfer__strcasecmp_n(const char *a, const char *b, size_t n) {
   size_t i;
   for (i = 0; i < n; i++) {

@@ -686,6 +686,50 @@ TEST(redirect_effective_url_nginx) {
   tx_free(t);
 }
 
+/* A handle re-added keeps its URL's parse only while the URL option is
+ * the same: a new URL, a bad one, and the run after a redirect (whose
+ * parse was of the Location) all go where the option says. */
+static void again_on(XFERM *m, struct tx *t) {
+  t->done = 0;
+  t->body.len = t->headers.len = 0;
+  if (t->body.data) t->body.data[0] = 0;
+  if (t->headers.data) t->headers.data[0] = 0;
+  run_on(m, t);
+}
+
+TEST(readd_follows_the_url_option) {
+  XFERM *m = xfer_multi_init();
+  struct tx *t = tx_new(tx_url("%s/files/1.txt", http_base()));
+  CHECK(m);
+  again_on(m, t);
+  CHECK_STR(t->body.data, "file 1\n");
+  again_on(m, t);
+  CHECK_STR(t->body.data, "file 1\n");
+  xfer_easy_setopt(t->easy, XFEROPT_URL, tx_url("%s/files/2.txt", http_base()));
+  again_on(m, t);
+  CHECK_STR(t->body.data, "file 2\n");
+  xfer_easy_setopt(t->easy, XFEROPT_URL, "http://bad host/");
+  again_on(m, t);
+  CHECK_EQ(t->result, XFERE_URL_MALFORMAT);
+  xfer_easy_setopt(t->easy, XFEROPT_URL, tx_url("%s/redirect-to-1k", http_base()));
+  xfer_easy_setopt(t->easy, XFEROPT_FOLLOWLOCATION, 1L);
+  again_on(m, t);
+  CHECK_EQ(t->result, XFERE_OK);
+  CHECK(body_is_pattern(t, 1024));
+  CHECK_EQ(info_long(t->easy, XFERINFO_REDIRECT_COUNT), 1);
+  /* the same option again: from the start, not from the Location */
+  again_on(m, t);
+  CHECK_EQ(info_long(t->easy, XFERINFO_REDIRECT_COUNT), 1);
+  xfer_easy_setopt(t->easy, XFEROPT_FOLLOWLOCATION, 0L);
+  again_on(m, t);
+  CHECK_EQ(t->result, XFERE_OK);
+  CHECK_INT(info_long(t->easy, XFERINFO_RESPONSE_CODE), >=, 301);
+  CHECK_STR(info_str(t->easy, XFERINFO_EFFECTIVE_URL),
+            tx_url("%s/redirect-to-1k", http_base()));
+  tx_free(t);
+  CHECK_EQ(xfer_multi_cleanup(m), XFERM_OK);
+}
+
 TEST(redirect_not_followed_by_default) {
   char url[256];
   struct tx *t = tx_new(NULL);
