@@ -119,7 +119,7 @@ end
 ------------------------------------------------------------------------------
 local BIN = opt.build .. "/bench/"
 local PSTAT = BIN .. "pstat"
-for _, b in ipairs { "pstat", "xfer_c", "curl_bench-xfer", "curl_bench-curl" } do
+for _, b in ipairs { "pstat", "xfer_c", "curl_bench-xfer", "curl_bench-curl", "raw_floor" } do
   if not exists(BIN .. b) then
     io.stderr:write("run.lua: " .. BIN .. b .. " missing: run `make -f mk/bench.mk bench-build` first\n")
     os.exit(2)
@@ -374,6 +374,13 @@ local CLIENTS = {
   c_client("curl-uv", "curl_bench → libcurl: libuv + socket_action", "libcurl", "curl_bench-curl", "-s"),
   c_client("curl-poll", "curl_bench → libcurl: perform + poll", "libcurl", "curl_bench-curl", "-p"),
   wrk_client(),
+  -- No library: the least a keep-alive client can spend here (W1 only).
+  { id = "raw-floor", label = "raw_floor.c: no library (kernel floor)", family = "raw",
+    cmd = function(c)
+      if c.w ~= "W1" then return nil end
+      return BIN .. "raw_floor -n " .. c.n .. " -c " .. c.c .. " " .. q(c.urls[1])
+    end,
+    parse = function(out) return parse_kv(out) end },
 }
 
 -- xfer's Lua drivers (bench/lua_bench.lua): multi:run(), the luv driver
@@ -444,7 +451,7 @@ local function build_cases()
   -- W1 keep-alive
   add { w = "W1", variant = string.format("%s × 1 KiB, 64 conns", fmt_int(P.n1)),
         mode = "win", n = P.n1, c = 64, urls = { http("1k.bin") },
-        clients = with(C_ALL, { "wrk" }, LUA_IDS), wrk = true, wrk_d = P.wrk_d,
+        clients = with(C_ALL, { "wrk", "raw-floor" }, LUA_IDS), wrk = true, wrk_d = P.wrk_d,
         -- best of 2 for the rows that the targets compare (not compat)
         reps = function(cl) return (Q or cl.family == "compat") and 1 or 2 end,
         strace = { n = P.st1 }, wrk_strace_d = 1 }
@@ -730,6 +737,7 @@ local function compute(results)
 end
 
 -- Returns the list of target verdicts and annotates rows (r.target, r.note).
+local FLOOR -- W1's raw floor: its CPU and its ratio to libcurl
 local function judge(results, lbest)
   local T = {}
   -- name: the full text for the list; the row's target column gets the
@@ -824,6 +832,18 @@ local function judge(results, lbest)
           add("W6 CPU/GB ≤ 0.9× libcurl (" .. r.client.id .. ")", r.cpu_gb <= 0.9 * best_cpu_gb, fmt_num(r.cpu_gb / best_cpu_gb) .. "×", r)
         end
       end
+    end
+  end
+  -- W1: how much of each client's CPU the kernel floor already is
+  for _, r in ipairs(results) do
+    if r.case.w == "W1" and r.client.id == "raw-floor" and r.cpu_req and not r.failed then
+      for _, rr in ipairs(results) do
+        if rr.case.w == "W1" and rr.cpu_req and rr ~= r and rr.client.family ~= "floor" then
+          rr.vs_raw = rr.cpu_req / r.cpu_req
+          rr.note = (rr.note and rr.note .. "; " or "") .. fmt_num(rr.vs_raw) .. "× the raw floor"
+        end
+      end
+      FLOOR = { ratio = r.ratio, cpu = r.cpu_req, sys = r.rec.sys_s and r.rec.sys_s * 1e6 / r.rec.requests }
     end
   end
   -- the Lua module's targets (W1)
@@ -983,6 +1003,12 @@ local function main()
   doc[#doc + 1] = table_md(results) .. "\n"
   doc[#doc + 1] = "## Targets (judged on xfer's own C drivers, bench/xfer_c.c)\n"
   doc[#doc + 1] = (#T > 0 and targets_md(T) or "- (none judged in this run)") .. "\n"
+  if FLOOR and FLOOR.ratio then
+    doc[#doc + 1] = string.format("W1's floor: a client with no library at all (bench/raw_floor.c: one prepared request, epoll, " ..
+      "one send and one recv per request) spends %s µs per request (%s µs of it in the kernel), **%s× libcurl's best**: " ..
+      "a CPU ratio to libcurl below that is out of reach of any client on this machine.\n",
+      fmt_num(FLOOR.cpu), fmt_num(FLOOR.sys), fmt_num(FLOOR.ratio))
+  end
   doc[#doc + 1] = "## Fidelity (curl_bench.c built against libcurl and against xfer)\n"
   doc[#doc + 1] = string.format("%d row pairs compared (ok count, requests, body bytes; W7, which is time-limited: all ok and bytes per transfer): %s\n", pn,
     bad == 0 and "all equal" or (bad .. " differ:\n" .. table.concat(flines, "\n")))

@@ -17,7 +17,8 @@ BENCH_OUT = $(BUILD)/bench
 BENCH_CFLAGS = -O2 -g -std=c99 -D_GNU_SOURCE -Wall -Wextra
 BENCH_XFER_LIBS = -lcares -lssl -lcrypto
 BENCH_BINS = $(BENCH_OUT)/xfer_c $(BENCH_OUT)/curl_bench-xfer \
-             $(BENCH_OUT)/curl_bench-curl $(BENCH_OUT)/pstat
+             $(BENCH_OUT)/curl_bench-curl $(BENCH_OUT)/pstat \
+             $(BENCH_OUT)/raw_floor
 
 .PHONY: bench bench-build
 
@@ -46,6 +47,11 @@ $(BENCH_OUT)/curl_bench-xfer: bench/curl_bench.c csrc/xfer.h csrc/compat/curl/cu
 $(BENCH_OUT)/curl_bench-curl: bench/curl_bench.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_CFLAGS) $< -o $@ -lcurl -luv
+
+# The floor: no library, the least a keep-alive client can do.
+$(BENCH_OUT)/raw_floor: bench/raw_floor.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) $< -o $@
 
 $(BENCH_OUT)/pstat: bench/pstat.c
 	@mkdir -p $(dir $@)
