@@ -12,6 +12,7 @@
  * Every decision depends only on the bytes seen so far, never on where a
  * feed ended, so any split of the input gives the same callbacks and result.
  */
+#include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
 #include <stdint.h>
@@ -473,6 +474,32 @@ int xfer__h1p_feed(struct xfer_h1p *p, const char *data, size_t len,
   return 0;
 }
 
+const char *xfer__h1p_cut_short(const struct xfer_h1p *p, char *buf,
+                                size_t cap) {
+  switch (p->eof_in_) {
+  case S_STATUS:
+  case S_HEADER:
+    snprintf(buf, cap, "in the header section");
+    break;
+  case S_BODY_LENGTH:
+    snprintf(buf, cap, "with %lld of %lld body bytes missing",
+             (long long)(p->content_length - p->body_received),
+             (long long)p->content_length);
+    break;
+  case S_CHUNK_DATA:
+    snprintf(buf, cap, "inside a chunk, %lld bytes of it missing",
+             (long long)p->chunk_left_);
+    break;
+  case S_TRAILER:
+    snprintf(buf, cap, "in the trailers, after the last chunk");
+    break;
+  default:
+    snprintf(buf, cap, "between chunks, before the last one");
+    break;
+  }
+  return buf;
+}
+
 int xfer__h1p_eof(struct xfer_h1p *p, const struct xfer_h1p_callbacks *cb,
                   void *ud) {
   int rc;
@@ -485,6 +512,7 @@ int xfer__h1p_eof(struct xfer_h1p *p, const struct xfer_h1p_callbacks *cb,
     return 0;
   }
   rc = p->any_bytes ? XFERE_PARTIAL_FILE : XFERE_GOT_NOTHING;
+  p->eof_in_ = p->state_;
   p->state_ = S_ERROR;
   p->err_ = rc;
   return rc;

@@ -67,6 +67,7 @@ struct xfer_h1p {
   int saw_cl_, saw_te_;
   int conn_close_, conn_keepalive_;
   int err_;                 /* the sticky error once state_ is the error one */
+  int eof_in_;              /* the state the connection closed in */
 };
 
 /* is_head: the request was HEAD (a response never has a body).
@@ -102,5 +103,10 @@ int xfer__h1p_feed(struct xfer_h1p *p, const char *data, size_t len,
  * cut short (these two are sticky as well). */
 int xfer__h1p_eof(struct xfer_h1p *p, const struct xfer_h1p_callbacks *cb,
                   void *ud);
+
+/* After xfer__h1p_eof returned PARTIAL_FILE: where the response was cut
+ * ("inside a chunk, 12 bytes of it missing"), written into buf. */
+const char *xfer__h1p_cut_short(const struct xfer_h1p *p, char *buf,
+                                size_t cap);
 
 #endif

@@ -246,6 +246,9 @@ XFERcode xfer__h1_build_request(XFER *e) {
   XFERcode rc = scan_custom(e, ov);
   if (rc) return rc;
   e->method_head = strcmp(method, "HEAD") == 0;
+  /* NOBODY means no body whatever the method (libcurl's rule): a body
+   * the server sends anyway is left unread, so its connection closes. */
+  e->skip_body = e->set.nobody && !e->method_head;
   e->body = NULL;
   e->body_len = 0;
   e->upload_cb = e->upload_chunked = 0;
@@ -384,6 +387,20 @@ static XFERcode fill_upload(XFER *e) {
   return XFERE_OK;
 }
 
+/* A kept body that came from the read callback must be read again from its
+ * start (a 307/308 redirect).  As libcurl without a seek callback: xfer's
+ * own fread on READDATA seeks its FILE back; any other read callback
+ * cannot be rewound, and the transfer fails with SEND_FAIL_REWIND. */
+XFERcode xfer__h1_rewind_upload(XFER *e) {
+  FILE *f = e->set.readdata ? (FILE *)e->set.readdata : stdin;
+  if (!e->upload_cb || e->up_total == 0) return XFERE_OK;
+  if (!e->set.readfn && fseek(f, 0, SEEK_SET) == 0) return XFERE_OK;
+  xfer__fail(e, XFERE_SEND_FAIL_REWIND,
+             "cannot send the request body again: the read callback "
+             "cannot be rewound");
+  return XFERE_SEND_FAIL_REWIND;
+}
+
 XFERcode xfer__h1_send(XFER *e, int *again) {
   int rc;
   *again = 0;
@@ -501,13 +518,11 @@ XFERcode xfer__h1_recv(XFER *e, int *finished) {
       if (rc) {
         if (rc == XFERE_GOT_NOTHING)
           xfer__fail(e, XFERE_GOT_NOTHING, "Empty reply from server");
-        else
-          xfer__fail(e, (XFERcode)rc, "connection closed with %lld bytes "
-                     "of the response missing or unparsed",
-                     (long long)(c->parser.content_length >= 0
-                                     ? c->parser.content_length -
-                                           c->parser.body_received
-                                     : 0));
+        else if (rc == XFERE_PARTIAL_FILE) {
+          char where[96];
+          xfer__fail(e, XFERE_PARTIAL_FILE, "connection closed %s",
+                     xfer__h1p_cut_short(&c->parser, where, sizeof(where)));
+        }
         return (XFERcode)rc;
       }
       c->parser.keepalive = 0;

@@ -74,6 +74,7 @@ XFERMcode xfer_multi_cleanup(XFERM *m) {
   xfer__heap_free(&m->timers);
   xfer__h1_free_pool(m);
   free(m->socks);
+  free(m->snap);
   free(m->live);
   free(m->recvbuf);
   close(m->wakeup_fd);
@@ -389,24 +390,38 @@ XFERMcode xfer_multi_socket(XFERM *m, xfer_socket_t s, int *running) {
   return xfer_multi_socket_action(m, s, 0, running);
 }
 
+/* A copy of the first n live fds, since events close sockets and reorder
+ * the live list.  The buffer is the multi's, grown as needed: perform and
+ * socket_all never nest (drive_enter). */
+int *xfer__live_snapshot(XFERM *m, int n) {
+  if (n > m->snap_cap) {
+    int cap = m->snap_cap ? m->snap_cap : 64, *p;
+    while (cap < n) cap *= 2;
+    if (!(p = realloc(m->snap, (size_t)cap * sizeof(*p)))) return NULL;
+    m->snap = p;
+    m->snap_cap = cap;
+  }
+  memcpy(m->snap, m->live, (size_t)n * sizeof(*m->snap));
+  return m->snap;
+}
+
 XFERMcode xfer_multi_socket_all(XFERM *m, int *running) {
-  int i;
+  int i, n, *fds;
   XFERMcode rc = drive_enter(m);
   if (rc) return rc;
   /* Checks every socket: each owner tries its I/O and sees EAGAIN where
    * there is nothing to do. */
-  int n = m->nlive, *fds;
+  n = m->nlive;
   if (n) {
-    /* A snapshot: events close sockets and reorder the live list. */
-    fds = malloc((size_t)n * sizeof(*fds));
-    if (!fds) return XFERM_OUT_OF_MEMORY;
-    memcpy(fds, m->live, (size_t)n * sizeof(*fds));
+    if (!(fds = xfer__live_snapshot(m, n))) {
+      if (running) *running = m->num_running;
+      return XFERM_OUT_OF_MEMORY;
+    }
     /* Mask 0: each owner finds out what is ready (no readiness is
      * claimed that the kernel did not report). */
     for (i = 0; i < n; i++)
       if (fds[i] < m->nsocks && m->socks[fds[i]].want)
         xfer__sock_event(m, fds[i], 0);
-    free(fds);
   }
   xfer__drain(m);
   return finish_call(m, running);

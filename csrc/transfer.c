@@ -137,7 +137,7 @@ static void begin_request(XFER *e) {
   e->up_total = 0;
   e->upload_done = 0;
   e->discard_body = 0;
-  xfer__h1p_reset(&e->conn->parser, e->method_head);
+  xfer__h1p_reset(&e->conn->parser, e->method_head || e->skip_body);
   e->t_pretransfer = now - e->t_start;
   if (!e->t_connect) e->t_connect = e->t_pretransfer;
   if (!e->t_appconnect && e->u.scheme == XFER_SCHEME_HTTPS)
@@ -278,12 +278,20 @@ static void follow_redirect(XFER *e) {
       ((p->status == 301 || p->status == 302) && e->has_body &&
        !e->set.upload && !e->set.customrequest))
     e->method_get = 1;
+  if (!e->method_get) {
+    XFERcode rc = xfer__h1_rewind_upload(e);
+    if (rc) {
+      free(to);
+      xfer__done(e, rc);
+      return;
+    }
+  }
   xfer__verbose(e, "redirect %ld to %s", (long)p->status, to);
   /* Kept only if the whole request went out: a server may redirect
    * before reading all of a body, and the rest must not become the next
    * request's first bytes. */
   xfer__conn_done(e, p->done && p->keepalive && !e->set.forbid_reuse &&
-                         e->state == XFER_ST_RECEIVING);
+                         !e->skip_body && e->state == XFER_ST_RECEIVING);
   if (e->url != e->set.url) free(e->url);
   e->url = to;
   free(e->location);
@@ -414,7 +422,7 @@ void xfer__done(XFER *e, XFERcode code) {
   if (!m || e->state == XFER_ST_DONE) return;
   keep = code == XFERE_OK && e->conn && e->conn->parser.done &&
          e->conn->parser.keepalive && !e->set.forbid_reuse &&
-         e->state == XFER_ST_RECEIVING;
+         !e->skip_body && e->state == XFER_ST_RECEIVING;
   if (code && e->set.errorbuffer && !e->set.errorbuffer[0])
     xfer__fail(e, code, "%s", xfer_easy_strerror(code));
   if (e->conn) xfer__conn_done(e, keep);

@@ -145,6 +145,7 @@ XFERMcode xfer_multi_wakeup(XFERM *m) {
 
 XFERMcode xfer_multi_perform(XFERM *m, int *running) {
   int i, n, *fds;
+  XFERMcode rc;
   if (!xfer__good_multi(m)) return XFERM_BAD_HANDLE;
   if (m->in_callback || m->easy_cb_depth) return XFERM_RECURSIVE_API_CALL;
   if (!m->have_revents && m->nlive &&
@@ -154,9 +155,12 @@ XFERMcode xfer_multi_perform(XFERM *m, int *running) {
   n = m->npolled;
   if (n > m->nlive) n = m->nlive;
   if (n) {
-    /* A snapshot: events close sockets and reorder the live list. */
-    if (!(fds = malloc((size_t)n * sizeof(*fds)))) return XFERM_OUT_OF_MEMORY;
-    memcpy(fds, m->live, (size_t)n * sizeof(*fds));
+    if (!(fds = xfer__live_snapshot(m, n))) {
+      /* The readiness stays in revents for the next call. */
+      m->have_revents = 1;
+      if (running) *running = m->num_running;
+      return XFERM_OUT_OF_MEMORY;
+    }
     for (i = 0; i < n; i++) {
       int fd = fds[i], ev;
       if (fd >= m->nsocks || !(ev = m->socks[fd].revents)) continue;
@@ -164,9 +168,7 @@ XFERMcode xfer_multi_perform(XFERM *m, int *running) {
       xfer__sock_event(m, fd, ev);
       xfer__drain(m);
     }
-    free(fds);
   }
-  XFERMcode rc;
   xfer__run_timers(m);
   xfer__update_timer(m);
   rc = xfer__end_call(m);

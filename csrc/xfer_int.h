@@ -186,6 +186,8 @@ struct xfer_easy {
   xfer_off_t upload_size;      /* body size announced, -1 unknown */
   unsigned has_body : 1;
   unsigned method_head : 1;
+  unsigned skip_body : 1;      /* NOBODY with another method: no body read,
+                                  and the connection is not kept */
   unsigned method_get : 1;     /* may be replayed: no read-callback body */
   unsigned upload_cb : 1;      /* body comes from the read callback */
   unsigned upload_chunked : 1;
@@ -272,6 +274,8 @@ struct xfer_multi {
 
   int have_revents;            /* socks[].revents are fresh from a poll */
   char *recvbuf;               /* shared by every connection */
+  int *snap;                   /* the live fds, copied for perform and */
+  int snap_cap;                /* socket_all (kept: no malloc per call) */
   char *reqpool;               /* request buffers of finished transfers */
   int nreqpool;
   int wakeup_fd;               /* eventfd for xfer_multi_wakeup */
@@ -347,30 +351,11 @@ void xfer__recompute_timer(XFER *e);
 XFERcode xfer__h1_check_request(XFER *e);
 XFERcode xfer__h1_build_request(XFER *e);
 void xfer__h1_release_request(XFER *e);
+int *xfer__live_snapshot(XFERM *m, int n);
+XFERcode xfer__h1_rewind_upload(XFER *e);
 void xfer__h1_free_pool(XFERM *m);
 XFERcode xfer__h1_send(XFER *e, int *again);
 XFERcode xfer__h1_recv(XFER *e, int *finished);
-
-/* conn.c: I/O on a connection, through TLS when it has it.  send/recv
- * return bytes (recv: 0 at EOF), XFER_IO_AGAIN, or -XFERcode. */
-#define XFER_IO_AGAIN (-1000)
-ssize_t xfer__conn_send(struct xfer_conn *c, const char *buf, size_t len);
-ssize_t xfer__conn_recv(struct xfer_conn *c, char *buf, size_t cap);
-int xfer__conn_pending(struct xfer_conn *c);
-
-/* tls.c: the only file that includes OpenSSL headers */
-XFERcode xfer__tls_start(struct xfer_conn *c, XFER *e);
-/* Drives the handshake: 0 done (and verified), XFER_IO_AGAIN, or an
- * XFERcode (negative) on failure. */
-int xfer__tls_handshake(struct xfer_conn *c, XFER *e);
-ssize_t xfer__tls_send(struct xfer_conn *c, const char *buf, size_t len);
-ssize_t xfer__tls_recv(struct xfer_conn *c, char *buf, size_t cap);
-int xfer__tls_pending(struct xfer_conn *c);
-void xfer__tls_close(struct xfer_conn *c);
-void xfer__tls_session_free(void *session);
-void xfer__tls_free(XFERM *m);
-/* The TLS options' part of a connection-cache key (see tls.c). */
-size_t xfer__tls_key(XFER *e, char *buf, size_t cap);
 
 /* conn.c: I/O on a connection, through TLS when it has it.  send/recv
  * return bytes (recv: 0 at EOF), XFER_IO_AGAIN, or -XFERcode. */

@@ -238,6 +238,26 @@ TEST(head_nobody_then_reuse) {
   xfer_multi_cleanup(m);
 }
 
+/* NOBODY with a custom method sends that method, reads no body (libcurl's
+ * rule) and does not keep the connection, whose unread body would
+ * otherwise be taken for the next response. */
+TEST(nobody_with_customrequest_reads_no_body) {
+  XFERM *m = xfer_multi_init();
+  struct tx *t = tx_new(tx_url("%s/bytes/5000", fault_base()));
+  struct tx *g = tx_new(tx_url("%s/bytes/300", fault_base()));
+  xfer_easy_setopt(t->easy, XFEROPT_NOBODY, 1L);
+  xfer_easy_setopt(t->easy, XFEROPT_CUSTOMREQUEST, "GET");
+  CHECK_EQ(run_on(m, t), XFERE_OK);
+  CHECK_EQ(t->body.len, 0);
+  CHECK_EQ(info_off(t->easy, XFERINFO_SIZE_DOWNLOAD_T), 0);
+  CHECK_EQ(info_off(t->easy, XFERINFO_CONTENT_LENGTH_DOWNLOAD_T), 5000);
+  CHECK_EQ(run_on(m, g), XFERE_OK);
+  CHECK(body_is_pattern(g, 300));
+  CHECK_EQ(info_long(g->easy, XFERINFO_NUM_CONNECTS), 1);
+  tx_free(t), tx_free(g);
+  xfer_multi_cleanup(m);
+}
+
 /* ---- POST from memory ---- */
 
 TEST(post_postfields) {
@@ -611,6 +631,60 @@ TEST(redirect_307_keeps_large_post) {
   CHECK_EQ(ec.body_len, n);
   CHECK(memcmp(ec.body, data, n) == 0);
   free(ec.head);
+  free(data);
+  tx_free(t);
+}
+
+/* A 307 keeps a body that came from the read callback: xfer's own fread
+ * seeks READDATA back to its start; any other callback cannot be rewound,
+ * which fails the transfer with SEND_FAIL_REWIND (65), as in libcurl. */
+TEST(redirect_307_rewinds_readdata_file) {
+  char *data = pattern(30000, 2);
+  FILE *f = tmpfile();
+  struct tx *t = tx_new(tx_url("%s/redirect/307?to=/echo", fault_base()));
+  struct echo ec;
+  CHECK(f);
+  CHECK_EQ(fwrite(data, 1, 30000, f), 30000);
+  rewind(f);
+  xfer_easy_setopt(t->easy, XFEROPT_UPLOAD, 1L);
+  xfer_easy_setopt(t->easy, XFEROPT_READDATA, f);
+  xfer_easy_setopt(t->easy, XFEROPT_INFILESIZE, 30000L);
+  xfer_easy_setopt(t->easy, XFEROPT_FOLLOWLOCATION, 1L);
+  CHECK_EQ(run1(t), XFERE_OK);
+  ec = echo_of(t);
+  CHECK(starts_with(ec.head, "PUT /echo HTTP/1.1\r\n"));
+  CHECK_EQ(ec.body_len, 30000);
+  CHECK(memcmp(ec.body, data, 30000) == 0);
+  free(ec.head);
+  fclose(f);
+  free(data);
+  tx_free(t);
+}
+
+/* A POST of s through the read callback, to a redirect of that code. */
+static struct tx *readcb_post_redirected(int code, struct src *s) {
+  struct tx *t = tx_new(tx_url("%s/redirect/%d?to=/echo", fault_base(), code));
+  s->pos = 0;
+  xfer_easy_setopt(t->easy, XFEROPT_POST, 1L);
+  xfer_easy_setopt(t->easy, XFEROPT_READFUNCTION, read_src);
+  xfer_easy_setopt(t->easy, XFEROPT_READDATA, s);
+  xfer_easy_setopt(t->easy, XFEROPT_POSTFIELDSIZE, (long)s->len);
+  xfer_easy_setopt(t->easy, XFEROPT_FOLLOWLOCATION, 1L);
+  return t;
+}
+
+TEST(redirect_307_read_callback_cannot_rewind) {
+  char *data = pattern(5000, 3);
+  struct src s = {data, 5000, 0, 0, 0};
+  struct tx *t = readcb_post_redirected(307, &s);
+  CHECK_EQ(run1(t), XFERE_SEND_FAIL_REWIND);
+  CHECK(strstr(t->errbuf, "rewound"));
+  CHECK_EQ(info_long(t->easy, XFERINFO_REDIRECT_COUNT), 0);
+  tx_free(t);
+  /* a 303 makes it a GET: nothing to send again */
+  t = readcb_post_redirected(303, &s);
+  CHECK_EQ(run1(t), XFERE_OK);
+  CHECK_EQ(info_long(t->easy, XFERINFO_REDIRECT_COUNT), 1);
   free(data);
   tx_free(t);
 }

@@ -313,8 +313,13 @@ typedef xfer_xferinfo_callback curl_xferinfo_callback;
 #define CURL_GLOBAL_NOTHING 0
 #define CURL_GLOBAL_DEFAULT CURL_GLOBAL_ALL
 #define CURL_GLOBAL_ACK_EINTR (1 << 2)
-#define curl_global_init(flags) ((void)(flags), (CURLcode)CURLE_OK)
-#define curl_global_cleanup() ((void)0)
+/* Functions, not macros: a macro's value, called as a statement, warns
+ * "statement with no effect" under -Wall. */
+static inline CURLcode curl_global_init(long flags) {
+  (void)flags;
+  return CURLE_OK;
+}
+static inline void curl_global_cleanup(void) {}
 
 /* libcurl's curl_version() returns char *, not const char *; the cast keeps
  * `char *v = curl_version();` free of qualifier warnings.  The string is
