@@ -274,6 +274,31 @@ int lxfer_nameindex(lua_State *L, const void *key, int keyidx) {
   return i;
 }
 
+int lxfer_optindex(lua_State *L, const void *key, int keyidx, int arg) {
+  int k = lxfer_nameindex(L, key, keyidx);
+  if (k >= 0) return k;
+  if (lua_type(L, keyidx) != LUA_TSTRING)
+    return luaL_argerror(L, arg, lua_pushfstring(L, "option names are "
+                         "strings, got %s", luaL_typename(L, keyidx)));
+  return luaL_argerror(L, arg, lua_pushfstring(L, "unknown option '%s'",
+                                               lua_tostring(L, keyidx)));
+}
+
+int lxfer_table_optindexes(lua_State *L, const void *key, int t, int *idx) {
+  int n = 0, i, j, k;
+  t = lua_absindex(L, t);
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    lua_pop(L, 1);
+    idx[n++] = lxfer_optindex(L, key, -1, t);
+  }
+  for (i = 1; i < n; i++) {
+    for (k = idx[i], j = i; j > 0 && idx[j - 1] > k; j--) idx[j] = idx[j - 1];
+    idx[j] = k;
+  }
+  return n;
+}
+
 /* module[prefix .. NAME] = v, NAME being name in capitals. */
 void lxfer_setupper(lua_State *L, const char *prefix, const char *name,
                     lua_Integer v) {

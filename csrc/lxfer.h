@@ -133,6 +133,15 @@ void lxfer_newmeta(lua_State *L, const char *name, const luaL_Reg *methods,
 void lxfer_nametable(lua_State *L, const void *key, const char *const *names,
                      int n);
 int lxfer_nameindex(lua_State *L, const void *key, int keyidx);
+/* The option index of the name at keyidx, or an error on argument arg:
+ * "unknown option 'x'", or "option names are strings". */
+int lxfer_optindex(lua_State *L, const void *key, int keyidx, int arg);
+/* The option indexes of every key of the table at t, in ascending order
+ * (the order options are applied in), into idx (room for every option of
+ * the list: a table has each name once); returns how many.  Every name is
+ * checked before the caller applies any, so an unknown one changes
+ * nothing. */
+int lxfer_table_optindexes(lua_State *L, const void *key, int t, int *idx);
 void lxfer_setupper(lua_State *L, const char *prefix, const char *name,
                     lua_Integer v);
 

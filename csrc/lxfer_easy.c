@@ -709,30 +709,12 @@ static void apply(lua_State *L, struct lxfer_easy *e, const struct opt *o,
                   xfer_easy_strerror(rc), xfer_easy_codename(rc)));
 }
 
-static int optindex(lua_State *L, int keyidx, int arg) {
-  int k = lxfer_nameindex(L, &opt_key, keyidx);
-  if (k >= 0) return k;
-  if (lua_type(L, keyidx) != LUA_TSTRING)
-    return luaL_argerror(L, arg, lua_pushfstring(L, "option names are "
-                         "strings, got %s", luaL_typename(L, keyidx)));
-  return luaL_argerror(L, arg, lua_pushfstring(L, "unknown option '%s'",
-                                               lua_tostring(L, keyidx)));
-}
-
 /* Checks every name first, so an unknown one changes nothing; then applies
  * in the order of opts[]. */
 static void apply_table(lua_State *L, struct lxfer_easy *e, int t) {
-  int idx[NOPTS], n = 0, i, j, k;
+  int idx[NOPTS], n, i;
   t = lua_absindex(L, t);
-  lua_pushnil(L);
-  while (lua_next(L, t)) {
-    lua_pop(L, 1);
-    idx[n++] = optindex(L, -1, t);
-  }
-  for (i = 1; i < n; i++) {
-    for (k = idx[i], j = i; j > 0 && idx[j - 1] > k; j--) idx[j] = idx[j - 1];
-    idx[j] = k;
-  }
+  n = lxfer_table_optindexes(L, &opt_key, t, idx);
   for (i = 0; i < n; i++) {
     lua_getfield(L, t, opts[idx[i]].name);
     apply(L, e, &opts[idx[i]], -1, t);
@@ -747,7 +729,7 @@ static int easy_setopt(lua_State *L) {
     apply_table(L, e, 2);
   } else {
     luaL_checkany(L, 3);
-    apply(L, e, &opts[optindex(L, 2, 2)], 3, 3);
+    apply(L, e, &opts[lxfer_optindex(L, &opt_key, 2, 2)], 3, 3);
   }
   lua_settop(L, 1);
   return 1;

@@ -392,28 +392,10 @@ static void mapply(lua_State *L, struct lxfer_multi *m, const struct mopt *o,
   }
 }
 
-static int moptindex(lua_State *L, int keyidx, int arg) {
-  int k = lxfer_nameindex(L, &mopt_key, keyidx);
-  if (k >= 0) return k;
-  if (lua_type(L, keyidx) != LUA_TSTRING)
-    return luaL_argerror(L, arg, lua_pushfstring(L, "option names are "
-                         "strings, got %s", luaL_typename(L, keyidx)));
-  return luaL_argerror(L, arg, lua_pushfstring(L, "unknown option '%s'",
-                                               lua_tostring(L, keyidx)));
-}
-
 static void mapply_table(lua_State *L, struct lxfer_multi *m, int t) {
-  int idx[NMOPTS], n = 0, i, j, k;
+  int idx[NMOPTS], n, i;
   t = lua_absindex(L, t);
-  lua_pushnil(L);
-  while (lua_next(L, t)) {
-    lua_pop(L, 1);
-    idx[n++] = moptindex(L, -1, t);
-  }
-  for (i = 1; i < n; i++) {
-    for (k = idx[i], j = i; j > 0 && idx[j - 1] > k; j--) idx[j] = idx[j - 1];
-    idx[j] = k;
-  }
+  n = lxfer_table_optindexes(L, &mopt_key, t, idx);
   for (i = 0; i < n; i++) {
     lua_getfield(L, t, mopts[idx[i]].name);
     mapply(L, m, &mopts[idx[i]], -1, t);
@@ -427,7 +409,7 @@ static int multi_setopt(lua_State *L) {
     mapply_table(L, m, 2);
   } else {
     luaL_checkany(L, 3);
-    mapply(L, m, &mopts[moptindex(L, 2, 2)], 3, 3);
+    mapply(L, m, &mopts[lxfer_optindex(L, &mopt_key, 2, 2)], 3, 3);
   }
   lua_settop(L, 1);
   return 1;

@@ -24,9 +24,10 @@
 -- and h:all(name): h.all is always the method.
 local byte, lower, match, sub = string.byte, string.lower, string.match,
                                 string.sub
-local concat = table.concat
-local error, getmetatable, rawget, rawset, setmetatable, type =
-    error, getmetatable, rawget, rawset, setmetatable, type
+local format = string.format
+local concat, sort = table.concat, table.sort
+local error, getmetatable, ipairs, pairs, rawget, rawset, setmetatable, type =
+    error, getmetatable, ipairs, pairs, rawget, rawset, setmetatable, type
 
 local _M = { version = "0.1.0" }
 
@@ -202,5 +203,61 @@ end
 
 -- For the collectors (xfer.http): the metatable of a fresh line array.
 _M.Unparsed = Unparsed
+
+-- The other direction: a request's headers table as header lines for the
+-- httpheader option, appended to list.  Array items go as they are
+-- ("Name: value"), then name = value pairs by name (a value may be a list
+-- of values; false removes a header the library would send; "" sends it
+-- empty).  Returns list, or nil, msg on a bad value.  Shared by xfer.http
+-- and xfer.ngx, so both send the same lines.
+function _M.request_lines(h, list)
+    local n = #list
+    for i = 1, #h do
+        local v = h[i]
+        if type(v) ~= "string" then
+            return nil, format("headers[%d] must be a string, got %s", i, type(v))
+        end
+        n = n + 1
+        list[n] = v
+    end
+    local names, nn = {}, 0
+    for k in pairs(h) do
+        if type(k) == "string" then
+            nn = nn + 1
+            names[nn] = k
+        elseif type(k) ~= "number" then
+            return nil, "header names must be strings, got " .. type(k)
+        end
+    end
+    sort(names)
+    for _, k in ipairs(names) do
+        local v = h[k]
+        local tv = type(v)
+        if v == false then
+            n = n + 1
+            list[n] = k .. ":"
+        elseif v == "" then
+            n = n + 1
+            list[n] = k .. ";"
+        elseif tv == "string" or tv == "number" then
+            n = n + 1
+            list[n] = k .. ": " .. v
+        elseif tv == "table" then
+            for i = 1, #v do
+                local x = v[i]
+                if type(x) ~= "string" and type(x) ~= "number" then
+                    return nil, format("header '%s' #%d must be a string, got %s",
+                                       k, i, type(x))
+                end
+                n = n + 1
+                list[n] = k .. ": " .. x
+            end
+        else
+            return nil, format("header '%s' must be a string, a number, a list "
+                               .. "or false, got %s", k, tv)
+        end
+    end
+    return list
+end
 
 return _M

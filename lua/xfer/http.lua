@@ -18,7 +18,7 @@ local core = require "xfer.core"
 local headers = require "xfer.headers"
 
 local format, match = string.format, string.match
-local concat, sort = table.concat, table.sort
+local concat = table.concat
 local error, getmetatable, ipairs, next, pairs, pcall, setmetatable, tostring,
       type = error, getmetatable, ipairs, next, pairs, pcall, setmetatable,
              tostring, type
@@ -121,60 +121,6 @@ local function new_slot(with_headers)
 end
 _M.new_slot = new_slot
 
--- The header list for the httpheader option from a request's headers:
--- array items as they are ("Name: value"), then name = value pairs by name
--- (a value may be a list of values; false removes a header the library
--- would send; "" sends it empty). nil, msg on a bad value.
-local function header_list(h, list)
-    local n = #list
-    for i = 1, #h do
-        local v = h[i]
-        if type(v) ~= "string" then
-            return nil, format("headers[%d] must be a string, got %s", i, type(v))
-        end
-        n = n + 1
-        list[n] = v
-    end
-    local names, nn = {}, 0
-    for k in pairs(h) do
-        if type(k) == "string" then
-            nn = nn + 1
-            names[nn] = k
-        elseif type(k) ~= "number" then
-            return nil, "header names must be strings, got " .. type(k)
-        end
-    end
-    sort(names)
-    for _, k in ipairs(names) do
-        local v = h[k]
-        local tv = type(v)
-        if v == false then
-            n = n + 1
-            list[n] = k .. ":"
-        elseif v == "" then
-            n = n + 1
-            list[n] = k .. ";"
-        elseif tv == "string" or tv == "number" then
-            n = n + 1
-            list[n] = k .. ": " .. v
-        elseif tv == "table" then
-            for i = 1, #v do
-                local x = v[i]
-                if type(x) ~= "string" and type(x) ~= "number" then
-                    return nil, format("header '%s' #%d must be a string, got %s",
-                                       k, i, type(x))
-                end
-                n = n + 1
-                list[n] = k .. ": " .. x
-            end
-        else
-            return nil, format("header '%s' must be a string, a number, a list "
-                               .. "or false, got %s", k, tv)
-        end
-    end
-    return list
-end
-
 -- The easy options of a request table (a new table); nil, msg on misuse.
 local function build(req)
     local o = {}
@@ -217,7 +163,7 @@ local function build(req)
             for i = 1, #given do list[i] = given[i] end
         end
         local err
-        list, err = header_list(h, list)
+        list, err = headers.request_lines(h, list)
         if not list then return nil, err end
         o.httpheader = list
     end

@@ -43,7 +43,6 @@ local getmetatable = getmetatable
 local rawget = rawget
 local rawset = rawset
 local floor = math.floor
-local sort = table.sort
 local format = string.format
 local str_match = string.match
 local str_find = string.find
@@ -330,22 +329,18 @@ local function append(t, num, v, name)
 end
 
 -- The header lines of a request, as require "xfer" builds them: httpheader
--- (a string or a list) and the array items of headers as they are, then
--- its name = value pairs by name (a value may be a list of values; false
--- removes a header the library would send; "" sends it empty).
+-- (a string or a list), then the headers table (xfer.headers).
 local function header_lines(req)
-    local list, n = {}, 0
+    local list = {}
     local given = req.httpheader
     if type(given) == "string" then
-        n = 1
         list[1] = given
     elseif type(given) == "table" then
         for i = 1, #given do
             if type(given[i]) ~= "string" then
                 return nil, "httpheader[" .. i .. "] must be a string"
             end
-            n = n + 1
-            list[n] = given[i]
+            list[i] = given[i]
         end
     elseif given ~= nil then
         return nil, "field 'httpheader' must be a string or a list"
@@ -357,52 +352,7 @@ local function header_lines(req)
     if type(h) ~= "table" then
         return nil, "field 'headers' must be a table, got " .. type(h)
     end
-    for i = 1, #h do
-        if type(h[i]) ~= "string" then
-            return nil, format("headers[%d] must be a string, got %s", i,
-                               type(h[i]))
-        end
-        n = n + 1
-        list[n] = h[i]
-    end
-    local names, nn = {}, 0
-    for k in pairs(h) do
-        if type(k) == "string" then
-            nn = nn + 1
-            names[nn] = k
-        elseif type(k) ~= "number" then
-            return nil, "header names must be strings, got " .. type(k)
-        end
-    end
-    sort(names)
-    for _, k in ipairs(names) do
-        local v = h[k]
-        local tv = type(v)
-        if v == false then
-            n = n + 1
-            list[n] = k .. ":"
-        elseif v == "" then
-            n = n + 1
-            list[n] = k .. ";"
-        elseif tv == "string" or tv == "number" then
-            n = n + 1
-            list[n] = k .. ": " .. v
-        elseif tv == "table" then
-            for i = 1, #v do
-                local x = v[i]
-                if type(x) ~= "string" and type(x) ~= "number" then
-                    return nil, format("header '%s' #%d must be a string, "
-                                       .. "got %s", k, i, type(x))
-                end
-                n = n + 1
-                list[n] = k .. ": " .. x
-            end
-        else
-            return nil, format("header '%s' must be a string, a number, a "
-                               .. "list or false, got %s", k, tv)
-        end
-    end
-    return list
+    return headers.request_lines(h, list)
 end
 
 -- method and body, as require "xfer" maps them onto easy options.
