@@ -63,6 +63,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 enum { MODE_WIN, MODE_QUEUE, MODE_IDLE };
 
 /* Parameters */
@@ -91,37 +93,6 @@ static long rss0, rss1;
 static long chunk_n, chunk_start_done;
 static double chunk_start_cpu, chunk_min = -1;
 static double setup_cpu; /* queue mode: CPU to make the N handles */
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static double tv_s(const struct timeval *tv) {
-  return tv->tv_sec + tv->tv_usec / 1e6;
-}
-
-static double ru_cpu(const struct rusage *r) {
-  return r->ru_utime.tv_sec + r->ru_utime.tv_usec / 1e6 + r->ru_stime.tv_sec +
-         r->ru_stime.tv_usec / 1e6;
-}
-
-/* VmRSS or VmHWM from /proc/self/status, in KiB. */
-static long status_kb(const char *key) {
-  char line[256];
-  long v = -1;
-  size_t kl = strlen(key);
-  FILE *f = fopen("/proc/self/status", "r");
-  if (!f) return -1;
-  while (fgets(line, sizeof(line), f))
-    if (!strncmp(line, key, kl) && line[kl] == ':') {
-      v = atol(line + kl + 1);
-      break;
-    }
-  fclose(f);
-  return v;
-}
 
 static size_t on_body(char *p, size_t size, size_t n, void *u) {
   (void)p;

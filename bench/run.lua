@@ -1005,8 +1005,8 @@ local function main()
   doc[#doc + 1] = (#T > 0 and targets_md(T) or "- (none judged in this run)") .. "\n"
   if FLOOR and FLOOR.ratio then
     doc[#doc + 1] = string.format("W1's floor: a client with no library at all (bench/raw_floor.c: one prepared request, epoll, " ..
-      "one send and one recv per request) spends %s µs per request (%s µs of it in the kernel), **%s× libcurl's best**: " ..
-      "a CPU ratio to libcurl below that is out of reach of any client on this machine.\n",
+      "one send and one recv per request) spends %s µs per request (%s µs of it in the kernel), **%s× libcurl's best**. " ..
+      "No client can go far below that ratio on this machine; a client within ±15%% of the floor is at it (run-to-run noise here is of that size).\n",
       fmt_num(FLOOR.cpu), fmt_num(FLOOR.sys), fmt_num(FLOOR.ratio))
   end
   doc[#doc + 1] = "## Fidelity (curl_bench.c built against libcurl and against xfer)\n"

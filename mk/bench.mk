@@ -34,22 +34,22 @@ endif
 bench-build: $(BENCH_BINS)
 
 # xfer's own client: the xfer API directly.
-$(BENCH_OUT)/xfer_c: bench/xfer_c.c csrc/xfer.h $(BUILD)/libxfer.a
+$(BENCH_OUT)/xfer_c: bench/xfer_c.c bench/bench_util.h csrc/xfer.h $(BUILD)/libxfer.a
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_CFLAGS) -Icsrc $< -o $@ $(BUILD)/libxfer.a $(BENCH_XFER_LIBS)
 
 # The libcurl client, unchanged, through xfer's compat header.
-$(BENCH_OUT)/curl_bench-xfer: bench/curl_bench.c csrc/xfer.h csrc/compat/curl/curl.h $(BUILD)/libxfer.a
+$(BENCH_OUT)/curl_bench-xfer: bench/curl_bench.c bench/bench_util.h csrc/xfer.h csrc/compat/curl/curl.h $(BUILD)/libxfer.a
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_CFLAGS) -Icsrc/compat $< -o $@ $(BUILD)/libxfer.a $(BENCH_XFER_LIBS) -luv
 
 # The same client against Debian's libcurl.
-$(BENCH_OUT)/curl_bench-curl: bench/curl_bench.c
+$(BENCH_OUT)/curl_bench-curl: bench/curl_bench.c bench/bench_util.h
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_CFLAGS) $< -o $@ -lcurl -luv
 
 # The floor: no library, the least a keep-alive client can do.
-$(BENCH_OUT)/raw_floor: bench/raw_floor.c
+$(BENCH_OUT)/raw_floor: bench/raw_floor.c bench/bench_util.h
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_CFLAGS) $< -o $@
 
