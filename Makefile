@@ -131,3 +131,7 @@ include mk/lua.mk
 include mk/ngx.mk
 include mk/bench.mk
 include mk/fuzz.mk
+
+# The benchmark's Lua rows need the Lua modules (mk/bench.mk alone builds
+# only the C clients, and skips the Lua rows when the modules are missing).
+bench-build: lua-modules
