@@ -801,6 +801,33 @@ TEST(keepalive_reuse_no_socket_calls) {
   END(t, 11);
 }
 
+/* A connect to a loopback listener completes inside connect(): the engine
+ * notices and sends at once, without asking for POLL_OUT first.  (The
+ * kernel may defer a handshake under load, hence "most", not "all".) */
+static void count_out(struct loop *L, int fd, int what) {
+  (void)fd;
+  if (what == XFER_POLL_OUT || what == XFER_POLL_INOUT) (*(int *)L->user)++;
+}
+TEST(loopback_connect_no_poll_out) {
+  BEGIN;
+  int i, outs = 0, n = 16;
+  struct tx *t[16];
+  L.user = &outs;
+  L.sock_hook = count_out;
+  for (i = 0; i < n; i++) {
+    t[i] = ngx(tx_url("/files/%d.txt", i));
+    xfer_easy_setopt(t[i]->easy, XFEROPT_FRESH_CONNECT, 1L);
+    ADD(t[i]);
+  }
+  l_run(&L, 5000, NULL);
+  for (i = 0; i < n; i++) {
+    CHECK_EQ(t[i]->result, XFERE_OK);
+    CHECK_STR(t[i]->body.data, tx_url("file %d\n", i));
+  }
+  CHECK(outs < n / 2);
+  END(t, n);
+}
+
 /* CURLMOPT_SOCKETFUNCTION / TIMERFUNCTION: "should return 0 on success,
  * and -1 on error. If this callback returns error, all transfers currently
  * in progress in this multi handle will be aborted and fail." */
