@@ -10,7 +10,7 @@ See bench/README.md for what the workloads, clients and columns are.
   --build DIR     where `make -f mk/bench.mk bench-build` put DIR/bench/*
                   (default: build)
   --quick         small N everywhere (the QUICK=1 run, under a minute)
-  --only LIST     run only these workloads (W1..W7)
+  --only LIST     run only these workloads (W1..W8)
   --skip-strace   no syscall-counting pass
   --out FILE      results file (default: bench/results.md next to this
                   script, bench/results-quick.md with --quick; "-": none)
@@ -19,7 +19,10 @@ See bench/README.md for what the workloads, clients and columns are.
 Every client run goes through `pstat` (bench/pstat.c), which raises the fd
 limit, enforces a time limit and reports the process' own rusage; the C
 clients also print their own measured-phase CPU, which is what the table
-uses for them.
+uses for them.  W8 (OpenResty fan-out) starts a second nginx from
+bench/ngx_fanout.conf with the Lua module and DIR/ngx/ngx_http_xfer_module.so
+(skipped, with a note, when either is missing) and measures its worker's CPU
+from /proc/PID/stat.
 ]]
 
 local T_START = os.time()
@@ -691,6 +694,245 @@ local function strace_pass(results)
 end
 
 ------------------------------------------------------------------------------
+-- W8: OpenResty fan-out.  A second nginx (bench/ngx_fanout.conf: one
+-- worker, the Lua module and xfer's nginx module) answers each client
+-- request with 10 keep-alive GETs of /1k.bin to the bench nginx above,
+-- through xfer.ngx's fetch_all or through ngx.socket.tcp cosockets in 10
+-- light threads.  wrk drives it; the CPU is the fan-out worker's
+-- utime+stime from /proc/PID/stat before and after each measured run.
+------------------------------------------------------------------------------
+local W8_NOTE, W8_DETAIL -- why W8 did not run (printed in the results)
+local W8_INFO -- a line for the environment list
+local FAN = { prefix = TMP .. "/fanout" }
+local NGX_MODDIR = os.getenv("NGX_MODULES_DIR") or "/usr/lib/nginx/modules"
+local CLK_TCK = tonumber(capture("getconf CLK_TCK")) or 100
+local W8_CLIENTS = {
+  xfer = { id = "ngx-xfer", label = "xfer.ngx fetch_all", family = "ngx-xfer", path = "/fanout/xfer" },
+  cosocket = { id = "ngx-cosocket", label = "ngx.socket.tcp cosockets", family = "ngx-cosocket", path = "/fanout/cosocket" },
+}
+
+local function abspath(p)
+  if p:sub(1, 1) == "/" then return p end
+  return capture("pwd") .. "/" .. p
+end
+
+-- An HTTP/1.0 GET with bash's /dev/tcp (no curl needed): the body or nil.
+local function http_get(port, path)
+  local out, ok = run("timeout 10 bash -c " .. q("exec 3<>/dev/tcp/127.0.0.1/" .. port ..
+    " && printf 'GET " .. path .. " HTTP/1.0\\r\\nHost: 127.0.0.1\\r\\n\\r\\n' >&3 && cat <&3"))
+  if not ok or not out:match("^HTTP/1%.%d 200") then return nil, out end
+  return out:match("\r\n\r\n(.*)$")
+end
+
+-- utime and stime of a process, in clock ticks; and its VmHWM (KiB).
+local function proc_cpu(pid)
+  local f = io.open("/proc/" .. pid .. "/stat", "r")
+  if not f then return nil end
+  local st = f:read("a")
+  f:close()
+  local fields = {}
+  for x in st:match(".*%) (.*)$"):gmatch("%S+") do fields[#fields + 1] = x end
+  -- fields[1] is field 3 (state): utime is field 14, stime field 15
+  return tonumber(fields[12]), tonumber(fields[13])
+end
+
+local function proc_hwm(pid)
+  local f = io.open("/proc/" .. pid .. "/status", "r")
+  if not f then return nil end
+  local hwm = f:read("a"):match("VmHWM:%s*(%d+)")
+  f:close()
+  return tonumber(hwm)
+end
+
+local function fan_log_tail()
+  return capture("tail -n 5 " .. q(FAN.prefix .. "/logs/error.log"))
+end
+
+-- Why W8 cannot run here, or nil.
+local function w8_missing()
+  if not HAVE_WRK then return "wrk is missing" end
+  for _, m in ipairs { "ndk_http_module.so", "ngx_http_lua_module.so" } do
+    if not exists(NGX_MODDIR .. "/" .. m) then
+      return NGX_MODDIR .. "/" .. m .. " is missing (apt-get install libnginx-mod-http-lua)"
+    end
+  end
+  if not exists(FAN.module) then
+    return FAN.module .. " is missing (make ngx-module; `make bench` builds it)"
+  end
+  if not exists(HERE .. "/ngx_fanout.conf") then
+    return HERE .. "/ngx_fanout.conf is missing"
+  end
+end
+
+local function start_fanout(upstream_host)
+  must("mkdir -p " .. q(FAN.prefix .. "/logs") .. " " .. q(FAN.prefix .. "/temp"))
+  local f = assert(io.open(HERE .. "/ngx_fanout.conf", "r"))
+  local tmpl = f:read("a")
+  f:close()
+  for _ = 1, 8 do
+    local port
+    repeat port = math.random(20000, 31000) until port ~= PORT and port ~= SPORT
+    local vars = {
+      PREFIX = FAN.prefix, MODDIR = NGX_MODDIR, MODULE = FAN.module,
+      TOP = FAN.top, PORT = port, UPSTREAM_HOST = upstream_host,
+      UPSTREAM_PORT = PORT,
+      UPSTREAM_URL = "http://" .. upstream_host .. ":" .. PORT .. "/1k.bin",
+    }
+    local conf = tmpl:gsub("@([%u_]+)@", function(k) return vars[k] and tostring(vars[k]) end)
+    write_file(FAN.prefix .. "/nginx.conf", conf)
+    write_file(FAN.prefix .. "/logs/error.log", "")
+    local out, ok = run(NGINX .. " -e " .. q(FAN.prefix .. "/logs/error.log") ..
+                        " -p " .. q(FAN.prefix) .. " -c " .. q(FAN.prefix .. "/nginx.conf"))
+    if ok then
+      FAN.started = true
+      for _ = 1, 50 do
+        local pid = http_get(port, "/pid")
+        pid = pid and tonumber(pid:match("%d+"))
+        if pid then
+          FAN.port, FAN.pid = port, pid
+          return true
+        end
+        run("sleep 0.1")
+      end
+      return nil, "the fan-out nginx did not answer within 5 s:\n" .. fan_log_tail()
+    end
+    local elog = fan_log_tail()
+    if not (out .. elog):find("bind") then
+      return nil, "the fan-out nginx did not start:\n" .. out .. elog
+    end
+  end
+  return nil, "the fan-out nginx: no free port after 8 tries"
+end
+
+local function stop_fanout()
+  if not FAN.started then return end
+  FAN.started = false
+  local pid = capture("cat " .. q(FAN.prefix .. "/nginx.pid"))
+  if pid == "" then return end
+  run("kill -TERM " .. pid)
+  for _ = 1, 50 do
+    local _, alive = run("kill -0 " .. pid)
+    if not alive then return end
+    run("sleep 0.1")
+  end
+  run("kill -KILL " .. pid)
+end
+
+-- One wrk run against a fan-out location; the worker's CPU around it.
+local function w8_run(cl, secs, measured)
+  local cmd = string.format("wrk -t1 -c50 -d%ds %s", secs,
+                            q("http://127.0.0.1:" .. FAN.port .. cl.path))
+  local full = string.format("%s -t %d -- %s", PSTAT, secs + 60, cmd)
+  local u0, s0 = proc_cpu(FAN.pid)
+  local uu0, us0 = proc_cpu(FAN.upstream_pid or 0)
+  local out = run(full)
+  local u1, s1 = proc_cpu(FAN.pid)
+  local uu1, us1 = proc_cpu(FAN.upstream_pid or 0)
+  raw_n = raw_n + 1
+  write_file(string.format("%s/%03d-W8-%s%s.txt", RAW, raw_n, cl.id, measured and "" or "-warmup"),
+             full .. "\n" .. out)
+  local n = tonumber(out:match("(%d+) requests in"))
+  local t, unit = out:match("requests in ([%d.]+)(%a+)")
+  local wall = tonumber(t)
+  if wall and unit == "ms" then wall = wall / 1000 elseif wall and unit == "m" then wall = wall * 60 end
+  local bad = tonumber(out:match("Non%-2xx or 3xx responses: (%d+)")) or 0
+  local errs = 0
+  for v in (out:match("Socket errors:([^\n]*)") or ""):gmatch("(%d+)") do errs = errs + tonumber(v) end
+  local rec
+  if n and wall and u0 and u1 then
+    rec = { requests = n, ok = n - bad - errs, non2xx = bad, errors = errs, wall_s = wall,
+            cpu_s = ((u1 - u0) + (s1 - s0)) / CLK_TCK, user_s = (u1 - u0) / CLK_TCK,
+            ticks = (u1 - u0) + (s1 - s0), maxrss_kb = proc_hwm(FAN.pid),
+            latency = out:match("Latency%s+(%S+)") }
+    if uu0 and uu1 then rec.up_cpu_s = ((uu1 - uu0) + (us1 - us0)) / CLK_TCK end
+  end
+  return rec, out, full
+end
+
+local function run_w8(results)
+  FAN.module = abspath(opt.build) .. "/ngx/ngx_http_xfer_module.so"
+  FAN.top = abspath(HERE .. "/..")
+  local why = w8_missing()
+  if why then
+    W8_NOTE = "W8 (OpenResty fan-out) skipped: " .. why .. "."
+    log("%s", W8_NOTE)
+    return
+  end
+  local upstream = next_addr()
+  -- the upstream nginx's worker (its CPU goes into the notes)
+  local master = capture("cat " .. q(NG .. "/nginx.pid"))
+  FAN.upstream_pid = tonumber(capture("cat /proc/" .. master .. "/task/" .. master .. "/children"):match("%d+"))
+  local ok, err = start_fanout(upstream)
+  if not ok then
+    W8_NOTE = "W8 (OpenResty fan-out) skipped: " .. err:match("^[^\n]*")
+    W8_DETAIL = err:match("\n(.*)$")
+    log("%s\n%s", W8_NOTE, W8_DETAIL or "")
+    return
+  end
+  local secs, rounds = Q and 1 or 5, 2
+  local case = { w = "W8", mode = "fanout",
+                 variant = string.format("10 GETs of 1 KiB per client request, wrk -t1 -c50 -d%ds, ≤ 64 upstream conns", secs) }
+  W8_INFO = string.format("W8's fan-out host: a second nginx (worker_processes 1, worker_connections 4096, the Lua module %s + xfer's module) on 127.0.0.1:%d; upstream: the nginx above at %s:%d",
+    capture("dpkg-query -W -f='${Version}' libnginx-mod-http-lua"), FAN.port, upstream, PORT)
+  log("W8 fan-out nginx on 127.0.0.1:%d (worker %d), upstream %s:%d", FAN.port, FAN.pid, upstream, PORT)
+  local order = { W8_CLIENTS.xfer, W8_CLIENTS.cosocket }
+  local st = {}
+  for _, cl in ipairs(order) do st[cl.id] = { runs = {} } end
+  -- one request each: 200 and the 10 bodies' bytes (10 × 1,024)
+  for _, cl in ipairs(order) do
+    local body, out = http_get(FAN.port, cl.path)
+    if not body or body:match("^%s*(%d+)") ~= "10240" then
+      st[cl.id].failed = true
+      st[cl.id].fail_out = "GET " .. cl.path .. ": expected 200 and 10240, got:\n" ..
+                           (body or out or ""):sub(1, 500) .. "\n--- fan-out error.log:\n" .. fan_log_tail()
+    end
+  end
+  -- warm-up: the JIT, both connection pools
+  for _, cl in ipairs(order) do w8_run(cl, 1, false) end
+  for _ = 1, rounds do
+    for _, cl in ipairs(order) do
+      local s = st[cl.id]
+      local rec, out, full = w8_run(cl, secs, true)
+      local bad = not rec or rec.ok ~= rec.requests or rec.requests == 0
+      if bad then
+        s.failed = true
+        s.fail_out = (s.fail_out and s.fail_out .. "\n" or "") .. (full .. "\n" .. (out or "")):sub(-1500) ..
+                     "\n--- fan-out error.log:\n" .. fan_log_tail()
+      end
+      if rec then
+        rec.rps = rec.requests / rec.wall_s
+        s.runs[#s.runs + 1] = rec
+        if not s.best or rec.rps > s.best.rps then s.best = rec end
+        log("W8 %-14s %d req in %ss (%s req/s, latency avg %s), non-2xx %d, errors %d, worker %d ticks: %s µs/req (%s%% of a core); upstream worker %s%% of a core",
+            cl.id, rec.requests, fmt_num(rec.wall_s, 2), fmt_int(rec.rps), tostring(rec.latency), rec.non2xx, rec.errors,
+            rec.ticks, fmt_num(rec.cpu_s * 1e6 / math.max(rec.requests, 1), 1), fmt_num(100 * rec.cpu_s / rec.wall_s, 0),
+            rec.up_cpu_s and fmt_num(100 * rec.up_cpu_s / rec.wall_s, 0) or "?")
+      else
+        log("W8 %-14s FAILED (no wrk report)", cl.id)
+      end
+    end
+  end
+  -- the same worker all along (a crashed worker would have been replaced)
+  local pid_now = http_get(FAN.port, "/pid")
+  pid_now = pid_now and tonumber(pid_now:match("%d+"))
+  for _, cl in ipairs(order) do
+    local s = st[cl.id]
+    if pid_now ~= FAN.pid then
+      s.failed = true
+      s.fail_out = (s.fail_out or "") .. "\nthe fan-out worker " .. FAN.pid .. " was replaced by " ..
+                   tostring(pid_now) .. "\n" .. fan_log_tail()
+    end
+    local r = { case = case, client = cl, rec = s.best, runs = s.runs, failed = s.failed }
+    if s.best then s.best.status = 0 end
+    if s.failed then
+      failures[#failures + 1] = { case = case, client = cl, cmd = "", tail = s.fail_out or "" }
+    end
+    results[#results + 1] = r
+  end
+  stop_fanout()
+end
+
+------------------------------------------------------------------------------
 -- derived metrics, ratios, targets
 ------------------------------------------------------------------------------
 -- W7 (idle mode): the cheapest eighth of the sequential phase, which the
@@ -834,6 +1076,44 @@ local function judge(results, lbest)
       end
     end
   end
+  -- W8: xfer.ngx against the cosocket handler of the same run
+  do
+    local x, c
+    for _, r in ipairs(results) do
+      if r.case.w == "W8" and r.client.family == "ngx-xfer" then x = r end
+      if r.case.w == "W8" and r.client.family == "ngx-cosocket" then c = r end
+    end
+    for _, r in ipairs { x or c, x and c or nil } do
+      local runs = {}
+      for _, rr in ipairs(r.runs or {}) do
+        runs[#runs + 1] = string.format("%s req/s, %s µs/req", fmt_int(rr.rps), fmt_num(rr.cpu_s * 1e6 / math.max(rr.requests, 1), 1))
+      end
+      local b = r.rec
+      r.note = "CPU: the fan-out nginx worker's (/proc stat, utime+stime) per client request" ..
+               (b and string.format(", %s%% of a core", fmt_num(100 * b.cpu_s / b.wall_s, 0)) or "") ..
+               (b and b.up_cpu_s and string.format("; upstream nginx worker %s µs per client request (%s%% of a core)",
+                 fmt_num(b.up_cpu_s * 1e6 / math.max(b.requests, 1), 1), fmt_num(100 * b.up_cpu_s / b.wall_s, 0)) or "") ..
+               "; best of " .. #runs .. " by req/s (" .. table.concat(runs, "; ") .. ")"
+    end
+    if x and c and x.cpu_req and c.cpu_req and x.rps and c.rps then
+      x.ratio, c.ratio = x.cpu_req / c.cpu_req, 1
+      local rps_ratio = x.rps / c.rps
+      x.note = "ratio column: CPU × the cosocket row; req/s " .. fmt_num(rps_ratio) .. "× cosockets; " .. x.note
+      c.note = "ratio column: to this row (libcurl has no role in W8); " .. c.note
+      if not x.failed and not c.failed then
+        add("W8 req/s ≥ 1.2× cosockets (xfer.ngx fetch_all)", rps_ratio >= 1.2,
+            string.format("%s× (%s vs %s req/s)", fmt_num(rps_ratio), fmt_int(x.rps), fmt_int(c.rps)), x)
+        add("W8 worker CPU/req < cosockets (xfer.ngx fetch_all)", x.cpu_req < c.cpu_req,
+            string.format("%s× (%s vs %s µs per client request)", fmt_num(x.ratio), fmt_num(x.cpu_req, 1), fmt_num(c.cpu_req, 1)), x)
+      else
+        add("W8 req/s ≥ 1.2× cosockets and worker CPU/req < cosockets (xfer.ngx fetch_all)", false,
+            "a run had non-2xx responses or errors (see Failed runs)", x)
+      end
+    elseif x or c then
+      add("W8 req/s ≥ 1.2× cosockets and worker CPU/req < cosockets (xfer.ngx fetch_all)", false,
+          "no result for one of the two handlers (see Failed runs)", x or c)
+    end
+  end
   -- W1: how much of each client's CPU the kernel floor already is
   for _, r in ipairs(results) do
     if r.case.w == "W1" and r.client.id == "raw-floor" and r.cpu_req and not r.failed then
@@ -917,14 +1197,14 @@ local function table_md(results)
   L[#L + 1] = "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"
   for _, r in ipairs(results) do
     local rec = r.rec or {}
-    local n = (r.client.family == "floor" or r.case.mode == "idle") and rec.requests or r.case.n
+    local n = (r.client.family == "floor" or r.case.mode == "idle" or r.case.w == "W8") and rec.requests or r.case.n
     L[#L + 1] = string.format("| %s | %s | %s | %s / %s%s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |",
       r.case.w, r.case.variant, r.client.label,
       fmt_int(rec.ok), fmt_int(n), r.failed and " **FAIL**" or "",
       fmt_num(r.cpu_req, 2), fmt_num(r.user_req, 2), fmt_num(rec.wall_s, 3), fmt_int(r.rps),
       rec.maxrss_kb and fmt_num(rec.maxrss_kb / 1024, 1) or "-",
       fmt_num(r.syscalls, 2), fmt_num(r.sockcb_req, 4),
-      r.client.family == "libcurl" and (r.ratio and fmt_num(r.ratio) .. "×" or "-") or (r.ratio and ("**" .. fmt_num(r.ratio) .. "×**") or "-"),
+      (r.client.family == "libcurl" or r.client.family == "ngx-cosocket") and (r.ratio and fmt_num(r.ratio) .. "×" or "-") or (r.ratio and ("**" .. fmt_num(r.ratio) .. "×**") or "-"),
       r.note or "", r.target or "")
   end
   return table.concat(L, "\n")
@@ -983,6 +1263,15 @@ local function main()
     run_group(group, results)
     i = i + 1
   end
+  if not opt.only or opt.only.W8 then
+    local ok, err = pcall(run_w8, results)
+    if not ok then
+      stop_fanout()
+      W8_NOTE = "W8 (OpenResty fan-out) did not complete"
+      W8_DETAIL = tostring(err)
+      log("%s: %s", W8_NOTE, W8_DETAIL)
+    end
+  end
   if opt.strace then
     log("syscall-counting pass (strace -c -f)")
     strace_pass(results)
@@ -991,6 +1280,7 @@ local function main()
   local T = judge(results, lbest)
   local pn, bad, flines = fidelity(results)
   local env = env_md()
+  if W8_INFO then env = env .. "\n- " .. W8_INFO end
   local elapsed = os.time() - T_START
   local doc = {}
   doc[#doc + 1] = "# xfer benchmark results\n"
@@ -999,9 +1289,14 @@ local function main()
   doc[#doc + 1] = "- total run time: " .. elapsed .. " s\n"
   doc[#doc + 1] = "CPU is the client's user+sys CPU over the measured phase, divided by the requests (W7: the sequential phase only, and its cheapest eighth, to keep other load on this shared machine out of the flatness comparison; the whole-phase figure is in the notes); " ..
     "ratios are to the better of libcurl's two styles in the same case (bold: xfer rows). syscalls/req come from a separate, shorter `strace -c -f` run " ..
-    "(W7: at 1,000 idle connections, the difference between a 1,000- and a 2,000-request run, which leaves out opening the idle connections). sockcb/req warm: socket-callback calls per request from half the transfers done until the window starts to drain (W7: the sequential phase). W1 rows other than the compat ones are the best of 2 runs (by CPU), the xfer C rows of W2 at N ≤ 100,000 the best of 2 (by wall time; queued and windowed runs alternate).\n"
+    "(W7: at 1,000 idle connections, the difference between a 1,000- and a 2,000-request run, which leaves out opening the idle connections). sockcb/req warm: socket-callback calls per request from half the transfers done until the window starts to drain (W7: the sequential phase). W1 rows other than the compat ones are the best of 2 runs (by CPU), the xfer C rows of W2 at N ≤ 100,000 the best of 2 (by wall time; queued and windowed runs alternate). " ..
+    "W8 (OpenResty fan-out): wrk drives a second nginx whose handler makes 10 upstream GETs per client request; req/s is wrk's, CPU is the fan-out nginx worker's utime+stime (/proc/PID/stat) per client request, " ..
+    "the ratio column is to the cosocket row (libcurl has no role there), and each row is the best of 2 runs by req/s (xfer and cosocket runs alternate).\n"
   doc[#doc + 1] = table_md(results) .. "\n"
-  doc[#doc + 1] = "## Targets (judged on xfer's own C drivers, bench/xfer_c.c)\n"
+  if W8_NOTE then
+    doc[#doc + 1] = "**" .. W8_NOTE .. "**\n" .. (W8_DETAIL and ("\n```\n" .. W8_DETAIL .. "\n```\n") or "")
+  end
+  doc[#doc + 1] = "## Targets (judged on xfer's own C drivers, bench/xfer_c.c; W8 on xfer's nginx module)\n"
   doc[#doc + 1] = (#T > 0 and targets_md(T) or "- (none judged in this run)") .. "\n"
   if FLOOR and FLOOR.ratio then
     doc[#doc + 1] = string.format("W1's floor: a client with no library at all (bench/raw_floor.c: one prepared request, epoll, " ..
@@ -1028,6 +1323,7 @@ local function main()
 end
 
 local ok, res = pcall(main)
+stop_fanout()
 stop_nginx()
 if opt.keep then log("kept %s", TMP) else run("rm -rf " .. q(TMP)) end
 if not ok then

@@ -8,6 +8,9 @@
 #   BENCH_ARGS   extra arguments for bench/run.lua (--only, --skip-strace,
 #                --out FILE; see bench/README.md)
 #   BENCH_LUA    the Lua 5.4 interpreter (default lua5.4)
+#
+# From the top-level Makefile, bench-build also builds the nginx module that
+# W8 loads (ngx-module, mk/ngx.mk).
 
 BUILD ?= build
 CC ?= cc
@@ -32,6 +35,19 @@ $(BUILD)/libxfer.a: bench-lib ;
 endif
 
 bench-build: $(BENCH_BINS)
+
+# W8 (OpenResty fan-out) loads $(BUILD)/ngx/ngx_http_xfer_module.so.  From
+# the top-level Makefile (mk/ngx.mk is included before this file) `make
+# bench` builds it first, when nginx-dev's sources are there; on its own
+# (make -f mk/bench.mk) or without nginx-dev, bench/run.lua skips W8 with a
+# note when the module is missing.
+ifdef NGX_MK_LOADED
+ifneq ($(wildcard $(NGX_SRC)/configure),)
+bench-build: ngx-module
+else ifneq ($(filter bench bench-build,$(MAKECMDGOALS)),)
+$(info mk/bench.mk: $(NGX_SRC) missing (apt-get install nginx-dev): W8 runs only if $(NGX_MODULE) is already built)
+endif
+endif
 
 # xfer's own client: the xfer API directly.
 $(BENCH_OUT)/xfer_c: bench/xfer_c.c bench/bench_util.h csrc/xfer.h $(BUILD)/libxfer.a
