@@ -17,6 +17,7 @@ C_TESTS = $(patsubst spec/c/%.c,$(BUILD)/spec/%,$(filter-out spec/c/testlib.c,$(
 
 DEB_PKGS = build-essential pkg-config libc-ares-dev libssl-dev libuv1-dev \
   liblua5.4-dev liblua5.1-0-dev libluajit2-5.1-dev lua5.1 lua5.4 luajit2 \
+  liblua5.2-dev liblua5.3-dev lua5.2 lua5.3 \
   lua-busted lua-luv nginx libnginx-mod-http-lua nginx-dev libpcre2-dev \
   zlib1g-dev libcurl4-openssl-dev curl wrk strace clang valgrind luarocks
 

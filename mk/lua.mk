@@ -1,7 +1,8 @@
 # mk/lua.mk -- the Lua module xfer.core and its busted specs.
 #
 #   lua-modules  $(BUILD)/lua/<v>/xfer/core.so for v = 5.1, 5.4, jit (LuaJIT
-#                2.1), and 5.2/5.3 when their headers are installed; each
+#                2.1), and 5.2/5.3 when their headers are installed (make
+#                deps installs them); each
 #                links $(BUILD)/libxfer.a (PIC) + c-ares + libuv.
 #   lua-test     runs spec/lua with busted on lua5.1, lua5.4 and luajit, each
 #                against its own build, and prints busted's summary for each.

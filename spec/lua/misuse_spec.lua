@@ -13,9 +13,10 @@
 local xfer = require "xfer"
 local helper = require "spec.lua.helper"
 
-local LUA54 = _VERSION == "Lua 5.4"
--- Lua 5.1 and LuaJIT count integers up to 2^53 (lxfer_compat.h).
-local BIG = LUA54 and 2 ^ 62 or 2 ^ 53
+-- Lua 5.3 and 5.4 have 64-bit integers; 5.1, 5.2 and LuaJIT count
+-- integers up to 2^53 (lxfer_compat.h).
+local INT64 = math.type ~= nil
+local BIG = INT64 and 2 ^ 62 or 2 ^ 53
 
 -- Called from a Lua function, so that messages can name the method.
 local function raises(f, ...)
@@ -588,7 +589,7 @@ describe("misuse", function()
         transfer_ok({ connecttimeout_ms = BIG }, "connecttimeout_ms=BIG")
         transfer_ok({ low_speed_limit = 1, low_speed_time = BIG }, "low_speed_time=BIG")
         transfer_ok({ dns_cache_timeout = BIG }, "dns_cache_timeout=BIG")
-        if LUA54 then
+        if INT64 then
             transfer_ok({ timeout_ms = math.maxinteger }, "timeout_ms=maxinteger")
             must_raise({ timeout = math.maxinteger }, "option 'timeout'", "timeout=maxinteger")
         else
