@@ -210,7 +210,6 @@ static struct xfer_conn *idle_take(struct xfer_host *h) {
   c = xfer_queue_data(xfer_queue_head(&h->idle), struct xfer_conn, link);
   idle_unlink(c);
   c->state = XFER_CS_ACTIVE;
-  xfer__sock_set_idle(c->multi, c->fd, 0);
   return c;
 }
 
@@ -267,7 +266,6 @@ static void conn_release(struct xfer_conn *c) {
     }
   }
   c->state = XFER_CS_IDLE;
-  xfer__sock_set_idle(m, c->fd, 1);
   c->idle_since = xfer__now();
   xfer_queue_insert_head(&h->idle, &c->link);
   xfer_queue_insert_tail(&m->idle, &c->ilink);

@@ -33,6 +33,7 @@ XFERM *xfer_multi_init(void) {
   xfer_queue_init(&m->msgs);
   xfer_queue_init(&m->conns);
   xfer_queue_init(&m->idle);
+  m->epfd = -1;
   m->wakeup_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (m->wakeup_fd < 0) {
     free(m);
@@ -77,6 +78,7 @@ XFERMcode xfer_multi_cleanup(XFERM *m) {
   free(m->snap);
   free(m->live);
   free(m->recvbuf);
+  xfer__ep_free(m);
   close(m->wakeup_fd);
   m->magic = 0;
   free(m);

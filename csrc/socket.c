@@ -21,18 +21,8 @@ static int grow(XFERM *m, int fd) {
   return 0;
 }
 
-/* m->live holds every owned fd: the active ones in [0, nactive), the idle
- * keep-alive connections after them, so poll() only ever sees the active
- * ones however many idle connections the cache holds.  Every move is a
- * swap: O(1). */
-static void live_swap(XFERM *m, int i, int j) {
-  int a = m->live[i], b = m->live[j];
-  m->live[i] = b;
-  m->live[j] = a;
-  m->socks[b].live_idx = (uint32_t)i + 1;
-  m->socks[a].live_idx = (uint32_t)j + 1;
-}
-
+/* m->live holds every owned fd (for socket_all and for filling a new epoll
+ * set); a removal moves the last one into the hole: O(1). */
 static int live_add(XFERM *m, int fd) {
   if (m->nlive == m->live_cap) {
     int cap = m->live_cap ? m->live_cap * 2 : 64;
@@ -43,29 +33,16 @@ static int live_add(XFERM *m, int fd) {
   }
   m->live[m->nlive] = fd;
   m->socks[fd].live_idx = (uint32_t)++m->nlive;
-  live_swap(m, m->nactive++, m->nlive - 1); /* new sockets are active */
   return 0;
 }
 
 static void live_del(XFERM *m, int fd) {
-  int i = (int)m->socks[fd].live_idx - 1;
+  int i = (int)m->socks[fd].live_idx - 1, last;
   if (i < 0) return;
-  if (i < m->nactive) {
-    live_swap(m, i, --m->nactive);
-    i = m->nactive;
-  }
-  live_swap(m, i, --m->nlive);
+  last = m->live[--m->nlive];
+  m->live[i] = last;
+  m->socks[last].live_idx = (uint32_t)i + 1;
   m->socks[fd].live_idx = 0;
-}
-
-/* An idle keep-alive connection stays registered with the socket callback
- * (a close is seen at once), but leaves the poll set of wait/poll. */
-void xfer__sock_set_idle(XFERM *m, int fd, int idle) {
-  int i;
-  if (fd < 0 || fd >= m->nsocks || !m->socks[fd].live_idx) return;
-  i = (int)m->socks[fd].live_idx - 1;
-  if (idle && i < m->nactive) live_swap(m, i, --m->nactive);
-  else if (!idle && i >= m->nactive) live_swap(m, i, m->nactive++);
 }
 
 static void report(XFERM *m, XFER *e, int fd, int what) {
@@ -100,6 +77,7 @@ int xfer__sock_want(XFERM *m, int fd, int owner, struct xfer_conn *c,
   }
   s->conn = c;
   s->want = (uint8_t)what;
+  if (m->epfd >= 0) xfer__ep_sync(m, fd);
   report(m, e, fd, what);
   return 0;
 }
@@ -112,6 +90,8 @@ void xfer__sock_forget(XFERM *m, int fd, XFER *e) {
   if (s->owner == XFER_SOCK_FREE) return;
   if (s->announced) report(m, e, fd, XFER_POLL_REMOVE);
   live_del(m, fd);
+  s->want = 0;
+  if (s->ep_want) xfer__ep_sync(m, fd);
   memset(s, 0, sizeof(*s));
 }
 

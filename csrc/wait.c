@@ -1,11 +1,20 @@
 /*
  * wait.c -- driving a multi handle without an event loop of one's own:
  * perform, wait, poll and wakeup.  These (and xfer_easy_perform) are the only
- * core functions that block, and only in poll().
+ * core functions that block, and only in epoll_wait() or poll().
+ *
+ * The first of them makes an epoll set that from then on mirrors the
+ * interest in every socket (socket.c calls xfer__ep_sync whenever it
+ * changes), so a round costs one epoll_wait whatever the number of
+ * sockets, idle keep-alive connections included: they stay in the set,
+ * and a server that closes one is seen at once.  The wakeup eventfd is in
+ * the set too, edge-triggered: wait does not consume a wakeup, it keeps it
+ * for the next poll.  Extra fds of the caller are polled with poll(), next
+ * to the epoll set's own fd.
  *
  * perform reuses the readiness that the last wait/poll saw, so the usual
- * perform + poll loop costs one poll() per round; without fresh results it
- * polls with a zero timeout.
+ * perform + poll loop costs one epoll_wait per round; without fresh
+ * results it asks with a zero timeout.
  */
 
 #include "xfer_int.h"
@@ -14,98 +23,179 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
-static int ev_of(short re) {
-  int ev = 0;
-  if (re & (POLLIN | POLLHUP)) ev |= XFER_CSELECT_IN;
-  if (re & POLLOUT) ev |= XFER_CSELECT_OUT;
-  if (re & (POLLERR | POLLNVAL)) ev |= XFER_CSELECT_ERR;
-  return ev;
+/* At most this many fds are reported by one wait; the rest stay ready
+ * (level-triggered) for the next. */
+#define READY_MAX 256
+#define WAKE_TAG (-1) /* data.fd of the wakeup eventfd in the set */
+
+static uint32_t ep_events_of(int want) {
+  return (want & XFER_POLL_IN ? EPOLLIN : 0) |
+         (want & XFER_POLL_OUT ? EPOLLOUT : 0);
 }
 
-static short events_of(int want) {
-  return (short)((want & XFER_POLL_IN ? POLLIN : 0) |
-                 (want & XFER_POLL_OUT ? POLLOUT : 0));
+/* Registers, changes or removes fd so that the set watches its want. */
+void xfer__ep_sync(XFERM *m, int fd) {
+  struct xfer_sock *s = &m->socks[fd];
+  int want = s->want & XFER_POLL_INOUT, op;
+  struct epoll_event ev;
+  if (m->epfd < 0 || want == s->ep_want) return;
+  memset(&ev, 0, sizeof(ev));
+  ev.events = ep_events_of(want);
+  ev.data.fd = fd;
+  op = !s->ep_want ? EPOLL_CTL_ADD : want ? EPOLL_CTL_MOD : EPOLL_CTL_DEL;
+  if (epoll_ctl(m->epfd, op, fd, &ev) < 0) {
+    /* A DEL of an fd the kernel already dropped is done. */
+    if (op != EPOLL_CTL_DEL) m->ep_stale = 1; /* rebuilt by the next wait */
+    s->ep_want = 0;
+    return;
+  }
+  s->ep_want = (uint8_t)want;
 }
 
-/* Polls every socket with interest plus extra fds.  Fills revents of our
- * sockets.  Returns the number of ready fds, or -1. */
-static int poll_all(XFERM *m, struct xfer_waitfd *extra, unsigned n_extra,
-                    int timeout_ms, int use_wakeup, int *numfds) {
-  struct pollfd small[64], *p = small;
-  unsigned n = 0, i, cap, nsock = (unsigned)m->nactive;
-  int rc, ready = 0;
-  uint64_t now = xfer__now();
-  /* Idle keep-alive sockets are polled only when no transfer runs, or
-   * once a second: often enough to see a server close them, while a cache
-   * of thousands costs a busy loop nothing (not even between one transfer
-   * ending and the next starting, when no socket is active either). */
-  if (m->nlive > m->nactive &&
-      (!m->num_running || now >= m->idle_sweep_at)) {
-    nsock = (unsigned)m->nlive;
-    m->idle_sweep_at = now + 1000000;
+void xfer__ep_free(XFERM *m) {
+  if (m->epfd >= 0) close(m->epfd);
+  m->epfd = -1;
+  free(m->ready_fds);
+  m->ready_fds = NULL;
+  m->nready = 0;
+}
+
+/* Makes the set with every socket that has interest, the first time and
+ * after a failed epoll_ctl.  Returns 0 or -1. */
+static int ep_open(XFERM *m) {
+  struct epoll_event ev;
+  int i;
+  if (m->epfd >= 0 && !m->ep_stale) return 0;
+  if (m->epfd >= 0) close(m->epfd);
+  m->ep_stale = 0;
+  for (i = 0; i < m->nlive; i++) m->socks[m->live[i]].ep_want = 0;
+  if (!m->ready_fds &&
+      !(m->ready_fds = malloc(READY_MAX * sizeof(*m->ready_fds))))
+    return m->epfd = -1;
+  if ((m->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) return -1;
+  memset(&ev, 0, sizeof(ev));
+  ev.events = EPOLLIN | EPOLLET;
+  ev.data.fd = WAKE_TAG;
+  if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, m->wakeup_fd, &ev) < 0) {
+    close(m->epfd);
+    return m->epfd = -1;
   }
-  m->npolled = (int)nsock;
-  cap = nsock + n_extra + 1;
-  if (cap > 64 && !(p = malloc(cap * sizeof(*p)))) return -1;
-  for (i = 0; i < nsock; i++) {
-    int fd = m->live[i];
-    if (!m->socks[fd].want) continue;
-    p[n].fd = fd;
-    p[n].events = events_of(m->socks[fd].want);
-    p[n].revents = 0;
-    n++;
+  for (i = 0; i < m->nlive; i++) xfer__ep_sync(m, m->live[i]);
+  if (m->ep_stale) return -1;
+  return 0;
+}
+
+/* Takes what epoll_wait found: sockets into socks[].revents and the ready
+ * list, the wakeup into wake_pending. */
+static void take(XFERM *m, const struct epoll_event *ev, int n) {
+  int i;
+  for (i = 0; i < n; i++) {
+    int fd = ev[i].data.fd, r = 0;
+    uint32_t e = ev[i].events;
+    if (fd == WAKE_TAG) {
+      m->wake_pending = 1;
+      continue;
+    }
+    if (fd < 0 || fd >= m->nsocks || !m->socks[fd].want) continue;
+    if (e & (EPOLLIN | EPOLLHUP)) r |= XFER_CSELECT_IN;
+    if (e & EPOLLOUT) r |= XFER_CSELECT_OUT;
+    if (e & EPOLLERR) r |= XFER_CSELECT_ERR;
+    /* revents set <=> listed: perform clears what it lists */
+    if (!m->socks[fd].revents) {
+      if (m->nready == READY_MAX) continue; /* seen again next time */
+      m->ready_fds[m->nready++] = fd;
+    }
+    m->socks[fd].revents |= (uint8_t)r;
   }
-  for (i = 0; i < n_extra; i++) {
-    p[n].fd = extra[i].fd;
-    p[n].events = (short)((extra[i].events & XFER_WAIT_POLLIN ? POLLIN : 0) |
-                          (extra[i].events & XFER_WAIT_POLLPRI ? POLLPRI : 0) |
-                          (extra[i].events & XFER_WAIT_POLLOUT ? POLLOUT : 0));
-    p[n].revents = 0;
-    n++;
-  }
-  if (use_wakeup) {
-    p[n].fd = m->wakeup_fd;
-    p[n].events = POLLIN;
-    p[n].revents = 0;
-    n++;
-  }
-  do rc = poll(p, n, timeout_ms);
-  while (rc < 0 && errno == EINTR);
-  if (rc < 0) {
-    if (p != small) free(p);
+}
+
+/* Readiness is what the latest wait saw, never an older one's. */
+static void clear_ready(XFERM *m) {
+  int i;
+  for (i = 0; i < m->nready; i++)
+    if (m->ready_fds[i] < m->nsocks) m->socks[m->ready_fds[i]].revents = 0;
+  m->nready = 0;
+}
+
+/* A wakeup is consumed by poll, never by wait. */
+static int consume_wakeup(XFERM *m, int use_wakeup) {
+  uint64_t v;
+  ssize_t r;
+  if (!use_wakeup || !m->wake_pending) return 0;
+  m->wake_pending = 0;
+  r = read(m->wakeup_fd, &v, sizeof(v));
+  (void)r;
+  return 1;
+}
+
+/* One wait on the set and the caller's extra fds.  Returns the number of
+ * ready fds (ours and the extra ones), or -1. */
+static int wait_fds(XFERM *m, struct xfer_waitfd *extra, unsigned n_extra,
+                    int timeout_ms, int use_wakeup) {
+  struct epoll_event ev[READY_MAX];
+  struct pollfd small[16], *p = small;
+  uint64_t deadline = xfer__now() + (uint64_t)timeout_ms * 1000;
+  int ready_extra = 0, n;
+  unsigned i;
+  if (n_extra + 1 > sizeof(small) / sizeof(small[0]) &&
+      !(p = malloc((n_extra + 1) * sizeof(*p))))
     return -1;
-  }
-  n = 0;
-  for (i = 0; i < nsock; i++) {
-    int fd = m->live[i];
-    if (!m->socks[fd].want) continue;
-    m->socks[fd].revents = (uint8_t)ev_of(p[n].revents);
-    if (p[n].revents) ready++;
-    n++;
-  }
-  for (i = 0; i < n_extra; i++, n++) {
-    short re = p[n].revents;
-    extra[i].revents = (short)((re & POLLIN ? XFER_WAIT_POLLIN : 0) |
-                               (re & POLLPRI ? XFER_WAIT_POLLPRI : 0) |
-                               (re & POLLOUT ? XFER_WAIT_POLLOUT : 0));
-    if (re) ready++;
-  }
-  if (use_wakeup && p[n].revents) {
-    uint64_t v;
-    ssize_t r = read(m->wakeup_fd, &v, sizeof(v));
-    (void)r;
+  for (;;) {
+    int tmo = use_wakeup && m->wake_pending ? 0 : timeout_ms;
+    if (n_extra) {
+      for (i = 0; i < n_extra; i++) {
+        p[i].fd = extra[i].fd;
+        p[i].events =
+            (short)((extra[i].events & XFER_WAIT_POLLIN ? POLLIN : 0) |
+                    (extra[i].events & XFER_WAIT_POLLPRI ? POLLPRI : 0) |
+                    (extra[i].events & XFER_WAIT_POLLOUT ? POLLOUT : 0));
+        p[i].revents = 0;
+      }
+      p[n_extra].fd = m->epfd;
+      p[n_extra].events = POLLIN;
+      p[n_extra].revents = 0;
+      n = poll(p, n_extra + 1, tmo);
+      if (n > 0)
+        n = p[n_extra].revents ? epoll_wait(m->epfd, ev, READY_MAX, 0) : 0;
+    } else {
+      n = epoll_wait(m->epfd, ev, READY_MAX, tmo);
+    }
+    if (n < 0 && errno != EINTR) {
+      if (p != small) free(p);
+      return -1;
+    }
+    if (n > 0) take(m, ev, n);
+    if (n_extra) {
+      ready_extra = 0;
+      for (i = 0; i < n_extra; i++) {
+        short re = p[i].revents;
+        extra[i].revents = (short)((re & POLLIN ? XFER_WAIT_POLLIN : 0) |
+                                   (re & POLLPRI ? XFER_WAIT_POLLPRI : 0) |
+                                   (re & POLLOUT ? XFER_WAIT_POLLOUT : 0));
+        if (re) ready_extra++;
+      }
+    }
+    if (consume_wakeup(m, use_wakeup) || m->nready || ready_extra) break;
+    /* Nothing for us: a timeout, EINTR, or a wakeup that only poll takes.
+     * Wait on for what is left of the time. */
+    {
+      uint64_t now = xfer__now();
+      if (now >= deadline) break;
+      timeout_ms = (int)((deadline - now + 999) / 1000);
+    }
   }
   if (p != small) free(p);
-  if (numfds) *numfds = ready;
-  return ready;
+  return m->nready + ready_extra;
 }
 
 static XFERMcode wait_common(XFERM *m, struct xfer_waitfd *extra,
                              unsigned n_extra, int timeout_ms, int *numfds,
                              int use_wakeup) {
   long t;
+  int n;
   if (!xfer__good_multi(m)) return XFERM_BAD_HANDLE;
   if (m->in_callback || m->easy_cb_depth) return XFERM_RECURSIVE_API_CALL;
   if (timeout_ms < 0 || (n_extra && !extra))
@@ -118,8 +208,11 @@ static XFERMcode wait_common(XFERM *m, struct xfer_waitfd *extra,
     if (numfds) *numfds = 0;
     return XFERM_OK;
   }
-  if (poll_all(m, extra, n_extra, timeout_ms, use_wakeup, numfds) < 0)
+  if (ep_open(m) < 0) return XFERM_UNRECOVERABLE_POLL;
+  clear_ready(m);
+  if ((n = wait_fds(m, extra, n_extra, timeout_ms, use_wakeup)) < 0)
     return XFERM_UNRECOVERABLE_POLL;
+  if (numfds) *numfds = n;
   m->have_revents = 1;
   return XFERM_OK;
 }
@@ -144,31 +237,27 @@ XFERMcode xfer_multi_wakeup(XFERM *m) {
 }
 
 XFERMcode xfer_multi_perform(XFERM *m, int *running) {
-  int i, n, *fds;
+  int i;
   XFERMcode rc;
   if (!xfer__good_multi(m)) return XFERM_BAD_HANDLE;
   if (m->in_callback || m->easy_cb_depth) return XFERM_RECURSIVE_API_CALL;
-  if (!m->have_revents && m->nlive &&
-      poll_all(m, NULL, 0, 0, 0, NULL) < 0)
-    return XFERM_UNRECOVERABLE_POLL;
-  m->have_revents = 0;
-  n = m->npolled;
-  if (n > m->nlive) n = m->nlive;
-  if (n) {
-    if (!(fds = xfer__live_snapshot(m, n))) {
-      /* The readiness stays in revents for the next call. */
-      m->have_revents = 1;
-      if (running) *running = m->num_running;
-      return XFERM_OUT_OF_MEMORY;
-    }
-    for (i = 0; i < n; i++) {
-      int fd = fds[i], ev;
-      if (fd >= m->nsocks || !(ev = m->socks[fd].revents)) continue;
-      m->socks[fd].revents = 0;
-      xfer__sock_event(m, fd, ev);
-      xfer__drain(m);
-    }
+  if (!m->have_revents && m->nlive) {
+    if (ep_open(m) < 0) return XFERM_UNRECOVERABLE_POLL;
+    clear_ready(m);
+    if (wait_fds(m, NULL, 0, 0, 0) < 0) return XFERM_UNRECOVERABLE_POLL;
   }
+  m->have_revents = 0;
+  /* Events close sockets and open others, maybe under the same number:
+   * closing one clears its revents (socket.c), so a stale entry of the
+   * list finds nothing.  Nothing here can run a wait (no recursion). */
+  for (i = 0; i < m->nready; i++) {
+    int fd = m->ready_fds[i], ev;
+    if (fd >= m->nsocks || !(ev = m->socks[fd].revents)) continue;
+    m->socks[fd].revents = 0;
+    xfer__sock_event(m, fd, ev);
+    xfer__drain(m);
+  }
+  m->nready = 0;
   xfer__run_timers(m);
   xfer__update_timer(m);
   rc = xfer__end_call(m);

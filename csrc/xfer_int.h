@@ -227,6 +227,7 @@ struct xfer_sock {
   uint8_t want;                /* current interest, XFER_POLL_* bits */
   uint8_t revents;             /* readiness from xfer_multi_wait/poll */
   uint8_t announced;           /* the current socket callback knows it */
+  uint8_t ep_want;             /* what wait.c's epoll set watches, 0: none */
   uint32_t live_idx;           /* position + 1 in multi->live */
   void *socketp;               /* xfer_multi_assign */
   struct xfer_conn *conn;
@@ -266,13 +267,18 @@ struct xfer_multi {
 
   struct xfer_sock *socks;     /* indexed by fd */
   int nsocks;
-  int *live;                   /* fds with an owner, for wait/poll */
+  int *live;                   /* fds with an owner */
   int nlive, live_cap;
-  int nactive;                 /* live[0..nactive) are not idle */
-  int npolled;                 /* live[0..npolled) had their revents set */
-  uint64_t idle_sweep_at;      /* when wait/poll next includes idle ones */
 
-  int have_revents;            /* socks[].revents are fresh from a poll */
+  /* wait.c: an epoll set that mirrors every socket's interest, made by the
+   * first wait/poll/perform (-1 before: socket_action programs never pay
+   * for it), and what its last epoll_wait found. */
+  int epfd;
+  int ep_stale;                /* an epoll_ctl failed: rebuild the set */
+  int wake_pending;            /* a wakeup seen by wait, kept for poll */
+  int have_revents;            /* socks[].revents are fresh from a wait */
+  int nready;                  /* ready_fds[0..nready): fds with revents */
+  int *ready_fds;
   char *recvbuf;               /* shared by every connection */
   int *snap;                   /* the live fds, copied for perform and */
   int snap_cap;                /* socket_all (kept: no malloc per call) */
@@ -319,7 +325,6 @@ int xfer__sock_want(XFERM *m, int fd, int owner, struct xfer_conn *c,
                     XFER *e, int what);
 void xfer__sock_forget(XFERM *m, int fd, XFER *e);
 void xfer__sock_callback_changed(XFERM *m);
-void xfer__sock_set_idle(XFERM *m, int fd, int idle);
 int xfer__sock_event(XFERM *m, int fd, int ev);
 
 /* conn.c: connections and the connection cache */
@@ -351,6 +356,9 @@ void xfer__recompute_timer(XFER *e);
 XFERcode xfer__h1_check_request(XFER *e);
 XFERcode xfer__h1_build_request(XFER *e);
 void xfer__h1_release_request(XFER *e);
+/* wait.c: keeps the epoll set (if any) in step with socks[fd].want. */
+void xfer__ep_sync(XFERM *m, int fd);
+void xfer__ep_free(XFERM *m);
 int *xfer__live_snapshot(XFERM *m, int n);
 XFERcode xfer__h1_rewind_upload(XFER *e);
 void xfer__h1_free_pool(XFERM *m);

@@ -755,6 +755,45 @@ TEST(idle_close_detected_while_driven) { idle_closed(1); }
  * request retried), never reported as an error. */
 TEST(idle_close_detected_at_reuse) { idle_closed(0); }
 
+/* perform + poll watches idle connections too, not only when nothing runs:
+ * a server's close of an idle one is seen at once while another transfer
+ * keeps the loop busy (it would otherwise stay open until reuse). */
+struct seen_close {
+  int fds;       /* this process's fds once a's connection is closed */
+  uint64_t at;   /* when that was seen, 0: not yet */
+};
+static void closed_yet(XFERM *m, void *arg, uint64_t el) {
+  struct seen_close *sc = arg;
+  (void)m;
+  if (!sc->at && tl_count_fds() == sc->fds) sc->at = el ? el : 1;
+}
+TEST(idle_close_seen_while_other_runs) {
+  struct tx *a, *b;
+  struct seen_close sc = {0, 0};
+  XFERM *m;
+  st_begin();
+  m = xfer_multi_init();
+  a = add(m, tx_url("%s/keepalive-idle-close?ms=50", fault_base()));
+  drive_poll(m, 4000);
+  CHECK_EQ(a->result, XFERE_OK);
+  /* b's connection replaces a's in the count once a's is closed; the
+   * server closes a's 50 ms after its response, b takes 600 ms. */
+  sc.fds = tl_count_fds();
+  b = tx_new(tx_url("%s/sleep?ms=600", fault_base()));
+  xfer_easy_setopt(b->easy, XFEROPT_FRESH_CONNECT, 1L); /* a's stays idle */
+  CHECK_EQ(xfer_multi_add_handle(m, b->easy), XFERM_OK);
+  loop(m, 3000, 0, closed_yet, &sc);
+  CHECK_EQ(b->result, XFERE_OK);
+  CHECK(sc.at > 0);
+  CHECK(sc.at < 400);
+  xfer_multi_remove_handle(m, a->easy);
+  xfer_multi_remove_handle(m, b->easy);
+  tx_free(a);
+  tx_free(b);
+  CHECK_EQ(xfer_multi_cleanup(m), XFERM_OK);
+  st_end();
+}
+
 /* ---- 8. retry once on a reused connection ---- */
 
 TEST(retry_on_dead_reused_connection) {
