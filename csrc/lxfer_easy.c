@@ -887,6 +887,16 @@ static int easy_take_header_lines(lua_State *L) {
   return 1;
 }
 
+/* easy:take_header_block(): the same lines as one string, as received
+ * (status line and line ends included): one string instead of a string per
+ * line, for callers that split only when the headers are read. */
+static int easy_take_header_block(lua_State *L) {
+  struct lxfer_easy *e = lxfer_checkeasy(L, 1);
+  lua_pushlstring(L, e->hdr ? e->hdr : "", e->hdr_len);
+  e->hdr_len = 0;
+  return 1;
+}
+
 /* easy:reset(): every option back to its default, Lua values dropped. */
 static int easy_reset(lua_State *L) {
   struct lxfer_easy *e = lxfer_checkeasy(L, 1);
@@ -934,6 +944,7 @@ static const luaL_Reg methods[] = {
   {"perform", easy_perform},
   {"reset", easy_reset},
   {"take_header_lines", easy_take_header_lines},
+  {"take_header_block", easy_take_header_block},
   {"close", easy_close_m},
   {NULL, NULL}
 };

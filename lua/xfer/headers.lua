@@ -13,17 +13,18 @@
 -- whitespace around them trimmed; obs-fold continuation lines are joined
 -- with one space.
 --
--- Cost: the table starts as the raw header lines the header callback saw;
--- the first read (by name or a method) sorts them out, in place. So a
--- response whose headers nobody reads costs one table and no parsing. Once
+-- Cost: the table starts as the raw header lines the header callback saw
+-- (or as one string of them); the first read (by name or a method) sorts
+-- them out, in place. So a response whose headers nobody reads costs one
+-- table and no parsing. Once
 -- read, the array part holds the field lines ("Name: value") and the hash
 -- part the lowercase names; before, the raw lines. Use the accessors above
 -- rather than pairs/ipairs.
 --
 -- Names that are method names (get, all, each) are found with h:get(name)
 -- and h:all(name): h.all is always the method.
-local byte, lower, match, sub = string.byte, string.lower, string.match,
-                                string.sub
+local byte, find, lower, match, sub = string.byte, string.find, string.lower,
+                                      string.match, string.sub
 local format = string.format
 local concat, sort = table.concat, table.sort
 local error, getmetatable, ipairs, pairs, rawget, rawset, setmetatable, type =
@@ -69,10 +70,24 @@ local function chomp(line)
     return line
 end
 
+-- The key of a header block not split into lines yet (from_block).
+local BLOCK = {}
+
 -- Sorts the raw lines out, in place: the lines after the last status line
 -- (the final response's fields and trailers), without line ends or blank
 -- lines, then the lowercase-name lookups.
 local function parse(h)
+    local block = rawget(h, BLOCK)
+    if block then
+        rawset(h, BLOCK, nil)
+        local pos, len, k = 1, #block, 0
+        while pos <= len do
+            local nl = find(block, "\n", pos, true) or len
+            k = k + 1
+            rawset(h, k, sub(block, pos, nl))
+            pos = nl + 1
+        end
+    end
     local n = #h
     local first = 1
     for i = n, 1, -1 do
@@ -193,6 +208,15 @@ function _M.wrap(lines)
         error("bad argument #1 to 'wrap' (table expected, got " .. type(lines) .. ")", 2)
     end
     return setmetatable(lines, Unparsed)
+end
+
+-- headers.from_block(block) -> h: the same for header lines in one string
+-- ("Name: value\r\n..."), split only when h is first read.
+function _M.from_block(block)
+    if type(block) ~= "string" then
+        error("bad argument #1 to 'from_block' (string expected, got " .. type(block) .. ")", 2)
+    end
+    return setmetatable({ [BLOCK] = block }, Unparsed)
 end
 
 -- Whether x is a header table.

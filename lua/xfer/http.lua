@@ -23,7 +23,7 @@ local error, getmetatable, ipairs, next, pairs, pcall, setmetatable, tostring,
       type = error, getmetatable, ipairs, next, pairs, pcall, setmetatable,
              tostring, type
 local easy_init, multi_init = core.easy_init, core.multi_init
-local Unparsed = headers.Unparsed
+local Unparsed, from_block = headers.Unparsed, headers.from_block
 
 local _M = { version = "0.1.0" }
 
@@ -39,12 +39,13 @@ local EMPTY = {}
 ---------------------------------------------------------------------------
 
 -- Whether the binding keeps header lines in C (the easy option
--- header_lines and easy:take_header_lines()): then a response costs one
--- call into C for its headers instead of one call into Lua per line.
+-- header_lines and easy:take_header_block()): then a response costs one
+-- call into C and one string for its headers, instead of one call into Lua
+-- per line.
 local HAVE_HEADER_LINES
 do
     local probe = easy_init()
-    HAVE_HEADER_LINES = probe.take_header_lines ~= nil
+    HAVE_HEADER_LINES = probe.take_header_block ~= nil
     probe:close()
 end
 _M.HAVE_HEADER_LINES = HAVE_HEADER_LINES
@@ -95,7 +96,7 @@ local function new_slot(with_headers)
         n = 0
         if noheaders then return body, nil end
         if slot.hlines then
-            return body, setmetatable(e:take_header_lines(), Unparsed)
+            return body, from_block(e:take_header_block())
         end
         local h = lines
         lines, hn = new_lines(), 0

@@ -41,6 +41,24 @@ describe("xfer.headers", function()
         assert.same({}, h:all("x-none"))
     end)
 
+    it("makes the same table of the lines in one string (from_block)", function()
+        local block = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"
+                      .. "Set-Cookie: a=1\r\nX-Folded: one\r\n  two\r\n"
+                      .. "set-cookie: b=2\nX-Last: end"
+        local h = headers.from_block(block)
+        assert.is_true(headers.is_headers(h))
+        assert.is_nil(rawget(h, 1)) -- not split before it is read
+        assert.equal("a=1, b=2", h["Set-Cookie"])
+        assert.same({ "a=1", "b=2" }, h:all("set-cookie"))
+        assert.equal("one two", h["x-folded"])
+        assert.equal("end", h["x-last"])
+        local got = {}
+        for name in h:each() do got[#got + 1] = name end
+        assert.same({ "Set-Cookie", "X-Folded", "set-cookie", "X-Last" }, got)
+        assert.is_nil(headers.from_block("")["x"])
+        assert.has_error(function() headers.from_block({}) end)
+    end)
+
     it("iterates in received order, with the server's spelling", function()
         local h = raw{ "HTTP/1.1 200 OK", "B: 2", "a: 1", "B: 3", "" }
         local got = {}
