@@ -64,28 +64,29 @@ void xfer__ep_free(XFERM *m) {
 }
 
 /* Makes the set with every socket that has interest, the first time and
- * after a failed epoll_ctl.  Returns 0 or -1. */
-static int ep_open(XFERM *m) {
+ * after a failed epoll_ctl. */
+static XFERMcode ep_open(XFERM *m) {
   struct epoll_event ev;
   int i;
-  if (m->epfd >= 0 && !m->ep_stale) return 0;
+  if (m->epfd >= 0 && !m->ep_stale) return XFERM_OK;
+  if (!m->ready_fds &&
+      !(m->ready_fds = malloc(READY_MAX * sizeof(*m->ready_fds))))
+    return XFERM_OUT_OF_MEMORY;
   if (m->epfd >= 0) close(m->epfd);
   m->ep_stale = 0;
   for (i = 0; i < m->nlive; i++) m->socks[m->live[i]].ep_want = 0;
-  if (!m->ready_fds &&
-      !(m->ready_fds = malloc(READY_MAX * sizeof(*m->ready_fds))))
-    return m->epfd = -1;
-  if ((m->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) return -1;
+  if ((m->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+    return XFERM_UNRECOVERABLE_POLL;
   memset(&ev, 0, sizeof(ev));
   ev.events = EPOLLIN | EPOLLET;
   ev.data.fd = WAKE_TAG;
   if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, m->wakeup_fd, &ev) < 0) {
     close(m->epfd);
-    return m->epfd = -1;
+    m->epfd = -1;
+    return XFERM_UNRECOVERABLE_POLL;
   }
   for (i = 0; i < m->nlive; i++) xfer__ep_sync(m, m->live[i]);
-  if (m->ep_stale) return -1;
-  return 0;
+  return m->ep_stale ? XFERM_UNRECOVERABLE_POLL : XFERM_OK;
 }
 
 /* Takes what epoll_wait found: sockets into socks[].revents and the ready
@@ -132,7 +133,8 @@ static int consume_wakeup(XFERM *m, int use_wakeup) {
 }
 
 /* One wait on the set and the caller's extra fds.  Returns the number of
- * ready fds (ours and the extra ones), or -1. */
+ * ready fds (ours and the extra ones), -1 when the wait failed, -2 when
+ * out of memory. */
 static int wait_fds(XFERM *m, struct xfer_waitfd *extra, unsigned n_extra,
                     int timeout_ms, int use_wakeup) {
   struct epoll_event ev[READY_MAX];
@@ -142,7 +144,7 @@ static int wait_fds(XFERM *m, struct xfer_waitfd *extra, unsigned n_extra,
   unsigned i;
   if (n_extra + 1 > sizeof(small) / sizeof(small[0]) &&
       !(p = malloc((n_extra + 1) * sizeof(*p))))
-    return -1;
+    return -2;
   for (;;) {
     int tmo = use_wakeup && m->wake_pending ? 0 : timeout_ms;
     if (n_extra) {
@@ -196,6 +198,8 @@ static XFERMcode wait_common(XFERM *m, struct xfer_waitfd *extra,
                              int use_wakeup) {
   long t;
   int n;
+  XFERMcode rc;
+  if (numfds) *numfds = 0; /* also when the call fails */
   if (!xfer__good_multi(m)) return XFERM_BAD_HANDLE;
   if (m->in_callback || m->easy_cb_depth) return XFERM_RECURSIVE_API_CALL;
   if (timeout_ms < 0 || (n_extra && !extra))
@@ -208,10 +212,10 @@ static XFERMcode wait_common(XFERM *m, struct xfer_waitfd *extra,
     if (numfds) *numfds = 0;
     return XFERM_OK;
   }
-  if (ep_open(m) < 0) return XFERM_UNRECOVERABLE_POLL;
+  if ((rc = ep_open(m)) != XFERM_OK) return rc;
   clear_ready(m);
   if ((n = wait_fds(m, extra, n_extra, timeout_ms, use_wakeup)) < 0)
-    return XFERM_UNRECOVERABLE_POLL;
+    return n == -2 ? XFERM_OUT_OF_MEMORY : XFERM_UNRECOVERABLE_POLL;
   if (numfds) *numfds = n;
   m->have_revents = 1;
   return XFERM_OK;
@@ -242,9 +246,15 @@ XFERMcode xfer_multi_perform(XFERM *m, int *running) {
   if (!xfer__good_multi(m)) return XFERM_BAD_HANDLE;
   if (m->in_callback || m->easy_cb_depth) return XFERM_RECURSIVE_API_CALL;
   if (!m->have_revents && m->nlive) {
-    if (ep_open(m) < 0) return XFERM_UNRECOVERABLE_POLL;
+    if ((rc = ep_open(m)) != XFERM_OK) {
+      if (running) *running = m->num_running;
+      return rc;
+    }
     clear_ready(m);
-    if (wait_fds(m, NULL, 0, 0, 0) < 0) return XFERM_UNRECOVERABLE_POLL;
+    if (wait_fds(m, NULL, 0, 0, 0) < 0) {
+      if (running) *running = m->num_running;
+      return XFERM_UNRECOVERABLE_POLL;
+    }
   }
   m->have_revents = 0;
   /* Events close sockets and open others, maybe under the same number:

@@ -1319,9 +1319,9 @@ static void eh_setup_tx(struct eh *h, struct eh_tx *t) {
     }
   }
   t->has_body = (t->a & 2) || upload;
-  /* NOBODY sends HEAD, unless CUSTOMREQUEST replaces the word: xfer then
-   * reads a body (docs/api.md: "HEAD reads no body"). */
-  t->is_head = (t->a & 1) && !t->has_body && !(t->c & 0x40);
+  /* NOBODY: no body is read, whatever the method (a CUSTOMREQUEST only
+   * replaces the word HEAD; docs/api.md, libcurl's rule). */
+  t->is_head = (t->a & 1) && !t->has_body;
   if (t->a & 4) {
     t->maxredirs = (t->d & 4) ? -1 : 2;
     SET(XFEROPT_FOLLOWLOCATION, 1L);
