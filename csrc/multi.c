@@ -140,7 +140,10 @@ XFERMcode xfer_multi_remove_handle(XFERM *m, XFER *e) {
   if (!e->multi) return XFERM_OK; /* not added: nothing to do, as libcurl */
   xfer__detach(e);
   if (!m->easy_cb_depth) {
-    xfer__drain(m);
+    /* What the removal woke (a waiting transfer given the freed slot)
+     * starts at the next timer run, as an added one does: remove_handle
+     * runs no other transfer's I/O or callbacks, as libcurl's does not. */
+    xfer_queue_append(&m->starting, &m->ready);
     xfer__update_timer(m);
   }
   return xfer__end_call(m);

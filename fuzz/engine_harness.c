@@ -13,7 +13,8 @@
  *  - every info_read message is for a handle that is added, once per run;
  *    the running count equals the added handles without a message;
  *  - callbacks (write, header, read, progress, socket) only for live
- *    handles of a running transfer, never from inside the socket callback;
+ *    handles of a running transfer, never from inside the socket callback
+ *    nor from inside remove_handle;
  *    the socket callback keeps its contract (REMOVE only for an announced
  *    socket, and before the socket is closed; none left after
  *    multi_cleanup); API calls from it are refused;
@@ -268,6 +269,7 @@ struct eh {
   int timer_calls, sock_calls;
   int cb_fail_pending;         /* a socket/timer callback returned -1 */
   int in_sockcb;
+  int in_remove;               /* inside a remove_handle of the loop */
   struct xfer_slist *resolve;
   uint64_t t0, deadline, last_progress;
   int iter;
@@ -465,7 +467,10 @@ static void eh_remove(struct eh *h, struct eh_tx *t, int cleanup) {
     fprintf(stderr, "[harness] remove tx%d%s\n", t->idx,
             cleanup ? " and clean up" : "");
   if (t->added) {
+    int was = h->in_remove;
+    h->in_remove = 1;
     eh_mrc(h, xfer_multi_remove_handle(h->m, t->e), "remove_handle");
+    h->in_remove = was;
     t->added = 0;
   }
   if (cleanup) {
@@ -523,6 +528,8 @@ static void eh_live(struct eh_tx *t, const char *what) {
   EH_CHECK(!t->done, "%s callback for finished transfer %d", what, t->idx);
   EH_CHECK(!eh_cur->in_sockcb, "%s callback inside the socket callback",
            what);
+  /* remove_handle only takes a transfer out: what it wakes runs later */
+  EH_CHECK(!eh_cur->in_remove, "%s callback inside remove_handle", what);
 }
 
 static size_t eh_write(char *ptr, size_t size, size_t nmemb, void *ud) {
