@@ -25,7 +25,11 @@ typedef struct ngx_http_xfer_group_s  ngx_http_xfer_group_t;
 typedef struct ngx_http_xfer_task_s   ngx_http_xfer_task_t;
 
 
-/* What the woken light thread reads through FFI (lua/xfer/ngx.lua). */
+/*
+ * What the woken light thread reads through FFI (lua/xfer/ngx.lua).  The
+ * fields from effective_url on are set only for a run started with
+ * NGX_HTTP_XFER_WANT_INFO.
+ */
 typedef struct {
     int                       code;           /* XFERcode, 0 = success */
     int                       index;          /* the caller's number */
@@ -68,6 +72,8 @@ typedef struct {
     int64_t                   free_connections;
     int64_t                   multi;          /* 1: the multi handle exists */
     int64_t                   timer_set;      /* 1: xfer's timer is armed */
+    int64_t                   pooled;         /* finished tasks kept */
+    int64_t                   reused;         /* tasks taken from the pool */
 } ngx_http_xfer_stats_t;
 
 
@@ -90,6 +96,8 @@ typedef struct {
     ngx_event_t               reaper;         /* releases dead semaphores */
     ngx_queue_t               groups;         /* live groups */
     ngx_queue_t               graveyard;      /* freed groups, see reaper */
+    ngx_queue_t               pool;           /* tasks to reuse, LIFO */
+    ngx_uint_t                npool;
     ngx_log_t                *log;
 
     ngx_http_xfer_sema_new_pt   sema_new;
@@ -110,12 +118,25 @@ struct ngx_http_xfer_group_s {
     ngx_queue_t               done;           /* finished, not taken yet */
     void                     *sema;           /* ngx_http_lua_sema_t * */
     ngx_uint_t                notified;       /* posted since last take */
+    ngx_uint_t                running;        /* tasks in the multi */
+    ngx_uint_t                wait_all;       /* post when none runs */
 };
 
 
 #define NGX_HTTP_XFER_TASK_NEW      0
 #define NGX_HTTP_XFER_TASK_RUNNING  1
 #define NGX_HTTP_XFER_TASK_DONE     2
+
+/* ngx_http_xfer_task_start() flags: what the caller will read. */
+#define NGX_HTTP_XFER_WANT_INFO     1   /* every field of the result */
+#define NGX_HTTP_XFER_WANT_HEADERS  2   /* the last header block */
+
+/*
+ * At most this many finished tasks (each with its easy handle and its
+ * buffers) are kept for reuse; a buffer is kept only up to KEEP_BUF.
+ */
+#define NGX_HTTP_XFER_POOL_MAX      1024
+#define NGX_HTTP_XFER_KEEP_BUF      (16 * 1024)
 
 
 typedef struct {
@@ -125,22 +146,44 @@ typedef struct {
 } ngx_http_xfer_buf_t;
 
 
+/*
+ * A task keeps its easy handle for its whole life, and goes back to the
+ * worker's pool when Lua frees it.  The handle's options are then either
+ * the defaults plus the fixed ones (PRIVATE, WRITEFUNCTION, ...) and the
+ * "sticky" ones below, whose values are remembered and only set again when
+ * they change (an unchanged URL keeps xfer's parse of it), or, when any
+ * other option was set ("dirty"), the handle is reset.
+ *
+ * Tasks are 64-byte aligned, and what a run touches from start to free is
+ * in the first two cache lines and the first line of res: with hundreds of
+ * transfers in flight a task is cold again by the time its response comes.
+ */
+
 struct ngx_http_xfer_task_s {
-    ngx_queue_t               all;            /* group->tasks */
-    ngx_queue_t               link;           /* group->done */
-    ngx_http_xfer_group_t    *group;
     XFER                     *easy;
-    struct xfer_slist        *headers;        /* HTTPHEADER, owned here */
-    struct xfer_slist        *resolve;        /* RESOLVE, owned here */
+    ngx_http_xfer_group_t    *group;
     ngx_http_xfer_buf_t       body;
-    ngx_http_xfer_buf_t       head;
     size_t                    max_body;
-    char                     *effective_url;
-    ngx_uint_t                state;
+    long                      timeout_ms;     /* TIMEOUT_MS's value, -1: ? */
+    unsigned                  state:2;
+    unsigned                  flags:2;        /* this run's WANT_* */
     unsigned                  in_done:1;
     unsigned                  too_large:1;
+    unsigned                  dirty:1;        /* reset before reuse */
+    unsigned                  url_set:1;      /* url holds URL's value */
+    unsigned                  url_given:1;    /* set for this run */
+    unsigned                  timeout_given:1;
+    unsigned                  head_cb:1;      /* HEADERFUNCTION is set */
+    unsigned                  stuck:1;        /* not removed: never reused */
+
+    ngx_queue_t               all;            /* group->tasks, or the pool */
+    ngx_queue_t               link;           /* group->done */
+    ngx_http_xfer_buf_t       head;
+    struct xfer_slist        *headers;        /* HTTPHEADER, owned here */
+
     ngx_http_xfer_result_t    res;
-    char                      primary_ip[64];
+    struct xfer_slist        *resolve;        /* RESOLVE, owned here */
+    ngx_http_xfer_buf_t       url;            /* the URL option's value */
     char                      errbuf[XFER_ERROR_SIZE];
 };
 
@@ -160,6 +203,7 @@ void ngx_http_xfer_task_finish(ngx_http_xfer_worker_t *w,
 void ngx_http_xfer_abort_all(ngx_http_xfer_worker_t *w, const char *reason);
 void ngx_http_xfer_release_semas(ngx_http_xfer_worker_t *w);
 void ngx_http_xfer_reaper_handler(ngx_event_t *ev);
+void ngx_http_xfer_pool_free(ngx_http_xfer_worker_t *w);
 
 
 /* FFI API: called from lua/xfer/ngx.lua. */
@@ -173,7 +217,8 @@ const char *ngx_http_xfer_strerror(int code);
 
 ngx_http_xfer_group_t *ngx_http_xfer_group_new(u_char *err, size_t *errlen);
 void *ngx_http_xfer_group_sema(ngx_http_xfer_group_t *g);
-int ngx_http_xfer_group_take(ngx_http_xfer_group_t *g, int *idx, int n);
+int ngx_http_xfer_group_take(ngx_http_xfer_group_t *g,
+    ngx_http_xfer_task_t **done, int n, int wait_all);
 void ngx_http_xfer_group_free(ngx_http_xfer_group_t *g);
 
 ngx_http_xfer_task_t *ngx_http_xfer_task_new(ngx_http_xfer_group_t *g,
@@ -186,7 +231,8 @@ int ngx_http_xfer_task_append(ngx_http_xfer_task_t *t, int opt,
     const char *v, size_t len);
 int ngx_http_xfer_task_body(ngx_http_xfer_task_t *t, const char *p,
     size_t len);
-int ngx_http_xfer_task_start(ngx_http_xfer_task_t *t, size_t max_body);
+int ngx_http_xfer_task_start(ngx_http_xfer_task_t *t, size_t max_body,
+    int flags);
 const ngx_http_xfer_result_t *ngx_http_xfer_task_result(
     ngx_http_xfer_task_t *t);
 void ngx_http_xfer_task_free(ngx_http_xfer_task_t *t);

@@ -124,6 +124,7 @@ ngx_http_xfer_ready(ngx_http_xfer_worker_t *w, u_char *err, size_t *errlen)
 
     ngx_queue_init(&w->groups);
     ngx_queue_init(&w->graveyard);
+    ngx_queue_init(&w->pool);
 
     w->timer.handler = ngx_http_xfer_timer_handler;
     w->timer.data = w;
@@ -325,36 +326,59 @@ ngx_http_xfer_conn_free(ngx_http_xfer_worker_t *w, ngx_connection_t *c)
 
 
 /*
- * xfer's timer callback: one ngx_event_t.  It is deleted before it is
- * re-added, because ngx_add_timer() keeps an armed timer that is within
- * NGX_TIMER_LAZY_DELAY (300 ms) of the new deadline.  0 ms becomes a posted
- * event: never socket_action from inside the callback.
+ * xfer's timer callback: one ngx_event_t.  A timer armed no later than the
+ * new deadline is kept: firing early costs one socket_action that finds
+ * nothing due and reports the deadline again, while moving it costs two
+ * rbtree operations each time the earliest of many transfers finishes.
+ * An earlier deadline deletes the timer before re-adding it, because
+ * ngx_add_timer() keeps an armed timer that is within NGX_TIMER_LAZY_DELAY
+ * (300 ms) of the new one, even a later one.  0 ms becomes a posted event:
+ * never socket_action from inside the callback.  -1 deletes both, so that
+ * an idle worker has no timer.
  */
 
 static int
 ngx_http_xfer_timer_cb(XFERM *multi, long timeout_ms, void *userp)
 {
+    ngx_msec_t               key;
     ngx_event_t             *ev;
     ngx_http_xfer_worker_t  *w;
 
     w = userp;
     ev = &w->timer;
 
-    if (ev->timer_set) {
-        ngx_del_timer(ev);
+    if (timeout_ms < 0) {
+        if (ev->timer_set) {
+            ngx_del_timer(ev);
+        }
+
+        if (ev->posted) {
+            ngx_delete_posted_event(ev);
+        }
+
+        return 0;
+    }
+
+    if (timeout_ms == 0) {
+        if (!ev->posted) {
+            ngx_post_event(ev, &ngx_posted_events);
+        }
+
+        return 0;
     }
 
     if (ev->posted) {
         ngx_delete_posted_event(ev);
     }
 
-    if (timeout_ms < 0) {
-        return 0;
-    }
+    if (ev->timer_set) {
+        key = ngx_current_msec + (ngx_msec_t) timeout_ms;
 
-    if (timeout_ms == 0) {
-        ngx_post_event(ev, &ngx_posted_events);
-        return 0;
+        if ((ngx_msec_int_t) (key - ev->timer.key) >= 0) {
+            return 0;
+        }
+
+        ngx_del_timer(ev);
     }
 
     ngx_add_timer(ev, (ngx_msec_t) timeout_ms);
@@ -504,6 +528,9 @@ ngx_http_xfer_exit_process(ngx_cycle_t *cycle)
     }
 
     w->state = NGX_HTTP_XFER_EXITED;
+
+    /* tasks Lua still holds are freed, not pooled, from now on */
+    ngx_http_xfer_pool_free(w);
 }
 
 
@@ -584,7 +611,12 @@ ngx_http_xfer_close_idle(u_char *err, size_t *errlen)
 
     w = &ngx_http_xfer_worker;
 
+    if (w->state == NGX_HTTP_XFER_OFF) {
+        return NGX_OK;
+    }
+
     if (w->multi == NULL) {
+        ngx_http_xfer_pool_free(w);
         return NGX_OK;
     }
 
@@ -604,6 +636,9 @@ ngx_http_xfer_close_idle(u_char *err, size_t *errlen)
         ngx_delete_posted_event(&w->timer);
     }
 
+    /* the pooled tasks' memory goes back too */
+    ngx_http_xfer_pool_free(w);
+
     return NGX_OK;
 }
 
@@ -619,6 +654,7 @@ ngx_http_xfer_stats(ngx_http_xfer_stats_t *st)
     st->free_connections = (int64_t) ngx_cycle->free_connection_n;
     st->multi = (w->multi != NULL);
     st->timer_set = (w->timer.timer_set || w->timer.posted);
+    st->pooled = (int64_t) w->npool;
 
     return (int) w->state;
 }

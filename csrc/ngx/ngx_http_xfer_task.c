@@ -9,6 +9,10 @@
  * only after its transfers are finished or cancelled, and only once any
  * event it posted has run (the reaper), so a late completion can never wake
  * a semaphore that has been reused by someone else.
+ *
+ * Tasks are recycled: a freed task goes to the worker's pool with its easy
+ * handle and its buffers, so a transfer in the steady state allocates
+ * nothing here, and xfer keeps the parse of a URL that did not change.
  */
 
 
@@ -27,6 +31,17 @@ static ngx_int_t ngx_http_xfer_buf_append(ngx_http_xfer_buf_t *b,
 static void ngx_http_xfer_collect(ngx_http_xfer_task_t *t);
 static void ngx_http_xfer_notify(ngx_http_xfer_worker_t *w,
     ngx_http_xfer_group_t *g);
+static ngx_http_xfer_task_t *ngx_http_xfer_task_alloc(
+    ngx_http_xfer_worker_t *w);
+static ngx_int_t ngx_http_xfer_task_setup(ngx_http_xfer_task_t *t);
+static void ngx_http_xfer_task_recycle(ngx_http_xfer_worker_t *w,
+    ngx_http_xfer_task_t *t);
+static void ngx_http_xfer_task_destroy(ngx_http_xfer_task_t *t);
+static void ngx_http_xfer_buf_trim(ngx_http_xfer_buf_t *b);
+static int ngx_http_xfer_task_url(ngx_http_xfer_task_t *t, const char *v,
+    size_t len);
+static int ngx_http_xfer_task_refuse(ngx_http_xfer_task_t *t, int code,
+    const char *why);
 
 
 /* Called by ngx_http_xfer_dispatch(), or with a reason when aborting. */
@@ -67,27 +82,24 @@ ngx_http_xfer_task_finish(ngx_http_xfer_worker_t *w, ngx_http_xfer_task_t *t,
                            sizeof(t->errbuf));
     }
 
-    if (code == XFERE_OK) {
-        t->errbuf[0] = '\0';
-    }
+    /* the handle stays with the task: the result's strings point into it */
 
-    if (w->multi != NULL) {
-        (void) xfer_multi_remove_handle(w->multi, t->easy);
+    if (w->multi != NULL
+        && xfer_multi_remove_handle(w->multi, t->easy) != XFERM_OK)
+    {
+        t->stuck = 1;
     }
-
-    xfer_easy_cleanup(t->easy);
-    t->easy = NULL;
 
     w->stats.running--;
+    t->group->running--;
 
     t->res.code = (int) code;
     t->res.body = t->body.data;
     t->res.body_len = t->body.len;
     t->res.head = t->head.data;
     t->res.head_len = t->head.len;
-    t->res.error = t->errbuf;
-    t->res.effective_url = t->effective_url ? t->effective_url : "";
-    t->res.primary_ip = t->primary_ip;
+    /* success leaves errbuf alone (a cache line less) */
+    t->res.error = (code == XFERE_OK) ? "" : t->errbuf;
 
     t->state = NGX_HTTP_XFER_TASK_DONE;
 
@@ -98,18 +110,26 @@ ngx_http_xfer_task_finish(ngx_http_xfer_worker_t *w, ngx_http_xfer_task_t *t,
 }
 
 
-/* What the response reports, copied before the easy handle goes away. */
+/*
+ * What the response reports.  The status always; the rest only when the
+ * caller reads it (request(), fetch_all's info = true).  The strings stay
+ * in the easy handle, which lives until the task is freed.
+ */
 
 static void
 ngx_http_xfer_collect(ngx_http_xfer_task_t *t)
 {
-    XFER    *e;
-    char    *s;
-    size_t   n;
+    XFER  *e;
+    char  *s;
 
     e = t->easy;
 
     (void) xfer_easy_getinfo(e, XFERINFO_RESPONSE_CODE, &t->res.status);
+
+    if (!(t->flags & NGX_HTTP_XFER_WANT_INFO)) {
+        return;
+    }
+
     (void) xfer_easy_getinfo(e, XFERINFO_PRIMARY_PORT, &t->res.primary_port);
     (void) xfer_easy_getinfo(e, XFERINFO_LOCAL_PORT, &t->res.local_port);
     (void) xfer_easy_getinfo(e, XFERINFO_REDIRECT_COUNT,
@@ -136,30 +156,24 @@ ngx_http_xfer_collect(ngx_http_xfer_task_t *t)
                              &t->res.starttransfer_time);
 
     s = NULL;
-    if (xfer_easy_getinfo(e, XFERINFO_PRIMARY_IP, &s) == XFERE_OK
-        && s != NULL)
-    {
-        (void) ngx_cpystrn((u_char *) t->primary_ip, (u_char *) s,
-                           sizeof(t->primary_ip));
-    }
+    (void) xfer_easy_getinfo(e, XFERINFO_PRIMARY_IP, &s);
+    t->res.primary_ip = s ? s : "";
 
     s = NULL;
-    if (xfer_easy_getinfo(e, XFERINFO_EFFECTIVE_URL, &s) == XFERE_OK
-        && s != NULL)
-    {
-        n = ngx_strlen(s);
-        t->effective_url = ngx_alloc(n + 1, ngx_http_xfer_worker.log);
-        if (t->effective_url != NULL) {
-            ngx_memcpy(t->effective_url, s, n + 1);
-        }
-    }
+    (void) xfer_easy_getinfo(e, XFERINFO_EFFECTIVE_URL, &s);
+    t->res.effective_url = s ? s : "";
 }
 
+
+/*
+ * One post until the waiter takes the done queue; none while the waiter
+ * asked to be woken only when the last of its transfers is done.
+ */
 
 static void
 ngx_http_xfer_notify(ngx_http_xfer_worker_t *w, ngx_http_xfer_group_t *g)
 {
-    if (g->notified || g->sema == NULL) {
+    if (g->notified || g->sema == NULL || (g->wait_all && g->running)) {
         return;
     }
 
@@ -377,12 +391,16 @@ ngx_http_xfer_group_sema(ngx_http_xfer_group_t *g)
 
 
 /*
- * Moves up to n finished tasks off the group's queue (their indexes go to
- * idx).  Once the queue is empty the next completion posts again.
+ * Moves up to n finished tasks off the group's queue into done (they stay
+ * the group's until freed).  Once the queue is empty the next completion
+ * posts again, or with wait_all only the one that leaves no task of the
+ * group running: a waiter with nothing to do before then (all started, no
+ * on_done) is not woken for each of them.
  */
 
 int
-ngx_http_xfer_group_take(ngx_http_xfer_group_t *g, int *idx, int n)
+ngx_http_xfer_group_take(ngx_http_xfer_group_t *g,
+    ngx_http_xfer_task_t **done, int n, int wait_all)
 {
     int                    i;
     ngx_queue_t           *q;
@@ -397,12 +415,14 @@ ngx_http_xfer_group_take(ngx_http_xfer_group_t *g, int *idx, int n)
         t = ngx_queue_data(q, ngx_http_xfer_task_t, link);
         t->in_done = 0;
 
-        idx[i++] = t->res.index;
+        done[i++] = t;
     }
 
     if (ngx_queue_empty(&g->done)) {
         g->notified = 0;
     }
+
+    g->wait_all = wait_all;
 
     return i;
 }
@@ -451,32 +471,97 @@ ngx_http_xfer_group_free(ngx_http_xfer_group_t *g)
 ngx_http_xfer_task_t *
 ngx_http_xfer_task_new(ngx_http_xfer_group_t *g, int index)
 {
+    ngx_queue_t             *q;
     ngx_http_xfer_task_t    *t;
     ngx_http_xfer_worker_t  *w;
 
     w = &ngx_http_xfer_worker;
 
-    t = ngx_calloc(sizeof(ngx_http_xfer_task_t), w->log);
-    if (t == NULL) {
-        return NULL;
+    if (!ngx_queue_empty(&w->pool)) {
+        q = ngx_queue_head(&w->pool);
+        ngx_queue_remove(q);
+        w->npool--;
+        w->stats.reused++;
+        t = ngx_queue_data(q, ngx_http_xfer_task_t, all);
+
+    } else {
+        t = ngx_http_xfer_task_alloc(w);
+        if (t == NULL) {
+            return NULL;
+        }
     }
 
-    t->easy = xfer_easy_init();
-    if (t->easy == NULL) {
-        ngx_free(t);
-        return NULL;
-    }
+    /*
+     * Only what a run reads before it sets it: the rest of res is written
+     * when the run finishes, errbuf when it starts (xfer clears it) or
+     * fails to start.
+     */
 
     t->group = g;
     t->state = NGX_HTTP_XFER_TASK_NEW;
+    t->flags = 0;
+    t->body.len = 0;
+    t->head.len = 0;
+    t->too_large = 0;
+    t->url_given = 0;
+    t->timeout_given = 0;
+
+    t->res.code = 0;
     t->res.index = index;
+    t->res.status = 0;
     t->res.error = t->errbuf;
-    t->res.effective_url = "";
-    t->res.primary_ip = t->primary_ip;
 
     ngx_queue_insert_tail(&g->tasks, &t->all);
 
     return t;
+}
+
+
+static ngx_http_xfer_task_t *
+ngx_http_xfer_task_alloc(ngx_http_xfer_worker_t *w)
+{
+    ngx_http_xfer_task_t  *t;
+
+    t = ngx_memalign(64, sizeof(ngx_http_xfer_task_t), w->log);
+    if (t == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(t, sizeof(ngx_http_xfer_task_t));
+    t->res.effective_url = "";
+    t->res.primary_ip = "";
+
+    t->easy = xfer_easy_init();
+    if (t->easy == NULL || ngx_http_xfer_task_setup(t) != NGX_OK) {
+        ngx_http_xfer_task_destroy(t);
+        return NULL;
+    }
+
+    return t;
+}
+
+
+/* The options every run has, set once per easy handle (and after reset). */
+
+static ngx_int_t
+ngx_http_xfer_task_setup(ngx_http_xfer_task_t *t)
+{
+    if (xfer_easy_setopt(t->easy, XFEROPT_PRIVATE, (char *) t)
+        || xfer_easy_setopt(t->easy, XFEROPT_WRITEFUNCTION,
+                            ngx_http_xfer_write_cb)
+        || xfer_easy_setopt(t->easy, XFEROPT_WRITEDATA, t)
+        || xfer_easy_setopt(t->easy, XFEROPT_ERRORBUFFER, t->errbuf)
+        || xfer_easy_setopt(t->easy, XFEROPT_NOSIGNAL, 1L))
+    {
+        return NGX_ERROR;
+    }
+
+    t->timeout_ms = 0;
+    t->url_set = 0;
+    t->head_cb = 0;
+    t->dirty = 0;
+
+    return NGX_OK;
 }
 
 
@@ -493,6 +578,8 @@ ngx_http_xfer_task_setopt_str(ngx_http_xfer_task_t *t, int opt,
     switch (opt) {
 
     case XFEROPT_URL:
+        return ngx_http_xfer_task_url(t, v, len);
+
     case XFEROPT_CUSTOMREQUEST:
     case XFEROPT_USERAGENT:
     case XFEROPT_CAINFO:
@@ -502,6 +589,7 @@ ngx_http_xfer_task_setopt_str(ngx_http_xfer_task_t *t, int opt,
     case XFEROPT_KEYPASSWD:
     case XFEROPT_SSL_CIPHER_LIST:
     case XFEROPT_PINNEDPUBLICKEY:
+        t->dirty = 1;
         return xfer_easy_setopt(t->easy, (XFERoption) opt, v);
 
     default:
@@ -510,19 +598,85 @@ ngx_http_xfer_task_setopt_str(ngx_http_xfer_task_t *t, int opt,
 }
 
 
+/*
+ * The URL is set only when it differs from the handle's: setting it again
+ * would make xfer parse it again.  t->url holds the value (NUL included).
+ */
+
+static int
+ngx_http_xfer_task_url(ngx_http_xfer_task_t *t, const char *v, size_t len)
+{
+    u_char    *p;
+    XFERcode   rc;
+
+    t->url_given = 1;
+
+    if (t->url_set && t->url.len == len
+        && ngx_memcmp(t->url.data, v, len) == 0)
+    {
+        return XFERE_OK;
+    }
+
+    t->url_set = 0;
+
+    rc = xfer_easy_setopt(t->easy, XFEROPT_URL, v);
+    if (rc != XFERE_OK) {
+        return rc;
+    }
+
+    if (t->url.size < len + 1) {
+        p = realloc(t->url.data, len + 1);
+        if (p == NULL) {
+            t->dirty = 1;           /* set, not remembered: reset later */
+            return XFERE_OK;
+        }
+
+        t->url.data = p;
+        t->url.size = len + 1;
+    }
+
+    ngx_memcpy(t->url.data, v, len + 1);
+    t->url.len = len;
+    t->url_set = 1;
+
+    return XFERE_OK;
+}
+
+
 /* Numbers only; UPLOAD and POST are left out (they read stdin). */
 
 int
 ngx_http_xfer_task_setopt_long(ngx_http_xfer_task_t *t, int opt, long v)
 {
+    XFERcode  rc;
+
     if (t->state != NGX_HTTP_XFER_TASK_NEW) {
         return XFERE_BAD_FUNCTION_ARGUMENT;
     }
 
     switch (opt) {
 
-    case XFEROPT_TIMEOUT:
     case XFEROPT_TIMEOUT_MS:
+        /* sticky: set only when it changes (-1: not known) */
+        if (v != t->timeout_ms || t->timeout_ms < 0) {
+            rc = xfer_easy_setopt(t->easy, XFEROPT_TIMEOUT_MS, v);
+            if (rc != XFERE_OK) {
+                return rc;
+            }
+
+            t->timeout_ms = v;
+        }
+
+        t->timeout_given = 1;
+        return XFERE_OK;
+
+    case XFEROPT_TIMEOUT:
+        /* the same setting as TIMEOUT_MS, whose value is then unknown */
+        t->dirty = 1;
+        t->timeout_ms = -1;
+        t->timeout_given = 1;
+        return xfer_easy_setopt(t->easy, XFEROPT_TIMEOUT, v);
+
     case XFEROPT_CONNECTTIMEOUT:
     case XFEROPT_CONNECTTIMEOUT_MS:
     case XFEROPT_LOW_SPEED_LIMIT:
@@ -542,6 +696,7 @@ ngx_http_xfer_task_setopt_long(ngx_http_xfer_task_t *t, int opt, long v)
     case XFEROPT_FRESH_CONNECT:
     case XFEROPT_TCP_NODELAY:
     case XFEROPT_TCP_KEEPALIVE:
+        t->dirty = 1;
         return xfer_easy_setopt(t->easy, (XFERoption) opt, v);
 
     default:
@@ -550,7 +705,7 @@ ngx_http_xfer_task_setopt_long(ngx_http_xfer_task_t *t, int opt, long v)
 }
 
 
-/* HTTPHEADER and RESOLVE lines; the lists live as long as the task. */
+/* HTTPHEADER and RESOLVE lines; the lists live as long as the run. */
 
 int
 ngx_http_xfer_task_append(ngx_http_xfer_task_t *t, int opt, const char *v,
@@ -576,6 +731,8 @@ ngx_http_xfer_task_append(ngx_http_xfer_task_t *t, int opt, const char *v,
         return XFERE_UNKNOWN_OPTION;
     }
 
+    t->dirty = 1;
+
     l = xfer_slist_append(*list, v);
     if (l == NULL) {
         return XFERE_OUT_OF_MEMORY;
@@ -598,6 +755,8 @@ ngx_http_xfer_task_body(ngx_http_xfer_task_t *t, const char *p, size_t len)
         return XFERE_BAD_FUNCTION_ARGUMENT;
     }
 
+    t->dirty = 1;
+
     rc = xfer_easy_setopt(t->easy, XFEROPT_POSTFIELDSIZE_LARGE,
                           (xfer_off_t) len);
     if (rc != XFERE_OK) {
@@ -609,18 +768,20 @@ ngx_http_xfer_task_body(ngx_http_xfer_task_t *t, const char *p, size_t len)
 
 
 int
-ngx_http_xfer_task_start(ngx_http_xfer_task_t *t, size_t max_body)
+ngx_http_xfer_task_start(ngx_http_xfer_task_t *t, size_t max_body, int flags)
 {
     size_t                   len;
     u_char                  *p;
     XFERM                   *m;
     XFERMcode                mc;
+    ngx_uint_t               head;
     ngx_http_xfer_worker_t  *w;
 
     w = &ngx_http_xfer_worker;
 
     if (t->state != NGX_HTTP_XFER_TASK_NEW) {
-        return XFERE_BAD_FUNCTION_ARGUMENT;
+        return ngx_http_xfer_task_refuse(t, XFERE_BAD_FUNCTION_ARGUMENT,
+                                         "the transfer was started already");
     }
 
     len = sizeof(t->errbuf) - 1;
@@ -632,26 +793,56 @@ ngx_http_xfer_task_start(ngx_http_xfer_task_t *t, size_t max_body)
 
     m = ngx_http_xfer_multi(w);
     if (m == NULL) {
-        return XFERE_FAILED_INIT;
+        return ngx_http_xfer_task_refuse(t, XFERE_FAILED_INIT,
+                                         "cannot create the multi handle");
     }
 
     t->max_body = max_body;
+    t->flags = flags & (NGX_HTTP_XFER_WANT_INFO | NGX_HTTP_XFER_WANT_HEADERS);
 
-    if (xfer_easy_setopt(t->easy, XFEROPT_PRIVATE, (char *) t)
-        || xfer_easy_setopt(t->easy, XFEROPT_WRITEFUNCTION,
-                            ngx_http_xfer_write_cb)
-        || xfer_easy_setopt(t->easy, XFEROPT_WRITEDATA, t)
-        || xfer_easy_setopt(t->easy, XFEROPT_HEADERFUNCTION,
-                            ngx_http_xfer_header_cb)
-        || xfer_easy_setopt(t->easy, XFEROPT_HEADERDATA, t)
-        || xfer_easy_setopt(t->easy, XFEROPT_ERRORBUFFER, t->errbuf)
-        || xfer_easy_setopt(t->easy, XFEROPT_NOSIGNAL, 1L)
-        || (t->headers
-            && xfer_easy_setopt(t->easy, XFEROPT_HTTPHEADER, t->headers))
+    /* sticky options of an earlier run that this one did not set */
+
+    if (!t->url_given && t->url_set) {
+        t->url_set = 0;
+        if (xfer_easy_setopt(t->easy, XFEROPT_URL, NULL) != XFERE_OK) {
+            return ngx_http_xfer_task_refuse(t, XFERE_FAILED_INIT,
+                                             "cannot set up the transfer");
+        }
+    }
+
+    if (!t->timeout_given && t->timeout_ms != 0) {
+        if (xfer_easy_setopt(t->easy, XFEROPT_TIMEOUT_MS, 0L) != XFERE_OK) {
+            return ngx_http_xfer_task_refuse(t, XFERE_FAILED_INIT,
+                                             "cannot set up the transfer");
+        }
+
+        t->timeout_ms = 0;
+    }
+
+    /* no header callback when nobody reads them: xfer then copies none */
+
+    head = (flags & NGX_HTTP_XFER_WANT_HEADERS) ? 1 : 0;
+
+    if (head != t->head_cb) {
+        if (xfer_easy_setopt(t->easy, XFEROPT_HEADERFUNCTION,
+                             head ? ngx_http_xfer_header_cb : NULL)
+            || xfer_easy_setopt(t->easy, XFEROPT_HEADERDATA,
+                                head ? t : NULL))
+        {
+            return ngx_http_xfer_task_refuse(t, XFERE_FAILED_INIT,
+                                             "cannot set up the transfer");
+        }
+
+        t->head_cb = head;
+    }
+
+    if ((t->headers
+         && xfer_easy_setopt(t->easy, XFEROPT_HTTPHEADER, t->headers))
         || (t->resolve
             && xfer_easy_setopt(t->easy, XFEROPT_RESOLVE, t->resolve)))
     {
-        return XFERE_FAILED_INIT;
+        return ngx_http_xfer_task_refuse(t, XFERE_FAILED_INIT,
+                                         "cannot set up the transfer");
     }
 
     mc = xfer_multi_add_handle(m, t->easy);
@@ -664,6 +855,7 @@ ngx_http_xfer_task_start(ngx_http_xfer_task_t *t, size_t max_body)
     }
 
     t->state = NGX_HTTP_XFER_TASK_RUNNING;
+    t->group->running++;
 
     w->stats.running++;
     w->stats.started++;
@@ -674,6 +866,18 @@ ngx_http_xfer_task_start(ngx_http_xfer_task_t *t, size_t max_body)
 }
 
 
+/* A start that failed before xfer had the handle: errbuf says why. */
+
+static int
+ngx_http_xfer_task_refuse(ngx_http_xfer_task_t *t, int code, const char *why)
+{
+    (void) ngx_cpystrn((u_char *) t->errbuf, (u_char *) why,
+                       sizeof(t->errbuf));
+
+    return code;
+}
+
+
 const ngx_http_xfer_result_t *
 ngx_http_xfer_task_result(ngx_http_xfer_task_t *t)
 {
@@ -681,7 +885,10 @@ ngx_http_xfer_task_result(ngx_http_xfer_task_t *t)
 }
 
 
-/* Frees a task; one still running is cancelled (no completion follows). */
+/*
+ * Frees a task: one still running is cancelled (no completion follows).
+ * The task then goes back to the pool.
+ */
 
 void
 ngx_http_xfer_task_free(ngx_http_xfer_task_t *t)
@@ -694,14 +901,99 @@ ngx_http_xfer_task_free(ngx_http_xfer_task_t *t)
 
     if (t->state == NGX_HTTP_XFER_TASK_RUNNING) {
         if (w->multi != NULL) {
-            (void) xfer_multi_remove_handle(w->multi, t->easy);
+            if (xfer_multi_remove_handle(w->multi, t->easy) != XFERM_OK) {
+                t->stuck = 1;
+            }
+
             running = 1;
         }
 
         w->stats.running--;
         w->stats.cancelled++;
+        t->group->running--;
     }
 
+    ngx_queue_remove(&t->all);
+
+    if (t->in_done) {
+        ngx_queue_remove(&t->link);
+        t->in_done = 0;
+    }
+
+    t->state = NGX_HTTP_XFER_TASK_DONE;
+    t->group = NULL;
+
+    ngx_http_xfer_task_recycle(w, t);
+
+    if (running) {
+        /* the freed slot may have started, or failed, a waiting transfer */
+        ngx_http_xfer_dispatch(w);
+    }
+}
+
+
+/*
+ * Into the pool, unless the worker is going away or the pool is full.  A
+ * handle that had any option besides the sticky ones is reset (libcurl's
+ * curl_easy_reset), so nothing of this run reaches the next one.
+ */
+
+static void
+ngx_http_xfer_task_recycle(ngx_http_xfer_worker_t *w, ngx_http_xfer_task_t *t)
+{
+    if (t->stuck || w->state != NGX_HTTP_XFER_READY
+        || w->npool >= NGX_HTTP_XFER_POOL_MAX)
+    {
+        /* xfer_easy_cleanup() detaches a handle still in the multi handle */
+        ngx_http_xfer_task_destroy(t);
+        return;
+    }
+
+    if (t->dirty) {
+        xfer_easy_reset(t->easy);
+
+        if (ngx_http_xfer_task_setup(t) != NGX_OK) {
+            ngx_http_xfer_task_destroy(t);
+            return;
+        }
+    }
+
+    /* after the reset: the handle no longer points to the lists */
+
+    if (t->headers) {
+        xfer_slist_free_all(t->headers);
+        t->headers = NULL;
+    }
+
+    if (t->resolve) {
+        xfer_slist_free_all(t->resolve);
+        t->resolve = NULL;
+    }
+
+    ngx_http_xfer_buf_trim(&t->body);
+    ngx_http_xfer_buf_trim(&t->head);
+
+    ngx_queue_insert_head(&w->pool, &t->all);
+    w->npool++;
+}
+
+
+static void
+ngx_http_xfer_buf_trim(ngx_http_xfer_buf_t *b)
+{
+    b->len = 0;
+
+    if (b->size > NGX_HTTP_XFER_KEEP_BUF) {
+        ngx_free(b->data);
+        b->data = NULL;
+        b->size = 0;
+    }
+}
+
+
+static void
+ngx_http_xfer_task_destroy(ngx_http_xfer_task_t *t)
+{
     if (t->easy != NULL) {
         xfer_easy_cleanup(t->easy);
     }
@@ -717,20 +1009,27 @@ ngx_http_xfer_task_free(ngx_http_xfer_task_t *t)
         ngx_free(t->head.data);
     }
 
-    if (t->effective_url) {
-        ngx_free(t->effective_url);
-    }
-
-    ngx_queue_remove(&t->all);
-
-    if (t->in_done) {
-        ngx_queue_remove(&t->link);
+    if (t->url.data) {
+        ngx_free(t->url.data);
     }
 
     ngx_free(t);
+}
 
-    if (running) {
-        /* the freed slot may have started, or failed, a waiting transfer */
-        ngx_http_xfer_dispatch(w);
+
+/* exit_process and close_idle(): the pool's memory goes back. */
+
+void
+ngx_http_xfer_pool_free(ngx_http_xfer_worker_t *w)
+{
+    ngx_queue_t  *q;
+
+    while (!ngx_queue_empty(&w->pool)) {
+        q = ngx_queue_head(&w->pool);
+        ngx_queue_remove(q);
+        ngx_http_xfer_task_destroy(ngx_queue_data(q, ngx_http_xfer_task_t,
+                                                  all));
     }
+
+    w->npool = 0;
 }

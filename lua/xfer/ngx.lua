@@ -82,7 +82,8 @@ typedef struct {
 
 typedef struct {
     int64_t started, completed, cancelled, aborted, posts, running, sockets,
-            groups, graveyard, free_connections, multi, timer_set;
+            groups, graveyard, free_connections, multi, timer_set, pooled,
+            reused;
 } ngx_http_xfer_stats_t;
 
 int ngx_http_xfer_configure(long max_total, long max_host, long maxconnects,
@@ -96,7 +97,8 @@ const char *ngx_http_xfer_strerror(int code);
 ngx_http_xfer_group_t *ngx_http_xfer_group_new(unsigned char *err,
     size_t *errlen);
 ngx_http_lua_sema_t *ngx_http_xfer_group_sema(ngx_http_xfer_group_t *g);
-int ngx_http_xfer_group_take(ngx_http_xfer_group_t *g, int *idx, int n);
+int ngx_http_xfer_group_take(ngx_http_xfer_group_t *g,
+    ngx_http_xfer_task_t **done, int n, int wait_all);
 void ngx_http_xfer_group_free(ngx_http_xfer_group_t *g);
 
 ngx_http_xfer_task_t *ngx_http_xfer_task_new(ngx_http_xfer_group_t *g,
@@ -108,7 +110,8 @@ int ngx_http_xfer_task_append(ngx_http_xfer_task_t *t, int opt,
     const char *v, size_t len);
 int ngx_http_xfer_task_body(ngx_http_xfer_task_t *t, const char *p,
     size_t len);
-int ngx_http_xfer_task_start(ngx_http_xfer_task_t *t, size_t max_body);
+int ngx_http_xfer_task_start(ngx_http_xfer_task_t *t, size_t max_body,
+    int flags);
 const ngx_http_xfer_result_t *ngx_http_xfer_task_result(
     ngx_http_xfer_task_t *t);
 void ngx_http_xfer_task_free(ngx_http_xfer_task_t *t);
@@ -137,6 +140,9 @@ local ERR_BUF_SIZE = 256
 local OPT_URL, OPT_CUSTOMREQUEST, OPT_NOBODY = 10002, 10036, 44
 local OPT_HTTPHEADER, OPT_RESOLVE = 10023, 10203
 local OPT_TIMEOUT_MS = 155
+
+-- ngx_http_xfer_task_start() flags: what collect() will read.
+local WANT_INFO, WANT_HEADERS = 1, 2
 
 -- The easy options a request may carry, by their lowercase libcurl names:
 -- { name, number, kind }, walked with ipairs (which LuaJIT compiles). The
@@ -240,25 +246,26 @@ local function group_new()
     -- collector: the finalizer cancels the transfers and retires the
     -- semaphore (after any post of it still pending).
     ffi_gc(g, C.ngx_http_xfer_group_free)
-    return { g = g, sem = { sem = C.ngx_http_xfer_group_sema(g) }, tasks = {} }
+    -- the group owns its tasks: Lua gets them back from group_take
+    return { g = g, sem = { sem = C.ngx_http_xfer_group_sema(g) } }
 end
 
 local function group_free(grp)
     local g = grp.g
     if g then
         grp.g = nil
-        grp.tasks = nil
         ffi_gc(g, nil)
         C.ngx_http_xfer_group_free(g)
     end
 end
 
--- Waits until some task of the group has finished; returns how many were
--- taken into idx, 0 when the deadline passed, or nil, err.
-local function wait_take(grp, idx, cap, deadline)
+-- Waits until some task of the group has finished (all: until none runs);
+-- returns how many were taken into done (a task pointer array), 0 when the
+-- deadline passed, or nil, err.
+local function wait_take(grp, done, cap, deadline, all)
     local g = grp.g
     while true do
-        local n = C.ngx_http_xfer_group_take(g, idx, cap)
+        local n = C.ngx_http_xfer_group_take(g, done, cap, all and 1 or 0)
         if n > 0 then
             return n
         end
@@ -399,16 +406,22 @@ local function set_method(t, req)
 end
 
 -- Applies a request table's fields to task t. Returns 0, or code, message;
--- code nil means misuse (the caller raises).
+-- code nil means misuse (the caller raises). The easy options are walked
+-- (in OPTIONS' order) only when the request has one.
 local function apply(t, req)
+    local generic = false
     for k in pairs(req) do
-        if not (SPECIAL[k] or KNOWN[k]) then
-            local why = NOT_HERE[k]
-            if why then
-                return nil, "option '" .. tostring(k)
-                            .. "' is not supported in nginx (" .. why .. ")"
+        if not SPECIAL[k] then
+            if not KNOWN[k] then
+                local why = NOT_HERE[k]
+                if why then
+                    return nil, "option '" .. tostring(k)
+                                .. "' is not supported in nginx (" .. why
+                                .. ")"
+                end
+                return nil, "unknown option '" .. tostring(k) .. "'"
             end
-            return nil, "unknown option '" .. tostring(k) .. "'"
+            generic = true
         end
     end
     local rc, msg = set_str(t, OPT_URL, req.url, "url")
@@ -433,15 +446,17 @@ local function apply(t, req)
         end
     end
 
-    local lines
-    lines, msg = header_lines(req)
-    if not lines then
-        return nil, msg
-    end
-    for i = 1, #lines do
-        rc, msg = append(t, OPT_HTTPHEADER, lines[i], "headers")
-        if rc ~= 0 then
-            return rc, msg
+    if req.headers ~= nil or req.httpheader ~= nil then
+        local lines
+        lines, msg = header_lines(req)
+        if not lines then
+            return nil, msg
+        end
+        for i = 1, #lines do
+            rc, msg = append(t, OPT_HTTPHEADER, lines[i], "headers")
+            if rc ~= 0 then
+                return rc, msg
+            end
         end
     end
 
@@ -463,16 +478,18 @@ local function apply(t, req)
         end
     end
 
-    for _, o in ipairs(OPTIONS) do
-        v = req[o[1]]
-        if v ~= nil then
-            if o[3] == "str" then
-                rc, msg = set_str(t, o[2], v, o[1])
-            else
-                rc, msg = set_num(t, o[2], v, o[1], o[3])
-            end
-            if rc ~= 0 then
-                return rc, msg
+    if generic then
+        for _, o in ipairs(OPTIONS) do
+            v = req[o[1]]
+            if v ~= nil then
+                if o[3] == "str" then
+                    rc, msg = set_str(t, o[2], v, o[1])
+                else
+                    rc, msg = set_num(t, o[2], v, o[1], o[3])
+                end
+                if rc ~= 0 then
+                    return rc, msg
+                end
             end
         end
     end
@@ -497,9 +514,10 @@ local function check_req(req)
     return nil
 end
 
--- Creates and starts task i of the group. Returns the task, or nil, err,
--- or nil, message, true for misuse.
-local function task_start(grp, i, req)
+-- Creates and starts task i of the group (flags: WANT_*). Returns the
+-- task (which the group owns), or nil, err, or nil, message, true for
+-- misuse.
+local function task_start(grp, i, req, flags)
     local t = C.ngx_http_xfer_task_new(grp.g, i)
     if t == nil then
         return nil, make_err(E_OUT_OF_MEMORY, "no memory")
@@ -517,7 +535,7 @@ local function task_start(grp, i, req)
         max_body = req.max_body_size or max_body
     end
     if rc == 0 then
-        rc = C.ngx_http_xfer_task_start(t, max_body)
+        rc = C.ngx_http_xfer_task_start(t, max_body, flags)
         if rc ~= 0 then
             msg = ffi_string(C.ngx_http_xfer_task_result(t).error)
         end
@@ -529,7 +547,6 @@ local function task_start(grp, i, req)
         end
         return nil, make_err(rc, msg)
     end
-    grp.tasks[i] = t
     return t
 end
 
@@ -590,11 +607,11 @@ local function info_of(r)
     }
 end
 
--- Reads task i's outcome and frees the task.
-local function collect(grp, i, want_info, want_headers)
-    local t = grp.tasks[i]
-    grp.tasks[i] = nil
+-- Reads a finished task's outcome and frees the task; returns its index
+-- in the call, res, err.
+local function collect(t, want_info, want_headers)
     local r = C.ngx_http_xfer_task_result(t)
+    local i = r.index
     local res, err
     if r.code == 0 then
         res = setmetatable({
@@ -612,7 +629,7 @@ local function collect(grp, i, want_info, want_headers)
         end
     end
     C.ngx_http_xfer_task_free(t)
-    return res, err
+    return i, res, err
 end
 
 local function check_phase(fname)
@@ -641,7 +658,8 @@ local function gave_up(ms)
                     .. " ms (wait_timeout_ms); the transfer was cancelled")
 end
 
-local one_idx = ffi_new("int[1]")
+local TASKS = "ngx_http_xfer_task_t *[?]"
+local one_done = ffi_new(TASKS, 1)
 
 -- request(req) -> res | nil, err
 --   req: a URL, or { url =, method =, headers =, body =, <easy option> =,
@@ -661,7 +679,7 @@ function _M.request(req)
         return nil, make_err(E_FAILED_INIT, gerr)
     end
 
-    local t, err, misuse = task_start(grp, 1, req)
+    local t, err, misuse = task_start(grp, 1, req, WANT_INFO + WANT_HEADERS)
     if not t then
         group_free(grp)
         if misuse then
@@ -671,9 +689,11 @@ function _M.request(req)
     end
 
     local res
-    local n, werr = wait_take(grp, one_idx, 1, deadline)
+    local n, werr = wait_take(grp, one_done, 1, deadline, false)
     if n == 1 then
-        res, err = collect(grp, 1, true, true)
+        local _
+        _, res, err = collect(one_done[0], true, true)
+        one_done[0] = nil
     elseif n == 0 then
         err = gave_up(wait_ms)
     else
@@ -736,12 +756,23 @@ local function check_fetch_all(list, opts)
     return opts
 end
 
+-- on_done(i, res, err) for fetch_all: if it raises, nothing of the batch
+-- may outlive the error.
+local function call_on_done(grp, on_done, i, res, err)
+    local ok, uerr = pcall(on_done, i, res, err)
+    if not ok then
+        group_free(grp)
+        error(uerr, 0)
+    end
+end
+
 -- fetch_all(list, opts) -> results | nil, err
 --   results[i] is the response to list[i], or { err = err }.
 --   opts: max_total_connections (how many of these transfers run at once;
 --   default 16, 0: all), on_done(i, res, err), info (include the info
 --   tables), headers (false: none collected), wait_timeout_ms (for the
 --   whole batch: what has not finished then is cancelled).
+-- No closure is made per call, so that LuaJIT compiles its loops.
 function _M.fetch_all(list, opts)
     opts = check_fetch_all(list, opts)
     local n = #list
@@ -758,6 +789,8 @@ function _M.fetch_all(list, opts)
     local on_done = opts.on_done
     local want_info = opts.info and true or false
     local want_headers = opts.headers ~= false
+    local flags = (want_info and WANT_INFO or 0)
+                  + (want_headers and WANT_HEADERS or 0)
     local wait_ms = opts.wait_timeout_ms
     local deadline = deadline_of(wait_ms, "fetch_all")
 
@@ -767,41 +800,37 @@ function _M.fetch_all(list, opts)
     end
 
     local cap = n < 256 and n or 256
-    local idx = ffi_new("int[?]", cap)
+    local done = ffi_new(TASKS, cap)
     local started, running, finished = 0, 0, 0
 
-    local function done(i, res, err)
-        finished = finished + 1
-        results[i] = res or { err = err }
-        if on_done then
-            local ok, uerr = pcall(on_done, i, res, err)
-            if not ok then
-                -- nothing of this batch may outlive the error
-                group_free(grp)
-                error(uerr, 0)
-            end
-        end
-    end
-
-    local function fill()
+    while true do
+        -- start what the window allows
         while running < window and started < n do
             started = started + 1
-            local t, err, misuse = task_start(grp, started, list[started])
+            local t, err, misuse = task_start(grp, started, list[started],
+                                              flags)
             if t then
                 running = running + 1
             elseif misuse then
                 group_free(grp)
                 error(format("bad argument #1 to 'fetch_all' (request #%d: "
-                             .. "%s)", started, err), 3)
+                             .. "%s)", started, err), 2)
             else
-                done(started, nil, err)
+                finished = finished + 1
+                results[started] = { err = err }
+                if on_done then
+                    call_on_done(grp, on_done, started, nil, err)
+                end
             end
         end
-    end
+        if finished >= n then
+            break
+        end
 
-    fill()
-    while finished < n do
-        local k, werr = wait_take(grp, idx, cap, deadline)
+        -- with nothing left to start and no on_done, only the last
+        -- completion needs to wake this thread
+        local k, werr = wait_take(grp, done, cap, deadline,
+                                  started == n and not on_done)
         if not k then
             group_free(grp)
             return nil, make_err(E_FAILED_INIT, "semaphore wait failed: "
@@ -818,11 +847,14 @@ function _M.fetch_all(list, opts)
             return results
         end
         for j = 0, k - 1 do
-            local i = idx[j]
             running = running - 1
-            done(i, collect(grp, i, want_info, want_headers))
+            finished = finished + 1
+            local i, res, err = collect(done[j], want_info, want_headers)
+            results[i] = res or { err = err }
+            if on_done then
+                call_on_done(grp, on_done, i, res, err)
+            end
         end
-        fill()
     end
     group_free(grp)
     return results
@@ -891,6 +923,7 @@ function _M.stats()
         graveyard = tonumber(st.graveyard),
         free_connections = tonumber(st.free_connections),
         multi = st.multi ~= 0, timer_set = st.timer_set ~= 0,
+        pooled = tonumber(st.pooled), reused = tonumber(st.reused),
     }
 end
 

@@ -374,6 +374,13 @@ test_leaks() {
     host_stop leak
 }
 
+# Tasks are reused; fetch_all's wake-ups; xfer's nginx timer.
+test_reuse() {
+    run_lua_test main reuse
+    run_lua_test main wakeups
+    run_lua_test main timer_early
+}
+
 test_late() {
     run_lua_test main late
     run_lua_test main gc_stress
@@ -550,7 +557,7 @@ test_example() {
 
 
 all_tests="basic errors phases fanout1000 selfloop probe idle noblock leaks
-late lua_error exhaust reload shutdown_timeout example"
+late reuse lua_error exhaust reload shutdown_timeout example"
 tests=${*:-$all_tests}
 
 host_start main || { echo "the main host did not start"; echo "0 passed, 1 failed"; exit 1; }

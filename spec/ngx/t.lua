@@ -336,6 +336,147 @@ function tests.mix()
 end
 
 
+-- Reused tasks (the worker's pool) -----------------------------------------
+
+-- Sequential requests of one light thread reuse one task (and its easy
+-- handle): nothing of a run may reach the next one.
+function tests.reuse()
+    assert(xfer.close_idle())           -- also empties the pool
+    local s0 = xfer.stats()
+    eq(s0.pooled, 0, "pool after close_idle")
+
+    -- a run with every kind of option, failing (failonerror)
+    local res, err = xfer.request{
+        url = fault("/status/404"), method = "PUT", body = "secret-body",
+        headers = { ["X-Leak"] = "1" }, useragent = "leaky-agent",
+        failonerror = true, timeout_ms = 3000,
+        resolve = "leak.invalid:80:127.0.0.1",
+    }
+    check(not res, "failonerror: expected an error")
+    eq(err.code, 22, "failonerror (" .. tostring(err) .. ")")
+    eq(xfer.stats().pooled, 1, "pooled after one request")
+
+    -- the same handle, plain: a GET without that run's options
+    res, err = xfer.request(fault("/echo"))
+    check(res, tostring(err))
+    has(res.body, "GET /echo HTTP/1.1", "method after a PUT")
+    check(not res.body:find("X-Leak", 1, true), "header leaked: " .. res.body)
+    check(not res.body:find("leaky-agent", 1, true),
+          "user agent leaked: " .. res.body)
+    check(not res.body:find("secret-body", 1, true), "body leaked")
+    eq(res.headers["x-body-length"], "0", "no request body")
+    res, err = xfer.request(fault("/status/404"))
+    check(res, "failonerror leaked: " .. tostring(err))
+    eq(res.status, 404, "404 is a response again")
+
+    -- sticky options: a short timeout, then the default again
+    res, err = xfer.request{ url = fault("/sleep?ms=2000"), timeout_ms = 100 }
+    eq(err and err.code, 28, "short timeout")
+    res, err = xfer.request(fault("/sleep?ms=300"))
+    check(res, "timeout leaked: " .. tostring(err))
+    eq(res.body, "slept\n", "after a timeout")
+
+    -- max_body_size, then a whole body on the same handle
+    res, err = xfer.request{ url = up("/1k.bin"), max_body_size = 100 }
+    eq(err and err.code, 63, "max_body_size")
+    res, err = xfer.request(up("/1k.bin"))
+    check(res, tostring(err))
+    eq(#res.body, 1024, "body after FILESIZE_EXCEEDED")
+
+    -- followlocation, then none
+    res = check(xfer.request{ url = up("/redirect-to-1k"),
+                              followlocation = true })
+    eq(res.status, 200, "followed")
+    res = check(xfer.request(up("/redirect-to-1k")))
+    eq(res.status, 302, "followlocation leaked")
+    eq(res.info.redirect_count, 0, "redirect_count")
+    check(res.info.effective_url:find("/redirect-to-1k", 1, true),
+          "effective_url " .. res.info.effective_url)
+
+    -- another URL, then the first again (xfer keeps the parse of a URL
+    -- that did not change)
+    res = check(xfer.request(up("/index.html")))
+    eq(res.body, "hello from nginx\n", "other URL")
+    res = check(xfer.request(up("/index.html")))
+    eq(res.body, "hello from nginx\n", "same URL")
+    res = check(xfer.request(fault("/echo")))
+    has(res.body, "GET /echo HTTP/1.1", "URL changed back")
+
+    -- headers and info only when asked, and asked again
+    local results = xfer.fetch_all({ up("/index.html") }, { headers = false })
+    eq(results[1].raw_headers, nil, "no headers")
+    eq(results[1].info, nil, "no info")
+    res = check(xfer.request(up("/index.html")))
+    eq(res.headers["content-type"], "text/html", "headers again")
+    eq(res.info.response_code, 200, "info again")
+    eq(res.info.primary_ip, "127.0.0.1", "primary_ip")
+
+    -- a transfer cancelled while running (gave up waiting), then reused
+    res, err = xfer.request{ url = fault("/sleep?ms=400"),
+                             wait_timeout_ms = 50 }
+    eq(err and err.code, 28, "gave up")
+    res = check(xfer.request(up("/index.html")))
+    eq(res.body, "hello from nginx\n", "after a cancelled run")
+
+    local s1 = xfer.stats()
+    eq(s1.pooled, 1, "one task for sequential requests")
+    eq(s1.reused - s0.reused, 15, "reused")
+    eq(s1.running, 0, "running")
+    say("ok ", s1.reused - s0.reused, " runs on one reused task")
+end
+
+-- fetch_all wakes its light thread once for a batch that is all started
+-- and has no on_done; on_done is still called as each one finishes.
+function tests.wakeups()
+    local list = {}
+    for i = 1, 5 do
+        list[i] = fault("/sleep?ms=" .. (60 * i) .. "&w=" .. i)
+    end
+    local s0 = xfer.stats()
+    local results = xfer.fetch_all(list, { max_total_connections = 0 })
+    eq(failures(results), 0, "failures")
+    local s1 = xfer.stats()
+    eq(s1.posts - s0.posts, 1, "posts without on_done")
+
+    local times = {}
+    local t0 = clock()
+    results = xfer.fetch_all(list, {
+        max_total_connections = 0,
+        on_done = function(i) times[i] = clock() - t0 end,
+    })
+    eq(failures(results), 0, "failures with on_done")
+    local s2 = xfer.stats()
+    check(s2.posts - s1.posts >= 3, "posts with on_done: "
+                                     .. (s2.posts - s1.posts))
+    check(times[1] < times[5] - 0.1, string.format(
+          "on_done as each finishes: first %.3f s, last %.3f s",
+          times[1], times[5]))
+
+    -- a window smaller than the batch still starts each as one finishes
+    t0 = clock()
+    results = xfer.fetch_all(list, { max_total_connections = 2 })
+    eq(failures(results), 0, "failures with a window")
+    say(string.format("ok windowed batch in %.3f s", clock() - t0))
+end
+
+-- xfer's nginx timer is left armed when a later deadline is reported; when
+-- it fires early, xfer reports the real one again.
+function tests.timer_early()
+    local t0 = clock()
+    local results = xfer.fetch_all({
+        { url = fault("/sleep?ms=3000"), timeout_ms = 300 },
+        { url = up("/index.html"), timeout_ms = 100 },
+    }, { max_total_connections = 0 })
+    local dt = clock() - t0
+    eq(results[2].status, 200, "the quick one")
+    eq(results[1].err and results[1].err.code, 28, "the slow one")
+    check(dt >= 0.28 and dt < 1.5, "timed out after " .. dt .. " s")
+    ngx.sleep(0.01)
+    eq(xfer.stats().timer_set, false, "timer after the batch")
+    say(string.format("ok timed out after %.3f s", dt))
+end
+
+
 -- The worker's own locations ----------------------------------------------
 
 function tests.selfloop()
