@@ -272,8 +272,9 @@ local function start_nginx()
   error("nginx: no free port after 8 tries", 0)
 end
 
-local function stop_nginx()
-  local pid = capture("cat " .. q(NG .. "/nginx.pid"))
+-- Stops the nginx whose prefix is dir: TERM, then KILL after 5 s.
+local function stop_nginx_in(dir)
+  local pid = capture("cat " .. q(dir .. "/nginx.pid"))
   if pid == "" then return end
   run("kill -TERM " .. pid)
   for _ = 1, 50 do
@@ -812,15 +813,7 @@ end
 local function stop_fanout()
   if not FAN.started then return end
   FAN.started = false
-  local pid = capture("cat " .. q(FAN.prefix .. "/nginx.pid"))
-  if pid == "" then return end
-  run("kill -TERM " .. pid)
-  for _ = 1, 50 do
-    local _, alive = run("kill -0 " .. pid)
-    if not alive then return end
-    run("sleep 0.1")
-  end
-  run("kill -KILL " .. pid)
+  stop_nginx_in(FAN.prefix)
 end
 
 -- One wrk run against a fan-out location; the worker's CPU around it.
@@ -1329,7 +1322,7 @@ end
 
 local ok, res = pcall(main)
 stop_fanout()
-stop_nginx()
+stop_nginx_in(NG)
 if opt.keep then log("kept %s", TMP) else run("rm -rf " .. q(TMP)) end
 if not ok then
   io.stderr:write("run.lua: " .. tostring(res) .. "\n")

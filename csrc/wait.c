@@ -145,20 +145,20 @@ static int wait_fds(XFERM *m, struct xfer_waitfd *extra, unsigned n_extra,
   if (n_extra + 1 > sizeof(small) / sizeof(small[0]) &&
       !(p = malloc((n_extra + 1) * sizeof(*p))))
     return -2;
+  /* poll() rewrites only revents: the set is made once for every round */
+  for (i = 0; i < n_extra; i++) {
+    p[i].fd = extra[i].fd;
+    p[i].events = (short)((extra[i].events & XFER_WAIT_POLLIN ? POLLIN : 0) |
+                          (extra[i].events & XFER_WAIT_POLLPRI ? POLLPRI : 0) |
+                          (extra[i].events & XFER_WAIT_POLLOUT ? POLLOUT : 0));
+    p[i].revents = 0;
+  }
+  p[n_extra].fd = m->epfd;
+  p[n_extra].events = POLLIN;
+  p[n_extra].revents = 0;
   for (;;) {
     int tmo = use_wakeup && m->wake_pending ? 0 : timeout_ms;
     if (n_extra) {
-      for (i = 0; i < n_extra; i++) {
-        p[i].fd = extra[i].fd;
-        p[i].events =
-            (short)((extra[i].events & XFER_WAIT_POLLIN ? POLLIN : 0) |
-                    (extra[i].events & XFER_WAIT_POLLPRI ? POLLPRI : 0) |
-                    (extra[i].events & XFER_WAIT_POLLOUT ? POLLOUT : 0));
-        p[i].revents = 0;
-      }
-      p[n_extra].fd = m->epfd;
-      p[n_extra].events = POLLIN;
-      p[n_extra].revents = 0;
       n = poll(p, n_extra + 1, tmo);
       if (n > 0)
         n = p[n_extra].revents ? epoll_wait(m->epfd, ev, READY_MAX, 0) : 0;

@@ -718,16 +718,23 @@ TEST(fresh_connect_forces_new) {
 
 /* ---- 7. a connection the server closed while idle ---- */
 
+/* A finished transfer whose connection is idle now; the server closes it
+ * 50 ms after the response. */
+static struct tx *idle_closing(XFERM *m) {
+  struct tx *a = add(m, tx_url("%s/keepalive-idle-close?ms=50", fault_base()));
+  drive_poll(m, 4000);
+  CHECK_EQ(a->result, XFERE_OK);
+  CHECK_STR(a->body.data, "ok\n");
+  return a;
+}
+
 static void idle_closed(int keep_driving) {
-  struct tx *a, *b;
+  struct tx *t[2], *b;
   struct fstats s;
   XFERM *m;
   st_begin();
   m = xfer_multi_init();
-  a = add(m, tx_url("%s/keepalive-idle-close?ms=50", fault_base()));
-  drive_poll(m, 4000);
-  CHECK_EQ(a->result, XFERE_OK);
-  CHECK_STR(a->body.data, "ok\n");
+  t[0] = idle_closing(m);
   if (keep_driving) {
     loop(m, 2000, 300, NULL, NULL); /* the close event is processed */
     /* ... and the connection closed on our side too */
@@ -742,10 +749,8 @@ static void idle_closed(int keep_driving) {
   CHECK_EQ(info_long(b->easy, XFERINFO_NUM_CONNECTS), 1);
   st_get(&s);
   CHECK_EQ(s.connections, 2);
-  xfer_multi_remove_handle(m, a->easy);
-  xfer_multi_remove_handle(m, b->easy);
-  tx_free(a);
-  tx_free(b);
+  t[1] = b;
+  remove_free(m, t, 2);
   CHECK_EQ(xfer_multi_cleanup(m), XFERM_OK);
   st_end();
 }
@@ -768,14 +773,12 @@ static void closed_yet(XFERM *m, void *arg, uint64_t el) {
   if (!sc->at && tl_count_fds() == sc->fds) sc->at = el ? el : 1;
 }
 TEST(idle_close_seen_while_other_runs) {
-  struct tx *a, *b;
+  struct tx *t[2], *b;
   struct seen_close sc = {0, 0};
   XFERM *m;
   st_begin();
   m = xfer_multi_init();
-  a = add(m, tx_url("%s/keepalive-idle-close?ms=50", fault_base()));
-  drive_poll(m, 4000);
-  CHECK_EQ(a->result, XFERE_OK);
+  t[0] = idle_closing(m);
   /* b's connection replaces a's in the count once a's is closed; the
    * server closes a's 50 ms after its response, b takes 600 ms. */
   sc.fds = tl_count_fds();
@@ -786,10 +789,8 @@ TEST(idle_close_seen_while_other_runs) {
   CHECK_EQ(b->result, XFERE_OK);
   CHECK(sc.at > 0);
   CHECK(sc.at < 400);
-  xfer_multi_remove_handle(m, a->easy);
-  xfer_multi_remove_handle(m, b->easy);
-  tx_free(a);
-  tx_free(b);
+  t[1] = b;
+  remove_free(m, t, 2);
   CHECK_EQ(xfer_multi_cleanup(m), XFERM_OK);
   st_end();
 }
