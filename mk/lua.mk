@@ -4,7 +4,7 @@
 #                2.1), and 5.2/5.3 when their headers are installed (make
 #                deps installs them); each
 #                links $(BUILD)/libxfer.a (PIC) + c-ares + libuv.
-#   lua-test     runs spec/lua with busted on lua5.1, lua5.4 and luajit, each
+#   lua-test     runs spec/lua with busted on lua5.1, 5.4, luajit, 5.2, 5.3, each
 #                against its own build, and prints busted's summary for each.
 #
 # Included by the top-level Makefile (include mk/lua.mk), or on its own from
@@ -69,7 +69,7 @@ $(foreach v,$(LUA_VERSIONS),$(eval $(call LUA_VERSION_RULES,$(v))))
 
 # The test servers are started here once for the three interpreters,
 # unless the caller exported them already (spec/run.sh does).
-LUA_TEST_INTERPRETERS ?= lua5.1 lua5.4 luajit
+LUA_TEST_INTERPRETERS ?= lua5.1 lua5.4 luajit lua5.2 lua5.3
 BUSTED ?= /usr/bin/busted
 
 lua-test: lua-modules
