@@ -206,11 +206,19 @@ static void idle_unlink(struct xfer_conn *c) {
 
 static struct xfer_conn *idle_take(struct xfer_host *h) {
   struct xfer_conn *c;
-  if (!h || xfer_queue_empty(&h->idle)) return NULL;
-  c = xfer_queue_data(xfer_queue_head(&h->idle), struct xfer_conn, link);
-  idle_unlink(c);
-  c->state = XFER_CS_ACTIVE;
-  return c;
+  while (h && !xfer_queue_empty(&h->idle)) {
+    c = xfer_queue_data(xfer_queue_head(&h->idle), struct xfer_conn, link);
+    /* Bytes that arrived while it was idle, in TLS where no socket event
+     * tells, were sent for no request: never someone else's response. */
+    if (xfer__conn_pending(c)) {
+      xfer__conn_close(c);
+      continue;
+    }
+    idle_unlink(c);
+    c->state = XFER_CS_ACTIVE;
+    return c;
+  }
+  return NULL;
 }
 
 static long maxconnects(XFERM *m) {
@@ -284,26 +292,54 @@ void xfer__conn_done(XFER *e, int keep) {
 
 /* ---- acquiring a connection ---- */
 
-/* The connection-cache key: scheme, host, port, and for https the TLS
- * options, so a connection is only reused where it fits.  Returns the key
- * in buf, or a malloc'd one when buf is too small (the caller frees a key
- * that is not buf), or NULL. */
+/* What besides scheme://host:port decides where a connection goes: the
+ * addresses a RESOLVE entry pins for this host and port, and IPRESOLVE.
+ * A transfer without the pin (or with another one) must not be handed a
+ * connection made to a pinned address, nor a v6-only one a v4 one.
+ * Written like xfer__tls_key: the length needed is returned. */
+static size_t route_key(XFER *e, char *buf, size_t cap) {
+  const char *pin = e->set.resolve
+      ? xfer__dns_pin(e, e->url + e->u.host_off, e->u.host_len, e->u.port,
+                      NULL)
+      : NULL;
+  size_t len = 0, n;
+  if (!pin && !e->set.ipresolve) return 0;
+  n = pin ? strlen(pin) : 0;
+  if (len + 3 + n < cap) {
+    buf[0] = '\x03';
+    buf[1] = (char)('0' + e->set.ipresolve);
+    buf[2] = pin ? '\x03' : '\x02';
+    memcpy(buf + 3, pin ? pin : "", n);
+    buf[3 + n] = 0;
+  }
+  return 3 + n;
+}
+
+/* The connection-cache key: scheme, host, port, the route (route_key),
+ * and for https the TLS options, so a connection is only reused where it
+ * fits.  Returns the key in buf, or a malloc'd one when buf is too small
+ * (the caller frees a key that is not buf), or NULL. */
 static char *host_key(XFER *e, char *buf, size_t cap) {
   int n;
   const char *scheme = e->u.scheme == XFER_SCHEME_HTTPS ? "https://"
                                                          : "http://";
-  size_t sl = strlen(scheme), need;
+  size_t sl = strlen(scheme), rl, tl = 0;
   char *big;
   memcpy(buf, scheme, sl);
   n = xfer__url_hostport(e->url, &e->u, buf + sl, cap - sl);
   if (n < 0) return NULL; /* url.c caps host names far below cap */
-  if (e->u.scheme != XFER_SCHEME_HTTPS) return buf;
   sl += (size_t)n;
-  need = xfer__tls_key(e, buf + sl, cap - sl);
-  if (need < cap - sl) return buf;
-  if (!(big = malloc(sl + need + 1))) return NULL;
+  rl = route_key(e, buf + sl, cap - sl);
+  if (e->u.scheme == XFER_SCHEME_HTTPS)
+    tl = xfer__tls_key(e, rl < cap - sl ? buf + sl + rl : buf,
+                       rl < cap - sl ? cap - sl - rl : 0);
+  if (sl + rl + tl < cap) return buf;
+  if (!(big = malloc(sl + rl + tl + 1))) return NULL;
   memcpy(big, buf, sl);
-  xfer__tls_key(e, big + sl, need + 1);
+  route_key(e, big + sl, rl + 1);
+  if (e->u.scheme == XFER_SCHEME_HTTPS)
+    xfer__tls_key(e, big + sl + rl, tl + 1);
+  big[sl + rl + tl] = 0;
   return big;
 }
 
@@ -458,10 +494,24 @@ static void tls_step(struct xfer_conn *c) {
   ready_for_requests(c);
 }
 
+/* dns.c's addresses have no port: the connection's own is set here, for
+ * every address tried, so no lookup shared with another port can lend it
+ * its port. */
+static void peer_addr(const struct xfer_conn *c, const struct xfer_addr *a,
+                      struct sockaddr_storage *ss) {
+  *ss = a->ss;
+  if (ss->ss_family == AF_INET6)
+    ((struct sockaddr_in6 *)ss)->sin6_port = htons(c->primary_port);
+  else
+    ((struct sockaddr_in *)ss)->sin_port = htons(c->primary_port);
+}
+
 static int self_connected(struct xfer_conn *c, struct sockaddr_storage *local,
                           socklen_t len) {
   const struct xfer_addr *peer = &c->addrs->a[c->addr_idx - 1];
-  return len == peer->len && memcmp(local, &peer->ss, len) == 0;
+  struct sockaddr_storage ss;
+  peer_addr(c, peer, &ss);
+  return len == peer->len && memcmp(local, &ss, len) == 0;
 }
 
 static void connected(struct xfer_conn *c) {
@@ -529,18 +579,21 @@ static int connected_already(int fd) {
 /* Tries the addresses from addr_idx on; connect() is non-blocking. */
 void xfer__conn_connect(struct xfer_conn *c) {
   XFER *e = c->easy;
-  int one = 1, last_errno = 0;
+  int one = 1, last_errno = 0, no_socket = 0;
   while (c->addrs && c->addr_idx < c->addrs->n) {
     struct xfer_addr *a = &c->addrs->a[c->addr_idx++];
+    struct sockaddr_storage to;
     int fam = a->ss.ss_family, fd, rc;
     if ((c->ipresolve == XFER_IPRESOLVE_V4 && fam != AF_INET) ||
         (c->ipresolve == XFER_IPRESOLVE_V6 && fam != AF_INET6))
       continue;
     fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-      last_errno = errno;
+      last_errno = errno; /* EMFILE: this transfer fails, no other */
+      no_socket = 1;
       continue;
     }
+    no_socket = 0;
     if (!e || e->set.tcp_nodelay)
       setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (e && e->set.tcp_keepalive)
@@ -552,7 +605,8 @@ void xfer__conn_connect(struct xfer_conn *c) {
       inet_ntop(AF_INET, &((struct sockaddr_in *)&a->ss)->sin_addr,
                 c->primary_ip, sizeof(c->primary_ip));
     c->fd = fd;
-    do rc = connect(fd, (struct sockaddr *)&a->ss, a->len);
+    peer_addr(c, a, &to);
+    do rc = connect(fd, (struct sockaddr *)&to, a->len);
     while (rc < 0 && errno == EINTR);
     if (rc == 0) {
       connected(c);
@@ -578,8 +632,9 @@ void xfer__conn_connect(struct xfer_conn *c) {
   }
   if (e)
     xfer__fail(e, XFERE_COULDNT_CONNECT,
-               "Failed to connect to %s port %u: %s", c->hostname,
+               "Failed to connect to %s port %u: %s%s", c->hostname,
                (unsigned)c->primary_port,
+               no_socket ? "could not open a socket: " : "",
                last_errno ? strerror(last_errno) : "no usable address");
   conn_fail(c, XFERE_COULDNT_CONNECT);
 }

@@ -4,6 +4,11 @@
  * the multi's DNS cache (DNS_CACHE_TIMEOUT), then c-ares, whose sockets and
  * timeouts go through the same socket table and timer heap as connections.
  * Concurrent lookups of one name share a single query.  Nothing here blocks.
+ *
+ * Addresses carry no port (it is 0 in every sockaddr here): one name's
+ * addresses serve every port, and conn.c sets the connection's own port
+ * when it connects.  A cached or shared result therefore cannot send a
+ * request (and its credentials) to the port of the lookup that filled it.
  */
 
 #include "xfer_int.h"
@@ -46,27 +51,23 @@ static struct xfer_addrs *addrs_new(int n) {
   return a;
 }
 
-static void addr_set(struct xfer_addr *d, int fam, const void *ip,
-                     uint16_t port) {
+static void addr_set(struct xfer_addr *d, int fam, const void *ip) {
   memset(d, 0, sizeof(*d));
   if (fam == AF_INET) {
     struct sockaddr_in *s = (struct sockaddr_in *)&d->ss;
     s->sin_family = AF_INET;
-    s->sin_port = htons(port);
     memcpy(&s->sin_addr, ip, 4);
     d->len = sizeof(*s);
   } else {
     struct sockaddr_in6 *s = (struct sockaddr_in6 *)&d->ss;
     s->sin6_family = AF_INET6;
-    s->sin6_port = htons(port);
     memcpy(&s->sin6_addr, ip, 16);
     d->len = sizeof(*s);
   }
 }
 
 /* Parses one literal (IPv6 may be bracketed) into d. */
-static int parse_literal(const char *s, size_t n, uint16_t port,
-                         struct xfer_addr *d) {
+static int parse_literal(const char *s, size_t n, struct xfer_addr *d) {
   char buf[64];
   unsigned char ip[16];
   if (n && s[0] == '[' && s[n - 1] == ']') {
@@ -76,35 +77,51 @@ static int parse_literal(const char *s, size_t n, uint16_t port,
   if (n == 0 || n >= sizeof(buf)) return -1;
   memcpy(buf, s, n);
   buf[n] = 0;
-  if (inet_pton(AF_INET, buf, ip) == 1) addr_set(d, AF_INET, ip, port);
-  else if (inet_pton(AF_INET6, buf, ip) == 1) addr_set(d, AF_INET6, ip, port);
+  if (inet_pton(AF_INET, buf, ip) == 1) addr_set(d, AF_INET, ip);
+  else if (inet_pton(AF_INET6, buf, ip) == 1) addr_set(d, AF_INET6, ip);
   else return -1;
   return 0;
 }
 
-/* RESOLVE entries: "host:port:addr[,addr]..." ("+host..." too).  An entry
- * that does not parse is skipped, as libcurl does. */
-static struct xfer_addrs *from_resolve_list(XFER *e, const char *host,
-                                            uint16_t port) {
-  const struct xfer_slist *l;
-  for (l = e ? e->set.resolve : NULL; l; l = l->next) {
-    const char *s = l->data, *p1, *p2, *a;
-    struct xfer_addrs *r;
-    int n = 1;
+/* RESOLVE entries: "host:port:addr[,addr]..." ("+host..." too).  Returns
+ * the address list of the first entry for host (hostlen bytes) and port,
+ * or NULL.  The connection cache keys on it too: a connection made to a
+ * pinned address is not another transfer's connection to that name. */
+const char *xfer__dns_pin(const XFER *e, const char *host, size_t hostlen,
+                          uint16_t port, const struct xfer_slist **from) {
+  const struct xfer_slist *l = from && *from ? (*from)->next
+                                             : e ? e->set.resolve : NULL;
+  for (; l; l = l->next) {
+    const char *s = l->data, *p1, *p2;
     if (!s || *s == '-') continue;
     if (*s == '+') s++;
     p1 = strchr(s, ':');
-    if (!p1 || (size_t)(p1 - s) != strlen(host) ||
-        strncasecmp(s, host, (size_t)(p1 - s)) != 0)
+    if (!p1 || (size_t)(p1 - s) != hostlen ||
+        strncasecmp(s, host, hostlen) != 0)
       continue;
     if (strtoul(p1 + 1, (char **)&p2, 10) != port || *p2 != ':') continue;
-    for (a = p2 + 1; *a; a++)
+    if (from) *from = l;
+    return p2 + 1;
+  }
+  return NULL;
+}
+
+/* An entry that does not parse is skipped, as libcurl does. */
+static struct xfer_addrs *from_resolve_list(XFER *e, const char *host,
+                                            uint16_t port) {
+  const struct xfer_slist *l = NULL;
+  const char *list;
+  while ((list = xfer__dns_pin(e, host, strlen(host), port, &l)) != NULL) {
+    const char *a;
+    struct xfer_addrs *r;
+    int n = 1;
+    for (a = list; *a; a++)
       if (*a == ',') n++;
     r = addrs_new(n);
     if (!r) return NULL;
-    for (a = p2 + 1; *a;) {
+    for (a = list; *a;) {
       size_t len = strcspn(a, ",");
-      if (parse_literal(a, len, port, &r->a[r->n]) == 0) r->n++;
+      if (parse_literal(a, len, &r->a[r->n]) == 0) r->n++;
       a += len;
       if (*a == ',') a++;
     }
@@ -114,11 +131,11 @@ static struct xfer_addrs *from_resolve_list(XFER *e, const char *host,
   return NULL;
 }
 
-static struct xfer_addrs *from_literal(const char *host, uint16_t port) {
+static struct xfer_addrs *from_literal(const char *host) {
   struct xfer_addrs *r;
   struct xfer_addr d;
   size_t n = strlen(host);
-  if (parse_literal(host, n, port, &d) == 0) {
+  if (parse_literal(host, n, &d) == 0) {
     if ((r = addrs_new(1)) != NULL) {
       r->a[0] = d;
       r->n = 1;
@@ -133,8 +150,8 @@ static struct xfer_addrs *from_literal(const char *host, uint16_t port) {
     static const unsigned char v6[16] = {0, 0, 0, 0, 0, 0, 0, 0,
                                          0, 0, 0, 0, 0, 0, 0, 1};
     if ((r = addrs_new(2)) != NULL) {
-      addr_set(&r->a[0], AF_INET, v4, port);
-      addr_set(&r->a[1], AF_INET6, v6, port);
+      addr_set(&r->a[0], AF_INET, v4);
+      addr_set(&r->a[1], AF_INET6, v6);
       r->n = 2;
     }
     return r;
@@ -212,16 +229,14 @@ static void on_addrinfo(void *arg, int status, int timeouts,
     for (nd = res->nodes; nd; nd = nd->ai_next) n++;
     if ((a = addrs_new(n)) != NULL)
       for (nd = res->nodes; nd; nd = nd->ai_next) {
-        if (nd->ai_family == AF_INET && nd->ai_addrlen <= sizeof(a->a[0].ss)) {
-          memset(&a->a[a->n], 0, sizeof(a->a[0]));
-          memcpy(&a->a[a->n].ss, nd->ai_addr, nd->ai_addrlen);
-          a->a[a->n++].len = nd->ai_addrlen;
-        } else if (nd->ai_family == AF_INET6 &&
-                   nd->ai_addrlen <= sizeof(a->a[0].ss)) {
-          memset(&a->a[a->n], 0, sizeof(a->a[0]));
-          memcpy(&a->a[a->n].ss, nd->ai_addr, nd->ai_addrlen);
-          a->a[a->n++].len = nd->ai_addrlen;
-        }
+        if (nd->ai_family == AF_INET &&
+            nd->ai_addrlen >= sizeof(struct sockaddr_in))
+          addr_set(&a->a[a->n++], AF_INET,
+                   &((const struct sockaddr_in *)nd->ai_addr)->sin_addr);
+        else if (nd->ai_family == AF_INET6 &&
+                 nd->ai_addrlen >= sizeof(struct sockaddr_in6))
+          addr_set(&a->a[a->n++], AF_INET6,
+                   &((const struct sockaddr_in6 *)nd->ai_addr)->sin6_addr);
       }
   }
   if (res) ares_freeaddrinfo(res);
@@ -274,7 +289,7 @@ int xfer__dns_lookup(struct xfer_conn *c, XFER *e) {
   long ttl = e->set.dns_cache_timeout;
   uint64_t now;
   if ((a = from_resolve_list(e, c->hostname, c->primary_port)) != NULL ||
-      (a = from_literal(c->hostname, c->primary_port)) != NULL) {
+      (a = from_literal(c->hostname)) != NULL) {
     deliver(c, a, 0);
     return 0;
   }
@@ -336,11 +351,8 @@ int xfer__dns_lookup(struct xfer_conn *c, XFER *e) {
                     : c->ipresolve == XFER_IPRESOLVE_V6 ? AF_INET6
                                                         : AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
-  {
-    char port[8];
-    snprintf(port, sizeof(port), "%u", (unsigned)c->primary_port);
-    ares_getaddrinfo(m->dns->ch, c->hostname, port, &hints, on_addrinfo, en);
-  }
+  /* No service: the answer is shared by every port of this name. */
+  ares_getaddrinfo(m->dns->ch, c->hostname, NULL, &hints, on_addrinfo, en);
   update_timer(m);
   return 0;
 }

@@ -162,8 +162,11 @@ static int field_line(struct xfer_h1p *p, const char *line, size_t n,
   size_t namelen = 0, i = 0;
   int rc;
 
-  /* An obs-fold continuation: no field of ours is ever folded, so it only
-   * goes to the application, raw. */
+  /* An obs-fold continuation goes to the application raw, unless it
+   * continues a field the engine acts on (framing, Connection, Location):
+   * a recipient that unfolds would read another value than we did, the
+   * start of response splitting.  Such a response is refused. */
+  if (is_ows(line[0]) && interpret && p->last_acted_) return WEIRD;
   if (!is_ows(line[0])) {
     while (i < cl && is_tchar((unsigned char)line[i])) i++;
     /* This also refuses whitespace before the colon (RFC 9112 5.1). */
@@ -177,6 +180,7 @@ static int field_line(struct xfer_h1p *p, const char *line, size_t n,
     if (interpret) {
       size_t vlen = (size_t)(end - val);
       rc = 0;
+      p->last_acted_ = 1;
       /* Dispatch on the length first: most fields are none of these. */
       if (namelen == 14 && IEQ(name, namelen, "content-length"))
         rc = content_length(p, val, vlen);
@@ -184,6 +188,8 @@ static int field_line(struct xfer_h1p *p, const char *line, size_t n,
         rc = transfer_encoding(p, val, vlen);
       else if (namelen == 10 && IEQ(name, namelen, "connection"))
         connection(p, val, vlen);
+      else if (!(namelen == 8 && IEQ(name, namelen, "location")))
+        p->last_acted_ = 0;
       if (rc) return rc;
     }
     if (cb->on_header)
@@ -234,6 +240,9 @@ static int headers_end(struct xfer_h1p *p, const char *line, size_t n,
     ka = !p->conn_close_;
   else
     ka = p->conn_keepalive_ && !p->conn_close_;
+  /* Transfer-Encoding in an HTTP/1.0 message is faulty framing (RFC 9112
+   * 6.1): the body is decoded, but the connection is not trusted after. */
+  if (p->http_minor == 0 && p->saw_te_) ka = 0;
   p->chunked = 0;
   if (p->is_head_ || p->status == 204 || p->status == 304) {
     p->body_mode = XFER_H1P_BODY_NONE;

@@ -22,7 +22,8 @@ struct xfer_h1p_callbacks {
    * libcurl hands lines to CURLOPT_HEADERFUNCTION.  For a field line, name
    * and value are set (value trimmed of surrounding whitespace); for the
    * status line and the blank line they are NULL/0.  An obs-fold
-   * continuation line is passed raw with name == NULL.  Trailer fields of
+   * continuation line is passed raw with name == NULL (or refused: see
+   * xfer__h1p_feed).  Trailer fields of
    * a chunked body come here too, but (as in libcurl) not the blank line
    * that ends the trailers.  Return 0 to go on, or an XFERcode to stop
    * parsing with that error. */
@@ -66,6 +67,8 @@ struct xfer_h1p {
   size_t line_len_, line_cap_;
   int saw_cl_, saw_te_;
   int conn_close_, conn_keepalive_;
+  int last_acted_;          /* the last field line was one the engine acts
+                               on: a continuation of it is refused */
   int err_;                 /* the sticky error once state_ is the error one */
   int eof_in_;              /* the state the connection closed in */
 };
@@ -86,7 +89,9 @@ void xfer__h1p_free(struct xfer_h1p *p);
  *   XFERE_WEIRD_SERVER_REPLY (8) not HTTP, a bad status line, a bad header
  *      line, conflicting or invalid Content-Length, both Content-Length and
  *      chunked, an unsupported Transfer-Encoding, a bad chunk size line,
- *      101 Switching Protocols;
+ *      101 Switching Protocols, an obs-fold continuing Content-Length,
+ *      Transfer-Encoding, Connection or Location in the final header
+ *      section;
  *   XFERE_TOO_LARGE (100) header section over max_header_bytes;
  *   XFERE_RECV_ERROR (56) a chunk size that overflows;
  *   XFERE_OUT_OF_MEMORY (27) the line buffer could not grow;

@@ -79,57 +79,135 @@ static int add(XFER *e, const char *s, size_t n) {
 
 static int adds(XFER *e, const char *s) { return add(e, s, strlen(s)); }
 
-/* The internal headers a custom header can replace or remove. */
-enum { H_HOST, H_UA, H_ACCEPT, H_CTYPE, H_CLEN, H_TE, H_AUTH, H_NUM };
+/* The internal headers a custom header can replace or remove.  Not the
+ * framing headers: see scan_custom. */
+enum { H_HOST, H_UA, H_ACCEPT, H_CTYPE, H_AUTH, H_NUM };
 static const char *const internal_names[H_NUM] = {
-  "Host", "User-Agent", "Accept", "Content-Type", "Content-Length",
-  "Transfer-Encoding", "Authorization"};
+  "Host", "User-Agent", "Accept", "Content-Type", "Authorization"};
 
 static int name_is(const char *h, size_t nlen, const char *name) {
   return strlen(name) == nlen && xfer__strcasecmp_n(h, name, nlen) == 0;
 }
 
-/* Custom headers: "Name: value" sends (and replaces an internal one),
- * "Name:" removes an internal one, "Name;" sends it empty.  A CR, LF or
- * control byte in any of them refuses the request: header injection. */
-static XFERcode scan_custom(XFER *e, int overridden[H_NUM]) {
+/* RFC 9110 tchar: what a method and a field name are made of. */
+static int is_token(const char *s, size_t n) {
+  static const char extra[] = "!#$%&'*+-.^_`|~";
+  size_t i;
+  if (!n) return 0;
+  for (i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+          (c >= 'A' && c <= 'Z') || (c && strchr(extra, c))))
+      return 0;
+  }
+  return 1;
+}
+
+/* One custom header as libcurl reads it: "Name: value" sends (and
+ * replaces an internal one), "Name:" removes an internal one, "Name;"
+ * sends it empty.  Sets the name's length and the value (trimmed in
+ * front; "" for both short forms), or returns -1 for a line that is none
+ * of these. */
+static int custom_parts(const char *h, size_t *nlen, const char **value,
+                        int *removes) {
+  const char *colon = strchr(h, ':'), *v;
+  *removes = 0;
+  if (colon) {
+    *nlen = (size_t)(colon - h);
+    v = colon + 1;
+    while (*v == ' ' || *v == '\t') v++;
+    *removes = !*v;
+  } else {
+    const char *semi = strchr(h, ';');
+    if (!semi) return -1;
+    *nlen = (size_t)(semi - h);
+    for (v = semi + 1; *v == ' ' || *v == '\t'; v++) {}
+    if (*v) return -1;
+  }
+  *value = v;
+  return 0;
+}
+
+/* What the custom headers say about the body's framing. */
+struct framing {
+  int cl_set;                /* a Content-Length with a value */
+  xfer_off_t cl;
+  int te;                    /* TE_* below */
+};
+enum { TE_NONE = 0, TE_CHUNKED, TE_REMOVED };
+
+static XFERcode refuse(XFER *e, const char *why, const char *h) {
+  xfer__fail(e, XFERE_BAD_FUNCTION_ARGUMENT, "%s: %.60s", why, h);
+  return XFERE_BAD_FUNCTION_ARGUMENT;
+}
+
+/* Checks every custom header and notes which internal ones they replace.
+ * Refused (43): a CR, LF, other control byte or DEL anywhere (header
+ * injection), a name that is not a token (a space would end the name on
+ * the server's side), and framing values xfer cannot honour: a
+ * Content-Length that is not a number, a Transfer-Encoding other than
+ * chunked.  The request writer frames the body itself from these, so a
+ * caller's header can never disagree with the bytes sent. */
+static XFERcode scan_custom(XFER *e, int overridden[H_NUM],
+                            struct framing *fr) {
   const struct xfer_slist *l;
+  memset(fr, 0, sizeof(*fr));
   for (l = e->set.httpheader; l; l = l->next) {
-    const char *h = l->data, *p;
+    const char *h = l->data, *p, *v;
     size_t nlen;
-    int i;
+    int i, removes;
     if (!h) continue;
     for (p = h; *p; p++)
-      if ((unsigned char)*p < 0x20 && *p != '\t') {
-        xfer__fail(e, XFERE_BAD_FUNCTION_ARGUMENT,
-                   "control character in request header: %.40s", h);
-        return XFERE_BAD_FUNCTION_ARGUMENT;
-      }
-    nlen = strcspn(h, ":;");
-    if (!h[nlen] || nlen == 0) {
-      xfer__fail(e, XFERE_BAD_FUNCTION_ARGUMENT,
-                 "request header without a name or colon: %.40s", h);
-      return XFERE_BAD_FUNCTION_ARGUMENT;
-    }
+      if (((unsigned char)*p < 0x20 && *p != '\t') || *p == 0x7f)
+        return refuse(e, "control character in request header", h);
+    if (custom_parts(h, &nlen, &v, &removes))
+      return refuse(e, "request header without a colon", h);
+    if (!is_token(h, nlen))
+      return refuse(e, "request header name is not a token", h);
     for (i = 0; i < H_NUM; i++)
       if (name_is(h, nlen, internal_names[i])) overridden[i] = 1;
+    if (name_is(h, nlen, "Content-Length") && !removes) {
+      uint64_t x = 0;
+      size_t k, vl = strlen(v);
+      while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t')) vl--;
+      for (k = 0; k < vl && x < ((uint64_t)1 << 62); k++) {
+        if (v[k] < '0' || v[k] > '9') break;
+        x = x * 10 + (uint64_t)(v[k] - '0');
+      }
+      if (!vl || k < vl || (fr->cl_set && fr->cl != (xfer_off_t)x))
+        return refuse(e, "bad Content-Length request header", h);
+      fr->cl_set = 1;
+      fr->cl = (xfer_off_t)x;
+    } else if (name_is(h, nlen, "Transfer-Encoding")) {
+      size_t vl = strlen(v);
+      while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t')) vl--;
+      if (removes) fr->te = TE_REMOVED;
+      else if (vl == 7 && xfer__strcasecmp_n(v, "chunked", 7) == 0)
+        fr->te = TE_CHUNKED;
+      else
+        return refuse(e, "only 'Transfer-Encoding: chunked' can be sent", h);
+    }
   }
   return XFERE_OK;
 }
 
-static int add_custom(XFER *e, int strip_credentials) {
+/* The custom headers, minus what the request writer sends itself: the
+ * framing (always xfer's own, from scan_custom), a Host meant for the
+ * original host only, and credentials on a redirect to another host. */
+static int add_custom(XFER *e, int other_host) {
   const struct xfer_slist *l;
   for (l = e->set.httpheader; l; l = l->next) {
     const char *h = l->data, *v;
     size_t nlen;
-    if (!h) continue;
-    nlen = strcspn(h, ":;");
-    if (strip_credentials && (name_is(h, nlen, "Authorization") ||
-                              name_is(h, nlen, "Cookie")))
+    int removes;
+    if (!h || custom_parts(h, &nlen, &v, &removes) || removes) continue;
+    if (name_is(h, nlen, "Content-Length") ||
+        name_is(h, nlen, "Transfer-Encoding"))
       continue;
-    v = h + nlen + 1;
-    while (*v == ' ' || *v == '\t') v++;
-    if (h[nlen] == ':' && !*v) continue; /* "Name:" only removes */
+    if (other_host && name_is(h, nlen, "Host")) continue;
+    if (other_host && !e->set.unrestricted_auth &&
+        (name_is(h, nlen, "Authorization") || name_is(h, nlen, "Cookie")))
+      continue;
     if (add(e, h, nlen) || add(e, ":", 1) || (*v && add(e, " ", 1)) ||
         adds(e, v) || add(e, "\r\n", 2))
       return -1;
@@ -220,51 +298,109 @@ static const char *method_of(XFER *e, int *has_body) {
   return o->customrequest ? o->customrequest : "GET";
 }
 
+/* How the body goes out: its length (-1: unknown) and whether it is
+ * chunked.  A caller's Transfer-Encoding: chunked chunks it and drops any
+ * Content-Length (libcurl's rule: never both, the CL.TE smuggling
+ * pattern).  A caller's Content-Length must be the body's length, and
+ * announces the length of a read-callback body of unknown size.  Returns
+ * 0 or 43 with the reason. */
+static XFERcode body_framing(XFER *e, const struct framing *fr, int has_body,
+                             xfer_off_t *blen, int *chunked) {
+  *chunked = fr->te == TE_CHUNKED;
+  *blen = -1;
+  if (!has_body) {
+    if (fr->cl_set && fr->cl != 0 && !*chunked) {
+      xfer__fail(e, XFERE_BAD_FUNCTION_ARGUMENT, "Content-Length header "
+                 "(%lld) on a request without a body", (long long)fr->cl);
+      return XFERE_BAD_FUNCTION_ARGUMENT;
+    }
+    return XFERE_OK;
+  }
+  if (e->set.postfields && !e->set.upload)
+    *blen = e->set.postfieldsize >= 0 ? e->set.postfieldsize
+                                      : (xfer_off_t)strlen(e->set.postfields);
+  else
+    *blen = e->set.upload ? e->set.infilesize : e->set.postfieldsize;
+  if (*chunked) return XFERE_OK;
+  if (fr->cl_set) {
+    if (*blen < 0) *blen = fr->cl;
+    if (*blen != fr->cl) {
+      xfer__fail(e, XFERE_BAD_FUNCTION_ARGUMENT, "Content-Length header "
+                 "(%lld) differs from the body's size (%lld)",
+                 (long long)fr->cl, (long long)*blen);
+      return XFERE_BAD_FUNCTION_ARGUMENT;
+    }
+  }
+  if (*blen < 0) {
+    if (fr->te == TE_REMOVED) {
+      xfer__fail(e, XFERE_BAD_FUNCTION_ARGUMENT, "a body of unknown size "
+                 "needs Transfer-Encoding: chunked, which a header removed");
+      return XFERE_BAD_FUNCTION_ARGUMENT;
+    }
+    *chunked = 1;
+  }
+  return XFERE_OK;
+}
+
 /* What can make a request unsendable, checked when the transfer starts:
  * before it waits in a queue or opens a connection. */
 XFERcode xfer__h1_check_request(XFER *e) {
-  int ov[H_NUM] = {0}, has_body;
+  int ov[H_NUM] = {0}, has_body, chunked;
+  struct framing fr;
+  xfer_off_t blen;
   const char *method = method_of(e, &has_body);
-  XFERcode rc = scan_custom(e, ov);
+  XFERcode rc = scan_custom(e, ov, &fr);
   if (rc) return rc;
-  if (!*method || strpbrk(method, " \r\n\t")) {
-    xfer__fail(e, XFERE_BAD_FUNCTION_ARGUMENT, "bad request method");
+  if (!is_token(method, strlen(method))) {
+    xfer__fail(e, XFERE_BAD_FUNCTION_ARGUMENT, "bad request method: %.40s",
+               method);
     return XFERE_BAD_FUNCTION_ARGUMENT;
   }
-  return XFERE_OK;
+  return body_framing(e, &fr, has_body, &blen, &chunked);
+}
+
+static int add_hex(XFER *e, size_t n) {
+  char head[24];
+  int hl = snprintf(head, sizeof(head), "%zx\r\n", n);
+  return add(e, head, (size_t)hl);
 }
 
 /* Writes the request into e->req when the transfer has its connection, so
  * a queued transfer holds no request buffer. */
 XFERcode xfer__h1_build_request(XFER *e) {
-  int ov[H_NUM] = {0}, has_body, oom = 0;
+  int ov[H_NUM] = {0}, has_body, oom = 0, chunked, other_host;
+  struct framing fr;
   const char *method = method_of(e, &has_body);
   const char *path = e->url + e->u.path_off;
   size_t plen = e->u.path_len;
-  xfer_off_t blen = -1;
+  xfer_off_t blen;
   char num[64];
-  XFERcode rc = scan_custom(e, ov);
-  if (rc) return rc;
+  XFERcode rc = scan_custom(e, ov, &fr);
+  if (rc || (rc = body_framing(e, &fr, has_body, &blen, &chunked))) return rc;
   e->method_head = strcmp(method, "HEAD") == 0;
   /* NOBODY means no body whatever the method (libcurl's rule): a body
    * the server sends anyway is left unread, so its connection closes. */
   e->skip_body = e->set.nobody && !e->method_head;
   e->body = NULL;
   e->body_len = 0;
-  e->upload_cb = e->upload_chunked = 0;
+  e->upload_cb = e->mem_chunked = 0;
+  e->upload_chunked = (unsigned)(has_body && chunked);
   e->has_body = (unsigned)has_body;
   if (has_body) {
     if (e->set.postfields && !e->set.upload) {
-      blen = e->set.postfieldsize >= 0 ? e->set.postfieldsize
-                                        : (xfer_off_t)strlen(e->set.postfields);
       e->body = e->set.postfields;
-      e->body_len = (size_t)blen;
+      e->body_len = (size_t)(e->set.postfieldsize >= 0
+                                 ? e->set.postfieldsize
+                                 : (xfer_off_t)strlen(e->set.postfields));
     } else {
       e->upload_cb = 1;
-      blen = e->set.upload ? e->set.infilesize : e->set.postfieldsize;
-      e->upload_chunked = blen < 0;
     }
   }
+  /* A custom Host is for the original host only (libcurl's rule), and
+   * credentials set for one host are not sent to another after a
+   * redirect (libcurl since 7.83) unless UNRESTRICTED_AUTH says so. */
+  other_host = !same_origin_as_set(e);
+  if (other_host) ov[H_HOST] = 0;
   e->req_len = 0;
   oom |= adds(e, method) || add(e, " ", 1);
   if (!plen || e->u.path_needs_slash) oom |= add(e, "/", 1);
@@ -282,30 +418,39 @@ XFERcode xfer__h1_build_request(XFER *e) {
     oom |= add(e, "\r\n", 2);
   }
   if (e->u.has_userinfo && !ov[H_AUTH] &&
-      (e->set.unrestricted_auth || same_origin_as_set(e)))
+      (e->set.unrestricted_auth || !other_host))
     oom |= add_basic_auth(e);
   if (e->set.useragent && !ov[H_UA])
     oom |= adds(e, "User-Agent: ") || adds(e, e->set.useragent) ||
            add(e, "\r\n", 2);
   if (!ov[H_ACCEPT]) oom |= adds(e, "Accept: */*\r\n");
-  if (has_body) {
-    if (blen >= 0 && !ov[H_CLEN]) {
-      oom |= adds(e, "Content-Length: ") ||
-             add(e, num, xfer__fmt_u64(num, (uint64_t)blen)) ||
-             add(e, "\r\n", 2);
-    } else if (blen < 0 && !ov[H_TE]) {
-      oom |= adds(e, "Transfer-Encoding: chunked\r\n");
-    }
-    if (!e->set.upload && !ov[H_CTYPE])
-      oom |= adds(e,
-                  "Content-Type: application/x-www-form-urlencoded\r\n");
+  /* The framing is always written here, from body_framing's decision
+   * (add_custom leaves the caller's framing headers out). */
+  if (chunked) {
+    oom |= adds(e, "Transfer-Encoding: chunked\r\n");
+  } else if (has_body || fr.cl_set) {
+    oom |= adds(e, "Content-Length: ") ||
+           add(e, num, xfer__fmt_u64(num, (uint64_t)(has_body ? blen : 0))) ||
+           add(e, "\r\n", 2);
   }
-  /* Credentials set for one host are not sent to another after a redirect
-   * (libcurl since 7.83), unless UNRESTRICTED_AUTH says so. */
-  oom |= add_custom(e, !e->set.unrestricted_auth && !same_origin_as_set(e)) ||
-         add(e, "\r\n", 2);
+  if (has_body && !e->set.upload && !ov[H_CTYPE])
+    oom |= adds(e, "Content-Type: application/x-www-form-urlencoded\r\n");
+  oom |= add_custom(e, other_host) || add(e, "\r\n", 2);
   e->req_head_len = e->req_len;
   e->upload_size = has_body ? blen : 0;
+  if (chunked && !e->upload_cb) {
+    /* A body from memory (or none), chunked: one chunk and the end. */
+    if (e->body_len) oom |= add_hex(e, e->body_len);
+    if (e->body && e->body_len > SMALL_BODY) {
+      e->mem_chunked = 1; /* the rest goes out after the body */
+      return oom ? XFERE_OUT_OF_MEMORY : XFERE_OK;
+    }
+    if (e->body_len) oom |= add(e, e->body, e->body_len) ||
+                            add(e, "\r\n", 2);
+    oom |= add(e, "0\r\n\r\n", 5);
+    e->body = NULL;
+    e->body_len = 0;
+  }
   if (e->body && e->body_len <= SMALL_BODY) {
     /* One send for head and body. */
     oom |= add(e, e->body, e->body_len);
@@ -346,6 +491,12 @@ static XFERcode fill_upload(XFER *e) {
   if (!e->upbuf && !(e->upbuf = malloc(XFER_UPLOADBUF_SIZE + 32)))
     return XFERE_OUT_OF_MEMORY;
   data = e->upbuf + 16; /* room for a chunk header */
+  if (!e->upload_chunked) {
+    /* Never ask for more than the announced size leaves: what a callback
+     * gave past it would go out as the start of another request. */
+    xfer_off_t left = e->upload_size - e->up_total;
+    if (left < (xfer_off_t)room) room = (size_t)left;
+  }
   run = xfer__cb_enter(e);
   if (fn) n = fn(data, 1, room, e->set.readdata);
   else n = fread(data, 1, room, e->set.readdata ? e->set.readdata : stdin);
@@ -355,14 +506,13 @@ static XFERcode fill_upload(XFER *e) {
     return XFERE_ABORTED_BY_CALLBACK;
   }
   if (n > room) {
-    xfer__fail(e, XFERE_READ_ERROR, "read callback returned %zu (pausing is "
-               "not supported, and more than asked for is an error)", n);
+    /* libcurl's answer too (CURLE_READ_ERROR, "funny value"). */
+    xfer__fail(e, XFERE_READ_ERROR, "read callback returned %zu, more than "
+               "the %zu bytes asked for", n, room);
     return XFERE_READ_ERROR;
   }
   if (!e->upload_chunked) {
-    xfer_off_t want = e->set.upload ? e->set.infilesize
-                                    : e->set.postfieldsize;
-    if (n == 0 && e->up_total < want) {
+    if (n == 0 && e->up_total < e->upload_size) {
       xfer__fail(e, XFERE_READ_ERROR, "the read callback ended the upload "
                  "before its announced size");
       return XFERE_READ_ERROR;
@@ -409,10 +559,14 @@ XFERcode xfer__h1_send(XFER *e, int *again) {
   if (e->body) {
     rc = send_buf(e, e->body, e->body_len, &e->body_sent, 0);
     if (rc) goto out;
+    if (e->mem_chunked) {
+      static const char end[] = "\r\n0\r\n\r\n";
+      rc = send_buf(e, end, sizeof(end) - 1, &e->up_sent, sizeof(end) - 1);
+      if (rc) goto out;
+    }
   }
   while (e->upload_cb) {
-    xfer_off_t total = e->set.upload ? e->set.infilesize
-                                     : e->set.postfieldsize;
+    xfer_off_t total = e->upload_size;
     if (e->up_sent == e->up_len) {
       if (e->upload_done) break;
       if (!e->upload_chunked && e->up_total >= total) {
@@ -545,7 +699,11 @@ XFERcode xfer__h1_recv(XFER *e, int *finished) {
       return (XFERcode)rc;
     }
     if (c->parser.done) {
-      if (consumed < (size_t)n) c->parser.keepalive = 0;
+      /* Anything past the response, in this read or already inside TLS
+       * (read-ahead takes whole records the socket no longer shows), would
+       * become the next request's response: the connection is not kept. */
+      if (consumed < (size_t)n || xfer__conn_pending(c))
+        c->parser.keepalive = 0;
       *finished = 1;
       return XFERE_OK;
     }

@@ -39,6 +39,11 @@ XFERM *xfer_multi_init(void) {
     free(m);
     return NULL;
   }
+  if (xfer__ep_init(m)) {
+    close(m->wakeup_fd);
+    free(m);
+    return NULL;
+  }
   return m;
 }
 

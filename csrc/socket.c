@@ -77,7 +77,7 @@ int xfer__sock_want(XFERM *m, int fd, int owner, struct xfer_conn *c,
   }
   s->conn = c;
   s->want = (uint8_t)what;
-  if (m->epfd >= 0) xfer__ep_sync(m, fd);
+  if (m->ep_active) xfer__ep_sync(m, fd);
   report(m, e, fd, what);
   return 0;
 }

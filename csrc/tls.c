@@ -276,11 +276,14 @@ static int verify(struct xfer_conn *c, XFER *e) {
                "SSL certificate problem: %s", X509_verify_cert_error_string(vr));
     rc = -XFERE_PEER_FAILED_VERIFICATION;
   } else if (e->set.ssl_verifyhost) {
-    /* subjectAltName only, never the CN. */
+    /* subjectAltName only, never the CN; a wildcard stands for a whole
+     * label, never part of one ("f*.example.test": RFC 9525, libcurl). */
     int ok = e->u.host_is_ipv4 || e->u.host_is_ipv6
                  ? X509_check_ip_asc(cert, c->hostname, 0)
                  : X509_check_host(cert, c->hostname, 0,
-                                   X509_CHECK_FLAG_NEVER_CHECK_SUBJECT, NULL);
+                                   X509_CHECK_FLAG_NEVER_CHECK_SUBJECT |
+                                       X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS,
+                                   NULL);
     if (ok != 1) {
       xfer__fail(e, XFERE_PEER_FAILED_VERIFICATION,
                  "SSL: no alternative certificate subject name matches "

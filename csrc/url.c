@@ -96,6 +96,7 @@ static int valid_ipv4(const char *s, size_t n) {
 static int check_regname(const char *s, size_t n, int *ipv4) {
   size_t i;
   int numeric = 1;
+  if (n > XFER_URL_MAX_HOST) return -1;
   for (i = 0; i < n; i++) {
     int c = (unsigned char)s[i];
     if (c == '%') {

@@ -12,6 +12,10 @@
 
 enum xfer_scheme { XFER_SCHEME_HTTP = 1, XFER_SCHEME_HTTPS = 2 };
 
+/* The longest host name taken: a DNS name has at most 253 characters (255
+ * with a final dot and some room); longer is malformed, not a lookup. */
+#define XFER_URL_MAX_HOST 255
+
 struct xfer_url {
   int scheme;                  /* enum xfer_scheme */
   uint16_t port;               /* explicit, or 80/443 */
@@ -40,7 +44,8 @@ struct xfer_url {
  *   XFERE_URL_MALFORMAT (3) empty, no host, bad port (0 or > 65535 or not
  *   digits), bad IPv6 literal, whitespace or control bytes (CR, LF, NUL,
  *   TAB, SP, DEL and < 0x20) anywhere, a host with characters outside
- *   [A-Za-z0-9.-_~%] (or an IPv6 literal), length over 64 KiB.
+ *   [A-Za-z0-9.-_~%] (or an IPv6 literal), a host name longer than
+ *   XFER_URL_MAX_HOST, length over 64 KiB.
  * Also malformed: "http:x" (a scheme without "//"), a '%' in the host not
  * followed by two hex digits, a second '@' (the first one ends the
  * userinfo), a host of only digits and dots that is not a dotted quad of

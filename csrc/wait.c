@@ -3,11 +3,14 @@
  * perform, wait, poll and wakeup.  These (and xfer_easy_perform) are the only
  * core functions that block, and only in epoll_wait() or poll().
  *
- * The first of them makes an epoll set that from then on mirrors the
- * interest in every socket (socket.c calls xfer__ep_sync whenever it
- * changes), so a round costs one epoll_wait whatever the number of
- * sockets, idle keep-alive connections included: they stay in the set,
- * and a server that closes one is seen at once.  The wakeup eventfd is in
+ * The epoll set is made with the multi handle (xfer__ep_init), before any
+ * socket exists, so running out of descriptors later cannot leave these
+ * calls without one.  The first of them fills it, and from then on it
+ * mirrors the interest in every socket (socket.c calls xfer__ep_sync
+ * whenever it changes), so a round costs one epoll_wait whatever the
+ * number of sockets, idle keep-alive connections included: they stay in
+ * the set, and a server that closes one is seen at once.  Programs that
+ * use socket_action never fill it: it costs them one descriptor.  The wakeup eventfd is in
  * the set too, edge-triggered: wait does not consume a wakeup, it keeps it
  * for the next poll.  Extra fds of the caller are polled with poll(), next
  * to the epoll set's own fd.
@@ -41,50 +44,61 @@ void xfer__ep_sync(XFERM *m, int fd) {
   struct xfer_sock *s = &m->socks[fd];
   int want = s->want & XFER_POLL_INOUT, op;
   struct epoll_event ev;
-  if (m->epfd < 0 || want == s->ep_want) return;
+  if (!m->ep_active || want == s->ep_want) return;
   memset(&ev, 0, sizeof(ev));
   ev.events = ep_events_of(want);
   ev.data.fd = fd;
   op = !s->ep_want ? EPOLL_CTL_ADD : want ? EPOLL_CTL_MOD : EPOLL_CTL_DEL;
   if (epoll_ctl(m->epfd, op, fd, &ev) < 0) {
-    /* A DEL of an fd the kernel already dropped is done. */
-    if (op != EPOLL_CTL_DEL) m->ep_stale = 1; /* rebuilt by the next wait */
-    s->ep_want = 0;
+    /* The set and our record disagree: say what the set holds, if that is
+     * certain, and let the next wait try again (ep_activate). */
+    if (op == EPOLL_CTL_ADD && errno == EEXIST &&
+        epoll_ctl(m->epfd, EPOLL_CTL_MOD, fd, &ev) == 0) {
+      s->ep_want = (uint8_t)want;
+      return;
+    }
+    if (op != EPOLL_CTL_DEL) m->ep_stale = 1;
+    s->ep_want = 0; /* a DEL of an fd the kernel dropped is done */
     return;
   }
   s->ep_want = (uint8_t)want;
 }
 
-void xfer__ep_free(XFERM *m) {
-  if (m->epfd >= 0) close(m->epfd);
-  m->epfd = -1;
-  free(m->ready_fds);
-  m->ready_fds = NULL;
-  m->nready = 0;
-}
-
-/* Makes the set with every socket that has interest, the first time and
- * after a failed epoll_ctl. */
-static XFERMcode ep_open(XFERM *m) {
+/* Made with the multi handle: 0, or -1 when out of descriptors. */
+int xfer__ep_init(XFERM *m) {
   struct epoll_event ev;
-  int i;
-  if (m->epfd >= 0 && !m->ep_stale) return XFERM_OK;
-  if (!m->ready_fds &&
-      !(m->ready_fds = malloc(READY_MAX * sizeof(*m->ready_fds))))
-    return XFERM_OUT_OF_MEMORY;
-  if (m->epfd >= 0) close(m->epfd);
-  m->ep_stale = 0;
-  for (i = 0; i < m->nlive; i++) m->socks[m->live[i]].ep_want = 0;
-  if ((m->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
-    return XFERM_UNRECOVERABLE_POLL;
+  if ((m->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) return -1;
   memset(&ev, 0, sizeof(ev));
   ev.events = EPOLLIN | EPOLLET;
   ev.data.fd = WAKE_TAG;
   if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, m->wakeup_fd, &ev) < 0) {
     close(m->epfd);
     m->epfd = -1;
-    return XFERM_UNRECOVERABLE_POLL;
+    return -1;
   }
+  return 0;
+}
+
+void xfer__ep_free(XFERM *m) {
+  if (m->epfd >= 0) close(m->epfd);
+  m->epfd = -1;
+  m->ep_active = 0;
+  free(m->ready_fds);
+  m->ready_fds = NULL;
+  m->nready = 0;
+}
+
+/* Fills the set with every socket that has interest, the first time, and
+ * after a failed epoll_ctl tries again for the sockets that are not in it
+ * as they should be. */
+static XFERMcode ep_activate(XFERM *m) {
+  int i;
+  if (m->ep_active && !m->ep_stale) return XFERM_OK;
+  if (!m->ready_fds &&
+      !(m->ready_fds = malloc(READY_MAX * sizeof(*m->ready_fds))))
+    return XFERM_OUT_OF_MEMORY;
+  m->ep_active = 1;
+  m->ep_stale = 0;
   for (i = 0; i < m->nlive; i++) xfer__ep_sync(m, m->live[i]);
   return m->ep_stale ? XFERM_UNRECOVERABLE_POLL : XFERM_OK;
 }
@@ -212,7 +226,7 @@ static XFERMcode wait_common(XFERM *m, struct xfer_waitfd *extra,
     if (numfds) *numfds = 0;
     return XFERM_OK;
   }
-  if ((rc = ep_open(m)) != XFERM_OK) return rc;
+  if ((rc = ep_activate(m)) != XFERM_OK) return rc;
   clear_ready(m);
   if ((n = wait_fds(m, extra, n_extra, timeout_ms, use_wakeup)) < 0)
     return n == -2 ? XFERM_OUT_OF_MEMORY : XFERM_UNRECOVERABLE_POLL;
@@ -240,21 +254,27 @@ XFERMcode xfer_multi_wakeup(XFERM *m) {
   return XFERM_OK;
 }
 
+/* Without readiness from the set (it could not be filled, or the wait
+ * failed), every socket is asked with mask 0, as socket_all does: slower,
+ * but the transfers go on and their timeouts still strike. */
+static void check_every_socket(XFERM *m) {
+  int i, n = m->nlive, *fds = n ? xfer__live_snapshot(m, n) : NULL;
+  for (i = 0; fds && i < n; i++)
+    if (fds[i] < m->nsocks && m->socks[fds[i]].want) {
+      xfer__sock_event(m, fds[i], 0);
+      xfer__drain(m);
+    }
+}
+
 XFERMcode xfer_multi_perform(XFERM *m, int *running) {
   int i;
   XFERMcode rc;
   if (!xfer__good_multi(m)) return XFERM_BAD_HANDLE;
   if (m->in_callback || m->easy_cb_depth) return XFERM_RECURSIVE_API_CALL;
   if (!m->have_revents && m->nlive) {
-    if ((rc = ep_open(m)) != XFERM_OK) {
-      if (running) *running = m->num_running;
-      return rc;
-    }
     clear_ready(m);
-    if (wait_fds(m, NULL, 0, 0, 0) < 0) {
-      if (running) *running = m->num_running;
-      return XFERM_UNRECOVERABLE_POLL;
-    }
+    if (ep_activate(m) != XFERM_OK || wait_fds(m, NULL, 0, 0, 0) < 0)
+      check_every_socket(m);
   }
   m->have_revents = 0;
   /* Events close sockets and open others, maybe under the same number:

@@ -191,6 +191,8 @@ struct xfer_easy {
   unsigned method_get : 1;     /* may be replayed: no read-callback body */
   unsigned upload_cb : 1;      /* body comes from the read callback */
   unsigned upload_chunked : 1;
+  unsigned mem_chunked : 1;    /* a big memory body, chunked: its end
+                                  follows it (up_sent counts that) */
   unsigned upload_done : 1;
   unsigned redirecting : 1;
   unsigned retried : 1;
@@ -270,11 +272,13 @@ struct xfer_multi {
   int *live;                   /* fds with an owner */
   int nlive, live_cap;
 
-  /* wait.c: an epoll set that mirrors every socket's interest, made by the
-   * first wait/poll/perform (-1 before: socket_action programs never pay
-   * for it), and what its last epoll_wait found. */
+  /* wait.c: an epoll set, made with the multi handle and filled by the
+   * first wait/poll/perform (socket_action programs never fill it), which
+   * then mirrors every socket's interest; and what its last epoll_wait
+   * found. */
   int epfd;
-  int ep_stale;                /* an epoll_ctl failed: rebuild the set */
+  int ep_active;               /* filled: socket.c keeps it in step */
+  int ep_stale;                /* an epoll_ctl failed: sync again */
   int wake_pending;            /* a wakeup seen by wait, kept for poll */
   int have_revents;            /* socks[].revents are fresh from a wait */
   int nready;                  /* ready_fds[0..nready): fds with revents */
@@ -357,6 +361,7 @@ XFERcode xfer__h1_check_request(XFER *e);
 XFERcode xfer__h1_build_request(XFER *e);
 void xfer__h1_release_request(XFER *e);
 /* wait.c: keeps the epoll set (if any) in step with socks[fd].want. */
+int xfer__ep_init(XFERM *m);
 void xfer__ep_sync(XFERM *m, int fd);
 void xfer__ep_free(XFERM *m);
 int *xfer__live_snapshot(XFERM *m, int n);
@@ -388,6 +393,8 @@ size_t xfer__tls_key(XFER *e, char *buf, size_t cap);
 
 /* dns.c */
 int xfer__dns_lookup(struct xfer_conn *c, XFER *e);
+const char *xfer__dns_pin(const XFER *e, const char *host, size_t hostlen,
+                          uint16_t port, const struct xfer_slist **from);
 void xfer__dns_cancel(struct xfer_conn *c);
 void xfer__dns_free(XFERM *m);
 void xfer__dns_sock_event(XFERM *m, int fd, int ev);

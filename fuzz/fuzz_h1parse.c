@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "fuzz_util.h"
 #include "h1parse.h"
@@ -38,6 +39,8 @@ struct h1_opts {
 struct h1_rec {
   struct fz_sb log;
   int in_body;
+  int final_section;       /* in a >= 200 response's header section */
+  int last_acted;          /* its last field is one the engine acts on */
   int events;              /* on_header + on_headers_done, all responses */
   int ndone;               /* on_headers_done of the current response */
   long body_total;         /* body bytes accepted, all responses */
@@ -66,6 +69,20 @@ static int h1_on_header(void *ud, const char *raw, size_t rawlen,
   FZ_CHECK(h1_in(r->buf, r->buflen, raw, rawlen) ||
                h1_in(r->p->line_, r->p->line_cap_, raw, rawlen),
            "header line points outside the feed and the line buffer");
+  /* A fold the parser let through never continues a field the engine
+   * acts on (an unfolding peer would read another value). */
+  if (!name && (raw[0] == ' ' || raw[0] == '\t'))
+    FZ_CHECK(!(r->final_section && r->last_acted && r->ndone == 0),
+             "obs-fold continues a framing/Connection/Location field");
+  if (!name && rawlen >= 12 && memcmp(raw, "HTTP/1.", 7) == 0) {
+    r->final_section = raw[9] >= '2';
+    r->last_acted = 0;
+  }
+  if (name)
+    r->last_acted = (namelen == 14 && !strncasecmp(name, "content-length", 14)) ||
+                    (namelen == 17 && !strncasecmp(name, "transfer-encoding", 17)) ||
+                    (namelen == 10 && !strncasecmp(name, "connection", 10)) ||
+                    (namelen == 8 && !strncasecmp(name, "location", 8));
   fz_sb_put(&r->log, "H \"", 3);
   fz_sb_esc(&r->log, raw, rawlen);
   fz_sb_put(&r->log, "\"", 1);
@@ -106,6 +123,8 @@ static int h1_on_headers_done(void *ud) {
     FZ_CHECK(p->content_length >= 0, "length body without length");
   if (p->body_mode == XFER_H1P_BODY_CLOSE)
     FZ_CHECK(!p->keepalive, "close-delimited body on a kept connection");
+  if (p->http_minor == 0 && p->chunked)
+    FZ_CHECK(!p->keepalive, "HTTP/1.0 with chunked framing kept alive");
   fz_sb_printf(&r->log, "D %d 1.%d ka=%d ch=%d mode=%d cl=%lld done=%d\n",
                p->status, p->http_minor, p->keepalive, p->chunked,
                p->body_mode, (long long)p->content_length, p->done);

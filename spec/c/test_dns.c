@@ -350,6 +350,44 @@ TEST(resolve_other_port_not_used) {
   CHECK_EQ(tl_count_fds(), fds);
 }
 
+/* A connection made to a RESOLVE pin, or under IPRESOLVE, is not reused
+ * by a transfer to the same name without that pin or with another
+ * IPRESOLVE: the cache keys on both, so each goes where its own options
+ * say (here: a lookup that fails offline, and ::1 where nobody listens). */
+TEST(pinned_connection_not_reused_without_the_pin) {
+  int port = tl_env_int("NGINX_PORT"), fds = tl_count_fds();
+  XFERM *m = xfer_multi_init();
+  struct xfer_slist *r = xfer_slist_append(
+      NULL, tx_url("nonexistent.invalid:%d:127.0.0.1", port));
+  struct tx *a = add(m, tx_url("http://nonexistent.invalid:%d/1k.bin", port));
+  struct tx *b, *c, *d;
+  xfer_easy_setopt(a->easy, XFEROPT_RESOLVE, r);
+  drive_poll(m, 8000);
+  CHECK_EQ(a->result, XFERE_OK);
+  b = add(m, tx_url("http://nonexistent.invalid:%d/1k.bin", port));
+  drive_poll(m, 8000);
+  CHECK_EQ(b->result, XFERE_COULDNT_RESOLVE_HOST);
+  /* with the same pin it is reused */
+  c = add(m, tx_url("http://nonexistent.invalid:%d/1k.bin", port));
+  xfer_easy_setopt(c->easy, XFEROPT_RESOLVE, r);
+  drive_poll(m, 8000);
+  CHECK_EQ(c->result, XFERE_OK);
+  CHECK_EQ(info_long(c->easy, XFERINFO_NUM_CONNECTS), 0);
+  /* IPRESOLVE: a v6-only transfer does not take the v4 connection */
+  d = add(m, tx_url("http://nonexistent.invalid:%d/1k.bin", port));
+  xfer_easy_setopt(d->easy, XFEROPT_RESOLVE, r);
+  xfer_easy_setopt(d->easy, XFEROPT_IPRESOLVE, (long)XFER_IPRESOLVE_V6);
+  drive_poll(m, 8000);
+  CHECK_EQ(d->result, XFERE_COULDNT_CONNECT);
+  done_with(m, a);
+  done_with(m, b);
+  done_with(m, c);
+  done_with(m, d);
+  CHECK_EQ(xfer_multi_cleanup(m), XFERM_OK);
+  xfer_slist_free_all(r);
+  CHECK_EQ(tl_count_fds(), fds);
+}
+
 /* Several addresses: one that refuses is skipped for the next. */
 TEST(resolve_several_addresses) {
   int port = tl_env_int("NGINX_PORT"), fds = tl_count_fds();

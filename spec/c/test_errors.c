@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 /* ---- helpers ---- */
@@ -123,6 +124,23 @@ TEST(malformed_url) {
   expect_code("http://host:99999/", XFERE_URL_MALFORMAT);
   expect_code("http://127.0.0.1:0/", XFERE_URL_MALFORMAT);
   expect_code("http://[::1/", XFERE_URL_MALFORMAT);
+}
+
+/* A host name past XFER_URL_MAX_HOST (255) is a malformed URL, not an
+ * allocation failure (it was OUT_OF_MEMORY, 27). */
+TEST(overlong_host_name) {
+  char url[700];
+  int how;
+  memcpy(url, "http://", 7);
+  memset(url + 7, 'a', 600);
+  strcpy(url + 607, ".test/");
+  for (how = DRIVE_EPOLL; how <= DRIVE_POLL; how++) {
+    struct tx *t = tx_new(url);
+    XFERcode rc = with_goods_x(t, how, NULL);
+    if (rc != XFERE_URL_MALFORMAT)
+      tl_fail(__FILE__, __LINE__, "got %d (%s)", rc, t->errbuf);
+    tx_free(t);
+  }
 }
 
 TEST(unsupported_scheme) {
@@ -467,3 +485,55 @@ TEST(failonerror) {
   CHECK_EQ(with_goods(t), XFERE_HTTP_RETURNED_ERROR);
   tx_free(t);
 }
+
+/* ---- running out of file descriptors ----
+ * With RLIMIT_NOFILE at 200 and 300 transfers to a server that never
+ * answers, the transfers that get no socket fail with COULDNT_CONNECT and
+ * say why; the others time out.  Every driving call keeps working and
+ * every transfer ends (before, the epoll set was made at the first wait,
+ * when no descriptor was left: perform failed for good, timers never ran,
+ * and 195 transfers stayed "running"). */
+static void out_of_fds(int how) {
+  struct rlimit rl = {200, 200};
+  XFERM *m = xfer_multi_init();
+  struct tx *t[300];
+  int i, running = 1, no_socket = 0, timed_out = 0;
+  uint64_t end;
+  CHECK(m);
+  CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+  for (i = 0; i < 300; i++) {
+    t[i] = tx_new(tx_url("http://127.0.0.1:%d/", fault_port("SILENT")));
+    xfer_easy_setopt(t[i]->easy, XFEROPT_TIMEOUT_MS, 1500L);
+    CHECK_EQ(xfer_multi_add_handle(m, t[i]->easy), XFERM_OK);
+  }
+  if (how == DRIVE_EPOLL) {
+    drive_epoll(m, 8000, NULL);
+  } else {
+    end = tl_now_ms() + 8000;
+    while (running) {
+      CHECK(tl_now_ms() < end);
+      CHECK_EQ(xfer_multi_perform(m, &running), XFERM_OK);
+      drain_msgs(m);
+      if (running) CHECK_EQ(xfer_multi_poll(m, NULL, 0, 500, NULL), XFERM_OK);
+    }
+  }
+  for (i = 0; i < 300; i++) {
+    CHECK(t[i]->done);
+    if (t[i]->result == XFERE_COULDNT_CONNECT) {
+      CHECK(strstr(t[i]->errbuf, "could not open a socket: Too many open "
+                   "files"));
+      no_socket++;
+    } else {
+      CHECK_EQ(t[i]->result, XFERE_OPERATION_TIMEDOUT);
+      timed_out++;
+    }
+    xfer_multi_remove_handle(m, t[i]->easy);
+    tx_free(t[i]);
+  }
+  CHECK(no_socket >= 100);
+  CHECK(timed_out >= 100);
+  CHECK_EQ(xfer_multi_cleanup(m), XFERM_OK);
+}
+
+TEST(out_of_descriptors_perform_poll) { out_of_fds(DRIVE_POLL); }
+TEST(out_of_descriptors_socket_action) { out_of_fds(DRIVE_EPOLL); }

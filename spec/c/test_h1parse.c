@@ -701,6 +701,16 @@ TEST(http10_keepalive) {
   CHECK_EQ(r.p.keepalive, 0);
   CHECK_EQ(r.p.body_mode, XFER_H1P_BODY_CLOSE);
   res_free(&r);
+  /* Transfer-Encoding in HTTP/1.0 is faulty framing (RFC 9112 6.1): the
+   * body is decoded, the connection is not kept. */
+  check_all(&r, LIT("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n"
+                    "Transfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"),
+            &defo);
+  CHECK_EQ(r.rc, 0);
+  CHECK_EQ(r.p.done, 1);
+  CHECK_EQ(r.p.body_mode, XFER_H1P_BODY_CHUNKED);
+  CHECK_EQ(r.p.keepalive, 0);
+  res_free(&r);
 }
 
 /* --- framing headers --- */
@@ -836,6 +846,32 @@ TEST(obs_fold) {
   CHECK(strstr(r.log, "H \"X-Long: a\\r\\n\" X-Long=[a]\n"
                       "H \"  continued\\r\\n\"\n"
                       "H \"\\x09more\\r\\n\"\n") != NULL);
+  CHECK_EQ(r.p.done, 1);
+  res_free(&r);
+}
+
+/* A fold that continues a field the engine acts on is refused: an
+ * unfolding recipient would read "5 0" where we read 5, or another
+ * Location.  Elsewhere (1xx, trailers, other fields) it stays raw. */
+TEST(obs_fold_after_acted_on_fields_refused) {
+  static const char *const fields[] = {
+      "Content-Length: 5\r\n 0", "Transfer-Encoding: chunked\r\n\tx",
+      "Connection: keep-alive\r\n close", "Location: /a\r\n b"};
+  size_t i;
+  struct res r;
+  for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+    struct sb b = {0};
+    sb_printf(&b, "HTTP/1.1 200 OK\r\n%s\r\nX: y\r\n\r\nhello", fields[i]);
+    check_all(&r, b.p, b.len, &defo);
+    if (r.rc != XFERE_WEIRD_SERVER_REPLY)
+      tl_fail(__FILE__, __LINE__, "%s: rc %d", fields[i], r.rc);
+    res_free(&r);
+    free(b.p);
+  }
+  check_all(&r, LIT("HTTP/1.1 103 Early\r\nLink: a\r\n b\r\n\r\n"
+                    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: a\r\n"
+                    " b\r\n\r\nok"), &defo);
+  CHECK_EQ(r.rc, 0);
   CHECK_EQ(r.p.done, 1);
   res_free(&r);
 }

@@ -540,6 +540,157 @@ TEST(headers_remove_and_empty) {
   xfer_slist_free_all(l);
 }
 
+/* ---- the body's framing is xfer's own: caller headers cannot make it
+ * disagree with the bytes sent (the CL.TE smuggling pattern) ---- */
+
+static struct tx *echo_with(const char *hdr1, const char *hdr2,
+                            struct xfer_slist **l) {
+  struct tx *t = echo_tx();
+  *l = NULL;
+  if (hdr1) *l = xfer_slist_append(*l, hdr1);
+  if (hdr2) *l = xfer_slist_append(*l, hdr2);
+  xfer_easy_setopt(t->easy, XFEROPT_HTTPHEADER, *l);
+  return t;
+}
+
+/* libcurl: a caller's "Transfer-Encoding: chunked" makes the body go out
+ * chunked, with no Content-Length (even one the caller set too). */
+TEST(custom_te_chunked_chunks_a_memory_body) {
+  static const size_t sizes[3] = {5, 0, 100000}; /* with the head; none;
+                                                    sent after the head */
+  int i;
+  for (i = 0; i < 3; i++) {
+    struct xfer_slist *l;
+    struct tx *t = echo_with("Transfer-Encoding: chunked",
+                             "Content-Length: 999", &l);
+    char *data = pattern(sizes[i], 0), *dec = malloc(sizes[i] + 1);
+    struct echo ec;
+    int nchunks;
+    xfer_easy_setopt(t->easy, XFEROPT_POSTFIELDS, data);
+    xfer_easy_setopt(t->easy, XFEROPT_POSTFIELDSIZE, (long)sizes[i]);
+    CHECK_EQ(run1(t), XFERE_OK);
+    ec = echo_of(t);
+    CHECK(has_line(&ec, "Transfer-Encoding: chunked"));
+    CHECK(!has_header(&ec, "Content-Length"));
+    CHECK_EQ(unchunk(ec.body, ec.body_len, dec, sizes[i], &nchunks),
+             sizes[i]);
+    CHECK(memcmp(dec, data, sizes[i]) == 0);
+    CHECK(strstr(t->headers.data,
+                 tx_url("X-Body-Length: %zu\r\n", sizes[i])));
+    free(ec.head), free(data), free(dec);
+    tx_free(t);
+    xfer_slist_free_all(l);
+  }
+}
+
+TEST(custom_te_chunked_chunks_an_upload_of_known_size) {
+  char *data = pattern(5000, 3), *dec = malloc(5000);
+  struct src s = {data, 5000, 0, 0, 0};
+  struct xfer_slist *l;
+  struct tx *t = echo_with("transfer-encoding:  chunked ", NULL, &l);
+  struct echo ec;
+  int nchunks;
+  xfer_easy_setopt(t->easy, XFEROPT_UPLOAD, 1L);
+  xfer_easy_setopt(t->easy, XFEROPT_INFILESIZE, 5000L);
+  xfer_easy_setopt(t->easy, XFEROPT_READFUNCTION, read_src);
+  xfer_easy_setopt(t->easy, XFEROPT_READDATA, &s);
+  CHECK_EQ(run1(t), XFERE_OK);
+  ec = echo_of(t);
+  CHECK(starts_with(ec.head, "PUT /echo HTTP/1.1\r\n"));
+  CHECK(has_line(&ec, "Transfer-Encoding: chunked"));
+  CHECK(!has_header(&ec, "Content-Length"));
+  CHECK_EQ(unchunk(ec.body, ec.body_len, dec, 5000, &nchunks), 5000);
+  CHECK(memcmp(dec, data, 5000) == 0);
+  free(ec.head), free(data), free(dec);
+  tx_free(t);
+  xfer_slist_free_all(l);
+}
+
+/* A request without a body and a caller's chunked encoding: an empty
+ * chunked body, so that the server reads no further. */
+TEST(custom_te_chunked_without_body_sends_the_last_chunk) {
+  struct xfer_slist *l;
+  struct tx *t = echo_with("Transfer-Encoding: chunked", NULL, &l);
+  struct echo ec;
+  CHECK_EQ(run1(t), XFERE_OK);
+  ec = echo_of(t);
+  CHECK(starts_with(ec.head, "GET /echo HTTP/1.1\r\n"));
+  CHECK(has_line(&ec, "Transfer-Encoding: chunked"));
+  CHECK_EQ(ec.body_len, 5);
+  CHECK(memcmp(ec.body, "0\r\n\r\n", 5) == 0);
+  free(ec.head);
+  tx_free(t);
+  xfer_slist_free_all(l);
+}
+
+/* A caller's Content-Length is sent only when it is the body's length;
+ * for a read-callback body of unknown size it announces the size. */
+TEST(custom_content_length_must_match_the_body) {
+  char *data = pattern(100, 0);
+  struct src s = {data, 100, 0, 30, 0};
+  struct xfer_slist *l;
+  struct tx *t = echo_with("Content-Length: 100", NULL, &l);
+  struct echo ec;
+  int c0, r0, p0, o0, c1, r1, p1, o1;
+  xfer_easy_setopt(t->easy, XFEROPT_POST, 1L);
+  xfer_easy_setopt(t->easy, XFEROPT_READFUNCTION, read_src);
+  xfer_easy_setopt(t->easy, XFEROPT_READDATA, &s);
+  CHECK_EQ(run1(t), XFERE_OK);
+  ec = echo_of(t);
+  CHECK(has_line(&ec, "Content-Length: 100"));
+  CHECK(!has_header(&ec, "Transfer-Encoding"));
+  CHECK_EQ(ec.body_len, 100);
+  CHECK(memcmp(ec.body, data, 100) == 0);
+  free(ec.head);
+  tx_free(t);
+  xfer_slist_free_all(l);
+  /* the same length as POSTFIELDS: sent once */
+  t = echo_with("Content-Length: 5", NULL, &l);
+  xfer_easy_setopt(t->easy, XFEROPT_POSTFIELDS, "hello");
+  CHECK_EQ(run1(t), XFERE_OK);
+  ec = echo_of(t);
+  CHECK(strstr(ec.head, "Content-Length: 5\r\n") ==
+        strstr(ec.head, "Content-Length"));
+  CHECK(!strstr(strstr(ec.head, "Content-Length") + 1, "Content-Length"));
+  free(ec.head);
+  tx_free(t);
+  xfer_slist_free_all(l);
+  /* refused before anything is sent: a length that is not the body's, a
+   * length on a request without a body, a value that is not a number,
+   * an encoding xfer does not apply, and a body of unknown size whose
+   * chunked encoding a header removed */
+  {
+    static const char *const bad[][2] = {
+      {"Content-Length: 3", "post"}, {"Content-Length: 7", "get"},
+      {"Content-Length: 5x", "post"}, {"Content-Length: -1", "post"},
+      {"Transfer-Encoding: gzip", "post"},
+      {"Transfer-Encoding: gzip, chunked", "post"},
+      {"Transfer-Encoding:", "readcb"}};
+    size_t i;
+    fault_stats(&c0, &r0, &p0, &o0);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+      t = echo_with(bad[i][0], NULL, &l);
+      if (!strcmp(bad[i][1], "post"))
+        xfer_easy_setopt(t->easy, XFEROPT_POSTFIELDS, "hello");
+      if (!strcmp(bad[i][1], "readcb")) {
+        s.pos = 0;
+        xfer_easy_setopt(t->easy, XFEROPT_POST, 1L);
+        xfer_easy_setopt(t->easy, XFEROPT_READFUNCTION, read_src);
+        xfer_easy_setopt(t->easy, XFEROPT_READDATA, &s);
+      }
+      if (run1(t) != XFERE_BAD_FUNCTION_ARGUMENT)
+        tl_fail(__FILE__, __LINE__, "'%s' (%s): %d, not 43", bad[i][0],
+                bad[i][1], t->result);
+      CHECK(t->errbuf[0]);
+      tx_free(t);
+      xfer_slist_free_all(l);
+    }
+    fault_stats(&c1, &r1, &p1, &o1);
+    CHECK_EQ(r1, r0);
+  }
+  free(data);
+}
+
 TEST(useragent_option) {
   struct tx *t = echo_tx();
   struct echo ec;

@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -220,5 +221,199 @@ TEST(response_splitting_header_injection_refused) {
   xfer_multi_remove_handle(m, t->easy);
   tx_free(t);
   xfer_multi_cleanup(m);
+  xfer_slist_free_all(h);
+}
+
+/* A server that records every byte of one connection into `path`: it
+ * answers 200 once the client has been quiet for 300 ms, then reads on
+ * until the client closes (or 2 s pass), and exits. */
+static pid_t capture_server(const char *path, int *port) {
+  struct sockaddr_in a;
+  socklen_t al = sizeof(a);
+  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  pid_t pid;
+  memset(&a, 0, sizeof(a));
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  CHECK(bind(lfd, (struct sockaddr *)&a, sizeof(a)) == 0);
+  CHECK(listen(lfd, 8) == 0);
+  CHECK(getsockname(lfd, (struct sockaddr *)&a, &al) == 0);
+  *port = ntohs(a.sin_port);
+  pid = fork();
+  if (pid == 0) {
+    static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    FILE *f = fopen(path, "wb");
+    int c = accept(lfd, NULL, NULL), answered = 0;
+    uint64_t end = tl_now_ms() + 2000;
+    alarm(10);
+    while (c >= 0 && tl_now_ms() < end) {
+      struct pollfd p = {c, POLLIN, 0};
+      char buf[4096];
+      ssize_t n;
+      if (poll(&p, 1, 300) == 0) {
+        if (!answered && write(c, ok, sizeof(ok) - 1) < 0) break;
+        answered = 1;
+        continue;
+      }
+      if ((n = read(c, buf, sizeof(buf))) <= 0) break;
+      fwrite(buf, 1, (size_t)n, f);
+      fflush(f);
+    }
+    fclose(f);
+    _exit(0);
+  }
+  close(lfd);
+  return pid;
+}
+
+static char *slurp(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  char *b = calloc(1, 65536);
+  CHECK(f && b);
+  *len = fread(b, 1, 65535, f);
+  fclose(f);
+  return b;
+}
+
+/* Hands out `give` bytes per call, whatever it was asked for (copying no
+ * more than fits): "10 bytes, then a second request". */
+struct greedy {
+  const char *data;
+  size_t give, asked;
+  int honest;                /* returns only what it copied */
+};
+
+static size_t greedy_read(char *buf, size_t size, size_t nitems, void *ud) {
+  struct greedy *g = ud;
+  size_t room = size * nitems, n = g->give < room ? g->give : room;
+  g->asked = room;
+  memcpy(buf, g->data, n);
+  g->data += n;
+  return g->honest ? n : g->give;
+}
+
+/* PUTs an upload of `size` from g's read callback to a capture server;
+ * returns the transfer's result and what went on the wire (malloc'd). */
+static XFERcode capture_upload(struct greedy *g, long size, char **wire,
+                               size_t *len, char *errbuf) {
+  char path[] = "/tmp/xfer-capture.XXXXXX";
+  int port, fd = mkstemp(path);
+  XFERM *m = xfer_multi_init();
+  struct tx *t;
+  XFERcode rc;
+  pid_t pid;
+  CHECK(fd >= 0);
+  close(fd);
+  pid = capture_server(path, &port);
+  t = tx_new(tx_url("http://127.0.0.1:%d/up", port));
+  xfer_easy_setopt(t->easy, XFEROPT_UPLOAD, 1L);
+  xfer_easy_setopt(t->easy, XFEROPT_INFILESIZE, size);
+  xfer_easy_setopt(t->easy, XFEROPT_READFUNCTION, greedy_read);
+  xfer_easy_setopt(t->easy, XFEROPT_READDATA, g);
+  CHECK_EQ(xfer_multi_add_handle(m, t->easy), XFERM_OK);
+  drive_poll(m, 5000);
+  rc = t->result;
+  memcpy(errbuf, t->errbuf, XFER_ERROR_SIZE);
+  xfer_multi_remove_handle(m, t->easy);
+  tx_free(t);
+  xfer_multi_cleanup(m);
+  waitpid(pid, NULL, 0);
+  *wire = slurp(path, len);
+  unlink(path);
+  return rc;
+}
+
+/* An upload's read callback that returns more than it was asked for must
+ * not put the excess on the wire: a 10-byte upload is asked for 10 bytes
+ * at most, and a larger answer fails the transfer (libcurl: READ_ERROR,
+ * "read function returned funny value"). */
+TEST(upload_read_callback_cannot_smuggle_a_request) {
+  static const char payload[] =
+      "0123456789GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+  struct greedy g = {payload, sizeof(payload) - 1, 0, 0};
+  char err[XFER_ERROR_SIZE], *wire;
+  size_t len;
+  CHECK_EQ(capture_upload(&g, 10, &wire, &len, err), XFERE_READ_ERROR);
+  CHECK(strstr(err, "more than"));
+  CHECK_EQ(g.asked, 10);
+  CHECK(strstr(wire, "PUT /up HTTP/1.1\r\n") == wire);
+  CHECK(strstr(wire, "Content-Length: 10\r\n"));
+  CHECK(!strstr(wire, "smuggled"));
+  free(wire);
+}
+
+/* A callback that gives exactly what it is asked for sends the announced
+ * size and nothing more. */
+TEST(upload_read_callback_asked_for_what_remains) {
+  struct greedy g = {"0123456789", 4, 0, 1};
+  char err[XFER_ERROR_SIZE], *wire, *body;
+  size_t len;
+  CHECK_EQ(capture_upload(&g, 6, &wire, &len, err), XFERE_OK);
+  CHECK_EQ(g.asked, 2); /* 4 given, 2 left of 6 */
+  body = strstr(wire, "\r\n\r\n");
+  CHECK(body);
+  CHECK_EQ(len - (size_t)(body + 4 - wire), 6);
+  CHECK(memcmp(body + 4, "012345", 6) == 0);
+  free(wire);
+}
+
+/* Methods and header names travel as tokens: control bytes, DEL and
+ * spaces in them are refused before anything is sent, as CR/LF are. */
+TEST(methods_and_header_names_must_be_tokens) {
+  static const char *const methods[] = {"GE\x01T", "GET\x7f", "G ET", "",
+                                        "GET\t", "G(ET)"};
+  static const char *const headers[] = {"X Foo: bar", "X-Foo\x7f: bar",
+                                        "X-Foo: b\x7f" "ar", "X\x01: y",
+                                        " X-Foo: bar", "X-Foo;bar",
+                                        "(X): y", "NoColon"};
+  int c0, r0, p0, o0, c1, r1, p1, o1;
+  size_t i;
+  fault_stats(&c0, &r0, &p0, &o0);
+  for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+    XFERM *m = xfer_multi_init();
+    struct tx *t = tx_new(tx_url("%s/echo", fault_base()));
+    xfer_easy_setopt(t->easy, XFEROPT_CUSTOMREQUEST, methods[i]);
+    xfer_multi_add_handle(m, t->easy);
+    drive_poll(m, 5000);
+    if (t->result != XFERE_BAD_FUNCTION_ARGUMENT)
+      tl_fail(__FILE__, __LINE__, "method %zu: %d", i, t->result);
+    xfer_multi_remove_handle(m, t->easy);
+    tx_free(t);
+    xfer_multi_cleanup(m);
+  }
+  for (i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
+    struct xfer_slist *h = xfer_slist_append(NULL, headers[i]);
+    XFERM *m = xfer_multi_init();
+    struct tx *t = tx_new(tx_url("%s/echo", fault_base()));
+    xfer_easy_setopt(t->easy, XFEROPT_HTTPHEADER, h);
+    xfer_multi_add_handle(m, t->easy);
+    drive_poll(m, 5000);
+    if (t->result != XFERE_BAD_FUNCTION_ARGUMENT)
+      tl_fail(__FILE__, __LINE__, "header '%s': %d", headers[i], t->result);
+    xfer_multi_remove_handle(m, t->easy);
+    tx_free(t);
+    xfer_multi_cleanup(m);
+    xfer_slist_free_all(h);
+  }
+  fault_stats(&c1, &r1, &p1, &o1);
+  CHECK_EQ(r1, r0); /* nothing reached the server */
+}
+
+/* libcurl uses a custom Host header for the original host only: after a
+ * redirect to another host the request names that host. */
+TEST(custom_host_header_not_sent_to_another_host) {
+  struct xfer_slist *h = xfer_slist_append(NULL, "Host: custom.example");
+  struct tx *t = follow(redirect_to("localhost", "/echo"), h, 0);
+  CHECK_EQ(t->result, XFERE_OK);
+  CHECK(strstr(t->body.data, "GET /echo HTTP/1.1\r\n"));
+  CHECK(strstr(t->body.data, tx_url("\r\nHost: localhost:%d\r\n",
+                                    tl_env_int("FAULT_PORT"))));
+  CHECK(!strstr(t->body.data, "custom.example"));
+  tx_free(t);
+  /* the same host keeps it */
+  t = follow(redirect_to("127.0.0.1", "/echo"), h, 0);
+  CHECK_EQ(t->result, XFERE_OK);
+  CHECK(strstr(t->body.data, "\r\nHost: custom.example\r\n"));
+  tx_free(t);
   xfer_slist_free_all(h);
 }

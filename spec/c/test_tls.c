@@ -299,24 +299,31 @@ enum tsrv_mode {
   TSRV_CLOSE_DELIMITED_NOTIFY, /* the same with close_notify */
   TSRV_STALL,            /* handshake, read the request, never answer */
   TSRV_RESET_MID_BODY,   /* Content-Length 1000, 100 bytes, RST */
-  TSRV_RECORDS_THEN_IDLE /* 400 tiny records in one TCP write, keep open */
+  TSRV_RECORDS_THEN_IDLE, /* 400 tiny records in one TCP write, keep open */
+  TSRV_EXTRA_RECORD      /* keep-alive; the first answer has a forged one
+                            after it, in a record of its own, same write */
 };
 
 static pid_t tsrv_pid;
 
-static void tsrv_serve(SSL *ssl, int fd, int mode) {
-  static const char body[] = "0123456789";
-  char buf[8192];
+/* Reads a request head; returns -1 when the client went away. */
+static int tsrv_read_head(SSL *ssl, char *buf, size_t cap) {
   size_t got = 0;
-  int i;
-  /* the request head */
-  while (got < sizeof(buf) - 1) {
-    int n = SSL_read(ssl, buf + got, (int)(sizeof(buf) - 1 - got));
-    if (n <= 0) return;
+  while (got < cap - 1) {
+    int n = SSL_read(ssl, buf + got, (int)(cap - 1 - got));
+    if (n <= 0) return -1;
     got += (size_t)n;
     buf[got] = 0;
     if (strstr(buf, "\r\n\r\n")) break;
   }
+  return 0;
+}
+
+static void tsrv_serve(SSL *ssl, int fd, int mode) {
+  static const char body[] = "0123456789";
+  char buf[8192];
+  int i;
+  if (tsrv_read_head(ssl, buf, sizeof(buf))) return;
   switch (mode) {
   case TSRV_TRUNCATED:
   case TSRV_TRUNCATED_NOTIFY: {
@@ -346,6 +353,29 @@ static void tsrv_serve(SSL *ssl, int fd, int mode) {
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     break;
   }
+  case TSRV_EXTRA_RECORD: {
+    /* The reply and the forged response are two records in one write():
+     * OpenSSL's read-ahead takes both from the socket at once, so the
+     * socket has nothing more to say while the second sits in the SSL. */
+    static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n";
+    static const char forged[] =
+        "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nforged\n";
+    BIO *mem = BIO_new(BIO_s_mem());
+    int first = 1;
+    SSL_set0_wbio(ssl, mem);
+    for (;;) {
+      char *p;
+      long len;
+      SSL_write(ssl, ok, (int)sizeof(ok) - 1);
+      if (first) SSL_write(ssl, forged, (int)sizeof(forged) - 1);
+      first = 0;
+      len = BIO_get_mem_data(mem, &p);
+      if (write(fd, p, (size_t)len) < 0) break;
+      (void)BIO_reset(mem);
+      if (tsrv_read_head(ssl, buf, sizeof(buf))) return;
+    }
+    break;
+  }
   case TSRV_RECORDS_THEN_IDLE: {
     /* every record into memory first, then one write(): the client finds
      * them all in one socket read */
@@ -364,8 +394,8 @@ static void tsrv_serve(SSL *ssl, int fd, int mode) {
   }
 }
 
-/* Forks the server (certificate "good"); returns its port. */
-static int tsrv_start(int mode) {
+/* Forks the server with certificate `name`; returns its port. */
+static int tsrv_start_cert(int mode, const char *name) {
   const char *tlsdir = tl_env("TLS_DIR");
   char cert[1024], key[1024];
   SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -382,8 +412,8 @@ static int tsrv_start(int mode) {
   CHECK(getsockname(ls, (struct sockaddr *)&sa, &sl) == 0);
   /* ready before the fork: the server answers at once, even under
    * valgrind */
-  snprintf(cert, sizeof(cert), "%s/good.pem", tlsdir);
-  snprintf(key, sizeof(key), "%s/good.key", tlsdir);
+  snprintf(cert, sizeof(cert), "%s/%s.pem", tlsdir, name);
+  snprintf(key, sizeof(key), "%s/%s.key", tlsdir, name);
   CHECK(ctx);
   CHECK_EQ(SSL_CTX_use_certificate_chain_file(ctx, cert), 1);
   CHECK_EQ(SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM), 1);
@@ -409,6 +439,8 @@ static int tsrv_start(int mode) {
   SSL_CTX_free(ctx);
   return ntohs(sa.sin_port);
 }
+
+static int tsrv_start(int mode) { return tsrv_start_cert(mode, "good"); }
 
 static void tsrv_stop(void) {
   if (tsrv_pid > 0) {
@@ -1282,6 +1314,58 @@ TEST(tls_many_records_then_idle) {
   CHECK_EQ(tsrv_run(TSRV_RECORDS_THEN_IDLE, 3000, 1, &t), XFERE_OK);
   CHECK_EQ(t->body.len, 4000);
   tx_free(t);
+}
+
+/* A record that follows a complete response in the same read is not the
+ * next response: the connection is closed, as plain HTTP does with bytes
+ * after a response, whether they are in the SSL object or the socket. */
+TEST(tls_extra_record_not_the_next_response) {
+  int port = tsrv_start(TSRV_EXTRA_RECORD), i;
+  XFERM *m = xfer_multi_init();
+  xfer_multi_setopt(m, XFERMOPT_MAX_TOTAL_CONNECTIONS, 1L);
+  for (i = 0; i < 3; i++) {
+    struct tx *t = tls_tx(tx_url("https://localhost:%d/%d", port, i));
+    CHECK_EQ(xfer_multi_add_handle(m, t->easy), XFERM_OK);
+    if (i == 1) drive_epoll(m, 5000, NULL);
+    else drive_poll(m, 5000);
+    CHECK_EQ(t->result, XFERE_OK);
+    CHECK_STR(t->body.data, "ok\n");
+    /* the first connection is never reused: it had a record left over */
+    CHECK_EQ(info_long(t->easy, XFERINFO_NUM_CONNECTS), 1);
+    xfer_multi_remove_handle(m, t->easy);
+    tx_free(t);
+  }
+  xfer_multi_cleanup(m);
+  tsrv_stop();
+}
+
+/* A wildcard matches a whole left-most label only (RFC 9525 6.3, as
+ * libcurl): "f*.example.test" is no name for foo.example.test. */
+TEST(partial_wildcard_certificate_refused) {
+  static const struct { const char *host; XFERcode want; } cases[] = {
+    {"foo.example.test", XFERE_PEER_FAILED_VERIFICATION},
+    {"f.example.test", XFERE_PEER_FAILED_VERIFICATION},
+    {"a.wild.test", XFERE_OK},
+    {"a.b.wild.test", XFERE_PEER_FAILED_VERIFICATION}};
+  int port = tsrv_start_cert(TSRV_EXTRA_RECORD, "wildcards");
+  size_t i;
+  for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    XFERM *m = xfer_multi_init();
+    struct xfer_slist *pin = xfer_slist_append(
+        NULL, tx_url("%s:%d:127.0.0.1", cases[i].host, port));
+    struct tx *t = tls_tx(tx_url("https://%s:%d/", cases[i].host, port));
+    xfer_easy_setopt(t->easy, XFEROPT_RESOLVE, pin);
+    CHECK_EQ(xfer_multi_add_handle(m, t->easy), XFERM_OK);
+    drive_poll(m, 5000);
+    if (t->result != cases[i].want)
+      tl_fail(__FILE__, __LINE__, "%s: %d [%s]", cases[i].host, t->result,
+              t->errbuf);
+    xfer_multi_remove_handle(m, t->easy);
+    tx_free(t);
+    xfer_multi_cleanup(m);
+    xfer_slist_free_all(pin);
+  }
+  tsrv_stop();
 }
 
 /* A failed verification is not forgotten by resuming the session of the

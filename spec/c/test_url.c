@@ -556,3 +556,17 @@ TEST(resolve_null_err_ok) {
   free(r);
   CHECK(xfer__url_resolve(B, "\r", 1, NULL) == NULL);
 }
+
+/* Host names: up to XFER_URL_MAX_HOST characters. */
+TEST(host_length_limit) {
+  char url[400];
+  struct xfer_url u;
+  memcpy(url, "http://", 7);
+  memset(url + 7, 'h', XFER_URL_MAX_HOST);
+  strcpy(url + 7 + XFER_URL_MAX_HOST, "/x");
+  CHECK_EQ(parse(url, &u), 0);
+  CHECK_EQ(u.host_len, XFER_URL_MAX_HOST);
+  memset(url + 7, 'h', XFER_URL_MAX_HOST + 1);
+  strcpy(url + 8 + XFER_URL_MAX_HOST, "/x");
+  CHECK_EQ(perr(url), XFERE_URL_MALFORMAT);
+}

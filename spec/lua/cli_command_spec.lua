@@ -6,36 +6,8 @@ local helper = require "spec.lua.helper"
 local uv = require "luv"
 
 local LUA = helper.interpreter()
-
-local function q(s)
-    return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
-local function sh(cmd)
-    local ok = os.execute(cmd)
-    return ok == true or ok == 0
-end
-
-local function readfile(path)
-    local f = io.open(path, "rb")
-    if not f then return nil end
-    local s = f:read("*a")
-    f:close()
-    return s
-end
-
-local function writefile(path, s)
-    local f = assert(io.open(path, "wb"))
-    f:write(s)
-    f:close()
-end
-
-local function tmpdir()
-    local d = os.tmpname()
-    os.remove(d)
-    assert(sh("mkdir -p " .. q(d)))
-    return d
-end
+local q, sh, readfile, writefile, tmpdir =
+    helper.q, helper.sh, helper.readfile, helper.writefile, helper.tmpdir
 
 -- Lists the files below dir (relative paths, sorted).
 local function files(dir)
@@ -486,6 +458,30 @@ describe("xfer command", function()
             r = xfer{ "--cacert", work .. "/no-such-ca.pem", url }
             assert.equal(3, r.code)
             assert.truthy(r.err:find("cannot read --cacert", 1, true))
+        end)
+
+        -- Out of file descriptors: the transfers that get no socket fail
+        -- (COULDNT_CONNECT, and why), the others finish; no internal error.
+        it("copes with too few file descriptors (ulimit -n)", function()
+            local list = os.tmpname()
+            local lines = {}
+            for i = 1, 400 do lines[i] = N("/1k.bin?fd=" .. i) end
+            writefile(list, table.concat(lines, "\n") .. "\n")
+            local r = xfer({ "--json", "-P", "0", "-i", list },
+                           { env = "ulimit -n 128;" })
+            os.remove(list)
+            assert.equal(1, r.code, r.err)
+            local ok, noconn = 0, 0
+            for _, j in ipairs(json_lines(r.out)) do
+                if j.ok then ok = ok + 1
+                elseif j.error.code == 7 then
+                    noconn = noconn + 1
+                    assert.truthy(j.error.message:find("Too many open files", 1, true))
+                end
+            end
+            assert.equal(400, ok + noconn)
+            assert.truthy(ok >= 50 and noconn >= 50, ok .. " ok, " .. noconn .. " failed")
+            assert.falsy(r.err:find("internal error", 1, true))
         end)
 
         it("stops cleanly when stdout is closed (EPIPE: exit 141)", function()

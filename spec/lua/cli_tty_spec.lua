@@ -7,29 +7,8 @@ local helper = require "spec.lua.helper"
 local uv = require "luv"
 
 local LUA = helper.interpreter()
-
-local function q(s)
-    return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
-local function sh(cmd)
-    local ok = os.execute(cmd)
-    return ok == true or ok == 0
-end
-
-local function capture(cmd)
-    local p = io.popen(cmd)
-    local out = p:read("*a")
-    p:close()
-    return out
-end
-
-local function tmpdir()
-    local d = os.tmpname()
-    os.remove(d)
-    assert(sh("mkdir -p " .. q(d)))
-    return d
-end
+local q, sh, capture, tmpdir =
+    helper.q, helper.sh, helper.capture, helper.tmpdir
 
 local function files(dir)
     local t = {}

@@ -172,4 +172,42 @@ function helper.interpreter()
     return "lua" .. _VERSION:match("%d+%.%d+")
 end
 
+-- Small shell and file tools for the specs that run commands.
+function helper.q(s) -- quotes s for sh
+    return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+function helper.sh(cmd)
+    local ok = os.execute(cmd)
+    return ok == true or ok == 0
+end
+
+function helper.capture(cmd)
+    local p = io.popen(cmd)
+    local out = p:read("*a")
+    p:close()
+    return out
+end
+
+function helper.readfile(path)
+    local f = io.open(path, "rb")
+    if not f then return nil end
+    local s = f:read("*a")
+    f:close()
+    return s
+end
+
+function helper.writefile(path, s)
+    local f = assert(io.open(path, "wb"))
+    f:write(s)
+    f:close()
+end
+
+function helper.tmpdir()
+    local d = os.tmpname()
+    os.remove(d)
+    assert(helper.sh("mkdir -p " .. helper.q(d)))
+    return d
+end
+
 return helper

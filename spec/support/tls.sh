@@ -6,7 +6,9 @@
 #   spec/support/tls.sh start DIR
 #       DIR/tls        the PKI: ca.pem/.key (trusted test CA), other-ca.pem/.key
 #                      (untrusted CA), and NAME.pem/NAME.key for good,
-#                      wrongname, expired, unknownca, client (+ client-enc.key)
+#                      wrongname, expired, unknownca, client (+ client-enc.key),
+#                      wildcards (DNS:f*.example.test, DNS:*.wild.test; served
+#                      by the tests' own server only)
 #       DIR/tls-nginx  nginx's prefix (nginx.conf, html/, logs/, temp/)
 #       Prints shell-sourceable `export` lines:
 #           TLS_DIR                DIR/tls
@@ -145,6 +147,14 @@ subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 subjectAltName = DNS:other.example
 
+[ ext_wildcards ]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+subjectAltName = DNS:f*.example.test, DNS:*.wild.test
+
 [ ext_client ]
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature
@@ -200,6 +210,7 @@ make_pki() {
     new_ca "$t" other-ca "xfer untrusted CA"
     issue "$t" ca_main good localhost ext_localhost "$from" "$to"
     issue "$t" ca_main wrongname other.example ext_wrongname "$from" "$to"
+    issue "$t" ca_main wildcards wild.test ext_wildcards "$from" "$to"
     issue "$t" ca_main expired localhost ext_localhost 200101000000Z 210101000000Z
     issue "$t" ca_other unknownca localhost ext_localhost "$from" "$to"
     issue "$t" ca_main client "xfer test client" ext_client "$from" "$to"
