@@ -37,6 +37,7 @@
  *
  * Files: lxfer_easy.c (xfer.easy: options, getinfo, perform, close),
  * lxfer_multi.c (xfer.multi: add/remove, drivers, run(), close),
+ * lxfer_fs.c (fs_create: the output files of `xfer -o`),
  * xfer_uv.c (the libuv loop behind run(); no Lua in it).
  */
 #include "lxfer.h"
@@ -357,6 +358,7 @@ static const luaL_Reg funcs[] = {
   {"multi_strerror", l_multi_strerror},
   {"easy_codename", l_easy_codename},
   {"multi_codename", l_multi_codename},
+  {"fs_create", lxfer_fs_create},
   {NULL, NULL}
 };
 
@@ -459,5 +461,6 @@ LXFER_EXPORT int luaopen_xfer_core(lua_State *L) {
   lua_setfield(L, -2, "VERSION");
   lxfer_easy_open(L);  /* metatable; OPT_* and INFO_* into the module */
   lxfer_multi_open(L); /* metatable; MOPT_* */
+  lxfer_fs_open(L);    /* metatable of fs_create's files */
   return 1;
 }

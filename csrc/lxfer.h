@@ -1,7 +1,7 @@
 /*
  * lxfer.h -- declarations shared by the Lua binding's files (lxfer.c,
- * lxfer_easy.c, lxfer_multi.c).  Not installed; the binding reaches the core
- * through xfer.h only, and libuv through xfer_uv.h.
+ * lxfer_easy.c, lxfer_multi.c, lxfer_fs.c).  Not installed; the binding
+ * reaches the core through xfer.h only, and libuv through xfer_uv.h.
  */
 #ifndef LXFER_H
 #define LXFER_H
@@ -163,5 +163,9 @@ int lxfer_multi_new(lua_State *L);
 void lxfer_multi_detach_easy(lua_State *L, struct lxfer_multi *m,
                              struct lxfer_easy *e, int eidx);
 int lxfer_multi_body(lua_State *L, struct lxfer_call *c);
+
+/* lxfer_fs.c */
+void lxfer_fs_open(lua_State *L);
+int lxfer_fs_create(lua_State *L);
 
 #endif /* LXFER_H */

@@ -37,7 +37,7 @@ LUA_INC_5.3 ?= /usr/include/lua5.3
 LUA_INC_5.4 ?= /usr/include/lua5.4
 LUA_INC_jit ?= /usr/include/luajit-2.1
 
-LUA_SRC = csrc/lxfer.c csrc/lxfer_easy.c csrc/lxfer_multi.c
+LUA_SRC = csrc/lxfer.c csrc/lxfer_easy.c csrc/lxfer_multi.c csrc/lxfer_fs.c
 LUA_HDR = csrc/lxfer.h csrc/lxfer_compat.h csrc/xfer_uv.h csrc/xfer.h
 LUA_UV_OBJ = $(BUILD)/lua/obj/xfer_uv.o
 LUA_MODULES = $(foreach v,$(LUA_VERSIONS),$(BUILD)/lua/$(v)/xfer/core.so)

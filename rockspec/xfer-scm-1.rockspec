@@ -50,6 +50,7 @@ build = {
             "csrc/util.c",
             -- the Lua binding (mk/lua.mk: LUA_SRC) and the built-in loop
             "csrc/lxfer.c", "csrc/lxfer_easy.c", "csrc/lxfer_multi.c",
+            "csrc/lxfer_fs.c",
             "csrc/xfer_uv.c",
          },
          defines = { "_GNU_SOURCE" },

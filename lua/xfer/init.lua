@@ -32,7 +32,8 @@ local pairs = pairs
 local _M = {}
 
 for k, v in pairs(core) do
-    _M[k] = v
+    -- fs_create serves the xfer command (xfer.cli.output), not the API.
+    if k ~= "fs_create" then _M[k] = v end
 end
 
 -- xfer.multi{ option = value, ... } -> multi handle (options: see

@@ -585,7 +585,7 @@ function _M.main(argv)
     local out
     if opts.output then
         local oerr
-        out, oerr = output.new(opts.output, uv, uv.os_getpid())
+        out, oerr = output.new(opts.output, uv)
         if not out then
             say("cannot use the output directory '", opts.output, "': ", tostring(oerr))
             return EXIT.LOCAL

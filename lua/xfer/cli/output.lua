@@ -1,23 +1,28 @@
 -- xfer.cli.output: saving bodies under `-o DIR`.
 --
--- Each transfer writes to a hidden temporary file next to its final name,
--- ".xfer-PID-ID-ATTEMPT.part" (URL-derived names never start with ".", so
--- the two can't meet), opened at the first body byte, so that at most one
--- file per running transfer is open.  On success the file is closed and
--- renamed over the final name (atomic: a reader sees the old file or the
--- whole new one); on failure, retry or interrupt it is closed and
--- removed.  Directories below DIR are created as needed; one that exists
--- as a symbolic link or a non-directory is refused, so nothing is written
--- outside DIR.  Names come from xfer.cli.names.
+-- DIR may be shared with people who should not be able to make xfer write
+-- anywhere else, so every file goes through xfer.core's fs_create
+-- (csrc/lxfer_fs.c): the directories below DIR are made and opened one at
+-- a time without following symbolic links (one that exists as a link or a
+-- non-directory is refused, so nothing is written outside DIR), and the
+-- body goes to a temporary file with a random name in the final directory,
+-- created with O_EXCL|O_NOFOLLOW and mode 0600, opened at the first body
+-- byte (so at most one file per running transfer is open).  On success it
+-- gets the mode a plain creation would have and is renamed over the final
+-- name (atomic: a reader sees the old file or the whole new one; a link
+-- there is replaced, not followed); on failure, retry or interrupt it is
+-- closed and removed.  Names come from xfer.cli.names.
 local names = require "xfer.cli.names"
 
-local open, remove, rename = io.open, os.remove, os.rename
 local pairs = pairs
 
 local _M = { version = "0.1.0" }
 
 local O = {}
 O.__index = O
+
+-- Loaded by new(), not here: --help and --version work without the module.
+local core
 
 local function mkdir_p(uv, path)
     local ok, err, code = uv.fs_mkdir(path, 493) -- 0755
@@ -34,9 +39,9 @@ local function mkdir_p(uv, path)
     return nil, err
 end
 
--- new(dir, uv, pid) -> output | nil, message (the directory can't be made
--- or written: the caller exits 3).
-function _M.new(dir, uv, pid)
+-- new(dir, uv) -> output | nil, message (the directory can't be made or
+-- written: the caller exits 3).
+function _M.new(dir, uv)
     if dir ~= "/" then dir = dir:gsub("/+$", "") end
     if dir == "" then dir = "." end
     local ok, err = mkdir_p(uv, dir)
@@ -45,17 +50,12 @@ function _M.new(dir, uv, pid)
     if not st or st.type ~= "directory" then
         return nil, "not a directory"
     end
-    local probe = dir .. "/.xfer-probe-" .. pid
-    local f, ferr = open(probe, "wb")
-    if not f then
-        return nil, "not writable (" .. tostring(ferr):gsub("^[^:]*: ", "") .. ")"
-    end
-    f:close()
-    remove(probe)
-    return setmetatable({
-        dir = dir, uv = uv, pid = pid, namer = names.namer(),
-        dirs_ok = {}, open = {},
-    }, O)
+    core = core or require "xfer.core"
+    -- The probe is a body's temporary file, discarded: "probe" is never made.
+    local f, ferr, why = core.fs_create(dir, {}, "probe")
+    if not f then return nil, "not writable (" .. (why or ferr) .. ")" end
+    f:discard()
+    return setmetatable({ dir = dir, namer = names.namer(), open = {} }, O)
 end
 
 -- plan(rec) sets rec.rel, rec.comps and rec.final, or returns nil, why
@@ -68,35 +68,13 @@ function O:plan(rec)
     return true
 end
 
--- Creates the directories of rec below DIR; returns the parent path.
-function O:parents(rec)
-    local uv, p = self.uv, self.dir
-    for i = 1, #rec.comps - 1 do
-        p = p .. "/" .. rec.comps[i]
-        if not self.dirs_ok[p] then
-            local ok, err, code = uv.fs_mkdir(p, 493)
-            if not ok then
-                if code ~= "EEXIST" then return nil, err end
-                local st = uv.fs_lstat(p)
-                if not st or st.type ~= "directory" then
-                    return nil, "'" .. p .. "' exists and is not a directory"
-                end
-            end
-            self.dirs_ok[p] = true
-        end
-    end
-    return p
-end
-
+-- The directories are walked again for every file: a handful of openat()
+-- calls, and no answer cached from earlier can be out of date.
 function O:start(rec)
-    local parent, err = self:parents(rec)
-    if not parent then return nil, err end
-    rec.tmp = ("%s/.xfer-%s-%d-%d.part"):format(parent, self.pid, rec.id, rec.attempt)
-    local f, ferr = open(rec.tmp, "wb")
-    if not f then
-        rec.tmp = nil
-        return nil, ferr
-    end
+    local comps, parents = rec.comps, {}
+    for i = 1, #comps - 1 do parents[i] = comps[i] end
+    local f, err = core.fs_create(self.dir, parents, comps[#comps])
+    if not f then return nil, err end
     rec.file = f
     self.open[rec] = true
     return true
@@ -109,7 +87,7 @@ function O:write(rec, chunk)
         if not ok then return nil, err end
     end
     local ok, err = rec.file:write(chunk)
-    if not ok then return nil, (rec.tmp or "") .. ": " .. tostring(err) end
+    if not ok then return nil, "cannot write " .. rec.final .. ": " .. err end
     return true
 end
 
@@ -119,30 +97,21 @@ function O:commit(rec)
         local ok, err = self:start(rec)
         if not ok then return nil, err end
     end
-    local ok, err = rec.file:close()
+    local f = rec.file
     rec.file = nil
     self.open[rec] = nil
-    if ok then ok, err = rename(rec.tmp, rec.final) end
-    if not ok then
-        remove(rec.tmp)
-        rec.tmp = nil
-        return nil, "cannot save " .. rec.final .. ": " .. tostring(err)
-    end
-    rec.tmp = nil
+    local ok, err = f:commit()
+    if not ok then return nil, "cannot save " .. rec.final .. ": " .. err end
     return true
 end
 
 -- discard(rec): the partial file goes away.
 function O:discard(rec)
     if rec.file then
-        rec.file:close()
+        rec.file:discard()
         rec.file = nil
     end
     self.open[rec] = nil
-    if rec.tmp then
-        remove(rec.tmp)
-        rec.tmp = nil
-    end
 end
 
 function O:discard_all()
