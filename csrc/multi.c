@@ -384,6 +384,7 @@ XFERMcode xfer_multi_socket_action(XFERM *m, xfer_socket_t s, int ev,
                                    int *running) {
   XFERMcode rc = drive_enter(m);
   if (rc) return rc;
+  xfer__sock_announce_all(m);
   if (s == XFER_SOCKET_TIMEOUT) {
     /* The application's one-shot timer has fired: it is no longer armed. */
     m->timer_armed = 0;
@@ -419,6 +420,7 @@ XFERMcode xfer_multi_socket_all(XFERM *m, int *running) {
   int i, n, *fds;
   XFERMcode rc = drive_enter(m);
   if (rc) return rc;
+  xfer__sock_announce_all(m);
   /* Checks every socket: each owner tries its I/O and sees EAGAIN where
    * there is nothing to do. */
   n = m->nlive;

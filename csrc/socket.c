@@ -95,11 +95,28 @@ void xfer__sock_forget(XFERM *m, int fd, XFER *e) {
   memset(s, 0, sizeof(*s));
 }
 
-/* A new socket callback knows none of the sockets: each is announced to it
- * at its next interest change (an idle connection, when it is reused). */
+/* A new socket callback knows none of the sockets: the next driving call
+ * tells it of every socket that has interest (xfer__sock_announce_all), so
+ * a driver attached later, or a second one after the first, misses none
+ * (an idle connection, a TLS handshake waiting to read). */
 void xfer__sock_callback_changed(XFERM *m) {
   int i;
   for (i = 0; i < m->nlive; i++) m->socks[m->live[i]].announced = 0;
+  m->sock_reannounce = 1;
+}
+
+void xfer__sock_announce_all(XFERM *m) {
+  int i;
+  if (!m->sock_reannounce || !m->socketfn) return;
+  m->sock_reannounce = 0;
+  /* The callback cannot add or close sockets (RECURSIVE_API_CALL), so the
+   * live list holds still. */
+  for (i = 0; i < m->nlive; i++) {
+    int fd = m->live[i];
+    struct xfer_sock *s = &m->socks[fd];
+    if (s->want && !s->announced)
+      report(m, s->conn ? s->conn->easy : NULL, fd, s->want);
+  }
 }
 
 /* Dispatches readiness on fd to its owner.  Returns -1 for an unknown fd. */

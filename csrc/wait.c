@@ -271,6 +271,7 @@ XFERMcode xfer_multi_perform(XFERM *m, int *running) {
   XFERMcode rc;
   if (!xfer__good_multi(m)) return XFERM_BAD_HANDLE;
   if (m->in_callback || m->easy_cb_depth) return XFERM_RECURSIVE_API_CALL;
+  xfer__sock_announce_all(m);
   if (!m->have_revents && m->nlive) {
     clear_ready(m);
     if (ep_activate(m) != XFERM_OK || wait_fds(m, NULL, 0, 0, 0) < 0)

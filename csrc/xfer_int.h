@@ -244,6 +244,8 @@ struct xfer_multi {
   long max_total, max_host, maxconnects;
 
   int in_callback;             /* inside the socket or timer callback */
+  int sock_reannounce;         /* a new socket callback: tell it of every
+                                  socket at the next driving call */
   int cb_failed;               /* one of them returned an error */
   int deferred_cleanups;       /* easy cleanups asked for inside them */
   int easy_cb_depth;           /* inside a transfer's own callback */
@@ -329,6 +331,7 @@ int xfer__sock_want(XFERM *m, int fd, int owner, struct xfer_conn *c,
                     XFER *e, int what);
 void xfer__sock_forget(XFERM *m, int fd, XFER *e);
 void xfer__sock_callback_changed(XFERM *m);
+void xfer__sock_announce_all(XFERM *m);
 int xfer__sock_event(XFERM *m, int fd, int ev);
 
 /* conn.c: connections and the connection cache */

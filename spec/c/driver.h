@@ -29,8 +29,11 @@ struct tx {
 struct drive_stats {
   int socket_calls, timer_calls;
   int socket_calls_by_what[5];
+  int last_what;          /* the socket callback's last `what` */
   int max_socks_watched;
   long last_timer_ms;
+  int socket_actions;     /* socket_action calls for a socket's event */
+  int timeout_actions;    /* socket_action calls for the timer */
 };
 
 struct tx *tx_new(const char *url);          /* body+headers collected */
@@ -45,10 +48,20 @@ int drain_msgs(XFERM *m);
 /* Drives m with epoll + socket_action until no transfer runs, or until
  * `limit_ms` passes (fails the test).  Sets socket/timer callbacks. */
 void drive_epoll(XFERM *m, int limit_ms, struct drive_stats *st);
+/* The same loop for exactly `ms` (a stats-taking look at a wait state);
+ * the callbacks are unset after.  Returns the running count. */
+int drive_epoll_for(XFERM *m, int ms, struct drive_stats *st);
 /* The same with perform + poll. */
 void drive_poll(XFERM *m, int limit_ms);
 /* Fetches /stats from the fault server: connections, requests, peak, open. */
 void fault_stats(int *connections, int *requests, int *peak, int *open);
 void fault_stats_reset(void);
+
+/* Moves this (forked) test process into network and mount namespaces of
+ * its own, with loopback up and a resolv.conf naming 127.0.0.1 bound over
+ * /etc/resolv.conf: c-ares then asks a name server the test runs on
+ * 127.0.0.1:53.  Returns 0, or -1 after printing why the test is skipped
+ * (it needs root). */
+int netns_isolate(void);
 
 #endif

@@ -6,11 +6,10 @@
  * port sent "GET /private" and its credentials to the other server.)
  *
  * A real c-ares lookup needs a name server.  Each test moves into network
- * and mount namespaces of its own (each test already runs in a forked
- * process), brings up their loopback, binds a copy of resolv.conf naming
- * 127.0.0.1 over /etc/resolv.conf (the machine's file is untouched), and
- * answers the queries itself, on 127.0.0.1:53, from the same perform +
- * poll loop that drives the transfers.  Two recording HTTP servers on
+ * and mount namespaces of its own (netns_isolate in driver.c: the machine's
+ * resolv.conf is untouched) and answers the queries itself, on
+ * 127.0.0.1:53, from the same perform + poll loop that drives the
+ * transfers.  Two recording HTTP servers on
  * 127.0.0.1 say which requests reached which port.  Needs root (CI and
  * the suite run as root); elsewhere each test says SKIP.
  */
@@ -18,12 +17,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <net/if.h>
 #include <netinet/in.h>
-#include <sched.h>
-#include <sys/ioctl.h>
-#include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -41,49 +35,6 @@ struct rec_server {
 
 static int dns_fd = -1, dns_queries;
 static struct rec_server srv[2];
-
-/* ---- the namespaces ---- */
-
-static int lo_up(void) {
-  struct ifreq ifr;
-  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), rc = -1;
-  if (s < 0) return -1;
-  memset(&ifr, 0, sizeof(ifr));
-  strcpy(ifr.ifr_name, "lo");
-  if (ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
-    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-    rc = ioctl(s, SIOCSIFFLAGS, &ifr);
-  }
-  close(s);
-  return rc;
-}
-
-/* Returns 0, or -1 after saying why the test is skipped. */
-static int isolate(void) {
-  char path[] = "/tmp/xfer-resolv.XXXXXX";
-  static const char conf[] = "nameserver 127.0.0.1\n"
-                             "options timeout:2 attempts:1\n";
-  int fd;
-  if (unshare(CLONE_NEWNS | CLONE_NEWNET) != 0) {
-    printf("     SKIP: no namespaces (%s): needs root\n", strerror(errno));
-    return -1;
-  }
-  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 || lo_up()) {
-    printf("     SKIP: cannot set up the namespaces (%s)\n", strerror(errno));
-    return -1;
-  }
-  CHECK((fd = mkstemp(path)) >= 0);
-  CHECK_EQ(write(fd, conf, sizeof(conf) - 1), (ssize_t)sizeof(conf) - 1);
-  close(fd);
-  if (mount(path, "/etc/resolv.conf", NULL, MS_BIND, NULL) != 0) {
-    printf("     SKIP: cannot bind /etc/resolv.conf (%s)\n", strerror(errno));
-    unlink(path);
-    return -1;
-  }
-  unlink(path); /* the mount keeps the file */
-  unsetenv("HOSTALIASES");
-  return 0;
-}
 
 /* ---- the name server: NAME is 127.0.0.1, with no IPv6 address ---- */
 
@@ -242,7 +193,7 @@ static void drive(XFERM *m, int limit_ms) {
 }
 
 static int setup(void) {
-  if (isolate()) return -1;
+  if (netns_isolate()) return -1;
   dns_start();
   srv_start(&srv[0]);
   srv_start(&srv[1]);

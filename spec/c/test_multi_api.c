@@ -779,6 +779,27 @@ TEST(assign_sets_socketp) {
   END(t, 6);
 }
 
+/* A socket callback set while a transfer waits (a second driver after the
+ * first, a driver attached late) hears of every socket that has interest
+ * at the next call: without that, the waiting socket would never be
+ * watched again and the transfer would hang. */
+TEST(new_socket_callback_hears_every_socket) {
+  XFERM *m = xfer_multi_init();
+  struct tx *t = tx_new(tx_url("%s/sleep?ms=600", fault_base()));
+  struct drive_stats first, second;
+  memset(&first, 0, sizeof(first));
+  memset(&second, 0, sizeof(second));
+  CHECK_EQ(xfer_multi_add_handle(m, t->easy), XFERM_OK);
+  CHECK_EQ(drive_epoll_for(m, 200, &first), 1);
+  CHECK_EQ(first.last_what, XFER_POLL_IN); /* waiting for the response */
+  drive_epoll(m, 3000, &second);
+  CHECK_EQ(t->result, XFERE_OK);
+  CHECK(second.socket_calls_by_what[XFER_POLL_IN] >= 1);
+  CHECK_EQ(xfer_multi_remove_handle(m, t->easy), XFERM_OK);
+  tx_free(t);
+  CHECK_EQ(xfer_multi_cleanup(m), XFERM_OK);
+}
+
 /* A connection reused by the next request: no socket callback at all. */
 TEST(keepalive_reuse_no_socket_calls) {
   BEGIN;
