@@ -53,6 +53,9 @@ $(BUILD)/spec/%: spec/c/%.c spec/c/testlib.c spec/c/driver.c spec/c/*.h $(BUILD)
 	@mkdir -p $(dir $@)
 	$(CC) $(XCFLAGS) $(SAN) -Ispec/c $< spec/c/testlib.c spec/c/driver.c -o $@ $(BUILD)/libxfer.a $(LIBS)
 
+# The replay of the fuzz corpora #includes the fuzz targets.
+$(BUILD)/spec/test_fuzz_regress: $(wildcard fuzz/*.c fuzz/*.h)
+
 c-tests: $(C_TESTS)
 
 # The TLS-terminating proxy the fault matrix puts in front of the fault

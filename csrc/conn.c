@@ -150,6 +150,12 @@ static int host_full(XFERM *m, struct xfer_host *h) {
   return m->max_host && h->nconns >= m->max_host;
 }
 
+/* FRESH_CONNECT, or the retry after a reused connection failed: never
+ * handed a kept connection. */
+static int wants_fresh(const XFER *e) {
+  return e->set.fresh_connect || e->retried;
+}
+
 /* A slot may be free: wake waiters while one is.  Host waiters of h first
  * (the freed slot was theirs), then the global FIFO. */
 void xfer__wake_waiters(XFERM *m, struct xfer_host *h) {
@@ -167,7 +173,7 @@ void xfer__wake_waiters(XFERM *m, struct xfer_host *h) {
     e = pop(&m->pending);
     eh = e->waiting_host;
     e->waiting_host = NULL;
-    if ((c = idle_take(eh)) != NULL) {
+    if (!wants_fresh(e) && (c = idle_take(eh)) != NULL) {
       hand_off(c, e);
       continue;
     }
@@ -253,7 +259,13 @@ static void conn_release(struct xfer_conn *c) {
   struct xfer_host *h = c->host;
   XFER *e;
   c->easy = NULL;
-  if ((e = pop(&h->waitq)) != NULL) {
+  if (!xfer_queue_empty(&h->waitq)) {
+    e = xfer_queue_data(xfer_queue_head(&h->waitq), XFER, qlink);
+    if (wants_fresh(e)) { /* its slot: closing c frees it (and wakes e) */
+      xfer__conn_close(c);
+      return;
+    }
+    pop(&h->waitq);
     e->waiting_host = NULL;
     if (xfer_queue_empty(&h->waitq)) xfer_queue_remove(&h->wlink);
     hand_off(c, e);
@@ -261,6 +273,10 @@ static void conn_release(struct xfer_conn *c) {
   }
   if (!xfer_queue_empty(&m->pending)) {
     e = xfer_queue_data(xfer_queue_head(&m->pending), XFER, qlink);
+    if (e->waiting_host == h && wants_fresh(e)) {
+      xfer__conn_close(c);
+      return;
+    }
     if (e->waiting_host == h) {
       pop(&m->pending);
       e->waiting_host = NULL;
@@ -728,6 +744,25 @@ ssize_t xfer__conn_recv(struct xfer_conn *c, char *buf, size_t cap) {
  * will announce them. */
 int xfer__conn_pending(struct xfer_conn *c) {
   return c->tls ? xfer__tls_pending(c) : 0;
+}
+
+/* A response just ended: did anything arrive after it?  Bytes inside TLS
+ * are known at no cost.  Bytes in the kernel can only follow a read that
+ * filled what it asked for (the receive buffer; the rest of a TLS record):
+ * only then is the socket asked, so a keep-alive request costs no extra
+ * syscall.  Anything (or an error, or the close) means the connection must
+ * not carry another request: those bytes answer none of them. */
+int xfer__conn_bytes_after(struct xfer_conn *c, int read_filled) {
+  char b;
+  ssize_t n;
+  if (c->tls) {
+    int more = xfer__tls_maybe_more(c);
+    if (more != 1) return more;
+  } else if (!read_filled) {
+    return 0;
+  }
+  n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+  return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
 }
 
 void xfer__conn_close(struct xfer_conn *c) {

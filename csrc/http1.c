@@ -165,7 +165,12 @@ static XFERcode scan_custom(XFER *e, int overridden[H_NUM],
     if (!is_token(h, nlen))
       return refuse(e, "request header name is not a token", h);
     for (i = 0; i < H_NUM; i++)
-      if (name_is(h, nlen, internal_names[i])) overridden[i] = 1;
+      if (name_is(h, nlen, internal_names[i])) {
+        /* Two Hosts: servers must refuse it, proxies may pick either. */
+        if (i == H_HOST && overridden[i] == 2 && !removes)
+          return refuse(e, "more than one Host request header", h);
+        overridden[i] = removes ? 1 : 2;
+      }
     if (name_is(h, nlen, "Content-Length") && !removes) {
       uint64_t x = 0;
       size_t k, vl = strlen(v);
@@ -699,10 +704,13 @@ XFERcode xfer__h1_recv(XFER *e, int *finished) {
       return (XFERcode)rc;
     }
     if (c->parser.done) {
-      /* Anything past the response, in this read or already inside TLS
-       * (read-ahead takes whole records the socket no longer shows), would
-       * become the next request's response: the connection is not kept. */
-      if (consumed < (size_t)n || xfer__conn_pending(c))
+      /* Anything past the response, in this read, inside TLS (read-ahead
+       * takes whole records the socket no longer shows) or in the kernel
+       * behind a read that filled its buffer, would become the next
+       * request's response: the connection is not kept. */
+      if (consumed < (size_t)n ||
+          (c->parser.keepalive &&
+           xfer__conn_bytes_after(c, (size_t)n == XFER_RECVBUF_SIZE)))
         c->parser.keepalive = 0;
       *finished = 1;
       return XFERE_OK;

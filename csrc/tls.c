@@ -56,12 +56,25 @@ static int nosig_write(BIO *b, const char *buf, int len) {
   return (int)n;
 }
 
+/* Reads note whether the socket gave all that was asked for: OpenSSL
+ * asks for exactly the rest of a record it has begun, so a full read says
+ * nothing of what follows in the kernel (see xfer__tls_maybe_more). */
+static int (*socket_read)(BIO *, char *, int);
+
+static int noting_read(BIO *b, char *buf, int len) {
+  int n = socket_read(b, buf, len);
+  struct xfer_conn *c = BIO_get_data(b);
+  if (c) c->tls_read_full = n == len;
+  return n;
+}
+
 static void nosig_init(void) {
   const BIO_METHOD *s = BIO_s_socket();
   BIO_METHOD *m = BIO_meth_new(BIO_TYPE_SOCKET, "xfer socket");
   if (!m) return;
+  socket_read = BIO_meth_get_read(s);
   if (!BIO_meth_set_write(m, nosig_write) ||
-      !BIO_meth_set_read(m, BIO_meth_get_read(s)) ||
+      !BIO_meth_set_read(m, noting_read) ||
       !BIO_meth_set_puts(m, BIO_meth_get_puts(s)) ||
       !BIO_meth_set_ctrl(m, BIO_meth_get_ctrl(s)) ||
       !BIO_meth_set_create(m, BIO_meth_get_create(s)) ||
@@ -72,13 +85,14 @@ static void nosig_init(void) {
   nosig_meth = m;
 }
 
-/* Like SSL_set_fd, with the BIO above. */
-static int set_socket(SSL *ssl, int fd) {
+/* Like SSL_set_fd, with the BIO above (its data: the connection). */
+static int set_socket(SSL *ssl, struct xfer_conn *c) {
   BIO *b;
   if (!CRYPTO_THREAD_run_once(&nosig_once, nosig_init) || !nosig_meth ||
       !(b = BIO_new(nosig_meth)))
     return 0;
-  BIO_set_fd(b, fd, BIO_NOCLOSE);
+  BIO_set_fd(b, c->fd, BIO_NOCLOSE);
+  BIO_set_data(b, c);
   SSL_set_bio(ssl, b, b);
   return 1;
 }
@@ -226,7 +240,7 @@ XFERcode xfer__tls_start(struct xfer_conn *c, XFER *e) {
   SSL_set_alpn_protos(ssl, alpn, sizeof(alpn) - 1);
   if (e->set.ssl_sessionid_cache && c->host->tls_session)
     SSL_set_session(ssl, c->host->tls_session);
-  if (!set_socket(ssl, c->fd)) return XFERE_OUT_OF_MEMORY;
+  if (!set_socket(ssl, c)) return XFERE_OUT_OF_MEMORY;
   return XFERE_OK;
 }
 
@@ -377,6 +391,11 @@ ssize_t xfer__tls_recv(struct xfer_conn *c, char *buf, size_t cap) {
 
 int xfer__tls_pending(struct xfer_conn *c) {
   return SSL_has_pending(c->tls);
+}
+
+/* Could more bytes be waiting, in the SSL or in the kernel behind it? */
+int xfer__tls_maybe_more(struct xfer_conn *c) {
+  return SSL_has_pending(c->tls) ? 2 : c->tls_read_full;
 }
 
 /* Sends close_notify if the socket takes it now, never waits for it. */

@@ -101,6 +101,7 @@ struct xfer_conn {
   unsigned tls_ok : 1;         /* handshake completed */
   unsigned orphan : 1;         /* its transfer let go of it in a callback */
   unsigned tls_no_cache : 1;   /* SSL_SESSIONID_CACHE off */
+  unsigned tls_read_full : 1;  /* the last socket read filled its ask */
   char primary_ip[46];
   uint16_t primary_port, local_port;
   char hostname[1];            /* the name to resolve */
@@ -379,6 +380,7 @@ XFERcode xfer__h1_recv(XFER *e, int *finished);
 ssize_t xfer__conn_send(struct xfer_conn *c, const char *buf, size_t len);
 ssize_t xfer__conn_recv(struct xfer_conn *c, char *buf, size_t cap);
 int xfer__conn_pending(struct xfer_conn *c);
+int xfer__conn_bytes_after(struct xfer_conn *c, int read_filled);
 
 /* tls.c: the only file that includes OpenSSL headers */
 XFERcode xfer__tls_start(struct xfer_conn *c, XFER *e);
@@ -388,6 +390,7 @@ int xfer__tls_handshake(struct xfer_conn *c, XFER *e);
 ssize_t xfer__tls_send(struct xfer_conn *c, const char *buf, size_t len);
 ssize_t xfer__tls_recv(struct xfer_conn *c, char *buf, size_t cap);
 int xfer__tls_pending(struct xfer_conn *c);
+int xfer__tls_maybe_more(struct xfer_conn *c);
 void xfer__tls_close(struct xfer_conn *c);
 void xfer__tls_session_free(void *session);
 void xfer__tls_free(XFERM *m);

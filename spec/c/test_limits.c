@@ -716,6 +716,33 @@ TEST(fresh_connect_forces_new) {
   st_end();
 }
 
+/* FRESH_CONNECT also for a transfer that waits in a queue: the connection
+ * a finished transfer releases is not handed to it; it is closed, and the
+ * freed slot gives the waiter a new connection.  Both queues: the host's
+ * (MAX_HOST_CONNECTIONS) and the multi's (MAX_TOTAL_CONNECTIONS). */
+static void fresh_connect_queued(long max_total, long max_host) {
+  XFERM *m = multi_with(max_total, max_host, -1);
+  struct tx *t[3];
+  int i;
+  for (i = 0; i < 3; i++) {
+    t[i] = add(m, tx_url("%s/bytes/10?i=%d", fault_base(), i));
+    if (i == 1) xfer_easy_setopt(t[i]->easy, XFEROPT_FRESH_CONNECT, 1L);
+  }
+  drive_poll(m, 4000);
+  for (i = 0; i < 3; i++) CHECK_EQ(t[i]->result, XFERE_OK);
+  CHECK_EQ(info_long(t[0]->easy, XFERINFO_NUM_CONNECTS), 1);
+  CHECK_EQ(info_long(t[1]->easy, XFERINFO_NUM_CONNECTS), 1);
+  CHECK(info_long(t[1]->easy, XFERINFO_LOCAL_PORT) !=
+        info_long(t[0]->easy, XFERINFO_LOCAL_PORT));
+  /* the next one, without the option, takes the fresh connection */
+  CHECK_EQ(info_long(t[2]->easy, XFERINFO_NUM_CONNECTS), 0);
+  remove_free(m, t, 3);
+  CHECK_EQ(xfer_multi_cleanup(m), XFERM_OK);
+}
+
+TEST(fresh_connect_queued_for_host) { fresh_connect_queued(-1, 1); }
+TEST(fresh_connect_queued_for_total) { fresh_connect_queued(1, -1); }
+
 /* ---- 7. a connection the server closed while idle ---- */
 
 /* A finished transfer whose connection is idle now; the server closes it

@@ -204,6 +204,64 @@ TEST(bytes_after_a_response_are_not_the_next_response) {
   waitpid(pid, NULL, 0);
 }
 
+/* The same when the response ends exactly where a full receive buffer
+ * (64 KiB) ends, and the connection goes straight to a queued transfer:
+ * the forged response is still in the kernel, behind a read that says
+ * nothing of it, so the socket is asked before the connection is kept. */
+TEST(bytes_after_a_response_that_fills_the_buffer) {
+  static char reply[65536 + 64];
+  const char *head = "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n";
+  int port, i, hl, blen, running;
+  pid_t pid;
+  XFERM *m = xfer_multi_init();
+  struct tx *t[2];
+  /* head + body = 65536 bytes exactly */
+  hl = snprintf(reply, sizeof(reply), head, 65536 - 44);
+  blen = 65536 - hl;
+  hl = snprintf(reply, sizeof(reply), head, blen);
+  CHECK_EQ(hl + blen, 65536);
+  memset(reply + hl, 'x', (size_t)blen);
+  strcpy(reply + 65536, "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nforged\n");
+  pid = canned_server(reply, &port);
+  xfer_multi_setopt(m, XFERMOPT_MAX_TOTAL_CONNECTIONS, 1L);
+  for (i = 0; i < 2; i++) {
+    t[i] = tx_new(tx_url("http://127.0.0.1:%d/%d", port, i));
+    xfer_multi_add_handle(m, t[i]->easy);
+  }
+  CHECK_EQ(xfer_multi_perform(m, &running), XFERM_OK); /* sends the first */
+  usleep(50000); /* the whole reply arrives before the first read */
+  drive_poll(m, 5000);
+  for (i = 0; i < 2; i++) {
+    long connects = 0;
+    CHECK_EQ(t[i]->result, XFERE_OK);
+    CHECK_EQ(t[i]->body.len, (size_t)blen);
+    xfer_easy_getinfo(t[i]->easy, XFERINFO_NUM_CONNECTS, &connects);
+    CHECK_EQ(connects, 1);
+    xfer_multi_remove_handle(m, t[i]->easy);
+    tx_free(t[i]);
+  }
+  xfer_multi_cleanup(m);
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+}
+
+/* Two Host headers: a server must refuse the request, a proxy may take
+ * either; xfer refuses it before sending (43). */
+TEST(two_host_headers_refused) {
+  struct xfer_slist *h = xfer_slist_append(NULL, "Host: a.example");
+  XFERM *m = xfer_multi_init();
+  struct tx *t = tx_new(tx_url("%s/echo", fault_base()));
+  h = xfer_slist_append(h, "Host: b.example");
+  xfer_easy_setopt(t->easy, XFEROPT_HTTPHEADER, h);
+  xfer_multi_add_handle(m, t->easy);
+  drive_poll(m, 5000);
+  CHECK_EQ(t->result, XFERE_BAD_FUNCTION_ARGUMENT);
+  xfer_multi_remove_handle(m, t->easy);
+  tx_free(t);
+  xfer_multi_cleanup(m);
+  xfer_slist_free_all(h);
+}
+
 TEST(response_splitting_header_injection_refused) {
   /* A header value with CR LF would let a caller's input add headers or
    * a whole request: refused before connecting. */

@@ -300,8 +300,10 @@ enum tsrv_mode {
   TSRV_STALL,            /* handshake, read the request, never answer */
   TSRV_RESET_MID_BODY,   /* Content-Length 1000, 100 bytes, RST */
   TSRV_RECORDS_THEN_IDLE, /* 400 tiny records in one TCP write, keep open */
-  TSRV_EXTRA_RECORD      /* keep-alive; the first answer has a forged one
+  TSRV_EXTRA_RECORD,     /* keep-alive; the first answer has a forged one
                             after it, in a record of its own, same write */
+  TSRV_EXTRA_AFTER_SPLIT /* the same, the answer's record split in two
+                            writes, the forged record with its second part */
 };
 
 static pid_t tsrv_pid;
@@ -353,7 +355,8 @@ static void tsrv_serve(SSL *ssl, int fd, int mode) {
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     break;
   }
-  case TSRV_EXTRA_RECORD: {
+  case TSRV_EXTRA_RECORD:
+  case TSRV_EXTRA_AFTER_SPLIT: {
     /* The reply and the forged response are two records in one write():
      * OpenSSL's read-ahead takes both from the socket at once, so the
      * socket has nothing more to say while the second sits in the SSL. */
@@ -366,10 +369,22 @@ static void tsrv_serve(SSL *ssl, int fd, int mode) {
     for (;;) {
       char *p;
       long len;
+      size_t cut = 0;
       SSL_write(ssl, ok, (int)sizeof(ok) - 1);
-      if (first) SSL_write(ssl, forged, (int)sizeof(forged) - 1);
-      first = 0;
+      if (first) {
+        cut = (size_t)BIO_pending(mem) - 10;
+        SSL_write(ssl, forged, (int)sizeof(forged) - 1);
+      }
       len = BIO_get_mem_data(mem, &p);
+      if (first && mode == TSRV_EXTRA_AFTER_SPLIT) {
+        /* the client reads the record's start, then OpenSSL asks for
+         * exactly its rest: the forged record stays in the kernel */
+        if (write(fd, p, cut) < 0) break;
+        usleep(50 * 1000);
+        p += cut;
+        len -= (long)cut;
+      }
+      first = 0;
       if (write(fd, p, (size_t)len) < 0) break;
       (void)BIO_reset(mem);
       if (tsrv_read_head(ssl, buf, sizeof(buf))) return;
@@ -1334,6 +1349,31 @@ TEST(tls_extra_record_not_the_next_response) {
     CHECK_EQ(info_long(t->easy, XFERINFO_NUM_CONNECTS), 1);
     xfer_multi_remove_handle(m, t->easy);
     tx_free(t);
+  }
+  xfer_multi_cleanup(m);
+  tsrv_stop();
+}
+
+/* The same when the record that ends the response came in two parts:
+ * OpenSSL reads exactly the rest of it, and the forged record stays in the
+ * kernel, where SSL_has_pending cannot see it.  The next transfer waits in
+ * the queue, so the connection would go straight to it. */
+TEST(tls_extra_record_after_a_split_record) {
+  int port = tsrv_start(TSRV_EXTRA_AFTER_SPLIT), i;
+  XFERM *m = xfer_multi_init();
+  struct tx *t[2];
+  xfer_multi_setopt(m, XFERMOPT_MAX_TOTAL_CONNECTIONS, 1L);
+  for (i = 0; i < 2; i++) {
+    t[i] = tls_tx(tx_url("https://localhost:%d/%d", port, i));
+    CHECK_EQ(xfer_multi_add_handle(m, t[i]->easy), XFERM_OK);
+  }
+  drive_poll(m, 5000);
+  for (i = 0; i < 2; i++) {
+    CHECK_EQ(t[i]->result, XFERE_OK);
+    CHECK_STR(t[i]->body.data, "ok\n");
+    CHECK_EQ(info_long(t[i]->easy, XFERINFO_NUM_CONNECTS), 1);
+    xfer_multi_remove_handle(m, t[i]->easy);
+    tx_free(t[i]);
   }
   xfer_multi_cleanup(m);
   tsrv_stop();
