@@ -340,6 +340,182 @@ for i, (name, g0, g1, g2, txs, segs) in enumerate(e for e in E if e[0] in OOM):
         write("fuzz_engine_oom", "%s-%02x" % (name, mode),
               bytes([mode]) + eng(g0, g1, g2, txs, segs))
 
+# --- fuzz_engine_tls: g0, seed, 4 x (a, b), then 4-byte response scripts --
+
+def tls(g0, seed, txs, scripts):
+    hdr = bytearray([g0, seed])
+    txs = [tuple(t) + (0,) * (2 - len(t)) for t in txs]
+    for t in txs + [(0, 0)] * (4 - len(txs)):
+        hdr += bytes(t)
+    for sc in scripts:
+        hdr += bytes(tuple(sc) + (0,) * (4 - len(sc)))
+    return bytes(hdr)
+
+
+# g0
+T_PERFORM, T_HOST1, T_MAXCONN1, T_SRV12, T_NOTICKETS, T_MULTI_FIRST = (
+    4, 8, 16, 32, 64, 128)
+# a: host | VERIFYPEER | VERIFYHOST | pin mode << 4 | NOBODY | POSTFIELDS
+H_IP, H_LOCALHOST, H_TLSTEST, H_WRONG = 0, 1, 2, 3
+VP, VH, PIN_OK, PIN_BAD, NO_CA, T_NOBODY, T_POST = 4, 8, 16, 32, 48, 64, 128
+# b: version | SESSIONID_CACHE 0 | FORBID_REUSE | FRESH | FOLLOW | TIMEOUT | wcb fails
+V12, V13, V12UP = 1, 2, 3
+NOCACHE, T_NOREUSE, T_FRESH, T_FOLLOW, T_TMO, T_WFAIL = 4, 8, 16, 32, 64, 128
+# r0: framing | status << 2 | length << 5
+F_CL, F_CHUNKED, F_CLOSE, F_CL_CLOSE = 0, 1, 2, 3
+S200, S204, S304, S404, S302, S100, SHDRS, S301 = (i << 2 for i in range(8))
+L0, L1, L7, L100, L1K, L5K, L16K, L40K = (i << 5 for i in range(8))
+# r1: extras | timing << 3 | end << 5 | cut
+X_BYTES, X_RESP, X_NOTIFY, X_GARBAGE, X_ALERT, X_TLSMSG, X_RESP_NOTIFY = range(1, 8)
+SAME_SEND, OWN_SEND, PAUSE, SAME_RECORD = (i << 3 for i in range(4))
+END_KEEP, END_NOTIFY, END_CLOSE, END_RESET = (i << 5 for i in range(4))
+CUT = 0x80
+# r2: record sizes | padding | send sizes << 4 | KeyUpdate/renegotiation
+PAD, REKEY = 8, 0x80
+# r3: ticket | salt << 1
+TICKET = 1
+
+OKV = VP | VH
+TLS = [
+    ("plain", 0, 1, [(0, 0)], [(F_CL | L100,)]),
+    ("verify-ip", 0, 1, [(OKV,)], [(F_CL | L1K,)]),
+    ("verify-localhost", 0, 1, [(OKV | H_LOCALHOST,)], [(F_CHUNKED | L5K,)]),
+    ("verify-name-pin", T_PERFORM, 1, [(OKV | H_TLSTEST | PIN_OK,)],
+     [(F_CL | L7,)]),
+    ("wrong-name", 0, 1, [(OKV | H_WRONG,)], [(F_CL,)]),
+    ("no-ca", 0, 1, [(VP | NO_CA,)], [(F_CL,)]),
+    ("bad-pin", 1, 1, [(PIN_BAD,), (OKV,)], [(F_CL | L1,)]),
+    ("tls12", 0, 1, [(OKV, V12)], [(F_CHUNKED | L16K,)]),
+    ("version-clash", T_SRV12, 1, [(OKV, V13), (OKV,)], [(F_CL,)]),
+    ("keepalive-four", 3 | T_HOST1, 2, [(OKV,)] * 4,
+     [(F_CL | L100,), (F_CHUNKED | L1K,), (F_CL | S204,), (F_CL | S304,)]),
+    ("keepalive-perform", 3 | T_HOST1 | T_PERFORM, 3, [(OKV,)] * 4,
+     [(F_CL | L40K, 0, 0x22), (F_CHUNKED | L5K, 0, 0x13)]),
+    ("close-delimited", 1 | T_HOST1, 1, [(OKV,)] * 2,
+     [(F_CLOSE | L1K, 0, 0x11), (F_CL_CLOSE | L100,)]),
+    ("redirects", 0, 1, [(OKV, T_FOLLOW)],
+     [(F_CL | S302 | L7,), (F_CHUNKED | S301 | L1,), (F_CL | L100,)]),
+    ("continue-headers-head", 2 | T_HOST1, 1,
+     [(OKV,), (OKV | T_NOBODY,), (OKV | T_POST,)],
+     [(F_CL | S100 | L7,), (F_CL | SHDRS | L100,), (F_CHUNKED | S404 | L1K,)]),
+    # What follows a complete response: never the next transfer's.
+    ("extra-bytes-same-send", 1 | T_HOST1, 1, [(OKV,)] * 2,
+     [(F_CL | L100, X_BYTES | SAME_SEND)]),
+    ("extra-response-own-send", 1 | T_HOST1, 1, [(OKV,)] * 2,
+     [(F_CHUNKED | L1K, X_RESP | OWN_SEND)]),
+    ("extra-response-same-record", 1 | T_HOST1 | T_PERFORM, 1, [(OKV,)] * 2,
+     [(F_CL | L100, X_RESP | SAME_RECORD, 0x03)]),
+    ("extra-after-pause", 1 | T_HOST1, 1, [(OKV,)] * 2,
+     [(F_CL | L7, X_RESP | PAUSE), (F_CL | L7,)]),
+    ("close-notify-after", 1 | T_HOST1, 1, [(OKV,)] * 2,
+     [(F_CL | L100, X_NOTIFY | SAME_SEND), (F_CL | L7,)]),
+    ("response-then-notify", 1 | T_HOST1 | T_PERFORM, 1, [(OKV,)] * 2,
+     [(F_CHUNKED | L7, X_RESP_NOTIFY | OWN_SEND)]),
+    ("garbage-after", 1 | T_HOST1, 1, [(OKV,)] * 2,
+     [(F_CL | L100, X_GARBAGE | SAME_SEND), (F_CL | L100, X_ALERT | PAUSE)]),
+    ("tls-messages-after", 1 | T_HOST1, 1, [(OKV,)] * 2,
+     [(F_CL | L100, X_TLSMSG, 0, 2), (F_CL | L100, X_TLSMSG | PAUSE)]),
+    # Records and sends split at odd places, TLS events mid-stream.
+    ("tiny-records", 0, 7, [(OKV,)], [(F_CHUNKED | L1K, 0, 0x01)]),
+    ("tiny-sends", T_PERFORM, 9, [(OKV,)], [(F_CL | L5K, 0, 0x10)]),
+    ("padded-records", 0, 3, [(OKV, V13)], [(F_CL | L1K, 0, PAD | 0x02)]),
+    ("key-update", 1 | T_HOST1, 3, [(OKV, V13)] * 2,
+     [(F_CL | L1K, 0, REKEY), (F_CHUNKED | L100, 0, REKEY | 0x11, TICKET)]),
+    ("renegotiation", T_SRV12, 3, [(OKV,)], [(F_CL | L1K, 0, REKEY)]),
+    ("resumption", 2 | T_HOST1, 1, [(OKV, T_NOREUSE), (OKV, T_NOREUSE),
+                                     (OKV, T_NOREUSE | NOCACHE)],
+     [(F_CL | L100, 0, 0, TICKET)]),
+    ("fresh-connect", 2, 1, [(OKV, T_FRESH), (OKV, T_FRESH | V12), (OKV,)],
+     [(F_CL | L100,)]),
+    ("no-tickets-tls12", T_NOTICKETS | T_SRV12 | 1, 1,
+     [(OKV, T_NOREUSE), (OKV,)], [(F_CL | L100,)]),
+    # Cut short: close_notify early, a close, a reset, a stall.
+    ("early-close-notify", 0, 1, [(OKV,)], [(F_CL | L1K, CUT | END_NOTIFY)]),
+    ("cut-close", T_PERFORM, 1, [(OKV,)], [(F_CHUNKED | L1K, CUT | END_CLOSE)]),
+    ("cut-reset", 0, 1, [(OKV,)], [(F_CL | L100, CUT | END_RESET, 0x11)]),
+    ("cut-stall-timeout", 0, 1, [(OKV, T_TMO)], [(F_CL | L100, CUT)]),
+    ("close-delimited-cut", 0, 1, [(OKV,)], [(F_CLOSE | L1K, CUT | END_CLOSE)]),
+    ("reset-after", 1 | T_HOST1, 1, [(OKV,)] * 2, [(F_CL | L7, END_RESET)]),
+    ("write-fails", 1 | T_HOST1 | T_MAXCONN1, 1, [(OKV, T_WFAIL), (OKV,)],
+     [(F_CL | L5K, 0, 0x20)]),
+    ("multi-first", 3 | T_MULTI_FIRST, 1, [(OKV,), (H_LOCALHOST,),
+                                           (H_TLSTEST,), (OKV, T_TMO)],
+     [(F_CL | L16K, 0, 0x30)]),
+]
+for name, g0, seed, txs, scripts in TLS:
+    write("fuzz_engine_tls", name, tls(g0, seed, txs, scripts))
+
+# --- fuzz_request: f0, size, then method ~ data ~ read script ~ headers -----
+
+RQ_SEP = b"\n~~\n"
+
+
+def req(f0, size, method=b"", data=b"", ops=(), headers=()):
+    return (bytes([f0, size]) +
+            RQ_SEP.join([method, data, bytes(ops)] + list(headers)))
+
+
+B_FIELDS, B_STRLEN, B_COPY, B_POST_CB, B_PUT_CB, B_BOTH, B_GET = range(1, 8)
+Q_NOBODY, Q_TWO, Q_PERFORM, Q_SMALLBUF, Q_NOREUSE = 8, 16, 32, 64, 128
+UNKNOWN = 255
+GIVE, GIVE64, TOO_MUCH, ABORT, ZERO = 0, 4, 1, 2, 3
+SMUGGLE = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+
+REQ = [
+    ("get", 0, UNKNOWN),
+    ("head", Q_NOBODY, UNKNOWN),
+    ("nobody-custom", Q_NOBODY, UNKNOWN, b"FETCH"),
+    ("post-fields", B_FIELDS, 7, b"", b"a=1&b=2"),
+    ("post-fields-strlen", B_STRLEN, UNKNOWN, b"", b"abc\x00def"),
+    ("copy-fields", B_COPY, 4, b"", b"abc\x00efgh"),
+    ("post-callback", B_POST_CB, 11, b"", b"hello world", (GIVE, 5, GIVE, 6)),
+    ("post-chunked", B_POST_CB | Q_PERFORM, UNKNOWN, b"", b"hello world",
+     (GIVE, 5, GIVE, 6, ZERO, 0)),
+    ("put-callback", B_PUT_CB, 10, b"", b"0123456789", (GIVE, 10)),
+    ("put-and-fields", B_BOTH, 3, b"", b"xyz", (GIVE, 3)),
+    ("httpget", B_GET, 3, b"", b"xyz", (GIVE, 3)),
+    ("big-small-buffers", B_PUT_CB | Q_SMALLBUF, 220, b"", b"0123456789abcdef",
+     (GIVE64, 255, GIVE64, 255, GIVE64, 255, GIVE64, 255, GIVE64, 60)),
+    ("two-keepalive", B_FIELDS | Q_TWO, 5, b"", b"abcde"),
+    ("two-perform", B_POST_CB | Q_TWO | Q_PERFORM, UNKNOWN, b"", b"abc",
+     (GIVE, 3)),
+    # The read callback misbehaving: the connection must not carry on.
+    ("smuggle-callback", B_PUT_CB, 10, b"", b"0123456789" + SMUGGLE, (GIVE, 47)),
+    ("smuggle-callback-two", B_POST_CB | Q_TWO, 10, b"", b"hello world",
+     (GIVE, 5, GIVE, 250)),
+    ("callback-too-much", B_PUT_CB | Q_TWO, 10, b"", b"abcde", (TOO_MUCH, 3)),
+    ("callback-short", B_POST_CB | Q_TWO, 10, b"", b"abcde", (GIVE, 5, ZERO, 0)),
+    ("callback-abort", B_PUT_CB | Q_TWO, 10, b"", b"abcde", (GIVE, 5, ABORT, 0)),
+    ("chunked-abort", B_POST_CB | Q_TWO, UNKNOWN, b"", b"abcde",
+     (GIVE, 5, ABORT, 0)),
+    # Methods and headers xfer must refuse or send intact.
+    ("method-control", 0, UNKNOWN, b"GE\x01T"),
+    ("method-space", 0, UNKNOWN, b"GET /x HTTP/1.1\r\nX:"),
+    ("method-high", B_FIELDS, 2, b"P\xffST", b"ab"),
+    ("header-forms", 0, UNKNOWN, b"", b"", (),
+     [b"X-A: b", b"X-Empty;", b"Accept:", b"User-Agent;", b"X-Tab:\tv",
+      b"X-Obs: \xe9t\xe9", b"Host: other.example"]),
+    ("header-name-space", 0, UNKNOWN, b"", b"", (), [b"X Y: z"]),
+    ("header-name-del", 0, UNKNOWN, b"", b"", (), [b"X\x7fY: z"]),
+    ("header-crlf", 0, UNKNOWN, b"", b"", (), [b"X-A: b\r\nX-B: c"]),
+    ("header-nul", 0, UNKNOWN, b"", b"", (), [b"X-A: b\x00\r\nX-B: c"]),
+    ("te-with-fields", B_FIELDS, 7, b"", b"a=1&b=2",
+     (), [b"Transfer-Encoding: chunked"]),
+    ("te-gzip", B_POST_CB, UNKNOWN, b"", b"abc", (GIVE, 3),
+     [b"Transfer-Encoding: gzip, chunked"]),
+    ("te-removed", B_POST_CB, UNKNOWN, b"", b"hello", (GIVE, 5),
+     [b"Transfer-Encoding:"]),
+    ("cl-removed", B_FIELDS, 5, b"", b"a=1&b", (), [b"Content-Length:"]),
+    ("cl-smaller", B_FIELDS, 7, b"", b"a=1&b=2", (), [b"Content-Length: 3"]),
+    ("cl-same", B_FIELDS | Q_TWO, 7, b"", b"a=1&b=2", (), [b"Content-Length: 7"]),
+    ("cl-for-chunked", B_POST_CB, UNKNOWN, b"", b"abcdef", (GIVE, 6),
+     [b"Content-Length: 6"]),
+    ("cl-on-get", 0, UNKNOWN, b"", b"", (), [b"Content-Length: 5"]),
+    ("cl-junk", B_FIELDS, 2, b"", b"ab", (), [b"Content-Length: 2, 2"]),
+]
+for name, f0, size, *rest in REQ:
+    write("fuzz_request", name, req(f0, size, *rest))
+
 if __name__ == "__main__":
     for t in sorted(os.listdir(CORPUS)):
         d = os.path.join(CORPUS, t)

@@ -16,7 +16,7 @@ FUZZ_CC ?= clang
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= fuzz_url fuzz_h1parse fuzz_chunked fuzz_redirect fuzz_engine \
-                fuzz_engine_oom
+                fuzz_engine_oom fuzz_engine_tls fuzz_request
 FUZZ_NICE ?= nice -n 10
 FUZZ_FLAGS ?=
 FUZZ_SAN = -fsanitize=fuzzer-no-link,address,undefined \
@@ -49,6 +49,16 @@ $(FUZZ_BUILD)/fuzz_engine: $(FUZZ_BUILD)/obj/fuzz/fuzz_engine.o \
     $(FUZZ_BUILD)/obj/fuzz/engine_harness.o $(FUZZ_CORE_OBJ)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ $(FUZZ_LIBS)
 
+# The targets with their own in-process server share drive.c's loop.
+$(FUZZ_BUILD)/fuzz_request: $(FUZZ_BUILD)/obj/fuzz/fuzz_request.o \
+    $(FUZZ_BUILD)/obj/fuzz/drive.o $(FUZZ_CORE_OBJ)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ $(FUZZ_LIBS)
+
+$(FUZZ_BUILD)/fuzz_engine_tls: $(FUZZ_BUILD)/obj/fuzz/fuzz_engine_tls.o \
+    $(FUZZ_BUILD)/obj/fuzz/drive.o $(FUZZ_BUILD)/obj/fuzz/tls_certs.o \
+    $(FUZZ_CORE_OBJ)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ $(FUZZ_LIBS)
+
 # The engine with allocation failures: the same core objects, their
 # malloc/calloc/realloc/strdup renamed to fuzz_engine_oom.c's failing ones.
 FUZZ_OOM_SYMS = malloc calloc realloc strdup
@@ -72,6 +82,8 @@ fuzz: fuzz-build
 	for t in $(FUZZ_TARGETS); do \
 	  mkdir -p $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/artifacts/$$t fuzz/corpus/$$t; \
 	  case $$t in fuzz_url|fuzz_redirect) dict=-dict=fuzz/dict/url.dict;; \
+	    fuzz_request) dict=-dict=fuzz/dict/request.dict;; \
+	    fuzz_engine_tls) dict=;; \
 	    *) dict=-dict=fuzz/dict/http.dict;; esac; \
 	  echo "== $$t: $(FUZZ_SECONDS) s"; \
 	  $(FUZZ_NICE) ./$(FUZZ_BUILD)/$$t -max_total_time=$(FUZZ_SECONDS) \

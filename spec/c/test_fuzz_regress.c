@@ -31,6 +31,14 @@
 #include "../../fuzz/fuzz_chunked.c"
 #undef LLVMFuzzerTestOneInput
 #include "../../fuzz/engine_harness.c"
+#include "../../fuzz/drive.c"
+#include "../../fuzz/tls_certs.c"
+#define LLVMFuzzerTestOneInput fuzz_request_one
+#include "../../fuzz/fuzz_request.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_engine_tls_one
+#include "../../fuzz/fuzz_engine_tls.c"
+#undef LLVMFuzzerTestOneInput
 
 typedef int (*fr_target)(const uint8_t *data, size_t size);
 
@@ -154,6 +162,13 @@ TEST(fuzz_redirect) { fr_replay("fuzz_redirect", fuzz_redirect_one); }
 TEST(fuzz_h1parse) { fr_replay("fuzz_h1parse", fuzz_h1parse_one); }
 
 TEST(fuzz_chunked) { fr_replay("fuzz_chunked", fuzz_chunked_one); }
+
+TEST(fuzz_request) { fr_replay("fuzz_request", fuzz_request_one); }
+
+TEST(fuzz_engine_tls) {
+  setenv("XFER_FUZZ_BUDGET_MS", "300", 0);
+  fr_replay("fuzz_engine_tls", fuzz_engine_tls_one);
+}
 
 /* fuzz_engine_oom's inputs without the allocation failures (this test
  * links the normal library): byte 0 chooses the failure, then an engine
