@@ -5,13 +5,21 @@ BUILD ?= build
 OPT ?= -O2
 CFLAGS_BASE = -std=c99 -D_GNU_SOURCE -Wall -Wextra -fvisibility=hidden -fPIC -g
 CFLAGS ?= $(OPT)
+# csrc/ is the layers of DESIGN.md: csrc/xfer.h (the public header),
+# csrc/core/ (the engine: no Lua, libuv or nginx), csrc/lua/ (the binding),
+# csrc/uv/ (the built-in libuv loop), csrc/ngx/ (the nginx module),
+# csrc/compat/ (libcurl's names).  Only the core and the tests of its
+# parts see csrc/core/.
 XCFLAGS = $(CFLAGS_BASE) $(CFLAGS) -Icsrc
+CORE_CFLAGS = $(XCFLAGS) -Icsrc/core
 LIBS = -lcares -lssl -lcrypto
 SAN ?=
 
-CORE_SRC = csrc/multi.c csrc/socket.c csrc/transfer.c csrc/conn.c csrc/tls.c \
-           csrc/http1.c csrc/h1parse.c csrc/url.c csrc/dns.c csrc/easy.c \
-           csrc/wait.c csrc/heap.c csrc/util.c
+CORE_SRC = $(addprefix csrc/core/,multi.c socket.c transfer.c conn.c dns.c \
+             easy.c wait.c heap.c url.c util.c) \
+           $(addprefix csrc/core/proto/,http1.c h1parse.c) \
+           $(addprefix csrc/core/filters/,tls.c)
+CORE_HDR = csrc/xfer.h $(wildcard csrc/core/*.h csrc/core/*/*.h)
 CORE_OBJ = $(CORE_SRC:csrc/%.c=$(BUILD)/obj/%.o)
 C_TESTS = $(patsubst spec/c/%.c,$(BUILD)/spec/%,$(filter-out spec/c/testlib.c,$(wildcard spec/c/test_*.c)))
 
@@ -21,15 +29,16 @@ DEB_PKGS = build-essential pkg-config libc-ares-dev libssl-dev libuv1-dev \
   lua-busted lua-luv nginx libnginx-mod-http-lua nginx-dev libpcre2-dev \
   zlib1g-dev libcurl4-openssl-dev curl wrk strace clang valgrind luarocks
 
-.PHONY: all lib test asan demo deps install clean check-includes examples soak valgrind
+.PHONY: all lib test asan demo deps install clean check-includes examples soak valgrind \
+        mutants
 
 all: lib examples lua-modules $(BUILD)/tlsproxy
 
 lib: $(BUILD)/libxfer.a $(BUILD)/libxfer.so
 
-$(BUILD)/obj/%.o: csrc/%.c csrc/*.h
+$(BUILD)/obj/%.o: csrc/%.c $(CORE_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(XCFLAGS) $(SAN) -c $< -o $@
+	$(CC) $(CORE_CFLAGS) $(SAN) -c $< -o $@
 
 $(BUILD)/libxfer.a: $(CORE_OBJ)
 	rm -f $@
@@ -49,9 +58,10 @@ $(BUILD)/examples/multi-uv: examples/multi-uv.c $(BUILD)/libxfer.a csrc/compat/c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(CFLAGS) $(SAN) -Icsrc/compat $< -o $@ $(BUILD)/libxfer.a $(LIBS) -luv
 
+# The tests of the core's parts (parser, URL) include their headers.
 $(BUILD)/spec/%: spec/c/%.c spec/c/testlib.c spec/c/driver.c spec/c/*.h $(BUILD)/libxfer.a
 	@mkdir -p $(dir $@)
-	$(CC) $(XCFLAGS) $(SAN) -Ispec/c $< spec/c/testlib.c spec/c/driver.c -o $@ $(BUILD)/libxfer.a $(LIBS)
+	$(CC) $(CORE_CFLAGS) $(SAN) -Ispec/c $< spec/c/testlib.c spec/c/driver.c -o $@ $(BUILD)/libxfer.a $(LIBS)
 
 # The replay of the fuzz corpora #includes the fuzz targets.
 $(BUILD)/spec/test_fuzz_regress: $(wildcard fuzz/*.c fuzz/*.h)
@@ -105,9 +115,19 @@ soak: deps
 	$(MAKE) lib $(BUILD)/soak
 	spec/soak/run.sh $(BUILD)/soak $(SOAK_N)
 
+# `make -s print-CORE_SRC`: a variable's value (spec/sh/rockspec.sh).
+print-%:
+	@echo $($*)
+
+# The layers, enforced: see mk/check-includes.sh.
 check-includes:
-	@bad=$$(grep -l -E '#include *[<"](lua|lauxlib|lualib|uv)\.h' $(CORE_SRC) $(filter-out csrc/lxfer% csrc/xfer_uv%,$(wildcard csrc/*.h)) 2>/dev/null); \
-	if [ -n "$$bad" ]; then echo "core files include Lua/libuv headers: $$bad"; exit 1; fi
+	@mk/check-includes.sh
+
+# Plants each bug of spec/mutants/*.patch in a scratch copy and reports
+# whether the tests it names catch it (spec/README.md).  Not part of make
+# test: about 20 s a mutant.
+mutants: deps
+	spec/mutants/run.sh
 
 # The C library, and the Lua module and the xfer command for Lua 5.4
 # (LUA_V=5.1 for 5.1/LuaJIT).  LuaRocks users: rockspec/xfer-scm-1.rockspec.

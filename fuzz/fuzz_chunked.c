@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "fuzz_util.h"
-#include "h1parse.h"
+#include "proto/h1parse.h"
 #include "xfer.h"
 
 static const char ck_head[] =

@@ -23,7 +23,7 @@
 #include <strings.h>
 
 #include "fuzz_util.h"
-#include "h1parse.h"
+#include "proto/h1parse.h"
 #include "xfer.h"
 
 #define H1_MAX_RESPONSES 8

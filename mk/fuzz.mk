@@ -21,14 +21,16 @@ FUZZ_NICE ?= nice -n 10
 FUZZ_FLAGS ?=
 FUZZ_SAN = -fsanitize=fuzzer-no-link,address,undefined \
            -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-FUZZ_CFLAGS = -g -O1 -D_GNU_SOURCE -std=c99 -Wall -Wextra -Icsrc -Ifuzz \
+FUZZ_CFLAGS = -g -O1 -D_GNU_SOURCE -std=c99 -Wall -Wextra -Icsrc -Icsrc/core -Ifuzz \
               $(FUZZ_SAN)
 FUZZ_LIBS = -lcares -lssl -lcrypto
 
 # The top-level Makefile's CORE_SRC when included from it, else the same list.
-FUZZ_CORE_SRC := $(if $(CORE_SRC),$(CORE_SRC),csrc/multi.c csrc/socket.c \
-  csrc/transfer.c csrc/conn.c csrc/tls.c csrc/http1.c csrc/h1parse.c \
-  csrc/url.c csrc/dns.c csrc/easy.c csrc/wait.c csrc/heap.c csrc/util.c)
+FUZZ_CORE_SRC := $(if $(CORE_SRC),$(CORE_SRC),\
+  $(addprefix csrc/core/,multi.c socket.c transfer.c conn.c dns.c easy.c \
+    wait.c heap.c url.c util.c) \
+  $(addprefix csrc/core/proto/,http1.c h1parse.c) csrc/core/filters/tls.c)
+FUZZ_CORE_HDR := csrc/xfer.h $(wildcard csrc/core/*.h csrc/core/*/*.h)
 FUZZ_CORE_OBJ := $(FUZZ_CORE_SRC:csrc/%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_BINS := $(addprefix $(FUZZ_BUILD)/,$(FUZZ_TARGETS))
 
@@ -37,11 +39,11 @@ FUZZ_BINS := $(addprefix $(FUZZ_BUILD)/,$(FUZZ_TARGETS))
 
 fuzz-build: $(FUZZ_BINS)
 
-$(FUZZ_BUILD)/obj/%.o: csrc/%.c $(wildcard csrc/*.h)
+$(FUZZ_BUILD)/obj/%.o: csrc/%.c $(FUZZ_CORE_HDR)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
 
-$(FUZZ_BUILD)/obj/fuzz/%.o: fuzz/%.c $(wildcard fuzz/*.h) $(wildcard csrc/*.h)
+$(FUZZ_BUILD)/obj/fuzz/%.o: fuzz/%.c $(wildcard fuzz/*.h) $(FUZZ_CORE_HDR)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
 

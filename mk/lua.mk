@@ -37,8 +37,8 @@ LUA_INC_5.3 ?= /usr/include/lua5.3
 LUA_INC_5.4 ?= /usr/include/lua5.4
 LUA_INC_jit ?= /usr/include/luajit-2.1
 
-LUA_SRC = csrc/lxfer.c csrc/lxfer_easy.c csrc/lxfer_multi.c csrc/lxfer_fs.c
-LUA_HDR = csrc/lxfer.h csrc/lxfer_compat.h csrc/xfer_uv.h csrc/xfer.h
+LUA_SRC = $(addprefix csrc/lua/,lxfer.c lxfer_easy.c lxfer_multi.c lxfer_fs.c)
+LUA_HDR = csrc/lua/lxfer.h csrc/lua/lxfer_compat.h csrc/uv/xfer_uv.h csrc/xfer.h
 LUA_UV_OBJ = $(BUILD)/lua/obj/xfer_uv.o
 LUA_MODULES = $(foreach v,$(LUA_VERSIONS),$(BUILD)/lua/$(v)/xfer/core.so)
 # The core's own symbols stay inside core.so: another module linking its
@@ -49,18 +49,18 @@ LUA_LDLIBS = $(BUILD)/libxfer.a $(LIBS) -luv -Wl,--exclude-libs,ALL
 
 lua-modules: $(LUA_MODULES)
 
-$(LUA_UV_OBJ): csrc/xfer_uv.c csrc/xfer_uv.h csrc/xfer.h
+$(LUA_UV_OBJ): csrc/uv/xfer_uv.c csrc/uv/xfer_uv.h csrc/xfer.h
 	@mkdir -p $(dir $@)
 	$(CC) $(XCFLAGS) $(SAN) -c $< -o $@
 
 # One object directory and one module per Lua version.
 define LUA_VERSION_RULES
-$(BUILD)/lua/$(1)/obj/%.o: csrc/%.c $(LUA_HDR)
+$(BUILD)/lua/$(1)/obj/%.o: csrc/lua/%.c $(LUA_HDR)
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(XCFLAGS) $$(SAN) -I$$(LUA_INC_$(1)) -c $$< -o $$@
 
 $(BUILD)/lua/$(1)/xfer/core.so: \
-    $(patsubst csrc/%.c,$(BUILD)/lua/$(1)/obj/%.o,$(LUA_SRC)) \
+    $(patsubst csrc/lua/%.c,$(BUILD)/lua/$(1)/obj/%.o,$(LUA_SRC)) \
     $(LUA_UV_OBJ) $(BUILD)/libxfer.a
 	@mkdir -p $$(dir $$@)
 	$$(CC) -shared $$(SAN) -o $$@ $$(filter %.o,$$^) $$(LUA_LDLIBS)

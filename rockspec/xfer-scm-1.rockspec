@@ -3,7 +3,7 @@
 -- Builds xfer.core (the C core, the Lua binding and the built-in libuv
 -- loop) against the Lua that luarocks is set up for, and installs it with
 -- the Lua modules. The C sources are the Makefile's CORE_SRC, mk/lua.mk's
--- LUA_SRC and csrc/xfer_uv.c; spec/sh/rockspec.sh checks that the lists
+-- LUA_SRC and csrc/uv/xfer_uv.c; spec/sh/rockspec.sh checks that the lists
 -- agree, and installs into a temporary tree for Lua 5.4 and 5.1.
 -- Debian: apt-get install luarocks libuv1-dev libssl-dev libc-ares-dev
 rockspec_format = "3.0"
@@ -44,17 +44,18 @@ build = {
       ["xfer.core"] = {
          sources = {
             -- the core (Makefile: CORE_SRC)
-            "csrc/multi.c", "csrc/socket.c", "csrc/transfer.c", "csrc/conn.c",
-            "csrc/tls.c", "csrc/http1.c", "csrc/h1parse.c", "csrc/url.c",
-            "csrc/dns.c", "csrc/easy.c", "csrc/wait.c", "csrc/heap.c",
-            "csrc/util.c",
+            "csrc/core/multi.c", "csrc/core/socket.c", "csrc/core/transfer.c",
+            "csrc/core/conn.c", "csrc/core/dns.c", "csrc/core/easy.c",
+            "csrc/core/wait.c", "csrc/core/heap.c", "csrc/core/url.c",
+            "csrc/core/util.c", "csrc/core/proto/http1.c",
+            "csrc/core/proto/h1parse.c", "csrc/core/filters/tls.c",
             -- the Lua binding (mk/lua.mk: LUA_SRC) and the built-in loop
-            "csrc/lxfer.c", "csrc/lxfer_easy.c", "csrc/lxfer_multi.c",
-            "csrc/lxfer_fs.c",
-            "csrc/xfer_uv.c",
+            "csrc/lua/lxfer.c", "csrc/lua/lxfer_easy.c", "csrc/lua/lxfer_multi.c",
+            "csrc/lua/lxfer_fs.c",
+            "csrc/uv/xfer_uv.c",
          },
          defines = { "_GNU_SOURCE" },
-         incdirs = { "csrc", "$(UV_INCDIR)", "$(OPENSSL_INCDIR)", "$(CARES_INCDIR)" },
+         incdirs = { "csrc", "csrc/core", "$(UV_INCDIR)", "$(OPENSSL_INCDIR)", "$(CARES_INCDIR)" },
          libdirs = { "$(UV_LIBDIR)", "$(OPENSSL_LIBDIR)", "$(CARES_LIBDIR)" },
          libraries = { "uv", "ssl", "crypto", "cares" },
       },

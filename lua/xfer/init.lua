@@ -1,6 +1,6 @@
 -- xfer: HTTP transfers with libcurl's multi interface, for Lua.
 --
--- The C module xfer.core does the work (csrc/lxfer*.c); this file is the
+-- The C module xfer.core does the work (csrc/lua/); this file is the
 -- public face. It re-exports everything from xfer.core (functions and the
 -- integer constants: xfer.POLL_IN, xfer.E_COULDNT_CONNECT, ...), names the
 -- constructors, and adds the high-level API. Layers, lowest first (see

@@ -13,7 +13,7 @@
 
 #include <stdarg.h>
 
-#include "h1parse.h"
+#include "proto/h1parse.h"
 #include "xfer.h"
 
 /* --- a growable string --- */

@@ -1,7 +1,7 @@
 -- `xfer -o DIR` in a directory that someone else can write to (issue #13,
 -- item 6): names planted in advance as symbolic links, a final name that is
 -- a link, a directory swapped for a link, the temporary file's mode; and the
--- file handle of xfer.core's fs_create (csrc/lxfer_fs.c) misused from Lua.
+-- file handle of xfer.core's fs_create (csrc/lua/lxfer_fs.c) misused from Lua.
 -- In process (xfer.cli.output, with a pid of our choosing) and as a command
 -- (bin/xfer, run through `exec` so that its pid is known in advance).
 local helper = require "spec.lua.helper"

@@ -15,16 +15,13 @@ bad() { echo "FAIL $1"; [ -n "${2:-}" ] && sed 's/^/     /' "$2" | tail -n 20; f
 work=$(mktemp -d /tmp/xfer-rockspec.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
-# A make variable's words, following backslash continuations.
-make_var() { # file name
-  awk -v name="$2" '
-    !found && $0 ~ "^" name "[ \t]*[:?]?=" { sub("^" name "[ \t]*[:?]?=", ""); found = 1 }
-    found { line = $0; more = sub(/\\$/, "", line); printf "%s ", line; if (!more) exit }
-  ' "$1" | tr -s ' \t' '\n' | sed '/^$/d'
+# A make variable's words, as make expands them.
+make_var() { # name
+  make -s --no-print-directory "print-$1" | tr -s ' \t' '\n' | sed '/^$/d'
 }
 
 # --- the source lists agree --------------------------------------------
-{ make_var Makefile CORE_SRC; make_var mk/lua.mk LUA_SRC; echo csrc/xfer_uv.c; } |
+{ make_var CORE_SRC; make_var LUA_SRC; echo csrc/uv/xfer_uv.c; } |
   sort > "$work/make.list"
 lua5.4 - "$rockspec" 2>"$work/rockspec.err" <<'LUA' | sort > "$work/rock.list"
 local env = {}

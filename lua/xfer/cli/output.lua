@@ -2,7 +2,7 @@
 --
 -- DIR may be shared with people who should not be able to make xfer write
 -- anywhere else, so every file goes through xfer.core's fs_create
--- (csrc/lxfer_fs.c): the directories below DIR are made and opened one at
+-- (csrc/lua/lxfer_fs.c): the directories below DIR are made and opened one at
 -- a time without following symbolic links (one that exists as a link or a
 -- non-directory is refused, so nothing is written outside DIR), and the
 -- body goes to a temporary file with a random name in the final directory,

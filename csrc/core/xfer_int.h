@@ -11,7 +11,7 @@
 #include "xfer.h"
 #include "queue.h"
 #include "heap.h"
-#include "h1parse.h"
+#include "proto/h1parse.h"
 #include "url.h"
 
 #include <stdarg.h>

@@ -8,7 +8,7 @@
 
 #include "lxfer_compat.h"
 #include "xfer.h"
-#include "xfer_uv.h"
+#include "uv/xfer_uv.h"
 
 #include <stdint.h>
 
