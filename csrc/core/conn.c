@@ -138,8 +138,8 @@ static void grant(XFER *e, struct xfer_host *h) {
   h->nconns++;
   e->reserved_slot = 1;
   e->waiting_host = h; /* the bucket whose count holds the reservation */
-  xfer__ready(e);
-  e->state = XFER_ST_QUEUED;
+  xfer__schedule(e);
+  e->state = XFER_ST_GRANTED;
 }
 
 static int total_full(XFERM *m) {
@@ -249,7 +249,7 @@ static void hand_off(struct xfer_conn *c, XFER *e) {
   e->conn = c;
   e->state = XFER_ST_SENDING;
   if (!e->t_queue) e->t_queue = xfer__now() - e->t_start;
-  xfer__ready(e);
+  xfer__schedule(e);
 }
 
 /* A transfer finished with its connection: keep it for the next one, or
@@ -290,7 +290,6 @@ static void conn_release(struct xfer_conn *c) {
     }
   }
   c->state = XFER_CS_IDLE;
-  c->idle_since = xfer__now();
   xfer_queue_insert_head(&h->idle, &c->link);
   xfer_queue_insert_tail(&m->idle, &c->ilink);
   m->nidle++;
@@ -412,7 +411,7 @@ int xfer__conn_acquire(XFER *e) {
     e->conn = c;
     if (!e->t_queue) e->t_queue = xfer__now() - e->t_start;
     e->state = XFER_ST_SENDING;
-    xfer__ready(e);
+    xfer__schedule(e);
     return 0;
   }
   if (!reserved) {
@@ -461,8 +460,7 @@ static void conn_fail(struct xfer_conn *c, XFERcode code) {
 void xfer__conn_resolved(struct xfer_conn *c, struct xfer_addrs *a, int err) {
   XFER *e = c->easy;
   if (err || !a || !a->n) {
-    if (e) xfer__fail(e, XFERE_COULDNT_RESOLVE_HOST,
-                      "Could not resolve host: %s", c->hostname);
+    if (e) xfer__fail(e, "Could not resolve host: %s", c->hostname);
     conn_fail(c, XFERE_COULDNT_RESOLVE_HOST);
     return;
   }
@@ -547,7 +545,7 @@ static void connected(struct xfer_conn *c) {
       xfer__conn_connect(c);
       return;
     }
-    if (e) xfer__fail(e, XFERE_COULDNT_CONNECT, "Failed to connect to %s "
+    if (e) xfer__fail(e, "Failed to connect to %s "
                       "port %u: the socket connected to itself", c->hostname,
                       (unsigned)c->primary_port);
     conn_fail(c, XFERE_COULDNT_CONNECT);
@@ -647,8 +645,7 @@ void xfer__conn_connect(struct xfer_conn *c) {
     c->fd = -1;
   }
   if (e)
-    xfer__fail(e, XFERE_COULDNT_CONNECT,
-               "Failed to connect to %s port %u: %s%s", c->hostname,
+    xfer__fail(e, "Failed to connect to %s port %u: %s%s", c->hostname,
                (unsigned)c->primary_port,
                no_socket ? "could not open a socket: " : "",
                last_errno ? strerror(last_errno) : "no usable address");
@@ -679,7 +676,7 @@ static void connect_result(struct xfer_conn *c, int ev) {
     return;
   }
   if (c->easy)
-    xfer__fail(c->easy, XFERE_COULDNT_CONNECT,
+    xfer__fail(c->easy,
                "Failed to connect to %s port %u: %s", c->hostname,
                (unsigned)c->primary_port, strerror(err));
   conn_fail(c, XFERE_COULDNT_CONNECT);

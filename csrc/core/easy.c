@@ -464,12 +464,15 @@ XFERcode xfer_easy_perform(XFER *e) {
   if (xfer_multi_add_handle(m, e) != XFERM_OK) return XFERE_FAILED_INIT;
   e->in_perform = 1;
   while (running) {
-    if (xfer_multi_perform(m, &running) != XFERM_OK) {
-      rc = XFERE_OUT_OF_MEMORY;
-      break;
-    }
-    if (running && xfer_multi_poll(m, NULL, 0, 1000, NULL) != XFERM_OK) {
-      rc = XFERE_UNRECOVERABLE_POLL;
+    XFERMcode mc = xfer_multi_perform(m, &running);
+    if (mc == XFERM_OK && running)
+      mc = xfer_multi_poll(m, NULL, 0, 1000, NULL);
+    if (mc != XFERM_OK) {
+      /* The transfer's own message, if any, says more (below). */
+      rc = mc == XFERM_OUT_OF_MEMORY          ? XFERE_OUT_OF_MEMORY
+           : mc == XFERM_ABORTED_BY_CALLBACK  ? XFERE_ABORTED_BY_CALLBACK
+           : mc == XFERM_UNRECOVERABLE_POLL   ? XFERE_UNRECOVERABLE_POLL
+                                              : XFERE_BAD_FUNCTION_ARGUMENT;
       break;
     }
   }

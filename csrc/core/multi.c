@@ -3,7 +3,7 @@
  * options, completion messages, the timer callback, and the "ready" list of
  * transfers to step before an API call returns.
  *
- * Re-entrancy (DESIGN.md, libcurl's rules) is decided here in one place,
+ * Re-entrancy (libcurl's rules; docs/api.md) is decided here in one place,
  * api_enter(): inside the socket or timer callback, perform, socket_action,
  * add_handle, remove_handle, setopt and cleanup return
  * XFERM_RECURSIVE_API_CALL.  From a transfer's own callbacks (write, header,
@@ -296,7 +296,7 @@ void xfer__easy_disarm(XFER *e) {
   if (e->multi) xfer__heap_remove(&e->multi->timers, &e->timer);
 }
 
-void xfer__ready(XFER *e) {
+void xfer__schedule(XFER *e) {
   if (e->in_ready) return;
   e->in_ready = 1;
   xfer_queue_remove(&e->qlink);
@@ -359,8 +359,7 @@ XFERMcode xfer__end_call(XFERM *m) {
     XFER *e = xfer_queue_data(q, XFER, mlink);
     next = q->next;
     if (e->state != XFER_ST_DONE) {
-      xfer__fail(e, XFERE_ABORTED_BY_CALLBACK,
-                 "the socket or timer callback returned an error");
+      xfer__fail(e, "the socket or timer callback returned an error");
       xfer__done(e, XFERE_ABORTED_BY_CALLBACK);
     }
   }

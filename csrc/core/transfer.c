@@ -15,7 +15,7 @@
 
 static void set_state(XFER *e, int to) {
   static const char *const names[XFER_ST_COUNT] = {
-    "INIT", "START", "QUEUED", "RESOLVING", "CONNECTING", "SENDING",
+    "INIT", "START", "QUEUED", "GRANTED", "RESOLVING", "CONNECTING", "SENDING",
     "RECEIVING", "DONE"};
   if (e->state == to) return;
   if (e->set.verbose) xfer__verbose(e, "state %s -> %s", names[e->state],
@@ -59,7 +59,7 @@ static int progress(XFER *e) {
                          e->size_ul);
   if (xfer__cb_leave(e, m, run)) return -1;
   if (rc) {
-    xfer__fail(e, XFERE_ABORTED_BY_CALLBACK, "progress callback aborted");
+    xfer__fail(e, "progress callback aborted");
     xfer__done(e, XFERE_ABORTED_BY_CALLBACK);
     return -1;
   }
@@ -213,7 +213,7 @@ void xfer__on_conn_failed(XFER *e, XFERcode code, int before_any_byte) {
   xfer__conn_close(c);
   set_state(e, XFER_ST_START);
   e->redirecting = 1; /* keep the current URL and counters */
-  xfer__ready(e);
+  xfer__schedule(e);
 }
 
 static int is_redirect(long code) {
@@ -233,8 +233,7 @@ int xfer__headers_done(XFER *e) {
     return 0;
   }
   if (e->set.failonerror && p->status >= 400) {
-    xfer__fail(e, XFERE_HTTP_RETURNED_ERROR,
-               "The requested URL returned error: %d", p->status);
+    xfer__fail(e, "The requested URL returned error: %d", p->status);
     return XFERE_HTTP_RETURNED_ERROR;
   }
   return 0;
@@ -252,20 +251,18 @@ static void follow_redirect(XFER *e) {
   long max = e->set.maxredirs;
   struct xfer_h1p *p = &e->conn->parser;
   if (max >= 0 && e->redirect_count >= max) {
-    xfer__fail(e, XFERE_TOO_MANY_REDIRECTS,
-               "Maximum (%ld) redirects followed", max);
+    xfer__fail(e, "Maximum (%ld) redirects followed", max);
     xfer__done(e, XFERE_TOO_MANY_REDIRECTS);
     return;
   }
   to = xfer__url_resolve(e->url, e->location, strlen(e->location), &err);
   if (!to) {
-    xfer__fail(e, (XFERcode)err, "bad redirect target: %s", e->location);
+    xfer__fail(e, "bad redirect target: %s", e->location);
     xfer__done(e, (XFERcode)err);
     return;
   }
   if (!redirect_allowed(e, to)) {
-    xfer__fail(e, XFERE_UNSUPPORTED_PROTOCOL,
-               "redirect to a protocol REDIR_PROTOCOLS_STR does not allow: "
+    xfer__fail(e, "redirect to a protocol REDIR_PROTOCOLS_STR does not allow: "
                "%.100s", to);
     free(to);
     xfer__done(e, XFERE_UNSUPPORTED_PROTOCOL);
@@ -299,7 +296,7 @@ static void follow_redirect(XFER *e) {
   e->redirect_count++;
   e->retried = 0;
   set_state(e, XFER_ST_START);
-  xfer__ready(e);
+  xfer__schedule(e);
 }
 
 static void start(XFER *e) {
@@ -307,7 +304,7 @@ static void start(XFER *e) {
   if (!e->redirecting) {
     /* A fresh run of this easy handle (added, or re-added after done). */
     if (!e->set.url) {
-      xfer__fail(e, XFERE_URL_MALFORMAT, "No URL set");
+      xfer__fail(e, "No URL set");
       xfer__done(e, XFERE_URL_MALFORMAT);
       return;
     }
@@ -325,7 +322,7 @@ static void start(XFER *e) {
     rc = (XFERcode)xfer__url_parse(e->url, strlen(e->url), &e->u);
     e->url_parsed = !rc && e->url == e->set.url;
     if (rc) {
-      xfer__fail(e, rc, "bad URL: %s", e->url);
+      xfer__fail(e, "bad URL: %s", e->url);
       xfer__done(e, rc);
       return;
     }
@@ -340,15 +337,14 @@ static void start(XFER *e) {
   if (rc) xfer__done(e, rc);
 }
 
-/* Runs the work scheduled for e (see xfer__ready). */
+/* Runs the work scheduled for e (see xfer__schedule). */
 void xfer__step(XFER *e) {
   if (!e->multi || e->state == XFER_ST_DONE) return;
   switch (e->state) {
   case XFER_ST_START:
     start(e);
     break;
-  case XFER_ST_QUEUED: {
-    /* Woken: a slot was reserved for it. */
+  case XFER_ST_GRANTED: {
     XFERcode rc = (XFERcode)xfer__conn_acquire(e);
     if (rc) xfer__done(e, rc);
     break;
@@ -366,8 +362,7 @@ void xfer__step(XFER *e) {
 void xfer__timer_expired(XFER *e, uint64_t now) {
   if (e->set.timeout_ms > 0 &&
       now >= e->t_start + xfer__span(e->set.timeout_ms, 1000)) {
-    xfer__fail(e, XFERE_OPERATION_TIMEDOUT,
-               "Operation timed out after %ld milliseconds",
+    xfer__fail(e, "Operation timed out after %ld milliseconds",
                e->set.timeout_ms);
     xfer__done(e, XFERE_OPERATION_TIMEDOUT);
     return;
@@ -377,8 +372,7 @@ void xfer__timer_expired(XFER *e, uint64_t now) {
     long cto = e->set.connecttimeout_ms > 0 ? e->set.connecttimeout_ms
                                             : XFER_DEFAULT_CONNECTTIMEOUT_MS;
     if (now >= e->conn->connect_start + xfer__span(cto, 1000)) {
-      xfer__fail(e, XFERE_OPERATION_TIMEDOUT,
-                 "Connection timed out after %ld milliseconds", cto);
+      xfer__fail(e, "Connection timed out after %ld milliseconds", cto);
       xfer__done(e, XFERE_OPERATION_TIMEDOUT);
       return;
     }
@@ -393,7 +387,7 @@ void xfer__timer_expired(XFER *e, uint64_t now) {
       if (!e->ls_below_since) e->ls_below_since = now - span;
       if (now - e->ls_below_since >=
           xfer__span(e->set.low_speed_time, 1000000)) {
-        xfer__fail(e, XFERE_OPERATION_TIMEDOUT,
+        xfer__fail(e,
                    "Operation too slow. Less than %ld bytes/sec transferred "
                    "the last %ld seconds", e->set.low_speed_limit,
                    e->set.low_speed_time);
@@ -424,7 +418,7 @@ void xfer__done(XFER *e, XFERcode code) {
          e->conn->parser.keepalive && !e->set.forbid_reuse &&
          !e->skip_body && e->state == XFER_ST_RECEIVING;
   if (code && e->set.errorbuffer && !e->set.errorbuffer[0])
-    xfer__fail(e, code, "%s", xfer_easy_strerror(code));
+    xfer__fail(e, "%s", xfer_easy_strerror(code));
   if (e->conn) xfer__conn_done(e, keep);
   xfer__unqueue(e);
   xfer__easy_disarm(e);

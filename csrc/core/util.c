@@ -19,10 +19,9 @@ uint64_t xfer__now(void) {
 
 /* Records why a transfer fails, in the caller's ERRORBUFFER when set (the
  * only place libcurl puts the text), and on stderr when VERBOSE is on. */
-void xfer__fail(XFER *e, XFERcode code, const char *fmt, ...) {
+void xfer__fail(XFER *e, const char *fmt, ...) {
   char buf[XFER_ERROR_SIZE];
   va_list ap;
-  (void)code;
   if (!e->set.errorbuffer && !e->set.verbose) return;
   va_start(ap, fmt);
   vsnprintf(buf, sizeof(buf), fmt, ap);

@@ -28,11 +28,14 @@
 /* Timer owners (struct xfer_timer.kind). */
 enum { XFER_TIMER_EASY = 1, XFER_TIMER_DNS = 2 };
 
-/* Transfer states: one function per state in transfer.c. */
+/* Transfer states.  xfer__step (transfer.c) runs the scheduled work of
+ * START, GRANTED and SENDING; the others move on events. */
 enum xfer_state {
   XFER_ST_INIT = 0,     /* not added to a multi handle */
   XFER_ST_START,        /* added; starts at the next timer run */
   XFER_ST_QUEUED,       /* waiting for a connection slot (FIFO) */
+  XFER_ST_GRANTED,      /* a freed slot is reserved for it: it connects at
+                           its step */
   XFER_ST_RESOLVING,    /* its new connection waits for DNS */
   XFER_ST_CONNECTING,   /* its new connection waits for connect() */
   XFER_ST_SENDING,      /* writing the request (and body) */
@@ -92,7 +95,6 @@ struct xfer_conn {
   struct xfer_addrs *addrs;    /* while connecting */
   int addr_idx;
   int ipresolve;
-  uint64_t idle_since;
   uint64_t connect_start;
   unsigned requests;           /* requests sent on it */
   struct xfer_h1p parser;
@@ -307,8 +309,8 @@ static inline uint64_t xfer__span(long v, uint64_t unit) {
   if (v <= 0) return 0;
   return (uint64_t)v > cap / unit ? cap : (uint64_t)v * unit;
 }
-void xfer__fail(XFER *e, XFERcode code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void xfer__fail(XFER *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 void xfer__verbose(XFER *e, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int xfer__strcasecmp_n(const char *a, const char *b, size_t n);
@@ -320,7 +322,7 @@ size_t xfer__fmt_u64(char *buf, uint64_t v);
 int xfer__good_multi(XFERM *m);
 int xfer__good_easy(XFER *e);
 void xfer__update_timer(XFERM *m);
-void xfer__ready(XFER *e);                /* step e before the call returns */
+void xfer__schedule(XFER *e);             /* step e before the call returns */
 void xfer__drain(XFERM *m);
 XFERMcode xfer__end_call(XFERM *m);
 void xfer__run_timers(XFERM *m);
@@ -342,7 +344,6 @@ void xfer__conn_close(struct xfer_conn *c);
 void xfer__conn_event(struct xfer_conn *c, int ev);
 void xfer__conn_resolved(struct xfer_conn *c, struct xfer_addrs *a, int err);
 void xfer__conn_connect(struct xfer_conn *c);
-void xfer__conn_timeout(struct xfer_conn *c, uint64_t now);
 void xfer__unqueue(XFER *e);
 void xfer__wake_waiters(XFERM *m, struct xfer_host *h);
 void xfer__hosts_free(XFERM *m);
@@ -405,7 +406,6 @@ void xfer__dns_cancel(struct xfer_conn *c);
 void xfer__dns_free(XFERM *m);
 void xfer__dns_sock_event(XFERM *m, int fd, int ev);
 void xfer__dns_timer(XFERM *m);
-struct xfer_timer *xfer__dns_timer_node(XFERM *m);
 void xfer__addrs_unref(struct xfer_addrs *a);
 
 /* easy.c */

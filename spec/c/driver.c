@@ -105,6 +105,67 @@ int drain_msgs(XFERM *m) {
   return n;
 }
 
+/* ---- small things every suite needs ---- */
+
+long info_long(XFER *e, XFERINFO what) {
+  long v = -12345;
+  CHECK_EQ(xfer_easy_getinfo(e, what, &v), XFERE_OK);
+  return v;
+}
+
+xfer_off_t info_off(XFER *e, XFERINFO what) {
+  xfer_off_t v = -12345;
+  CHECK_EQ(xfer_easy_getinfo(e, what, &v), XFERE_OK);
+  return v;
+}
+
+const char *info_str(XFER *e, XFERINFO what) {
+  const char *v = NULL;
+  CHECK_EQ(xfer_easy_getinfo(e, what, &v), XFERE_OK);
+  return v;
+}
+
+char *pattern(size_t n, size_t off) {
+  char *p = malloc(n + 1);
+  size_t i;
+  CHECK(p);
+  for (i = 0; i < n; i++) p[i] = (char)('a' + (off + i) % 26);
+  p[n] = 0;
+  return p;
+}
+
+int is_pattern(const struct tbuf *b, size_t n) {
+  size_t i;
+  if (b->len != n) return 0;
+  for (i = 0; i < n; i++)
+    if (b->data[i] != (char)('a' + i % 26)) return 0;
+  return 1;
+}
+
+static void drive(XFERM *m, int how, int limit_ms) {
+  if (how == DRIVE_POLL) drive_poll(m, limit_ms);
+  else drive_epoll(m, limit_ms, NULL);
+}
+
+XFERcode run_alone(struct tx *t, int how, int limit_ms) {
+  XFERM *m = xfer_multi_init();
+  CHECK(m);
+  CHECK_EQ(xfer_multi_add_handle(m, t->easy), XFERM_OK);
+  drive(m, how, limit_ms);
+  CHECK(t->done);
+  CHECK_EQ(xfer_multi_remove_handle(m, t->easy), XFERM_OK);
+  CHECK_EQ(xfer_multi_cleanup(m), XFERM_OK);
+  return t->result;
+}
+
+XFERcode run_on(XFERM *m, struct tx *t, int how, int limit_ms) {
+  CHECK_EQ(xfer_multi_add_handle(m, t->easy), XFERM_OK);
+  drive(m, how, limit_ms);
+  CHECK(t->done);
+  CHECK_EQ(xfer_multi_remove_handle(m, t->easy), XFERM_OK);
+  return t->result;
+}
+
 /* ---- epoll driver ---- */
 
 struct ep {

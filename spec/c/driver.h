@@ -43,6 +43,25 @@ const char *http_base(void);                 /* "http://127.0.0.1:PORT" nginx */
 const char *fault_base(void);                /* fault server FAULT_PORT */
 int fault_port(const char *which);           /* "CLOSE", "RESET", "SILENT", "" */
 
+/* getinfo, checked (the test fails on an error). */
+long info_long(XFER *e, XFERINFO what);
+xfer_off_t info_off(XFER *e, XFERINFO what);
+const char *info_str(XFER *e, XFERINFO what);
+
+/* The bytes [off, off+n) of the "abc..z" pattern that nginx's test files and
+ * the fault server's bodies are made of (malloc'd, NUL-terminated); and
+ * whether a buffer holds exactly its first n bytes. */
+char *pattern(size_t n, size_t off);
+int is_pattern(const struct tbuf *b, size_t n);
+
+/* The two ways the C tests drive a multi handle. */
+enum { DRIVE_EPOLL, DRIVE_POLL };
+/* One transfer on a multi handle of its own, driven `how` until done
+ * (limit_ms fails the test); returns its result. */
+XFERcode run_alone(struct tx *t, int how, int limit_ms);
+/* One transfer on m, which keeps its connections for the next one. */
+XFERcode run_on(XFERM *m, struct tx *t, int how, int limit_ms);
+
 /* Reads every message, marks transfers done (in order).  Returns count. */
 int drain_msgs(XFERM *m);
 /* Drives m with epoll + socket_action until no transfer runs, or until

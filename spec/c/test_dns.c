@@ -31,17 +31,7 @@
 
 /* ---- helpers ---- */
 
-static long info_long(XFER *e, XFERINFO what) {
-  long v = -12345;
-  CHECK_EQ(xfer_easy_getinfo(e, what, &v), XFERE_OK);
-  return v;
-}
 
-static const char *info_str(XFER *e, XFERINFO what) {
-  const char *v = NULL;
-  CHECK_EQ(xfer_easy_getinfo(e, what, &v), XFERE_OK);
-  return v ? v : "(null)";
-}
 
 static struct tx *add(XFERM *m, const char *url) {
   struct tx *t = tx_new(url);

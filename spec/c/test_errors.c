@@ -18,15 +18,6 @@
 
 /* ---- helpers ---- */
 
-static int is_pattern(const struct tbuf *b, size_t n) {
-  size_t i;
-  if (b->len != n) return 0;
-  for (i = 0; i < n; i++)
-    if (b->data[i] != (char)('a' + i % 26)) return 0;
-  return 1;
-}
-
-enum { DRIVE_EPOLL, DRIVE_POLL };
 
 /* Runs bad with three good transfers on one multi handle, checks the good
  * ones and the fds; returns bad's result and the time the run took. */

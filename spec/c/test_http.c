@@ -13,76 +13,6 @@
 
 /* ---- helpers ---- */
 
-/* Bytes [off, off+n) of the "abc..z" pattern nginx's files and the fault
- * server's generated bodies are made of. */
-static char *pattern(size_t n, size_t off) {
-  char *p = malloc(n + 1);
-  size_t i;
-  CHECK(p);
-  for (i = 0; i < n; i++) p[i] = (char)('a' + (off + i) % 26);
-  p[n] = 0;
-  return p;
-}
-
-static int body_is_pattern(const struct tx *t, size_t n) {
-  char *p;
-  int ok;
-  if (t->body.len != n) return 0;
-  if (n == 0) return 1;
-  p = pattern(n, 0);
-  ok = memcmp(t->body.data, p, n) == 0;
-  free(p);
-  return ok;
-}
-
-/* Runs the transfers already added to m to completion: with the epoll
- * driver for a fresh multi handle, with perform + poll for one that is used
- * again (drive_epoll's epoll set dies with each call, while the multi
- * handle rightly does not announce its cached sockets a second time). */
-static void run_multi(XFERM *m, int again) {
-  if (again) drive_poll(m, 4500);
-  else drive_epoll(m, 4500, NULL);
-}
-
-/* One transfer on its own multi handle; returns its result. */
-static XFERcode run1(struct tx *t) {
-  XFERM *m = xfer_multi_init();
-  CHECK(m);
-  CHECK_EQ(xfer_multi_add_handle(m, t->easy), XFERM_OK);
-  run_multi(m, 0);
-  CHECK(t->done);
-  CHECK_EQ(xfer_multi_remove_handle(m, t->easy), XFERM_OK);
-  CHECK_EQ(xfer_multi_cleanup(m), XFERM_OK);
-  return t->result;
-}
-
-/* One transfer on a shared multi handle (its connections stay cached). */
-static XFERcode run_on(XFERM *m, struct tx *t) {
-  CHECK_EQ(xfer_multi_add_handle(m, t->easy), XFERM_OK);
-  run_multi(m, 1);
-  CHECK(t->done);
-  CHECK_EQ(xfer_multi_remove_handle(m, t->easy), XFERM_OK);
-  return t->result;
-}
-
-static long info_long(XFER *e, XFERINFO what) {
-  long v = -12345;
-  CHECK_EQ(xfer_easy_getinfo(e, what, &v), XFERE_OK);
-  return v;
-}
-
-static xfer_off_t info_off(XFER *e, XFERINFO what) {
-  xfer_off_t v = -12345;
-  CHECK_EQ(xfer_easy_getinfo(e, what, &v), XFERE_OK);
-  return v;
-}
-
-static const char *info_str(XFER *e, XFERINFO what) {
-  const char *v = NULL;
-  CHECK_EQ(xfer_easy_getinfo(e, what, &v), XFERE_OK);
-  return v;
-}
-
 /* The request /echo sent back, split into its head (request line and
  * header lines, each ending in CRLF, without the blank line) and body. */
 struct echo {
@@ -187,12 +117,12 @@ TEST(get_basic) {
   struct tx *t = tx_new(tx_url("%s/1k.bin", http_base()));
   struct tx *e = echo_tx();
   struct echo ec;
-  CHECK_EQ(run1(t), XFERE_OK);
-  CHECK(body_is_pattern(t, 1024));
+  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 4500), XFERE_OK);
+  CHECK(is_pattern(&t->body, 1024));
   CHECK_EQ(info_long(t->easy, XFERINFO_RESPONSE_CODE), 200);
   CHECK(starts_with(t->headers.data, "HTTP/1.1 200 OK\r\n"));
   /* what a GET looks like on the wire (libcurl's defaults) */
-  CHECK_EQ(run1(e), XFERE_OK);
+  CHECK_EQ(run_alone(e, DRIVE_EPOLL, 4500), XFERE_OK);
   ec = echo_of(e);
   CHECK(starts_with(ec.head, "GET /echo HTTP/1.1\r\n"));
   CHECK(has_line(&ec, tx_url("Host: 127.0.0.1:%d", tl_env_int("FAULT_PORT"))));
@@ -212,7 +142,7 @@ TEST(head_nobody_then_reuse) {
   struct tx *n = tx_new(tx_url("%s/1k.bin", http_base()));
   struct tx *g;
   xfer_easy_setopt(h->easy, XFEROPT_NOBODY, 1L);
-  CHECK_EQ(run_on(m, h), XFERE_OK);
+  CHECK_EQ(run_on(m, h, DRIVE_POLL, 4500), XFERE_OK);
   CHECK_EQ(h->body.len, 0);
   CHECK_EQ(info_long(h->easy, XFERINFO_RESPONSE_CODE), 200);
   CHECK_EQ(info_off(h->easy, XFERINFO_CONTENT_LENGTH_DOWNLOAD_T), 5000);
@@ -220,19 +150,19 @@ TEST(head_nobody_then_reuse) {
   CHECK(strstr(h->headers.data, "Content-Length: 5000\r\n"));
   /* no body was read: the connection carries the next request */
   g = tx_new(tx_url("%s/bytes/300", fault_base()));
-  CHECK_EQ(run_on(m, g), XFERE_OK);
-  CHECK(body_is_pattern(g, 300));
+  CHECK_EQ(run_on(m, g, DRIVE_POLL, 4500), XFERE_OK);
+  CHECK(is_pattern(&g->body, 300));
   CHECK_EQ(info_long(g->easy, XFERINFO_NUM_CONNECTS), 0);
   /* nginx too */
   xfer_easy_setopt(n->easy, XFEROPT_NOBODY, 1L);
-  CHECK_EQ(run_on(m, n), XFERE_OK);
+  CHECK_EQ(run_on(m, n, DRIVE_POLL, 4500), XFERE_OK);
   CHECK_EQ(n->body.len, 0);
   CHECK_EQ(info_off(n->easy, XFERINFO_CONTENT_LENGTH_DOWNLOAD_T), 1024);
   n->body.len = n->headers.len = 0;
   n->done = 0;
   xfer_easy_setopt(n->easy, XFEROPT_HTTPGET, 1L);
-  CHECK_EQ(run_on(m, n), XFERE_OK);
-  CHECK(body_is_pattern(n, 1024));
+  CHECK_EQ(run_on(m, n, DRIVE_POLL, 4500), XFERE_OK);
+  CHECK(is_pattern(&n->body, 1024));
   CHECK_EQ(info_long(n->easy, XFERINFO_NUM_CONNECTS), 0);
   tx_free(h), tx_free(g), tx_free(n);
   xfer_multi_cleanup(m);
@@ -247,12 +177,12 @@ TEST(nobody_with_customrequest_reads_no_body) {
   struct tx *g = tx_new(tx_url("%s/bytes/300", fault_base()));
   xfer_easy_setopt(t->easy, XFEROPT_NOBODY, 1L);
   xfer_easy_setopt(t->easy, XFEROPT_CUSTOMREQUEST, "GET");
-  CHECK_EQ(run_on(m, t), XFERE_OK);
+  CHECK_EQ(run_on(m, t, DRIVE_POLL, 4500), XFERE_OK);
   CHECK_EQ(t->body.len, 0);
   CHECK_EQ(info_off(t->easy, XFERINFO_SIZE_DOWNLOAD_T), 0);
   CHECK_EQ(info_off(t->easy, XFERINFO_CONTENT_LENGTH_DOWNLOAD_T), 5000);
-  CHECK_EQ(run_on(m, g), XFERE_OK);
-  CHECK(body_is_pattern(g, 300));
+  CHECK_EQ(run_on(m, g, DRIVE_POLL, 4500), XFERE_OK);
+  CHECK(is_pattern(&g->body, 300));
   CHECK_EQ(info_long(g->easy, XFERINFO_NUM_CONNECTS), 1);
   tx_free(t), tx_free(g);
   xfer_multi_cleanup(m);
@@ -264,7 +194,7 @@ TEST(post_postfields) {
   struct tx *t = echo_tx();
   struct echo ec;
   xfer_easy_setopt(t->easy, XFEROPT_POSTFIELDS, "name=x%20y&b=2");
-  CHECK_EQ(run1(t), XFERE_OK);
+  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 4500), XFERE_OK);
   ec = echo_of(t);
   CHECK(starts_with(ec.head, "POST /echo HTTP/1.1\r\n"));
   CHECK(has_line(&ec, "Content-Length: 14"));
@@ -284,7 +214,7 @@ TEST(post_postfieldsize_binary_and_empty) {
   struct echo ec;
   xfer_easy_setopt(t->easy, XFEROPT_POSTFIELDS, bin);
   xfer_easy_setopt(t->easy, XFEROPT_POSTFIELDSIZE, 9L);
-  CHECK_EQ(run1(t), XFERE_OK);
+  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 4500), XFERE_OK);
   ec = echo_of(t);
   CHECK(has_line(&ec, "Content-Length: 9"));
   CHECK_EQ(ec.body_len, 9);
@@ -292,7 +222,7 @@ TEST(post_postfieldsize_binary_and_empty) {
   free(ec.head);
   /* an empty POST: "Content-Length: 0" and no body */
   xfer_easy_setopt(z->easy, XFEROPT_POSTFIELDS, "");
-  CHECK_EQ(run1(z), XFERE_OK);
+  CHECK_EQ(run_alone(z, DRIVE_EPOLL, 4500), XFERE_OK);
   ec = echo_of(z);
   CHECK(starts_with(ec.head, "POST /echo HTTP/1.1\r\n"));
   CHECK(has_line(&ec, "Content-Length: 0"));
@@ -309,7 +239,7 @@ TEST(post_copypostfields) {
   strcpy(buf, "copied=yes");
   CHECK_EQ(xfer_easy_setopt(t->easy, XFEROPT_COPYPOSTFIELDS, buf), XFERE_OK);
   memset(buf, 'X', sizeof(buf)); /* libcurl copied it: changing it is fine */
-  CHECK_EQ(run1(t), XFERE_OK);
+  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 4500), XFERE_OK);
   ec = echo_of(t);
   CHECK(starts_with(ec.head, "POST /echo HTTP/1.1\r\n"));
   CHECK(has_line(&ec, "Content-Length: 10"));
@@ -322,7 +252,7 @@ TEST(post_copypostfields) {
   xfer_easy_setopt(b->easy, XFEROPT_POSTFIELDSIZE, 5L);
   CHECK_EQ(xfer_easy_setopt(b->easy, XFEROPT_COPYPOSTFIELDS, buf), XFERE_OK);
   memset(buf, 'Y', sizeof(buf));
-  CHECK_EQ(run1(b), XFERE_OK);
+  CHECK_EQ(run_alone(b, DRIVE_EPOLL, 4500), XFERE_OK);
   ec = echo_of(b);
   CHECK(has_line(&ec, "Content-Length: 5"));
   CHECK_EQ(ec.body_len, 5);
@@ -341,7 +271,7 @@ TEST(post_large_body) {
   for (i = 0; i < n; i++) data[i] = (char)(i * 7 + i / 251); /* all bytes */
   xfer_easy_setopt(t->easy, XFEROPT_POSTFIELDS, data);
   xfer_easy_setopt(t->easy, XFEROPT_POSTFIELDSIZE_LARGE, (xfer_off_t)n);
-  CHECK_EQ(run1(t), XFERE_OK);
+  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 4500), XFERE_OK);
   ec = echo_of(t);
   CHECK(starts_with(ec.head, "POST /echo HTTP/1.1\r\n"));
   CHECK(has_line(&ec, "Content-Length: 204800"));
@@ -364,7 +294,7 @@ TEST(post_readcb_known_size) {
   xfer_easy_setopt(t->easy, XFEROPT_READFUNCTION, read_src);
   xfer_easy_setopt(t->easy, XFEROPT_READDATA, &s);
   xfer_easy_setopt(t->easy, XFEROPT_POSTFIELDSIZE, 50000L);
-  CHECK_EQ(run1(t), XFERE_OK);
+  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 4500), XFERE_OK);
   ec = echo_of(t);
   CHECK(starts_with(ec.head, "POST /echo HTTP/1.1\r\n"));
   CHECK(has_line(&ec, "Content-Length: 50000"));
@@ -388,7 +318,7 @@ TEST(post_readcb_chunked) {
   xfer_easy_setopt(t->easy, XFEROPT_POST, 1L);
   xfer_easy_setopt(t->easy, XFEROPT_READFUNCTION, read_src);
   xfer_easy_setopt(t->easy, XFEROPT_READDATA, &s);
-  CHECK_EQ(run1(t), XFERE_OK);
+  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 4500), XFERE_OK);
   ec = echo_of(t);
   CHECK(starts_with(ec.head, "POST /echo HTTP/1.1\r\n"));
   CHECK(has_line(&ec, "Transfer-Encoding: chunked"));
@@ -412,7 +342,7 @@ TEST(post_readcb_content_type) {
   xfer_easy_setopt(t->easy, XFEROPT_READFUNCTION, read_src);
   xfer_easy_setopt(t->easy, XFEROPT_READDATA, &s);
   xfer_easy_setopt(t->easy, XFEROPT_POSTFIELDSIZE, 100L);
-  CHECK_EQ(run1(t), XFERE_OK);
+  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 4500), XFERE_OK);
   ec = echo_of(t);
   CHECK_EQ(ec.body_len, 100);
   CHECK(has_line(&ec, "Content-Type: application/x-www-form-urlencoded"));
@@ -430,7 +360,7 @@ TEST(put_upload) {
   xfer_easy_setopt(t->easy, XFEROPT_READFUNCTION, read_src);
   xfer_easy_setopt(t->easy, XFEROPT_READDATA, &s);
   xfer_easy_setopt(t->easy, XFEROPT_INFILESIZE, 3000L);
-  CHECK_EQ(run1(t), XFERE_OK);
+  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 4500), XFERE_OK);
   ec = echo_of(t);
   CHECK(starts_with(ec.head, "PUT /echo HTTP/1.1\r\n"));
   CHECK(has_line(&ec, "Content-Length: 3000"));
@@ -454,7 +384,7 @@ TEST(put_upload_unknown_size_chunked) {
   xfer_easy_setopt(t->easy, XFEROPT_UPLOAD, 1L);
   xfer_easy_setopt(t->easy, XFEROPT_READFUNCTION, read_src);
   xfer_easy_setopt(t->easy, XFEROPT_READDATA, &s);
-  CHECK_EQ(run1(t), XFERE_OK);
+  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 4500), XFERE_OK);
   ec = echo_of(t);
   CHECK(starts_with(ec.head, "PUT /echo HTTP/1.1\r\n"));
   CHECK(has_line(&ec, "Transfer-Encoding: chunked"));
@@ -471,19 +401,19 @@ TEST(custom_delete_and_patch) {
   struct tx *n = tx_new(tx_url("%s/echo-method", http_base()));
   struct echo ec;
   xfer_easy_setopt(d->easy, XFEROPT_CUSTOMREQUEST, "DELETE");
-  CHECK_EQ(run1(d), XFERE_OK);
+  CHECK_EQ(run_alone(d, DRIVE_EPOLL, 4500), XFERE_OK);
   ec = echo_of(d);
   CHECK(starts_with(ec.head, "DELETE /echo HTTP/1.1\r\n"));
   CHECK(!has_header(&ec, "Content-Length"));
   CHECK_EQ(ec.body_len, 0);
   free(ec.head);
   xfer_easy_setopt(n->easy, XFEROPT_CUSTOMREQUEST, "DELETE");
-  CHECK_EQ(run1(n), XFERE_OK);
+  CHECK_EQ(run_alone(n, DRIVE_EPOLL, 4500), XFERE_OK);
   CHECK_STR(n->body.data, "DELETE\n");
   /* PATCH with a body */
   xfer_easy_setopt(p->easy, XFEROPT_CUSTOMREQUEST, "PATCH");
   xfer_easy_setopt(p->easy, XFEROPT_POSTFIELDS, "{\"a\":1}");
-  CHECK_EQ(run1(p), XFERE_OK);
+  CHECK_EQ(run_alone(p, DRIVE_EPOLL, 4500), XFERE_OK);
   ec = echo_of(p);
   CHECK(starts_with(ec.head, "PATCH /echo HTTP/1.1\r\n"));
   CHECK(has_line(&ec, "Content-Length: 7"));
@@ -505,7 +435,7 @@ TEST(headers_add_replace_remove) {
   l = xfer_slist_append(l, "Host: example.test:81");
   xfer_easy_setopt(t->easy, XFEROPT_USERAGENT, "from-option/1");
   xfer_easy_setopt(t->easy, XFEROPT_HTTPHEADER, l);
-  CHECK_EQ(run1(t), XFERE_OK);
+  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 4500), XFERE_OK);
   ec = echo_of(t);
   CHECK(has_line(&ec, "X-Custom: one two"));
   CHECK(has_line(&ec, "Accept: text/plain"));
@@ -529,7 +459,7 @@ TEST(headers_remove_and_empty) {
   l = xfer_slist_append(l, "X-Not-Sent:");
   l = xfer_slist_append(l, "X-Empty;");
   xfer_easy_setopt(t->easy, XFEROPT_HTTPHEADER, l);
-  CHECK_EQ(run1(t), XFERE_OK);
+  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 4500), XFERE_OK);
   ec = echo_of(t);
   CHECK(!has_header(&ec, "Accept"));
   CHECK(!has_header(&ec, "X-Not-Sent"));
@@ -568,7 +498,7 @@ TEST(custom_te_chunked_chunks_a_memory_body) {
     int nchunks;
     xfer_easy_setopt(t->easy, XFEROPT_POSTFIELDS, data);
     xfer_easy_setopt(t->easy, XFEROPT_POSTFIELDSIZE, (long)sizes[i]);
-    CHECK_EQ(run1(t), XFERE_OK);
+    CHECK_EQ(run_alone(t, DRIVE_EPOLL, 4500), XFERE_OK);
     ec = echo_of(t);
     CHECK(has_line(&ec, "Transfer-Encoding: chunked"));
     CHECK(!has_header(&ec, "Content-Length"));
@@ -594,7 +524,7 @@ TEST(custom_te_chunked_chunks_an_upload_of_known_size) {
   xfer_easy_setopt(t->easy, XFEROPT_INFILESIZE, 5000L);
   xfer_easy_setopt(t->easy, XFEROPT_READFUNCTION, read_src);
   xfer_easy_setopt(t->easy, XFEROPT_READDATA, &s);
-  CHECK_EQ(run1(t), XFERE_OK);
+  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 4500), XFERE_OK);
   ec = echo_of(t);
   CHECK(starts_with(ec.head, "PUT /echo HTTP/1.1\r\n"));
   CHECK(has_line(&ec, "Transfer-Encoding: chunked"));
@@ -612,7 +542,7 @@ TEST(custom_te_chunked_without_body_sends_the_last_chunk) {
   struct xfer_slist *l;
   struct tx *t = echo_with("Transfer-Encoding: chunked", NULL, &l);
   struct echo ec;
-  CHECK_EQ(run1(t), XFERE_OK);
+  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 4500), XFERE_OK);
   ec = echo_of(t);
   CHECK(starts_with(ec.head, "GET /echo HTTP/1.1\r\n"));
   CHECK(has_line(&ec, "Transfer-Encoding: chunked"));
@@ -635,7 +565,7 @@ TEST(custom_content_length_must_match_the_body) {
   xfer_easy_setopt(t->easy, XFEROPT_POST, 1L);
   xfer_easy_setopt(t->easy, XFEROPT_READFUNCTION, read_src);
   xfer_easy_setopt(t->easy, XFEROPT_READDATA, &s);
-  CHECK_EQ(run1(t), XFERE_OK);
+  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 4500), XFERE_OK);
   ec = echo_of(t);
   CHECK(has_line(&ec, "Content-Length: 100"));
   CHECK(!has_header(&ec, "Transfer-Encoding"));
@@ -647,7 +577,7 @@ TEST(custom_content_length_must_match_the_body) {
   /* the same length as POSTFIELDS: sent once */
   t = echo_with("Content-Length: 5", NULL, &l);
   xfer_easy_setopt(t->easy, XFEROPT_POSTFIELDS, "hello");
-  CHECK_EQ(run1(t), XFERE_OK);
+  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 4500), XFERE_OK);
   ec = echo_of(t);
   CHECK(strstr(ec.head, "Content-Length: 5\r\n") ==
         strstr(ec.head, "Content-Length"));
@@ -678,7 +608,7 @@ TEST(custom_content_length_must_match_the_body) {
         xfer_easy_setopt(t->easy, XFEROPT_READFUNCTION, read_src);
         xfer_easy_setopt(t->easy, XFEROPT_READDATA, &s);
       }
-      if (run1(t) != XFERE_BAD_FUNCTION_ARGUMENT)
+      if (run_alone(t, DRIVE_EPOLL, 4500) != XFERE_BAD_FUNCTION_ARGUMENT)
         tl_fail(__FILE__, __LINE__, "'%s' (%s): %d, not 43", bad[i][0],
                 bad[i][1], t->result);
       CHECK(t->errbuf[0]);
@@ -695,7 +625,7 @@ TEST(useragent_option) {
   struct tx *t = echo_tx();
   struct echo ec;
   xfer_easy_setopt(t->easy, XFEROPT_USERAGENT, "xfer-test/1.0 (spec)");
-  CHECK_EQ(run1(t), XFERE_OK);
+  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 4500), XFERE_OK);
   ec = echo_of(t);
   CHECK(has_line(&ec, "User-Agent: xfer-test/1.0 (spec)"));
   free(ec.head);
@@ -706,7 +636,7 @@ TEST(userinfo_basic_auth) {
   struct tx *t = tx_new(tx_url("http://user:pa%%3Ass@127.0.0.1:%d/echo",
                                tl_env_int("FAULT_PORT")));
   struct echo ec;
-  CHECK_EQ(run1(t), XFERE_OK);
+  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 4500), XFERE_OK);
   ec = echo_of(t);
   /* base64("user:pa:ss"): the password is percent-decoded first */
   CHECK(has_line(&ec, "Authorization: Basic dXNlcjpwYTpzcw=="));
@@ -725,7 +655,7 @@ static void post_redirect_to_get(int code) {
   struct echo ec;
   xfer_easy_setopt(t->easy, XFEROPT_POSTFIELDS, "a=b&c=d");
   xfer_easy_setopt(t->easy, XFEROPT_FOLLOWLOCATION, 1L);
-  CHECK_EQ(run1(t), XFERE_OK);
+  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 4500), XFERE_OK);
   CHECK_EQ(info_long(t->easy, XFERINFO_RESPONSE_CODE), 200);
   CHECK_EQ(info_long(t->easy, XFERINFO_REDIRECT_COUNT), 1);
   CHECK_STR(info_str(t->easy, XFERINFO_EFFECTIVE_URL),
@@ -752,7 +682,7 @@ static void post_redirect_keeps(int code) {
   struct echo ec;
   xfer_easy_setopt(t->easy, XFEROPT_POSTFIELDS, "a=b&c=d");
   xfer_easy_setopt(t->easy, XFEROPT_FOLLOWLOCATION, 1L);
-  CHECK_EQ(run1(t), XFERE_OK);
+  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 4500), XFERE_OK);
   CHECK_EQ(info_long(t->easy, XFERINFO_REDIRECT_COUNT), 1);
   ec = echo_of(t);
   CHECK(starts_with(ec.head, "POST /echo HTTP/1.1\r\n"));
@@ -775,7 +705,7 @@ TEST(redirect_307_keeps_large_post) {
   struct echo ec;
   xfer_easy_setopt(t->easy, XFEROPT_POSTFIELDS, data);
   xfer_easy_setopt(t->easy, XFEROPT_FOLLOWLOCATION, 1L);
-  CHECK_EQ(run1(t), XFERE_OK);
+  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 4500), XFERE_OK);
   ec = echo_of(t);
   CHECK(starts_with(ec.head, "POST /echo HTTP/1.1\r\n"));
   CHECK(has_line(&ec, "Content-Length: 102400"));
@@ -801,7 +731,7 @@ TEST(redirect_307_rewinds_readdata_file) {
   xfer_easy_setopt(t->easy, XFEROPT_READDATA, f);
   xfer_easy_setopt(t->easy, XFEROPT_INFILESIZE, 30000L);
   xfer_easy_setopt(t->easy, XFEROPT_FOLLOWLOCATION, 1L);
-  CHECK_EQ(run1(t), XFERE_OK);
+  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 4500), XFERE_OK);
   ec = echo_of(t);
   CHECK(starts_with(ec.head, "PUT /echo HTTP/1.1\r\n"));
   CHECK_EQ(ec.body_len, 30000);
@@ -828,13 +758,13 @@ TEST(redirect_307_read_callback_cannot_rewind) {
   char *data = pattern(5000, 3);
   struct src s = {data, 5000, 0, 0, 0};
   struct tx *t = readcb_post_redirected(307, &s);
-  CHECK_EQ(run1(t), XFERE_SEND_FAIL_REWIND);
+  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 4500), XFERE_SEND_FAIL_REWIND);
   CHECK(strstr(t->errbuf, "rewound"));
   CHECK_EQ(info_long(t->easy, XFERINFO_REDIRECT_COUNT), 0);
   tx_free(t);
   /* a 303 makes it a GET: nothing to send again */
   t = readcb_post_redirected(303, &s);
-  CHECK_EQ(run1(t), XFERE_OK);
+  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 4500), XFERE_OK);
   CHECK_EQ(info_long(t->easy, XFERINFO_REDIRECT_COUNT), 1);
   free(data);
   tx_free(t);
@@ -846,13 +776,13 @@ TEST(redirect_maxredirs) {
   struct tx *z = tx_new(tx_url("%s/redirect-chain/1", fault_base()));
   xfer_easy_setopt(t->easy, XFEROPT_FOLLOWLOCATION, 1L);
   xfer_easy_setopt(t->easy, XFEROPT_MAXREDIRS, 3L);
-  CHECK_EQ(run1(t), XFERE_TOO_MANY_REDIRECTS);
+  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 4500), XFERE_TOO_MANY_REDIRECTS);
   CHECK_EQ(info_long(t->easy, XFERINFO_REDIRECT_COUNT), 3);
   CHECK(t->errbuf[0]);
   /* exactly 5 allowed: fine */
   xfer_easy_setopt(ok->easy, XFEROPT_FOLLOWLOCATION, 1L);
   xfer_easy_setopt(ok->easy, XFEROPT_MAXREDIRS, 5L);
-  CHECK_EQ(run1(ok), XFERE_OK);
+  CHECK_EQ(run_alone(ok, DRIVE_EPOLL, 4500), XFERE_OK);
   CHECK_STR(ok->body.data, "done\n");
   CHECK_EQ(info_long(ok->easy, XFERINFO_REDIRECT_COUNT), 5);
   CHECK_STR(info_str(ok->easy, XFERINFO_EFFECTIVE_URL),
@@ -861,7 +791,7 @@ TEST(redirect_maxredirs) {
    * redirect." */
   xfer_easy_setopt(z->easy, XFEROPT_FOLLOWLOCATION, 1L);
   xfer_easy_setopt(z->easy, XFEROPT_MAXREDIRS, 0L);
-  CHECK_EQ(run1(z), XFERE_TOO_MANY_REDIRECTS);
+  CHECK_EQ(run_alone(z, DRIVE_EPOLL, 4500), XFERE_TOO_MANY_REDIRECTS);
   CHECK_EQ(info_long(z->easy, XFERINFO_REDIRECT_COUNT), 0);
   tx_free(t), tx_free(ok), tx_free(z);
 }
@@ -870,7 +800,7 @@ static void follow_to_echo(const char *path, long redirects) {
   struct tx *t = tx_new(tx_url("%s%s", fault_base(), path));
   struct echo ec;
   xfer_easy_setopt(t->easy, XFEROPT_FOLLOWLOCATION, 1L);
-  if (run1(t) != XFERE_OK)
+  if (run_alone(t, DRIVE_EPOLL, 4500) != XFERE_OK)
     tl_fail(__FILE__, __LINE__, "%s: result %d (%s)", path, t->result,
             t->errbuf);
   CHECK_EQ(info_long(t->easy, XFERINFO_RESPONSE_CODE), 200);
@@ -903,8 +833,8 @@ TEST(redirect_relative_locations) {
 TEST(redirect_effective_url_nginx) {
   struct tx *t = tx_new(tx_url("%s/redirect-to-1k", http_base()));
   xfer_easy_setopt(t->easy, XFEROPT_FOLLOWLOCATION, 1L);
-  CHECK_EQ(run1(t), XFERE_OK);
-  CHECK(body_is_pattern(t, 1024));
+  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 4500), XFERE_OK);
+  CHECK(is_pattern(&t->body, 1024));
   CHECK_STR(info_str(t->easy, XFERINFO_EFFECTIVE_URL),
             tx_url("%s/1k.bin", http_base()));
   CHECK_EQ(info_long(t->easy, XFERINFO_REDIRECT_COUNT), 1);
@@ -919,7 +849,7 @@ static void again_on(XFERM *m, struct tx *t) {
   t->body.len = t->headers.len = 0;
   if (t->body.data) t->body.data[0] = 0;
   if (t->headers.data) t->headers.data[0] = 0;
-  run_on(m, t);
+  run_on(m, t, DRIVE_POLL, 4500);
 }
 
 TEST(readd_follows_the_url_option) {
@@ -940,7 +870,7 @@ TEST(readd_follows_the_url_option) {
   xfer_easy_setopt(t->easy, XFEROPT_FOLLOWLOCATION, 1L);
   again_on(m, t);
   CHECK_EQ(t->result, XFERE_OK);
-  CHECK(body_is_pattern(t, 1024));
+  CHECK(is_pattern(&t->body, 1024));
   CHECK_EQ(info_long(t->easy, XFERINFO_REDIRECT_COUNT), 1);
   /* the same option again: from the start, not from the Location */
   again_on(m, t);
@@ -960,7 +890,7 @@ TEST(redirect_not_followed_by_default) {
   struct tx *t = tx_new(NULL);
   snprintf(url, sizeof(url), "%s/redirect/302?to=/echo", fault_base());
   xfer_easy_setopt(t->easy, XFEROPT_URL, url);
-  CHECK_EQ(run1(t), XFERE_OK);
+  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 4500), XFERE_OK);
   CHECK_EQ(info_long(t->easy, XFERINFO_RESPONSE_CODE), 302);
   CHECK_STR(t->body.data, "redirect\n");
   CHECK(strstr(t->headers.data, "Location: /echo\r\n"));
@@ -978,8 +908,8 @@ TEST(keepalive_sequential) {
   fault_stats(&c0, &r0, &p, &o);
   for (i = 0; i < 10; i++) {
     struct tx *t = tx_new(tx_url("%s/bytes/%d", fault_base(), 100 + i));
-    CHECK_EQ(run_on(m, t), XFERE_OK);
-    CHECK(body_is_pattern(t, (size_t)(100 + i)));
+    CHECK_EQ(run_on(m, t, DRIVE_POLL, 4500), XFERE_OK);
+    CHECK(is_pattern(&t->body, (size_t)(100 + i)));
     connects += info_long(t->easy, XFERINFO_NUM_CONNECTS);
     if (i > 0) CHECK_EQ(info_long(t->easy, XFERINFO_NUM_CONNECTS), 0);
     tx_free(t);
@@ -993,7 +923,7 @@ TEST(keepalive_sequential) {
   connects = 0;
   for (i = 0; i < 10; i++) {
     struct tx *t = tx_new(tx_url("%s/files/%d.txt", http_base(), i + 1));
-    CHECK_EQ(run_on(m, t), XFERE_OK);
+    CHECK_EQ(run_on(m, t, DRIVE_POLL, 4500), XFERE_OK);
     CHECK_STR(t->body.data, tx_url("file %d\n", i + 1));
     connects += info_long(t->easy, XFERINFO_NUM_CONNECTS);
     tx_free(t);
@@ -1064,8 +994,8 @@ TEST(chunked_extensions_trailers) {
   struct tx *t = tx_new(tx_url("%s/chunked/1000?size=100&ext=1&trailers=1",
                                fault_base()));
   const char *blank;
-  CHECK_EQ(run1(t), XFERE_OK);
-  CHECK(body_is_pattern(t, 1000));
+  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 4500), XFERE_OK);
+  CHECK(is_pattern(&t->body, 1000));
   CHECK_EQ(info_off(t->easy, XFERINFO_SIZE_DOWNLOAD_T), 1000);
   CHECK_EQ(info_off(t->easy, XFERINFO_CONTENT_LENGTH_DOWNLOAD_T), -1);
   /* the trailer comes after the header section's blank line */
@@ -1080,11 +1010,11 @@ TEST(chunked_many_small) {
   XFERM *m = xfer_multi_init();
   struct tx *t = tx_new(tx_url("%s/chunked/100000?size=7", fault_base()));
   struct tx *n = tx_new(tx_url("%s/bytes/10", fault_base()));
-  CHECK_EQ(run_on(m, t), XFERE_OK);
-  CHECK(body_is_pattern(t, 100000));
+  CHECK_EQ(run_on(m, t, DRIVE_POLL, 4500), XFERE_OK);
+  CHECK(is_pattern(&t->body, 100000));
   /* the connection is clean after the last chunk */
-  CHECK_EQ(run_on(m, n), XFERE_OK);
-  CHECK(body_is_pattern(n, 10));
+  CHECK_EQ(run_on(m, n, DRIVE_POLL, 4500), XFERE_OK);
+  CHECK(is_pattern(&n->body, 10));
   CHECK_EQ(info_long(n->easy, XFERINFO_NUM_CONNECTS), 0);
   tx_free(t);
   tx_free(n);
@@ -1094,7 +1024,7 @@ TEST(chunked_many_small) {
 TEST(interim_1xx_skipped) {
   struct tx *t = tx_new(tx_url("%s/1xx", fault_base()));
   const char *h;
-  CHECK_EQ(run1(t), XFERE_OK);
+  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 4500), XFERE_OK);
   CHECK_STR(t->body.data, "final\n");
   CHECK_EQ(info_long(t->easy, XFERINFO_RESPONSE_CODE), 200);
   h = t->headers.data;
@@ -1110,16 +1040,16 @@ TEST(no_body_204_304) {
   struct tx *a = tx_new(tx_url("%s/status/204", fault_base()));
   struct tx *b = tx_new(tx_url("%s/status/304", fault_base()));
   struct tx *c = tx_new(tx_url("%s/bytes/50", fault_base()));
-  CHECK_EQ(run_on(m, a), XFERE_OK);
+  CHECK_EQ(run_on(m, a, DRIVE_POLL, 4500), XFERE_OK);
   CHECK_EQ(info_long(a->easy, XFERINFO_RESPONSE_CODE), 204);
   CHECK_EQ(a->body.len, 0);
   /* 304 with "Content-Length: 10": no body follows it */
-  CHECK_EQ(run_on(m, b), XFERE_OK);
+  CHECK_EQ(run_on(m, b, DRIVE_POLL, 4500), XFERE_OK);
   CHECK_EQ(info_long(b->easy, XFERINFO_RESPONSE_CODE), 304);
   CHECK_EQ(b->body.len, 0);
   CHECK(strstr(b->headers.data, "Content-Length: 10\r\n"));
-  CHECK_EQ(run_on(m, c), XFERE_OK);
-  CHECK(body_is_pattern(c, 50));
+  CHECK_EQ(run_on(m, c, DRIVE_POLL, 4500), XFERE_OK);
+  CHECK(is_pattern(&c->body, 50));
   CHECK_EQ(info_long(c->easy, XFERINFO_NUM_CONNECTS), 0);
   tx_free(a), tx_free(b), tx_free(c);
   xfer_multi_cleanup(m);
@@ -1129,14 +1059,14 @@ static void read_until_close(const char *path, size_t n) {
   XFERM *m = xfer_multi_init();
   struct tx *t = tx_new(tx_url("%s%s", fault_base(), path));
   struct tx *g = tx_new(tx_url("%s/bytes/20", fault_base()));
-  CHECK_EQ(run_on(m, t), XFERE_OK);
+  CHECK_EQ(run_on(m, t, DRIVE_POLL, 4500), XFERE_OK);
   CHECK_EQ(info_long(t->easy, XFERINFO_RESPONSE_CODE), 200);
-  CHECK(body_is_pattern(t, n));
+  CHECK(is_pattern(&t->body, n));
   CHECK_EQ(info_off(t->easy, XFERINFO_SIZE_DOWNLOAD_T), (xfer_off_t)n);
   CHECK_EQ(info_off(t->easy, XFERINFO_CONTENT_LENGTH_DOWNLOAD_T), -1);
   /* that connection is gone: the next transfer needs a new one */
-  CHECK_EQ(run_on(m, g), XFERE_OK);
-  CHECK(body_is_pattern(g, 20));
+  CHECK_EQ(run_on(m, g, DRIVE_POLL, 4500), XFERE_OK);
+  CHECK(is_pattern(&g->body, 20));
   CHECK_EQ(info_long(g->easy, XFERINFO_NUM_CONNECTS), 1);
   tx_free(t);
   tx_free(g);
@@ -1161,7 +1091,7 @@ TEST(getinfo_values) {
   const char *ip;
   xfer_off_t nl, co, pre, st, tot;
   long lport;
-  CHECK_EQ(run1(t), XFERE_OK);
+  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 4500), XFERE_OK);
   CHECK_STR(t->body.data, "slept\n");
   CHECK_EQ(info_long(t->easy, XFERINFO_RESPONSE_CODE), 200);
   CHECK_EQ(info_off(t->easy, XFERINFO_SIZE_DOWNLOAD_T), 6);
@@ -1190,7 +1120,7 @@ TEST(getinfo_values) {
   CHECK_INT(tot, <, 4000000);
   /* upload size for a POST */
   xfer_easy_setopt(p->easy, XFEROPT_POSTFIELDS, "12345");
-  CHECK_EQ(run1(p), XFERE_OK);
+  CHECK_EQ(run_alone(p, DRIVE_EPOLL, 4500), XFERE_OK);
   CHECK_EQ(info_off(p->easy, XFERINFO_SIZE_UPLOAD_T), 5);
   CHECK_EQ(info_off(p->easy, XFERINFO_SIZE_DOWNLOAD_T), (xfer_off_t)p->body.len);
   tx_free(t);
@@ -1202,9 +1132,9 @@ TEST(errorbuffer_set_on_failure_only) {
   struct tx *bad = tx_new(tx_url("%s/truncated-body?size=100&send=10",
                                  fault_base()));
   strcpy(ok->errbuf, "stale");
-  CHECK_EQ(run1(ok), XFERE_OK);
+  CHECK_EQ(run_alone(ok, DRIVE_EPOLL, 4500), XFERE_OK);
   CHECK_EQ(ok->errbuf[0], 0); /* cleared when the transfer starts */
-  CHECK_EQ(run1(bad), XFERE_PARTIAL_FILE);
+  CHECK_EQ(run_alone(bad, DRIVE_EPOLL, 4500), XFERE_PARTIAL_FILE);
   CHECK(bad->errbuf[0] != 0);
   CHECK(strlen(bad->errbuf) < XFER_ERROR_SIZE);
   tx_free(ok);
@@ -1216,16 +1146,16 @@ TEST(failonerror) {
   struct tx *n = tx_new(tx_url("%s/status/404", http_base()));
   struct tx *s = tx_new(tx_url("%s/status/500", fault_base()));
   xfer_easy_setopt(f->easy, XFEROPT_FAILONERROR, 1L);
-  CHECK_EQ(run1(f), XFERE_HTTP_RETURNED_ERROR);
+  CHECK_EQ(run_alone(f, DRIVE_EPOLL, 4500), XFERE_HTTP_RETURNED_ERROR);
   CHECK_EQ(info_long(f->easy, XFERINFO_RESPONSE_CODE), 404);
   CHECK(strstr(f->errbuf, "404"));
   CHECK_EQ(f->body.len, 0); /* the error body is not delivered */
   /* without it, a 404 is a successful transfer */
-  CHECK_EQ(run1(n), XFERE_OK);
+  CHECK_EQ(run_alone(n, DRIVE_EPOLL, 4500), XFERE_OK);
   CHECK_EQ(info_long(n->easy, XFERINFO_RESPONSE_CODE), 404);
   CHECK_STR(n->body.data, "not found\n");
   xfer_easy_setopt(s->easy, XFEROPT_FAILONERROR, 1L);
-  CHECK_EQ(run1(s), XFERE_HTTP_RETURNED_ERROR);
+  CHECK_EQ(run_alone(s, DRIVE_EPOLL, 4500), XFERE_HTTP_RETURNED_ERROR);
   CHECK_EQ(info_long(s->easy, XFERINFO_RESPONSE_CODE), 500);
   tx_free(f), tx_free(n), tx_free(s);
 }
@@ -1258,8 +1188,8 @@ TEST(progress_called_dlnow_grows) {
   xfer_easy_setopt(t->easy, XFEROPT_NOPROGRESS, 0L);
   xfer_easy_setopt(t->easy, XFEROPT_XFERINFOFUNCTION, on_progress);
   xfer_easy_setopt(t->easy, XFEROPT_XFERINFODATA, &pr);
-  CHECK_EQ(run1(t), XFERE_OK);
-  CHECK(body_is_pattern(t, 20));
+  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 4500), XFERE_OK);
+  CHECK(is_pattern(&t->body, 20));
   CHECK(pr.calls >= 3);
   CHECK(!pr.went_back);
   CHECK_EQ(pr.last_dlnow, 20);
@@ -1275,7 +1205,7 @@ TEST(progress_not_called_when_noprogress) {
   /* NOPROGRESS defaults to 1 */
   xfer_easy_setopt(t->easy, XFEROPT_XFERINFOFUNCTION, on_progress);
   xfer_easy_setopt(t->easy, XFEROPT_XFERINFODATA, &pr);
-  CHECK_EQ(run1(t), XFERE_OK);
+  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 4500), XFERE_OK);
   CHECK_EQ(pr.calls, 0);
   tx_free(t);
 }
@@ -1292,7 +1222,7 @@ TEST(progress_upload_totals) {
   xfer_easy_setopt(t->easy, XFEROPT_NOPROGRESS, 0L);
   xfer_easy_setopt(t->easy, XFEROPT_XFERINFOFUNCTION, on_progress);
   xfer_easy_setopt(t->easy, XFEROPT_XFERINFODATA, &pr);
-  CHECK_EQ(run1(t), XFERE_OK);
+  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 4500), XFERE_OK);
   CHECK(pr.calls >= 1);
   CHECK_EQ(pr.last_ulnow, 3000);
   CHECK_EQ(pr.max_ultotal, 3000);
@@ -1309,7 +1239,7 @@ TEST(progress_abort) {
   xfer_easy_setopt(t->easy, XFEROPT_NOPROGRESS, 0L);
   xfer_easy_setopt(t->easy, XFEROPT_XFERINFOFUNCTION, on_progress);
   xfer_easy_setopt(t->easy, XFEROPT_XFERINFODATA, &pr);
-  CHECK_EQ(run1(t), XFERE_ABORTED_BY_CALLBACK);
+  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 4500), XFERE_ABORTED_BY_CALLBACK);
   CHECK_EQ(pr.calls, 2); /* not called again once it said stop */
   CHECK(t->body.len < 40);
   CHECK(t->errbuf[0]);

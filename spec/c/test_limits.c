@@ -101,17 +101,7 @@ static void st_end(void) {
 
 /* ---- helpers ---- */
 
-static long info_long(XFER *e, XFERINFO what) {
-  long v = -12345;
-  CHECK_EQ(xfer_easy_getinfo(e, what, &v), XFERE_OK);
-  return v;
-}
 
-static int64_t info_off(XFER *e, XFERINFO what) {
-  xfer_off_t v = -12345;
-  CHECK_EQ(xfer_easy_getinfo(e, what, &v), XFERE_OK);
-  return (int64_t)v;
-}
 
 static XFERM *multi_with(long max_total, long max_host, long maxconnects) {
   XFERM *m = xfer_multi_init();

@@ -78,17 +78,7 @@ static void sets(struct tx *t, XFERoption o, const char *v) {
   CHECK_EQ(xfer_easy_setopt(t->easy, o, v), XFERE_OK);
 }
 
-static long info_long(XFER *e, XFERINFO what) {
-  long v = -12345;
-  CHECK_EQ(xfer_easy_getinfo(e, what, &v), XFERE_OK);
-  return v;
-}
 
-static xfer_off_t info_off(XFER *e, XFERINFO what) {
-  xfer_off_t v = -12345;
-  CHECK_EQ(xfer_easy_getinfo(e, what, &v), XFERE_OK);
-  return v;
-}
 
 static int body_is_alphabet(const struct tx *t, size_t n) {
   size_t i;
@@ -105,30 +95,6 @@ static int body_is_alphabet(const struct tx *t, size_t n) {
       tl_fail(__FILE__, __LINE__, "%s: result %d, want %d (%s) [%s]", #t,  \
               (int)(t)->result, (int)(want), #want, (t)->errbuf);          \
   } while (0)
-
-/* One transfer on its own multi handle (epoll, or perform + poll). */
-static XFERcode run1(struct tx *t, int poll_mode) {
-  XFERM *m = xfer_multi_init();
-  CHECK(m);
-  CHECK_EQ(xfer_multi_add_handle(m, t->easy), XFERM_OK);
-  if (poll_mode) drive_poll(m, 8000);
-  else drive_epoll(m, 8000, NULL);
-  CHECK(t->done);
-  CHECK_EQ(xfer_multi_remove_handle(m, t->easy), XFERM_OK);
-  CHECK_EQ(xfer_multi_cleanup(m), XFERM_OK);
-  return t->result;
-}
-
-/* One transfer on a multi handle that is used again (perform + poll: the
- * epoll driver's set dies with each call, the multi's cached sockets are
- * rightly not announced again). */
-static XFERcode run_on(XFERM *m, struct tx *t) {
-  CHECK_EQ(xfer_multi_add_handle(m, t->easy), XFERM_OK);
-  drive_poll(m, 8000);
-  CHECK(t->done);
-  CHECK_EQ(xfer_multi_remove_handle(m, t->easy), XFERM_OK);
-  return t->result;
-}
 
 /* ---- access log of the TLS nginx ---- */
 
@@ -490,7 +456,7 @@ TEST(good_localhost_epoll) {
   const char *tag = new_tag();
   struct tx *t = tls_tx(hurl("localhost", "GOOD", "/1k.bin", tag));
   struct logline l;
-  run1(t, 0);
+  run_alone(t, DRIVE_EPOLL, 8000);
   check_good_1k(t);
   l = log_one(tag);
   CHECK_EQ(l.status, 200);
@@ -504,7 +470,7 @@ TEST(good_localhost_epoll) {
 TEST(good_ip_san_poll) {
   int fds = tl_count_fds();
   struct tx *t = tls_tx(hurl("127.0.0.1", "GOOD", "/1k.bin", NULL));
-  run1(t, 1);
+  run_alone(t, DRIVE_POLL, 8000);
   check_good_1k(t);
   tx_free(t);
   CHECK_EQ(tl_count_fds(), fds);
@@ -566,7 +532,7 @@ TEST(large_bodies) {
 TEST(capath) {
   struct tx *t = tx_new(hurl("localhost", "GOOD", "/1k.bin", NULL));
   sets(t, XFEROPT_CAPATH, tl_env("TLS_CAPATH"));
-  run1(t, 0);
+  run_alone(t, DRIVE_EPOLL, 8000);
   check_good_1k(t);
   tx_free(t);
 }
@@ -580,7 +546,7 @@ TEST(capath) {
 TEST(default_verify_rejects_unknown_ca) {
   int fds = tl_count_fds();
   struct tx *t = tx_new(hurl("localhost", "GOOD", "/1k.bin", NULL));
-  run1(t, 0);
+  run_alone(t, DRIVE_EPOLL, 8000);
   CHECK_RESULT(t, XFERE_PEER_FAILED_VERIFICATION);
   CHECK_EQ(info_long(t->easy, XFERINFO_SSL_VERIFYRESULT),
            X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
@@ -591,7 +557,7 @@ TEST(default_verify_rejects_unknown_ca) {
 
 TEST(unknown_ca) {
   struct tx *t = tls_tx(hurl("localhost", "UNKNOWNCA", "/1k.bin", NULL));
-  run1(t, 0);
+  run_alone(t, DRIVE_EPOLL, 8000);
   CHECK_RESULT(t, XFERE_PEER_FAILED_VERIFICATION);
   CHECK_EQ(info_long(t->easy, XFERINFO_SSL_VERIFYRESULT),
            X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
@@ -600,7 +566,7 @@ TEST(unknown_ca) {
   t = tls_tx(hurl("localhost", "UNKNOWNCA", "/1k.bin", NULL));
   setl(t, XFEROPT_SSL_VERIFYPEER, 0);
   setl(t, XFEROPT_SSL_VERIFYHOST, 0);
-  run1(t, 1);
+  run_alone(t, DRIVE_POLL, 8000);
   CHECK_RESULT(t, XFERE_OK);
   CHECK(body_is_alphabet(t, 1024));
   tx_free(t);
@@ -609,7 +575,7 @@ TEST(unknown_ca) {
   t = tls_tx(hurl("localhost", "UNKNOWNCA", "/1k.bin", NULL));
   setl(t, XFEROPT_SSL_VERIFYPEER, 0);
   setl(t, XFEROPT_SSL_VERIFYHOST, 2);
-  run1(t, 0);
+  run_alone(t, DRIVE_EPOLL, 8000);
   CHECK_RESULT(t, XFERE_OK);
   tx_free(t);
 }
@@ -618,7 +584,7 @@ TEST(wrong_name) {
   struct xfer_slist *res;
   char entry[128];
   struct tx *t = tls_tx(hurl("localhost", "WRONGNAME", "/1k.bin", NULL));
-  run1(t, 0);
+  run_alone(t, DRIVE_EPOLL, 8000);
   CHECK_RESULT(t, XFERE_PEER_FAILED_VERIFICATION);
   tx_free(t);
 
@@ -626,7 +592,7 @@ TEST(wrong_name) {
   t = tls_tx(hurl("localhost", "WRONGNAME", "/1k.bin", NULL));
   setl(t, XFEROPT_SSL_VERIFYPEER, 1);
   setl(t, XFEROPT_SSL_VERIFYHOST, 0);
-  run1(t, 0);
+  run_alone(t, DRIVE_EPOLL, 8000);
   CHECK_RESULT(t, XFERE_OK);
   CHECK(body_is_alphabet(t, 1024));
   tx_free(t);
@@ -634,7 +600,7 @@ TEST(wrong_name) {
   t = tls_tx(hurl("localhost", "WRONGNAME", "/1k.bin", NULL));
   setl(t, XFEROPT_SSL_VERIFYPEER, 0);
   setl(t, XFEROPT_SSL_VERIFYHOST, 0);
-  run1(t, 1);
+  run_alone(t, DRIVE_POLL, 8000);
   CHECK_RESULT(t, XFERE_OK);
   tx_free(t);
 
@@ -644,7 +610,7 @@ TEST(wrong_name) {
   res = xfer_slist_append(NULL, entry);
   t = tls_tx(hurl("other.example", "WRONGNAME", "/1k.bin", NULL));
   CHECK_EQ(xfer_easy_setopt(t->easy, XFEROPT_RESOLVE, res), XFERE_OK);
-  run1(t, 0);
+  run_alone(t, DRIVE_EPOLL, 8000);
   CHECK_RESULT(t, XFERE_OK);
   CHECK(body_is_alphabet(t, 1024));
   CHECK_EQ(info_long(t->easy, XFERINFO_SSL_VERIFYRESULT), X509_V_OK);
@@ -662,7 +628,7 @@ TEST(good_cert_other_name_via_resolve) {
   res = xfer_slist_append(NULL, entry);
   t = tls_tx(hurl("other.example", "GOOD", "/1k.bin", NULL));
   CHECK_EQ(xfer_easy_setopt(t->easy, XFEROPT_RESOLVE, res), XFERE_OK);
-  run1(t, 0);
+  run_alone(t, DRIVE_EPOLL, 8000);
   CHECK_RESULT(t, XFERE_PEER_FAILED_VERIFICATION);
   tx_free(t);
   xfer_slist_free_all(res);
@@ -674,14 +640,14 @@ TEST(verifyhost_without_verifypeer) {
   struct tx *t = tls_tx(hurl("localhost", "WRONGNAME", "/1k.bin", NULL));
   setl(t, XFEROPT_SSL_VERIFYPEER, 0);
   setl(t, XFEROPT_SSL_VERIFYHOST, 2);
-  run1(t, 0);
+  run_alone(t, DRIVE_EPOLL, 8000);
   CHECK_RESULT(t, XFERE_PEER_FAILED_VERIFICATION);
   tx_free(t);
 }
 
 TEST(expired) {
   struct tx *t = tls_tx(hurl("localhost", "EXPIRED", "/1k.bin", NULL));
-  run1(t, 0);
+  run_alone(t, DRIVE_EPOLL, 8000);
   CHECK_RESULT(t, XFERE_PEER_FAILED_VERIFICATION);
   CHECK_EQ(info_long(t->easy, XFERINFO_SSL_VERIFYRESULT),
            X509_V_ERR_CERT_HAS_EXPIRED);
@@ -690,7 +656,7 @@ TEST(expired) {
   t = tls_tx(hurl("localhost", "EXPIRED", "/1k.bin", NULL));
   setl(t, XFEROPT_SSL_VERIFYPEER, 0);
   setl(t, XFEROPT_SSL_VERIFYHOST, 2);
-  run1(t, 1);
+  run_alone(t, DRIVE_POLL, 8000);
   CHECK_RESULT(t, XFERE_OK);
   CHECK(body_is_alphabet(t, 1024));
   tx_free(t);
@@ -698,7 +664,7 @@ TEST(expired) {
   t = tls_tx(hurl("localhost", "EXPIRED", "/1k.bin", NULL));
   setl(t, XFEROPT_SSL_VERIFYPEER, 0);
   setl(t, XFEROPT_SSL_VERIFYHOST, 0);
-  run1(t, 0);
+  run_alone(t, DRIVE_EPOLL, 8000);
   CHECK_RESULT(t, XFERE_OK);
   tx_free(t);
 }
@@ -877,7 +843,7 @@ TEST(all_failures_one_multi_poll) {
 
 TEST(client_cert_missing_gets_400) {
   struct tx *t = tls_tx(hurl("localhost", "CLIENTCERT", "/1k.bin", NULL));
-  run1(t, 0);
+  run_alone(t, DRIVE_EPOLL, 8000);
   CHECK_RESULT(t, XFERE_OK);
   CHECK_EQ(info_long(t->easy, XFERINFO_RESPONSE_CODE), 400);
   CHECK(strstr(t->body.data, "No required SSL certificate was sent"));
@@ -889,7 +855,7 @@ TEST(client_cert_and_key) {
   struct tx *t = tls_tx(hurl("localhost", "CLIENTCERT", "/1k.bin", NULL));
   sets(t, XFEROPT_SSLCERT, tl_env("TLS_CLIENT_CERT"));
   sets(t, XFEROPT_SSLKEY, tl_env("TLS_CLIENT_KEY"));
-  run1(t, 0);
+  run_alone(t, DRIVE_EPOLL, 8000);
   CHECK_RESULT(t, XFERE_OK);
   CHECK_EQ(info_long(t->easy, XFERINFO_RESPONSE_CODE), 200);
   CHECK(body_is_alphabet(t, 1024));
@@ -902,7 +868,7 @@ TEST(client_cert_encrypted_key) {
   sets(t, XFEROPT_SSLCERT, tl_env("TLS_CLIENT_CERT"));
   sets(t, XFEROPT_SSLKEY, tl_env("TLS_CLIENT_KEY_ENC"));
   sets(t, XFEROPT_KEYPASSWD, "secret");
-  run1(t, 1);
+  run_alone(t, DRIVE_POLL, 8000);
   CHECK_RESULT(t, XFERE_OK);
   CHECK_EQ(info_long(t->easy, XFERINFO_RESPONSE_CODE), 200);
   CHECK(body_is_alphabet(t, 1024));
@@ -948,13 +914,13 @@ TEST(sslversion_tls13_min_vs_tls12_server) {
 TEST(sslversion_default_accepts_tls12) {
   const char *tag = new_tag(), *tag2 = new_tag();
   struct tx *t = tls_tx(hurl("localhost", "TLS12ONLY", "/1k.bin", tag));
-  run1(t, 0);
+  run_alone(t, DRIVE_EPOLL, 8000);
   check_good_1k(t);
   CHECK_STR(log_one(tag).proto, "TLSv1.2");
   tx_free(t);
   t = tls_tx(hurl("localhost", "TLS12ONLY", "/1k.bin", tag2));
   setl(t, XFEROPT_SSLVERSION, XFER_SSLVERSION_TLSv1_2);
-  run1(t, 1);
+  run_alone(t, DRIVE_POLL, 8000);
   CHECK_RESULT(t, XFERE_OK);
   CHECK_STR(log_one(tag2).proto, "TLSv1.2");
   tx_free(t);
@@ -966,13 +932,13 @@ TEST(sslversion_max_tls12) {
   struct tx *t = tls_tx(hurl("localhost", "GOOD", "/1k.bin", tag));
   setl(t, XFEROPT_SSLVERSION,
        XFER_SSLVERSION_TLSv1_2 | XFER_SSLVERSION_MAX_TLSv1_2);
-  run1(t, 0);
+  run_alone(t, DRIVE_EPOLL, 8000);
   check_good_1k(t);
   CHECK_STR(log_one(tag).proto, "TLSv1.2");
   tx_free(t);
   t = tls_tx(hurl("localhost", "GOOD", "/1k.bin", tag2));
   setl(t, XFEROPT_SSLVERSION, XFER_SSLVERSION_MAX_TLSv1_2);
-  run1(t, 0);
+  run_alone(t, DRIVE_EPOLL, 8000);
   CHECK_RESULT(t, XFERE_OK);
   CHECK_STR(log_one(tag2).proto, "TLSv1.2");
   tx_free(t);
@@ -984,7 +950,7 @@ TEST(cipher_list) {
   setl(t, XFEROPT_SSLVERSION,
        XFER_SSLVERSION_TLSv1_2 | XFER_SSLVERSION_MAX_TLSv1_2);
   sets(t, XFEROPT_SSL_CIPHER_LIST, "ECDHE-ECDSA-AES128-GCM-SHA256");
-  run1(t, 0);
+  run_alone(t, DRIVE_EPOLL, 8000);
   CHECK_RESULT(t, XFERE_OK);
   CHECK_STR(log_one(tag).proto, "TLSv1.2");
   tx_free(t);
@@ -1006,7 +972,7 @@ TEST(pinned_public_key) {
   char list[512];
   struct tx *t = tls_tx(hurl("localhost", "GOOD", "/1k.bin", NULL));
   sets(t, XFEROPT_PINNEDPUBLICKEY, tl_env("TLS_GOOD_PUBKEY_SHA256"));
-  run1(t, 0);
+  run_alone(t, DRIVE_EPOLL, 8000);
   check_good_1k(t);
   tx_free(t);
 
@@ -1015,7 +981,7 @@ TEST(pinned_public_key) {
            tl_env("TLS_GOOD_PUBKEY_SHA256"));
   t = tls_tx(hurl("localhost", "GOOD", "/1k.bin", NULL));
   sets(t, XFEROPT_PINNEDPUBLICKEY, list);
-  run1(t, 1);
+  run_alone(t, DRIVE_POLL, 8000);
   CHECK_RESULT(t, XFERE_OK);
   tx_free(t);
 }
@@ -1032,7 +998,7 @@ TEST(pinned_public_key_mismatch) {
   setl(t, XFEROPT_SSL_VERIFYPEER, 0);
   setl(t, XFEROPT_SSL_VERIFYHOST, 0);
   sets(t, XFEROPT_PINNEDPUBLICKEY, tl_env("TLS_OTHER_PUBKEY_SHA256"));
-  run1(t, 1);
+  run_alone(t, DRIVE_POLL, 8000);
   CHECK_RESULT(t, XFERE_SSL_PINNEDPUBKEYNOTMATCH);
   tx_free(t);
 }
@@ -1102,7 +1068,7 @@ TEST(session_resumed_across_drives) {
     struct tx *t = tls_tx(hurl("localhost", "GOOD", "/1k.bin", tag));
     struct logline l;
     setl(t, XFEROPT_FORBID_REUSE, 1);
-    CHECK_EQ(run_on(m, t), XFERE_OK);
+    CHECK_EQ(run_on(m, t, DRIVE_POLL, 8000), XFERE_OK);
     l = log_one(tag);
     conns[i] = l.conn;
     CHECK_EQ(l.reused, i == 0 ? '.' : 'r');
@@ -1172,11 +1138,11 @@ TEST(reuse_needs_same_tls_settings) {
   setl(a, XFEROPT_SSL_VERIFYPEER, 1);
   setl(b, XFEROPT_SSL_VERIFYPEER, 0);
   setl(c, XFEROPT_SSL_VERIFYPEER, 1);
-  CHECK_EQ(run_on(m, a), XFERE_OK);
+  CHECK_EQ(run_on(m, a, DRIVE_POLL, 8000), XFERE_OK);
   CHECK_EQ(info_long(a->easy, XFERINFO_NUM_CONNECTS), 1);
-  CHECK_EQ(run_on(m, b), XFERE_OK);
+  CHECK_EQ(run_on(m, b, DRIVE_POLL, 8000), XFERE_OK);
   CHECK_EQ(info_long(b->easy, XFERINFO_NUM_CONNECTS), 1);
-  CHECK_EQ(run_on(m, c), XFERE_OK);
+  CHECK_EQ(run_on(m, c, DRIVE_POLL, 8000), XFERE_OK);
   CHECK_EQ(info_long(c->easy, XFERINFO_NUM_CONNECTS), 0);
   CHECK(log_one(ta).conn != log_one(tb).conn);
   CHECK_EQ(log_one(tc).conn, log_one(ta).conn);
@@ -1199,12 +1165,12 @@ TEST(reuse_needs_same_client_cert) {
   sets(a, XFEROPT_SSLKEY, tl_env("TLS_CLIENT_KEY"));
   sets(c, XFEROPT_SSLCERT, tl_env("TLS_CLIENT_CERT"));
   sets(c, XFEROPT_SSLKEY, tl_env("TLS_CLIENT_KEY"));
-  CHECK_EQ(run_on(m, a), XFERE_OK);
+  CHECK_EQ(run_on(m, a, DRIVE_POLL, 8000), XFERE_OK);
   CHECK_EQ(info_long(a->easy, XFERINFO_RESPONSE_CODE), 200);
-  CHECK_EQ(run_on(m, b), XFERE_OK);
+  CHECK_EQ(run_on(m, b, DRIVE_POLL, 8000), XFERE_OK);
   CHECK_EQ(info_long(b->easy, XFERINFO_NUM_CONNECTS), 1);
   CHECK_EQ(info_long(b->easy, XFERINFO_RESPONSE_CODE), 400);
-  CHECK_EQ(run_on(m, c), XFERE_OK);
+  CHECK_EQ(run_on(m, c, DRIVE_POLL, 8000), XFERE_OK);
   CHECK_EQ(info_long(c->easy, XFERINFO_RESPONSE_CODE), 200);
   tx_free(a);
   tx_free(b);
@@ -1222,14 +1188,14 @@ TEST(reuse_needs_same_scheme_and_host) {
   struct tx *b = tx_new(tx_url("http://localhost:%d/1k.bin", tport("GOOD")));
   struct tx *c = tls_tx(hurl("127.0.0.1", "GOOD", "/1k.bin", NULL));
   struct tx *d = tls_tx(hurl("localhost", "GOOD", "/1k.bin", NULL));
-  CHECK_EQ(run_on(m, a), XFERE_OK);
-  CHECK_EQ(run_on(m, b), XFERE_OK);
+  CHECK_EQ(run_on(m, a, DRIVE_POLL, 8000), XFERE_OK);
+  CHECK_EQ(run_on(m, b, DRIVE_POLL, 8000), XFERE_OK);
   CHECK_EQ(info_long(b->easy, XFERINFO_NUM_CONNECTS), 1);
   CHECK_EQ(info_long(b->easy, XFERINFO_RESPONSE_CODE), 400);
   CHECK(strstr(b->body.data, "plain HTTP request was sent to HTTPS port"));
-  CHECK_EQ(run_on(m, c), XFERE_OK);
+  CHECK_EQ(run_on(m, c, DRIVE_POLL, 8000), XFERE_OK);
   CHECK_EQ(info_long(c->easy, XFERINFO_NUM_CONNECTS), 1);
-  CHECK_EQ(run_on(m, d), XFERE_OK);
+  CHECK_EQ(run_on(m, d, DRIVE_POLL, 8000), XFERE_OK);
   CHECK_EQ(info_long(d->easy, XFERINFO_NUM_CONNECTS), 0);
   CHECK(body_is_alphabet(d, 1024));
   tx_free(a);
@@ -1418,7 +1384,7 @@ TEST(verify_failure_not_bypassed_by_resumption) {
     for (i = 0; i < 3; i++) {
       struct tx *t = tls_tx(hurl("localhost", "EXPIRED", "/1k.bin", NULL));
       if (versions[v]) setl(t, XFEROPT_SSLVERSION, versions[v]);
-      CHECK_EQ(run_on(m, t), XFERE_PEER_FAILED_VERIFICATION);
+      CHECK_EQ(run_on(m, t, DRIVE_POLL, 8000), XFERE_PEER_FAILED_VERIFICATION);
       CHECK_EQ(info_long(t->easy, XFERINFO_SSL_VERIFYRESULT),
                X509_V_ERR_CERT_HAS_EXPIRED);
       tx_free(t);
@@ -1436,7 +1402,7 @@ TEST(session_resumed_with_pin) {
     struct tx *t = tls_tx(hurl("localhost", "GOOD", "/1k.bin", tag));
     setl(t, XFEROPT_FORBID_REUSE, 1);
     sets(t, XFEROPT_PINNEDPUBLICKEY, tl_env("TLS_GOOD_PUBKEY_SHA256"));
-    CHECK_EQ(run_on(m, t), XFERE_OK);
+    CHECK_EQ(run_on(m, t, DRIVE_POLL, 8000), XFERE_OK);
     CHECK_EQ(info_long(t->easy, XFERINFO_SSL_VERIFYRESULT), X509_V_OK);
     CHECK_EQ(log_one(tag).reused, i == 0 ? '.' : 'r');
     tx_free(t);
@@ -1445,7 +1411,7 @@ TEST(session_resumed_with_pin) {
     struct tx *t = tls_tx(hurl("localhost", "GOOD", "/1k.bin", NULL));
     setl(t, XFEROPT_FORBID_REUSE, 1);
     sets(t, XFEROPT_PINNEDPUBLICKEY, tl_env("TLS_OTHER_PUBKEY_SHA256"));
-    CHECK_EQ(run_on(m, t), XFERE_SSL_PINNEDPUBKEYNOTMATCH);
+    CHECK_EQ(run_on(m, t, DRIVE_POLL, 8000), XFERE_SSL_PINNEDPUBKEYNOTMATCH);
     tx_free(t);
   }
   CHECK_EQ(xfer_multi_cleanup(m), XFERM_OK);

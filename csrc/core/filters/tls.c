@@ -143,7 +143,7 @@ static SSL_CTX *get_ctx(XFER *e, XFERcode *err) {
   SSL_CTX_sess_set_new_cb(ctx, on_new_session);
   if (e->set.cainfo || e->set.capath) {
     if (!SSL_CTX_load_verify_locations(ctx, e->set.cainfo, e->set.capath)) {
-      xfer__fail(e, XFERE_SSL_CACERT_BADFILE,
+      xfer__fail(e,
                  "could not load the CA certificates (CAfile: %s, CApath: %s)",
                  e->set.cainfo ? e->set.cainfo : "none",
                  e->set.capath ? e->set.capath : "none");
@@ -201,7 +201,7 @@ static XFERcode client_cert(SSL *ssl, XFER *e) {
       SSL_use_PrivateKey_file(ssl, key, SSL_FILETYPE_PEM) != 1 ||
       SSL_check_private_key(ssl) != 1) {
     unsigned long err = ERR_peek_error();
-    xfer__fail(e, XFERE_SSL_CERTPROBLEM, "client certificate %s / key %s: %s",
+    xfer__fail(e, "client certificate %s / key %s: %s",
                e->set.sslcert, key, ERR_reason_error_string(err)
                                         ? ERR_reason_error_string(err)
                                         : "unusable");
@@ -227,7 +227,7 @@ XFERcode xfer__tls_start(struct xfer_conn *c, XFER *e) {
   SSL_set_min_proto_version(ssl, min ? min : TLS1_2_VERSION);
   if (max) SSL_set_max_proto_version(ssl, max);
   if (e->set.cipher_list && SSL_set_cipher_list(ssl, e->set.cipher_list) != 1) {
-    xfer__fail(e, XFERE_SSL_CIPHER, "failed setting cipher list: %s",
+    xfer__fail(e, "failed setting cipher list: %s",
                e->set.cipher_list);
     ERR_clear_error();
     return XFERE_SSL_CIPHER;
@@ -280,13 +280,13 @@ static int verify(struct xfer_conn *c, XFER *e) {
   if (!cert) {
     if (e->set.ssl_verifypeer || e->set.ssl_verifyhost ||
         e->set.pinnedpublickey) {
-      xfer__fail(e, XFERE_PEER_FAILED_VERIFICATION, "no server certificate");
+      xfer__fail(e, "no server certificate");
       return -XFERE_PEER_FAILED_VERIFICATION;
     }
     return 0;
   }
   if (e->set.ssl_verifypeer && vr != X509_V_OK) {
-    xfer__fail(e, XFERE_PEER_FAILED_VERIFICATION,
+    xfer__fail(e,
                "SSL certificate problem: %s", X509_verify_cert_error_string(vr));
     rc = -XFERE_PEER_FAILED_VERIFICATION;
   } else if (e->set.ssl_verifyhost) {
@@ -299,16 +299,14 @@ static int verify(struct xfer_conn *c, XFER *e) {
                                        X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS,
                                    NULL);
     if (ok != 1) {
-      xfer__fail(e, XFERE_PEER_FAILED_VERIFICATION,
-                 "SSL: no alternative certificate subject name matches "
+      xfer__fail(e, "SSL: no alternative certificate subject name matches "
                  "target host name '%s'", c->hostname);
       rc = -XFERE_PEER_FAILED_VERIFICATION;
     }
   }
   if (!rc && e->set.pinnedpublickey &&
       !pin_matches(cert, e->set.pinnedpublickey)) {
-    xfer__fail(e, XFERE_SSL_PINNEDPUBKEYNOTMATCH,
-               "the server's public key does not match the pinned key");
+    xfer__fail(e, "the server's public key does not match the pinned key");
     rc = -XFERE_SSL_PINNEDPUBKEYNOTMATCH;
   }
   X509_free(cert);
@@ -339,7 +337,7 @@ int xfer__tls_handshake(struct xfer_conn *c, XFER *e) {
     c->io_want_write = 1;
     return XFER_IO_AGAIN;
   }
-  xfer__fail(e, XFERE_SSL_CONNECT_ERROR, "TLS handshake with %s failed: %s",
+  xfer__fail(e, "TLS handshake with %s failed: %s",
              c->hostname, ssl_reason());
   ERR_clear_error();
   return -XFERE_SSL_CONNECT_ERROR;

@@ -137,7 +137,7 @@ struct framing {
 enum { TE_NONE = 0, TE_CHUNKED, TE_REMOVED };
 
 static XFERcode refuse(XFER *e, const char *why, const char *h) {
-  xfer__fail(e, XFERE_BAD_FUNCTION_ARGUMENT, "%s: %.60s", why, h);
+  xfer__fail(e, "%s: %.60s", why, h);
   return XFERE_BAD_FUNCTION_ARGUMENT;
 }
 
@@ -315,7 +315,7 @@ static XFERcode body_framing(XFER *e, const struct framing *fr, int has_body,
   *blen = -1;
   if (!has_body) {
     if (fr->cl_set && fr->cl != 0 && !*chunked) {
-      xfer__fail(e, XFERE_BAD_FUNCTION_ARGUMENT, "Content-Length header "
+      xfer__fail(e, "Content-Length header "
                  "(%lld) on a request without a body", (long long)fr->cl);
       return XFERE_BAD_FUNCTION_ARGUMENT;
     }
@@ -330,7 +330,7 @@ static XFERcode body_framing(XFER *e, const struct framing *fr, int has_body,
   if (fr->cl_set) {
     if (*blen < 0) *blen = fr->cl;
     if (*blen != fr->cl) {
-      xfer__fail(e, XFERE_BAD_FUNCTION_ARGUMENT, "Content-Length header "
+      xfer__fail(e, "Content-Length header "
                  "(%lld) differs from the body's size (%lld)",
                  (long long)fr->cl, (long long)*blen);
       return XFERE_BAD_FUNCTION_ARGUMENT;
@@ -338,7 +338,7 @@ static XFERcode body_framing(XFER *e, const struct framing *fr, int has_body,
   }
   if (*blen < 0) {
     if (fr->te == TE_REMOVED) {
-      xfer__fail(e, XFERE_BAD_FUNCTION_ARGUMENT, "a body of unknown size "
+      xfer__fail(e, "a body of unknown size "
                  "needs Transfer-Encoding: chunked, which a header removed");
       return XFERE_BAD_FUNCTION_ARGUMENT;
     }
@@ -357,7 +357,7 @@ XFERcode xfer__h1_check_request(XFER *e) {
   XFERcode rc = scan_custom(e, ov, &fr);
   if (rc) return rc;
   if (!is_token(method, strlen(method))) {
-    xfer__fail(e, XFERE_BAD_FUNCTION_ARGUMENT, "bad request method: %.40s",
+    xfer__fail(e, "bad request method: %.40s",
                method);
     return XFERE_BAD_FUNCTION_ARGUMENT;
   }
@@ -472,7 +472,7 @@ static int send_buf(XFER *e, const char *buf, size_t len, size_t *sent,
     ssize_t n = xfer__conn_send(e->conn, buf + *sent, len - *sent);
     if (n == XFER_IO_AGAIN) return 1;
     if (n < 0) {
-      xfer__fail(e, XFERE_SEND_ERROR, "send failure: %s",
+      xfer__fail(e, "send failure: %s",
                  e->conn->tls && !errno ? "TLS error" : strerror(errno));
       return XFERE_SEND_ERROR;
     }
@@ -507,18 +507,18 @@ static XFERcode fill_upload(XFER *e) {
   else n = fread(data, 1, room, e->set.readdata ? e->set.readdata : stdin);
   if (xfer__cb_leave(e, m, run)) return XFERE_ABORTED_BY_CALLBACK;
   if (n == XFER_READFUNC_ABORT) {
-    xfer__fail(e, XFERE_ABORTED_BY_CALLBACK, "read callback aborted");
+    xfer__fail(e, "read callback aborted");
     return XFERE_ABORTED_BY_CALLBACK;
   }
   if (n > room) {
     /* libcurl's answer too (CURLE_READ_ERROR, "funny value"). */
-    xfer__fail(e, XFERE_READ_ERROR, "read callback returned %zu, more than "
+    xfer__fail(e, "read callback returned %zu, more than "
                "the %zu bytes asked for", n, room);
     return XFERE_READ_ERROR;
   }
   if (!e->upload_chunked) {
     if (n == 0 && e->up_total < e->upload_size) {
-      xfer__fail(e, XFERE_READ_ERROR, "the read callback ended the upload "
+      xfer__fail(e, "the read callback ended the upload "
                  "before its announced size");
       return XFERE_READ_ERROR;
     }
@@ -550,8 +550,7 @@ XFERcode xfer__h1_rewind_upload(XFER *e) {
   FILE *f = e->set.readdata ? (FILE *)e->set.readdata : stdin;
   if (!e->upload_cb || e->up_total == 0) return XFERE_OK;
   if (!e->set.readfn && fseek(f, 0, SEEK_SET) == 0) return XFERE_OK;
-  xfer__fail(e, XFERE_SEND_FAIL_REWIND,
-             "cannot send the request body again: the read callback "
+  xfer__fail(e, "cannot send the request body again: the read callback "
              "cannot be rewound");
   return XFERE_SEND_FAIL_REWIND;
 }
@@ -618,7 +617,7 @@ static int on_header(void *ud, const char *raw, size_t rawlen,
       n = fwrite(raw, 1, rawlen, e->set.headerdata);
     if (xfer__cb_leave(e, m, run)) return XFERE_ABORTED_BY_CALLBACK;
     if (n != rawlen) {
-      xfer__fail(e, XFERE_WRITE_ERROR, "header callback took %zu of %zu "
+      xfer__fail(e, "header callback took %zu of %zu "
                  "bytes", n, rawlen);
       return XFERE_WRITE_ERROR;
     }
@@ -642,7 +641,7 @@ static int on_body(void *ud, const char *data, size_t len) {
     n = fwrite(data, 1, len, e->set.writedata ? e->set.writedata : stdout);
   if (xfer__cb_leave(e, m, run)) return XFERE_ABORTED_BY_CALLBACK;
   if (n != len) {
-    xfer__fail(e, XFERE_WRITE_ERROR, "write callback took %zu of %zu bytes",
+    xfer__fail(e, "write callback took %zu of %zu bytes",
                n, len);
     return XFERE_WRITE_ERROR;
   }
@@ -668,7 +667,7 @@ XFERcode xfer__h1_recv(XFER *e, int *finished) {
     ssize_t n = xfer__conn_recv(c, m->recvbuf, XFER_RECVBUF_SIZE);
     if (n == XFER_IO_AGAIN) return XFERE_OK;
     if (n < 0) {
-      xfer__fail(e, XFERE_RECV_ERROR, "recv failure: %s",
+      xfer__fail(e, "recv failure: %s",
                  c->tls && !errno ? "TLS error" : strerror(errno));
       return XFERE_RECV_ERROR;
     }
@@ -676,10 +675,10 @@ XFERcode xfer__h1_recv(XFER *e, int *finished) {
       rc = xfer__h1p_eof(&c->parser, &h1_callbacks, e);
       if (rc) {
         if (rc == XFERE_GOT_NOTHING)
-          xfer__fail(e, XFERE_GOT_NOTHING, "Empty reply from server");
+          xfer__fail(e, "Empty reply from server");
         else if (rc == XFERE_PARTIAL_FILE) {
           char where[96];
-          xfer__fail(e, XFERE_PARTIAL_FILE, "connection closed %s",
+          xfer__fail(e, "connection closed %s",
                      xfer__h1p_cut_short(&c->parser, where, sizeof(where)));
         }
         return (XFERcode)rc;
@@ -696,10 +695,10 @@ XFERcode xfer__h1_recv(XFER *e, int *finished) {
                         &h1_callbacks, e);
     if (rc) {
       if (rc == XFERE_WEIRD_SERVER_REPLY)
-        xfer__fail(e, XFERE_WEIRD_SERVER_REPLY, "the server's response is "
+        xfer__fail(e, "the server's response is "
                    "not valid HTTP/1.x");
       else if (rc == XFERE_TOO_LARGE)
-        xfer__fail(e, XFERE_TOO_LARGE, "response header section over the "
+        xfer__fail(e, "response header section over the "
                    "limit");
       return (XFERcode)rc;
     }
