@@ -18,7 +18,7 @@ SAN ?=
 CORE_SRC = $(addprefix csrc/core/,multi.c socket.c transfer.c conn.c dns.c \
              easy.c wait.c heap.c url.c util.c) \
            $(addprefix csrc/core/proto/,http1.c h1parse.c) \
-           $(addprefix csrc/core/filters/,tls.c)
+           $(addprefix csrc/core/filters/,tcp.c tls.c)
 CORE_HDR = csrc/xfer.h $(wildcard csrc/core/*.h csrc/core/*/*.h)
 CORE_OBJ = $(CORE_SRC:csrc/%.c=$(BUILD)/obj/%.o)
 C_TESTS = $(patsubst spec/c/%.c,$(BUILD)/spec/%,$(filter-out spec/c/testlib.c,$(wildcard spec/c/test_*.c)))

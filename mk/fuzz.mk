@@ -29,7 +29,8 @@ FUZZ_LIBS = -lcares -lssl -lcrypto
 FUZZ_CORE_SRC := $(if $(CORE_SRC),$(CORE_SRC),\
   $(addprefix csrc/core/,multi.c socket.c transfer.c conn.c dns.c easy.c \
     wait.c heap.c url.c util.c) \
-  $(addprefix csrc/core/proto/,http1.c h1parse.c) csrc/core/filters/tls.c)
+  $(addprefix csrc/core/proto/,http1.c h1parse.c) \
+  $(addprefix csrc/core/filters/,tcp.c tls.c))
 FUZZ_CORE_HDR := csrc/xfer.h $(wildcard csrc/core/*.h csrc/core/*/*.h)
 FUZZ_CORE_OBJ := $(FUZZ_CORE_SRC:csrc/%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_BINS := $(addprefix $(FUZZ_BUILD)/,$(FUZZ_TARGETS))

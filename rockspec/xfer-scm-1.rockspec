@@ -48,7 +48,8 @@ build = {
             "csrc/core/conn.c", "csrc/core/dns.c", "csrc/core/easy.c",
             "csrc/core/wait.c", "csrc/core/heap.c", "csrc/core/url.c",
             "csrc/core/util.c", "csrc/core/proto/http1.c",
-            "csrc/core/proto/h1parse.c", "csrc/core/filters/tls.c",
+            "csrc/core/proto/h1parse.c", "csrc/core/filters/tcp.c",
+            "csrc/core/filters/tls.c",
             -- the Lua binding (mk/lua.mk: LUA_SRC) and the built-in loop
             "csrc/lua/lxfer.c", "csrc/lua/lxfer_easy.c", "csrc/lua/lxfer_multi.c",
             "csrc/lua/lxfer_fs.c",

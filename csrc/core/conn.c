@@ -451,10 +451,30 @@ int xfer__conn_acquire(XFER *e) {
 
 /* ---- connect ---- */
 
+static void connect_chain(struct xfer_conn *c, int ev);
+
 static void conn_fail(struct xfer_conn *c, XFERcode code) {
   XFER *e = c->easy;
   if (e) xfer__done(e, code); /* closes c */
   else xfer__conn_close(c);
+}
+
+/* The filters a connection to e's URL needs: the socket, and TLS for
+ * https (named and verified by the URL's host, offering HTTP/1.1). */
+static int build_chain(struct xfer_conn *c, XFER *e) {
+  static const unsigned char alpn_h1[] = "\x08http/1.1";
+  struct xfer_cf *cf = xfer__cf_tcp_new(c);
+  if (!cf) return -1;
+  c->cf = cf;
+  if (e->u.scheme == XFER_SCHEME_HTTPS) {
+    cf = xfer__cf_tls_new(c, c->cf, e, c->hostname,
+                          e->u.host_is_ipv4 || e->u.host_is_ipv6, alpn_h1,
+                          sizeof(alpn_h1) - 1);
+    if (!cf) return -1;
+    c->cf = cf;
+    c->secure = 1;
+  }
+  return 0;
 }
 
 void xfer__conn_resolved(struct xfer_conn *c, struct xfer_addrs *a, int err) {
@@ -467,229 +487,86 @@ void xfer__conn_resolved(struct xfer_conn *c, struct xfer_addrs *a, int err) {
   a->refs++;
   c->addrs = a;
   c->addr_idx = 0;
-  if (e) e->t_namelookup = xfer__now() - e->t_start;
-  xfer__conn_connect(c);
+  if (!e) { /* its transfer went away meanwhile */
+    xfer__conn_close(c);
+    return;
+  }
+  e->t_namelookup = xfer__now() - e->t_start;
+  if (build_chain(c, e)) {
+    conn_fail(c, XFERE_OUT_OF_MEMORY);
+    return;
+  }
+  c->state = XFER_CS_CONNECTING;
+  connect_chain(c, 0);
 }
 
-static void close_fd(struct xfer_conn *c) {
-  if (c->fd < 0) return;
-  xfer__sock_forget(c->multi, c->fd, c->easy);
-  close(c->fd);
-  c->fd = -1;
-}
-
-static void conn_fail(struct xfer_conn *c, XFERcode code);
-
-/* Ready for requests: TCP connected and, for https, TLS done. */
+/* Ready for requests: every filter is set up. */
 static void ready_for_requests(struct xfer_conn *c) {
   c->state = XFER_CS_ACTIVE;
   if (c->easy) xfer__on_connected(c->easy);
 }
 
-static void tls_step(struct xfer_conn *c) {
-  XFER *e = c->easy;
-  int rc;
-  if (!e) { /* its transfer went away mid-handshake */
-    xfer__conn_close(c);
-    return;
+/* A filter finished its setup: what the transfer records of it. */
+static void filter_connected(struct xfer_conn *c, struct xfer_cf *cf,
+                             XFER *e) {
+  uint64_t now = xfer__now();
+  if (!cf->next) { /* the socket */
+    xfer__addrs_unref(c->addrs);
+    c->addrs = NULL;
+    e->t_connect = now - e->t_start;
+    xfer__verbose(e, "connected to %s port %u", c->primary_ip,
+                  (unsigned)c->primary_port);
   }
-  rc = xfer__tls_handshake(c, e);
-  if (rc == XFER_IO_AGAIN) {
-    if (xfer__sock_want(c->multi, c->fd, XFER_SOCK_CONN, c, e,
-                        c->io_want_write ? XFER_POLL_OUT : XFER_POLL_IN))
-      conn_fail(c, XFERE_OUT_OF_MEMORY);
-    return;
+  if (cf == c->cf && c->secure) {
+    e->t_appconnect = now - e->t_start;
+    xfer__cf_query(c->cf, XFER_CF_Q_VERIFY_RESULT, &e->ssl_verifyresult);
   }
-  if (rc < 0) {
-    conn_fail(c, (XFERcode)-rc);
-    return;
-  }
-  e->t_appconnect = xfer__now() - e->t_start;
-  ready_for_requests(c);
 }
 
-/* dns.c's addresses have no port: the connection's own is set here, for
- * every address tried, so no lookup shared with another port can lend it
- * its port. */
-static void peer_addr(const struct xfer_conn *c, const struct xfer_addr *a,
-                      struct sockaddr_storage *ss) {
-  *ss = a->ss;
-  if (ss->ss_family == AF_INET6)
-    ((struct sockaddr_in6 *)ss)->sin6_port = htons(c->primary_port);
-  else
-    ((struct sockaddr_in *)ss)->sin_port = htons(c->primary_port);
-}
-
-static int self_connected(struct xfer_conn *c, struct sockaddr_storage *local,
-                          socklen_t len) {
-  const struct xfer_addr *peer = &c->addrs->a[c->addr_idx - 1];
-  struct sockaddr_storage ss;
-  peer_addr(c, peer, &ss);
-  return len == peer->len && memcmp(local, &ss, len) == 0;
-}
-
-static void connected(struct xfer_conn *c) {
-  struct sockaddr_storage ss;
-  socklen_t len = sizeof(ss);
-  XFER *e = c->easy;
-  XFERcode rc;
-  if (getsockname(c->fd, (struct sockaddr *)&ss, &len) == 0)
-    c->local_port = ntohs(ss.ss_family == AF_INET6
-                              ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                              : ((struct sockaddr_in *)&ss)->sin_port);
-  if (c->addrs && self_connected(c, &ss, len)) {
-    /* TCP simultaneous open with itself: a port nobody listens on, inside
-     * the ephemeral range, was picked as our own port.  It is a refusal. */
-    close_fd(c);
-    if (c->addr_idx < c->addrs->n) {
-      xfer__conn_connect(c);
+/* Sets the filters up, the lowest first, as far as they can go now. */
+static void connect_chain(struct xfer_conn *c, int ev) {
+  for (;;) {
+    XFER *e = c->easy;
+    struct xfer_cf *cf = c->cf, *low = NULL;
+    int rc;
+    if (!e) { /* its transfer went away mid-setup */
+      xfer__conn_close(c);
       return;
     }
-    if (e) xfer__fail(e, "Failed to connect to %s "
-                      "port %u: the socket connected to itself", c->hostname,
-                      (unsigned)c->primary_port);
-    conn_fail(c, XFERE_COULDNT_CONNECT);
-    return;
-  }
-  xfer__addrs_unref(c->addrs);
-  c->addrs = NULL;
-  if (!e) {
-    xfer__conn_close(c);
-    return;
-  }
-  e->t_connect = xfer__now() - e->t_start;
-  xfer__verbose(e, "connected to %s port %u", c->primary_ip,
-                (unsigned)c->primary_port);
-  if (e->u.scheme != XFER_SCHEME_HTTPS) {
-    ready_for_requests(c);
-    return;
-  }
-  c->state = XFER_CS_TLS;
-  if ((rc = xfer__tls_start(c, e)) != XFERE_OK) {
-    conn_fail(c, rc);
-    return;
-  }
-  tls_step(c);
-}
-
-static int is_loopback(const struct sockaddr_storage *ss) {
-  if (ss->ss_family == AF_INET)
-    return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) ==
-           127;
-  return ss->ss_family == AF_INET6 &&
-         IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
-}
-
-/* On loopback the kernel runs the whole handshake inside connect(), which
- * still says EINPROGRESS: asking saves waiting for POLL_OUT (a socket
- * callback, an event loop round and SO_ERROR) on every connection to a
- * local service.  Elsewhere the answer would always be no: not asked. */
-static int connected_already(int fd) {
-  struct sockaddr_storage ss;
-  socklen_t sl = sizeof(ss);
-  return getpeername(fd, (struct sockaddr *)&ss, &sl) == 0;
-}
-
-/* Tries the addresses from addr_idx on; connect() is non-blocking. */
-void xfer__conn_connect(struct xfer_conn *c) {
-  XFER *e = c->easy;
-  int one = 1, last_errno = 0, no_socket = 0;
-  while (c->addrs && c->addr_idx < c->addrs->n) {
-    struct xfer_addr *a = &c->addrs->a[c->addr_idx++];
-    struct sockaddr_storage to;
-    int fam = a->ss.ss_family, fd, rc;
-    if ((c->ipresolve == XFER_IPRESOLVE_V4 && fam != AF_INET) ||
-        (c->ipresolve == XFER_IPRESOLVE_V6 && fam != AF_INET6))
-      continue;
-    fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-      last_errno = errno; /* EMFILE: this transfer fails, no other */
-      no_socket = 1;
-      continue;
-    }
-    no_socket = 0;
-    if (!e || e->set.tcp_nodelay)
-      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (e && e->set.tcp_keepalive)
-      setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-    if (fam == AF_INET6)
-      inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&a->ss)->sin6_addr,
-                c->primary_ip, sizeof(c->primary_ip));
-    else
-      inet_ntop(AF_INET, &((struct sockaddr_in *)&a->ss)->sin_addr,
-                c->primary_ip, sizeof(c->primary_ip));
-    c->fd = fd;
-    peer_addr(c, a, &to);
-    do rc = connect(fd, (struct sockaddr *)&to, a->len);
-    while (rc < 0 && errno == EINTR);
-    if (rc == 0) {
-      connected(c);
+    for (; cf; cf = cf->next)
+      if (!cf->connected) low = cf;
+    if (!low) {
+      ready_for_requests(c);
       return;
     }
-    if (errno == EINPROGRESS) {
-      c->state = XFER_CS_CONNECTING;
-      if (e) e->state = XFER_ST_CONNECTING;
-      if (is_loopback(&a->ss) && connected_already(fd)) {
-        connected(c);
-        return;
+    rc = low->type->connect(low, e, ev);
+    if (rc == XFER_IO_AGAIN) {
+      if (e->state != XFER_ST_CONNECTING) {
+        e->state = XFER_ST_CONNECTING;
+        xfer__recompute_timer(e);
       }
-      if (xfer__sock_want(c->multi, fd, XFER_SOCK_CONN, c, e, XFER_POLL_OUT)) {
+      if (xfer__sock_want(c->multi, c->fd, XFER_SOCK_CONN, c, e,
+                          xfer__cf_want(c->cf)))
         conn_fail(c, XFERE_OUT_OF_MEMORY);
-        return;
-      }
-      if (e) xfer__recompute_timer(e);
       return;
     }
-    last_errno = errno;
-    close(fd);
-    c->fd = -1;
-  }
-  if (e)
-    xfer__fail(e, "Failed to connect to %s port %u: %s%s", c->hostname,
-               (unsigned)c->primary_port,
-               no_socket ? "could not open a socket: " : "",
-               last_errno ? strerror(last_errno) : "no usable address");
-  conn_fail(c, XFERE_COULDNT_CONNECT);
-}
-
-static void connect_result(struct xfer_conn *c, int ev) {
-  int err = 0;
-  socklen_t len = sizeof(err);
-  if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
-  if (!err) {
-    /* No error is not yet success: a socket_all or mask-0 call comes here
-     * while the connect may still be in progress.  Writable from the event
-     * loop vouches for it; otherwise getpeername tells. */
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    if ((ev & XFER_CSELECT_OUT) ||
-        getpeername(c->fd, (struct sockaddr *)&ss, &sl) == 0) {
-      connected(c);
+    if (rc < 0) {
+      if (c->secure)
+        xfer__cf_query(c->cf, XFER_CF_Q_VERIFY_RESULT, &e->ssl_verifyresult);
+      conn_fail(c, (XFERcode)-rc);
       return;
     }
-    if (errno == ENOTCONN) return; /* still connecting: keep POLL_OUT */
-    err = errno;
+    low->connected = 1;
+    filter_connected(c, low, e);
+    ev = 0;
   }
-  close_fd(c);
-  if (c->addrs && c->addr_idx < c->addrs->n) {
-    xfer__conn_connect(c);
-    return;
-  }
-  if (c->easy)
-    xfer__fail(c->easy,
-               "Failed to connect to %s port %u: %s", c->hostname,
-               (unsigned)c->primary_port, strerror(err));
-  conn_fail(c, XFERE_COULDNT_CONNECT);
 }
 
 void xfer__conn_event(struct xfer_conn *c, int ev) {
   XFER *e = c->easy;
   switch (c->state) {
   case XFER_CS_CONNECTING:
-    connect_result(c, ev);
-    break;
-  case XFER_CS_TLS:
-    tls_step(c);
+    connect_chain(c, ev);
     break;
   case XFER_CS_ACTIVE:
     if (!e) break;
@@ -718,29 +595,23 @@ void xfer__conn_event(struct xfer_conn *c, int ev) {
 }
 
 ssize_t xfer__conn_send(struct xfer_conn *c, const char *buf, size_t len) {
-  ssize_t n;
-  if (c->tls) return xfer__tls_send(c, buf, len);
-  do n = send(c->fd, buf, len, MSG_NOSIGNAL);
-  while (n < 0 && errno == EINTR);
-  if (n >= 0) return n;
-  return errno == EAGAIN || errno == EWOULDBLOCK ? XFER_IO_AGAIN
-                                                 : -XFERE_SEND_ERROR;
+  return xfer__cf_send(c->cf, buf, len);
 }
 
 ssize_t xfer__conn_recv(struct xfer_conn *c, char *buf, size_t cap) {
-  ssize_t n;
-  if (c->tls) return xfer__tls_recv(c, buf, cap);
-  do n = recv(c->fd, buf, cap, 0);
-  while (n < 0 && errno == EINTR);
-  if (n >= 0) return n;
-  return errno == EAGAIN || errno == EWOULDBLOCK ? XFER_IO_AGAIN
-                                                 : -XFERE_RECV_ERROR;
+  return xfer__cf_recv(c->cf, buf, cap);
 }
 
-/* Bytes that TLS has decrypted and not yet handed out: no socket event
- * will announce them. */
+/* Bytes a filter holds (TLS has decrypted them): no socket event will
+ * announce them. */
 int xfer__conn_pending(struct xfer_conn *c) {
-  return c->tls ? xfer__tls_pending(c) : 0;
+  return c->cf ? xfer__cf_pending(c->cf) : 0;
+}
+
+/* The socket interest the filters need besides reading: TLS may have to
+ * write before it can read on. */
+int xfer__conn_io_want(struct xfer_conn *c) {
+  return xfer__cf_want(c->cf) & XFER_POLL_OUT;
 }
 
 /* A response just ended: did anything arrive after it?  Bytes inside TLS
@@ -749,17 +620,8 @@ int xfer__conn_pending(struct xfer_conn *c) {
  * only then is the socket asked, so a keep-alive request costs no extra
  * syscall.  Anything (or an error, or the close) means the connection must
  * not carry another request: those bytes answer none of them. */
-int xfer__conn_bytes_after(struct xfer_conn *c, int read_filled) {
-  char b;
-  ssize_t n;
-  if (c->tls) {
-    int more = xfer__tls_maybe_more(c);
-    if (more != 1) return more;
-  } else if (!read_filled) {
-    return 0;
-  }
-  n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-  return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+int xfer__conn_bytes_after(struct xfer_conn *c) {
+  return xfer__cf_more(c->cf);
 }
 
 void xfer__conn_close(struct xfer_conn *c) {
@@ -767,8 +629,8 @@ void xfer__conn_close(struct xfer_conn *c) {
   struct xfer_host *h = c->host;
   if (c->state == XFER_CS_RESOLVING) xfer__dns_cancel(c);
   if (c->easy && c->easy->conn == c) c->easy->conn = NULL;
-  xfer__tls_close(c);
-  close_fd(c);
+  xfer__cf_close_all(c->cf); /* closes the socket too */
+  c->cf = NULL;
   idle_unlink(c);
   xfer_queue_remove(&c->alllink);
   xfer_queue_remove(&c->dnslink);

@@ -177,8 +177,7 @@ void xfer__on_readable(XFER *e) {
   }
   if (!finished && e->state == XFER_ST_RECEIVING &&
       xfer__sock_want(e->multi, e->conn->fd, XFER_SOCK_CONN, e->conn, e,
-                      e->conn->io_want_write ? XFER_POLL_INOUT
-                                             : XFER_POLL_IN)) {
+                      XFER_POLL_IN | xfer__conn_io_want(e->conn))) {
     xfer__done(e, XFERE_OUT_OF_MEMORY);
     return;
   }

@@ -13,6 +13,7 @@
 #include "heap.h"
 #include "proto/h1parse.h"
 #include "url.h"
+#include "filters/cf.h"
 
 #include <stdarg.h>
 #include <sys/socket.h>
@@ -47,8 +48,7 @@ enum xfer_state {
 /* Connection states. */
 enum xfer_cstate {
   XFER_CS_RESOLVING = 1,
-  XFER_CS_CONNECTING,
-  XFER_CS_TLS,          /* TLS handshake */
+  XFER_CS_CONNECTING,   /* its filters are being set up (TCP, TLS) */
   XFER_CS_ACTIVE,       /* carries a transfer */
   XFER_CS_IDLE          /* in the cache, watched for a server close */
 };
@@ -98,12 +98,9 @@ struct xfer_conn {
   uint64_t connect_start;
   unsigned requests;           /* requests sent on it */
   struct xfer_h1p parser;
-  void *tls;                   /* tls.c's, NULL for plain TCP */
-  unsigned io_want_write : 1;  /* TLS needs to write before it can read */
-  unsigned tls_ok : 1;         /* handshake completed */
+  struct xfer_cf *cf;          /* the top of its filter chain (cf.h) */
+  unsigned secure : 1;         /* a TLS filter is in the chain */
   unsigned orphan : 1;         /* its transfer let go of it in a callback */
-  unsigned tls_no_cache : 1;   /* SSL_SESSIONID_CACHE off */
-  unsigned tls_read_full : 1;  /* the last socket read filled its ask */
   char primary_ip[46];
   uint16_t primary_port, local_port;
   char hostname[1];            /* the name to resolve */
@@ -343,7 +340,6 @@ void xfer__conn_done(XFER *e, int keep);  /* detach e from its connection */
 void xfer__conn_close(struct xfer_conn *c);
 void xfer__conn_event(struct xfer_conn *c, int ev);
 void xfer__conn_resolved(struct xfer_conn *c, struct xfer_addrs *a, int err);
-void xfer__conn_connect(struct xfer_conn *c);
 void xfer__unqueue(XFER *e);
 void xfer__wake_waiters(XFERM *m, struct xfer_host *h);
 void xfer__hosts_free(XFERM *m);
@@ -381,18 +377,10 @@ XFERcode xfer__h1_recv(XFER *e, int *finished);
 ssize_t xfer__conn_send(struct xfer_conn *c, const char *buf, size_t len);
 ssize_t xfer__conn_recv(struct xfer_conn *c, char *buf, size_t cap);
 int xfer__conn_pending(struct xfer_conn *c);
-int xfer__conn_bytes_after(struct xfer_conn *c, int read_filled);
+int xfer__conn_io_want(struct xfer_conn *c);
+int xfer__conn_bytes_after(struct xfer_conn *c);
 
-/* tls.c: the only file that includes OpenSSL headers */
-XFERcode xfer__tls_start(struct xfer_conn *c, XFER *e);
-/* Drives the handshake: 0 done (and verified), XFER_IO_AGAIN, or an
- * XFERcode (negative) on failure. */
-int xfer__tls_handshake(struct xfer_conn *c, XFER *e);
-ssize_t xfer__tls_send(struct xfer_conn *c, const char *buf, size_t len);
-ssize_t xfer__tls_recv(struct xfer_conn *c, char *buf, size_t cap);
-int xfer__tls_pending(struct xfer_conn *c);
-int xfer__tls_maybe_more(struct xfer_conn *c);
-void xfer__tls_close(struct xfer_conn *c);
+/* filters/tls.c: the only file that includes OpenSSL headers */
 void xfer__tls_session_free(void *session);
 void xfer__tls_free(XFERM *m);
 /* The TLS options' part of a connection-cache key (see tls.c). */

@@ -1,6 +1,13 @@
 /*
- * tls.c -- HTTPS through OpenSSL 3, non-blocking; the only file that includes
- * OpenSSL headers.  WANT_READ/WANT_WRITE become socket interest in conn.c.
+ * tls.c -- the TLS connection filter, through OpenSSL 3, non-blocking; the
+ * only file that includes OpenSSL headers.  It sits on the filter below it
+ * (the socket today; a proxy's tunnel later: TLS inside TLS works the same)
+ * through a BIO whose reads and writes are that filter's recv and send.
+ * WANT_READ/WANT_WRITE become the filter's want().
+ *
+ * The filter keeps its own copy of the TLS options it was made with, and
+ * the names: the one sent in SNI and verified may differ from the one the
+ * socket connected to (a proxy).
  *
  * One SSL_CTX per CA configuration (CAINFO, CAPATH) per multi handle, made
  * on first use, so the CA store is loaded once.  Everything else (verify
@@ -37,65 +44,100 @@ struct xfer_tls_ctxs {
   struct ctx_entry *list;
 };
 
-static int conn_index = -1; /* SSL ex_data slot: the xfer_conn */
+/* The options the filter was made with: its own copies. */
+struct tls_cfg {
+  char *cainfo, *capath, *sslcert, *sslkey, *keypasswd, *cipher_list;
+  char *pinnedpublickey;
+  long sslversion;
+  unsigned verifypeer : 1, verifyhost : 1, sessionid_cache : 1;
+  char *name;                  /* sent in SNI (not an address) and verified */
+  unsigned name_is_ip : 1;
+  unsigned char alpn[32];      /* wire form */
+  size_t alpn_len;
+};
 
-/* OpenSSL's socket BIO writes with write(2): on a connection the peer
- * reset or closed (the close_notify after a reset, an alert, a request on
- * a dead keep-alive connection) that raises SIGPIPE, which kills a program
- * that does not ignore it.  This BIO is the socket BIO with send(...,
- * MSG_NOSIGNAL) for writes, as for plain HTTP (and libcurl's own BIO). */
-static BIO_METHOD *nosig_meth;
-static CRYPTO_ONCE nosig_once = CRYPTO_ONCE_STATIC_INIT;
+struct tls {
+  struct xfer_cf cf;
+  SSL *ssl;
+  struct tls_cfg cfg;
+  long verify_result;
+  char alpn_got[16];
+  unsigned want_write : 1;     /* OpenSSL must write before it can go on */
+  unsigned handshake_done : 1;
+  unsigned read_full : 1;      /* the last read from below filled its ask */
+};
 
-static int nosig_write(BIO *b, const char *buf, int len) {
-  ssize_t n;
+static int tls_index = -1; /* SSL ex_data slot: the filter */
+
+/* ---- the BIO: the filter below ---- */
+
+static BIO_METHOD *below_meth;
+static CRYPTO_ONCE below_once = CRYPTO_ONCE_STATIC_INIT;
+
+static int below_write(BIO *b, const char *buf, int len) {
+  struct tls *t = BIO_get_data(b);
+  ssize_t n = xfer__cf_send(t->cf.next, buf, (size_t)len);
   BIO_clear_retry_flags(b);
-  do n = send((int)BIO_get_fd(b, NULL), buf, (size_t)len, MSG_NOSIGNAL);
-  while (n < 0 && errno == EINTR);
-  if (n <= 0 && BIO_sock_should_retry((int)n)) BIO_set_retry_write(b);
+  if (n == XFER_IO_AGAIN) {
+    BIO_set_retry_write(b);
+    return -1;
+  }
+  return n < 0 ? -1 : (int)n;
+}
+
+/* OpenSSL asks for exactly the rest of a record it has begun, so a read
+ * that gave all it asked for says nothing of what follows below (more()). */
+static int below_read(BIO *b, char *buf, int len) {
+  struct tls *t = BIO_get_data(b);
+  ssize_t n = xfer__cf_recv(t->cf.next, buf, (size_t)len);
+  BIO_clear_retry_flags(b);
+  if (n == XFER_IO_AGAIN) {
+    BIO_set_retry_read(b);
+    return -1;
+  }
+  if (n < 0) return -1; /* errno says why, for the message */
+  /* The end, told as the socket BIO tells it: OpenSSL then takes a close
+   * without close_notify as the end (SSL_OP_IGNORE_UNEXPECTED_EOF). */
+  if (n == 0) BIO_set_flags(b, BIO_FLAGS_IN_EOF);
+  t->read_full = n == len;
   return (int)n;
 }
 
-/* Reads note whether the socket gave all that was asked for: OpenSSL
- * asks for exactly the rest of a record it has begun, so a full read says
- * nothing of what follows in the kernel (see xfer__tls_maybe_more). */
-static int (*socket_read)(BIO *, char *, int);
-
-static int noting_read(BIO *b, char *buf, int len) {
-  int n = socket_read(b, buf, len);
-  struct xfer_conn *c = BIO_get_data(b);
-  if (c) c->tls_read_full = n == len;
-  return n;
+static long below_ctrl(BIO *b, int cmd, long num, void *ptr) {
+  (void)num;
+  (void)ptr;
+  switch (cmd) {
+  case BIO_CTRL_FLUSH: return 1; /* writes are never buffered here */
+  case BIO_CTRL_EOF: return BIO_test_flags(b, BIO_FLAGS_IN_EOF) != 0;
+  default: return 0;
+  }
 }
 
-static void nosig_init(void) {
-  const BIO_METHOD *s = BIO_s_socket();
-  BIO_METHOD *m = BIO_meth_new(BIO_TYPE_SOCKET, "xfer socket");
+static void below_init(void) {
+  BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
+                               "xfer filter below");
   if (!m) return;
-  socket_read = BIO_meth_get_read(s);
-  if (!BIO_meth_set_write(m, nosig_write) ||
-      !BIO_meth_set_read(m, noting_read) ||
-      !BIO_meth_set_puts(m, BIO_meth_get_puts(s)) ||
-      !BIO_meth_set_ctrl(m, BIO_meth_get_ctrl(s)) ||
-      !BIO_meth_set_create(m, BIO_meth_get_create(s)) ||
-      !BIO_meth_set_destroy(m, BIO_meth_get_destroy(s))) {
+  if (!BIO_meth_set_write(m, below_write) ||
+      !BIO_meth_set_read(m, below_read) ||
+      !BIO_meth_set_ctrl(m, below_ctrl)) {
     BIO_meth_free(m);
     return;
   }
-  nosig_meth = m;
+  below_meth = m;
 }
 
-/* Like SSL_set_fd, with the BIO above (its data: the connection). */
-static int set_socket(SSL *ssl, struct xfer_conn *c) {
+static int set_bio(struct tls *t) {
   BIO *b;
-  if (!CRYPTO_THREAD_run_once(&nosig_once, nosig_init) || !nosig_meth ||
-      !(b = BIO_new(nosig_meth)))
+  if (!CRYPTO_THREAD_run_once(&below_once, below_init) || !below_meth ||
+      !(b = BIO_new(below_meth)))
     return 0;
-  BIO_set_fd(b, c->fd, BIO_NOCLOSE);
-  BIO_set_data(b, c);
-  SSL_set_bio(ssl, b, b);
+  BIO_set_data(b, t);
+  BIO_set_init(b, 1);
+  SSL_set_bio(t->ssl, b, b);
   return 1;
 }
+
+/* ---- contexts and sessions ---- */
 
 static int streq(const char *a, const char *b) {
   return (!a && !b) || (a && b && strcmp(a, b) == 0);
@@ -104,15 +146,16 @@ static int streq(const char *a, const char *b) {
 /* A new session (TLS 1.3 tickets arrive after the handshake): keep the
  * latest one in the host bucket. */
 static int on_new_session(SSL *ssl, SSL_SESSION *sess) {
-  struct xfer_conn *c = SSL_get_ex_data(ssl, conn_index);
-  if (!c || !c->host || c->tls_no_cache) return 0;
-  if (c->host->tls_session) SSL_SESSION_free(c->host->tls_session);
-  c->host->tls_session = sess;
+  struct tls *t = SSL_get_ex_data(ssl, tls_index);
+  struct xfer_host *h = t ? t->cf.conn->host : NULL;
+  if (!h || !t->cfg.sessionid_cache) return 0;
+  if (h->tls_session) SSL_SESSION_free(h->tls_session);
+  h->tls_session = sess;
   return 1; /* we keep the reference */
 }
 
-static SSL_CTX *get_ctx(XFER *e, XFERcode *err) {
-  XFERM *m = e->multi;
+static SSL_CTX *get_ctx(XFERM *m, const struct tls_cfg *cfg, XFER *e,
+                        XFERcode *err) {
   struct ctx_entry *ce;
   SSL_CTX *ctx;
   if (!m->tls && !(m->tls = calloc(1, sizeof(*m->tls)))) {
@@ -120,10 +163,10 @@ static SSL_CTX *get_ctx(XFER *e, XFERcode *err) {
     return NULL;
   }
   for (ce = m->tls->list; ce; ce = ce->next)
-    if (streq(ce->cainfo, e->set.cainfo) && streq(ce->capath, e->set.capath))
+    if (streq(ce->cainfo, cfg->cainfo) && streq(ce->capath, cfg->capath))
       return ce->ctx;
-  if (conn_index < 0)
-    conn_index = SSL_get_ex_new_index(0, "xfer conn", NULL, NULL, NULL);
+  if (tls_index < 0)
+    tls_index = SSL_get_ex_new_index(0, "xfer tls filter", NULL, NULL, NULL);
   ctx = SSL_CTX_new(TLS_client_method());
   if (!ctx) {
     *err = XFERE_OUT_OF_MEMORY;
@@ -136,17 +179,17 @@ static SSL_CTX *get_ctx(XFER *e, XFERcode *err) {
   SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
   /* Without read-ahead OpenSSL reads each record twice (its 5-byte header,
    * then the rest): one more syscall per response.  Bytes it reads ahead
-   * are announced by no socket event, hence xfer__tls_pending. */
+   * are announced by no socket event, hence pending(). */
   SSL_CTX_set_read_ahead(ctx, 1);
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT |
                                           SSL_SESS_CACHE_NO_INTERNAL_STORE);
   SSL_CTX_sess_set_new_cb(ctx, on_new_session);
-  if (e->set.cainfo || e->set.capath) {
-    if (!SSL_CTX_load_verify_locations(ctx, e->set.cainfo, e->set.capath)) {
-      xfer__fail(e,
-                 "could not load the CA certificates (CAfile: %s, CApath: %s)",
-                 e->set.cainfo ? e->set.cainfo : "none",
-                 e->set.capath ? e->set.capath : "none");
+  if (cfg->cainfo || cfg->capath) {
+    if (!SSL_CTX_load_verify_locations(ctx, cfg->cainfo, cfg->capath)) {
+      if (e)
+        xfer__fail(e, "could not load the CA certificates (CAfile: %s, "
+                   "CApath: %s)", cfg->cainfo ? cfg->cainfo : "none",
+                   cfg->capath ? cfg->capath : "none");
       SSL_CTX_free(ctx);
       ERR_clear_error();
       *err = XFERE_SSL_CACERT_BADFILE;
@@ -156,8 +199,8 @@ static SSL_CTX *get_ctx(XFER *e, XFERcode *err) {
     SSL_CTX_set_default_verify_paths(ctx);
   }
   ce = calloc(1, sizeof(*ce));
-  if (!ce || (e->set.cainfo && !(ce->cainfo = strdup(e->set.cainfo))) ||
-      (e->set.capath && !(ce->capath = strdup(e->set.capath)))) {
+  if (!ce || (cfg->cainfo && !(ce->cainfo = strdup(cfg->cainfo))) ||
+      (cfg->capath && !(ce->capath = strdup(cfg->capath)))) {
     if (ce) {
       free(ce->cainfo);
       free(ce);
@@ -193,54 +236,51 @@ static int passwd_cb(char *buf, int size, int rw, void *u) {
   return n;
 }
 
-static XFERcode client_cert(SSL *ssl, XFER *e) {
-  const char *key = e->set.sslkey ? e->set.sslkey : e->set.sslcert;
+static XFERcode client_cert(SSL *ssl, const struct tls_cfg *cfg, XFER *e) {
+  const char *key = cfg->sslkey ? cfg->sslkey : cfg->sslcert;
   SSL_set_default_passwd_cb(ssl, passwd_cb);
-  SSL_set_default_passwd_cb_userdata(ssl, e->set.keypasswd);
-  if (SSL_use_certificate_chain_file(ssl, e->set.sslcert) != 1 ||
+  SSL_set_default_passwd_cb_userdata(ssl, cfg->keypasswd);
+  if (SSL_use_certificate_chain_file(ssl, cfg->sslcert) != 1 ||
       SSL_use_PrivateKey_file(ssl, key, SSL_FILETYPE_PEM) != 1 ||
       SSL_check_private_key(ssl) != 1) {
     unsigned long err = ERR_peek_error();
-    xfer__fail(e, "client certificate %s / key %s: %s",
-               e->set.sslcert, key, ERR_reason_error_string(err)
-                                        ? ERR_reason_error_string(err)
-                                        : "unusable");
+    if (e)
+      xfer__fail(e, "client certificate %s / key %s: %s", cfg->sslcert, key,
+                 ERR_reason_error_string(err) ? ERR_reason_error_string(err)
+                                              : "unusable");
     ERR_clear_error();
     return XFERE_SSL_CERTPROBLEM;
   }
   return XFERE_OK;
 }
 
-/* Sets up TLS on c's connected socket, for transfer e. */
-XFERcode xfer__tls_start(struct xfer_conn *c, XFER *e) {
+/* The SSL for the first handshake step. */
+static XFERcode start(struct tls *t, XFER *e) {
+  const struct tls_cfg *cfg = &t->cfg;
+  struct xfer_conn *c = t->cf.conn;
   XFERcode err = XFERE_OK;
-  SSL_CTX *ctx = get_ctx(e, &err);
+  SSL_CTX *ctx = get_ctx(c->multi, cfg, e, &err);
   SSL *ssl;
-  long v = e->set.sslversion;
-  int min = version_of(v & 0xffff), max = version_of(v >> 16);
-  static const unsigned char alpn[] = "\x08http/1.1";
+  int min = version_of(cfg->sslversion & 0xffff),
+      max = version_of(cfg->sslversion >> 16);
   if (!ctx) return err;
-  if (!(ssl = SSL_new(ctx))) return XFERE_OUT_OF_MEMORY;
-  SSL_set_ex_data(ssl, conn_index, c);
-  c->tls = ssl;
-  c->tls_no_cache = !e->set.ssl_sessionid_cache;
+  if (!(ssl = t->ssl = SSL_new(ctx))) return XFERE_OUT_OF_MEMORY;
+  SSL_set_ex_data(ssl, tls_index, t);
   SSL_set_min_proto_version(ssl, min ? min : TLS1_2_VERSION);
   if (max) SSL_set_max_proto_version(ssl, max);
-  if (e->set.cipher_list && SSL_set_cipher_list(ssl, e->set.cipher_list) != 1) {
-    xfer__fail(e, "failed setting cipher list: %s",
-               e->set.cipher_list);
+  if (cfg->cipher_list && SSL_set_cipher_list(ssl, cfg->cipher_list) != 1) {
+    if (e) xfer__fail(e, "failed setting cipher list: %s", cfg->cipher_list);
     ERR_clear_error();
     return XFERE_SSL_CIPHER;
   }
-  if (e->set.sslcert && (err = client_cert(ssl, e)) != XFERE_OK) return err;
+  if (cfg->sslcert && (err = client_cert(ssl, cfg, e)) != XFERE_OK) return err;
   SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
   /* SNI names a host, never an address (RFC 6066). */
-  if (!e->u.host_is_ipv4 && !e->u.host_is_ipv6)
-    SSL_set_tlsext_host_name(ssl, c->hostname);
-  SSL_set_alpn_protos(ssl, alpn, sizeof(alpn) - 1);
-  if (e->set.ssl_sessionid_cache && c->host->tls_session)
+  if (!cfg->name_is_ip) SSL_set_tlsext_host_name(ssl, cfg->name);
+  if (cfg->alpn_len) SSL_set_alpn_protos(ssl, cfg->alpn, (unsigned)cfg->alpn_len);
+  if (cfg->sessionid_cache && c->host->tls_session)
     SSL_set_session(ssl, c->host->tls_session);
-  if (!set_socket(ssl, c)) return XFERE_OUT_OF_MEMORY;
+  if (!set_bio(t)) return XFERE_OUT_OF_MEMORY;
   return XFERE_OK;
 }
 
@@ -271,42 +311,43 @@ static int pin_matches(X509 *cert, const char *pins) {
 }
 
 /* The checks that SSL_VERIFY_NONE left to us. */
-static int verify(struct xfer_conn *c, XFER *e) {
-  SSL *ssl = c->tls;
-  X509 *cert = SSL_get1_peer_certificate(ssl);
-  long vr = SSL_get_verify_result(ssl);
+static int verify(struct tls *t, XFER *e) {
+  const struct tls_cfg *cfg = &t->cfg;
+  X509 *cert = SSL_get1_peer_certificate(t->ssl);
+  long vr = SSL_get_verify_result(t->ssl);
   int rc = 0;
-  e->ssl_verifyresult = vr;
+  t->verify_result = vr;
   if (!cert) {
-    if (e->set.ssl_verifypeer || e->set.ssl_verifyhost ||
-        e->set.pinnedpublickey) {
-      xfer__fail(e, "no server certificate");
+    if (cfg->verifypeer || cfg->verifyhost || cfg->pinnedpublickey) {
+      if (e) xfer__fail(e, "no server certificate");
       return -XFERE_PEER_FAILED_VERIFICATION;
     }
     return 0;
   }
-  if (e->set.ssl_verifypeer && vr != X509_V_OK) {
-    xfer__fail(e,
-               "SSL certificate problem: %s", X509_verify_cert_error_string(vr));
+  if (cfg->verifypeer && vr != X509_V_OK) {
+    if (e)
+      xfer__fail(e, "SSL certificate problem: %s",
+                 X509_verify_cert_error_string(vr));
     rc = -XFERE_PEER_FAILED_VERIFICATION;
-  } else if (e->set.ssl_verifyhost) {
+  } else if (cfg->verifyhost) {
     /* subjectAltName only, never the CN; a wildcard stands for a whole
      * label, never part of one ("f*.example.test": RFC 9525, libcurl). */
-    int ok = e->u.host_is_ipv4 || e->u.host_is_ipv6
-                 ? X509_check_ip_asc(cert, c->hostname, 0)
-                 : X509_check_host(cert, c->hostname, 0,
+    int ok = cfg->name_is_ip
+                 ? X509_check_ip_asc(cert, cfg->name, 0)
+                 : X509_check_host(cert, cfg->name, 0,
                                    X509_CHECK_FLAG_NEVER_CHECK_SUBJECT |
                                        X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS,
                                    NULL);
     if (ok != 1) {
-      xfer__fail(e, "SSL: no alternative certificate subject name matches "
-                 "target host name '%s'", c->hostname);
+      if (e)
+        xfer__fail(e, "SSL: no alternative certificate subject name "
+                   "matches target host name '%s'", cfg->name);
       rc = -XFERE_PEER_FAILED_VERIFICATION;
     }
   }
-  if (!rc && e->set.pinnedpublickey &&
-      !pin_matches(cert, e->set.pinnedpublickey)) {
-    xfer__fail(e, "the server's public key does not match the pinned key");
+  if (!rc && cfg->pinnedpublickey && !pin_matches(cert, cfg->pinnedpublickey)) {
+    if (e)
+      xfer__fail(e, "the server's public key does not match the pinned key");
     rc = -XFERE_SSL_PINNEDPUBKEYNOTMATCH;
   }
   X509_free(cert);
@@ -319,30 +360,6 @@ static const char *ssl_reason(void) {
   return r ? r : "connection closed or reset";
 }
 
-int xfer__tls_handshake(struct xfer_conn *c, XFER *e) {
-  SSL *ssl = c->tls;
-  int rc, se;
-  ERR_clear_error();
-  rc = SSL_connect(ssl);
-  if (rc == 1) {
-    c->tls_ok = 1;
-    return verify(c, e);
-  }
-  se = SSL_get_error(ssl, rc);
-  if (se == SSL_ERROR_WANT_READ) {
-    c->io_want_write = 0;
-    return XFER_IO_AGAIN;
-  }
-  if (se == SSL_ERROR_WANT_WRITE) {
-    c->io_want_write = 1;
-    return XFER_IO_AGAIN;
-  }
-  xfer__fail(e, "TLS handshake with %s failed: %s",
-             c->hostname, ssl_reason());
-  ERR_clear_error();
-  return -XFERE_SSL_CONNECT_ERROR;
-}
-
 /* After a failed SSL_read/SSL_write: errno keeps the socket's error (a
  * reset, a broken pipe) for the message, or is 0 for a TLS-level error. */
 static void io_failed(int se) {
@@ -351,33 +368,71 @@ static void io_failed(int se) {
   errno = err;
 }
 
-ssize_t xfer__tls_send(struct xfer_conn *c, const char *buf, size_t len) {
+/* ---- the filter ---- */
+
+static int tls_connect(struct xfer_cf *cf, XFER *e, int ev) {
+  struct tls *t = (struct tls *)cf;
+  int rc, se;
+  (void)ev;
+  if (!t->ssl) {
+    XFERcode err = start(t, e);
+    if (err) return -(int)err;
+  }
+  ERR_clear_error();
+  rc = SSL_connect(t->ssl);
+  if (rc == 1) {
+    const unsigned char *p = NULL;
+    unsigned int n = 0;
+    t->handshake_done = 1;
+    t->want_write = 0;
+    SSL_get0_alpn_selected(t->ssl, &p, &n);
+    if (p && n < sizeof(t->alpn_got)) {
+      memcpy(t->alpn_got, p, n);
+      t->alpn_got[n] = 0;
+    }
+    return verify(t, e);
+  }
+  se = SSL_get_error(t->ssl, rc);
+  if (se == SSL_ERROR_WANT_READ || se == SSL_ERROR_WANT_WRITE) {
+    t->want_write = se == SSL_ERROR_WANT_WRITE;
+    return XFER_IO_AGAIN;
+  }
+  if (e)
+    xfer__fail(e, "TLS handshake with %s failed: %s", t->cfg.name,
+               ssl_reason());
+  ERR_clear_error();
+  return -XFERE_SSL_CONNECT_ERROR;
+}
+
+static ssize_t tls_send(struct xfer_cf *cf, const char *buf, size_t len) {
+  struct tls *t = (struct tls *)cf;
   size_t n = 0;
   int se;
   ERR_clear_error();
-  if (SSL_write_ex(c->tls, buf, len, &n) == 1) return (ssize_t)n;
-  se = SSL_get_error(c->tls, 0);
+  if (SSL_write_ex(t->ssl, buf, len, &n) == 1) return (ssize_t)n;
+  se = SSL_get_error(t->ssl, 0);
   if (se == SSL_ERROR_WANT_WRITE || se == SSL_ERROR_WANT_READ)
     return XFER_IO_AGAIN;
   io_failed(se);
   return -XFERE_SEND_ERROR;
 }
 
-ssize_t xfer__tls_recv(struct xfer_conn *c, char *buf, size_t cap) {
+static ssize_t tls_recv(struct xfer_cf *cf, char *buf, size_t cap) {
+  struct tls *t = (struct tls *)cf;
   size_t n = 0;
   int se;
   ERR_clear_error();
-  if (SSL_read_ex(c->tls, buf, cap, &n) == 1) {
-    c->io_want_write = 0;
+  if (SSL_read_ex(t->ssl, buf, cap, &n) == 1) {
+    t->want_write = 0;
     return (ssize_t)n;
   }
-  se = SSL_get_error(c->tls, 0);
+  se = SSL_get_error(t->ssl, 0);
   switch (se) {
   case SSL_ERROR_WANT_READ:
-    c->io_want_write = 0;
+    t->want_write = 0;
     return XFER_IO_AGAIN;
   case SSL_ERROR_WANT_WRITE:
-    c->io_want_write = 1;
+    t->want_write = 1;
     return XFER_IO_AGAIN;
   case SSL_ERROR_ZERO_RETURN:
     return 0;
@@ -387,26 +442,101 @@ ssize_t xfer__tls_recv(struct xfer_conn *c, char *buf, size_t cap) {
   }
 }
 
-int xfer__tls_pending(struct xfer_conn *c) {
-  return SSL_has_pending(c->tls);
+static int tls_pending(struct xfer_cf *cf) {
+  struct tls *t = (struct tls *)cf;
+  return t->ssl && SSL_has_pending(t->ssl);
 }
 
-/* Could more bytes be waiting, in the SSL or in the kernel behind it? */
-int xfer__tls_maybe_more(struct xfer_conn *c) {
-  return SSL_has_pending(c->tls) ? 2 : c->tls_read_full;
+static int tls_more(struct xfer_cf *cf) {
+  struct tls *t = (struct tls *)cf;
+  if (tls_pending(cf)) return 1;
+  return t->read_full ? 2 : 0;
 }
 
-/* Sends close_notify if the socket takes it now, never waits for it. */
-void xfer__tls_close(struct xfer_conn *c) {
-  SSL *ssl = c->tls;
-  if (!ssl) return;
-  if (c->tls_ok && c->fd >= 0) {
+static int tls_want(struct xfer_cf *cf) {
+  struct tls *t = (struct tls *)cf;
+  if (!t->ssl) return 0;
+  if (!t->handshake_done) return t->want_write ? XFER_POLL_OUT : XFER_POLL_IN;
+  return t->want_write ? XFER_POLL_OUT : 0;
+}
+
+static void cfg_free(struct tls_cfg *g) {
+  free(g->cainfo);
+  free(g->capath);
+  free(g->sslcert);
+  free(g->sslkey);
+  free(g->keypasswd);
+  free(g->cipher_list);
+  free(g->pinnedpublickey);
+  free(g->name);
+}
+
+/* Sends close_notify if the filter below takes it now, never waits. */
+static void tls_close(struct xfer_cf *cf) {
+  struct tls *t = (struct tls *)cf;
+  if (t->ssl) {
+    if (t->handshake_done && cf->conn->fd >= 0) {
+      ERR_clear_error();
+      SSL_shutdown(t->ssl);
+    }
     ERR_clear_error();
-    SSL_shutdown(ssl);
+    SSL_free(t->ssl);
   }
-  ERR_clear_error();
-  SSL_free(ssl);
-  c->tls = NULL;
+  cfg_free(&t->cfg);
+  free(t);
+}
+
+static int tls_query(struct xfer_cf *cf, int what, void *out) {
+  struct tls *t = (struct tls *)cf;
+  switch (what) {
+  case XFER_CF_Q_VERIFY_RESULT:
+    *(long *)out = t->verify_result;
+    return 0;
+  case XFER_CF_Q_ALPN:
+    *(const char **)out = t->alpn_got;
+    return 0;
+  default:
+    return -1;
+  }
+}
+
+static const struct xfer_cf_type tls_type = {
+  "tls", tls_connect, tls_send, tls_recv, tls_pending, tls_more, tls_want,
+  tls_close, tls_query};
+
+static int dup_opt(char **dst, const char *src) {
+  return src && !(*dst = strdup(src));
+}
+
+struct xfer_cf *xfer__cf_tls_new(struct xfer_conn *c, struct xfer_cf *below,
+                                 XFER *e, const char *name, int name_is_ip,
+                                 const unsigned char *alpn, size_t alpn_len) {
+  struct tls *t = calloc(1, sizeof(*t));
+  struct tls_cfg *g;
+  const struct xfer_opts *o = &e->set;
+  if (!t) return NULL;
+  g = &t->cfg;
+  t->cf.type = &tls_type;
+  t->cf.conn = c;
+  t->cf.next = below;
+  if (dup_opt(&g->cainfo, o->cainfo) || dup_opt(&g->capath, o->capath) ||
+      dup_opt(&g->sslcert, o->sslcert) || dup_opt(&g->sslkey, o->sslkey) ||
+      dup_opt(&g->keypasswd, o->keypasswd) ||
+      dup_opt(&g->cipher_list, o->cipher_list) ||
+      dup_opt(&g->pinnedpublickey, o->pinnedpublickey) ||
+      dup_opt(&g->name, name) || alpn_len > sizeof(g->alpn)) {
+    cfg_free(g);
+    free(t);
+    return NULL;
+  }
+  g->sslversion = o->sslversion;
+  g->verifypeer = o->ssl_verifypeer;
+  g->verifyhost = o->ssl_verifyhost;
+  g->sessionid_cache = o->ssl_sessionid_cache;
+  g->name_is_ip = name_is_ip ? 1 : 0;
+  memcpy(g->alpn, alpn, alpn_len);
+  g->alpn_len = alpn_len;
+  return &t->cf;
 }
 
 void xfer__tls_session_free(void *session) {

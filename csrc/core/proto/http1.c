@@ -473,7 +473,7 @@ static int send_buf(XFER *e, const char *buf, size_t len, size_t *sent,
     if (n == XFER_IO_AGAIN) return 1;
     if (n < 0) {
       xfer__fail(e, "send failure: %s",
-                 e->conn->tls && !errno ? "TLS error" : strerror(errno));
+                 e->conn->secure && !errno ? "TLS error" : strerror(errno));
       return XFERE_SEND_ERROR;
     }
     /* SIZE_UPLOAD counts body bytes, not the request head. */
@@ -668,7 +668,7 @@ XFERcode xfer__h1_recv(XFER *e, int *finished) {
     if (n == XFER_IO_AGAIN) return XFERE_OK;
     if (n < 0) {
       xfer__fail(e, "recv failure: %s",
-                 c->tls && !errno ? "TLS error" : strerror(errno));
+                 c->secure && !errno ? "TLS error" : strerror(errno));
       return XFERE_RECV_ERROR;
     }
     if (n == 0) {
@@ -709,7 +709,7 @@ XFERcode xfer__h1_recv(XFER *e, int *finished) {
        * request's response: the connection is not kept. */
       if (consumed < (size_t)n ||
           (c->parser.keepalive &&
-           xfer__conn_bytes_after(c, (size_t)n == XFER_RECVBUF_SIZE)))
+           xfer__conn_bytes_after(c)))
         c->parser.keepalive = 0;
       *finished = 1;
       return XFERE_OK;
