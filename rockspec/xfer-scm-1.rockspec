@@ -47,7 +47,8 @@ build = {
             "csrc/core/multi.c", "csrc/core/socket.c", "csrc/core/transfer.c",
             "csrc/core/conn.c", "csrc/core/dns.c", "csrc/core/easy.c",
             "csrc/core/wait.c", "csrc/core/heap.c", "csrc/core/url.c",
-            "csrc/core/util.c", "csrc/core/proto/http1.c",
+            "csrc/core/util.c", "csrc/core/request.c", "csrc/core/body.c",
+            "csrc/core/proto/http1.c",
             "csrc/core/proto/h1parse.c", "csrc/core/filters/tcp.c",
             "csrc/core/filters/tls.c",
             -- the Lua binding (mk/lua.mk: LUA_SRC) and the built-in loop

@@ -216,7 +216,7 @@ static struct xfer_conn *idle_take(struct xfer_host *h) {
     c = xfer_queue_data(xfer_queue_head(&h->idle), struct xfer_conn, link);
     /* Bytes that arrived while it was idle, in TLS where no socket event
      * tells, were sent for no request: never someone else's response. */
-    if (xfer__conn_pending(c)) {
+    if (xfer__conn_pending(c) || c->proto->capacity(c) < 1) {
       xfer__conn_close(c);
       continue;
     }
@@ -296,12 +296,18 @@ static void conn_release(struct xfer_conn *c) {
   xfer__enforce_maxconnects(m);
 }
 
-void xfer__conn_done(XFER *e, int keep) {
+/* e is done with its connection: kept for the next transfer when the
+ * protocol says the exchange ended cleanly (ok: the response was complete
+ * and taken) and FORBID_REUSE does not forbid it, else closed. */
+void xfer__conn_done(XFER *e, int ok) {
   struct xfer_conn *c = e->conn;
+  int keep;
   if (!c) return;
+  keep = c->state == XFER_CS_ACTIVE && c->ps && c->proto->detach(c, e, ok) &&
+         !e->set.forbid_reuse && c->fd >= 0;
   e->conn = NULL;
   c->easy = NULL;
-  if (keep && c->fd >= 0 && c->state == XFER_CS_ACTIVE) conn_release(c);
+  if (keep) conn_release(c);
   else xfer__conn_close(c);
 }
 
@@ -373,7 +379,7 @@ static struct xfer_conn *conn_new(XFER *e, struct xfer_host *h) {
   xfer_queue_init(&c->ilink);
   xfer_queue_init(&c->dnslink);
   xfer_queue_insert_tail(&m->conns, &c->alllink);
-  xfer__h1p_init(&c->parser, 0, 0);
+  c->proto = &xfer__proto_http1;
   c->connect_start = xfer__now();
   c->state = XFER_CS_RESOLVING;
   c->easy = e;
@@ -500,8 +506,13 @@ void xfer__conn_resolved(struct xfer_conn *c, struct xfer_addrs *a, int err) {
   connect_chain(c, 0);
 }
 
-/* Ready for requests: every filter is set up. */
+/* Ready for requests: every filter is set up; the protocol takes over. */
 static void ready_for_requests(struct xfer_conn *c) {
+  XFERcode rc = (XFERcode)c->proto->init(c);
+  if (rc) {
+    conn_fail(c, rc);
+    return;
+  }
   c->state = XFER_CS_ACTIVE;
   if (c->easy) xfer__on_connected(c->easy);
 }
@@ -563,32 +574,16 @@ static void connect_chain(struct xfer_conn *c, int ev) {
 }
 
 void xfer__conn_event(struct xfer_conn *c, int ev) {
-  XFER *e = c->easy;
   switch (c->state) {
   case XFER_CS_CONNECTING:
     connect_chain(c, ev);
     break;
   case XFER_CS_ACTIVE:
-    if (!e) break;
-    if (e->state == XFER_ST_RECEIVING) { /* TLS may read on POLL_OUT */
-      xfer__on_readable(e);
-      break;
-    }
-    /* A failed or finished send may have freed c (and e): stop there. */
-    if ((ev & XFER_CSELECT_OUT || !ev) && xfer__on_writable(e)) break;
-    if (c->easy == e && e->conn == c && (ev & (XFER_CSELECT_IN |
-                                               XFER_CSELECT_ERR) || !ev))
-      xfer__on_readable(e);
+    c->proto->event(c, ev);
     break;
-  case XFER_CS_IDLE: {
-    /* An idle connection has nothing to say: readable means the server
-     * closed it (or sent garbage), so it must not be reused. */
-    char b;
-    ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-    xfer__conn_close(c);
+  case XFER_CS_IDLE:
+    if (c->proto->idle_event(c)) xfer__conn_close(c);
     break;
-  }
   default:
     break;
   }
@@ -629,13 +624,13 @@ void xfer__conn_close(struct xfer_conn *c) {
   struct xfer_host *h = c->host;
   if (c->state == XFER_CS_RESOLVING) xfer__dns_cancel(c);
   if (c->easy && c->easy->conn == c) c->easy->conn = NULL;
+  if (c->ps) c->proto->free(c);
   xfer__cf_close_all(c->cf); /* closes the socket too */
   c->cf = NULL;
   idle_unlink(c);
   xfer_queue_remove(&c->alllink);
   xfer_queue_remove(&c->dnslink);
   xfer__addrs_unref(c->addrs);
-  xfer__h1p_free(&c->parser);
   m->nconns--;
   h->nconns--;
   free(c);

@@ -58,11 +58,6 @@ static void free_run_state(XFER *e) {
   e->url_parsed = 0;
   free(e->body_retired);
   e->body_retired = NULL;
-  free(e->req);
-  e->req = NULL;
-  e->req_cap = e->req_len = 0;
-  free(e->upbuf);
-  e->upbuf = NULL;
   free(e->location);
   e->location = NULL;
 }
@@ -230,7 +225,8 @@ static XFERcode set_redir_protocols(struct xfer_opts *o, const char *s) {
  * keeps a replaced URL. */
 static void drop_copy(XFER *e) {
   struct xfer_opts *o = &e->set;
-  if (o->copypostfields && e->body == o->copypostfields) {
+  if (o->copypostfields && e->reader.type &&
+      e->reader.mem == o->copypostfields) {
     free(e->body_retired); /* not the one being sent */
     e->body_retired = o->copypostfields;
   } else {

@@ -78,7 +78,6 @@ XFERMcode xfer_multi_cleanup(XFERM *m) {
   xfer__hosts_free(m);
   xfer__tls_free(m);
   xfer__heap_free(&m->timers);
-  xfer__h1_free_pool(m);
   free(m->socks);
   free(m->snap);
   free(m->live);

@@ -3,13 +3,18 @@
  * RESOLVING -> CONNECTING -> SENDING -> RECEIVING -> DONE, with redirects,
  * the one retry on a reused connection, timeouts and completion.
  *
- * Connections are conn.c's; bytes on the wire are http1.c's.  Everything
- * here runs either from the ready list (xfer__drain) or from an event on the
- * transfer's connection, never from inside an application callback.
+ * Connections are conn.c's; bytes on the wire are a protocol handler's
+ * (proto/), which hands the response here through the xfer__resp_*
+ * functions: the header callback, Location, the body's way to the write
+ * callback (body.c), redirects and completion are decided here, for any
+ * protocol.  Everything here runs either from the ready list (xfer__drain)
+ * or from an event on the transfer's connection, never from inside an
+ * application callback.
  */
 
 #include "xfer_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,7 +83,7 @@ static void finish_removed(XFER *e) {
  * on: returns 1 when the caller must stop.  Order matters: a finished
  * transfer may have freed c; only a transfer that let go of c inside a
  * callback (re-added itself) leaves it alive and orphaned. */
-static int gone(XFER *e, struct xfer_conn *c) {
+int xfer__gone(XFER *e, struct xfer_conn *c) {
   if (e->removed && !e->cb_depth) {
     finish_removed(e);
     return 1;
@@ -91,61 +96,29 @@ static int gone(XFER *e, struct xfer_conn *c) {
   return 0;
 }
 
-static void start_receiving(XFER *e) {
+/* The request is out: the response is next. */
+void xfer__req_sent(XFER *e) {
   set_state(e, XFER_ST_RECEIVING);
   if (xfer__sock_want(e->multi, e->conn->fd, XFER_SOCK_CONN, e->conn, e,
                       XFER_POLL_IN))
     xfer__done(e, XFERE_OUT_OF_MEMORY);
 }
 
-/* Writes as much of the request as the socket takes: write first, and ask
- * for POLL_OUT only when the kernel says EAGAIN.  Returns 1 when the
- * transfer ended or let go of its connection: e and c may be freed. */
-static int send_more(XFER *e) {
-  int again = 0;
-  struct xfer_conn *c = e->conn;
-  XFERcode rc = xfer__h1_send(e, &again);
-  if (gone(e, c)) return 1;
-  if (rc) {
-    xfer__on_conn_failed(e, rc, 1);
-    return 1;
-  }
-  if (again) {
-    /* Reading too: a server may answer (and close) before taking it all. */
-    if (xfer__sock_want(e->multi, e->conn->fd, XFER_SOCK_CONN, e->conn, e,
-                        XFER_POLL_INOUT)) {
-      xfer__done(e, XFERE_OUT_OF_MEMORY);
-      return 1;
-    }
-    return 0;
-  }
-  start_receiving(e);
-  return e->state != XFER_ST_RECEIVING;
-}
-
 static void begin_request(XFER *e) {
   uint64_t now = xfer__now();
-  XFERcode rc = xfer__h1_build_request(e);
-  if (rc) {
-    xfer__done(e, rc);
-    return;
-  }
+  struct xfer_conn *c = e->conn;
   set_state(e, XFER_ST_SENDING);
-  e->conn->requests++;
+  c->requests++;
   e->got_bytes = 0;
-  e->req_sent = e->body_sent = e->up_len = e->up_sent = 0;
-  e->up_total = 0;
-  e->upload_done = 0;
   e->discard_body = 0;
-  xfer__h1p_reset(&e->conn->parser, e->method_head || e->skip_body);
   e->t_pretransfer = now - e->t_start;
   if (!e->t_connect) e->t_connect = e->t_pretransfer;
   if (!e->t_appconnect && e->u.scheme == XFER_SCHEME_HTTPS)
     e->t_appconnect = e->t_connect;
   if (!e->t_namelookup) e->t_namelookup = e->t_pretransfer;
-  memcpy(e->primary_ip, e->conn->primary_ip, sizeof(e->primary_ip));
-  e->primary_port = e->conn->primary_port;
-  e->local_port = e->conn->local_port;
+  memcpy(e->primary_ip, c->primary_ip, sizeof(e->primary_ip));
+  e->primary_port = c->primary_port;
+  e->local_port = c->local_port;
   if (e->set.low_speed_limit > 0 && e->set.low_speed_time > 0) {
     e->ls_check_at = now + 1000000;
     e->ls_bytes_at_check = 0;
@@ -153,39 +126,62 @@ static void begin_request(XFER *e) {
   }
   if (!e->set.noprogress && e->set.xferinfofn) e->progress_at = now + 1000000;
   xfer__recompute_timer(e);
-  send_more(e);
+  c->proto->submit(c, e);
 }
 
 void xfer__on_connected(XFER *e) { begin_request(e); }
 
-int xfer__on_writable(XFER *e) {
-  return e->state == XFER_ST_SENDING ? send_more(e) : 0;
-}
-
 static void follow_redirect(XFER *e);
 
-void xfer__on_readable(XFER *e) {
-  int finished = 0;
-  XFERcode rc;
-  struct xfer_conn *c = e->conn;
-  if (e->state != XFER_ST_RECEIVING && e->state != XFER_ST_SENDING) return;
-  rc = xfer__h1_recv(e, &finished);
-  if (gone(e, c)) return;
-  if (rc) {
-    xfer__on_conn_failed(e, rc, !e->got_bytes);
-    return;
+/* ---- the response, from the protocol handler ---- */
+
+void xfer__resp_started(XFER *e) {
+  if (e->got_bytes) return;
+  e->got_bytes = 1;
+  e->t_starttransfer = xfer__now() - e->t_start;
+}
+
+static int name_is(const char *h, size_t nlen, const char *name) {
+  return strlen(name) == nlen && xfer__strcasecmp_n(h, name, nlen) == 0;
+}
+
+int xfer__resp_header(XFER *e, const char *raw, size_t rawlen,
+                      const char *name, size_t nlen, const char *value,
+                      size_t vlen) {
+  XFERM *m = e->multi;
+  if (name && nlen == 8 && name_is(name, nlen, "Location")) {
+    char *loc = malloc(vlen + 1);
+    if (!loc) return XFERE_OUT_OF_MEMORY;
+    memcpy(loc, value, vlen);
+    loc[vlen] = 0;
+    free(e->location);
+    e->location = loc;
   }
-  if (!finished && e->state == XFER_ST_RECEIVING &&
-      xfer__sock_want(e->multi, e->conn->fd, XFER_SOCK_CONN, e->conn, e,
-                      XFER_POLL_IN | xfer__conn_io_want(e->conn))) {
-    xfer__done(e, XFERE_OUT_OF_MEMORY);
-    return;
+  if (e->set.headerfn || e->set.headerdata) {
+    size_t n;
+    unsigned run = xfer__cb_enter(e);
+    if (e->set.headerfn)
+      n = e->set.headerfn((char *)raw, 1, rawlen, e->set.headerdata);
+    else
+      n = fwrite(raw, 1, rawlen, e->set.headerdata);
+    if (xfer__cb_leave(e, m, run)) return XFERE_ABORTED_BY_CALLBACK;
+    if (n != rawlen) {
+      xfer__fail(e, "header callback took %zu of %zu bytes", n, rawlen);
+      return XFERE_WRITE_ERROR;
+    }
   }
-  if (e->got_bytes && progress(e)) {
-    gone(e, c);
-    return;
-  }
-  if (!finished) return;
+  return 0;
+}
+
+int xfer__resp_body(XFER *e, const char *data, size_t len) {
+  if (e->discard_body) return 0;
+  e->size_dl += (xfer_off_t)len;
+  return xfer__body_write(e, data, len);
+}
+
+int xfer__resp_progress(XFER *e) { return progress(e); }
+
+void xfer__resp_complete(XFER *e) {
   if (e->redirecting) follow_redirect(e);
   else xfer__done(e, XFERE_OK);
 }
@@ -193,10 +189,12 @@ void xfer__on_readable(XFER *e) {
 /* A failure on the connection.  A request that failed on a reused
  * connection before any response byte arrived is retried once on a new
  * one, as libcurl does: the server may have closed it just then. */
-void xfer__on_conn_failed(XFER *e, XFERcode code, int before_any_byte) {
+void xfer__xfer_failed(XFER *e, XFERcode code, int before_any_byte) {
   struct xfer_conn *c = e->conn;
+  /* A body from a read callback cannot be sent again. */
+  int replayable = !e->reader.type || e->reader.mem;
   int retry = c && c->requests > 1 && before_any_byte && !e->retried &&
-              !e->upload_cb &&
+              replayable &&
               (code == XFERE_GOT_NOTHING || code == XFERE_SEND_ERROR ||
                code == XFERE_RECV_ERROR);
   if (!retry) {
@@ -220,19 +218,16 @@ static int is_redirect(long code) {
          code == 308;
 }
 
-/* Called by http1.c when the final response's headers are in. */
-int xfer__headers_done(XFER *e);
-int xfer__headers_done(XFER *e) {
-  struct xfer_h1p *p = &e->conn->parser;
-  e->response_code = p->status;
-  e->content_length = p->content_length;
-  if (e->set.followlocation && is_redirect(p->status) && e->location) {
+int xfer__resp_headers_done(XFER *e, int status, xfer_off_t content_length) {
+  e->response_code = status;
+  e->content_length = content_length;
+  if (e->set.followlocation && is_redirect(status) && e->location) {
     e->redirecting = 1;
     e->discard_body = 1;
     return 0;
   }
-  if (e->set.failonerror && p->status >= 400) {
-    xfer__fail(e, "The requested URL returned error: %d", p->status);
+  if (e->set.failonerror && status >= 400) {
+    xfer__fail(e, "The requested URL returned error: %d", status);
     return XFERE_HTTP_RETURNED_ERROR;
   }
   return 0;
@@ -247,8 +242,7 @@ static int redirect_allowed(XFER *e, const char *to) {
 static void follow_redirect(XFER *e) {
   int err = 0;
   char *to;
-  long max = e->set.maxredirs;
-  struct xfer_h1p *p = &e->conn->parser;
+  long max = e->set.maxredirs, status = e->response_code;
   if (max >= 0 && e->redirect_count >= max) {
     xfer__fail(e, "Maximum (%ld) redirects followed", max);
     xfer__done(e, XFERE_TOO_MANY_REDIRECTS);
@@ -270,24 +264,20 @@ static void follow_redirect(XFER *e) {
   /* 301/302 turn a POST (not a PUT) into a GET, 303 turns anything but
    * HEAD into a GET (libcurl's default); 307 and 308 keep the method and
    * body. */
-  if ((p->status == 303 && !e->method_head) ||
-      ((p->status == 301 || p->status == 302) && e->has_body &&
+  if ((status == 303 && !e->method_head) ||
+      ((status == 301 || status == 302) && e->has_body &&
        !e->set.upload && !e->set.customrequest))
     e->method_get = 1;
-  if (!e->method_get) {
-    XFERcode rc = xfer__h1_rewind_upload(e);
+  if (!e->method_get && e->reader.type) {
+    XFERcode rc = (XFERcode)e->reader.type->rewind(&e->reader);
     if (rc) {
       free(to);
       xfer__done(e, rc);
       return;
     }
   }
-  xfer__verbose(e, "redirect %ld to %s", (long)p->status, to);
-  /* Kept only if the whole request went out: a server may redirect
-   * before reading all of a body, and the rest must not become the next
-   * request's first bytes. */
-  xfer__conn_done(e, p->done && p->keepalive && !e->set.forbid_reuse &&
-                         !e->skip_body && e->state == XFER_ST_RECEIVING);
+  xfer__verbose(e, "redirect %ld to %s", status, to);
+  xfer__conn_done(e, 1); /* the response was complete */
   if (e->url != e->set.url) free(e->url);
   e->url = to;
   free(e->location);
@@ -327,7 +317,7 @@ static void start(XFER *e) {
     }
   }
   e->redirecting = 0;
-  rc = xfer__h1_check_request(e);
+  rc = xfer__req_check(e);
   if (rc) {
     xfer__done(e, rc);
     return;
@@ -401,7 +391,7 @@ void xfer__timer_expired(XFER *e, uint64_t now) {
     struct xfer_conn *c = e->conn;
     e->progress_at = now + 1000000;
     if (progress(e)) {
-      gone(e, c);
+      xfer__gone(e, c);
       return;
     }
   }
@@ -411,14 +401,10 @@ void xfer__timer_expired(XFER *e, uint64_t now) {
 /* Ends the transfer with code and queues its message. */
 void xfer__done(XFER *e, XFERcode code) {
   XFERM *m = e->multi;
-  int keep;
   if (!m || e->state == XFER_ST_DONE) return;
-  keep = code == XFERE_OK && e->conn && e->conn->parser.done &&
-         e->conn->parser.keepalive && !e->set.forbid_reuse &&
-         !e->skip_body && e->state == XFER_ST_RECEIVING;
   if (code && e->set.errorbuffer && !e->set.errorbuffer[0])
     xfer__fail(e, "%s", xfer_easy_strerror(code));
-  if (e->conn) xfer__conn_done(e, keep);
+  if (e->conn) xfer__conn_done(e, code == XFERE_OK);
   xfer__unqueue(e);
   xfer__easy_disarm(e);
   if (e->in_ready) {
@@ -427,9 +413,6 @@ void xfer__done(XFER *e, XFERcode code) {
   }
   e->t_total = since_start(e);
   e->ls_check_at = e->progress_at = 0;
-  /* Not from inside the transfer's own callback: frames below may still
-   * be sending from the buffer. */
-  if (!e->cb_depth) xfer__h1_release_request(e);
   set_state(e, XFER_ST_DONE);
   e->result = code;
   e->msg.msg = XFERMSG_DONE;

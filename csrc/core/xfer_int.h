@@ -12,8 +12,11 @@
 #include "queue.h"
 #include "heap.h"
 #include "proto/h1parse.h"
+#include "proto/proto.h"
 #include "url.h"
 #include "filters/cf.h"
+#include "request.h"
+#include "body.h"
 
 #include <stdarg.h>
 #include <sys/socket.h>
@@ -97,7 +100,8 @@ struct xfer_conn {
   int ipresolve;
   uint64_t connect_start;
   unsigned requests;           /* requests sent on it */
-  struct xfer_h1p parser;
+  const struct xfer_proto *proto; /* what it speaks, once set up */
+  void *ps;                    /* the protocol's state (proto.h) */
   struct xfer_cf *cf;          /* the top of its filter chain (cf.h) */
   unsigned secure : 1;         /* a TLS filter is in the chain */
   unsigned orphan : 1;         /* its transfer let go of it in a callback */
@@ -173,27 +177,14 @@ struct xfer_easy {
   /* the current request */
   char *url;                   /* effective URL: set.url or a redirect */
   struct xfer_url u;
-  char *req;                   /* request head (+ small body) */
-  size_t req_len, req_cap, req_sent;
-  size_t req_head_len;         /* req minus a body appended to it */
-  xfer_off_t up_total;         /* bytes the read callback gave */
-  const char *body;            /* body from memory, not in req */
-  size_t body_len, body_sent;
+  struct xfer_reader reader;   /* its body's source (type NULL: none) */
+  struct xfer_writer *writers; /* before the write callback (NULL: none) */
   char *body_retired;          /* a replaced COPYPOSTFIELDS body still sent */
-  char *upbuf;                 /* read-callback uploads */
-  size_t up_len, up_sent;
   char *location;              /* Location of a 3xx */
   xfer_off_t upload_size;      /* body size announced, -1 unknown */
   unsigned has_body : 1;
   unsigned method_head : 1;
-  unsigned skip_body : 1;      /* NOBODY with another method: no body read,
-                                  and the connection is not kept */
-  unsigned method_get : 1;     /* may be replayed: no read-callback body */
-  unsigned upload_cb : 1;      /* body comes from the read callback */
-  unsigned upload_chunked : 1;
-  unsigned mem_chunked : 1;    /* a big memory body, chunked: its end
-                                  follows it (up_sent counts that) */
-  unsigned upload_done : 1;
+  unsigned method_get : 1;     /* a redirect made it a GET */
   unsigned redirecting : 1;
   unsigned retried : 1;
   unsigned got_bytes : 1;      /* a response byte arrived */
@@ -288,8 +279,6 @@ struct xfer_multi {
   char *recvbuf;               /* shared by every connection */
   int *snap;                   /* the live fds, copied for perform and */
   int snap_cap;                /* socket_all (kept: no malloc per call) */
-  char *reqpool;               /* request buffers of finished transfers */
-  int nreqpool;
   int wakeup_fd;               /* eventfd for xfer_multi_wakeup */
 
   struct xfer_dns *dns;        /* dns.c */
@@ -336,7 +325,7 @@ int xfer__sock_event(XFERM *m, int fd, int ev);
 
 /* conn.c: connections and the connection cache */
 int xfer__conn_acquire(XFER *e);          /* 0 got/queued, or XFERcode */
-void xfer__conn_done(XFER *e, int keep);  /* detach e from its connection */
+void xfer__conn_done(XFER *e, int ok);    /* e lets go of its connection */
 void xfer__conn_close(struct xfer_conn *c);
 void xfer__conn_event(struct xfer_conn *c, int ev);
 void xfer__conn_resolved(struct xfer_conn *c, struct xfer_addrs *a, int err);
@@ -351,25 +340,14 @@ void xfer__step(XFER *e);
 void xfer__timer_expired(XFER *e, uint64_t now);
 void xfer__done(XFER *e, XFERcode code);
 void xfer__detach(XFER *e);
-void xfer__on_connected(XFER *e);
-void xfer__on_readable(XFER *e);
-int xfer__on_writable(XFER *e);  /* 1: e and its connection may be gone */
-void xfer__on_conn_failed(XFER *e, XFERcode code, int before_any_byte);
+void xfer__on_connected(XFER *e);  /* its new connection is set up */
 void xfer__recompute_timer(XFER *e);
 
-/* http1.c: request writer and response glue */
-XFERcode xfer__h1_check_request(XFER *e);
-XFERcode xfer__h1_build_request(XFER *e);
-void xfer__h1_release_request(XFER *e);
 /* wait.c: keeps the epoll set (if any) in step with socks[fd].want. */
 int xfer__ep_init(XFERM *m);
 void xfer__ep_sync(XFERM *m, int fd);
 void xfer__ep_free(XFERM *m);
 int *xfer__live_snapshot(XFERM *m, int n);
-XFERcode xfer__h1_rewind_upload(XFER *e);
-void xfer__h1_free_pool(XFERM *m);
-XFERcode xfer__h1_send(XFER *e, int *again);
-XFERcode xfer__h1_recv(XFER *e, int *finished);
 
 /* conn.c: I/O on a connection, through TLS when it has it.  send/recv
  * return bytes (recv: 0 at EOF), XFER_IO_AGAIN, or -XFERcode. */

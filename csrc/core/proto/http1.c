@@ -1,11 +1,14 @@
 /*
- * http1.c -- HTTP/1.1 on a connection: the request writer (head, body from
- * memory or from the read callback, chunked when the size is unknown), and
- * the glue that feeds received bytes to the response parser (h1parse.c) and
- * hands headers and body to the application's callbacks.
+ * http1.c -- the HTTP/1.1 protocol handler (proto.h): one exchange at a
+ * time on a connection.  It writes the request (request.h) as a head,
+ * frames the body (Content-Length, or chunked over the client's reader),
+ * feeds what comes back to the response parser (h1parse.c) and hands the
+ * response to the transfer (xfer__resp_*).
  *
- * Steady state allocates nothing: the request buffer belongs to the easy
- * handle and is reused, the receive buffer is shared by the multi handle.
+ * Steady state allocates nothing: the request buffer and the upload buffer
+ * belong to the connection and serve each request it carries; the receive
+ * buffer is the multi handle's.  A keep-alive request costs one send (head
+ * and a small body together) and one recv.
  */
 
 #include "xfer_int.h"
@@ -16,574 +19,233 @@
 #include <string.h>
 #include <sys/socket.h>
 
-int xfer__headers_done(XFER *e); /* transfer.c */
+#define SMALL_BODY (64 * 1024)     /* bodies up to this go out with the head */
+#define UPLOAD_PIECE (16 * 1024)   /* what is read from a reader at a time */
+#define CHUNK_ROOM 16              /* before a piece: its chunk size line */
+#define CHUNK_TAIL 7               /* after it: CRLF, and "0\r\n\r\n" */
 
-#define SMALL_BODY (64 * 1024) /* bodies up to this go out with the head */
-
-/* A finished transfer hands its request buffer to its multi handle, for the
- * next one to start: a million queued transfers then cost no allocation
- * each for their requests, and hold none while they wait or once done. */
-#define POOLED_CAP 512
-#define POOL_MAX 256
-
-void xfer__h1_release_request(XFER *e) {
-  XFERM *m = e->multi;
-  if (!e->req) return;
-  if (m && e->req_cap == POOLED_CAP && m->nreqpool < POOL_MAX) {
-    memcpy(e->req, &m->reqpool, sizeof(char *));
-    m->reqpool = e->req;
-    m->nreqpool++;
-  } else {
-    free(e->req);
-  }
-  e->req = NULL;
-  e->req_cap = e->req_len = 0;
-}
-
-void xfer__h1_free_pool(XFERM *m) {
-  while (m->reqpool) {
-    char *p = m->reqpool;
-    memcpy(&m->reqpool, p, sizeof(char *));
-    free(p);
-  }
-  m->nreqpool = 0;
-}
-
-static int reserve(XFER *e, size_t more) {
-  size_t need = e->req_len + more, cap;
-  char *p;
-  if (need <= e->req_cap) return 0;
-  if (!e->req && need <= POOLED_CAP && e->multi && e->multi->reqpool) {
-    XFERM *m = e->multi;
-    e->req = m->reqpool;
-    memcpy(&m->reqpool, e->req, sizeof(char *));
-    m->nreqpool--;
-    e->req_cap = POOLED_CAP;
-    return 0;
-  }
-  cap = e->req_cap ? e->req_cap : POOLED_CAP;
-  while (cap < need) cap *= 2;
-  p = realloc(e->req, cap);
-  if (!p) return -1;
-  e->req = p;
-  e->req_cap = cap;
-  return 0;
-}
-
-static int add(XFER *e, const char *s, size_t n) {
-  if (reserve(e, n)) return -1;
-  memcpy(e->req + e->req_len, s, n);
-  e->req_len += n;
-  return 0;
-}
-
-static int adds(XFER *e, const char *s) { return add(e, s, strlen(s)); }
-
-/* The internal headers a custom header can replace or remove.  Not the
- * framing headers: see scan_custom. */
-enum { H_HOST, H_UA, H_ACCEPT, H_CTYPE, H_AUTH, H_NUM };
-static const char *const internal_names[H_NUM] = {
-  "Host", "User-Agent", "Accept", "Content-Type", "Authorization"};
-
-static int name_is(const char *h, size_t nlen, const char *name) {
-  return strlen(name) == nlen && xfer__strcasecmp_n(h, name, nlen) == 0;
-}
-
-/* RFC 9110 tchar: what a method and a field name are made of. */
-static int is_token(const char *s, size_t n) {
-  static const char extra[] = "!#$%&'*+-.^_`|~";
-  size_t i;
-  if (!n) return 0;
-  for (i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-          (c >= 'A' && c <= 'Z') || (c && strchr(extra, c))))
-      return 0;
-  }
-  return 1;
-}
-
-/* One custom header as libcurl reads it: "Name: value" sends (and
- * replaces an internal one), "Name:" removes an internal one, "Name;"
- * sends it empty.  Sets the name's length and the value (trimmed in
- * front; "" for both short forms), or returns -1 for a line that is none
- * of these. */
-static int custom_parts(const char *h, size_t *nlen, const char **value,
-                        int *removes) {
-  const char *colon = strchr(h, ':'), *v;
-  *removes = 0;
-  if (colon) {
-    *nlen = (size_t)(colon - h);
-    v = colon + 1;
-    while (*v == ' ' || *v == '\t') v++;
-    *removes = !*v;
-  } else {
-    const char *semi = strchr(h, ';');
-    if (!semi) return -1;
-    *nlen = (size_t)(semi - h);
-    for (v = semi + 1; *v == ' ' || *v == '\t'; v++) {}
-    if (*v) return -1;
-  }
-  *value = v;
-  return 0;
-}
-
-/* What the custom headers say about the body's framing. */
-struct framing {
-  int cl_set;                /* a Content-Length with a value */
-  xfer_off_t cl;
-  int te;                    /* TE_* below */
+/* A connection's HTTP/1.1 state. */
+struct h1 {
+  struct xfer_h1p parser;
+  XFER *e;                     /* the transfer it carries, or NULL */
+  /* The request head (and a small body, with its framing). */
+  char *req;
+  size_t req_len, req_cap, req_sent, req_head_len;
+  /* A body from memory too big to copy: sent where it is, then (chunked)
+   * its end. */
+  const char *mem;
+  size_t mem_len, mem_sent, tail_sent;
+  /* A body from a reader, a piece at a time; when chunked, framed here. */
+  struct xfer_reader *body;
+  char *up;
+  size_t up_len, up_sent, up_data_at, up_data_len;
+  unsigned chunked : 1;        /* the body goes chunked */
+  unsigned mem_tail : 1;       /* mem is chunked: "\r\n0\r\n\r\n" follows */
+  unsigned body_eos : 1;       /* the reader said it ended */
+  unsigned sent_all : 1;       /* the whole request is out */
+  unsigned no_body : 1;        /* HEAD or NOBODY: no response body */
+  unsigned skip_body : 1;      /* NOBODY with another method: a body the
+                                  server sends is left unread */
 };
-enum { TE_NONE = 0, TE_CHUNKED, TE_REMOVED };
 
-static XFERcode refuse(XFER *e, const char *why, const char *h) {
-  xfer__fail(e, "%s: %.60s", why, h);
-  return XFERE_BAD_FUNCTION_ARGUMENT;
-}
+static const char chunk_end[] = "\r\n0\r\n\r\n";
 
-/* Checks every custom header and notes which internal ones they replace.
- * Refused (43): a CR, LF, other control byte or DEL anywhere (header
- * injection), a name that is not a token (a space would end the name on
- * the server's side), and framing values xfer cannot honour: a
- * Content-Length that is not a number, a Transfer-Encoding other than
- * chunked.  The request writer frames the body itself from these, so a
- * caller's header can never disagree with the bytes sent. */
-static XFERcode scan_custom(XFER *e, int overridden[H_NUM],
-                            struct framing *fr) {
-  const struct xfer_slist *l;
-  memset(fr, 0, sizeof(*fr));
-  for (l = e->set.httpheader; l; l = l->next) {
-    const char *h = l->data, *p, *v;
-    size_t nlen;
-    int i, removes;
-    if (!h) continue;
-    for (p = h; *p; p++)
-      if (((unsigned char)*p < 0x20 && *p != '\t') || *p == 0x7f)
-        return refuse(e, "control character in request header", h);
-    if (custom_parts(h, &nlen, &v, &removes))
-      return refuse(e, "request header without a colon", h);
-    if (!is_token(h, nlen))
-      return refuse(e, "request header name is not a token", h);
-    for (i = 0; i < H_NUM; i++)
-      if (name_is(h, nlen, internal_names[i])) {
-        /* Two Hosts: servers must refuse it, proxies may pick either. */
-        if (i == H_HOST && overridden[i] == 2 && !removes)
-          return refuse(e, "more than one Host request header", h);
-        overridden[i] = removes ? 1 : 2;
-      }
-    if (name_is(h, nlen, "Content-Length") && !removes) {
-      uint64_t x = 0;
-      size_t k, vl = strlen(v);
-      while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t')) vl--;
-      for (k = 0; k < vl && x < ((uint64_t)1 << 62); k++) {
-        if (v[k] < '0' || v[k] > '9') break;
-        x = x * 10 + (uint64_t)(v[k] - '0');
-      }
-      if (!vl || k < vl || (fr->cl_set && fr->cl != (xfer_off_t)x))
-        return refuse(e, "bad Content-Length request header", h);
-      fr->cl_set = 1;
-      fr->cl = (xfer_off_t)x;
-    } else if (name_is(h, nlen, "Transfer-Encoding")) {
-      size_t vl = strlen(v);
-      while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t')) vl--;
-      if (removes) fr->te = TE_REMOVED;
-      else if (vl == 7 && xfer__strcasecmp_n(v, "chunked", 7) == 0)
-        fr->te = TE_CHUNKED;
-      else
-        return refuse(e, "only 'Transfer-Encoding: chunked' can be sent", h);
-    }
-  }
-  return XFERE_OK;
-}
+/* ---- writing the head ---- */
 
-/* The custom headers, minus what the request writer sends itself: the
- * framing (always xfer's own, from scan_custom), a Host meant for the
- * original host only, and credentials on a redirect to another host. */
-static int add_custom(XFER *e, int other_host) {
-  const struct xfer_slist *l;
-  for (l = e->set.httpheader; l; l = l->next) {
-    const char *h = l->data, *v;
-    size_t nlen;
-    int removes;
-    if (!h || custom_parts(h, &nlen, &v, &removes) || removes) continue;
-    if (name_is(h, nlen, "Content-Length") ||
-        name_is(h, nlen, "Transfer-Encoding"))
-      continue;
-    if (other_host && name_is(h, nlen, "Host")) continue;
-    if (other_host && !e->set.unrestricted_auth &&
-        (name_is(h, nlen, "Authorization") || name_is(h, nlen, "Cookie")))
-      continue;
-    if (add(e, h, nlen) || add(e, ":", 1) || (*v && add(e, " ", 1)) ||
-        adds(e, v) || add(e, "\r\n", 2))
-      return -1;
-  }
+static int reserve(struct h1 *h, size_t more) {
+  size_t need = h->req_len + more, cap;
+  char *p;
+  if (need <= h->req_cap) return 0;
+  cap = h->req_cap ? h->req_cap : 512;
+  while (cap < need) cap *= 2;
+  if (!(p = realloc(h->req, cap))) return -1;
+  h->req = p;
+  h->req_cap = cap;
   return 0;
 }
 
-static int hexval(int c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
+static int add(struct h1 *h, const char *s, size_t n) {
+  if (reserve(h, n)) return -1;
+  memcpy(h->req + h->req_len, s, n);
+  h->req_len += n;
+  return 0;
 }
 
-/* Percent-decodes n bytes of src into dst (dst has room for n). */
-static size_t unescape(char *dst, const char *src, size_t n) {
-  size_t i, o = 0;
-  for (i = 0; i < n; i++) {
-    if (src[i] == '%' && i + 2 < n && hexval(src[i + 1]) >= 0 &&
-        hexval(src[i + 2]) >= 0) {
-      dst[o++] = (char)(hexval(src[i + 1]) * 16 + hexval(src[i + 2]));
-      i += 2;
-    } else {
-      dst[o++] = src[i];
+static int adds(struct h1 *h, const char *s) { return add(h, s, strlen(s)); }
+
+#define ADD_LIT(h, lit) add((h), (lit), sizeof(lit) - 1)
+
+/* "Name: value\r\n" ("Name:" when the value is empty), in one copy each. */
+static int add_field(struct h1 *h, const struct xfer_hdr *f) {
+  char *p;
+  if (reserve(h, f->nlen + f->vlen + 4)) return -1;
+  p = h->req + h->req_len;
+  memcpy(p, f->name, f->nlen);
+  p += f->nlen;
+  *p++ = ':';
+  if (f->vlen) {
+    *p++ = ' ';
+    memcpy(p, f->value, f->vlen);
+    p += f->vlen;
+  }
+  *p++ = '\r';
+  *p++ = '\n';
+  h->req_len = (size_t)(p - h->req);
+  return 0;
+}
+
+static int add_hex(struct h1 *h, size_t n) {
+  char line[24];
+  int len = snprintf(line, sizeof(line), "%zx\r\n", n);
+  return add(h, line, (size_t)len);
+}
+
+/* The request head, with the framing the body needs; a small body from
+ * memory joins it (one send for both). */
+static int write_head(struct h1 *h, const struct xfer_req *r) {
+  char num[24];
+  int oom = 0, i;
+  h->req_len = 0;
+  oom |= adds(h, r->method) || add(h, " ", 1);
+  if (r->path_slash) oom |= add(h, "/", 1);
+  oom |= add(h, r->path, r->path_len) || ADD_LIT(h, " HTTP/1.1\r\n");
+  if (r->host_field) {
+    struct xfer_hdr f = {"Host", r->host_field, 4, r->host_field_len};
+    oom |= add_field(h, &f);
+  } else if (r->host) {
+    oom |= ADD_LIT(h, "Host: ");
+    if (r->host_v6) oom |= add(h, "[", 1);
+    oom |= add(h, r->host, r->host_len);
+    if (r->host_v6) oom |= add(h, "]", 1);
+    if (r->port_shown) {
+      num[0] = ':';
+      oom |= add(h, num, 1 + xfer__fmt_u64(num + 1, r->port));
     }
+    oom |= add(h, "\r\n", 2);
   }
-  return o;
-}
-
-static int add_basic_auth(XFER *e) {
-  static const char b64[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  size_t ul = e->u.user_len, pl = e->u.pass_len, n, i;
-  char *raw, *out;
-  int rc;
-  raw = malloc(ul + pl + 2);
-  if (!raw) return -1;
-  n = unescape(raw, e->url + e->u.user_off, ul);
-  raw[n++] = ':';
-  n += unescape(raw + n, e->url + e->u.pass_off, pl);
-  out = malloc((n + 2) / 3 * 4 + 1);
-  if (!out) {
-    free(raw);
-    return -1;
-  }
-  for (i = 0; i * 3 < n; i++) {
-    unsigned v = (unsigned char)raw[i * 3] << 16;
-    size_t k = n - i * 3;
-    if (k > 1) v |= (unsigned char)raw[i * 3 + 1] << 8;
-    if (k > 2) v |= (unsigned char)raw[i * 3 + 2];
-    out[i * 4] = b64[(v >> 18) & 63];
-    out[i * 4 + 1] = b64[(v >> 12) & 63];
-    out[i * 4 + 2] = k > 1 ? b64[(v >> 6) & 63] : '=';
-    out[i * 4 + 3] = k > 2 ? b64[v & 63] : '=';
-  }
-  out[i * 4] = 0;
-  rc = adds(e, "Authorization: Basic ") || adds(e, out) || adds(e, "\r\n");
-  free(raw);
-  free(out);
-  return rc;
-}
-
-/* Is the current URL's host:port the one of the URL the caller set? */
-static int same_origin_as_set(XFER *e) {
-  struct xfer_url o;
-  char a[300], b[300];
-  if (e->url == e->set.url) return 1;
-  if (xfer__url_parse(e->set.url, strlen(e->set.url), &o)) return 0;
-  if (xfer__url_hostport(e->set.url, &o, a, sizeof(a)) < 0 ||
-      xfer__url_hostport(e->url, &e->u, b, sizeof(b)) < 0)
-    return 0;
-  return o.scheme == e->u.scheme && strcmp(a, b) == 0;
-}
-
-static const char *method_of(XFER *e, int *has_body) {
-  const struct xfer_opts *o = &e->set;
-  *has_body = 0;
-  if (e->method_get) return "GET";
-  if (o->upload) {
-    *has_body = 1;
-    return o->customrequest ? o->customrequest : "PUT";
-  }
-  if (o->postfields || o->post) {
-    *has_body = 1;
-    return o->customrequest ? o->customrequest : "POST";
-  }
-  if (o->nobody) return o->customrequest ? o->customrequest : "HEAD";
-  return o->customrequest ? o->customrequest : "GET";
-}
-
-/* How the body goes out: its length (-1: unknown) and whether it is
- * chunked.  A caller's Transfer-Encoding: chunked chunks it and drops any
- * Content-Length (libcurl's rule: never both, the CL.TE smuggling
- * pattern).  A caller's Content-Length must be the body's length, and
- * announces the length of a read-callback body of unknown size.  Returns
- * 0 or 43 with the reason. */
-static XFERcode body_framing(XFER *e, const struct framing *fr, int has_body,
-                             xfer_off_t *blen, int *chunked) {
-  *chunked = fr->te == TE_CHUNKED;
-  *blen = -1;
-  if (!has_body) {
-    if (fr->cl_set && fr->cl != 0 && !*chunked) {
-      xfer__fail(e, "Content-Length header "
-                 "(%lld) on a request without a body", (long long)fr->cl);
-      return XFERE_BAD_FUNCTION_ARGUMENT;
+  for (i = 0; i <= r->nh; i++) {
+    if (i == r->framing_at) {
+      if (h->chunked) {
+        oom |= ADD_LIT(h, "Transfer-Encoding: chunked\r\n");
+      } else if (r->has_body || r->cl_zero) {
+        oom |= ADD_LIT(h, "Content-Length: ") ||
+               add(h, num, xfer__fmt_u64(num, r->has_body
+                                                  ? (uint64_t)r->body_len
+                                                  : 0)) ||
+               add(h, "\r\n", 2);
+      }
     }
+    if (i < r->nh) oom |= add_field(h, &r->h[i]);
+  }
+  oom |= add(h, "\r\n", 2);
+  h->req_head_len = h->req_len;
+  if (h->mem && (h->mem_len <= SMALL_BODY || !r->has_body)) {
+    if (h->chunked && h->mem_len) oom |= add_hex(h, h->mem_len);
+    oom |= add(h, h->mem, h->mem_len);
+    if (h->chunked) oom |= h->mem_len ? adds(h, chunk_end) : adds(h, "0\r\n\r\n");
+    h->mem = NULL;
+  } else if (h->mem && h->chunked) {
+    oom |= add_hex(h, h->mem_len);
+    h->mem_tail = 1;
+  }
+  return oom;
+}
+
+/* ---- the body from a reader ---- */
+
+/* The next piece of the body into h->up, framed as a chunk when chunked.
+ * 0, or an XFERcode (the reader's: the reason is given). */
+static XFERcode next_piece(struct h1 *h) {
+  char *data;
+  size_t room = UPLOAD_PIECE;
+  ssize_t n;
+  int eos = 0;
+  if (!h->up && !(h->up = malloc(CHUNK_ROOM + UPLOAD_PIECE + CHUNK_TAIL)))
+    return XFERE_OUT_OF_MEMORY;
+  data = h->up + CHUNK_ROOM;
+  n = xfer__reader_read(h->body, data, room, &eos);
+  if (n < 0) return (XFERcode)-n;
+  h->body_eos = eos != 0;
+  h->up_sent = 0;
+  if (!h->chunked) {
+    h->up_data_at = 0;
+    memmove(h->up, data, (size_t)n);
+    h->up_len = h->up_data_len = (size_t)n;
     return XFERE_OK;
   }
-  if (e->set.postfields && !e->set.upload)
-    *blen = e->set.postfieldsize >= 0 ? e->set.postfieldsize
-                                      : (xfer_off_t)strlen(e->set.postfields);
-  else
-    *blen = e->set.upload ? e->set.infilesize : e->set.postfieldsize;
-  if (*chunked) return XFERE_OK;
-  if (fr->cl_set) {
-    if (*blen < 0) *blen = fr->cl;
-    if (*blen != fr->cl) {
-      xfer__fail(e, "Content-Length header "
-                 "(%lld) differs from the body's size (%lld)",
-                 (long long)fr->cl, (long long)*blen);
-      return XFERE_BAD_FUNCTION_ARGUMENT;
+  {
+    char line[CHUNK_ROOM];
+    int hl = n ? snprintf(line, sizeof(line), "%zx\r\n", (size_t)n) : 0;
+    char *start = data - hl;
+    memcpy(start, line, (size_t)hl);
+    h->up_len = (size_t)hl + (size_t)n;
+    if (n) {
+      memcpy(data + n, "\r\n", 2);
+      h->up_len += 2;
     }
-  }
-  if (*blen < 0) {
-    if (fr->te == TE_REMOVED) {
-      xfer__fail(e, "a body of unknown size "
-                 "needs Transfer-Encoding: chunked, which a header removed");
-      return XFERE_BAD_FUNCTION_ARGUMENT;
+    if (eos) {
+      memcpy(start + h->up_len, "0\r\n\r\n", 5);
+      h->up_len += 5;
     }
-    *chunked = 1;
+    h->up_data_at = (size_t)hl;
+    h->up_data_len = (size_t)n;
+    memmove(h->up, start, h->up_len);
   }
   return XFERE_OK;
 }
 
-/* What can make a request unsendable, checked when the transfer starts:
- * before it waits in a queue or opens a connection. */
-XFERcode xfer__h1_check_request(XFER *e) {
-  int ov[H_NUM] = {0}, has_body, chunked;
-  struct framing fr;
-  xfer_off_t blen;
-  const char *method = method_of(e, &has_body);
-  XFERcode rc = scan_custom(e, ov, &fr);
-  if (rc) return rc;
-  if (!is_token(method, strlen(method))) {
-    xfer__fail(e, "bad request method: %.40s",
-               method);
-    return XFERE_BAD_FUNCTION_ARGUMENT;
-  }
-  return body_framing(e, &fr, has_body, &blen, &chunked);
-}
+/* ---- sending ---- */
 
-static int add_hex(XFER *e, size_t n) {
-  char head[24];
-  int hl = snprintf(head, sizeof(head), "%zx\r\n", n);
-  return add(e, head, (size_t)hl);
-}
-
-/* Writes the request into e->req when the transfer has its connection, so
- * a queued transfer holds no request buffer. */
-XFERcode xfer__h1_build_request(XFER *e) {
-  int ov[H_NUM] = {0}, has_body, oom = 0, chunked, other_host;
-  struct framing fr;
-  const char *method = method_of(e, &has_body);
-  const char *path = e->url + e->u.path_off;
-  size_t plen = e->u.path_len;
-  xfer_off_t blen;
-  char num[64];
-  XFERcode rc = scan_custom(e, ov, &fr);
-  if (rc || (rc = body_framing(e, &fr, has_body, &blen, &chunked))) return rc;
-  e->method_head = strcmp(method, "HEAD") == 0;
-  /* NOBODY means no body whatever the method (libcurl's rule): a body
-   * the server sends anyway is left unread, so its connection closes. */
-  e->skip_body = e->set.nobody && !e->method_head;
-  e->body = NULL;
-  e->body_len = 0;
-  e->upload_cb = e->mem_chunked = 0;
-  e->upload_chunked = (unsigned)(has_body && chunked);
-  e->has_body = (unsigned)has_body;
-  if (has_body) {
-    if (e->set.postfields && !e->set.upload) {
-      e->body = e->set.postfields;
-      e->body_len = (size_t)(e->set.postfieldsize >= 0
-                                 ? e->set.postfieldsize
-                                 : (xfer_off_t)strlen(e->set.postfields));
-    } else {
-      e->upload_cb = 1;
-    }
-  }
-  /* A custom Host is for the original host only (libcurl's rule), and
-   * credentials set for one host are not sent to another after a
-   * redirect (libcurl since 7.83) unless UNRESTRICTED_AUTH says so. */
-  other_host = !same_origin_as_set(e);
-  if (other_host) ov[H_HOST] = 0;
-  e->req_len = 0;
-  oom |= adds(e, method) || add(e, " ", 1);
-  if (!plen || e->u.path_needs_slash) oom |= add(e, "/", 1);
-  oom |= add(e, path, plen) || adds(e, " HTTP/1.1\r\n");
-  if (!ov[H_HOST]) {
-    oom |= adds(e, "Host: ");
-    if (e->u.host_is_ipv6) oom |= add(e, "[", 1);
-    oom |= add(e, e->url + e->u.host_off, e->u.host_len);
-    if (e->u.host_is_ipv6) oom |= add(e, "]", 1);
-    if (e->u.port_explicit &&
-        e->u.port != (e->u.scheme == XFER_SCHEME_HTTPS ? 443 : 80)) {
-      num[0] = ':';
-      oom |= add(e, num, 1 + xfer__fmt_u64(num + 1, e->u.port));
-    }
-    oom |= add(e, "\r\n", 2);
-  }
-  if (e->u.has_userinfo && !ov[H_AUTH] &&
-      (e->set.unrestricted_auth || !other_host))
-    oom |= add_basic_auth(e);
-  if (e->set.useragent && !ov[H_UA])
-    oom |= adds(e, "User-Agent: ") || adds(e, e->set.useragent) ||
-           add(e, "\r\n", 2);
-  if (!ov[H_ACCEPT]) oom |= adds(e, "Accept: */*\r\n");
-  /* The framing is always written here, from body_framing's decision
-   * (add_custom leaves the caller's framing headers out). */
-  if (chunked) {
-    oom |= adds(e, "Transfer-Encoding: chunked\r\n");
-  } else if (has_body || fr.cl_set) {
-    oom |= adds(e, "Content-Length: ") ||
-           add(e, num, xfer__fmt_u64(num, (uint64_t)(has_body ? blen : 0))) ||
-           add(e, "\r\n", 2);
-  }
-  if (has_body && !e->set.upload && !ov[H_CTYPE])
-    oom |= adds(e, "Content-Type: application/x-www-form-urlencoded\r\n");
-  oom |= add_custom(e, other_host) || add(e, "\r\n", 2);
-  e->req_head_len = e->req_len;
-  e->upload_size = has_body ? blen : 0;
-  if (chunked && !e->upload_cb) {
-    /* A body from memory (or none), chunked: one chunk and the end. */
-    if (e->body_len) oom |= add_hex(e, e->body_len);
-    if (e->body && e->body_len > SMALL_BODY) {
-      e->mem_chunked = 1; /* the rest goes out after the body */
-      return oom ? XFERE_OUT_OF_MEMORY : XFERE_OK;
-    }
-    if (e->body_len) oom |= add(e, e->body, e->body_len) ||
-                            add(e, "\r\n", 2);
-    oom |= add(e, "0\r\n\r\n", 5);
-    e->body = NULL;
-    e->body_len = 0;
-  }
-  if (e->body && e->body_len <= SMALL_BODY) {
-    /* One send for head and body. */
-    oom |= add(e, e->body, e->body_len);
-    e->body = NULL;
-    e->body_len = 0;
-  }
-  return oom ? XFERE_OUT_OF_MEMORY : XFERE_OK;
-}
-
-/* Sends buf[*sent..len).  Returns 0 (all sent), 1 (EAGAIN) or an XFERcode. */
-static int send_buf(XFER *e, const char *buf, size_t len, size_t *sent,
-                    size_t uncounted) {
+/* Sends buf[*sent..len), counting the bytes of [from, to) as body.
+ * 0 (all sent), 1 (EAGAIN) or an XFERcode. */
+static int send_buf(struct xfer_conn *c, XFER *e, const char *buf, size_t len,
+                    size_t *sent, size_t from, size_t to) {
   while (*sent < len) {
-    ssize_t n = xfer__conn_send(e->conn, buf + *sent, len - *sent);
+    ssize_t n = xfer__conn_send(c, buf + *sent, len - *sent);
+    size_t a, b;
     if (n == XFER_IO_AGAIN) return 1;
     if (n < 0) {
       xfer__fail(e, "send failure: %s",
-                 e->conn->secure && !errno ? "TLS error" : strerror(errno));
+                 c->secure && !errno ? "TLS error" : strerror(errno));
       return XFERE_SEND_ERROR;
     }
-    /* SIZE_UPLOAD counts body bytes, not the request head. */
-    if (*sent + (size_t)n > uncounted)
-      e->size_ul += (xfer_off_t)(*sent + (size_t)n -
-                                 (*sent > uncounted ? *sent : uncounted));
+    a = *sent > from ? *sent : from;
+    b = *sent + (size_t)n < to ? *sent + (size_t)n : to;
+    if (b > a) e->size_ul += (xfer_off_t)(b - a); /* SIZE_UPLOAD: body */
     *sent += (size_t)n;
   }
   return 0;
 }
 
-/* Refills the upload buffer from the read callback, with chunk framing when
- * the size is unknown.  Returns 0 or an XFERcode. */
-static XFERcode fill_upload(XFER *e) {
-  XFERM *m = e->multi;
-  size_t room = XFER_UPLOADBUF_SIZE, n;
-  char *data;
-  xfer_read_callback fn = e->set.readfn; /* NULL: fread, as libcurl */
-  unsigned run;
-  if (!e->upbuf && !(e->upbuf = malloc(XFER_UPLOADBUF_SIZE + 32)))
-    return XFERE_OUT_OF_MEMORY;
-  data = e->upbuf + 16; /* room for a chunk header */
-  if (!e->upload_chunked) {
-    /* Never ask for more than the announced size leaves: what a callback
-     * gave past it would go out as the start of another request. */
-    xfer_off_t left = e->upload_size - e->up_total;
-    if (left < (xfer_off_t)room) room = (size_t)left;
-  }
-  run = xfer__cb_enter(e);
-  if (fn) n = fn(data, 1, room, e->set.readdata);
-  else n = fread(data, 1, room, e->set.readdata ? e->set.readdata : stdin);
-  if (xfer__cb_leave(e, m, run)) return XFERE_ABORTED_BY_CALLBACK;
-  if (n == XFER_READFUNC_ABORT) {
-    xfer__fail(e, "read callback aborted");
-    return XFERE_ABORTED_BY_CALLBACK;
-  }
-  if (n > room) {
-    /* libcurl's answer too (CURLE_READ_ERROR, "funny value"). */
-    xfer__fail(e, "read callback returned %zu, more than "
-               "the %zu bytes asked for", n, room);
-    return XFERE_READ_ERROR;
-  }
-  if (!e->upload_chunked) {
-    if (n == 0 && e->up_total < e->upload_size) {
-      xfer__fail(e, "the read callback ended the upload "
-                 "before its announced size");
-      return XFERE_READ_ERROR;
-    }
-    memmove(e->upbuf, data, n);
-    e->up_len = n;
-    e->up_total += (xfer_off_t)n;
-    if (n == 0) e->upload_done = 1;
-  } else if (n == 0) {
-    memcpy(e->upbuf, "0\r\n\r\n", 5);
-    e->up_len = 5;
-    e->upload_done = 1;
-  } else {
-    char head[16];
-    int hl = snprintf(head, sizeof(head), "%zx\r\n", n);
-    memcpy(data - hl, head, (size_t)hl);
-    memcpy(data + n, "\r\n", 2);
-    memmove(e->upbuf, data - hl, (size_t)hl + n + 2);
-    e->up_len = (size_t)hl + n + 2;
-  }
-  e->up_sent = 0;
-  return XFERE_OK;
-}
-
-/* A kept body that came from the read callback must be read again from its
- * start (a 307/308 redirect).  As libcurl without a seek callback: xfer's
- * own fread on READDATA seeks its FILE back; any other read callback
- * cannot be rewound, and the transfer fails with SEND_FAIL_REWIND. */
-XFERcode xfer__h1_rewind_upload(XFER *e) {
-  FILE *f = e->set.readdata ? (FILE *)e->set.readdata : stdin;
-  if (!e->upload_cb || e->up_total == 0) return XFERE_OK;
-  if (!e->set.readfn && fseek(f, 0, SEEK_SET) == 0) return XFERE_OK;
-  xfer__fail(e, "cannot send the request body again: the read callback "
-             "cannot be rewound");
-  return XFERE_SEND_FAIL_REWIND;
-}
-
-XFERcode xfer__h1_send(XFER *e, int *again) {
+/* Writes as much of the request as the filters take.  0 with *again when
+ * they said EAGAIN, 0 when all is out, or an XFERcode. */
+static XFERcode send_request(struct xfer_conn *c, struct h1 *h, XFER *e,
+                             int *again) {
   int rc;
   *again = 0;
-  rc = send_buf(e, e->req, e->req_len, &e->req_sent, e->req_head_len);
+  rc = send_buf(c, e, h->req, h->req_len, &h->req_sent, h->req_head_len,
+                (size_t)-1);
   if (rc) goto out;
-  if (e->body) {
-    rc = send_buf(e, e->body, e->body_len, &e->body_sent, 0);
+  if (h->mem) {
+    rc = send_buf(c, e, h->mem, h->mem_len, &h->mem_sent, 0, (size_t)-1);
     if (rc) goto out;
-    if (e->mem_chunked) {
-      static const char end[] = "\r\n0\r\n\r\n";
-      rc = send_buf(e, end, sizeof(end) - 1, &e->up_sent, sizeof(end) - 1);
+    if (h->mem_tail) {
+      rc = send_buf(c, e, chunk_end, sizeof(chunk_end) - 1, &h->tail_sent,
+                    (size_t)-1, (size_t)-1);
       if (rc) goto out;
     }
   }
-  while (e->upload_cb) {
-    xfer_off_t total = e->upload_size;
-    if (e->up_sent == e->up_len) {
-      if (e->upload_done) break;
-      if (!e->upload_chunked && e->up_total >= total) {
-        e->upload_done = 1;
-        break;
-      }
-      rc = fill_upload(e);
-      if (rc) return (XFERcode)rc;
-      if (e->upload_done && !e->up_len) break;
+  while (h->body) {
+    if (h->up_sent == h->up_len) {
+      if (h->body_eos) break;
+      if ((rc = next_piece(h)) != 0) return (XFERcode)rc;
+      if (!h->up_len) break;
     }
-    rc = send_buf(e, e->upbuf, e->up_len, &e->up_sent, 0);
+    rc = send_buf(c, e, h->up, h->up_len, &h->up_sent, h->up_data_at,
+                  h->up_data_at + h->up_data_len);
     if (rc) goto out;
   }
+  h->sent_all = 1;
   return XFERE_OK;
 out:
   if (rc == 1) {
@@ -593,71 +255,59 @@ out:
   return (XFERcode)rc;
 }
 
+/* Sends what it can: write first, and ask for POLL_OUT only when the
+ * filters say EAGAIN.  Returns 1 when e ended or let go of c (both may be
+ * freed). */
+static int send_more(struct xfer_conn *c, struct h1 *h, XFER *e) {
+  int again = 0;
+  XFERcode rc = send_request(c, h, e, &again);
+  if (xfer__gone(e, c)) return 1;
+  if (rc) {
+    xfer__xfer_failed(e, rc, 1);
+    return 1;
+  }
+  if (again) {
+    /* Reading too: a server may answer (and close) before taking it all. */
+    if (xfer__sock_want(c->multi, c->fd, XFER_SOCK_CONN, c, e,
+                        XFER_POLL_INOUT)) {
+      xfer__xfer_failed(e, XFERE_OUT_OF_MEMORY, 0);
+      return 1;
+    }
+    return 0;
+  }
+  xfer__req_sent(e);
+  return e->state != XFER_ST_RECEIVING;
+}
+
 /* ---- the response ---- */
 
 static int on_header(void *ud, const char *raw, size_t rawlen,
                      const char *name, size_t namelen, const char *value,
                      size_t valuelen) {
-  XFER *e = ud;
-  XFERM *m = e->multi;
-  if (name && name_is(name, namelen, "Location")) {
-    char *loc = malloc(valuelen + 1);
-    if (!loc) return XFERE_OUT_OF_MEMORY;
-    memcpy(loc, value, valuelen);
-    loc[valuelen] = 0;
-    free(e->location);
-    e->location = loc;
-  }
-  if (e->set.headerfn || e->set.headerdata) {
-    size_t n;
-    unsigned run = xfer__cb_enter(e);
-    if (e->set.headerfn)
-      n = e->set.headerfn((char *)raw, 1, rawlen, e->set.headerdata);
-    else
-      n = fwrite(raw, 1, rawlen, e->set.headerdata);
-    if (xfer__cb_leave(e, m, run)) return XFERE_ABORTED_BY_CALLBACK;
-    if (n != rawlen) {
-      xfer__fail(e, "header callback took %zu of %zu "
-                 "bytes", n, rawlen);
-      return XFERE_WRITE_ERROR;
-    }
-  }
-  return 0;
+  return xfer__resp_header(ud, raw, rawlen, name, namelen, value, valuelen);
 }
 
-static int on_headers_done(void *ud) { return xfer__headers_done(ud); }
+static int on_headers_done(void *ud) {
+  XFER *e = ud;
+  struct h1 *h = e->conn->ps;
+  return xfer__resp_headers_done(e, h->parser.status,
+                                 h->parser.content_length);
+}
 
 static int on_body(void *ud, const char *data, size_t len) {
-  XFER *e = ud;
-  XFERM *m = e->multi;
-  size_t n;
-  unsigned run;
-  if (e->discard_body) return 0;
-  e->size_dl += (xfer_off_t)len;
-  run = xfer__cb_enter(e);
-  if (e->set.writefn)
-    n = e->set.writefn((char *)data, 1, len, e->set.writedata);
-  else
-    n = fwrite(data, 1, len, e->set.writedata ? e->set.writedata : stdout);
-  if (xfer__cb_leave(e, m, run)) return XFERE_ABORTED_BY_CALLBACK;
-  if (n != len) {
-    xfer__fail(e, "write callback took %zu of %zu bytes",
-               n, len);
-    return XFERE_WRITE_ERROR;
-  }
-  return 0;
+  return xfer__resp_body(ud, data, len);
 }
 
 static const struct xfer_h1p_callbacks h1_callbacks = {
   on_header, on_headers_done, on_body};
 
-/* Reads what the socket has (one recv unless it filled the buffer) and
- * feeds it to the parser.  *finished is set when the response is complete;
- * bytes past its end make the connection unusable (nothing is read past a
- * response on a keep-alive connection). */
-XFERcode xfer__h1_recv(XFER *e, int *finished) {
-  XFERM *m = e->multi;
-  struct xfer_conn *c = e->conn;
+/* Reads what the filters have (one recv unless it filled the buffer or
+ * TLS holds more) and feeds it to the parser.  *finished is set when the
+ * response is complete; bytes past its end make the connection unusable
+ * (nothing is read past a response on a keep-alive connection). */
+static XFERcode recv_response(struct xfer_conn *c, struct h1 *h, XFER *e,
+                              int *finished) {
+  XFERM *m = c->multi;
   *finished = 0;
   if (!m->recvbuf && !(m->recvbuf = malloc(XFER_RECVBUF_SIZE)))
     return XFERE_OUT_OF_MEMORY;
@@ -672,45 +322,39 @@ XFERcode xfer__h1_recv(XFER *e, int *finished) {
       return XFERE_RECV_ERROR;
     }
     if (n == 0) {
-      rc = xfer__h1p_eof(&c->parser, &h1_callbacks, e);
+      rc = xfer__h1p_eof(&h->parser, &h1_callbacks, e);
       if (rc) {
-        if (rc == XFERE_GOT_NOTHING)
+        if (rc == XFERE_GOT_NOTHING) {
           xfer__fail(e, "Empty reply from server");
-        else if (rc == XFERE_PARTIAL_FILE) {
+        } else if (rc == XFERE_PARTIAL_FILE) {
           char where[96];
           xfer__fail(e, "connection closed %s",
-                     xfer__h1p_cut_short(&c->parser, where, sizeof(where)));
+                     xfer__h1p_cut_short(&h->parser, where, sizeof(where)));
         }
         return (XFERcode)rc;
       }
-      c->parser.keepalive = 0;
+      h->parser.keepalive = 0;
       *finished = 1;
       return XFERE_OK;
     }
-    if (!e->got_bytes) {
-      e->got_bytes = 1;
-      e->t_starttransfer = xfer__now() - e->t_start;
-    }
-    rc = xfer__h1p_feed(&c->parser, m->recvbuf, (size_t)n, &consumed,
+    xfer__resp_started(e);
+    rc = xfer__h1p_feed(&h->parser, m->recvbuf, (size_t)n, &consumed,
                         &h1_callbacks, e);
     if (rc) {
       if (rc == XFERE_WEIRD_SERVER_REPLY)
-        xfer__fail(e, "the server's response is "
-                   "not valid HTTP/1.x");
+        xfer__fail(e, "the server's response is not valid HTTP/1.x");
       else if (rc == XFERE_TOO_LARGE)
-        xfer__fail(e, "response header section over the "
-                   "limit");
+        xfer__fail(e, "response header section over the limit");
       return (XFERcode)rc;
     }
-    if (c->parser.done) {
+    if (h->parser.done) {
       /* Anything past the response, in this read, inside TLS (read-ahead
        * takes whole records the socket no longer shows) or in the kernel
        * behind a read that filled its buffer, would become the next
        * request's response: the connection is not kept. */
       if (consumed < (size_t)n ||
-          (c->parser.keepalive &&
-           xfer__conn_bytes_after(c)))
-        c->parser.keepalive = 0;
+          (h->parser.keepalive && xfer__conn_bytes_after(c)))
+        h->parser.keepalive = 0;
       *finished = 1;
       return XFERE_OK;
     }
@@ -718,3 +362,133 @@ XFERcode xfer__h1_recv(XFER *e, int *finished) {
       return XFERE_OK;
   }
 }
+
+static void readable(struct xfer_conn *c, struct h1 *h, XFER *e) {
+  int finished = 0;
+  XFERcode rc;
+  if (e->state != XFER_ST_RECEIVING && e->state != XFER_ST_SENDING) return;
+  rc = recv_response(c, h, e, &finished);
+  if (xfer__gone(e, c)) return;
+  if (rc) {
+    xfer__xfer_failed(e, rc, !e->got_bytes);
+    return;
+  }
+  if (!finished && e->state == XFER_ST_RECEIVING &&
+      xfer__sock_want(c->multi, c->fd, XFER_SOCK_CONN, c, e,
+                      XFER_POLL_IN | xfer__conn_io_want(c))) {
+    xfer__xfer_failed(e, XFERE_OUT_OF_MEMORY, 0);
+    return;
+  }
+  if (e->got_bytes && xfer__resp_progress(e)) {
+    xfer__gone(e, c);
+    return;
+  }
+  if (finished) xfer__resp_complete(e);
+}
+
+/* ---- the handler ---- */
+
+static int h1_init(struct xfer_conn *c) {
+  struct h1 *h = calloc(1, sizeof(*h));
+  if (!h) return XFERE_OUT_OF_MEMORY;
+  xfer__h1p_init(&h->parser, 0, 0);
+  c->ps = h;
+  return XFERE_OK;
+}
+
+static int h1_capacity(struct xfer_conn *c) {
+  return !((struct h1 *)c->ps)->e;
+}
+
+static void h1_submit(struct xfer_conn *c, XFER *e) {
+  struct h1 *h = c->ps;
+  struct xfer_req r;
+  XFERcode rc = xfer__req_build(e, &r);
+  if (rc) {
+    xfer__xfer_failed(e, rc, 0);
+    return;
+  }
+  h->e = e;
+  h->chunked = r.has_body ? (r.chunk_asked || r.body_len < 0) : r.chunk_asked;
+  h->mem = NULL;
+  h->mem_len = h->mem_sent = h->tail_sent = 0;
+  h->mem_tail = h->body_eos = h->sent_all = 0;
+  h->body = NULL;
+  h->req_sent = h->up_len = h->up_sent = 0;
+  h->no_body = r.head || r.skip_body;
+  h->skip_body = r.skip_body;
+  e->method_head = r.head;
+  e->has_body = r.has_body;
+  e->upload_size = r.has_body ? r.body_len : 0;
+  e->reader.type = NULL;
+  if (r.has_body) {
+    xfer__reader_client(&e->reader, e, r.body_len);
+    if (e->reader.mem) {
+      h->mem = e->reader.mem;
+      h->mem_len = e->reader.mem_len;
+    } else {
+      h->body = &e->reader;
+    }
+  } else if (h->chunked) {
+    h->mem = ""; /* an empty chunked body: "0\r\n\r\n" */
+  }
+  if (write_head(h, &r)) {
+    xfer__req_free(&r);
+    xfer__xfer_failed(e, XFERE_OUT_OF_MEMORY, 0);
+    return;
+  }
+  xfer__req_free(&r);
+  xfer__h1p_reset(&h->parser, h->no_body);
+  send_more(c, h, e);
+}
+
+static void h1_event(struct xfer_conn *c, int ev) {
+  struct h1 *h = c->ps;
+  XFER *e = h->e;
+  if (!e) return;
+  if (e->state == XFER_ST_RECEIVING) { /* TLS may read on POLL_OUT */
+    readable(c, h, e);
+    return;
+  }
+  /* A failed or finished send may have freed c (and e): stop there. */
+  if ((ev & XFER_CSELECT_OUT || !ev) && send_more(c, h, e)) return;
+  if (h->e == e && e->conn == c &&
+      (ev & (XFER_CSELECT_IN | XFER_CSELECT_ERR) || !ev))
+    readable(c, h, e);
+}
+
+/* Kept only if the whole request went out (a server may answer before
+ * reading all of a body: the rest must not become the next request's
+ * first bytes) and the response ended where its framing said, with
+ * nothing after it. */
+static int h1_detach(struct xfer_conn *c, XFER *e, int ok) {
+  struct h1 *h = c->ps;
+  int keep = ok && h->sent_all && h->parser.done && h->parser.keepalive &&
+             !h->skip_body;
+  (void)e;
+  h->e = NULL;
+  h->body = NULL;
+  return keep;
+}
+
+/* An idle connection has nothing to say: readable means the server closed
+ * it (or sent garbage), so it must not be reused. */
+static int h1_idle_event(struct xfer_conn *c) {
+  char b;
+  ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+  return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+}
+
+static void h1_free(struct xfer_conn *c) {
+  struct h1 *h = c->ps;
+  if (!h) return;
+  xfer__h1p_free(&h->parser);
+  free(h->req);
+  free(h->up);
+  free(h);
+  c->ps = NULL;
+}
+
+const struct xfer_proto xfer__proto_http1 = {
+  "http/1.1", h1_init, h1_capacity, h1_submit, h1_event, h1_detach,
+  h1_idle_event, h1_free};
