@@ -116,65 +116,97 @@ typedef enum {
 #define XFEROPTTYPE_SLISTPOINT    XFEROPTTYPE_OBJECTPOINT
 #define XFEROPTTYPE_CBPOINT       XFEROPTTYPE_OBJECTPOINT
 
+/* Every easy option: its name (XFEROPT_name, and the name
+ * xfer_easy_option_by_name finds), libcurl's number, and its type
+ * (XFEROT_*).  The one list the rest is made from: the enum below, the
+ * option look-ups, setopt's dispatch, and the Lua and nginx bindings. */
+#define XFER_EASY_OPTIONS(X) \
+  X(WRITEDATA, 10001, CBPTR) \
+  X(URL, 10002, STRING) \
+  X(READDATA, 10009, CBPTR) \
+  X(ERRORBUFFER, 10010, OBJECT) \
+  X(WRITEFUNCTION, 20011, FUNCTION) \
+  X(READFUNCTION, 20012, FUNCTION) \
+  X(TIMEOUT, 13, LONG) \
+  X(INFILESIZE, 14, LONG) \
+  X(POSTFIELDS, 10015, OBJECT) \
+  X(USERAGENT, 10018, STRING) \
+  X(LOW_SPEED_LIMIT, 19, LONG) \
+  X(LOW_SPEED_TIME, 20, LONG) \
+  X(HTTPHEADER, 10023, SLIST) \
+  X(SSLCERT, 10025, STRING) \
+  X(KEYPASSWD, 10026, STRING) \
+  X(HEADERDATA, 10029, CBPTR) \
+  X(SSLVERSION, 32, VALUES) \
+  X(CUSTOMREQUEST, 10036, STRING) \
+  X(VERBOSE, 41, LONG) \
+  X(NOPROGRESS, 43, LONG) \
+  X(NOBODY, 44, LONG) \
+  X(FAILONERROR, 45, LONG) \
+  X(UPLOAD, 46, LONG) \
+  X(POST, 47, LONG) \
+  X(FOLLOWLOCATION, 52, LONG) \
+  X(XFERINFODATA, 10057, CBPTR) \
+  X(POSTFIELDSIZE, 60, LONG) \
+  X(SSL_VERIFYPEER, 64, LONG) \
+  X(CAINFO, 10065, STRING) \
+  X(MAXREDIRS, 68, LONG) \
+  X(FRESH_CONNECT, 74, LONG) \
+  X(FORBID_REUSE, 75, LONG) \
+  X(CONNECTTIMEOUT, 78, LONG) \
+  X(HEADERFUNCTION, 20079, FUNCTION) \
+  X(HTTPGET, 80, LONG) \
+  X(SSL_VERIFYHOST, 81, LONG) \
+  X(SSL_CIPHER_LIST, 10083, STRING) \
+  X(SSLKEY, 10087, STRING) \
+  X(DNS_CACHE_TIMEOUT, 92, LONG) \
+  X(CAPATH, 10097, STRING) \
+  X(NOSIGNAL, 99, LONG) \
+  X(UNRESTRICTED_AUTH, 105, LONG) \
+  X(PRIVATE, 10103, OBJECT) \
+  X(IPRESOLVE, 113, VALUES) \
+  X(INFILESIZE_LARGE, 30115, OFF_T) \
+  X(POSTFIELDSIZE_LARGE, 30120, OFF_T) \
+  X(TCP_NODELAY, 121, LONG) \
+  X(SSL_SESSIONID_CACHE, 150, LONG) \
+  X(TIMEOUT_MS, 155, LONG) \
+  X(CONNECTTIMEOUT_MS, 156, LONG) \
+  X(COPYPOSTFIELDS, 10165, OBJECT) \
+  X(RESOLVE, 10203, SLIST) \
+  X(TCP_KEEPALIVE, 213, LONG) \
+  X(XFERINFOFUNCTION, 20219, FUNCTION) \
+  X(PINNEDPUBLICKEY, 10230, STRING) \
+  X(REDIR_PROTOCOLS_STR, 10319, STRING)
+
 typedef enum {
-  XFEROPT_WRITEDATA = 10001,
-  XFEROPT_URL = 10002,
-  XFEROPT_READDATA = 10009,
-  XFEROPT_ERRORBUFFER = 10010,
-  XFEROPT_WRITEFUNCTION = 20011,
-  XFEROPT_READFUNCTION = 20012,
-  XFEROPT_TIMEOUT = 13,
-  XFEROPT_INFILESIZE = 14,
-  XFEROPT_POSTFIELDS = 10015,
-  XFEROPT_USERAGENT = 10018,
-  XFEROPT_LOW_SPEED_LIMIT = 19,
-  XFEROPT_LOW_SPEED_TIME = 20,
-  XFEROPT_HTTPHEADER = 10023,
-  XFEROPT_SSLCERT = 10025,
-  XFEROPT_KEYPASSWD = 10026,
-  XFEROPT_HEADERDATA = 10029,
-  XFEROPT_SSLVERSION = 32,
-  XFEROPT_CUSTOMREQUEST = 10036,
-  XFEROPT_VERBOSE = 41,
-  XFEROPT_NOPROGRESS = 43,
-  XFEROPT_NOBODY = 44,
-  XFEROPT_FAILONERROR = 45,
-  XFEROPT_UPLOAD = 46,
-  XFEROPT_POST = 47,
-  XFEROPT_FOLLOWLOCATION = 52,
-  XFEROPT_XFERINFODATA = 10057,
-  XFEROPT_POSTFIELDSIZE = 60,
-  XFEROPT_SSL_VERIFYPEER = 64,
-  XFEROPT_CAINFO = 10065,
-  XFEROPT_MAXREDIRS = 68,
-  XFEROPT_FRESH_CONNECT = 74,
-  XFEROPT_FORBID_REUSE = 75,
-  XFEROPT_CONNECTTIMEOUT = 78,
-  XFEROPT_HEADERFUNCTION = 20079,
-  XFEROPT_HTTPGET = 80,
-  XFEROPT_SSL_VERIFYHOST = 81,
-  XFEROPT_SSL_CIPHER_LIST = 10083,
-  XFEROPT_SSLKEY = 10087,
-  XFEROPT_DNS_CACHE_TIMEOUT = 92,
-  XFEROPT_CAPATH = 10097,
-  XFEROPT_NOSIGNAL = 99,
-  XFEROPT_UNRESTRICTED_AUTH = 105,
-  XFEROPT_PRIVATE = 10103,
-  XFEROPT_IPRESOLVE = 113,
-  XFEROPT_INFILESIZE_LARGE = 30115,
-  XFEROPT_POSTFIELDSIZE_LARGE = 30120,
-  XFEROPT_TCP_NODELAY = 121,
-  XFEROPT_SSL_SESSIONID_CACHE = 150,
-  XFEROPT_TIMEOUT_MS = 155,
-  XFEROPT_CONNECTTIMEOUT_MS = 156,
-  XFEROPT_COPYPOSTFIELDS = 10165,
-  XFEROPT_RESOLVE = 10203,
-  XFEROPT_TCP_KEEPALIVE = 213,
-  XFEROPT_XFERINFOFUNCTION = 20219,
-  XFEROPT_PINNEDPUBLICKEY = 10230,
-  XFEROPT_REDIR_PROTOCOLS_STR = 10319,
-  XFEROPT_LASTENTRY
+#define XFER_OPTION_ENUM_(name, number, type) XFEROPT_##name = number,
+  XFER_EASY_OPTIONS(XFER_OPTION_ENUM_)
+#undef XFER_OPTION_ENUM_
+  XFEROPT_LASTENTRY = 10320   /* above every option's number */
 } XFERoption;
+
+/* The option types of xfer_easy_option_*, with libcurl's values
+ * (curl_easytype): what setopt takes for each. */
+typedef enum {
+  XFEROT_LONG,     /* long */
+  XFEROT_VALUES,   /* long, one of the values documented for it */
+  XFEROT_OFF_T,    /* xfer_off_t */
+  XFEROT_OBJECT,   /* pointer (void *) */
+  XFEROT_STRING,   /* const char *, copied */
+  XFEROT_SLIST,    /* struct xfer_slist *, used in place */
+  XFEROT_CBPTR,    /* void *, passed to a callback */
+  XFEROT_BLOB,     /* (none yet) */
+  XFEROT_FUNCTION  /* a function pointer */
+} xfer_easytype;
+
+#define XFEROT_FLAG_ALIAS (1 << 0) /* another name for an option */
+
+struct xfer_easyoption {
+  const char *name;    /* "URL": the option's name without XFEROPT_ */
+  XFERoption id;
+  xfer_easytype type;
+  unsigned int flags;
+};
 
 /* SSLVERSION values: a minimum, or'ed with a maximum (<< 16). */
 #define XFER_SSLVERSION_DEFAULT 0
@@ -330,6 +362,15 @@ XFER_EXTERN const char *xfer_multi_strerror(XFERMcode code);
 XFER_EXTERN XFER *xfer_easy_init(void);
 XFER_EXTERN void xfer_easy_cleanup(XFER *easy);
 XFER_EXTERN XFERcode xfer_easy_setopt(XFER *easy, XFERoption opt, ...);
+/* The options xfer knows (libcurl's curl_easy_option_*): by name (without
+ * XFEROPT_, any case), by number, and each in turn (NULL starts; NULL at
+ * the end).  NULL for an option xfer does not have. */
+XFER_EXTERN const struct xfer_easyoption *xfer_easy_option_by_name(
+    const char *name);
+XFER_EXTERN const struct xfer_easyoption *xfer_easy_option_by_id(
+    XFERoption id);
+XFER_EXTERN const struct xfer_easyoption *xfer_easy_option_next(
+    const struct xfer_easyoption *prev);
 XFER_EXTERN XFERcode xfer_easy_getinfo(XFER *easy, XFERINFO info, ...);
 XFER_EXTERN XFERcode xfer_easy_perform(XFER *easy);
 XFER_EXTERN void xfer_easy_reset(XFER *easy);

@@ -6,6 +6,7 @@
  */
 
 #include "xfer_int.h"
+#include "options.h"
 
 #include <limits.h>
 #include <strings.h>
@@ -27,17 +28,53 @@ void xfer__opts_init(struct xfer_opts *o) {
 }
 
 void xfer__opts_free(struct xfer_opts *o) {
-  free(o->url);
+#define FREE_(opt, field, flags) free(o->field);
+  XFER_OWNED_STRINGS(FREE_)
+#undef FREE_
   free(o->copypostfields);
-  free(o->customrequest);
-  free(o->useragent);
-  free(o->cainfo);
-  free(o->capath);
-  free(o->sslcert);
-  free(o->sslkey);
-  free(o->keypasswd);
-  free(o->cipher_list);
-  free(o->pinnedpublickey);
+}
+
+/* ---- the option table (xfer.h: XFER_EASY_OPTIONS) ---- */
+
+static const struct xfer_easyoption options[] = {
+#define ENTRY_(name, number, type) {#name, XFEROPT_##name, XFEROT_##type, 0},
+  XFER_EASY_OPTIONS(ENTRY_)
+#undef ENTRY_
+  {NULL, XFEROPT_LASTENTRY, XFEROT_LONG, 0}
+};
+
+const struct xfer_easyoption *xfer_easy_option_by_name(const char *name) {
+  const struct xfer_easyoption *o;
+  if (!name) return NULL;
+  for (o = options; o->name; o++)
+    if (strcasecmp(o->name, name) == 0) return o;
+  return NULL;
+}
+
+const struct xfer_easyoption *xfer_easy_option_by_id(XFERoption id) {
+  const struct xfer_easyoption *o;
+  for (o = options; o->name; o++)
+    if (o->id == id) return o;
+  return NULL;
+}
+
+const struct xfer_easyoption *xfer_easy_option_next(
+    const struct xfer_easyoption *prev) {
+  if (!prev) return options;
+  if (prev < options || prev >= options + (sizeof(options) /
+                                           sizeof(options[0]) - 1))
+    return NULL;
+  return prev[1].name ? prev + 1 : NULL;
+}
+
+/* An option's type, or -1 for one xfer does not have (a jump table). */
+static int type_of(XFERoption opt) {
+  switch (opt) {
+#define CASE_(name, number, type) case XFEROPT_##name: return XFEROT_##type;
+    XFER_EASY_OPTIONS(CASE_)
+#undef CASE_
+  default: return -1;
+  }
 }
 
 XFER *xfer_easy_init(void) {
@@ -237,6 +274,15 @@ static void drop_copy(XFER *e) {
 
 static XFERcode set_ptr(XFER *e, XFERoption opt, void *v) {
   struct xfer_opts *o = &e->set;
+  switch (opt) { /* the owned strings without code of their own */
+#define OWNED_(name, field, flags)                                  \
+  case XFEROPT_##name:                                              \
+    if (!((flags) & XFER_OS_OWN)) return set_string(&o->field, v); \
+    break;
+  XFER_OWNED_STRINGS(OWNED_)
+#undef OWNED_
+  default: break;
+  }
   switch (opt) {
   case XFEROPT_URL:
     /* A running transfer keeps the old string: it now owns it. */
@@ -277,16 +323,8 @@ static XFERcode set_ptr(XFER *e, XFERoption opt, void *v) {
     o->upload = o->nobody = 0;
     break;
   }
-  case XFEROPT_CUSTOMREQUEST: return set_string(&o->customrequest, v);
-  case XFEROPT_USERAGENT: return set_string(&o->useragent, v);
   case XFEROPT_HTTPHEADER: o->httpheader = v; break;
   case XFEROPT_REDIR_PROTOCOLS_STR: return set_redir_protocols(o, v);
-  case XFEROPT_CAINFO: return set_string(&o->cainfo, v);
-  case XFEROPT_CAPATH: return set_string(&o->capath, v);
-  case XFEROPT_SSLCERT: return set_string(&o->sslcert, v);
-  case XFEROPT_SSLKEY: return set_string(&o->sslkey, v);
-  case XFEROPT_KEYPASSWD: return set_string(&o->keypasswd, v);
-  case XFEROPT_SSL_CIPHER_LIST: return set_string(&o->cipher_list, v);
   case XFEROPT_PINNEDPUBLICKEY: {
     const char *p = v;
     /* Only the "sha256//<base64>[;sha256//...]" form is supported. */
@@ -307,18 +345,23 @@ static XFERcode set_ptr(XFER *e, XFERoption opt, void *v) {
 XFERcode xfer_easy_setopt(XFER *e, XFERoption opt, ...) {
   va_list ap;
   XFERcode rc;
-  int type = (int)opt / 10000 * 10000;
+  int type = type_of(opt);
   if (!xfer__good_easy(e)) return XFERE_BAD_FUNCTION_ARGUMENT;
   if (e->multi && e->multi->in_callback) return XFERE_RECURSIVE_API_CALL;
+  if (type < 0) return XFERE_UNKNOWN_OPTION;
   va_start(ap, opt);
   switch (type) {
-  case XFEROPTTYPE_LONG:
+  case XFEROT_LONG:
+  case XFEROT_VALUES:
     rc = set_long(e, opt, va_arg(ap, long));
     break;
-  case XFEROPTTYPE_OBJECTPOINT:
+  case XFEROT_OBJECT:
+  case XFEROT_STRING:
+  case XFEROT_SLIST:
+  case XFEROT_CBPTR:
     rc = set_ptr(e, opt, va_arg(ap, void *));
     break;
-  case XFEROPTTYPE_FUNCTIONPOINT:
+  case XFEROT_FUNCTION:
     rc = XFERE_OK;
     switch (opt) {
     case XFEROPT_WRITEFUNCTION:
@@ -337,7 +380,7 @@ XFERcode xfer_easy_setopt(XFER *e, XFERoption opt, ...) {
       rc = XFERE_UNKNOWN_OPTION;
     }
     break;
-  case XFEROPTTYPE_OFF_T: {
+  case XFEROT_OFF_T: {
     xfer_off_t v = va_arg(ap, xfer_off_t);
     rc = XFERE_OK;
     if (opt == XFEROPT_INFILESIZE_LARGE) e->set.infilesize = v < 0 ? -1 : v;
@@ -418,21 +461,15 @@ XFER *xfer_easy_duphandle(XFER *e) {
   if (!xfer__good_easy(e) || !(d = xfer_easy_init())) return NULL;
   o = &d->set;
   *o = e->set;
-  o->url = o->customrequest = o->useragent = o->copypostfields = NULL;
-  o->cainfo = o->capath = o->sslcert = o->sslkey = o->keypasswd = NULL;
-  o->cipher_list = o->pinnedpublickey = NULL;
+  o->copypostfields = NULL;
+#define NULL_(name, field, flags) o->field = NULL;
+  XFER_OWNED_STRINGS(NULL_)
+#undef NULL_
   o->errorbuffer = NULL; /* libcurl: not duplicated */
-  if (set_string(&o->url, e->set.url) ||
-      set_string(&o->customrequest, e->set.customrequest) ||
-      set_string(&o->useragent, e->set.useragent) ||
-      set_string(&o->cainfo, e->set.cainfo) ||
-      set_string(&o->capath, e->set.capath) ||
-      set_string(&o->sslcert, e->set.sslcert) ||
-      set_string(&o->sslkey, e->set.sslkey) ||
-      set_string(&o->keypasswd, e->set.keypasswd) ||
-      set_string(&o->cipher_list, e->set.cipher_list) ||
-      set_string(&o->pinnedpublickey, e->set.pinnedpublickey))
-    goto oom;
+#define COPY_(name, field, flags) \
+  if (set_string(&o->field, e->set.field)) goto oom;
+  XFER_OWNED_STRINGS(COPY_)
+#undef COPY_
   if (e->set.copypostfields) {
     size_t n = (size_t)e->set.postfieldsize;
     if (!(o->copypostfields = malloc(n + 1))) goto oom;

@@ -354,6 +354,7 @@ static const luaL_Reg funcs[] = {
   {"multi_init", lxfer_multi_new},
   {"easy_init", lxfer_easy_new},
   {"version", l_version},
+  {"options", lxfer_options},
   {"easy_strerror", l_easy_strerror},
   {"multi_strerror", l_multi_strerror},
   {"easy_codename", l_easy_codename},

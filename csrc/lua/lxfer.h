@@ -147,6 +147,7 @@ void lxfer_setupper(lua_State *L, const char *prefix, const char *name,
 
 /* lxfer_easy.c */
 void lxfer_easy_open(lua_State *L);
+int lxfer_options(lua_State *L);
 int lxfer_easy_new(lua_State *L);
 struct lxfer_easy *lxfer_checkeasy(lua_State *L, int idx);
 struct lxfer_easy *lxfer_easy_of(XFER *h);

@@ -11,6 +11,7 @@
  */
 #include "lxfer.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,76 +32,93 @@ enum {
 };
 
 struct opt {
-  const char *name;
+  char name[32];               /* the libcurl name, lowercase */
   int id;
   int kind;
   int slot;
 };
 
-/* A table of options is applied in this order, whatever the table's own
- * order: request kind first, then bodies, then their sizes (so an explicit
- * postfieldsize overrides the length set with postfields), then the rest. */
-static const struct opt opts[] = {
-  {"url", XFEROPT_URL, K_STRING, 0},
-  {"httpget", XFEROPT_HTTPGET, K_LONG, 0},
-  {"post", XFEROPT_POST, K_LONG, 0},
-  {"upload", XFEROPT_UPLOAD, K_LONG, 0},
-  {"nobody", XFEROPT_NOBODY, K_LONG, 0},
-  {"customrequest", XFEROPT_CUSTOMREQUEST, K_STRING, 0},
-  {"postfields", XFEROPT_POSTFIELDS, K_POSTFIELDS, 0},
-  {"copypostfields", XFEROPT_COPYPOSTFIELDS, K_COPYFIELDS, 0},
-  {"postfieldsize", XFEROPT_POSTFIELDSIZE, K_LONG, 0},
-  {"postfieldsize_large", XFEROPT_POSTFIELDSIZE_LARGE, K_OFFT, 0},
-  {"infilesize", XFEROPT_INFILESIZE, K_LONG, 0},
-  {"infilesize_large", XFEROPT_INFILESIZE_LARGE, K_OFFT, 0},
-  {"httpheader", XFEROPT_HTTPHEADER, K_SLIST, 0},
-  {"resolve", XFEROPT_RESOLVE, K_SLIST, 1},
-  {"useragent", XFEROPT_USERAGENT, K_STRING, 0},
-  {"followlocation", XFEROPT_FOLLOWLOCATION, K_LONG, 0},
-  {"maxredirs", XFEROPT_MAXREDIRS, K_LONG, 0},
-  {"failonerror", XFEROPT_FAILONERROR, K_LONG, 0},
-  {"timeout", XFEROPT_TIMEOUT, K_LONG, 0},
-  {"timeout_ms", XFEROPT_TIMEOUT_MS, K_LONG, 0},
-  {"connecttimeout", XFEROPT_CONNECTTIMEOUT, K_LONG, 0},
-  {"connecttimeout_ms", XFEROPT_CONNECTTIMEOUT_MS, K_LONG, 0},
-  {"low_speed_limit", XFEROPT_LOW_SPEED_LIMIT, K_LONG, 0},
-  {"low_speed_time", XFEROPT_LOW_SPEED_TIME, K_LONG, 0},
-  {"dns_cache_timeout", XFEROPT_DNS_CACHE_TIMEOUT, K_LONG, 0},
-  {"ipresolve", XFEROPT_IPRESOLVE, K_LONG, 0},
-  {"forbid_reuse", XFEROPT_FORBID_REUSE, K_LONG, 0},
-  {"fresh_connect", XFEROPT_FRESH_CONNECT, K_LONG, 0},
-  {"nosignal", XFEROPT_NOSIGNAL, K_LONG, 0},
-  {"tcp_nodelay", XFEROPT_TCP_NODELAY, K_LONG, 0},
-  {"tcp_keepalive", XFEROPT_TCP_KEEPALIVE, K_LONG, 0},
-  {"verbose", XFEROPT_VERBOSE, K_LONG, 0},
-  {"sslcert", XFEROPT_SSLCERT, K_STRING, 0},
-  {"sslkey", XFEROPT_SSLKEY, K_STRING, 0},
-  {"keypasswd", XFEROPT_KEYPASSWD, K_STRING, 0},
-  {"sslversion", XFEROPT_SSLVERSION, K_LONG, 0},
-  {"ssl_verifypeer", XFEROPT_SSL_VERIFYPEER, K_LONG, 0},
-  {"ssl_verifyhost", XFEROPT_SSL_VERIFYHOST, K_LONG, 0},
-  {"cainfo", XFEROPT_CAINFO, K_STRING, 0},
-  {"capath", XFEROPT_CAPATH, K_STRING, 0},
-  {"ssl_cipher_list", XFEROPT_SSL_CIPHER_LIST, K_STRING, 0},
-  {"ssl_sessionid_cache", XFEROPT_SSL_SESSIONID_CACHE, K_LONG, 0},
-  {"pinnedpublickey", XFEROPT_PINNEDPUBLICKEY, K_STRING, 0},
-  {"writefunction", XFEROPT_WRITEFUNCTION, K_FUNC, LXFER_CB_WRITE},
-  {"headerfunction", XFEROPT_HEADERFUNCTION, K_FUNC, LXFER_CB_HEADER},
-  /* Lua only (no XFEROPT_ constant): replaces headerfunction, and is
-   * replaced by it. */
-  {"header_lines", -1, K_HLINES, 0},
-  {"readfunction", XFEROPT_READFUNCTION, K_FUNC, LXFER_CB_READ},
-  {"xferinfofunction", XFEROPT_XFERINFOFUNCTION, K_FUNC, LXFER_CB_XFERINFO},
-  /* After xferinfofunction, which turns progress on: noprogress wins. */
-  {"noprogress", XFEROPT_NOPROGRESS, K_LONG, 0},
-  {"private", XFEROPT_PRIVATE, K_PRIVATE, 0},
-  {"writedata", XFEROPT_WRITEDATA, K_NOTLUA, 0},
-  {"headerdata", XFEROPT_HEADERDATA, K_NOTLUA, 0},
-  {"readdata", XFEROPT_READDATA, K_NOTLUA, 0},
-  {"xferinfodata", XFEROPT_XFERINFODATA, K_NOTLUA, 0},
-  {"errorbuffer", XFEROPT_ERRORBUFFER, K_NOTLUA, 0},
-};
-#define NOPTS ((int)(sizeof(opts) / sizeof(opts[0])))
+/* Every option of the core's list (xfer.h's XFER_EASY_OPTIONS, walked
+ * with xfer_easy_option_next) is an option here by its lowercase name,
+ * its kind given by its type, so that an option added to the core is
+ * there in Lua too.  Bodies, lists, callbacks and PRIVATE have kinds of
+ * their own; a pointer the core would keep is no Lua option (K_NOTLUA:
+ * closures replace it).  The array is in the order a table of options is
+ * applied, whatever the table's own order: request kind first, then
+ * bodies, then their sizes (so an explicit postfieldsize overrides the
+ * length set with postfields), then the rest, NOPROGRESS last (after
+ * xferinfofunction, which turns progress on). */
+#define MAXOPTS 128
+static struct opt opts[MAXOPTS];
+static int nopts;
+static pthread_once_t opts_once = PTHREAD_ONCE_INIT;
+
+static int rank_of(int id) {
+  switch (id) {
+  case XFEROPT_URL: return 0;
+  case XFEROPT_HTTPGET: case XFEROPT_POST: case XFEROPT_UPLOAD:
+  case XFEROPT_NOBODY: case XFEROPT_CUSTOMREQUEST: return 1;
+  case XFEROPT_POSTFIELDS: case XFEROPT_COPYPOSTFIELDS: return 2;
+  case XFEROPT_POSTFIELDSIZE: case XFEROPT_POSTFIELDSIZE_LARGE:
+  case XFEROPT_INFILESIZE: case XFEROPT_INFILESIZE_LARGE: return 3;
+  case XFEROPT_NOPROGRESS: return 5;
+  default: return 4;
+  }
+}
+
+static void kind_of(const struct xfer_easyoption *co, int *kind, int *slot) {
+  *slot = 0;
+  switch (co->id) {
+  case XFEROPT_POSTFIELDS: *kind = K_POSTFIELDS; return;
+  case XFEROPT_COPYPOSTFIELDS: *kind = K_COPYFIELDS; return;
+  case XFEROPT_PRIVATE: *kind = K_PRIVATE; return;
+  case XFEROPT_HTTPHEADER: *kind = K_SLIST; return;
+  case XFEROPT_RESOLVE: *kind = K_SLIST; *slot = 1; return;
+  case XFEROPT_WRITEFUNCTION: *kind = K_FUNC; *slot = LXFER_CB_WRITE; return;
+  case XFEROPT_HEADERFUNCTION: *kind = K_FUNC; *slot = LXFER_CB_HEADER; return;
+  case XFEROPT_READFUNCTION: *kind = K_FUNC; *slot = LXFER_CB_READ; return;
+  case XFEROPT_XFERINFOFUNCTION:
+    *kind = K_FUNC;
+    *slot = LXFER_CB_XFERINFO;
+    return;
+  default: break;
+  }
+  switch (co->type) {
+  case XFEROT_LONG: case XFEROT_VALUES: *kind = K_LONG; break;
+  case XFEROT_OFF_T: *kind = K_OFFT; break;
+  case XFEROT_STRING: *kind = K_STRING; break;
+  default: *kind = K_NOTLUA; break; /* a list or callback without a slot */
+  }
+}
+
+static void add_opt(const char *name, int id, int kind, int slot) {
+  struct opt *o = &opts[nopts++];
+  size_t i;
+  for (i = 0; name[i] && i < sizeof(o->name) - 1; i++)
+    o->name[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32
+                                                         : name[i]);
+  o->name[i] = 0;
+  o->id = id;
+  o->kind = kind;
+  o->slot = slot;
+}
+
+static void build_opts(void) {
+  const struct xfer_easyoption *co;
+  int r, kind, slot;
+  for (r = 0; r <= 5; r++)
+    for (co = xfer_easy_option_next(NULL); co && nopts < MAXOPTS - 1;
+         co = xfer_easy_option_next(co)) {
+      if (rank_of(co->id) != r) continue;
+      kind_of(co, &kind, &slot);
+      add_opt(co->name, co->id, kind, slot);
+      /* Lua only (no XFEROPT_ constant): replaces headerfunction, and is
+       * replaced by it. */
+      if (co->id == XFEROPT_HEADERFUNCTION) add_opt("header_lines", -1,
+                                                    K_HLINES, 0);
+    }
+}
+#define NOPTS nopts
 
 struct info {
   const char *name;
@@ -712,7 +730,7 @@ static void apply(lua_State *L, struct lxfer_easy *e, const struct opt *o,
 /* Checks every name first, so an unknown one changes nothing; then applies
  * in the order of opts[]. */
 static void apply_table(lua_State *L, struct lxfer_easy *e, int t) {
-  int idx[NOPTS], n, i;
+  int idx[MAXOPTS], n, i;
   t = lua_absindex(L, t);
   n = lxfer_table_optindexes(L, &opt_key, t, idx);
   for (i = 0; i < n; i++) {
@@ -949,9 +967,41 @@ static const luaL_Reg methods[] = {
   {NULL, NULL}
 };
 
+/* xfer.options(): { {name = "url", id = 10002, type = "string"}, ... },
+ * the core's options by their Lua names, in the core's order, with their
+ * libcurl types ("long", "values", "off_t", "object", "string", "slist",
+ * "cbptr", "blob", "function"): what xfer_easy_option_next lists in C. */
+int lxfer_options(lua_State *L) {
+  static const char *const types[] = {"long", "values", "off_t", "object",
+                                      "string", "slist", "cbptr", "blob",
+                                      "function"};
+  const struct xfer_easyoption *co;
+  int i = 0;
+  lua_newtable(L);
+  for (co = xfer_easy_option_next(NULL); co; co = xfer_easy_option_next(co)) {
+    char name[32];
+    size_t k;
+    for (k = 0; co->name[k] && k < sizeof(name) - 1; k++)
+      name[k] = (char)(co->name[k] >= 'A' && co->name[k] <= 'Z'
+                           ? co->name[k] + 32 : co->name[k]);
+    name[k] = 0;
+    lua_createtable(L, 0, 3);
+    lua_pushstring(L, name);
+    lua_setfield(L, -2, "name");
+    lua_pushinteger(L, co->id);
+    lua_setfield(L, -2, "id");
+    lua_pushstring(L, (unsigned)co->type < sizeof(types) / sizeof(types[0])
+                          ? types[co->type] : "unknown");
+    lua_setfield(L, -2, "type");
+    lua_rawseti(L, -2, ++i);
+  }
+  return 1;
+}
+
 void lxfer_easy_open(lua_State *L) {
-  const char *names[NOPTS > NINFOS ? NOPTS : NINFOS];
+  const char *names[MAXOPTS > NINFOS ? MAXOPTS : NINFOS];
   int i;
+  pthread_once(&opts_once, build_opts);
   for (i = 0; i < NOPTS; i++) names[i] = opts[i].name;
   lxfer_nametable(L, &opt_key, names, NOPTS);
   for (i = 0; i < NINFOS; i++) names[i] = infos[i].name;

@@ -223,6 +223,7 @@ void ngx_http_xfer_group_free(ngx_http_xfer_group_t *g);
 
 ngx_http_xfer_task_t *ngx_http_xfer_task_new(ngx_http_xfer_group_t *g,
     int index);
+int ngx_http_xfer_option_at(int i, const char **name, int *id, int *type);
 int ngx_http_xfer_task_setopt_str(ngx_http_xfer_task_t *t, int opt,
     const char *v, size_t len);
 int ngx_http_xfer_task_setopt_long(ngx_http_xfer_task_t *t, int opt,

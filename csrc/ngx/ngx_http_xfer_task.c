@@ -565,7 +565,47 @@ ngx_http_xfer_task_setup(ngx_http_xfer_task_t *t)
 }
 
 
-/* Only options whose string xfer copies; never a pointer option. */
+/*
+ * The i-th of xfer's easy options (xfer_easy_option_next): its name, number
+ * and type (XFEROT_*).  ngx.lua builds its option names from these, so a
+ * new option of the core is one here too.  0, or -1 past the last.
+ */
+
+int
+ngx_http_xfer_option_at(int i, const char **name, int *id, int *type)
+{
+    const struct xfer_easyoption  *o;
+
+    for (o = xfer_easy_option_next(NULL); o && i > 0;
+         o = xfer_easy_option_next(o))
+    {
+        i--;
+    }
+
+    if (o == NULL || i < 0) {
+        return -1;
+    }
+
+    *name = o->name;
+    *id = (int) o->id;
+    *type = (int) o->type;
+
+    return 0;
+}
+
+
+static int
+ngx_http_xfer_option_type(int opt)
+{
+    const struct xfer_easyoption  *o;
+
+    o = xfer_easy_option_by_id((XFERoption) opt);
+
+    return o ? (int) o->type : -1;
+}
+
+
+/* String options (xfer copies them); never a pointer option. */
 
 int
 ngx_http_xfer_task_setopt_str(ngx_http_xfer_task_t *t, int opt,
@@ -575,26 +615,16 @@ ngx_http_xfer_task_setopt_str(ngx_http_xfer_task_t *t, int opt,
         return XFERE_BAD_FUNCTION_ARGUMENT;
     }
 
-    switch (opt) {
-
-    case XFEROPT_URL:
+    if (opt == XFEROPT_URL) {
         return ngx_http_xfer_task_url(t, v, len);
+    }
 
-    case XFEROPT_CUSTOMREQUEST:
-    case XFEROPT_USERAGENT:
-    case XFEROPT_CAINFO:
-    case XFEROPT_CAPATH:
-    case XFEROPT_SSLCERT:
-    case XFEROPT_SSLKEY:
-    case XFEROPT_KEYPASSWD:
-    case XFEROPT_SSL_CIPHER_LIST:
-    case XFEROPT_PINNEDPUBLICKEY:
-        t->dirty = 1;
-        return xfer_easy_setopt(t->easy, (XFERoption) opt, v);
-
-    default:
+    if (ngx_http_xfer_option_type(opt) != XFEROT_STRING) {
         return XFERE_UNKNOWN_OPTION;
     }
+
+    t->dirty = 1;
+    return xfer_easy_setopt(t->easy, (XFERoption) opt, v);
 }
 
 
@@ -643,7 +673,7 @@ ngx_http_xfer_task_url(ngx_http_xfer_task_t *t, const char *v, size_t len)
 }
 
 
-/* Numbers only; UPLOAD and POST are left out (they read stdin). */
+/* Numbers only (long options of the core's list). */
 
 int
 ngx_http_xfer_task_setopt_long(ngx_http_xfer_task_t *t, int opt, long v)
@@ -677,30 +707,21 @@ ngx_http_xfer_task_setopt_long(ngx_http_xfer_task_t *t, int opt, long v)
         t->timeout_given = 1;
         return xfer_easy_setopt(t->easy, XFEROPT_TIMEOUT, v);
 
-    case XFEROPT_CONNECTTIMEOUT:
-    case XFEROPT_CONNECTTIMEOUT_MS:
-    case XFEROPT_LOW_SPEED_LIMIT:
-    case XFEROPT_LOW_SPEED_TIME:
-    case XFEROPT_FOLLOWLOCATION:
-    case XFEROPT_MAXREDIRS:
-    case XFEROPT_NOBODY:
-    case XFEROPT_HTTPGET:
-    case XFEROPT_FAILONERROR:
-    case XFEROPT_SSL_VERIFYPEER:
-    case XFEROPT_SSL_VERIFYHOST:
-    case XFEROPT_SSLVERSION:
-    case XFEROPT_SSL_SESSIONID_CACHE:
-    case XFEROPT_DNS_CACHE_TIMEOUT:
-    case XFEROPT_IPRESOLVE:
-    case XFEROPT_FORBID_REUSE:
-    case XFEROPT_FRESH_CONNECT:
-    case XFEROPT_TCP_NODELAY:
-    case XFEROPT_TCP_KEEPALIVE:
-        t->dirty = 1;
-        return xfer_easy_setopt(t->easy, (XFERoption) opt, v);
+    case XFEROPT_UPLOAD:
+    case XFEROPT_POST:
+    case XFEROPT_VERBOSE:
+        /* the body comes as a string; nothing reads stdin or writes stderr */
+        return XFERE_UNKNOWN_OPTION;
 
     default:
-        return XFERE_UNKNOWN_OPTION;
+        switch (ngx_http_xfer_option_type(opt)) {
+        case XFEROT_LONG:
+        case XFEROT_VALUES:
+            t->dirty = 1;
+            return xfer_easy_setopt(t->easy, (XFERoption) opt, v);
+        default:
+            return XFERE_UNKNOWN_OPTION;
+        }
     }
 }
 

@@ -103,6 +103,7 @@ void ngx_http_xfer_group_free(ngx_http_xfer_group_t *g);
 
 ngx_http_xfer_task_t *ngx_http_xfer_task_new(ngx_http_xfer_group_t *g,
     int index);
+int ngx_http_xfer_option_at(int i, const char **name, int *id, int *type);
 int ngx_http_xfer_task_setopt_str(ngx_http_xfer_task_t *t, int opt,
     const char *v, size_t len);
 int ngx_http_xfer_task_setopt_long(ngx_http_xfer_task_t *t, int opt, long v);
@@ -136,35 +137,8 @@ local DEFAULT_CONNECTIONS = 16  -- fetch_all's window, as require "xfer"
 local WAIT_CHUNK = 60           -- seconds per semaphore wait without deadline
 local ERR_BUF_SIZE = 256
 
--- Option numbers (csrc/xfer.h, libcurl's values).
-local OPT_URL, OPT_CUSTOMREQUEST, OPT_NOBODY = 10002, 10036, 44
-local OPT_HTTPHEADER, OPT_RESOLVE = 10023, 10203
-local OPT_TIMEOUT_MS = 155
-
 -- ngx_http_xfer_task_start() flags: what collect() will read.
 local WANT_INFO, WANT_HEADERS = 1, 2
-
--- The easy options a request may carry, by their lowercase libcurl names:
--- { name, number, kind }, walked with ipairs (which LuaJIT compiles). The
--- module accepts the same subset (ngx_http_xfer_task_setopt_*); callbacks
--- and pointers are not options here.
-local OPTIONS = {
-    { "timeout", 13, "num" }, { "connecttimeout", 78, "num" },
-    { "connecttimeout_ms", 156, "num" },
-    { "low_speed_limit", 19, "num" }, { "low_speed_time", 20, "num" },
-    { "followlocation", 52, "bool" }, { "maxredirs", 68, "int" },
-    { "failonerror", 45, "bool" }, { "httpget", 80, "bool" },
-    { "ssl_verifypeer", 64, "bool" }, { "ssl_verifyhost", 81, "num" },
-    { "sslversion", 32, "num" }, { "ssl_sessionid_cache", 150, "bool" },
-    { "dns_cache_timeout", 92, "int" }, { "ipresolve", 113, "num" },
-    { "forbid_reuse", 75, "bool" }, { "fresh_connect", 74, "bool" },
-    { "tcp_nodelay", 121, "bool" }, { "tcp_keepalive", 213, "bool" },
-    { "useragent", 10018, "str" }, { "cainfo", 10065, "str" },
-    { "capath", 10097, "str" }, { "sslcert", 10025, "str" },
-    { "sslkey", 10087, "str" }, { "keypasswd", 10026, "str" },
-    { "ssl_cipher_list", 10083, "str" },
-    { "pinnedpublickey", 10230, "str" },
-}
 
 -- Keys handled by hand (request fields, and this module's own).
 local SPECIAL = {
@@ -174,10 +148,6 @@ local SPECIAL = {
     max_body_size = true, wait_timeout_ms = true,
 }
 
-local KNOWN = {}
-for _, o in ipairs(OPTIONS) do
-    KNOWN[o[1]] = true
-end
 
 -- Options of require "xfer" that have no meaning here, with the reason.
 local NOT_HERE = {
@@ -188,6 +158,42 @@ local NOT_HERE = {
     upload = "send the body as a string", post = "use method and body",
     verbose = "not in nginx",
 }
+
+-- The options a request may carry: every number or string option of the
+-- core's list (ngx_http_xfer_option_at: xfer_easy_option_next), by its
+-- lowercase libcurl name: { name, number, kind }, walked with ipairs (which
+-- LuaJIT compiles).  Callbacks, pointers and lists are not options here
+-- (headers and resolve are request fields).
+local OPTION_ID = {}
+local OPTIONS = {}
+do
+    local name, id, typ = ffi.new("const char *[1]"), ffi.new("int[1]"),
+                          ffi.new("int[1]")
+    local LONG, VALUES, STRING = 0, 1, 4 -- XFEROT_*
+    local i = 0
+    while C.ngx_http_xfer_option_at(i, name, id, typ) == 0 do
+        local n = ffi.string(name[0]):lower()
+        OPTION_ID[n] = id[0]
+        if SPECIAL[n] or NOT_HERE[n] then
+            -- handled by hand, or refused with its reason
+        elseif typ[0] == LONG or typ[0] == VALUES then
+            OPTIONS[#OPTIONS + 1] = { n, id[0], "int" }
+        elseif typ[0] == STRING then
+            OPTIONS[#OPTIONS + 1] = { n, id[0], "str" }
+        end
+        i = i + 1
+    end
+end
+
+local OPT_URL, OPT_CUSTOMREQUEST, OPT_NOBODY =
+    OPTION_ID.url, OPTION_ID.customrequest, OPTION_ID.nobody
+local OPT_HTTPHEADER, OPT_RESOLVE = OPTION_ID.httpheader, OPTION_ID.resolve
+local OPT_TIMEOUT_MS = OPTION_ID.timeout_ms
+
+local KNOWN = {}
+for _, o in ipairs(OPTIONS) do
+    KNOWN[o[1]] = true
+end
 
 -- A method name (RFC 9110 token), as require "xfer" checks it.
 local METHOD = "^[%w!#$%%&'*+.^_`|~-]+$"

@@ -63,3 +63,44 @@ TEST(no_fd_leak) {
   xfer_multi_cleanup(m);
   CHECK_EQ(tl_count_fds(), before);
 }
+
+#define COUNT_(name, number, type) + 1
+#define XFER_EASY_OPTIONS_COUNT_ XFER_EASY_OPTIONS(COUNT_)
+
+/* The option table (libcurl's curl_easy_option_*): every option of xfer.h's
+ * list, once, found by name in any case and by number; nothing else. */
+TEST(option_table) {
+  const struct xfer_easyoption *o, *p;
+  int n = 0, want = 0 XFER_EASY_OPTIONS_COUNT_;
+  char lower[64];
+  XFER *e = xfer_easy_init();
+  for (o = xfer_easy_option_next(NULL); o; o = xfer_easy_option_next(o)) {
+    size_t i;
+    n++;
+    CHECK(o->name && *o->name);
+    CHECK(xfer_easy_option_by_id(o->id) == o);
+    CHECK(xfer_easy_option_by_name(o->name) == o);
+    for (i = 0; o->name[i] && i < sizeof(lower) - 1; i++)
+      lower[i] = (char)(o->name[i] >= 'A' && o->name[i] <= 'Z' ? o->name[i] + 32 : o->name[i]);
+    lower[i] = 0;
+    CHECK(xfer_easy_option_by_name(lower) == o);
+    CHECK(o->type <= XFEROT_FUNCTION);
+    for (p = xfer_easy_option_next(NULL); p != o; p = xfer_easy_option_next(p))
+      CHECK(p->id != o->id && strcmp(p->name, o->name) != 0);
+  }
+  CHECK_EQ(n, want);
+  CHECK_EQ(xfer_easy_option_by_name("URL")->id, XFEROPT_URL);
+  CHECK_EQ(xfer_easy_option_by_name("url")->type, XFEROT_STRING);
+  CHECK_EQ(xfer_easy_option_by_id(XFEROPT_HTTPHEADER)->type, XFEROT_SLIST);
+  CHECK_EQ(xfer_easy_option_by_id(XFEROPT_INFILESIZE_LARGE)->type,
+           XFEROT_OFF_T);
+  CHECK(xfer_easy_option_by_name("PROXY") == NULL);
+  CHECK(xfer_easy_option_by_name(NULL) == NULL);
+  CHECK(xfer_easy_option_by_id(XFEROPT_LASTENTRY) == NULL);
+  CHECK(xfer_easy_option_by_id((XFERoption)10004) == NULL);
+  /* setopt knows exactly the table's options */
+  CHECK_EQ(xfer_easy_setopt(e, (XFERoption)10004, "http://proxy"),
+           XFERE_UNKNOWN_OPTION);
+  CHECK_EQ(xfer_easy_setopt(e, (XFERoption)34, 1L), XFERE_UNKNOWN_OPTION);
+  xfer_easy_cleanup(e);
+}

@@ -206,17 +206,24 @@ describe("misuse", function()
     end)
 
     it("names the option given a value of the wrong type, for every option", function()
-        -- The kinds of lxfer_easy.c's option table.
-        local STRING = { url = 1, customrequest = 1, useragent = 1, sslcert = 1,
-                         sslkey = 1, keypasswd = 1, cainfo = 1, capath = 1,
-                         ssl_cipher_list = 1, pinnedpublickey = 1,
-                         postfields = 1, copypostfields = 1 }
-        local OFFT = { postfieldsize_large = 1, infilesize_large = 1 }
-        local SLIST = { httpheader = 1, resolve = 1 }
-        local FUNC = { writefunction = 1, headerfunction = 1, readfunction = 1,
-                       xferinfofunction = 1 }
-        local NOTLUA = { writedata = 1, headerdata = 1, readdata = 1,
-                         xferinfodata = 1, errorbuffer = 1 }
+        -- The kinds follow the core's option types (xfer.options()): a
+        -- string option takes a string, a list a string or an array of
+        -- them, a function option a callable; the bodies are strings; a
+        -- pointer the core would keep is no Lua option at all.
+        local STRING = { postfields = 1, copypostfields = 1 }
+        local OFFT, SLIST, FUNC, NOTLUA = {}, {}, {}, {}
+        for _, o in ipairs(xfer.options()) do
+            if o.type == "string" then STRING[o.name] = 1
+            elseif o.type == "off_t" then OFFT[o.name] = 1
+            elseif o.type == "slist" then SLIST[o.name] = 1
+            elseif o.type == "function" then FUNC[o.name] = 1
+            elseif (o.type == "object" or o.type == "cbptr") and
+                   not STRING[o.name] and o.name ~= "private" then
+                NOTLUA[o.name] = 1
+            end
+        end
+        assert.truthy(STRING.url and OFFT.infilesize_large and SLIST.resolve
+                      and FUNC.writefunction and NOTLUA.errorbuffer)
         local function integral(x)
             return type(x) == "number" and x == math.floor(x) and
                    x > -2 ^ 53 and x < 2 ^ 53

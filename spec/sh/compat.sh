@@ -30,7 +30,12 @@ if cc -Icsrc/compat -c "$BUILD/unsupported.c" -o "$BUILD/unsupported.o" 2>/dev/n
 # Every public name of xfer.h has its libcurl spelling in the compat header
 # (options, infos, codes, constants), so the two cannot drift apart.
 missing=""
-for n in $(grep -oE '\bXFER(M?OPT|INFO|E|M)_[A-Z0-9_]+' csrc/xfer.h | sort -u); do
+# (The easy options are the entries of XFER_EASY_OPTIONS: X(NAME, ...).)
+names=$( { grep -oE '\bXFER(M?OPT|OT|INFO|E|M)_[A-Z0-9_]+' csrc/xfer.h
+           sed -n 's/^ *X(\([A-Z0-9_]*\), [0-9]*, [A-Z_]*).*/XFEROPT_\1/p' csrc/xfer.h
+         } | sort -u)
+[ "$(echo "$names" | grep -c '^XFEROPT_')" -gt 50 ] || bad compat_reads_the_option_list
+for n in $names; do
   case $n in *_LASTENTRY|*_LAST|*_LASTONE|XFERINFO_NONE) continue ;; esac
   grep -q "[[:space:]]$n\b" csrc/compat/curl/curl.h || missing="$missing $n"
 done

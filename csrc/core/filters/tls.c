@@ -21,6 +21,7 @@
  * generic handshake alert.
  */
 #include "xfer_int.h"
+#include "options.h"
 
 #include <arpa/inet.h>
 #include <sys/socket.h>
@@ -461,13 +462,9 @@ static int tls_want(struct xfer_cf *cf) {
 }
 
 static void cfg_free(struct tls_cfg *g) {
-  free(g->cainfo);
-  free(g->capath);
-  free(g->sslcert);
-  free(g->sslkey);
-  free(g->keypasswd);
-  free(g->cipher_list);
-  free(g->pinnedpublickey);
+#define FREE_(opt, field, flags) free(g->field);
+  XFER_TLS_STRINGS(FREE_)
+#undef FREE_
   free(g->name);
 }
 
@@ -519,16 +516,10 @@ struct xfer_cf *xfer__cf_tls_new(struct xfer_conn *c, struct xfer_cf *below,
   t->cf.type = &tls_type;
   t->cf.conn = c;
   t->cf.next = below;
-  if (dup_opt(&g->cainfo, o->cainfo) || dup_opt(&g->capath, o->capath) ||
-      dup_opt(&g->sslcert, o->sslcert) || dup_opt(&g->sslkey, o->sslkey) ||
-      dup_opt(&g->keypasswd, o->keypasswd) ||
-      dup_opt(&g->cipher_list, o->cipher_list) ||
-      dup_opt(&g->pinnedpublickey, o->pinnedpublickey) ||
-      dup_opt(&g->name, name) || alpn_len > sizeof(g->alpn)) {
-    cfg_free(g);
-    free(t);
-    return NULL;
-  }
+#define COPY_(opt, field, flags) if (dup_opt(&g->field, o->field)) goto oom;
+  XFER_TLS_STRINGS(COPY_)
+#undef COPY_
+  if (dup_opt(&g->name, name) || alpn_len > sizeof(g->alpn)) goto oom;
   g->sslversion = o->sslversion;
   g->verifypeer = o->ssl_verifypeer;
   g->verifyhost = o->ssl_verifyhost;
@@ -537,6 +528,10 @@ struct xfer_cf *xfer__cf_tls_new(struct xfer_conn *c, struct xfer_cf *below,
   memcpy(g->alpn, alpn, alpn_len);
   g->alpn_len = alpn_len;
   return &t->cf;
+oom:
+  cfg_free(g);
+  free(t);
+  return NULL;
 }
 
 void xfer__tls_session_free(void *session) {
@@ -564,28 +559,21 @@ void xfer__tls_free(XFERM *m) {
  * snprintf), so the caller can grow its buffer and call again. */
 size_t xfer__tls_key(XFER *e, char *buf, size_t cap) {
   const struct xfer_opts *o = &e->set;
-  const char *parts[7];
-  size_t len = 0, i;
+  size_t len = 0;
   char flags[64];
-  parts[0] = o->cainfo;
-  parts[1] = o->capath;
-  parts[2] = o->sslcert;
-  parts[3] = o->sslkey;
-  parts[4] = o->cipher_list;
-  parts[5] = o->pinnedpublickey;
-  parts[6] = o->keypasswd;
   snprintf(flags, sizeof(flags), "#%d%d%d.%lx", o->ssl_verifypeer,
            o->ssl_verifyhost, o->ssl_sessionid_cache,
            (unsigned long)o->sslversion);
 #define PUT(s, n) do { if (len + (n) < cap) memcpy(buf + len, (s), (n)); \
                        len += (n); } while (0)
   PUT(flags, strlen(flags));
-  for (i = 0; i < 7; i++) {
-    /* \x01 separates, \x02 marks "not set": neither occurs in a path. */
-    PUT("\x01", 1);
-    if (parts[i]) PUT(parts[i], strlen(parts[i]));
-    else PUT("\x02", 1);
-  }
+  /* \x01 separates, \x02 marks "not set": neither occurs in a path. */
+#define PART_(opt, field, fl)                      \
+  PUT("\x01", 1);                                  \
+  if (o->field) PUT(o->field, strlen(o->field));   \
+  else PUT("\x02", 1);
+  XFER_TLS_STRINGS(PART_)
+#undef PART_
 #undef PUT
   if (len < cap) buf[len] = 0;
   return len;

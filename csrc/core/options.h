@@ -1,0 +1,33 @@
+/*
+ * options.h -- how an easy handle keeps its string options: the ones it
+ * owns a copy of, with the field that holds it.  setopt copies them,
+ * cleanup frees them, duphandle copies them again, and the TLS ones make
+ * up the TLS part of the connection-cache key and the TLS filter's own
+ * copy (filters/tls.c), so a new TLS option is one line here.
+ * XFER_OS_OWN: set by its own code in easy.c (URL keeps a running
+ * transfer's string; PINNEDPUBLICKEY is checked first).
+ * The list of all options, with numbers and types, is xfer.h's
+ * XFER_EASY_OPTIONS.
+ */
+#ifndef XFER_OPTIONS_H
+#define XFER_OPTIONS_H
+
+#define XFER_OS_OWN 1
+
+/* The TLS ones: the TLS filter's copy has the same field names. */
+#define XFER_TLS_STRINGS(X)                        \
+  X(CAINFO, cainfo, 0)                             \
+  X(CAPATH, capath, 0)                             \
+  X(SSLCERT, sslcert, 0)                           \
+  X(SSLKEY, sslkey, 0)                             \
+  X(KEYPASSWD, keypasswd, 0)                       \
+  X(SSL_CIPHER_LIST, cipher_list, 0)               \
+  X(PINNEDPUBLICKEY, pinnedpublickey, XFER_OS_OWN)
+
+#define XFER_OWNED_STRINGS(X)                      \
+  X(URL, url, XFER_OS_OWN)                         \
+  X(CUSTOMREQUEST, customrequest, 0)               \
+  X(USERAGENT, useragent, 0)                       \
+  XFER_TLS_STRINGS(X)
+
+#endif
