@@ -345,6 +345,10 @@ XFER_EXTERN XFERMcode xfer_multi_socket_all(XFERM *multi,
                                             int *running_handles);
 XFER_EXTERN XFERMcode xfer_multi_assign(XFERM *multi, xfer_socket_t s,
                                         void *sockp);
+/* xfer's own (not libcurl's): calls the socket callback now for every
+ * socket that has interest, for a driver that takes over from another.
+ * (Setting XFERMOPT_SOCKETFUNCTION makes the next driving call do it.) */
+XFER_EXTERN XFERMcode xfer_multi_reannounce(XFERM *multi);
 XFER_EXTERN XFERMsg *xfer_multi_info_read(XFERM *multi, int *msgs_in_queue);
 XFER_EXTERN XFERMcode xfer_multi_timeout(XFERM *multi, long *timeout_ms);
 XFER_EXTERN XFERMcode xfer_multi_wait(XFERM *multi, struct xfer_waitfd *extra,

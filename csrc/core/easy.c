@@ -285,6 +285,9 @@ static XFERcode set_ptr(XFER *e, XFERoption opt, void *v) {
   }
   switch (opt) {
   case XFEROPT_URL:
+    /* The same URL again (the usual way to re-arm a handle) keeps the
+     * string and its parse: nothing to do. */
+    if (v && o->url && strcmp(v, o->url) == 0) return XFERE_OK;
     /* A running transfer keeps the old string: it now owns it. */
     if (e->url == o->url) o->url = NULL;
     e->url_parsed = 0;

@@ -204,6 +204,19 @@ XFERMcode xfer_multi_setopt(XFERM *m, XFERMoption opt, ...) {
   return rc;
 }
 
+/* Tells the socket callback, now, of every socket that has interest: for
+ * a driver that replaces another (the next driving call would do it too,
+ * see xfer__sock_callback_changed; this is for one that must know at
+ * once). */
+XFERMcode xfer_multi_reannounce(XFERM *m) {
+  XFERMcode rc = api_enter(m);
+  if (rc) return rc;
+  if (m->easy_cb_depth) return XFERM_RECURSIVE_API_CALL;
+  m->sock_reannounce = 1;
+  xfer__sock_announce_all(m);
+  return xfer__end_call(m);
+}
+
 XFERMsg *xfer_multi_info_read(XFERM *m, int *msgs_in_queue) {
   XFER *e;
   if (msgs_in_queue) *msgs_in_queue = 0;

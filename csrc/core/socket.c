@@ -109,6 +109,7 @@ void xfer__sock_announce_all(XFERM *m) {
   int i;
   if (!m->sock_reannounce || !m->socketfn) return;
   m->sock_reannounce = 0;
+  for (i = 0; i < m->nlive; i++) m->socks[m->live[i]].announced = 0;
   /* The callback cannot add or close sockets (RECURSIVE_API_CALL), so the
    * live list holds still. */
   for (i = 0; i < m->nlive; i++) {

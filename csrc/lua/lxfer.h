@@ -80,18 +80,12 @@ struct lxfer_multi {
   struct lxfer_easy *easies; /* added easy handles (a list, for teardown) */
   int sockfn, timerfn;       /* registry refs of the Lua socket/timer fns */
   int on_done;               /* registry ref: run{on_done=} while it runs */
-  uint8_t *socks;            /* by fd: LXFER_SOCK_* and the interest */
-  int nsocks;
   int in_sockcb;             /* inside the Lua socket or timer callback */
   int in_run;                /* inside run() */
   uv_loop_t *loop;           /* run()'s loop, made on first use */
   xfer_uv *uv;               /* the driver on it, while no Lua fn is set */
 };
 
-/* Bits of lxfer_multi.socks[fd], next to the XFER_POLL_* interest. */
-#define LXFER_SOCK_KNOWN 0x80    /* xfer has the socket */
-#define LXFER_SOCK_ASSIGNED 0x40 /* the Lua sockets table has a value */
-#define LXFER_SOCK_WHAT 0x0f
 
 /* What a protected callback body gets: one struct for every kind, so one
  * C function (kept in the registry) runs them all under lua_pcall. */

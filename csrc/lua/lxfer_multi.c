@@ -4,12 +4,12 @@
  * Lua socket and timer callbacks, and run(), the built-in libuv loop.
  *
  * The binding keeps its own C socket and timer callbacks installed on the
- * core for the handle's whole life.  They record every socket's interest,
- * so that whichever driver takes over (a Lua socketfunction, or run()) is
- * told about the sockets that already exist -- an idle keep-alive socket
- * that nobody watches would otherwise hang the next transfer reusing it --
- * and forward to the current driver: xfer_uv in C while run() may be used,
- * else the Lua functions, else nothing (perform/wait need no callbacks).
+ * core for the handle's whole life, forwarding to the current driver:
+ * xfer_uv in C while run() may be used, else the Lua functions, else
+ * nothing (perform/wait need no callbacks).  Whichever driver takes over
+ * is told about the sockets that already exist by the core
+ * (xfer_multi_reannounce) -- an idle keep-alive socket that nobody watches
+ * would otherwise hang the next transfer reusing it.
  *
  * References: the multi's user value T is a table { [1] = multi,
  * [easy] = true for each added easy, sockets = { [fd] = assigned value } },
@@ -47,34 +47,11 @@ static const char mopt_key = 'm'; /* registry: option name -> index */
 
 /* ---- the C callbacks installed on the core ---- */
 
-/* Records fd's interest; returns whether a Lua value was assigned to it. */
-static int track(struct lxfer_multi *m, int fd, int what) {
-  int assigned;
-  if (fd < 0) return 0;
-  if (fd >= m->nsocks) {
-    int n = m->nsocks ? m->nsocks : 64;
-    uint8_t *s;
-    if (what == XFER_POLL_REMOVE) return 0;
-    while (n <= fd) n *= 2;
-    /* Without memory the socket is still watched, just not replayed to a
-     * later driver. */
-    if (!(s = realloc(m->socks, (size_t)n))) return 0;
-    memset(s + m->nsocks, 0, (size_t)(n - m->nsocks));
-    m->socks = s;
-    m->nsocks = n;
-  }
-  assigned = (m->socks[fd] & LXFER_SOCK_ASSIGNED) != 0;
-  if (what == XFER_POLL_REMOVE) m->socks[fd] = 0;
-  else m->socks[fd] = (uint8_t)(LXFER_SOCK_KNOWN | (m->socks[fd] &
-                                LXFER_SOCK_ASSIGNED) | what);
-  return assigned;
-}
-
 static int sock_tramp(XFER *h, xfer_socket_t fd, int what, void *ud,
                       void *socketp) {
   struct lxfer_multi *m = ud;
   struct lxfer_call c;
-  int assigned = track(m, fd, what), rc;
+  int rc;
   if (m->uv) return xfer_uv_socket_cb(h, fd, what, m->uv, socketp);
   if (m->sockfn == LUA_NOREF || m->ctx.nolua) return 0;
   memset(&c, 0, sizeof(c));
@@ -84,7 +61,7 @@ static int sock_tramp(XFER *h, xfer_socket_t fd, int what, void *ud,
   c.e = h ? lxfer_easy_of(h) : NULL;
   c.v[0] = fd;
   c.v[1] = what;
-  c.v[2] = assigned;
+  c.v[2] = socketp != NULL; /* multi:assign gave it a Lua value */
   m->in_sockcb++;
   rc = lxfer_call(&m->ctx, &c);
   m->in_sockcb--;
@@ -268,9 +245,6 @@ static void multi_close(lua_State *L, struct lxfer_multi *m) {
     free(m->loop);
     m->loop = NULL;
   }
-  free(m->socks);
-  m->socks = NULL;
-  m->nsocks = 0;
   m->ctx.nolua--;
 }
 
@@ -298,24 +272,12 @@ static int multi_tostring(lua_State *L) {
 /* ---- options ---- */
 
 /* Tells a new Lua socket function about the sockets that exist already:
- * the previous driver watched them, this one must. */
+ * the previous driver watched them, this one must (the core replays
+ * them: xfer_multi_reannounce). */
 static void replay_sockets(struct lxfer_multi *m) {
-  int fd;
-  for (fd = 0; fd < m->nsocks && m->sockfn != LUA_NOREF; fd++) {
-    struct lxfer_call c;
-    int s = m->socks[fd];
-    if (!(s & LXFER_SOCK_KNOWN) || !(s & LXFER_SOCK_WHAT)) continue;
-    memset(&c, 0, sizeof(c));
-    c.kind = LXFER_CALL_SOCKET;
-    c.fn = m->sockfn;
-    c.m = m;
-    c.v[0] = fd;
-    c.v[1] = s & LXFER_SOCK_WHAT;
-    c.v[2] = (s & LXFER_SOCK_ASSIGNED) != 0;
-    m->in_sockcb++;
-    lxfer_call(&m->ctx, &c);
-    m->in_sockcb--;
-  }
+  m->in_sockcb++;
+  xfer_multi_reannounce(m->h);
+  m->in_sockcb--;
 }
 
 /* A new Lua timer function hears the current deadline at once, and the
@@ -585,22 +547,19 @@ static int multi_info_read(lua_State *L) {
 }
 
 /* assign(fd, value): value comes back as the socket callback's 4th
- * argument; kept here in Lua, the core's socketp stays unused. */
+ * argument; kept here in Lua (the core's socketp only marks it). */
 static int multi_assign(lua_State *L) {
   struct lxfer_multi *m = checkmulti(L, 1);
   xfer_socket_t fd = checkfd(L, 2);
   XFERMcode rc;
   luaL_checkany(L, 3);
-  rc = xfer_multi_assign(m->h, fd, m);
-  if (rc == XFERM_OK && (fd >= m->nsocks || !(m->socks[fd] & LXFER_SOCK_KNOWN)))
-    rc = XFERM_BAD_SOCKET;
+  /* The core's socketp says whether a Lua value is assigned: non-NULL. */
+  rc = xfer_multi_assign(m->h, fd, lua_isnil(L, 3) ? NULL : m);
   if (rc) return lxfer_mfail(L, rc);
   lxfer_getuservalue(L, 1);
   push_field(L, -1, "sockets");
   lua_pushvalue(L, 3);
   lua_rawseti(L, -2, fd);
-  if (lua_isnil(L, 3)) m->socks[fd] &= (uint8_t)~LXFER_SOCK_ASSIGNED;
-  else m->socks[fd] |= LXFER_SOCK_ASSIGNED;
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -620,7 +579,6 @@ static int multi_get_handles(lua_State *L) {
 /* ---- run(): the built-in libuv loop ---- */
 
 static int make_uv(lua_State *L, struct lxfer_multi *m) {
-  int fd;
   if (!m->loop) {
     if (!(m->loop = malloc(sizeof(*m->loop)))) return UV_ENOMEM;
     if (uv_loop_init(m->loop)) {
@@ -633,9 +591,9 @@ static int make_uv(lua_State *L, struct lxfer_multi *m) {
   if (m->uv) return 0;
   if (!(m->uv = xfer_uv_new(m->loop, m->h))) return UV_ENOMEM;
   /* The sockets that exist already, with their current interest. */
-  for (fd = 0; fd < m->nsocks; fd++)
-    if ((m->socks[fd] & LXFER_SOCK_KNOWN) && (m->socks[fd] & LXFER_SOCK_WHAT))
-      xfer_uv_socket_cb(NULL, fd, m->socks[fd] & LXFER_SOCK_WHAT, m->uv, NULL);
+  m->in_sockcb++;
+  xfer_multi_reannounce(m->h);
+  m->in_sockcb--;
   return 0;
 }
 

@@ -170,7 +170,6 @@ struct ngx_http_xfer_task_s {
     unsigned                  in_done:1;
     unsigned                  too_large:1;
     unsigned                  dirty:1;        /* reset before reuse */
-    unsigned                  url_set:1;      /* url holds URL's value */
     unsigned                  url_given:1;    /* set for this run */
     unsigned                  timeout_given:1;
     unsigned                  head_cb:1;      /* HEADERFUNCTION is set */
@@ -183,7 +182,6 @@ struct ngx_http_xfer_task_s {
 
     ngx_http_xfer_result_t    res;
     struct xfer_slist        *resolve;        /* RESOLVE, owned here */
-    ngx_http_xfer_buf_t       url;            /* the URL option's value */
     char                      errbuf[XFER_ERROR_SIZE];
 };
 

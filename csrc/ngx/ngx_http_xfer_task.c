@@ -557,7 +557,6 @@ ngx_http_xfer_task_setup(ngx_http_xfer_task_t *t)
     }
 
     t->timeout_ms = 0;
-    t->url_set = 0;
     t->head_cb = 0;
     t->dirty = 0;
 
@@ -628,48 +627,14 @@ ngx_http_xfer_task_setopt_str(ngx_http_xfer_task_t *t, int opt,
 }
 
 
-/*
- * The URL is set only when it differs from the handle's: setting it again
- * would make xfer parse it again.  t->url holds the value (NUL included).
- */
+/* xfer keeps an unchanged URL and its parse itself: setting it is cheap. */
 
 static int
 ngx_http_xfer_task_url(ngx_http_xfer_task_t *t, const char *v, size_t len)
 {
-    u_char    *p;
-    XFERcode   rc;
-
+    (void) len;
     t->url_given = 1;
-
-    if (t->url_set && t->url.len == len
-        && ngx_memcmp(t->url.data, v, len) == 0)
-    {
-        return XFERE_OK;
-    }
-
-    t->url_set = 0;
-
-    rc = xfer_easy_setopt(t->easy, XFEROPT_URL, v);
-    if (rc != XFERE_OK) {
-        return rc;
-    }
-
-    if (t->url.size < len + 1) {
-        p = realloc(t->url.data, len + 1);
-        if (p == NULL) {
-            t->dirty = 1;           /* set, not remembered: reset later */
-            return XFERE_OK;
-        }
-
-        t->url.data = p;
-        t->url.size = len + 1;
-    }
-
-    ngx_memcpy(t->url.data, v, len + 1);
-    t->url.len = len;
-    t->url_set = 1;
-
-    return XFERE_OK;
+    return xfer_easy_setopt(t->easy, XFEROPT_URL, v);
 }
 
 
@@ -823,8 +788,7 @@ ngx_http_xfer_task_start(ngx_http_xfer_task_t *t, size_t max_body, int flags)
 
     /* sticky options of an earlier run that this one did not set */
 
-    if (!t->url_given && t->url_set) {
-        t->url_set = 0;
+    if (!t->url_given) {
         if (xfer_easy_setopt(t->easy, XFEROPT_URL, NULL) != XFERE_OK) {
             return ngx_http_xfer_task_refuse(t, XFERE_FAILED_INIT,
                                              "cannot set up the transfer");
@@ -1028,10 +992,6 @@ ngx_http_xfer_task_destroy(ngx_http_xfer_task_t *t)
 
     if (t->head.data) {
         ngx_free(t->head.data);
-    }
-
-    if (t->url.data) {
-        ngx_free(t->url.data);
     }
 
     ngx_free(t);

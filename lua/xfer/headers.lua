@@ -284,4 +284,39 @@ function _M.request_lines(h, list)
     return list
 end
 
+-- A request table's method and body as easy options, the one rule of
+-- xfer.http and xfer.ngx: returns nobody (true for HEAD), customrequest
+-- (the method when it is neither GET nor POST, or GET with a body), body
+-- (the bytes to send: "" for POST, PUT and PATCH without one, else nil);
+-- or nil, msg on a bad field.  The body is req.body, else req.postfields.
+local METHOD = "^[%w!#$%%&'*+.^_`|~-]+$"
+local BODY_METHODS = { POST = true, PUT = true, PATCH = true }
+
+function _M.method_and_body(req)
+    local method, body = req.method, req.body
+    if body == nil then body = req.postfields end
+    if body ~= nil and type(body) ~= "string" then
+        return nil, "field 'body' must be a string, got " .. type(body)
+                    .. " (stream with readfunction instead)"
+    end
+    if method == nil then
+        method = req.customrequest
+        if method == nil and req.nobody then method = "HEAD" end
+    end
+    if method ~= nil and (type(method) ~= "string" or not find(method, METHOD)) then
+        return nil, "field 'method' must be a method name, got "
+                    .. (type(method) == "string" and format("%q", method)
+                        or type(method))
+    end
+    if method == "HEAD" then
+        if body ~= nil then return nil, "a HEAD request has no body" end
+        return true, nil, nil
+    end
+    if body == nil and method ~= nil and BODY_METHODS[method] then body = "" end
+    if method ~= nil and method ~= "POST" and (method ~= "GET" or body) then
+        return false, method, body
+    end
+    return false, nil, body
+end
+
 return _M

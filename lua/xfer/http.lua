@@ -29,8 +29,6 @@ local _M = { version = "0.1.0" }
 
 -- Keys of a request table that are not easy options.
 local RESERVED = { url = true, method = true, headers = true, body = true }
--- Methods whose empty body is still sent (Content-Length: 0).
-local BODY_METHODS = { POST = true, PUT = true, PATCH = true }
 local DEFAULT_CONNECTIONS = 16
 local EMPTY = {}
 
@@ -129,28 +127,13 @@ local function build(req)
         if not RESERVED[k] then o[k] = v end
     end
     o.url = req.url
-    local method, body, h = req.method, req.body, req.headers
-    if body ~= nil then
-        if type(body) ~= "string" then
-            return nil, "field 'body' must be a string, got " .. type(body)
-                        .. " (stream with readfunction instead)"
-        end
+    local h = req.headers
+    if req.method ~= nil or req.body ~= nil then
+        local nobody, method, body = headers.method_and_body(req)
+        if nobody == nil then return nil, method end
+        o.nobody = nobody or nil
+        o.customrequest = method
         o.postfields = body
-    end
-    if method ~= nil then
-        if type(method) ~= "string" or not match(method, "^[%w!#$%%&'*+.^_`|~-]+$") then
-            return nil, "field 'method' must be a method name, got "
-                        .. (type(method) == "string" and format("%q", method) or type(method))
-        end
-        if method == "HEAD" then
-            if body ~= nil then return nil, "a HEAD request has no body" end
-            o.nobody = true
-        elseif method == "POST" then
-            if body == nil then o.postfields = "" end
-        elseif method ~= "GET" or body ~= nil then
-            o.customrequest = method
-            if body == nil and BODY_METHODS[method] then o.postfields = "" end
-        end
     end
     if h ~= nil then
         if type(h) ~= "table" then

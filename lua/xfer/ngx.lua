@@ -195,11 +195,6 @@ for _, o in ipairs(OPTIONS) do
     KNOWN[o[1]] = true
 end
 
--- A method name (RFC 9110 token), as require "xfer" checks it.
-local METHOD = "^[%w!#$%%&'*+.^_`|~-]+$"
--- Methods whose empty body is still sent (Content-Length: 0).
-local BODY_METHODS = { POST = true, PUT = true, PATCH = true }
-
 local WAIT_PHASES = {
     rewrite = true, access = true, content = true, timer = true,
     ssl_cert = true,
@@ -370,34 +365,12 @@ end
 
 -- method and body, as require "xfer" maps them onto easy options.
 local function set_method(t, req)
-    local method, body = req.method, req.body
-    if body == nil then
-        body = req.postfields
+    local nobody, method, body = headers.method_and_body(req)
+    if nobody == nil then
+        return nil, method
     end
-    if body ~= nil and type(body) ~= "string" then
-        return nil, "field 'body' must be a string, got " .. type(body)
-    end
-    if method == nil then
-        method = req.customrequest
-        if req.nobody then
-            method = "HEAD"
-        end
-    end
-    if method ~= nil and (type(method) ~= "string"
-                          or not str_match(method, METHOD))
-    then
-        return nil, "field 'method' must be a method name, got "
-                    .. (type(method) == "string" and format("%q", method)
-                        or type(method))
-    end
-    if method == "HEAD" then
-        if body ~= nil then
-            return nil, "a HEAD request has no body"
-        end
+    if nobody then
         return set_num(t, OPT_NOBODY, 1, "method")
-    end
-    if body == nil and (method == "POST" or BODY_METHODS[method]) then
-        body = ""
     end
     if body ~= nil then
         local rc = C.ngx_http_xfer_task_body(t, body, #body)
@@ -405,7 +378,7 @@ local function set_method(t, req)
             return rc, "cannot set the body"
         end
     end
-    if method ~= nil and method ~= "POST" and (method ~= "GET" or body) then
+    if method ~= nil then
         return set_str(t, OPT_CUSTOMREQUEST, method, "method")
     end
     return 0

@@ -800,6 +800,37 @@ TEST(new_socket_callback_hears_every_socket) {
   CHECK_EQ(xfer_multi_cleanup(m), XFERM_OK);
 }
 
+/* xfer_multi_reannounce: the socket callback hears now of every socket
+ * with interest (an idle keep-alive connection here), and nothing of
+ * sockets that have none; refused from inside a callback. */
+static int rec_fd = -1, rec_what = -1, rec_calls, rec_inner_rc;
+static int rec_sock(XFER *e, xfer_socket_t s, int what, void *u, void *sp) {
+  (void)e, (void)sp;
+  rec_fd = s;
+  rec_what = what;
+  rec_calls++;
+  rec_inner_rc = xfer_multi_reannounce((XFERM *)u);
+  return 0;
+}
+
+TEST(reannounce_tells_the_new_callback_now) {
+  XFERM *m = xfer_multi_init();
+  struct tx *t = tx_new(tx_url("%s/1k.bin", http_base()));
+  CHECK_EQ(run_on(m, t, DRIVE_POLL, 3000), XFERE_OK); /* leaves it idle */
+  CHECK_EQ(xfer_multi_setopt(m, XFERMOPT_SOCKETFUNCTION, rec_sock),
+           XFERM_OK);
+  CHECK_EQ(xfer_multi_setopt(m, XFERMOPT_SOCKETDATA, m), XFERM_OK);
+  CHECK_EQ(rec_calls, 0); /* setting it calls nothing */
+  CHECK_EQ(xfer_multi_reannounce(m), XFERM_OK);
+  CHECK_EQ(rec_calls, 1);
+  CHECK(rec_fd >= 0);
+  CHECK_EQ(rec_what, XFER_POLL_IN);
+  CHECK_EQ(rec_inner_rc, XFERM_RECURSIVE_API_CALL);
+  CHECK_EQ(xfer_multi_reannounce(NULL), XFERM_BAD_HANDLE);
+  tx_free(t);
+  CHECK_EQ(xfer_multi_cleanup(m), XFERM_OK);
+}
+
 /* A connection reused by the next request: no socket callback at all. */
 TEST(keepalive_reuse_no_socket_calls) {
   BEGIN;

@@ -68,6 +68,11 @@ describe("xfer.request", function()
         assert.truthy(head:find("^GET "))
         head = echo{ method = "POST" }
         assert.truthy(head:find("Content-Length: 0", 1, true))
+        -- the body as the postfields option, with a method: sent (xfer.http
+        -- and xfer.ngx share the rule: xfer.headers.method_and_body)
+        head, body = echo{ method = "POST", postfields = "as option" }
+        assert.truthy(head:find("^POST "))
+        assert.equal("as option", body)
         local res = assert(xfer.request{ url = helper.nginx("/1k.bin"), method = "HEAD" })
         assert.equal(200, res.status)
         assert.equal("", res.body)
