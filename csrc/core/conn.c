@@ -303,8 +303,8 @@ void xfer__conn_done(XFER *e, int ok) {
   struct xfer_conn *c = e->conn;
   int keep;
   if (!c) return;
-  keep = c->state == XFER_CS_ACTIVE && c->ps && c->proto->detach(c, e, ok) &&
-         !e->set.forbid_reuse && c->fd >= 0;
+  keep = c->state == XFER_CS_ACTIVE && !c->closing && c->ps &&
+         c->proto->detach(c, e, ok) && !e->set.forbid_reuse && c->fd >= 0;
   e->conn = NULL;
   c->easy = NULL;
   if (keep) conn_release(c);
@@ -619,20 +619,37 @@ int xfer__conn_bytes_after(struct xfer_conn *c) {
   return xfer__cf_more(c->cf);
 }
 
+/* The socket, the filters, the protocol's state, the memory. */
+static void conn_free(struct xfer_conn *c) {
+  if (c->ps) c->proto->free(c);
+  xfer__cf_close_all(c->cf); /* closes the socket too */
+  xfer_queue_remove(&c->alllink);
+  xfer__addrs_unref(c->addrs);
+  free(c);
+}
+
+/* Closes c: at once it carries no transfer, is no longer found and frees
+ * its slot (a waiting transfer is woken); its socket and memory go now, or
+ * when the frames that hold it let go (xfer__conn_unhold). */
 void xfer__conn_close(struct xfer_conn *c) {
   XFERM *m = c->multi;
   struct xfer_host *h = c->host;
+  if (c->closing) return;
+  c->closing = 1;
   if (c->state == XFER_CS_RESOLVING) xfer__dns_cancel(c);
   if (c->easy && c->easy->conn == c) c->easy->conn = NULL;
-  if (c->ps) c->proto->free(c);
-  xfer__cf_close_all(c->cf); /* closes the socket too */
-  c->cf = NULL;
+  c->easy = NULL;
   idle_unlink(c);
-  xfer_queue_remove(&c->alllink);
+  c->state = 0;
   xfer_queue_remove(&c->dnslink);
-  xfer__addrs_unref(c->addrs);
   m->nconns--;
   h->nconns--;
-  free(c);
+  if (!c->busy) conn_free(c);
   xfer__wake_waiters(m, h);
+}
+
+int xfer__conn_unhold(struct xfer_conn *c) {
+  if (--c->busy > 0 || !c->closing) return 0;
+  conn_free(c);
+  return 1;
 }

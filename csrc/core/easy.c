@@ -99,30 +99,38 @@ static void free_run_state(XFER *e) {
   e->location = NULL;
 }
 
-void xfer_easy_cleanup(XFER *e) {
-  if (!xfer__good_easy(e)) return;
-  if (e->multi) {
-    XFERM *m = e->multi;
-    if (m->in_callback) {
-      /* Inside the socket or timer callback nothing may be torn down; the
-       * API call that ran the callback finishes it (xfer__end_call). */
-      e->cleanup_pending = 1;
-      m->deferred_cleanups = 1;
-      return;
-    }
-    xfer__detach(e);
-  }
-  if (e->cb_depth || e->in_perform) {
-    /* Called from the transfer's own callback: frames below still use e;
-     * the unwinding caller (or xfer_easy_perform) frees it. */
-    e->cleanup_pending = 1;
-    return;
-  }
+void xfer__easy_free(XFER *e) {
   if (e->private_multi) xfer_multi_cleanup(e->private_multi);
   free_run_state(e);
   xfer__opts_free(&e->set);
   e->magic = 0;
   free(e);
+}
+
+/* Frees e now, or (held by frames that still use it: its own callback,
+ * xfer_easy_perform) when the last one lets go (xfer__unhold).  Inside
+ * the socket or timer callback nothing may be torn down: the API call
+ * that ran the callback finishes it (xfer__end_call). */
+void xfer_easy_cleanup(XFER *e) {
+  if (!xfer__good_easy(e) || e->free_pending) return;
+  e->free_pending = 1;
+  if (e->multi && e->multi->in_callback) {
+    e->multi->deferred_frees = 1;
+    return;
+  }
+  if (e->multi) xfer__detach(e); /* frees it, unless held */
+  else if (!e->busy) xfer__easy_free(e);
+}
+
+int xfer__unhold(XFER *e) {
+  if (--e->busy > 0 || !e->free_pending) return 0;
+  if (e->multi) {
+    if (e->multi->in_callback) return 0; /* xfer__end_call frees it */
+    xfer__detach(e);
+  } else {
+    xfer__easy_free(e);
+  }
+  return 1;
 }
 
 static XFERcode set_string(char **dst, const char *v) {
@@ -498,7 +506,7 @@ XFERcode xfer_easy_perform(XFER *e) {
     return XFERE_OUT_OF_MEMORY;
   m = e->private_multi;
   if (xfer_multi_add_handle(m, e) != XFERM_OK) return XFERE_FAILED_INIT;
-  e->in_perform = 1;
+  xfer__hold(e); /* a callback may clean it up: freed when this returns */
   while (running) {
     XFERMcode mc = xfer_multi_perform(m, &running);
     if (mc == XFERM_OK && running)
@@ -516,11 +524,7 @@ XFERcode xfer_easy_perform(XFER *e) {
     if (msg->msg == XFERMSG_DONE && msg->easy_handle == e)
       rc = msg->data.result;
   xfer_multi_remove_handle(m, e);
-  e->in_perform = 0;
-  if (e->cleanup_pending) { /* cleaned up from its own callback */
-    e->cleanup_pending = 0;
-    xfer_easy_cleanup(e);
+  if (xfer__unhold(e)) /* cleaned up from its own callback */
     return rc == XFERE_OK ? XFERE_ABORTED_BY_CALLBACK : rc;
-  }
   return rc;
 }

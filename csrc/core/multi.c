@@ -94,18 +94,7 @@ XFERMcode xfer_multi_add_handle(XFERM *m, XFER *e) {
   if (rc) return rc;
   if (!xfer__good_easy(e)) return XFERM_BAD_EASY_HANDLE;
   if (e->multi == m) return XFERM_ADDED_ALREADY;
-  if (e->multi || e->cleanup_pending) return XFERM_BAD_EASY_HANDLE;
-  if (e->removed) {
-    /* Re-added from inside its own callback: the old run's connection is
-     * still in use by the frames below, which close it when they see it
-     * orphaned. */
-    if (e->conn) {
-      e->conn->orphan = 1;
-      e->conn->easy = NULL;
-      e->conn = NULL;
-    }
-    e->removed = 0;
-  }
+  if (e->multi || e->free_pending) return XFERM_BAD_EASY_HANDLE;
   if (xfer__heap_reserve(&m->timers, (uint32_t)m->num_easy + 2))
     return XFERM_OUT_OF_MEMORY;
   e->multi = m;
@@ -122,7 +111,7 @@ XFERMcode xfer_multi_add_handle(XFERM *m, XFER *e) {
   e->response_code = e->redirect_count = e->num_connects = 0;
   e->primary_ip[0] = 0;
   e->primary_port = e->local_port = 0;
-  e->retried = e->redirecting = e->removed = 0;
+  e->retried = e->redirecting = 0;
   if (e->set.errorbuffer) e->set.errorbuffer[0] = 0;
   xfer_queue_insert_tail(&m->easies, &e->mlink);
   m->num_easy++;
@@ -352,16 +341,15 @@ void xfer__run_timers(XFERM *m) {
  * progress fails (libcurl's documented behaviour), and the call says so. */
 XFERMcode xfer__end_call(XFERM *m) {
   struct xfer_queue *q, *next;
-  if (m->deferred_cleanups && !m->in_callback) {
+  if (m->deferred_frees && !m->in_callback) {
     /* xfer_easy_cleanup was called inside a socket or timer callback
      * (misuse, but no leak): finish it now.  Rare, so a walk is fine. */
-    m->deferred_cleanups = 0;
+    m->deferred_frees = 0;
     for (q = m->easies.next; q != &m->easies; q = next) {
       XFER *e = xfer_queue_data(q, XFER, mlink);
       next = q->next;
-      if (e->cleanup_pending && !e->cb_depth) {
-        e->cleanup_pending = 0;
-        xfer_easy_cleanup(e);
+      if (e->free_pending && !e->busy) {
+        xfer__detach(e); /* frees it */
       }
     }
   }
@@ -451,7 +439,7 @@ XFERMcode xfer_multi_socket_all(XFERM *m, int *running) {
 }
 
 int xfer__cb_leave(XFER *e, XFERM *m, unsigned run) {
-  e->cb_depth--;
   if (m) m->easy_cb_depth--;
-  return e->removed || e->multi != m || e->run_id != run;
+  return e->multi != m || e->run_id != run || e->free_pending ||
+         e->state == XFER_ST_DONE;
 }

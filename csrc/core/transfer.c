@@ -71,29 +71,14 @@ static int progress(XFER *e) {
   return 0;
 }
 
-/* A transfer's own callback removed (or cleaned up) its easy handle: finish
- * what remove_handle had to leave, now that the stack is unwound. */
-static void finish_removed(XFER *e) {
-  e->removed = 0;
-  if (e->conn) xfer__conn_close(e->conn);
-  if (e->cleanup_pending) xfer_easy_cleanup(e);
-}
-
-/* Common exit of the I/O paths, given the connection c the path started
- * on: returns 1 when the caller must stop.  Order matters: a finished
- * transfer may have freed c; only a transfer that let go of c inside a
- * callback (re-added itself) leaves it alive and orphaned. */
+/* After a call that can run an application callback: 1 when the caller
+ * must stop, because the transfer finished, was removed, cleaned up or
+ * re-added, or its connection c is no longer its own or is closing.  A
+ * pure check: what was given up is freed when its holders let go
+ * (xfer__unhold, xfer__conn_unhold). */
 int xfer__gone(XFER *e, struct xfer_conn *c) {
-  if (e->removed && !e->cb_depth) {
-    finish_removed(e);
-    return 1;
-  }
-  if (e->state == XFER_ST_DONE || !e->multi) return 1;
-  if (c && c != e->conn) {
-    if (c->orphan) xfer__conn_close(c);
-    return 1;
-  }
-  return 0;
+  return e->state == XFER_ST_DONE || !e->multi || e->free_pending ||
+         (c && (c != e->conn || c->closing));
 }
 
 /* The request is out: the response is next. */
@@ -388,14 +373,28 @@ void xfer__timer_expired(XFER *e, uint64_t now) {
     }
   }
   if (e->progress_at && now >= e->progress_at) {
-    struct xfer_conn *c = e->conn;
+    int stop;
     e->progress_at = now + 1000000;
-    if (progress(e)) {
-      xfer__gone(e, c);
-      return;
-    }
+    xfer__hold(e);
+    stop = progress(e);
+    if (xfer__unhold(e) || stop) return;
   }
   xfer__recompute_timer(e);
+}
+
+/* The one way out of a run, for every exit (done, removed, multi
+ * cleanup): e lets go of its connection (kept for the next transfer when
+ * ok and the protocol says so), its place in a queue, its timer and its
+ * scheduled step. */
+static void end_run(XFER *e, int ok) {
+  if (e->conn) xfer__conn_done(e, ok);
+  xfer__unqueue(e);
+  xfer__easy_disarm(e);
+  if (e->in_ready) {
+    xfer_queue_remove(&e->qlink);
+    e->in_ready = 0;
+  }
+  e->ls_check_at = e->progress_at = 0;
 }
 
 /* Ends the transfer with code and queues its message. */
@@ -404,15 +403,8 @@ void xfer__done(XFER *e, XFERcode code) {
   if (!m || e->state == XFER_ST_DONE) return;
   if (code && e->set.errorbuffer && !e->set.errorbuffer[0])
     xfer__fail(e, "%s", xfer_easy_strerror(code));
-  if (e->conn) xfer__conn_done(e, code == XFERE_OK);
-  xfer__unqueue(e);
-  xfer__easy_disarm(e);
-  if (e->in_ready) {
-    xfer_queue_remove(&e->qlink);
-    e->in_ready = 0;
-  }
+  end_run(e, code == XFERE_OK);
   e->t_total = since_start(e);
-  e->ls_check_at = e->progress_at = 0;
   set_state(e, XFER_ST_DONE);
   e->result = code;
   e->msg.msg = XFERMSG_DONE;
@@ -423,34 +415,20 @@ void xfer__done(XFER *e, XFERcode code) {
   m->num_running--;
 }
 
-/* Takes e out of its multi handle (remove_handle, multi cleanup).  From
- * inside e's own callback the connection is left for the unwinding caller
- * (finish_removed), since frames below still use it. */
+/* Takes e out of its multi handle (remove_handle, multi cleanup, and a
+ * cleanup of an added handle).  Frames that still use e or its connection
+ * hold them: those are freed when they let go.  A handle whose cleanup was
+ * asked for and that nobody holds is freed here. */
 void xfer__detach(XFER *e) {
   XFERM *m = e->multi;
   if (!m) return;
   if (e->state != XFER_ST_DONE) m->num_running--;
-  if (e->conn && !e->cb_depth) xfer__conn_close(e->conn);
-  xfer__unqueue(e);
-  xfer__easy_disarm(e);
-  if (e->in_ready) {
-    xfer_queue_remove(&e->qlink);
-    e->in_ready = 0;
-  }
+  end_run(e, 0);
   if (xfer_queue_linked(&e->msglink)) m->nmsgs--;
   xfer_queue_remove(&e->msglink);
   xfer_queue_remove(&e->mlink);
   m->num_easy--;
-  /* From inside its own callback: the frames below finish the removal
-   * (and xfer__cb_leave gives back the multi's callback depth). */
-  if (e->cb_depth) e->removed = 1;
   e->multi = NULL;
   e->state = XFER_ST_INIT;
-  e->ls_check_at = e->progress_at = 0;
-  /* A cleanup asked for inside a socket or timer callback, then removed
-   * (or its multi cleaned up) before the call ended: free it now. */
-  if (e->cleanup_pending && !e->cb_depth) {
-    e->cleanup_pending = 0;
-    xfer_easy_cleanup(e);
-  }
+  if (e->free_pending && !e->busy) xfer__easy_free(e);
 }

@@ -104,7 +104,8 @@ struct xfer_conn {
   void *ps;                    /* the protocol's state (proto.h) */
   struct xfer_cf *cf;          /* the top of its filter chain (cf.h) */
   unsigned secure : 1;         /* a TLS filter is in the chain */
-  unsigned orphan : 1;         /* its transfer let go of it in a callback */
+  unsigned closing : 1;        /* closed: freed when its holders let go */
+  int busy;                    /* frames holding it (xfer__conn_hold) */
   char primary_ip[46];
   uint16_t primary_port, local_port;
   char hostname[1];            /* the name to resolve */
@@ -189,13 +190,11 @@ struct xfer_easy {
   unsigned retried : 1;
   unsigned got_bytes : 1;      /* a response byte arrived */
   unsigned reserved_slot : 1;  /* a freed slot was reserved for it */
-  unsigned removed : 1;        /* removed while inside its own callback */
   unsigned url_parsed : 1;     /* u holds the parse of set.url, unchanged */
-  unsigned cleanup_pending : 1;
+  unsigned free_pending : 1;   /* xfer_easy_cleanup waits for its holders */
   unsigned discard_body : 1;   /* redirect or failonerror body */
   unsigned in_ready : 1;       /* qlink is in multi->ready or ->starting */
-  unsigned in_perform : 1;     /* inside xfer_easy_perform */
-  int cb_depth;
+  int busy;                    /* frames holding it (xfer__hold) */
   unsigned run_id;             /* bumped by add_handle: callbacks of an old
                                 * run must not continue into a new one */
 
@@ -238,7 +237,7 @@ struct xfer_multi {
   int sock_reannounce;         /* a new socket callback: tell it of every
                                   socket at the next driving call */
   int cb_failed;               /* one of them returned an error */
-  int deferred_cleanups;       /* easy cleanups asked for inside them */
+  int deferred_frees;          /* easy cleanups asked for inside them */
   int easy_cb_depth;           /* inside a transfer's own callback */
 
   struct xfer_queue easies;    /* every added easy */
@@ -378,10 +377,23 @@ void xfer__addrs_unref(struct xfer_addrs *a);
 void xfer__opts_init(struct xfer_opts *o);
 void xfer__opts_free(struct xfer_opts *o);
 
-/* Callback guards: a transfer's own callback may remove or clean up its
- * easy handle; the caller must then stop touching it (cb_leave returns 1). */
+/* Lifetime.  The frames that use a transfer or a connection across code
+ * that can run an application callback hold it (the protocol handler's
+ * submit and event, a timer's progress call, xfer_easy_perform): a cleanup
+ * or a close asked for meanwhile takes the handle out of everything at
+ * once, and frees it when the last holder lets go.  unhold returns 1 when
+ * it freed the handle (the caller must not touch it again). */
+static inline void xfer__hold(XFER *e) { e->busy++; }
+int xfer__unhold(XFER *e);
+static inline void xfer__conn_hold(struct xfer_conn *c) { c->busy++; }
+int xfer__conn_unhold(struct xfer_conn *c);
+void xfer__easy_free(XFER *e);            /* easy.c: the memory, at last */
+
+/* Callback guards: around every application callback of a transfer.  They
+ * count the multi's callback depth (the driving calls are refused inside)
+ * and cb_leave says whether the transfer's run ended or changed meanwhile
+ * (removed, cleaned up, re-added, finished): the caller must stop. */
 static inline unsigned xfer__cb_enter(XFER *e) {
-  e->cb_depth++;
   if (e->multi) e->multi->easy_cb_depth++;
   return e->run_id;
 }

@@ -439,22 +439,32 @@ static void h1_submit(struct xfer_conn *c, XFER *e) {
   }
   xfer__req_free(&r);
   xfer__h1p_reset(&h->parser, h->no_body);
+  /* The read callback may remove or clean up e, or re-add it: both stay
+   * alive until this frame lets go. */
+  xfer__conn_hold(c);
+  xfer__hold(e);
   send_more(c, h, e);
+  xfer__unhold(e);
+  xfer__conn_unhold(c);
 }
 
 static void h1_event(struct xfer_conn *c, int ev) {
   struct h1 *h = c->ps;
   XFER *e = h->e;
   if (!e) return;
+  /* The application's callbacks may remove or clean up e, or remove the
+   * connection: both stay alive until this frame lets go. */
+  xfer__conn_hold(c);
+  xfer__hold(e);
   if (e->state == XFER_ST_RECEIVING) { /* TLS may read on POLL_OUT */
     readable(c, h, e);
-    return;
+  } else if ((!(ev & XFER_CSELECT_OUT) && ev) || !send_more(c, h, e)) {
+    if (!xfer__gone(e, c) &&
+        (ev & (XFER_CSELECT_IN | XFER_CSELECT_ERR) || !ev))
+      readable(c, h, e);
   }
-  /* A failed or finished send may have freed c (and e): stop there. */
-  if ((ev & XFER_CSELECT_OUT || !ev) && send_more(c, h, e)) return;
-  if (h->e == e && e->conn == c &&
-      (ev & (XFER_CSELECT_IN | XFER_CSELECT_ERR) || !ev))
-    readable(c, h, e);
+  xfer__unhold(e);
+  xfer__conn_unhold(c);
 }
 
 /* Kept only if the whole request went out (a server may answer before
