@@ -109,11 +109,6 @@ static void check_multi_info(struct app *app)
     curl_easy_cleanup(easy);
     t->easy = NULL;
   }
-
-  /* Idle pooled connections may still hold poll handles, which would keep
-   * uv_run going after the last transfer; stop explicitly instead. */
-  if(app->done == app->total)
-    uv_stop(&app->loop);
 }
 
 static void socket_action(struct app *app, curl_socket_t s, int flags)
@@ -340,7 +335,9 @@ int main(int argc, char **argv)
     }
   }
 
-  /* Adding handles armed the timer; everything else follows from it. */
+  /* Adding handles armed the timer; everything else follows from it.  The
+   * loop returns by itself once the last transfer is done: connections
+   * kept for reuse are no longer watched then (CURL_POLL_REMOVE). */
   uv_run(&app.loop, UV_RUN_DEFAULT);
 
   /* A fatal stop leaves transfers in the multi handle; they are neither ok

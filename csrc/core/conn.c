@@ -207,7 +207,19 @@ static void idle_unlink(struct xfer_conn *c) {
   if (c->state != XFER_CS_IDLE) return;
   xfer_queue_remove(&c->link);
   xfer_queue_remove(&c->ilink);
+  xfer_queue_remove(&c->flink);
   c->multi->nidle--;
+}
+
+/* A connection that nobody watched while idle: did the server close it,
+ * or send something?  One peek, only for those (a connection taken again
+ * before the sweep was watched all along and costs nothing). */
+static int unwatched_dead(struct xfer_conn *c) {
+  char b;
+  ssize_t n;
+  if (!c->unwatched) return 0;
+  n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+  return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
 }
 
 static struct xfer_conn *idle_take(struct xfer_host *h) {
@@ -216,15 +228,54 @@ static struct xfer_conn *idle_take(struct xfer_host *h) {
     c = xfer_queue_data(xfer_queue_head(&h->idle), struct xfer_conn, link);
     /* Bytes that arrived while it was idle, in TLS where no socket event
      * tells, were sent for no request: never someone else's response. */
-    if (xfer__conn_pending(c) || c->proto->capacity(c) < 1) {
+    if (xfer__conn_pending(c) || c->proto->capacity(c) < 1 ||
+        unwatched_dead(c)) {
       xfer__conn_close(c);
       continue;
     }
     idle_unlink(c);
+    c->unwatched = 0;
     c->state = XFER_CS_ACTIVE;
     return c;
   }
   return NULL;
+}
+
+/* The socket callback changed: the new one watches the idle connections
+ * the old one did (announced at the next call) until a sweep; without one
+ * there is nobody to sweep for. */
+void xfer__conn_watcher_changed(XFERM *m) {
+  struct xfer_queue *q;
+  for (q = m->idle.next; q != &m->idle; q = q->next) {
+    struct xfer_conn *c = xfer_queue_data(q, struct xfer_conn, ilink);
+    xfer_queue_remove(&c->flink);
+    if (m->socketfn && !c->unwatched) {
+      if (xfer_queue_empty(&m->idle_fresh)) m->idle_sweep_at = xfer__now();
+      c->idle_call = m->call_no;
+      xfer_queue_insert_tail(&m->idle_fresh, &c->flink);
+    }
+  }
+}
+
+/* Idle connections leave the application's watch set (POLL_REMOVE), so
+ * that its loop, run until nothing is left, ends when the transfers do.
+ * Called when the application's timer fires (socket_action's TIMEOUT, and
+ * perform): after the transfers added since the last call have taken what
+ * they need, and only for connections that went idle before this call, so
+ * a program that re-adds handles from info_read keeps its connections
+ * watched and pays no socket-callback call per request. */
+void xfer__conn_sweep(XFERM *m) {
+  while (!xfer_queue_empty(&m->idle_fresh)) {
+    struct xfer_conn *c = xfer_queue_data(xfer_queue_head(&m->idle_fresh),
+                                          struct xfer_conn, flink);
+    if (c->idle_call == m->call_no) {
+      m->idle_sweep_at = xfer__now(); /* the next timer run takes it */
+      return;
+    }
+    xfer_queue_remove(&c->flink);
+    c->unwatched = 1;
+    xfer__sock_unwatch(m, c->fd);
+  }
 }
 
 static long maxconnects(XFERM *m) {
@@ -293,6 +344,11 @@ static void conn_release(struct xfer_conn *c) {
   xfer_queue_insert_head(&h->idle, &c->link);
   xfer_queue_insert_tail(&m->idle, &c->ilink);
   m->nidle++;
+  if (m->socketfn) { /* the application watches it: until the sweep */
+    if (xfer_queue_empty(&m->idle_fresh)) m->idle_sweep_at = xfer__now();
+    c->idle_call = m->call_no;
+    xfer_queue_insert_tail(&m->idle_fresh, &c->flink);
+  }
   xfer__enforce_maxconnects(m);
 }
 
@@ -378,6 +434,7 @@ static struct xfer_conn *conn_new(XFER *e, struct xfer_host *h) {
   xfer_queue_init(&c->link);
   xfer_queue_init(&c->ilink);
   xfer_queue_init(&c->dnslink);
+  xfer_queue_init(&c->flink);
   xfer_queue_insert_tail(&m->conns, &c->alllink);
   c->proto = &xfer__proto_http1;
   c->connect_start = xfer__now();
@@ -595,6 +652,10 @@ ssize_t xfer__conn_send(struct xfer_conn *c, const char *buf, size_t len) {
 
 ssize_t xfer__conn_recv(struct xfer_conn *c, char *buf, size_t cap) {
   return xfer__cf_recv(c->cf, buf, cap);
+}
+
+ssize_t xfer__conn_recv_held(struct xfer_conn *c, char *buf, size_t cap) {
+  return xfer__cf_recv_held(c->cf, buf, cap);
 }
 
 /* Bytes a filter holds (TLS has decrypted them): no socket event will

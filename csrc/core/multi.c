@@ -33,6 +33,7 @@ XFERM *xfer_multi_init(void) {
   xfer_queue_init(&m->msgs);
   xfer_queue_init(&m->conns);
   xfer_queue_init(&m->idle);
+  xfer_queue_init(&m->idle_fresh);
   m->epfd = -1;
   m->wakeup_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (m->wakeup_fd < 0) {
@@ -59,6 +60,7 @@ static XFERMcode api_enter(XFERM *m) {
 static XFERMcode drive_enter(XFERM *m) {
   XFERMcode rc = api_enter(m);
   if (rc == XFERM_OK && m->easy_cb_depth) rc = XFERM_RECURSIVE_API_CALL;
+  if (rc == XFERM_OK) m->call_no++;
   return rc;
 }
 
@@ -158,13 +160,14 @@ XFERMcode xfer_multi_setopt(XFERM *m, XFERMoption opt, ...) {
   case XFERMOPT_SOCKETFUNCTION:
     m->socketfn = va_arg(ap, xfer_socket_callback);
     xfer__sock_callback_changed(m);
+    xfer__conn_watcher_changed(m);
     break;
   case XFERMOPT_SOCKETDATA:
     m->socketdata = va_arg(ap, void *);
     break;
   case XFERMOPT_TIMERFUNCTION:
     m->timerfn = va_arg(ap, xfer_multi_timer_callback);
-    m->timer_armed = 0; /* a new timer knows nothing yet */
+    m->timer_held = XFER_TIMER_HELD_NONE; /* a new timer knows nothing */
     break;
   case XFERMOPT_TIMERDATA:
     m->timerdata = va_arg(ap, void *);
@@ -243,11 +246,16 @@ XFERMcode xfer_multi_assign(XFERM *m, xfer_socket_t s, void *sockp) {
  * Transfers waiting to start are due at once (the first came first). */
 static uint64_t next_deadline(XFERM *m) {
   struct xfer_timer *t = xfer__heap_min(&m->timers);
+  uint64_t when = t ? t->when : 0;
   if (!xfer_queue_empty(&m->starting)) {
     XFER *e = xfer_queue_data(xfer_queue_head(&m->starting), XFER, qlink);
-    return t && t->when < e->t_start ? t->when : e->t_start;
+    if (!when || e->t_start < when) when = e->t_start;
   }
-  return t ? t->when : 0;
+  /* Idle connections still watched: the sweep (xfer__conn_sweep). */
+  if (!xfer_queue_empty(&m->idle_fresh) &&
+      (!when || m->idle_sweep_at < when))
+    when = m->idle_sweep_at;
+  return when;
 }
 
 XFERMcode xfer_multi_timeout(XFERM *m, long *timeout_ms) {
@@ -264,19 +272,22 @@ XFERMcode xfer_multi_timeout(XFERM *m, long *timeout_ms) {
   return XFERM_OK;
 }
 
-/* Tells the application's timer about the earliest deadline, only when it
- * changed since the last call (libcurl's rule), -1 when none remains. */
+/* Tells the application's timer whenever the value it should hold changes
+ * (libcurl's rule): a new deadline, or -1 when none remains.  A timer that
+ * fired holds a stale value: it hears the next deadline, even the same
+ * one, or -1, so a program that keeps the value for poll() never spins. */
 void xfer__update_timer(XFERM *m) {
   uint64_t when = next_deadline(m), now;
   long ms;
   if (!m->timerfn) return;
   if (!when) {
-    if (!m->timer_armed) return;
-    m->timer_armed = 0;
+    if (m->timer_held == XFER_TIMER_HELD_NONE) return;
+    m->timer_held = XFER_TIMER_HELD_NONE;
     ms = -1;
   } else {
-    if (m->timer_armed && m->timer_reported == when) return;
-    m->timer_armed = 1;
+    if (m->timer_held == XFER_TIMER_HELD_SET && m->timer_reported == when)
+      return;
+    m->timer_held = XFER_TIMER_HELD_SET;
     m->timer_reported = when;
     now = xfer__now();
     ms = when <= now ? 0 : (long)((when - now + 999) / 1000);
@@ -370,9 +381,10 @@ XFERMcode xfer__end_call(XFERM *m) {
   return XFERM_ABORTED_BY_CALLBACK;
 }
 
-static XFERMcode finish_call(XFERM *m, int *running) {
+static XFERMcode finish_call(XFERM *m, int *running, int timer_fired) {
   XFERMcode rc;
   xfer__run_timers(m);
+  if (timer_fired) xfer__conn_sweep(m);
   xfer__update_timer(m);
   rc = xfer__end_call(m);
   if (running) *running = m->num_running;
@@ -385,15 +397,17 @@ XFERMcode xfer_multi_socket_action(XFERM *m, xfer_socket_t s, int ev,
   if (rc) return rc;
   xfer__sock_announce_all(m);
   if (s == XFER_SOCKET_TIMEOUT) {
-    /* The application's one-shot timer has fired: it is no longer armed. */
-    m->timer_armed = 0;
+    /* The application's one-shot timer has fired: the value it holds is
+     * stale, and must be replaced (by -1 if nothing is left). */
+    if (m->timer_held == XFER_TIMER_HELD_SET)
+      m->timer_held = XFER_TIMER_HELD_FIRED;
   } else if (xfer__sock_event(m, s, ev) != 0) {
     /* Not ours (any more): libcurl answers BAD_SOCKET only for sockets it
      * never had; a socket closed a moment ago is a normal race. */
     if (s < 0) return XFERM_BAD_SOCKET;
   }
   xfer__drain(m);
-  return finish_call(m, running);
+  return finish_call(m, running, s == XFER_SOCKET_TIMEOUT);
 }
 
 XFERMcode xfer_multi_socket(XFERM *m, xfer_socket_t s, int *running) {
@@ -435,7 +449,7 @@ XFERMcode xfer_multi_socket_all(XFERM *m, int *running) {
         xfer__sock_event(m, fds[i], 0);
   }
   xfer__drain(m);
-  return finish_call(m, running);
+  return finish_call(m, running, 1);
 }
 
 int xfer__cb_leave(XFER *e, XFERM *m, unsigned run) {

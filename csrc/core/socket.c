@@ -75,6 +75,7 @@ int xfer__sock_want(XFERM *m, int fd, int owner, struct xfer_conn *c,
     s->conn = c;
     return 0;
   }
+  s->unwatched = 0; /* an idle connection taken again: announced anew */
   s->conn = c;
   s->want = (uint8_t)what;
   if (m->ep_active) xfer__ep_sync(m, fd);
@@ -93,6 +94,22 @@ void xfer__sock_forget(XFERM *m, int fd, XFER *e) {
   s->want = 0;
   if (s->ep_want) xfer__ep_sync(m, fd);
   memset(s, 0, sizeof(*s));
+}
+
+/* The application stops watching fd (POLL_REMOVE), which stays open with
+ * its interest: an idle connection, so that a loop run until nothing is
+ * left can end.  The epoll set of perform/wait/poll keeps watching it.
+ * The next xfer__sock_want announces it again, with no socketp (libcurl
+ * forgets the assigned pointer at POLL_REMOVE). */
+void xfer__sock_unwatch(XFERM *m, int fd) {
+  struct xfer_sock *s;
+  if (fd < 0 || fd >= m->nsocks) return;
+  s = &m->socks[fd];
+  if (s->owner == XFER_SOCK_FREE || !s->want) return;
+  if (s->announced) report(m, NULL, fd, XFER_POLL_REMOVE);
+  s->announced = 0;
+  s->unwatched = 1;
+  s->socketp = NULL;
 }
 
 /* A new socket callback knows none of the sockets: the next driving call
@@ -115,7 +132,7 @@ void xfer__sock_announce_all(XFERM *m) {
   for (i = 0; i < m->nlive; i++) {
     int fd = m->live[i];
     struct xfer_sock *s = &m->socks[fd];
-    if (s->want && !s->announced)
+    if (s->want && !s->announced && !s->unwatched)
       report(m, s->conn ? s->conn->easy : NULL, fd, s->want);
   }
 }

@@ -271,6 +271,7 @@ XFERMcode xfer_multi_perform(XFERM *m, int *running) {
   XFERMcode rc;
   if (!xfer__good_multi(m)) return XFERM_BAD_HANDLE;
   if (m->in_callback || m->easy_cb_depth) return XFERM_RECURSIVE_API_CALL;
+  m->call_no++;
   xfer__sock_announce_all(m);
   if (!m->have_revents && m->nlive) {
     clear_ready(m);
@@ -290,6 +291,7 @@ XFERMcode xfer_multi_perform(XFERM *m, int *running) {
   }
   m->nready = 0;
   xfer__run_timers(m);
+  xfer__conn_sweep(m); /* perform is the timer run of its programs */
   xfer__update_timer(m);
   rc = xfer__end_call(m);
   if (running) *running = m->num_running;

@@ -26,11 +26,23 @@
 
 #define XFER_RECVBUF_SIZE (64 * 1024)
 #define XFER_UPLOADBUF_SIZE (16 * 1024)
+/* Bytes one transfer may receive, and send, per socket event: then the
+ * next one's turn.  A level-triggered poller announces the rest, so one
+ * fast transfer cannot hold the loop (W9). */
+#define XFER_EVENT_BUDGET (256 * 1024)
 #define XFER_DEFAULT_CONNECTTIMEOUT_MS 300000
 #define XFER_DEFAULT_MAXREDIRS 30  /* libcurl's default since 8.3 */
 
 /* Timer owners (struct xfer_timer.kind). */
 enum { XFER_TIMER_EASY = 1, XFER_TIMER_DNS = 2 };
+
+/* What the application's timer holds (XFERM.timer_held): -1 (or nothing
+ * yet), timer_reported, or a value that fired and is stale. */
+enum {
+  XFER_TIMER_HELD_NONE = 0,
+  XFER_TIMER_HELD_SET,
+  XFER_TIMER_HELD_FIRED
+};
 
 /* Transfer states.  xfer__step (transfer.c) runs the scheduled work of
  * START, GRANTED and SENDING; the others move on events. */
@@ -95,6 +107,10 @@ struct xfer_conn {
   struct xfer_queue ilink;     /* multi->idle (LRU) while idle */
   struct xfer_queue alllink;   /* multi->conns */
   struct xfer_queue dnslink;   /* waiters of a DNS entry while resolving */
+  struct xfer_queue flink;     /* multi->idle_fresh: idle, still watched */
+  unsigned idle_call;          /* the driving call in which it went idle */
+  unsigned unwatched : 1;      /* idle, dropped from the application's
+                                  watch set: checked before reuse */
   struct xfer_addrs *addrs;    /* while connecting */
   int addr_idx;
   int ipresolve;
@@ -220,6 +236,9 @@ struct xfer_sock {
   uint8_t revents;             /* readiness from xfer_multi_wait/poll */
   uint8_t announced;           /* the current socket callback knows it */
   uint8_t ep_want;             /* what wait.c's epoll set watches, 0: none */
+  uint8_t unwatched;           /* told POLL_REMOVE while still wanted: the
+                                  epoll set watches it, the application
+                                  does not (an idle connection) */
   uint32_t live_idx;           /* position + 1 in multi->live */
   void *socketp;               /* xfer_multi_assign */
   struct xfer_conn *conn;
@@ -250,11 +269,15 @@ struct xfer_multi {
   struct xfer_queue msgs;      /* completed, for info_read */
   struct xfer_queue conns;     /* every connection */
   struct xfer_queue idle;      /* idle connections, oldest at the head */
+  struct xfer_queue idle_fresh; /* idle ones the application still watches,
+                                   oldest at the head (xfer__conn_sweep) */
+  uint64_t idle_sweep_at;      /* when the sweep is due (idle_fresh set) */
+  unsigned call_no;            /* driving calls so far */
   int nconns, nidle;
 
   struct xfer_heap timers;
   uint64_t timer_reported;     /* last deadline given to the timer callback */
-  int timer_armed;             /* the application's timer is running */
+  int timer_held;              /* what the application's timer holds */
 
   struct xfer_host **hosts;    /* hash table */
   uint32_t hosts_mask, nhosts;
@@ -318,6 +341,7 @@ void xfer__easy_disarm(XFER *e);
 int xfer__sock_want(XFERM *m, int fd, int owner, struct xfer_conn *c,
                     XFER *e, int what);
 void xfer__sock_forget(XFERM *m, int fd, XFER *e);
+void xfer__sock_unwatch(XFERM *m, int fd);
 void xfer__sock_callback_changed(XFERM *m);
 void xfer__sock_announce_all(XFERM *m);
 int xfer__sock_event(XFERM *m, int fd, int ev);
@@ -326,6 +350,8 @@ int xfer__sock_event(XFERM *m, int fd, int ev);
 int xfer__conn_acquire(XFER *e);          /* 0 got/queued, or XFERcode */
 void xfer__conn_done(XFER *e, int ok);    /* e lets go of its connection */
 void xfer__conn_close(struct xfer_conn *c);
+void xfer__conn_sweep(XFERM *m);          /* idle ones leave the app's set */
+void xfer__conn_watcher_changed(XFERM *m);
 void xfer__conn_event(struct xfer_conn *c, int ev);
 void xfer__conn_resolved(struct xfer_conn *c, struct xfer_addrs *a, int err);
 void xfer__unqueue(XFER *e);
@@ -353,6 +379,7 @@ int *xfer__live_snapshot(XFERM *m, int n);
 #define XFER_IO_AGAIN (-1000)
 ssize_t xfer__conn_send(struct xfer_conn *c, const char *buf, size_t len);
 ssize_t xfer__conn_recv(struct xfer_conn *c, char *buf, size_t cap);
+ssize_t xfer__conn_recv_held(struct xfer_conn *c, char *buf, size_t cap);
 int xfer__conn_pending(struct xfer_conn *c);
 int xfer__conn_io_want(struct xfer_conn *c);
 int xfer__conn_bytes_after(struct xfer_conn *c);

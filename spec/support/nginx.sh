@@ -63,6 +63,8 @@ make_docroot() {
     alphabet 1024 > "$html/1k.bin"
     alphabet 16384 > "$html/16k.bin"
     alphabet 1048576 > "$html/1m.bin"
+    # Sparse zeros: a bulk body (fair-scheduling tests) that costs no disk.
+    truncate -s 64M "$html/64m.bin"
     : > "$html/empty.txt"
     printf 'hello from nginx\n' > "$html/index.html"
     local i

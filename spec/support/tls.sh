@@ -29,6 +29,7 @@
 #                                  well-formed pin that does not match "good")
 #       Every server serves the docroot DIR/tls-nginx/html: /1k.bin (1024
 #       bytes of the repeating lowercase alphabet), /1m.bin (1 MiB of it),
+#       /64m.bin (64 MiB of zeros, sparse),
 #       /index.html ("hello from nginx\n"), /files/N.txt for N < 100
 #       ("file N\n"), and /echo-method (200, "$request_method\n"; reads and
 #       discards a request body up to 10 MiB).
@@ -237,6 +238,8 @@ make_docroot() {
     mkdir -p "$html/files"
     alphabet 1024 > "$html/1k.bin"
     alphabet 1048576 > "$html/1m.bin"
+    # Sparse zeros: a bulk body (fair-scheduling tests) that costs no disk.
+    truncate -s 64M "$html/64m.bin"
     printf 'hello from nginx\n' > "$html/index.html"
     for ((i = 0; i < 100; i++)); do
         printf 'file %d\n' "$i" > "$html/files/$i.txt"

@@ -58,6 +58,7 @@ struct xfer_cf {
   struct xfer_cf *next;        /* the filter below; NULL for the socket */
   struct xfer_conn *conn;
   unsigned connected : 1;
+  unsigned held_only : 1;      /* the socket: recv says AGAIN (below) */
 };
 
 /* The filters there are.  Each returns a new filter to put on top of
@@ -79,6 +80,11 @@ static inline ssize_t xfer__cf_recv(struct xfer_cf *cf, char *buf,
                                     size_t cap) {
   return cf->type->recv(cf, buf, cap);
 }
+/* Only the bytes the filters already hold (TLS records read ahead), with
+ * no read from the socket: what is left to take once an event has used
+ * its budget, so that the rest waits in the kernel, where a level-
+ * triggered poller announces it. */
+ssize_t xfer__cf_recv_held(struct xfer_cf *cf, char *buf, size_t cap);
 int xfer__cf_pending(struct xfer_cf *cf);
 int xfer__cf_more(struct xfer_cf *cf);
 int xfer__cf_want(struct xfer_cf *cf);

@@ -185,6 +185,7 @@ static ssize_t tcp_send(struct xfer_cf *cf, const char *buf, size_t len) {
 static ssize_t tcp_recv(struct xfer_cf *cf, char *buf, size_t cap) {
   struct tcp *t = (struct tcp *)cf;
   ssize_t n;
+  if (cf->held_only) return XFER_IO_AGAIN;
   do n = recv(cf->conn->fd, buf, cap, 0);
   while (n < 0 && errno == EINTR);
   if (n >= 0) {
@@ -242,6 +243,17 @@ struct xfer_cf *xfer__cf_tcp_new(struct xfer_conn *c) {
 }
 
 /* ---- the chain ---- */
+
+ssize_t xfer__cf_recv_held(struct xfer_cf *cf, char *buf, size_t cap) {
+  struct xfer_cf *low = cf;
+  ssize_t n;
+  while (low->next) low = low->next;
+  if (low == cf) return XFER_IO_AGAIN; /* the socket alone holds nothing */
+  low->held_only = 1;
+  n = xfer__cf_recv(cf, buf, cap);
+  low->held_only = 0;
+  return n;
+}
 
 int xfer__cf_pending(struct xfer_cf *cf) {
   for (; cf; cf = cf->next)

@@ -196,13 +196,19 @@ static XFERcode next_piece(struct h1 *h) {
 
 /* ---- sending ---- */
 
-/* Sends buf[*sent..len), counting the bytes of [from, to) as body.
- * 0 (all sent), 1 (EAGAIN) or an XFERcode. */
+/* Sends buf[*sent..len), counting the bytes of [from, to) as body, and
+ * at most *budget bytes (taken from it).  0 (all sent), 1 (EAGAIN, or the
+ * budget is spent: the socket is still writable, the next event goes on)
+ * or an XFERcode. */
 static int send_buf(struct xfer_conn *c, XFER *e, const char *buf, size_t len,
-                    size_t *sent, size_t from, size_t to) {
+                    size_t *sent, size_t from, size_t to, size_t *budget) {
   while (*sent < len) {
-    ssize_t n = xfer__conn_send(c, buf + *sent, len - *sent);
+    size_t ask = len - *sent;
+    ssize_t n;
     size_t a, b;
+    if (!*budget) return 1;
+    if (ask > *budget) ask = *budget;
+    n = xfer__conn_send(c, buf + *sent, ask);
     if (n == XFER_IO_AGAIN) return 1;
     if (n < 0) {
       xfer__fail(e, "send failure: %s",
@@ -213,6 +219,7 @@ static int send_buf(struct xfer_conn *c, XFER *e, const char *buf, size_t len,
     b = *sent + (size_t)n < to ? *sent + (size_t)n : to;
     if (b > a) e->size_ul += (xfer_off_t)(b - a); /* SIZE_UPLOAD: body */
     *sent += (size_t)n;
+    *budget -= (size_t)n;
   }
   return 0;
 }
@@ -222,27 +229,33 @@ static int send_buf(struct xfer_conn *c, XFER *e, const char *buf, size_t len,
 static XFERcode send_request(struct xfer_conn *c, struct h1 *h, XFER *e,
                              int *again) {
   int rc;
+  size_t budget = XFER_EVENT_BUDGET;
   *again = 0;
   rc = send_buf(c, e, h->req, h->req_len, &h->req_sent, h->req_head_len,
-                (size_t)-1);
+                (size_t)-1, &budget);
   if (rc) goto out;
   if (h->mem) {
-    rc = send_buf(c, e, h->mem, h->mem_len, &h->mem_sent, 0, (size_t)-1);
+    rc = send_buf(c, e, h->mem, h->mem_len, &h->mem_sent, 0, (size_t)-1,
+                  &budget);
     if (rc) goto out;
     if (h->mem_tail) {
       rc = send_buf(c, e, chunk_end, sizeof(chunk_end) - 1, &h->tail_sent,
-                    (size_t)-1, (size_t)-1);
+                    (size_t)-1, (size_t)-1, &budget);
       if (rc) goto out;
     }
   }
   while (h->body) {
     if (h->up_sent == h->up_len) {
       if (h->body_eos) break;
+      if (!budget) { /* the next piece at the next event */
+        rc = 1;
+        goto out;
+      }
       if ((rc = next_piece(h)) != 0) return (XFERcode)rc;
       if (!h->up_len) break;
     }
     rc = send_buf(c, e, h->up, h->up_len, &h->up_sent, h->up_data_at,
-                  h->up_data_at + h->up_data_len);
+                  h->up_data_at + h->up_data_len, &budget);
     if (rc) goto out;
   }
   h->sent_all = 1;
@@ -304,17 +317,22 @@ static const struct xfer_h1p_callbacks h1_callbacks = {
 /* Reads what the filters have (one recv unless it filled the buffer or
  * TLS holds more) and feeds it to the parser.  *finished is set when the
  * response is complete; bytes past its end make the connection unusable
- * (nothing is read past a response on a keep-alive connection). */
+ * (nothing is read past a response on a keep-alive connection).  After
+ * XFER_EVENT_BUDGET bytes only what the filters hold is taken: the rest
+ * stays in the kernel for the next event. */
 static XFERcode recv_response(struct xfer_conn *c, struct h1 *h, XFER *e,
                               int *finished) {
   XFERM *m = c->multi;
+  size_t got = 0;
   *finished = 0;
   if (!m->recvbuf && !(m->recvbuf = malloc(XFER_RECVBUF_SIZE)))
     return XFERE_OUT_OF_MEMORY;
   for (;;) {
     size_t consumed = 0;
     int rc;
-    ssize_t n = xfer__conn_recv(c, m->recvbuf, XFER_RECVBUF_SIZE);
+    ssize_t n = got < XFER_EVENT_BUDGET
+        ? xfer__conn_recv(c, m->recvbuf, XFER_RECVBUF_SIZE)
+        : xfer__conn_recv_held(c, m->recvbuf, XFER_RECVBUF_SIZE);
     if (n == XFER_IO_AGAIN) return XFERE_OK;
     if (n < 0) {
       xfer__fail(e, "recv failure: %s",
@@ -337,6 +355,7 @@ static XFERcode recv_response(struct xfer_conn *c, struct h1 *h, XFER *e,
       *finished = 1;
       return XFERE_OK;
     }
+    got += (size_t)n;
     xfer__resp_started(e);
     rc = xfer__h1p_feed(&h->parser, m->recvbuf, (size_t)n, &consumed,
                         &h1_callbacks, e);
