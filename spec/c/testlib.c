@@ -23,9 +23,50 @@ void tl_register(const char *name, tl_fn fn) {
   }
 }
 
+static char tl_row_name[512];
+
+void tl_row(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(tl_row_name, sizeof(tl_row_name), fmt, ap);
+  va_end(ap);
+}
+
+void tl_row_done(void) { tl_row_name[0] = 0; }
+
+int tl_at_row(const char *name) {
+  if (name) tl_row("%s", name);
+  else tl_row_done();
+  return name != NULL;
+}
+
+const char *tl_quote(const void *s, size_t n) {
+  static char bufs[4][720];
+  static int next;
+  char *b = bufs[next++ % 4], *o = b;
+  const unsigned char *p = s;
+  size_t i;
+  if (!s) return "(null)";
+  *o++ = '"';
+  for (i = 0; i < n && i < 160; i++) {
+    unsigned c = p[i];
+    if (c == '\r') o += sprintf(o, "\\r");
+    else if (c == '\n') o += sprintf(o, "\\n");
+    else if (c == '\t') o += sprintf(o, "\\t");
+    else if (c == '"' || c == '\\') o += sprintf(o, "\\%c", c);
+    else if (c < 32 || c >= 127) o += sprintf(o, "\\x%02x", c);
+    else *o++ = (char)c;
+  }
+  *o++ = '"';
+  if (i < n) o += sprintf(o, "... (%zu bytes)", n);
+  *o = 0;
+  return b;
+}
+
 void tl_fail(const char *file, int line, const char *fmt, ...) {
   va_list ap;
   fprintf(stderr, "    %s:%d: ", file, line);
+  if (tl_row_name[0]) fprintf(stderr, "row %s: ", tl_row_name);
   va_start(ap, fmt);
   vfprintf(stderr, fmt, ap);
   va_end(ap);
