@@ -167,6 +167,8 @@ typedef enum {
   X(IPRESOLVE, 113, VALUES) \
   X(INFILESIZE_LARGE, 30115, OFF_T) \
   X(POSTFIELDSIZE_LARGE, 30120, OFF_T) \
+  X(MAX_SEND_SPEED_LARGE, 30145, OFF_T) \
+  X(MAX_RECV_SPEED_LARGE, 30146, OFF_T) \
   X(TCP_NODELAY, 121, LONG) \
   X(SSL_SESSIONID_CACHE, 150, LONG) \
   X(TIMEOUT_MS, 155, LONG) \
@@ -281,11 +283,22 @@ typedef enum {
 #define XFER_CSELECT_OUT 0x02
 #define XFER_CSELECT_ERR 0x04
 
-/* Special returns of the write and read callbacks. */
-/* Pausing (libcurl's *_FUNC_PAUSE and curl_easy_pause) is not supported:
- * the names are left out so that a program relying on it does not compile. */
+/* Special returns of the write and read callbacks (libcurl's values).
+ * A write or header callback that returns XFER_WRITEFUNC_PAUSE has taken
+ * nothing: the transfer pauses receiving, and the same bytes come again,
+ * first, when it is unpaused.  XFER_READFUNC_PAUSE pauses sending. */
 #define XFER_WRITEFUNC_ERROR 0xFFFFFFFF
+#define XFER_WRITEFUNC_PAUSE 0x10000001
 #define XFER_READFUNC_ABORT  0x10000000
+#define XFER_READFUNC_PAUSE  0x10000001
+
+/* xfer_easy_pause bits (libcurl's numbering). */
+#define XFERPAUSE_RECV      (1 << 0)
+#define XFERPAUSE_RECV_CONT 0
+#define XFERPAUSE_SEND      (1 << 2)
+#define XFERPAUSE_SEND_CONT 0
+#define XFERPAUSE_ALL       (XFERPAUSE_RECV | XFERPAUSE_SEND)
+#define XFERPAUSE_CONT      (XFERPAUSE_RECV_CONT | XFERPAUSE_SEND_CONT)
 
 #define XFER_ERROR_SIZE 256
 
@@ -377,6 +390,7 @@ XFER_EXTERN const struct xfer_easyoption *xfer_easy_option_next(
     const struct xfer_easyoption *prev);
 XFER_EXTERN XFERcode xfer_easy_getinfo(XFER *easy, XFERINFO info, ...);
 XFER_EXTERN XFERcode xfer_easy_perform(XFER *easy);
+XFER_EXTERN XFERcode xfer_easy_pause(XFER *easy, int bitmask);
 XFER_EXTERN void xfer_easy_reset(XFER *easy);
 XFER_EXTERN XFER *xfer_easy_duphandle(XFER *easy);
 XFER_EXTERN const char *xfer_easy_strerror(XFERcode code);

@@ -48,6 +48,7 @@ build = {
             "csrc/core/conn.c", "csrc/core/dns.c", "csrc/core/easy.c",
             "csrc/core/wait.c", "csrc/core/heap.c", "csrc/core/url.c",
             "csrc/core/util.c", "csrc/core/request.c", "csrc/core/body.c",
+            "csrc/core/pause.c",
             "csrc/core/proto/http1.c",
             "csrc/core/proto/h1parse.c", "csrc/core/filters/tcp.c",
             "csrc/core/filters/tls.c",

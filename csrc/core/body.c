@@ -54,6 +54,10 @@ static ssize_t cb_read(struct xfer_reader *r, char *buf, size_t cap,
     xfer__fail(e, "read callback aborted");
     return -XFERE_ABORTED_BY_CALLBACK;
   }
+  if (n == XFER_READFUNC_PAUSE) {
+    e->paused |= XFERPAUSE_SEND;
+    return XFER_READ_PAUSE;
+  }
   if (n > room) {
     xfer__fail(e, "read callback returned %zu, more than the %zu bytes "
                "asked for", n, room);
@@ -107,21 +111,9 @@ void xfer__reader_client(struct xfer_reader *r, XFER *e, xfer_off_t total) {
 /* ---- response bodies ---- */
 
 /* The end of every writer chain: the write callback, or fwrite to
- * WRITEDATA (stdout), which must take every byte. */
+ * WRITEDATA (stdout), which must take every byte, or pause (pause.c). */
 static int client_write(XFER *e, const char *data, size_t len) {
-  XFERM *m = e->multi;
-  unsigned run = xfer__cb_enter(e);
-  size_t n;
-  if (e->set.writefn)
-    n = e->set.writefn((char *)data, 1, len, e->set.writedata);
-  else
-    n = fwrite(data, 1, len, e->set.writedata ? e->set.writedata : stdout);
-  if (xfer__cb_leave(e, m, run)) return XFERE_ABORTED_BY_CALLBACK;
-  if (n != len) {
-    xfer__fail(e, "write callback took %zu of %zu bytes", n, len);
-    return XFERE_WRITE_ERROR;
-  }
-  return 0;
+  return xfer__client_write(e, XFER_PIECE_BODY, data, len);
 }
 
 int xfer__body_write(XFER *e, const char *data, size_t len) {

@@ -46,6 +46,10 @@ static inline ssize_t xfer__reader_read(struct xfer_reader *r, char *buf,
   return r->type->read(r, buf, cap, eos);
 }
 
+/* A reader's result besides a count and -XFERcode: nothing now, the
+ * client paused sending (XFER_READFUNC_PAUSE). */
+#define XFER_READ_PAUSE (-100000)
+
 /* Results of a writer besides 0 and an XFERcode. */
 #define XFER_WRITE_PAUSE (-1) /* took nothing: offer it again later */
 

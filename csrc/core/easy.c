@@ -399,6 +399,13 @@ XFERcode xfer_easy_setopt(XFER *e, XFERoption opt, ...) {
       e->set.postfieldsize = v;
     else if (opt == XFEROPT_POSTFIELDSIZE_LARGE)
       rc = XFERE_BAD_FUNCTION_ARGUMENT;
+    else if (opt == XFEROPT_MAX_RECV_SPEED_LARGE && v >= 0)
+      e->set.max_recv_speed = v;
+    else if (opt == XFEROPT_MAX_SEND_SPEED_LARGE && v >= 0)
+      e->set.max_send_speed = v;
+    else if (opt == XFEROPT_MAX_RECV_SPEED_LARGE ||
+             opt == XFEROPT_MAX_SEND_SPEED_LARGE)
+      rc = XFERE_BAD_FUNCTION_ARGUMENT;
     else rc = XFERE_UNKNOWN_OPTION;
     break;
   }

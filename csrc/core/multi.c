@@ -114,6 +114,7 @@ XFERMcode xfer_multi_add_handle(XFERM *m, XFER *e) {
   e->primary_ip[0] = 0;
   e->primary_port = e->local_port = 0;
   e->retried = e->redirecting = 0;
+  xfer__pause_reset(e); /* every run starts unpaused */
   if (e->set.errorbuffer) e->set.errorbuffer[0] = 0;
   xfer_queue_insert_tail(&m->easies, &e->mlink);
   m->num_easy++;
@@ -276,10 +277,9 @@ XFERMcode xfer_multi_timeout(XFERM *m, long *timeout_ms) {
  * (libcurl's rule): a new deadline, or -1 when none remains.  A timer that
  * fired holds a stale value: it hears the next deadline, even the same
  * one, or -1, so a program that keeps the value for poll() never spins. */
-void xfer__update_timer(XFERM *m) {
+static void update_timer_once(XFERM *m) {
   uint64_t when = next_deadline(m), now;
   long ms;
-  if (!m->timerfn) return;
   if (!when) {
     if (m->timer_held == XFER_TIMER_HELD_NONE) return;
     m->timer_held = XFER_TIMER_HELD_NONE;
@@ -297,6 +297,17 @@ void xfer__update_timer(XFERM *m) {
    * the call ends (xfer__end_call). */
   if (m->timerfn(m, ms, m->timerdata) != 0) m->cb_failed = 1;
   m->in_callback--;
+}
+
+/* A callback may move a deadline (xfer_easy_pause in a socket or timer
+ * callback): the value just told is then stale, and is told again. */
+void xfer__update_timer(XFERM *m) {
+  int n = 0;
+  if (!m->timerfn) return;
+  do {
+    m->timer_dirty = 0;
+    update_timer_once(m);
+  } while (m->timer_dirty && ++n < 4);
 }
 
 void xfer__easy_arm(XFER *e, uint64_t when) {

@@ -71,7 +71,8 @@ int xfer__sock_want(XFERM *m, int fd, int owner, struct xfer_conn *c,
     s->socketp = NULL;
     s->revents = 0;
     s->announced = 0;
-  } else if (s->want == what && (s->announced || !m->socketfn)) {
+  } else if (s->want == what &&
+             (s->announced || !m->socketfn || what == XFER_POLL_NONE)) {
     s->conn = c;
     return 0;
   }
@@ -79,7 +80,14 @@ int xfer__sock_want(XFERM *m, int fd, int owner, struct xfer_conn *c,
   s->conn = c;
   s->want = (uint8_t)what;
   if (m->ep_active) xfer__ep_sync(m, fd);
-  report(m, e, fd, what);
+  if (what != XFER_POLL_NONE) {
+    report(m, e, fd, what);
+  } else if (s->announced) {
+    /* No interest for now (a paused transfer): the application stops
+     * watching it, as libcurl tells it; the socket stays open. */
+    report(m, e, fd, XFER_POLL_REMOVE);
+    s->socketp = NULL;
+  }
   return 0;
 }
 

@@ -44,8 +44,10 @@ void xfer__recompute_timer(XFER *e) {
     EARLIEST(e->conn->connect_start + xfer__span(cto, 1000));
   }
   if (e->state == XFER_ST_SENDING || e->state == XFER_ST_RECEIVING) {
-    if (e->ls_check_at) EARLIEST(e->ls_check_at);
+    if (e->ls_check_at && !e->paused) EARLIEST(e->ls_check_at);
     if (e->progress_at) EARLIEST(e->progress_at);
+    if (e->wake_at) EARLIEST(e->wake_at);
+    if (e->rate_at) EARLIEST(e->rate_at);
   }
 #undef EARLIEST
   if (when) xfer__easy_arm(e, when);
@@ -110,6 +112,9 @@ static void begin_request(XFER *e) {
     e->ls_below_since = 0;
   }
   if (!e->set.noprogress && e->set.xferinfofn) e->progress_at = now + 1000000;
+  e->rate_start = now;
+  e->rate_dl = e->size_dl;
+  e->rate_ul = e->size_ul;
   xfer__recompute_timer(e);
   c->proto->submit(c, e);
 }
@@ -133,7 +138,6 @@ static int name_is(const char *h, size_t nlen, const char *name) {
 int xfer__resp_header(XFER *e, const char *raw, size_t rawlen,
                       const char *name, size_t nlen, const char *value,
                       size_t vlen) {
-  XFERM *m = e->multi;
   if (name && nlen == 8 && name_is(name, nlen, "Location")) {
     char *loc = malloc(vlen + 1);
     if (!loc) return XFERE_OUT_OF_MEMORY;
@@ -142,19 +146,8 @@ int xfer__resp_header(XFER *e, const char *raw, size_t rawlen,
     free(e->location);
     e->location = loc;
   }
-  if (e->set.headerfn || e->set.headerdata) {
-    size_t n;
-    unsigned run = xfer__cb_enter(e);
-    if (e->set.headerfn)
-      n = e->set.headerfn((char *)raw, 1, rawlen, e->set.headerdata);
-    else
-      n = fwrite(raw, 1, rawlen, e->set.headerdata);
-    if (xfer__cb_leave(e, m, run)) return XFERE_ABORTED_BY_CALLBACK;
-    if (n != rawlen) {
-      xfer__fail(e, "header callback took %zu of %zu bytes", n, rawlen);
-      return XFERE_WRITE_ERROR;
-    }
-  }
+  if (e->set.headerfn || e->set.headerdata)
+    return xfer__client_write(e, XFER_PIECE_HEADER, raw, rawlen);
   return 0;
 }
 
@@ -351,7 +344,16 @@ void xfer__timer_expired(XFER *e, uint64_t now) {
       return;
     }
   }
-  if (e->ls_check_at && now >= e->ls_check_at &&
+  if ((e->wake_at && now >= e->wake_at) || (e->rate_at && now >= e->rate_at)) {
+    int stop;
+    xfer__hold(e);
+    xfer__resume(e);
+    stop = e->state != XFER_ST_SENDING && e->state != XFER_ST_RECEIVING;
+    if (xfer__unhold(e) || stop) return;
+  }
+  /* A paused transfer is not checked for low speed (libcurl: it does not
+   * qualify); its window starts again when it is unpaused. */
+  if (e->ls_check_at && now >= e->ls_check_at && !e->paused &&
       (e->state == XFER_ST_SENDING || e->state == XFER_ST_RECEIVING)) {
     xfer_off_t moved = e->size_dl + e->size_ul - e->ls_bytes_at_check;
     uint64_t span = now - (e->ls_check_at - 1000000);
@@ -395,6 +397,7 @@ static void end_run(XFER *e, int ok) {
     e->in_ready = 0;
   }
   e->ls_check_at = e->progress_at = 0;
+  xfer__pause_reset(e);
 }
 
 /* Ends the transfer with code and queues its message. */

@@ -156,6 +156,8 @@ struct xfer_opts {
   long connecttimeout_ms;
   long low_speed_limit;
   long low_speed_time;
+  xfer_off_t max_recv_speed;   /* bytes per second, 0: no limit */
+  xfer_off_t max_send_speed;
   long maxredirs;
   long dns_cache_timeout;      /* seconds; -1 forever */
   int ipresolve;
@@ -227,6 +229,18 @@ struct xfer_easy {
   uint64_t ls_check_at, ls_below_since;
   xfer_off_t ls_bytes_at_check;
   uint64_t progress_at;
+
+  /* pause and rate limits (pause.c) */
+  int paused;                  /* XFERPAUSE_* bits */
+  char *held;                  /* header and body pieces the application
+                                  refused, in order (pause.c) */
+  size_t held_len, held_off, held_cap;
+  uint64_t wake_at;            /* pause changed: resume at this timer run */
+  uint64_t rate_at;            /* a rate limit's wait ends (0: none) */
+  uint64_t rate_start;         /* the rate window: since when, */
+  xfer_off_t rate_dl, rate_ul; /* and the byte counts then */
+  unsigned finish_held : 1;    /* the response is complete: done once the
+                                  held pieces are delivered */
 };
 
 struct xfer_sock {
@@ -278,6 +292,7 @@ struct xfer_multi {
   struct xfer_heap timers;
   uint64_t timer_reported;     /* last deadline given to the timer callback */
   int timer_held;              /* what the application's timer holds */
+  int timer_dirty;             /* a deadline moved inside a callback */
 
   struct xfer_host **hosts;    /* hash table */
   uint32_t hosts_mask, nhosts;
@@ -399,6 +414,26 @@ void xfer__dns_free(XFERM *m);
 void xfer__dns_sock_event(XFERM *m, int fd, int ev);
 void xfer__dns_timer(XFERM *m);
 void xfer__addrs_unref(struct xfer_addrs *a);
+
+/* pause.c: pause, the held pieces, rate limits */
+#define XFER_PIECE_HEADER 1
+#define XFER_PIECE_BODY   2
+/* A header line or body bytes for the application: delivered, or held
+ * while receiving is paused (and when the callback pauses).  0, or an
+ * XFERcode (XFERE_ABORTED_BY_CALLBACK: the run ended, stop touching e). */
+int xfer__client_write(XFER *e, int type, const char *data, size_t len);
+/* Whether e may not receive now (paused, pieces held, a rate wait). */
+int xfer__recv_blocked(XFER *e);
+int xfer__send_blocked(XFER *e);
+/* Bytes e may receive (send) in this event: the event budget, less under
+ * a rate limit; and the accounting after it. */
+size_t xfer__recv_allowance(XFER *e);
+size_t xfer__send_allowance(XFER *e);
+void xfer__rate_check(XFER *e);
+/* The timer ran for a pause change or a rate wait: deliver, finish, let
+ * the protocol read or send again. */
+void xfer__resume(XFER *e);
+void xfer__pause_reset(XFER *e);  /* a run ends or starts */
 
 /* easy.c */
 void xfer__opts_init(struct xfer_opts *o);

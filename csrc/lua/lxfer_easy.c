@@ -244,7 +244,8 @@ static int badreturn(lua_State *L, int kind, const char *expected) {
 }
 
 /* write(chunk), header(line): nothing or true takes everything, a number
- * is the count taken (any other count than #chunk fails the transfer),
+ * is the count taken (any other count than #chunk fails the transfer,
+ * xfer.WRITEFUNC_PAUSE pauses it and offers the chunk again on unpause),
  * false fails it. */
 static void call_data(lua_State *L, struct lxfer_call *c) {
   lua_Integer n = 0;
@@ -271,7 +272,9 @@ static void call_data(lua_State *L, struct lxfer_call *c) {
 }
 
 /* read(room): a string of at most room bytes (a longer one is served over
- * the next calls), nil or "" at the end, false to abort. */
+ * the next calls), nil or "" at the end, false to abort,
+ * xfer.READFUNC_PAUSE to pause sending (easy:pause(xfer.PAUSE_CONT)
+ * resumes). */
 static void call_read(lua_State *L, struct lxfer_call *c) {
   struct lxfer_easy *e = c->e;
   const char *s;
@@ -301,6 +304,13 @@ static void call_read(lua_State *L, struct lxfer_call *c) {
     if (lua_toboolean(L, -1)) badreturn(L, c->kind, "a string, nil or false");
     c->abort = 1;
     break;
+  case LUA_TNUMBER: {
+    lua_Integer v = 0;
+    if (!lxfer_tointeger(L, -1, &v) || v != XFER_READFUNC_PAUSE)
+      badreturn(L, c->kind, "a string, nil, false or xfer.READFUNC_PAUSE");
+    c->n = XFER_READFUNC_PAUSE;
+    break;
+  }
   case LUA_TSTRING:
     s = lua_tolstring(L, -1, &len);
     n = len < c->len ? len : c->len;
@@ -915,6 +925,19 @@ static int easy_take_header_block(lua_State *L) {
   return 1;
 }
 
+/* easy:pause(bits): xfer.PAUSE_RECV, PAUSE_SEND, PAUSE_ALL or PAUSE_CONT;
+ * from any callback or from outside.  Returns the easy, or raises on bits
+ * that are none of those (BAD_FUNCTION_ARGUMENT, a misuse). */
+static int easy_pause(lua_State *L) {
+  struct lxfer_easy *e = lxfer_checkeasy(L, 1);
+  lua_Integer bits = lxfer_checkint(L, 2);
+  if (bits < 0 || bits > XFERPAUSE_ALL ||
+      xfer_easy_pause(e->h, (int)bits) != XFERE_OK)
+    return luaL_argerror(L, 2, "not a combination of xfer.PAUSE_*");
+  lua_settop(L, 1);
+  return 1;
+}
+
 /* easy:reset(): every option back to its default, Lua values dropped. */
 static int easy_reset(lua_State *L) {
   struct lxfer_easy *e = lxfer_checkeasy(L, 1);
@@ -961,6 +984,7 @@ static const luaL_Reg methods[] = {
   {"getinfo", easy_getinfo},
   {"perform", easy_perform},
   {"reset", easy_reset},
+  {"pause", easy_pause},
   {"take_header_lines", easy_take_header_lines},
   {"take_header_block", easy_take_header_block},
   {"close", easy_close_m},

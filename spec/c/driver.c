@@ -10,7 +10,7 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
-static int tb_add(struct tbuf *b, const char *p, size_t n) {
+int tbuf_add(struct tbuf *b, const char *p, size_t n) {
   if (b->len + n + 1 > b->cap) {
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->len + n + 1) cap *= 2;
@@ -24,14 +24,29 @@ static int tb_add(struct tbuf *b, const char *p, size_t n) {
   return 0;
 }
 
+void tbuf_free(struct tbuf *b) {
+  free(b->data);
+  memset(b, 0, sizeof(*b));
+}
+
+size_t tl_discard(char *p, size_t sz, size_t n, void *ud) {
+  (void)p;
+  (void)ud;
+  return sz * n;
+}
+
+size_t tl_collect(char *p, size_t sz, size_t n, void *ud) {
+  return tbuf_add(ud, p, sz * n) ? 0 : sz * n;
+}
+
 static size_t on_body(char *p, size_t sz, size_t n, void *ud) {
   struct tx *t = ud;
-  return tb_add(&t->body, p, sz * n) ? 0 : sz * n;
+  return tbuf_add(&t->body, p, sz * n) ? 0 : sz * n;
 }
 
 static size_t on_hdr(char *p, size_t sz, size_t n, void *ud) {
   struct tx *t = ud;
-  return tb_add(&t->headers, p, sz * n) ? 0 : sz * n;
+  return tbuf_add(&t->headers, p, sz * n) ? 0 : sz * n;
 }
 
 struct tx *tx_new(const char *url) {
@@ -359,4 +374,80 @@ int netns_isolate(void) {
   unlink(path); /* the mount keeps the file */
   unsetenv("HOSTALIASES");
   return 0;
+}
+
+/* ---- a libcurl-style poll() program (driver.h) ---- */
+
+static int pl_socket_cb(XFER *e, xfer_socket_t s, int what, void *ud,
+                        void *sp) {
+  struct ploop *p = ud;
+  int i;
+  (void)e;
+  (void)sp;
+  p->socket_calls++;
+  for (i = 0; i < p->nfds; i++)
+    if (p->fds[i].fd == s) break;
+  if (what == XFER_POLL_REMOVE) {
+    p->removes++;
+    if (i < p->nfds) p->fds[i] = p->fds[--p->nfds];
+    return 0;
+  }
+  if (i == p->nfds) {
+    CHECK(p->nfds < PL_MAX);
+    p->nfds++;
+  }
+  p->fds[i].fd = s;
+  p->fds[i].events = (short)((what & XFER_POLL_IN ? POLLIN : 0) |
+                             (what & XFER_POLL_OUT ? POLLOUT : 0));
+  return 0;
+}
+
+static int pl_timer_cb(XFERM *m, long ms, void *ud) {
+  struct ploop *p = ud;
+  (void)m;
+  p->timer_calls++;
+  p->timeout = ms;
+  return 0;
+}
+
+void pl_init(struct ploop *p, XFERM *m) {
+  memset(p, 0, sizeof(*p));
+  p->timeout = -1;
+  CHECK_EQ(xfer_multi_setopt(m, XFERMOPT_SOCKETFUNCTION, pl_socket_cb),
+           XFERM_OK);
+  CHECK_EQ(xfer_multi_setopt(m, XFERMOPT_SOCKETDATA, p), XFERM_OK);
+  CHECK_EQ(xfer_multi_setopt(m, XFERMOPT_TIMERFUNCTION, pl_timer_cb),
+           XFERM_OK);
+  CHECK_EQ(xfer_multi_setopt(m, XFERMOPT_TIMERDATA, p), XFERM_OK);
+}
+
+/* One round: poll() with the kept timeout (-1 waits for a socket), then
+ * socket_action for what it found, or for the timer.  Returns 0 when the
+ * program has nothing left to wait for (no socket, no timer): the point
+ * where a libcurl program's loop ends. */
+int pl_round(struct ploop *p, XFERM *m, int *running) {
+  int n, i;
+  if (!p->nfds && p->timeout < 0) return 0;
+  if (p->timeout == 0) p->spins++;
+  /* A kept -1 with sockets waits for them; the test bounds it. */
+  n = poll(p->fds, (nfds_t)p->nfds,
+           p->timeout < 0 || p->timeout > 2000 ? 2000 : (int)p->timeout);
+  CHECK(n >= 0 || errno == EINTR);
+  if (n <= 0) {
+    CHECK_EQ(xfer_multi_socket_action(m, XFER_SOCKET_TIMEOUT, 0, running),
+             XFERM_OK);
+    return 1;
+  }
+  for (i = 0; i < p->nfds; i++) {
+    int ev = 0;
+    short re = p->fds[i].revents;
+    if (!re) continue;
+    if (re & (POLLIN | POLLHUP)) ev |= XFER_CSELECT_IN;
+    if (re & POLLOUT) ev |= XFER_CSELECT_OUT;
+    if (re & POLLERR) ev |= XFER_CSELECT_ERR;
+    p->fds[i].revents = 0;
+    CHECK_EQ(xfer_multi_socket_action(m, p->fds[i].fd, ev, running),
+             XFERM_OK);
+  }
+  return 1;
 }

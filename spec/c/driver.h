@@ -10,10 +10,17 @@
 #include "xfer.h"
 #include "testlib.h"
 
+#include <poll.h>
+
 struct tbuf {
   char *data;
   size_t len, cap;
 };
+int tbuf_add(struct tbuf *b, const char *p, size_t n);  /* 0, -1 no memory */
+void tbuf_free(struct tbuf *b);
+/* Write callbacks: take and drop; append to the struct tbuf of ud. */
+size_t tl_discard(char *p, size_t sz, size_t n, void *ud);
+size_t tl_collect(char *p, size_t sz, size_t n, void *ud);
 
 /* One transfer with its collected response; easy's PRIVATE points here. */
 struct tx {
@@ -72,6 +79,22 @@ void drive_epoll(XFERM *m, int limit_ms, struct drive_stats *st);
 int drive_epoll_for(XFERM *m, int ms, struct drive_stats *st);
 /* The same with perform + poll. */
 void drive_poll(XFERM *m, int limit_ms);
+/* A libcurl-style poll() program: the socket callback fills a pollfd set,
+ * the timer callback's value is kept and passed to poll(). */
+#define PL_MAX 64
+struct ploop {
+  struct pollfd fds[PL_MAX];
+  int nfds;
+  long timeout;          /* the value the timer callback gave: kept */
+  int timer_calls, socket_calls, removes;
+  int spins;             /* poll() calls with a 0 timeout */
+};
+void pl_init(struct ploop *p, XFERM *m);  /* sets m's callbacks */
+/* One round: poll() with the kept timeout, then socket_action for what it
+ * found, or for the timer.  0 when the program has nothing left to wait
+ * for (no socket, no timer): where a libcurl program's loop ends. */
+int pl_round(struct ploop *p, XFERM *m, int *running);
+
 /* Fetches /stats from the fault server: connections, requests, peak, open. */
 void fault_stats(int *connections, int *requests, int *peak, int *open);
 void fault_stats_reset(void);

@@ -98,6 +98,14 @@ typedef xfer_xferinfo_callback curl_xferinfo_callback;
 
 #define CURL_WRITEFUNC_ERROR XFER_WRITEFUNC_ERROR
 #define CURL_READFUNC_ABORT XFER_READFUNC_ABORT
+#define CURL_WRITEFUNC_PAUSE XFER_WRITEFUNC_PAUSE
+#define CURL_READFUNC_PAUSE XFER_READFUNC_PAUSE
+#define CURLPAUSE_RECV XFERPAUSE_RECV
+#define CURLPAUSE_RECV_CONT XFERPAUSE_RECV_CONT
+#define CURLPAUSE_SEND XFERPAUSE_SEND
+#define CURLPAUSE_SEND_CONT XFERPAUSE_SEND_CONT
+#define CURLPAUSE_ALL XFERPAUSE_ALL
+#define CURLPAUSE_CONT XFERPAUSE_CONT
 
 #define CURL_ERROR_SIZE XFER_ERROR_SIZE
 
@@ -216,6 +224,8 @@ typedef xfer_xferinfo_callback curl_xferinfo_callback;
 #define CURLOPT_PRIVATE XFEROPT_PRIVATE
 #define CURLOPT_IPRESOLVE XFEROPT_IPRESOLVE
 #define CURLOPT_INFILESIZE_LARGE XFEROPT_INFILESIZE_LARGE
+#define CURLOPT_MAX_SEND_SPEED_LARGE XFEROPT_MAX_SEND_SPEED_LARGE
+#define CURLOPT_MAX_RECV_SPEED_LARGE XFEROPT_MAX_RECV_SPEED_LARGE
 #define CURLOPT_POSTFIELDSIZE_LARGE XFEROPT_POSTFIELDSIZE_LARGE
 #define CURLOPT_TCP_NODELAY XFEROPT_TCP_NODELAY
 #define CURLOPT_TIMEOUT_MS XFEROPT_TIMEOUT_MS
@@ -366,6 +376,7 @@ static inline void curl_global_cleanup(void) {}
 #define curl_easy_option_next xfer_easy_option_next
 #define curl_easy_getinfo xfer_easy_getinfo
 #define curl_easy_perform xfer_easy_perform
+#define curl_easy_pause xfer_easy_pause
 #define curl_easy_reset xfer_easy_reset
 #define curl_easy_duphandle xfer_easy_duphandle
 #define curl_easy_strerror xfer_easy_strerror

@@ -46,6 +46,9 @@ struct h1 {
   unsigned no_body : 1;        /* HEAD or NOBODY: no response body */
   unsigned skip_body : 1;      /* NOBODY with another method: a body the
                                   server sends is left unread */
+  unsigned resp_done : 1;      /* a 1xx-2xx response came complete before
+                                  the request did: the rest still goes out
+                                  (as libcurl), then the transfer is done */
 };
 
 static const char chunk_end[] = "\r\n0\r\n\r\n";
@@ -154,8 +157,9 @@ static int write_head(struct h1 *h, const struct xfer_req *r) {
 /* ---- the body from a reader ---- */
 
 /* The next piece of the body into h->up, framed as a chunk when chunked.
- * 0, or an XFERcode (the reader's: the reason is given). */
-static XFERcode next_piece(struct h1 *h) {
+ * 0, or an XFERcode (the reader's: the reason is given); *paused when the
+ * read callback paused sending (no piece). */
+static XFERcode next_piece(struct h1 *h, int *paused) {
   char *data;
   size_t room = UPLOAD_PIECE;
   ssize_t n;
@@ -164,6 +168,8 @@ static XFERcode next_piece(struct h1 *h) {
     return XFERE_OUT_OF_MEMORY;
   data = h->up + CHUNK_ROOM;
   n = xfer__reader_read(h->body, data, room, &eos);
+  *paused = n == XFER_READ_PAUSE;
+  if (*paused) return XFERE_OK;
   if (n < 0) return (XFERcode)-n;
   h->body_eos = eos != 0;
   h->up_sent = 0;
@@ -228,9 +234,14 @@ static int send_buf(struct xfer_conn *c, XFER *e, const char *buf, size_t len,
  * they said EAGAIN, 0 when all is out, or an XFERcode. */
 static XFERcode send_request(struct xfer_conn *c, struct h1 *h, XFER *e,
                              int *again) {
-  int rc;
-  size_t budget = XFER_EVENT_BUDGET;
+  int rc, paused = 0;
+  size_t budget = xfer__send_allowance(e);
   *again = 0;
+  /* Paused (or ahead of its rate): nothing goes out, the head included. */
+  if (xfer__send_blocked(e)) {
+    *again = 1;
+    return XFERE_OK;
+  }
   rc = send_buf(c, e, h->req, h->req_len, &h->req_sent, h->req_head_len,
                 (size_t)-1, &budget);
   if (rc) goto out;
@@ -247,11 +258,15 @@ static XFERcode send_request(struct xfer_conn *c, struct h1 *h, XFER *e,
   while (h->body) {
     if (h->up_sent == h->up_len) {
       if (h->body_eos) break;
-      if (!budget) { /* the next piece at the next event */
+      if (!budget || xfer__send_blocked(e)) { /* at the next event */
         rc = 1;
         goto out;
       }
-      if ((rc = next_piece(h)) != 0) return (XFERcode)rc;
+      if ((rc = next_piece(h, &paused)) != 0) return (XFERcode)rc;
+      if (paused) { /* the read callback paused: xfer_easy_pause resumes */
+        rc = 1;
+        goto out;
+      }
       if (!h->up_len) break;
     }
     rc = send_buf(c, e, h->up, h->up_len, &h->up_sent, h->up_data_at,
@@ -268,6 +283,19 @@ out:
   return (XFERcode)rc;
 }
 
+/* The response is complete: done, or once the held pieces are delivered
+ * when the application paused (xfer__resume). */
+static void complete(struct xfer_conn *c, XFER *e) {
+  if (!xfer__recv_blocked(e)) {
+    xfer__resp_complete(e);
+    return;
+  }
+  e->finish_held = 1;
+  if (xfer__sock_want(c->multi, c->fd, XFER_SOCK_CONN, c, e,
+                      xfer__conn_io_want(c)))
+    xfer__xfer_failed(e, XFERE_OUT_OF_MEMORY, 0);
+}
+
 /* Sends what it can: write first, and ask for POLL_OUT only when the
  * filters say EAGAIN.  Returns 1 when e ended or let go of c (both may be
  * freed). */
@@ -275,18 +303,35 @@ static int send_more(struct xfer_conn *c, struct h1 *h, XFER *e) {
   int again = 0;
   XFERcode rc = send_request(c, h, e, &again);
   if (xfer__gone(e, c)) return 1;
+  if (rc && h->resp_done) {
+    /* The server has answered and stopped reading: its answer stands,
+     * the connection is not kept (sent_all is 0). */
+    h->resp_done = 0;
+    complete(c, e);
+    return 1;
+  }
   if (rc) {
     xfer__xfer_failed(e, rc, 1);
     return 1;
   }
+  xfer__rate_check(e);
   if (again) {
-    /* Reading too: a server may answer (and close) before taking it all. */
+    /* Reading too: a server may answer (and close) before taking it all.
+     * Writing unless paused or ahead of its rate (the timer resumes). */
+    int want = XFER_POLL_IN;
+    if (!xfer__send_blocked(e)) want |= XFER_POLL_OUT;
+    if (xfer__recv_blocked(e) || h->resp_done) want &= ~XFER_POLL_IN;
     if (xfer__sock_want(c->multi, c->fd, XFER_SOCK_CONN, c, e,
-                        XFER_POLL_INOUT)) {
+                        want | xfer__conn_io_want(c))) {
       xfer__xfer_failed(e, XFERE_OUT_OF_MEMORY, 0);
       return 1;
     }
     return 0;
+  }
+  if (h->resp_done) {
+    h->resp_done = 0;
+    complete(c, e);
+    return 1;
   }
   xfer__req_sent(e);
   return e->state != XFER_ST_RECEIVING;
@@ -323,16 +368,22 @@ static const struct xfer_h1p_callbacks h1_callbacks = {
 static XFERcode recv_response(struct xfer_conn *c, struct h1 *h, XFER *e,
                               int *finished) {
   XFERM *m = c->multi;
-  size_t got = 0;
+  size_t got = 0, budget = xfer__recv_allowance(e);
   *finished = 0;
   if (!m->recvbuf && !(m->recvbuf = malloc(XFER_RECVBUF_SIZE)))
     return XFERE_OUT_OF_MEMORY;
   for (;;) {
-    size_t consumed = 0;
+    size_t consumed = 0, ask = XFER_RECVBUF_SIZE;
     int rc;
-    ssize_t n = got < XFER_EVENT_BUDGET
-        ? xfer__conn_recv(c, m->recvbuf, XFER_RECVBUF_SIZE)
-        : xfer__conn_recv_held(c, m->recvbuf, XFER_RECVBUF_SIZE);
+    ssize_t n;
+    /* Paused: not a byte more (what a read brought is held, pause.c). */
+    if (xfer__recv_blocked(e)) return XFERE_OK;
+    if (got < budget) {
+      if (ask > budget - got) ask = budget - got;
+      n = xfer__conn_recv(c, m->recvbuf, ask);
+    } else {
+      n = xfer__conn_recv_held(c, m->recvbuf, ask);
+    }
     if (n == XFER_IO_AGAIN) return XFERE_OK;
     if (n < 0) {
       xfer__fail(e, "recv failure: %s",
@@ -377,8 +428,7 @@ static XFERcode recv_response(struct xfer_conn *c, struct h1 *h, XFER *e,
       *finished = 1;
       return XFERE_OK;
     }
-    if ((size_t)n < XFER_RECVBUF_SIZE && !xfer__conn_pending(c))
-      return XFERE_OK;
+    if ((size_t)n < ask && !xfer__conn_pending(c)) return XFERE_OK;
   }
 }
 
@@ -386,15 +436,37 @@ static void readable(struct xfer_conn *c, struct h1 *h, XFER *e) {
   int finished = 0;
   XFERcode rc;
   if (e->state != XFER_ST_RECEIVING && e->state != XFER_ST_SENDING) return;
-  rc = recv_response(c, h, e, &finished);
-  if (xfer__gone(e, c)) return;
-  if (rc) {
-    xfer__xfer_failed(e, rc, !e->got_bytes);
-    return;
+  if (h->resp_done) return; /* nothing is read past the response */
+  if (!e->finish_held) {
+    rc = recv_response(c, h, e, &finished);
+    if (xfer__gone(e, c)) return;
+    if (rc) {
+      xfer__xfer_failed(e, rc, !e->got_bytes);
+      return;
+    }
+    xfer__rate_check(e);
+    if (finished && !h->sent_all && h->parser.status < 300) {
+      /* Answered before the body was all out: send the rest first. */
+      h->resp_done = 1;
+      if (xfer__sock_want(c->multi, c->fd, XFER_SOCK_CONN, c, e,
+                          (xfer__send_blocked(e) ? 0 : XFER_POLL_OUT) |
+                          xfer__conn_io_want(c)))
+        xfer__xfer_failed(e, XFERE_OUT_OF_MEMORY, 0);
+      return;
+    }
+    /* Complete, but the application paused with pieces held: done once
+     * they are delivered (xfer__resume). */
+    if (finished && xfer__recv_blocked(e)) {
+      e->finish_held = 1;
+      finished = 0;
+    }
   }
+  /* Not watched for reading while paused, holding, or ahead of its rate:
+   * the timer resumes it (pause.c). */
   if (!finished && e->state == XFER_ST_RECEIVING &&
       xfer__sock_want(c->multi, c->fd, XFER_SOCK_CONN, c, e,
-                      XFER_POLL_IN | xfer__conn_io_want(c))) {
+                      (xfer__recv_blocked(e) ? 0 : XFER_POLL_IN) |
+                      xfer__conn_io_want(c))) {
     xfer__xfer_failed(e, XFERE_OUT_OF_MEMORY, 0);
     return;
   }
@@ -431,7 +503,7 @@ static void h1_submit(struct xfer_conn *c, XFER *e) {
   h->chunked = r.has_body ? (r.chunk_asked || r.body_len < 0) : r.chunk_asked;
   h->mem = NULL;
   h->mem_len = h->mem_sent = h->tail_sent = 0;
-  h->mem_tail = h->body_eos = h->sent_all = 0;
+  h->mem_tail = h->body_eos = h->sent_all = h->resp_done = 0;
   h->body = NULL;
   h->req_sent = h->up_len = h->up_sent = 0;
   h->no_body = r.head || r.skip_body;
@@ -486,6 +558,13 @@ static void h1_event(struct xfer_conn *c, int ev) {
   xfer__conn_unhold(c);
 }
 
+/* A pause or a rate wait changed: find out what to do, as an event that
+ * claims no readiness would (a read that finds nothing costs one EAGAIN). */
+static void h1_resume(struct xfer_conn *c, XFER *e) {
+  (void)e;
+  h1_event(c, 0);
+}
+
 /* Kept only if the whole request went out (a server may answer before
  * reading all of a body: the rest must not become the next request's
  * first bytes) and the response ended where its framing said, with
@@ -519,5 +598,5 @@ static void h1_free(struct xfer_conn *c) {
 }
 
 const struct xfer_proto xfer__proto_http1 = {
-  "http/1.1", h1_init, h1_capacity, h1_submit, h1_event, h1_detach,
-  h1_idle_event, h1_free};
+  "http/1.1", h1_init, h1_capacity, h1_submit, h1_event, h1_resume,
+  h1_detach, h1_idle_event, h1_free};

@@ -27,6 +27,9 @@ struct xfer_proto {
   /* Socket readiness (XFER_CSELECT_* bits; 0: find out) while c carries
    * transfers. */
   void (*event)(struct xfer_conn *c, int ev);
+  /* e's pause or rate wait changed (pause.c): set c's interest for e anew
+   * and move what is due now. */
+  void (*resume)(struct xfer_conn *c, XFER *e);
   /* e leaves c: its response complete and taken (ok), or not.  Returns
    * whether c may carry another request. */
   int (*detach)(struct xfer_conn *c, XFER *e, int ok);
