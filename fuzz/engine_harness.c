@@ -343,6 +343,111 @@ static struct eh_tx *eh_find(struct eh *h, XFER *e) {
 }
 
 /* ------------------------------------------------------------------ */
+/* XFER_FUZZ_SUMMARY: what an input made the harness do                */
+/* ------------------------------------------------------------------ */
+
+/* With XFER_FUZZ_SUMMARY set, every run prints "summary decode ..."
+ * lines (what the input was decoded to: the multi options, the loop and
+ * its plan, every setopt of every transfer in order, the responses) and
+ * "summary outcome ..." lines (how each transfer ended).  The decode
+ * lines depend only on the input (the port shows as {P}): comparing them
+ * between two versions of the harness over a corpus shows that its
+ * inputs still mean the same. */
+static int eh_summary_on(void) {
+  static int v = -1;
+  if (v < 0) v = getenv("XFER_FUZZ_SUMMARY") != NULL;
+  return v;
+}
+
+static void eh_sum(const char *fmt, ...) {
+  va_list ap;
+  if (!eh_summary_on()) return;
+  fputs("summary ", stderr);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+}
+
+/* s with the port as {P} and bytes outside printable ASCII escaped. */
+static void eh_sum_str(char *out, size_t cap, const char *s) {
+  const char *port = eh_cur ? eh_cur->portstr : "";
+  size_t o = 0, pl = strlen(port);
+  while (*s && o + 8 < cap) {
+    if (pl && strncmp(s, port, pl) == 0) {
+      memcpy(out + o, "{P}", 3);
+      o += 3;
+      s += pl;
+    } else if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f ||
+               *s == '\\') {
+      o += (size_t)snprintf(out + o, cap - o, "\\x%02x", (unsigned char)*s);
+      s++;
+    } else {
+      out[o++] = *s++;
+    }
+  }
+  out[o] = 0;
+}
+
+/* xfer_easy_setopt, logged in the summary with its value (by the
+ * option's type in xfer's option table). */
+static XFERcode eh_setopt(struct eh_tx *t, XFERoption o, ...) {
+  const struct xfer_easyoption *eo = xfer_easy_option_by_id(o);
+  char buf[1024];
+  XFERcode rc;
+  va_list ap;
+  EH_CHECK(eo != NULL, "option %d not in the table", (int)o);
+  va_start(ap, o);
+  switch (eo->type) {
+  case XFEROT_LONG:
+  case XFEROT_VALUES: {
+    long v = va_arg(ap, long);
+    rc = xfer_easy_setopt(t->e, o, v);
+    eh_sum("decode tx%d %s=%ld", t->idx, eo->name, v);
+    break;
+  }
+  case XFEROT_OFF_T: {
+    xfer_off_t v = va_arg(ap, xfer_off_t);
+    rc = xfer_easy_setopt(t->e, o, v);
+    eh_sum("decode tx%d %s=%lld", t->idx, eo->name, (long long)v);
+    break;
+  }
+  case XFEROT_STRING: {
+    const char *v = va_arg(ap, const char *);
+    rc = xfer_easy_setopt(t->e, o, v);
+    if (eh_summary_on()) {
+      eh_sum_str(buf, sizeof(buf), v ? v : "(null)");
+      eh_sum("decode tx%d %s=\"%s\"", t->idx, eo->name, buf);
+    }
+    break;
+  }
+  case XFEROT_SLIST: {
+    const struct xfer_slist *v = va_arg(ap, const struct xfer_slist *), *l;
+    rc = xfer_easy_setopt(t->e, o, v);
+    for (l = v; l && eh_summary_on(); l = l->next) {
+      eh_sum_str(buf, sizeof(buf), l->data);
+      eh_sum("decode tx%d %s+=\"%s\"", t->idx, eo->name, buf);
+    }
+    break;
+  }
+  case XFEROT_FUNCTION: {
+    void (*v)(void) = va_arg(ap, void (*)(void));
+    rc = xfer_easy_setopt(t->e, o, v);
+    eh_sum("decode tx%d %s=fn", t->idx, eo->name);
+    break;
+  }
+  default: {
+    void *v = va_arg(ap, void *);
+    rc = xfer_easy_setopt(t->e, o, v);
+    eh_sum("decode tx%d %s=%s", t->idx, eo->name, v ? "ptr" : "NULL");
+    break;
+  }
+  }
+  va_end(ap);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ */
 /* Completion messages and the running count                           */
 /* ------------------------------------------------------------------ */
 
@@ -1290,7 +1395,7 @@ static void eh_setup_tx(struct eh *h, struct eh_tx *t) {
   }
   EH_CHECK(t->headers != NULL, "slist");
 #define SET(o, val) \
-  EH_CHECK(xfer_easy_setopt(e, o, val) == XFERE_OK, "setopt %s", #o)
+  EH_CHECK(eh_setopt(t, o, val) == XFERE_OK, "setopt %s", #o)
   SET(XFEROPT_URL, t->url);
   SET(XFEROPT_PRIVATE, (void *)t);
   SET(XFEROPT_WRITEFUNCTION, eh_write);
@@ -1579,6 +1684,19 @@ int engine_run(const uint8_t *data, size_t size) {
   eh_guard_port = h->port;
   eh_guard_on = 1;
 
+  if (eh_summary_on()) {
+    eh_sum("decode run %s ntx=%d small=%d g0=%02x g1=%02x g2=%02x",
+           h->mode_perform ? "perform" : "socket", h->ntx, small, h->g0,
+           h->g1, h->g2);
+    for (i = 0; i < h->nresp; i++) {
+      uint32_t fnv = 2166136261u;
+      size_t k;
+      for (k = 0; k < h->resp[i].len; k++)
+        fnv = (fnv ^ h->resp[i].p[k]) * 16777619u;
+      eh_sum("decode resp%d ctl=%02x len=%zu fnv=%08x", i, h->resp[i].ctl,
+             h->resp[i].len, fnv);
+    }
+  }
   snprintf(rs[0], sizeof(rs[0]), "h1.test:%u:127.0.0.1", (unsigned)h->port);
   snprintf(rs[1], sizeof(rs[1]), "H2.test:%u:127.0.0.1", (unsigned)h->port);
   snprintf(rs[2], sizeof(rs[2]), "h3.test:%u:[::1],127.0.0.1",
@@ -1605,15 +1723,21 @@ int engine_run(const uint8_t *data, size_t size) {
                      XFERM_OK,
              "multi callbacks");
   }
-  if (h->g0 & 0x08)
+  if (h->g0 & 0x08) {
+    eh_sum("decode multi MAX_HOST_CONNECTIONS=1");
     EH_CHECK(xfer_multi_setopt(h->m, XFERMOPT_MAX_HOST_CONNECTIONS, 1L) ==
                  XFERM_OK, "max host");
-  if (h->g0 & 0x10)
+  }
+  if (h->g0 & 0x10) {
+    eh_sum("decode multi MAX_TOTAL_CONNECTIONS=2");
     EH_CHECK(xfer_multi_setopt(h->m, XFERMOPT_MAX_TOTAL_CONNECTIONS, 2L) ==
                  XFERM_OK, "max total");
-  if (h->g0 & 0x20)
+  }
+  if (h->g0 & 0x20) {
+    eh_sum("decode multi MAXCONNECTS=1");
     EH_CHECK(xfer_multi_setopt(h->m, XFERMOPT_MAXCONNECTS, 1L) == XFERM_OK,
              "maxconnects");
+  }
 
   h->t0 = eh_now();
   h->deadline = h->t0 + (uint64_t)eh_budget_ms() * 1000u;
@@ -1625,6 +1749,8 @@ int engine_run(const uint8_t *data, size_t size) {
     t->b = data[4 + 4 * i];
     t->c = data[5 + 4 * i];
     t->d = data[6 + 4 * i];
+    eh_sum("decode tx%d a=%02x b=%02x c=%02x d=%02x", i, t->a, t->b, t->c,
+           t->d);
     eh_setup_tx(h, t);
   }
   for (i = 0; i < h->ntx; i++) {
@@ -1658,6 +1784,19 @@ int engine_run(const uint8_t *data, size_t size) {
               "err=\"%s\"\n", i, t->url, t->added, t->done, t->freed,
               t->result, code, t->wr_bytes, (long long)ul, t->wr_calls,
               t->hdr_calls, t->rd_calls, t->errbuf);
+    }
+  }
+
+  if (eh_summary_on()) {
+    eh_sum("outcome run requests=%d", h->served);
+    for (i = 0; i < h->ntx; i++) {
+      struct eh_tx *t = &h->tx[i];
+      long code = 0;
+      if (!t->freed)
+        xfer_easy_getinfo(t->e, XFERINFO_RESPONSE_CODE, &code);
+      eh_sum("outcome tx%d added=%d done=%d freed=%d result=%d code=%ld "
+             "body=%lld", i, t->added, t->done, t->freed,
+             t->done ? t->result : -1, code, t->wr_bytes);
     }
   }
 
