@@ -31,6 +31,7 @@
 #include "../../fuzz/fuzz_chunked.c"
 #undef LLVMFuzzerTestOneInput
 #include "../../fuzz/engine_harness.c"
+#include "../../fuzz/engine_input.c"
 #include "../../fuzz/drive.c"
 #include "../../fuzz/tls_certs.c"
 #define LLVMFuzzerTestOneInput fuzz_request_one
@@ -170,11 +171,52 @@ TEST(fuzz_engine_tls) {
   fr_replay("fuzz_engine_tls", fuzz_engine_tls_one);
 }
 
+/* Two decodings mean the same (the responses compared by content). */
+static int fr_same_input(const struct engine_input *a,
+                         const struct engine_input *b) {
+  int i;
+  if (a->g0 != b->g0 || a->g1 != b->g1 || a->g2 != b->g2 ||
+      a->ntx != b->ntx || a->nresp != b->nresp ||
+      memcmp(a->xg, b->xg, sizeof(a->xg)) != 0 ||
+      memcmp(a->tx, b->tx, sizeof(a->tx)) != 0)
+    return 0;
+  for (i = 0; i < a->nresp; i++)
+    if (a->resp[i].ctl != b->resp[i].ctl || a->resp[i].len != b->resp[i].len ||
+        memcmp(a->resp[i].p, b->resp[i].p, a->resp[i].len) != 0)
+      return 0;
+  return 1;
+}
+
+/* A committed engine input: no reserved bit set (engine_input.h: it would
+ * change meaning the day the bit gets one), and an empty extension block
+ * appended means the same as none; then the run. */
+static int fr_engine(const uint8_t *data, size_t size) {
+  static const char ext[] = ENGINE_SEP ENGINE_EXT_MARK;
+  struct engine_input in, in2;
+  char why[200];
+  uint8_t *more;
+  if (engine_input_decode(&in, data, size) == 0) {
+    if (engine_input_reserved(&in, why, sizeof(why)))
+      tl_fail(__FILE__, __LINE__, "%s: %s (reserved: leave them at 0)",
+              fr_current, why);
+    if (!in.ext && size > ENGINE_HDR_LEN) {
+      more = malloc(size + sizeof(ext) - 1);
+      CHECK(more != NULL);
+      memcpy(more, data, size);
+      memcpy(more + size, ext, sizeof(ext) - 1);
+      CHECK(engine_input_decode(&in2, more, size + sizeof(ext) - 1) == 0);
+      CHECK(in2.ext && fr_same_input(&in, &in2));
+      free(more);
+    }
+  }
+  return engine_run(data, size);
+}
+
 /* fuzz_engine_oom's inputs without the allocation failures (this test
  * links the normal library): byte 0 chooses the failure, then an engine
  * input. */
 static int fr_engine_oom(const uint8_t *data, size_t size) {
-  return size ? engine_run(data + 1, size - 1) : 0;
+  return size ? fr_engine(data + 1, size - 1) : 0;
 }
 
 TEST(fuzz_engine_oom) {
@@ -185,11 +227,73 @@ TEST(fuzz_engine_oom) {
 TEST(fuzz_engine) {
   unsigned long r;
   setenv("XFER_FUZZ_BUDGET_MS", "300", 0);
-  fr_replay("fuzz_engine", engine_run);
+  fr_replay("fuzz_engine", fr_engine);
   /* The harness did run transfers, and the guard kept them at home. */
   CHECK(engine_stats.runs > 0 && engine_stats.transfers > 0);
   CHECK(engine_stats.requests > 0 && engine_stats.ok > 0);
   for (r = 0; r < 128; r++)
     if (engine_stats.results[r])
       fprintf(stderr, "    result %lu: %lu\n", r, engine_stats.results[r]);
+}
+
+/* The input format (fuzz/engine_input.h): the extension block is found
+ * wherever it is, is not a response, reads as zero where it is short or
+ * absent, and reserved bits are reported. */
+static struct engine_input fr_in;
+
+static void fr_decode(const char *bytes, size_t n) {
+  CHECK(engine_input_decode(&fr_in, (const uint8_t *)bytes, n) == 0);
+}
+
+#define FR_HDR "\x01\x00\x00" "\x02\x00\x00\x00" "\x00\x00\x00\x00" \
+               "\x00\x00\x00\x00" "\x00\x00\x00\x00"
+#define FR_DECODE(lit) fr_decode(lit, sizeof(lit) - 1)
+
+TEST(engine_input_format) {
+  char why[200];
+  int i;
+  CHECK(engine_input_decode(&fr_in, (const uint8_t *)FR_HDR, 18) == -1);
+  FR_DECODE(FR_HDR);
+  CHECK(fr_in.ntx == 2 && fr_in.tx[0].a == 2 && fr_in.nresp == 0 &&
+        !fr_in.ext);
+  FR_DECODE(FR_HDR "\x01R0" ENGINE_SEP "\x02R1");
+  CHECK(fr_in.nresp == 2 && !fr_in.ext && fr_in.resp[1].ctl == 2 &&
+        fr_in.resp[1].len == 2 && memcmp(fr_in.resp[1].p, "R1", 2) == 0);
+  CHECK(!engine_input_reserved(&fr_in, why, sizeof(why)));
+  /* Last, first, in between: the same block, never a response. */
+  FR_DECODE(FR_HDR "\x01R0" ENGINE_SEP "\x02R1" ENGINE_SEP "EXT1"
+            "\x00\x00\x00\x00" "\x01\x00\x00\x00\x00\x00\x00\x00"
+            "\x10");
+  CHECK(fr_in.nresp == 2 && fr_in.ext && fr_in.tx[0].x[0] == EX0_HTTPGET &&
+        fr_in.tx[1].x[0] == EX0_UNRESTRICTED_AUTH && fr_in.tx[1].x[1] == 0 &&
+        fr_in.tx[3].x[7] == 0);
+  CHECK(!engine_input_reserved(&fr_in, why, sizeof(why)));
+  FR_DECODE(FR_HDR "EXT1\x00\x00\x00\x00\x05" ENGINE_SEP "\x01R0");
+  CHECK(fr_in.nresp == 1 && fr_in.resp[0].ctl == 1 && fr_in.ext &&
+        fr_in.tx[0].x[0] == 5);
+  FR_DECODE(FR_HDR "\x01R0" ENGINE_SEP "EXT1" ENGINE_SEP "\x02R1");
+  CHECK(fr_in.nresp == 2 && fr_in.resp[1].ctl == 2 && fr_in.ext);
+  for (i = 0; i < ENGINE_MAX_TX; i++)
+    CHECK(fr_in.tx[i].x[0] == 0);
+  /* A marker inside a response is only bytes. */
+  FR_DECODE(FR_HDR "\x01R0EXT1\x7f");
+  CHECK(fr_in.nresp == 1 && fr_in.resp[0].len == 7 && !fr_in.ext);
+  /* Reserved: bit 7 of x0, x1, xg, bytes past the block, a second block. */
+  FR_DECODE(FR_HDR "EXT1\x00\x00\x00\x00\x80");
+  CHECK(engine_input_reserved(&fr_in, why, sizeof(why)));
+  FR_DECODE(FR_HDR "EXT1\x00\x00\x00\x00\x00\x01");
+  CHECK(engine_input_reserved(&fr_in, why, sizeof(why)));
+  FR_DECODE(FR_HDR "EXT1\x00\x00\x01");
+  CHECK(engine_input_reserved(&fr_in, why, sizeof(why)));
+  FR_DECODE(FR_HDR "EXT1" "0123456789abcdef0123456789abcdef0123" "\x00\x00");
+  CHECK(fr_in.ext_more_len == 2);
+  FR_DECODE(FR_HDR "EXT1" "\x00\x00\x00\x00\x00\x00\x00\x00"
+            "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+            "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+            "\x00\x00\x00\x00" "\x00\x09");
+  CHECK(fr_in.ext_more_len == 2);
+  CHECK(engine_input_reserved(&fr_in, why, sizeof(why)));
+  FR_DECODE(FR_HDR "EXT1" ENGINE_SEP "EXT1");
+  CHECK(fr_in.ext && fr_in.ext_again == 1 && fr_in.nresp == 0);
+  CHECK(engine_input_reserved(&fr_in, why, sizeof(why)));
 }
