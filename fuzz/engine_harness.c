@@ -29,52 +29,34 @@
  *  - the fd count returns to its value before the run, and no fd of the
  *    harness is closed behind its back.
  *
- * Input bytes (ENGINE_HDR_LEN of them, then the responses):
- *  [0] g0: bits 0-1 transfers - 1; bit 2 perform+poll (else socket_action
- *      with epoll); bit 3 MAX_HOST_CONNECTIONS 1; bit 4
- *      MAX_TOTAL_CONNECTIONS 2; bit 5 MAXCONNECTS 1; bit 6 multi_cleanup
- *      before removing the handles; bit 7 socket_all every 4th iteration
- *      (socket mode) or xfer_multi_wait instead of poll (perform mode).
- *  [1] g1: bits 0-1 which transfer the loop removes; bits 2-5 at which
- *      iteration (0: none); bit 6 then easy_cleanup it (else re-add it at
- *      the next iteration); bit 7 raise the multi limits at that iteration.
- *  [2] g2: bits 0-4 seed of the write sizes; bit 5 socket_action with an
- *      empty event mask; bits 6-7: 3 the timer callback fails on its 4th
- *      call, 2 the socket callback fails on its 3rd (not a REMOVE).
- *  [3+4i .. 6+4i]: transfer i's option bytes a, b, c, d.
- *   a: bit 0 NOBODY; 1 POSTFIELDS; 2 FOLLOWLOCATION (MAXREDIRS 2);
- *      3 TIMEOUT_MS 20; 4 LOW_SPEED_* and a progress callback;
- *      5 a header callback; 6 FORBID_REUSE; 7 FAILONERROR.
- *   b: bits 0-2 what one callback does, once: 0 nothing, 1 return short
- *      (read: end the body early), 2 remove its handle, 3 remove and clean
- *      it up, 4 remove and re-add it, 5 remove and clean up the next
- *      transfer, 6 clean up its handle (not removed first), 7 fail
- *      (XFER_WRITEFUNC_ERROR, XFER_READFUNC_ABORT, progress 1); bits 3-4
- *      on which call (1, 2, 3, 6); bits 5-6 which callback: write, header,
- *      read, progress; bit 7 FRESH_CONNECT.
- *   c: bits 0-1 a body from the read callback: 1 POST of a known size,
- *      2 POST of unknown size (chunked), 3 PUT (UPLOAD) of a known size;
- *      bits 2-3 the read callback misbehaves on call k (bits 3-4 of b):
- *      1 abort, 2 more than asked, 3 ends before the size; bit 4 a big
- *      body (100000 bytes: POSTFIELDS then goes apart from the head);
- *      bit 5 header tweaks (USERAGENT, "Accept:" removes, "X-Empty;",
- *      User-Agent replaced); bit 6 CUSTOMREQUEST "PATCH"; bit 7 the server
- *      answers as soon as the head is in (before the body), and small
- *      socket buffers (SO_SNDBUF on the client socket in socket mode,
- *      SO_RCVBUF on the listener).
- *   d: bits 0-1 the URL: 0 http://127.0.0.1:P/, 1 http://localhost:P/,
- *      2 http://u:p@h1.test:P/ (RESOLVE, and a Cookie header),
- *      3 https://127.0.0.1:P/; bit 2 MAXREDIRS -1 (with FOLLOWLOCATION);
- *      bit 3 IPRESOLVE V4; bit 4 DNS_CACHE_TIMEOUT 0; bit 5 TCP_KEEPALIVE;
- *      bit 6 a header with a control byte (the transfer must fail before
- *      sending anything); bit 7 no ERRORBUFFER.
- *  Responses: separated by ENGINE_SEP; control byte c, then the bytes.
- *      c bits 0-1: after writing: 0 keep the connection for the next
- *      request, 1 close, 2 reset (SO_LINGER 0), 3 stall (write nothing
- *      more); bits 2-4: write sizes (0 all at once, k: 1..2^(k+1) bytes);
- *      bits 5-7: cut at len*k/8: the close/reset/stall happens there, or
- *      for "keep" a 5 ms pause.  "{P}" in the bytes becomes the port.
- *      The n-th request gets response n mod count (at most 32 requests).
+ * With the options of the extension block (engine_input.h):
+ *  - HTTPGET after a body was set up: the requests are GET (or the
+ *    CUSTOMREQUEST), without any body or framing, and the read callback
+ *    is never called;
+ *  - COPYPOSTFIELDS: the body is the bytes given, though the harness
+ *    overwrote and freed its buffer right after the setopt;
+ *  - REDIR_PROTOCOLS_STR: after a redirect, the effective URL's scheme is
+ *    one allowed; when http is not allowed, every plain-HTTP request of
+ *    the transfer is for its own URL (no redirect followed to http);
+ *  - UNRESTRICTED_AUTH: the Cookie header of h1.test transfers goes on
+ *    every request, whatever the host (else never to another host);
+ *  - a result 28 only with TIMEOUT_MS, LOW_SPEED_* or a short
+ *    CONNECTTIMEOUT; from the connect timeout alone it says "Connection
+ *    timed out after N milliseconds" with N the transfer's own.
+ *
+ * Input: engine_input.h documents every byte and bit (engine_input.c
+ * decodes them): 3 global bytes, 4 option bytes per transfer, then the
+ * responses separated by ENGINE_SEP, and optionally one extension block
+ * (a segment starting with "EXT1": 4 global bytes, then 8 per transfer,
+ * all zero when absent).
+ *
+ * The rule for new options (so that fuzz/corpus/fuzz_engine* and
+ * fuzz/regress/fuzz_engine* keep their meaning): a bit that has a meaning
+ * never changes it; a new option takes a reserved bit of the extension
+ * block, and its 0 means "as before" (off, or the default).  The bytes the
+ * header has are all taken: never reinterpret them.  Mark the new bits as
+ * defined in engine_input.c; committed inputs keep reserved bits at 0
+ * (test_fuzz_regress checks it).
  *
  * Request bodies are 'a'..'z' repeated (the next byte is always the
  * letter after the previous one), so the server checks any slice.
@@ -102,9 +84,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define EH_MAX_TX 4
 #define EH_MAX_SRV 24
-#define EH_MAX_RESP 32
 #define EH_MAX_REQUESTS 32
 #define EH_MAX_FD 4096
 #define EH_REQ_CAP 16384
@@ -208,7 +188,12 @@ struct eh_tx {
   int added, freed, done;
   int result;
   uint8_t a, b, c, d;
+  uint8_t x[ENGINE_EXT_PER_TX]; /* extension bytes (engine_input.h) */
   int is_head, has_body, follow, https, rcb, bad_header, tweaks;
+  int httpget, unrestricted;
+  int redir;                   /* allowed redirect schemes: 1 http, 2 https;
+                                  -1 REDIR_PROTOCOLS_STR not set */
+  long cto_ms;                 /* the connect timeout set, 0 none */
   long maxredirs;
   int acted, readd_pending;
   unsigned long wr_calls, hdr_calls, prog_calls, rd_calls;
@@ -219,12 +204,6 @@ struct eh_tx {
   char host[32];
   struct xfer_slist *headers;
   char errbuf[XFER_ERROR_SIZE];
-};
-
-struct eh_resp {
-  const uint8_t *p;
-  size_t len;
-  uint8_t ctl;
 };
 
 struct eh_srv {
@@ -254,10 +233,10 @@ struct eh {
   int epfd, lfd;
   uint16_t port;
   char portstr[8];
-  struct eh_tx tx[EH_MAX_TX];
+  struct eh_tx tx[ENGINE_MAX_TX];
   int ntx;
-  struct eh_resp resp[EH_MAX_RESP];
-  int nresp, served;
+  struct engine_input in;      /* the decoded input; its responses */
+  int served;
   struct eh_srv srv[EH_MAX_SRV];
   uint64_t rng;
   /* socket callback state */
@@ -343,6 +322,111 @@ static struct eh_tx *eh_find(struct eh *h, XFER *e) {
 }
 
 /* ------------------------------------------------------------------ */
+/* XFER_FUZZ_SUMMARY: what an input made the harness do                */
+/* ------------------------------------------------------------------ */
+
+/* With XFER_FUZZ_SUMMARY set, every run prints "summary decode ..."
+ * lines (what the input was decoded to: the multi options, the loop and
+ * its plan, every setopt of every transfer in order, the responses) and
+ * "summary outcome ..." lines (how each transfer ended).  The decode
+ * lines depend only on the input (the port shows as {P}): comparing them
+ * between two versions of the harness over a corpus shows that its
+ * inputs still mean the same. */
+static int eh_summary_on(void) {
+  static int v = -1;
+  if (v < 0) v = getenv("XFER_FUZZ_SUMMARY") != NULL;
+  return v;
+}
+
+static void eh_sum(const char *fmt, ...) {
+  va_list ap;
+  if (!eh_summary_on()) return;
+  fputs("summary ", stderr);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+}
+
+/* s with the port as {P} and bytes outside printable ASCII escaped. */
+static void eh_sum_str(char *out, size_t cap, const char *s) {
+  const char *port = eh_cur ? eh_cur->portstr : "";
+  size_t o = 0, pl = strlen(port);
+  while (*s && o + 8 < cap) {
+    if (pl && strncmp(s, port, pl) == 0) {
+      memcpy(out + o, "{P}", 3);
+      o += 3;
+      s += pl;
+    } else if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f ||
+               *s == '\\') {
+      o += (size_t)snprintf(out + o, cap - o, "\\x%02x", (unsigned char)*s);
+      s++;
+    } else {
+      out[o++] = *s++;
+    }
+  }
+  out[o] = 0;
+}
+
+/* xfer_easy_setopt, logged in the summary with its value (by the
+ * option's type in xfer's option table). */
+static XFERcode eh_setopt(struct eh_tx *t, XFERoption o, ...) {
+  const struct xfer_easyoption *eo = xfer_easy_option_by_id(o);
+  char buf[1024];
+  XFERcode rc;
+  va_list ap;
+  EH_CHECK(eo != NULL, "option %d not in the table", (int)o);
+  va_start(ap, o);
+  switch (eo->type) {
+  case XFEROT_LONG:
+  case XFEROT_VALUES: {
+    long v = va_arg(ap, long);
+    rc = xfer_easy_setopt(t->e, o, v);
+    eh_sum("decode tx%d %s=%ld", t->idx, eo->name, v);
+    break;
+  }
+  case XFEROT_OFF_T: {
+    xfer_off_t v = va_arg(ap, xfer_off_t);
+    rc = xfer_easy_setopt(t->e, o, v);
+    eh_sum("decode tx%d %s=%lld", t->idx, eo->name, (long long)v);
+    break;
+  }
+  case XFEROT_STRING: {
+    const char *v = va_arg(ap, const char *);
+    rc = xfer_easy_setopt(t->e, o, v);
+    if (eh_summary_on()) {
+      eh_sum_str(buf, sizeof(buf), v ? v : "(null)");
+      eh_sum("decode tx%d %s=\"%s\"", t->idx, eo->name, buf);
+    }
+    break;
+  }
+  case XFEROT_SLIST: {
+    const struct xfer_slist *v = va_arg(ap, const struct xfer_slist *), *l;
+    rc = xfer_easy_setopt(t->e, o, v);
+    for (l = v; l && eh_summary_on(); l = l->next) {
+      eh_sum_str(buf, sizeof(buf), l->data);
+      eh_sum("decode tx%d %s+=\"%s\"", t->idx, eo->name, buf);
+    }
+    break;
+  }
+  case XFEROT_FUNCTION: {
+    void (*v)(void) = va_arg(ap, void (*)(void));
+    rc = xfer_easy_setopt(t->e, o, v);
+    eh_sum("decode tx%d %s=fn", t->idx, eo->name);
+    break;
+  }
+  default: {
+    void *v = va_arg(ap, void *);
+    rc = xfer_easy_setopt(t->e, o, v);
+    eh_sum("decode tx%d %s=%s", t->idx, eo->name, v ? "ptr" : "NULL");
+    break;
+  }
+  }
+  va_end(ap);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ */
 /* Completion messages and the running count                           */
 /* ------------------------------------------------------------------ */
 
@@ -366,6 +450,23 @@ static void eh_check_done(struct eh *h, struct eh_tx *t) {
            "getinfo");
   EH_CHECK(t->result >= 0 && t->result < 128, "result %d", t->result);
   engine_stats.results[t->result]++;
+  if (t->redir >= 0 && redirects > 0 && eff != NULL) {
+    int scheme = strncasecmp(eff, "https:", 6) == 0  ? 2
+                 : strncasecmp(eff, "http:", 5) == 0 ? 1
+                                                     : 0;
+    EH_CHECK(t->redir & scheme, "transfer %d followed a redirect to %s, "
+             "REDIR_PROTOCOLS_STR allows %d", t->idx, eff, t->redir);
+  }
+  if (t->result == XFERE_OPERATION_TIMEDOUT) {
+    char want[64];
+    EH_CHECK((t->a & (8 | 16)) || t->cto_ms > 0,
+             "transfer %d timed out (28) without any timeout set", t->idx);
+    snprintf(want, sizeof(want), "Connection timed out after %ld "
+             "milliseconds", t->cto_ms);
+    if (!(t->a & (8 | 16)) && !(t->d & 0x80))
+      EH_CHECK(strcmp(t->errbuf, want) == 0, "transfer %d: 28 with \"%s\"",
+               t->idx, t->errbuf);
+  }
   EH_CHECK(dl == t->wr_bytes,
            "transfer %d: SIZE_DOWNLOAD %lld but the write callback got %lld",
            t->idx, (long long)dl, t->wr_bytes);
@@ -582,6 +683,8 @@ static size_t eh_read(char *buf, size_t size, size_t nitems, void *ud) {
   struct eh_tx *t = ud;
   size_t room = size * nitems, n, i;
   eh_live(t, "read");
+  EH_CHECK(!t->httpget, "read callback of transfer %d, set back to GET",
+           t->idx);
   EH_CHECK(size == 1 && room > 0, "read callback with %zu x %zu", size,
            nitems);
   t->rd_calls++;
@@ -897,9 +1000,25 @@ static void eh_check_request(struct eh *h, struct eh_srv *s, const char *q,
   t = &h->tx[tx];
   EH_CHECK(!t->bad_header, "transfer %d sent a request despite a bad header",
            tx);
-  if (strcasecmp(hostname, t->host) != 0)
+  EH_CHECK(auth <= 1 && cookie <= 1, "%d Authorization, %d Cookie", auth,
+           cookie);
+  if ((auth || cookie) && strcasecmp(hostname, t->host) != 0)
+    engine_stats.creds_elsewhere++;
+  if (t->unrestricted && (t->d & 3) == 2)
+    EH_CHECK(cookie == 1, "UNRESTRICTED_AUTH: no Cookie to %s", hostname);
+  else if (strcasecmp(hostname, t->host) != 0)
     EH_CHECK(!auth && !cookie, "credentials of %s sent to %s", t->host,
              hostname);
+  if (t->redir >= 0 && !(t->redir & 1)) {
+    /* No redirect to http: every plain request is for the URL itself. */
+    char own[32];
+    int ol = snprintf(own, sizeof(own), "/r/%d?q=%d", tx, tx);
+    EH_CHECK((size_t)(sp2 - sp1 - 1) == (size_t)ol &&
+                 memcmp(sp1 + 1, own, (size_t)ol) == 0 &&
+                 strcasecmp(hostname, t->host) == 0,
+             "transfer %d (REDIR_PROTOCOLS_STR without http) requested "
+             "%.*s from %s", tx, (int)(sp2 - sp1 - 1), sp1 + 1, hostname);
+  }
   if (t->tweaks) {
     EH_CHECK(accept == 0, "Accept not removed");
     EH_CHECK(empty == 1, "X-Empty missing");
@@ -915,6 +1034,10 @@ static void eh_check_request(struct eh *h, struct eh_srv *s, const char *q,
                (ml == 3 && memcmp(q, "PUT", 3) == 0) ||
                (ml == 5 && memcmp(q, "PATCH", 5) == 0),
            "method %.*s", (int)ml, q);
+  if (t->httpget)
+    EH_CHECK((ml == 3 && memcmp(q, "GET", 3) == 0) ||
+                 ((t->c & 0x40) && ml == 5 && memcmp(q, "PATCH", 5) == 0),
+             "transfer %d set back to GET sent %.*s", tx, (int)ml, q);
   if (cls || te) {
     EH_CHECK(t->has_body, "transfer %d has no body to send", tx);
     EH_CHECK(!(ml == 3 && memcmp(q, "GET", 3) == 0) &&
@@ -928,6 +1051,7 @@ static void eh_check_request(struct eh *h, struct eh_srv *s, const char *q,
   if (te)
     EH_CHECK(t->rcb && (t->c & 3) == 2, "chunked without an unknown size");
   engine_stats.requests++;
+  if (cls || te) engine_stats.body_requests++;
   s->tx = tx;
   s->last_body = -1;
   s->body_bytes = 0;
@@ -946,14 +1070,14 @@ static void eh_check_request(struct eh *h, struct eh_srv *s, const char *q,
 
 /* Starts the next response on s. */
 static void eh_respond(struct eh *h, struct eh_srv *s) {
-  const struct eh_resp *r;
+  const struct engine_resp *r;
   size_t i, o = 0, plen = strlen(h->portstr);
   s->responded = 1;
-  if (h->nresp == 0 || h->served >= EH_MAX_REQUESTS) {
+  if (h->in.nresp == 0 || h->served >= EH_MAX_REQUESTS) {
     eh_srv_close(h, s, 0);
     return;
   }
-  r = &h->resp[h->served++ % h->nresp];
+  r = &h->in.resp[h->served++ % h->in.nresp];
   s->out = malloc(r->len * (plen > 3 ? plen : 3) / 3 + 8);
   EH_CHECK(s->out != NULL, "oom");
   for (i = 0; i < r->len;) {
@@ -1213,29 +1337,6 @@ static void eh_srv_timers(struct eh *h, uint64_t now) {
 /* Setting up                                                          */
 /* ------------------------------------------------------------------ */
 
-static void eh_parse_input(struct eh *h, const uint8_t *d, size_t n) {
-  const size_t sl = sizeof(ENGINE_SEP) - 1;
-  size_t pos = 0;
-  h->nresp = 0;
-  if (n == 0) return;
-  while (h->nresp < EH_MAX_RESP) {
-    const uint8_t *sep = NULL;
-    size_t i, seglen;
-    for (i = pos; i + sl <= n; i++)
-      if (memcmp(d + i, ENGINE_SEP, sl) == 0) {
-        sep = d + i;
-        break;
-      }
-    seglen = sep ? (size_t)(sep - d) - pos : n - pos;
-    h->resp[h->nresp].ctl = seglen ? d[pos] : 0;
-    h->resp[h->nresp].p = seglen ? d + pos + 1 : d + pos;
-    h->resp[h->nresp].len = seglen ? seglen - 1 : 0;
-    h->nresp++;
-    if (!sep) break;
-    pos = (size_t)(sep - d) + sl;
-  }
-}
-
 static int eh_listen(struct eh *h, int small_buffers) {
   struct sockaddr_in a;
   socklen_t al = sizeof(a);
@@ -1260,6 +1361,41 @@ static int eh_listen(struct eh *h, int small_buffers) {
   h->port = ntohs(a.sin_port);
   snprintf(h->portstr, sizeof(h->portstr), "%u", (unsigned)h->port);
   return 0;
+}
+
+#define SET(o, val) \
+  EH_CHECK(eh_setopt(t, o, val) == XFERE_OK, "setopt %s", #o)
+/* A setopt that only an extension bit makes (counted: the regression test
+ * checks that the block reached the transfers). */
+#define XSET(o, val) \
+  do { \
+    SET(o, val); \
+    engine_stats.ext_setopts++; \
+  } while (0)
+
+/* The options of the extension block (engine_input.h), after all of the
+ * header's: with x all zero (no block), nothing is set. */
+static void eh_setup_ext(struct eh_tx *t) {
+  static const char *const redir[4] = {NULL, "http", "HTTPS", ""};
+  static const int redir_allows[4] = {-1, 1, 2, 0};
+  static const long cto[4] = {0, 1, 10, 1000};
+  int r = (t->x[0] >> EX0_REDIR_SHIFT) & 3,
+      c = (t->x[0] >> EX0_CONNECTTIMEOUT_SHIFT) & 3;
+  t->redir = redir_allows[r];
+  if (r) XSET(XFEROPT_REDIR_PROTOCOLS_STR, redir[r]);
+  if (t->x[0] & EX0_UNRESTRICTED_AUTH) {
+    t->unrestricted = 1;
+    XSET(XFEROPT_UNRESTRICTED_AUTH, 1L);
+  }
+  t->cto_ms = cto[c];
+  if (c == 3) XSET(XFEROPT_CONNECTTIMEOUT, 1L); /* in seconds */
+  else if (c) XSET(XFEROPT_CONNECTTIMEOUT_MS, cto[c]);
+  if (t->x[0] & EX0_HTTPGET) {
+    /* Last: back to a plain GET, whatever body was set up before. */
+    XSET(XFEROPT_HTTPGET, 1L);
+    t->httpget = 1;
+    t->has_body = t->is_head = t->rcb = 0;
+  }
 }
 
 static void eh_setup_tx(struct eh *h, struct eh_tx *t) {
@@ -1289,8 +1425,6 @@ static void eh_setup_tx(struct eh *h, struct eh_tx *t) {
     t->headers = xfer_slist_append(t->headers, "X-Bad: a\001b");
   }
   EH_CHECK(t->headers != NULL, "slist");
-#define SET(o, val) \
-  EH_CHECK(xfer_easy_setopt(e, o, val) == XFERE_OK, "setopt %s", #o)
   SET(XFEROPT_URL, t->url);
   SET(XFEROPT_PRIVATE, (void *)t);
   SET(XFEROPT_WRITEFUNCTION, eh_write);
@@ -1305,9 +1439,19 @@ static void eh_setup_tx(struct eh *h, struct eh_tx *t) {
   }
   if (t->a & 1) SET(XFEROPT_NOBODY, 1L);
   if (t->a & 2) {
-    SET(XFEROPT_POSTFIELDSIZE, (long)((t->c & 0x10) ? EH_BIG_BODY
-                                                     : EH_SMALL_BODY));
-    SET(XFEROPT_POSTFIELDS, eh_big);
+    long n = (t->c & 0x10) ? EH_BIG_BODY : EH_SMALL_BODY;
+    SET(XFEROPT_POSTFIELDSIZE, n);
+    if (t->x[0] & EX0_COPYPOSTFIELDS) {
+      /* xfer copies POSTFIELDSIZE bytes: the buffer can go at once. */
+      char *copy = malloc((size_t)n);
+      EH_CHECK(copy != NULL, "oom");
+      memcpy(copy, eh_big, (size_t)n);
+      XSET(XFEROPT_COPYPOSTFIELDS, copy);
+      memset(copy, '#', (size_t)n);
+      free(copy);
+    } else {
+      SET(XFEROPT_POSTFIELDS, eh_big);
+    }
   }
   if (upload) {
     /* A body from the read callback (after POSTFIELDS: that wins over
@@ -1357,7 +1501,9 @@ static void eh_setup_tx(struct eh *h, struct eh_tx *t) {
   if (t->d & 8) SET(XFEROPT_IPRESOLVE, (long)XFER_IPRESOLVE_V4);
   if (t->d & 16) SET(XFEROPT_DNS_CACHE_TIMEOUT, 0L);
   if (t->d & 32) SET(XFEROPT_TCP_KEEPALIVE, 1L);
+  eh_setup_ext(t);
   if (getenv("XFER_FUZZ_TRACE")) SET(XFEROPT_VERBOSE, 1L);
+#undef XSET
 #undef SET
 }
 
@@ -1558,27 +1704,52 @@ int engine_run(const uint8_t *data, size_t size) {
 
   if (size < ENGINE_HDR_LEN || size > 200000) return 0;
   if (!h && !(h = malloc(sizeof(*h)))) abort();
+  memset(h, 0, sizeof(*h));
+  if (engine_input_decode(&h->in, data, size) != 0) return 0;
   if (!eh_big[0])
     for (i = 0; i < EH_BIG_BODY; i++) eh_big[i] = (char)('a' + i % 26);
   fds_before = eh_count_fds();
-  memset(h, 0, sizeof(*h));
   eh_cur = h;
   engine_stats.runs++;
-  h->g0 = data[0];
-  h->g1 = data[1];
-  h->g2 = data[2];
-  h->rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)(data[2] & 31) << 32);
+  if (h->in.ext) engine_stats.ext_runs++;
+  h->g0 = h->in.g0;
+  h->g1 = h->in.g1;
+  h->g2 = h->in.g2;
+  h->rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)(h->g2 & 31) << 32);
   h->mode_perform = (h->g0 >> 2) & 1;
-  h->ntx = (h->g0 & 3) + 1;
+  h->ntx = h->in.ntx;
   for (i = 0; i < EH_MAX_SRV; i++) h->srv[i].fd = -1;
   for (i = 0; i < h->ntx; i++)
-    if (data[5 + 4 * i] & 0x80) small = 1;
-  eh_parse_input(h, data + ENGINE_HDR_LEN, size - ENGINE_HDR_LEN);
+    if (h->in.tx[i].c & 0x80) small = 1;
   h->lfd = h->epfd = -1;
   EH_CHECK(eh_listen(h, small) == 0, "listen: %s", strerror(errno));
   eh_guard_port = h->port;
   eh_guard_on = 1;
 
+  if (eh_summary_on()) {
+    eh_sum("decode run %s ntx=%d small=%d g0=%02x g1=%02x g2=%02x",
+           h->mode_perform ? "perform" : "socket", h->ntx, small, h->g0,
+           h->g1, h->g2);
+    for (i = 0; i < h->in.nresp; i++) {
+      const struct engine_resp *r = &h->in.resp[i];
+      uint32_t fnv = 2166136261u;
+      size_t k;
+      for (k = 0; k < r->len; k++) fnv = (fnv ^ r->p[k]) * 16777619u;
+      eh_sum("decode resp%d ctl=%02x len=%zu fnv=%08x", i, r->ctl, r->len,
+             fnv);
+    }
+    /* Only when there is one: an input without it decodes as before. */
+    if (h->in.ext) {
+      char x[ENGINE_MAX_TX][ENGINE_EXT_PER_TX * 2 + 1];
+      int k;
+      for (i = 0; i < ENGINE_MAX_TX; i++)
+        for (k = 0; k < ENGINE_EXT_PER_TX; k++)
+          snprintf(x[i] + 2 * k, 3, "%02x", h->in.tx[i].x[k]);
+      eh_sum("decode ext xg=%02x%02x%02x%02x x=%s,%s,%s,%s more=%zu "
+             "again=%d", h->in.xg[0], h->in.xg[1], h->in.xg[2], h->in.xg[3],
+             x[0], x[1], x[2], x[3], h->in.ext_more_len, h->in.ext_again);
+    }
+  }
   snprintf(rs[0], sizeof(rs[0]), "h1.test:%u:127.0.0.1", (unsigned)h->port);
   snprintf(rs[1], sizeof(rs[1]), "H2.test:%u:127.0.0.1", (unsigned)h->port);
   snprintf(rs[2], sizeof(rs[2]), "h3.test:%u:[::1],127.0.0.1",
@@ -1605,15 +1776,21 @@ int engine_run(const uint8_t *data, size_t size) {
                      XFERM_OK,
              "multi callbacks");
   }
-  if (h->g0 & 0x08)
+  if (h->g0 & 0x08) {
+    eh_sum("decode multi MAX_HOST_CONNECTIONS=1");
     EH_CHECK(xfer_multi_setopt(h->m, XFERMOPT_MAX_HOST_CONNECTIONS, 1L) ==
                  XFERM_OK, "max host");
-  if (h->g0 & 0x10)
+  }
+  if (h->g0 & 0x10) {
+    eh_sum("decode multi MAX_TOTAL_CONNECTIONS=2");
     EH_CHECK(xfer_multi_setopt(h->m, XFERMOPT_MAX_TOTAL_CONNECTIONS, 2L) ==
                  XFERM_OK, "max total");
-  if (h->g0 & 0x20)
+  }
+  if (h->g0 & 0x20) {
+    eh_sum("decode multi MAXCONNECTS=1");
     EH_CHECK(xfer_multi_setopt(h->m, XFERMOPT_MAXCONNECTS, 1L) == XFERM_OK,
              "maxconnects");
+  }
 
   h->t0 = eh_now();
   h->deadline = h->t0 + (uint64_t)eh_budget_ms() * 1000u;
@@ -1621,10 +1798,13 @@ int engine_run(const uint8_t *data, size_t size) {
   for (i = 0; i < h->ntx; i++) {
     struct eh_tx *t = &h->tx[i];
     t->idx = i;
-    t->a = data[3 + 4 * i];
-    t->b = data[4 + 4 * i];
-    t->c = data[5 + 4 * i];
-    t->d = data[6 + 4 * i];
+    t->a = h->in.tx[i].a;
+    t->b = h->in.tx[i].b;
+    t->c = h->in.tx[i].c;
+    t->d = h->in.tx[i].d;
+    memcpy(t->x, h->in.tx[i].x, sizeof(t->x));
+    eh_sum("decode tx%d a=%02x b=%02x c=%02x d=%02x", i, t->a, t->b, t->c,
+           t->d);
     eh_setup_tx(h, t);
   }
   for (i = 0; i < h->ntx; i++) {
@@ -1658,6 +1838,19 @@ int engine_run(const uint8_t *data, size_t size) {
               "err=\"%s\"\n", i, t->url, t->added, t->done, t->freed,
               t->result, code, t->wr_bytes, (long long)ul, t->wr_calls,
               t->hdr_calls, t->rd_calls, t->errbuf);
+    }
+  }
+
+  if (eh_summary_on()) {
+    eh_sum("outcome run requests=%d", h->served);
+    for (i = 0; i < h->ntx; i++) {
+      struct eh_tx *t = &h->tx[i];
+      long code = 0;
+      if (!t->freed)
+        xfer_easy_getinfo(t->e, XFERINFO_RESPONSE_CODE, &code);
+      eh_sum("outcome tx%d added=%d done=%d freed=%d result=%d code=%ld "
+             "body=%lld", i, t->added, t->done, t->freed,
+             t->done ? t->result : -1, code, t->wr_bytes);
     }
   }
 

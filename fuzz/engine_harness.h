@@ -1,17 +1,29 @@
 /*
  * engine_harness.h -- the whole engine against an in-process HTTP server
  * whose responses come from the fuzzer's bytes.  Used by fuzz/fuzz_engine.c
- * (libFuzzer) and by spec/c/test_fuzz_regress.c (replay of the corpus).
+ * (libFuzzer), fuzz/fuzz_engine_oom.c and spec/c/test_fuzz_regress.c (replay
+ * of the corpus).
  *
- * Input layout (see engine_harness.c for every bit):
- *   [0]  g0: transfers (1-4), drive mode (socket_action+epoll or
- *        perform+poll), multi limits, cleanup order, socket_all
- *   [1]  g1: a removal from the harness loop (which, when, then what)
- *   [2]  seed of the server's write sizes
- *   [3..18] four option bytes per transfer
- *   [19..] the responses, separated by ENGINE_SEP; each starts with one
- *        control byte (end action, write sizes, cut point), then the bytes
- *        written to the client, where "{P}" becomes the server's port.
+ * Input format (every byte and bit: engine_input.h; engine_input.c
+ * decodes it):
+ *   [0..2]  g0..g2: transfers (1-4), drive mode, multi limits, cleanup
+ *           order, a removal from the harness loop, the write-size seed
+ *   [3..18] four option bytes a, b, c, d per transfer (all four present)
+ *   [19..]  segments separated by ENGINE_SEP: the responses (a control
+ *           byte, then the bytes; "{P}" becomes the server's port), and
+ *           optionally one extension block (a second is reserved): a
+ *           segment with ENGINE_EXT_MARK ("EXT1") first, then 4 global
+ *           bytes and 8 bytes x0..x7 per transfer.  It may be any
+ *           segment and is never a response; bytes it lacks, or all of
+ *           them without it, are 0.
+ *
+ * Room for new options: the 19 bytes have no bit to spare, so new options
+ * take reserved bits of the extension block, with 0 meaning "as before"
+ * (not set / the harness's default).  A bit never changes its meaning;
+ * the block grows at its end; committed inputs (fuzz/corpus/fuzz_engine*,
+ * fuzz/regress/fuzz_engine*) keep reserved bits at 0, which
+ * spec/c/test_fuzz_regress.c checks.  So an input decodes the same with
+ * every later harness (XFER_FUZZ_SUMMARY=1 prints what it decodes to).
  *
  * Everything is single-threaded, bounded in time (ENGINE_BUDGET_MS, env
  * XFER_FUZZ_BUDGET_MS) and cleaned up; no byte leaves the loopback: while a
@@ -24,8 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ENGINE_SEP "\r\n~~~\r\n"
-#define ENGINE_HDR_LEN 19
+#include "engine_input.h"
 
 /* Runs one input; returns 0 (every invariant broken calls abort()). */
 int engine_run(const uint8_t *data, size_t size);
@@ -40,6 +51,11 @@ extern volatile int engine_oom_active;
 struct engine_stats {
   unsigned long runs, transfers, msgs, ok, requests, blocked_connects;
   unsigned long timeouts_hit;   /* runs that ended on the time budget */
+  unsigned long ext_runs;       /* inputs with an extension block */
+  unsigned long ext_setopts;    /* setopts made for extension bits */
+  unsigned long body_requests;  /* requests with Content-Length or chunks */
+  unsigned long creds_elsewhere; /* requests with the transfer's Cookie or
+                                    Authorization to another host */
   unsigned long stale_easy_in_sockcb; /* POLL_REMOVE naming a handle the
                                          application cleaned up already */
   unsigned long results[128];   /* per XFERcode */

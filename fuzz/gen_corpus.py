@@ -161,18 +161,40 @@ LOCS = [
 for i, l in enumerate(LOCS):
     write("fuzz_redirect", "l%02d" % i, l)
 
-# --- fuzz_engine: 19 control bytes + responses ----------------------------
+# --- fuzz_engine: 19 control bytes + responses [+ extension block] --------
+#
+# The layout is documented in fuzz/engine_input.h.  New options go into the
+# extension block only (bits whose 0 means "as before"): the bytes below
+# never change meaning, so the files written here stay valid.
 
 SEP = "\r\n~~~\r\n"
+EXT_MARK = "EXT1"
+EXT_GLOBAL, EXT_PER_TX = 4, 8
 
 
-def eng(g0, g1, g2, txs, segs):
+def ext(*txs, g=()):
+    """The extension block's bytes (after the marker): global bytes g, then
+    per transfer x0..x7 (an int is x0 alone).  Trailing zeros are left
+    out: a short block reads as zero."""
+    b = bytearray(bytes(g) + bytes(EXT_GLOBAL - len(g)))
+    for t in txs:
+        t = (t,) if isinstance(t, int) else tuple(t)
+        b += bytes(t) + bytes(EXT_PER_TX - len(t))
+    return EXT_MARK + bytes(b).rstrip(b"\0").decode("latin-1")
+
+
+def eng(g0, g1, g2, txs, segs, x=None, x_at=None):
+    """x: an ext() block, appended as the last segment, or inserted before
+    segment x_at."""
     hdr = bytearray([g0, g1, g2])
     txs = [tuple(t) + (0,) * (4 - len(t)) for t in txs]
     txs += [(0, 0, 0, 0)] * (4 - len(txs))
     for t in txs:
         hdr += bytes(t)
-    body = SEP.join(chr(c) + r for c, r in segs)
+    parts = [chr(c) + r for c, r in segs]
+    if x is not None:
+        parts.insert(len(parts) if x_at is None else x_at, x)
+    body = SEP.join(parts)
     return bytes(hdr) + body.encode("latin-1")
 
 
@@ -195,6 +217,12 @@ BIG, TWEAKS, PATCH, EARLY = 0x10, 0x20, 0x40, 0x80
 U_LOCALHOST, U_H1, U_HTTPS = 1, 2, 3
 UNLIMITED, V4, NODNSCACHE, KEEPALIVE, BADHDR, NOERRBUF = 4, 8, 16, 32, 64, 128
 PERFORM, MAXHOST1, MAXTOTAL2, MAXCONN1, CLEANUP_FIRST, SOCKALL = 4, 8, 16, 32, 64, 128
+# extension x0: HTTPGET | COPYPOSTFIELDS | redirect protocols << 2 |
+# UNRESTRICTED_AUTH | connect timeout << 5
+X_HTTPGET, X_COPY = 1, 2
+X_REDIR_HTTP, X_REDIR_HTTPS, X_REDIR_NONE = 1 << 2, 2 << 2, 3 << 2
+X_UNRESTRICTED = 0x10
+X_CTO_1MS, X_CTO_10MS, X_CTO_1S = 1 << 5, 2 << 5, 3 << 5
 
 E = [
     ("cl-socket", 0, 0, 0, [(0, 0)], [(KEEP, R["cl"])]),
@@ -325,8 +353,49 @@ E = [
     ("retry-on-reuse", 1 | MAXHOST1, 0, 0, [(0, 0), (0, 0)],
      [(KEEP, R["cl"]), (CLOSE, "")]),
 ]
-for name, g0, g1, g2, txs, segs in E:
-    write("fuzz_engine", name, eng(g0, g1, g2, txs, segs))
+# With the extension block (the name says "ext-").
+E += [
+    ("ext-httpget-after-bodies", 2 | MAXHOST1, 0, 1,
+     [(POST | FOLLOW, 0, 0), (0, 0, RCB_PUT | PATCH),
+      (POST | HEAD, 0, RCB_CHUNKED)],
+     [(KEEP, redirect(307, "/again")), (KEEP | SMALL, R["cl"])],
+     ext(X_HTTPGET, X_HTTPGET, X_HTTPGET)),
+    ("ext-copypostfields", 1, 0, 1,
+     [(POST, 0, BIG | EARLY), (POST | FOLLOW, 0)],
+     [(KEEP | SMALL, R["cl"]), (KEEP, redirect(307, "/post-again")),
+      (KEEP, R["chunked"])],
+     ext(X_COPY, X_COPY)),
+    ("ext-copypostfields-readd", PERFORM, 0, 1,
+     [(POST, A_READD | IN_HDR, 0, 0)], [(KEEP | TINY, R["cl"])],
+     ext(X_COPY)),
+    ("ext-redir-protocols", 2, 0, 0,
+     [(FOLLOW, 0), (FOLLOW, 0), (FOLLOW, 0, 0, UNLIMITED)],
+     [(KEEP, redirect(302, "/next")),
+      (KEEP, redirect(301, "https://127.0.0.1:{P}/tls")),
+      (KEEP, redirect(303, "HTTP://LOCALHOST:{P}/up"))],
+     ext(X_REDIR_HTTPS, X_REDIR_HTTP, X_REDIR_NONE)),
+    ("ext-redir-http-only-ok", 0, 0, 0, [(FOLLOW | HDRCB, 0)],
+     [(KEEP, redirect(302, "http://localhost:{P}/plain")), (KEEP, R["cl"])],
+     ext(X_REDIR_HTTP)),
+    ("ext-unrestricted-auth", 1 | PERFORM, 0, 0,
+     [(FOLLOW, 0, 0, U_H1), (FOLLOW, 0, 0, U_H1)],
+     # Both first requests get the redirect (whatever their order), both
+     # followed ones the body: only transfer 0 takes its Cookie along.
+     [(KEEP, redirect(307, "http://localhost:{P}/other")),
+      (KEEP, redirect(307, "http://localhost:{P}/other")),
+      (KEEP, R["cl"]), (KEEP, R["cl"])],
+     ext(X_UNRESTRICTED)),
+    ("ext-connect-timeouts", 3 | MAXHOST1, 0, 2,
+     [(0, 0, 0, U_LOCALHOST), (0, 0), (FOLLOW, 0, 0, U_H1), (0, 0)],
+     [(KEEP | SMALL, R["cl"]), (KEEP, redirect(302, "http://h3.test:{P}/"))],
+     ext(X_CTO_1MS, X_CTO_10MS, X_CTO_1MS | X_REDIR_HTTP, X_CTO_1S)),
+    ("ext-connect-timeout-stall", 1 | PERFORM, 0, 0, [(0, 0), (TMO, 0)],
+     [(STALL | HALF, R["cl"])], ext(X_CTO_10MS, X_CTO_10MS)),
+    ("ext-block-first", 0, 0, 0, [(POST, 0, RCB_CHUNKED)],
+     [(KEEP, R["cl"])], ext(X_HTTPGET), 0),
+]
+for name, g0, g1, g2, txs, segs, *x in E:
+    write("fuzz_engine", name, eng(g0, g1, g2, txs, segs, *x))
 
 # --- fuzz_engine_oom: [which allocation fails] + an engine input -----------
 
@@ -334,11 +403,13 @@ OOM = ["cl-socket", "cl-perform", "four-perform-total2", "chunked-trailers",
        "redirect-relative", "redirect-cross-host-creds", "post-rcb-chunked",
        "post-big-early-small-buffers", "wcb-readd", "hcb-readd-redirect",
        "harness-remove-readd", "raise-limits", "redirect-dns-blocked",
-       "https", "retry-on-reuse"]
-for i, (name, g0, g1, g2, txs, segs) in enumerate(e for e in E if e[0] in OOM):
+       "https", "retry-on-reuse", "ext-copypostfields", "ext-redir-protocols",
+       "ext-connect-timeouts"]
+for i, (name, g0, g1, g2, txs, segs, *x) in enumerate(
+        e for e in E if e[0] in OOM):
     for mode in (1 + i % 7, 9 + i * 3, 0x80 | (20 + i)):
         write("fuzz_engine_oom", "%s-%02x" % (name, mode),
-              bytes([mode]) + eng(g0, g1, g2, txs, segs))
+              bytes([mode]) + eng(g0, g1, g2, txs, segs, *x))
 
 # --- fuzz_engine_tls: g0, seed, 4 x (a, b), then 4-byte response scripts --
 

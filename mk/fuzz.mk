@@ -48,8 +48,13 @@ $(FUZZ_BUILD)/obj/fuzz/%.o: fuzz/%.c $(wildcard fuzz/*.h) $(FUZZ_CORE_HDR)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
 
+# The engine harness and its input decoding (engine_input.c), shared by
+# fuzz_engine and fuzz_engine_oom.
+FUZZ_ENGINE_OBJ = $(FUZZ_BUILD)/obj/fuzz/engine_harness.o \
+    $(FUZZ_BUILD)/obj/fuzz/engine_input.o
+
 $(FUZZ_BUILD)/fuzz_engine: $(FUZZ_BUILD)/obj/fuzz/fuzz_engine.o \
-    $(FUZZ_BUILD)/obj/fuzz/engine_harness.o $(FUZZ_CORE_OBJ)
+    $(FUZZ_ENGINE_OBJ) $(FUZZ_CORE_OBJ)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ $(FUZZ_LIBS)
 
 # The targets with their own in-process server share drive.c's loop.
@@ -72,7 +77,7 @@ $(FUZZ_BUILD)/obj-oom/%.o: $(FUZZ_BUILD)/obj/%.o
 	objcopy $(foreach s,$(FUZZ_OOM_SYMS),--redefine-sym $(s)=fz_oom_$(s)) $< $@
 
 $(FUZZ_BUILD)/fuzz_engine_oom: $(FUZZ_BUILD)/obj/fuzz/fuzz_engine_oom.o \
-    $(FUZZ_BUILD)/obj/fuzz/engine_harness.o $(FUZZ_OOM_OBJ)
+    $(FUZZ_ENGINE_OBJ) $(FUZZ_OOM_OBJ)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ $(FUZZ_LIBS)
 
 $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/fuzz/fuzz_%.o $(FUZZ_CORE_OBJ)

@@ -31,6 +31,7 @@
 #include "../../fuzz/fuzz_chunked.c"
 #undef LLVMFuzzerTestOneInput
 #include "../../fuzz/engine_harness.c"
+#include "../../fuzz/engine_input.c"
 #include "../../fuzz/drive.c"
 #include "../../fuzz/tls_certs.c"
 #define LLVMFuzzerTestOneInput fuzz_request_one
@@ -170,11 +171,52 @@ TEST(fuzz_engine_tls) {
   fr_replay("fuzz_engine_tls", fuzz_engine_tls_one);
 }
 
+/* Two decodings mean the same (the responses compared by content). */
+static int fr_same_input(const struct engine_input *a,
+                         const struct engine_input *b) {
+  int i;
+  if (a->g0 != b->g0 || a->g1 != b->g1 || a->g2 != b->g2 ||
+      a->ntx != b->ntx || a->nresp != b->nresp ||
+      memcmp(a->xg, b->xg, sizeof(a->xg)) != 0 ||
+      memcmp(a->tx, b->tx, sizeof(a->tx)) != 0)
+    return 0;
+  for (i = 0; i < a->nresp; i++)
+    if (a->resp[i].ctl != b->resp[i].ctl || a->resp[i].len != b->resp[i].len ||
+        memcmp(a->resp[i].p, b->resp[i].p, a->resp[i].len) != 0)
+      return 0;
+  return 1;
+}
+
+/* A committed engine input: no reserved bit set (engine_input.h: it would
+ * change meaning the day the bit gets one), and an empty extension block
+ * appended means the same as none; then the run. */
+static int fr_engine(const uint8_t *data, size_t size) {
+  static const char ext[] = ENGINE_SEP ENGINE_EXT_MARK;
+  struct engine_input in, in2;
+  char why[200];
+  uint8_t *more;
+  if (engine_input_decode(&in, data, size) == 0) {
+    if (engine_input_reserved(&in, why, sizeof(why)))
+      tl_fail(__FILE__, __LINE__, "%s: %s (reserved: leave them at 0)",
+              fr_current, why);
+    if (!in.ext && size > ENGINE_HDR_LEN) {
+      more = malloc(size + sizeof(ext) - 1);
+      CHECK(more != NULL);
+      memcpy(more, data, size);
+      memcpy(more + size, ext, sizeof(ext) - 1);
+      CHECK(engine_input_decode(&in2, more, size + sizeof(ext) - 1) == 0);
+      CHECK(in2.ext && fr_same_input(&in, &in2));
+      free(more);
+    }
+  }
+  return engine_run(data, size);
+}
+
 /* fuzz_engine_oom's inputs without the allocation failures (this test
  * links the normal library): byte 0 chooses the failure, then an engine
  * input. */
 static int fr_engine_oom(const uint8_t *data, size_t size) {
-  return size ? engine_run(data + 1, size - 1) : 0;
+  return size ? fr_engine(data + 1, size - 1) : 0;
 }
 
 TEST(fuzz_engine_oom) {
@@ -185,11 +227,198 @@ TEST(fuzz_engine_oom) {
 TEST(fuzz_engine) {
   unsigned long r;
   setenv("XFER_FUZZ_BUDGET_MS", "300", 0);
-  fr_replay("fuzz_engine", engine_run);
+  fr_replay("fuzz_engine", fr_engine);
   /* The harness did run transfers, and the guard kept them at home. */
   CHECK(engine_stats.runs > 0 && engine_stats.transfers > 0);
   CHECK(engine_stats.requests > 0 && engine_stats.ok > 0);
+  /* Inputs with an extension block ran, and their options took effect:
+   * only REDIR_PROTOCOLS_STR refuses a redirect (1). */
+  CHECK(engine_stats.ext_runs > 0);
+  CHECK(engine_stats.results[XFERE_UNSUPPORTED_PROTOCOL] > 0);
   for (r = 0; r < 128; r++)
     if (engine_stats.results[r])
       fprintf(stderr, "    result %lu: %lu\n", r, engine_stats.results[r]);
+}
+
+/* The options of the extension block take effect: a committed ext-*
+ * input is run as it is and with its block cut out (what the harness made
+ * of it before the block existed), and the counters differ the way the
+ * options say.  Without the block's decoding, both runs would be alike. */
+static uint8_t *fr_load_engine(const char *name, size_t *len) {
+  char path[1200];
+  FILE *f;
+  long n;
+  uint8_t *b;
+  snprintf(path, sizeof(path), "%s/corpus/fuzz_engine/%s", fr_fuzz_dir(),
+           name);
+  f = fopen(path, "rb");
+  CHECK(f != NULL);
+  CHECK(fseek(f, 0, SEEK_END) == 0);
+  n = ftell(f);
+  CHECK(n >= ENGINE_HDR_LEN);
+  rewind(f);
+  b = malloc((size_t)n);
+  CHECK(b != NULL);
+  CHECK(fread(b, 1, (size_t)n, f) == (size_t)n);
+  fclose(f);
+  *len = (size_t)n;
+  return b;
+}
+
+/* Cuts the extension block (and one separator next to it) out of an
+ * engine input, in place; returns the new length. */
+static size_t fr_cut_ext(uint8_t *b, size_t n) {
+  const size_t sl = sizeof(ENGINE_SEP) - 1, ml = sizeof(ENGINE_EXT_MARK) - 1;
+  size_t pos = ENGINE_HDR_LEN, end, from, to;
+  for (;;) {
+    const uint8_t *sep = NULL;
+    size_t k;
+    for (k = pos; k + sl <= n; k++)
+      if (memcmp(b + k, ENGINE_SEP, sl) == 0) {
+        sep = b + k;
+        break;
+      }
+    end = sep ? (size_t)(sep - b) : n;
+    if (end - pos >= ml && memcmp(b + pos, ENGINE_EXT_MARK, ml) == 0) break;
+    CHECK(sep != NULL); /* the input has a block */
+    pos = end + sl;
+  }
+  /* The separator after it, or else the one before it. */
+  if (end < n) {
+    from = pos;
+    to = end + sl;
+  } else {
+    from = pos > ENGINE_HDR_LEN ? pos - sl : pos;
+    to = end;
+  }
+  memmove(b + from, b + to, n - to);
+  return n - (to - from);
+}
+
+/* Runs name with its block (*with) and without it (*without): the
+ * changes of engine_stats. */
+static void fr_run_both(const char *name, struct engine_stats *with,
+                        struct engine_stats *without) {
+  struct engine_stats before;
+  struct engine_input in;
+  size_t n, cut;
+  uint8_t *b = fr_load_engine(name, &n);
+  unsigned long *w, *o, *p;
+  size_t i, words = sizeof(before) / sizeof(unsigned long);
+  snprintf(fr_current, sizeof(fr_current), "fuzz_engine/%s", name);
+  CHECK(engine_input_decode(&in, b, n) == 0 && in.ext);
+  before = engine_stats;
+  engine_run(b, n);
+  *with = engine_stats;
+  cut = fr_cut_ext(b, n);
+  CHECK(cut < n);
+  CHECK(engine_input_decode(&in, b, cut) == 0 && !in.ext);
+  snprintf(fr_current, sizeof(fr_current), "fuzz_engine/%s without EXT1",
+           name);
+  engine_run(b, cut);
+  *without = engine_stats;
+  /* Deltas, field by field (all unsigned long). */
+  w = (unsigned long *)with;
+  o = (unsigned long *)without;
+  p = (unsigned long *)&before;
+  for (i = 0; i < words; i++) {
+    o[i] -= w[i];
+    w[i] -= p[i];
+  }
+  free(b);
+  fr_current[0] = 0;
+}
+
+TEST(engine_ext_options_take_effect) {
+  struct engine_stats with, without;
+  setenv("XFER_FUZZ_BUDGET_MS", "300", 0);
+  signal(SIGABRT, fr_on_signal);
+  /* REDIR_PROTOCOLS_STR "HTTPS", "http", "": each transfer refuses its
+   * redirect to a scheme it does not allow (1, whichever response it
+   * gets); without the option none is refused. */
+  fr_run_both("ext-redir-protocols", &with, &without);
+  CHECK(with.ext_runs == 1 && without.ext_runs == 0);
+  CHECK(with.ext_setopts == 3 && without.ext_setopts == 0);
+  CHECK(with.results[XFERE_UNSUPPORTED_PROTOCOL] > 0);
+  CHECK(without.results[XFERE_UNSUPPORTED_PROTOCOL] == 0);
+  /* HTTPGET after POSTFIELDS, PUT and a chunked POST: no request has a
+   * body; without it they do. */
+  fr_run_both("ext-httpget-after-bodies", &with, &without);
+  CHECK(with.ext_setopts == 3 && with.requests > 0);
+  CHECK(with.body_requests == 0 && without.body_requests > 0);
+  /* The same with the block first, before every response. */
+  fr_run_both("ext-block-first", &with, &without);
+  CHECK(with.ext_setopts == 1 && with.ok == 1);
+  CHECK(with.body_requests == 0 && without.body_requests == 1);
+  /* UNRESTRICTED_AUTH: h1.test's Cookie follows the redirect to
+   * localhost; without it, it stays home. */
+  fr_run_both("ext-unrestricted-auth", &with, &without);
+  CHECK(with.creds_elsewhere > 0 && without.creds_elsewhere == 0);
+  /* COPYPOSTFIELDS: the bodies (from buffers freed at once) arrive
+   * whole, as with POSTFIELDS. */
+  fr_run_both("ext-copypostfields", &with, &without);
+  CHECK(with.ext_setopts == 2 && with.ok == 2 && without.ok == 2);
+  CHECK(with.body_requests >= 2 && without.body_requests >= 2);
+}
+
+/* The input format (fuzz/engine_input.h): the extension block is found
+ * wherever it is, is not a response, reads as zero where it is short or
+ * absent, and reserved bits are reported. */
+static struct engine_input fr_in;
+
+static void fr_decode(const char *bytes, size_t n) {
+  CHECK(engine_input_decode(&fr_in, (const uint8_t *)bytes, n) == 0);
+}
+
+#define FR_HDR "\x01\x00\x00" "\x02\x00\x00\x00" "\x00\x00\x00\x00" \
+               "\x00\x00\x00\x00" "\x00\x00\x00\x00"
+#define FR_DECODE(lit) fr_decode(lit, sizeof(lit) - 1)
+
+TEST(engine_input_format) {
+  char why[200];
+  int i;
+  CHECK(engine_input_decode(&fr_in, (const uint8_t *)FR_HDR, 18) == -1);
+  FR_DECODE(FR_HDR);
+  CHECK(fr_in.ntx == 2 && fr_in.tx[0].a == 2 && fr_in.nresp == 0 &&
+        !fr_in.ext);
+  FR_DECODE(FR_HDR "\x01R0" ENGINE_SEP "\x02R1");
+  CHECK(fr_in.nresp == 2 && !fr_in.ext && fr_in.resp[1].ctl == 2 &&
+        fr_in.resp[1].len == 2 && memcmp(fr_in.resp[1].p, "R1", 2) == 0);
+  CHECK(!engine_input_reserved(&fr_in, why, sizeof(why)));
+  /* Last, first, in between: the same block, never a response. */
+  FR_DECODE(FR_HDR "\x01R0" ENGINE_SEP "\x02R1" ENGINE_SEP "EXT1"
+            "\x00\x00\x00\x00" "\x01\x00\x00\x00\x00\x00\x00\x00"
+            "\x10");
+  CHECK(fr_in.nresp == 2 && fr_in.ext && fr_in.tx[0].x[0] == EX0_HTTPGET &&
+        fr_in.tx[1].x[0] == EX0_UNRESTRICTED_AUTH && fr_in.tx[1].x[1] == 0 &&
+        fr_in.tx[3].x[7] == 0);
+  CHECK(!engine_input_reserved(&fr_in, why, sizeof(why)));
+  FR_DECODE(FR_HDR "EXT1\x00\x00\x00\x00\x05" ENGINE_SEP "\x01R0");
+  CHECK(fr_in.nresp == 1 && fr_in.resp[0].ctl == 1 && fr_in.ext &&
+        fr_in.tx[0].x[0] == 5);
+  FR_DECODE(FR_HDR "\x01R0" ENGINE_SEP "EXT1" ENGINE_SEP "\x02R1");
+  CHECK(fr_in.nresp == 2 && fr_in.resp[1].ctl == 2 && fr_in.ext);
+  for (i = 0; i < ENGINE_MAX_TX; i++)
+    CHECK(fr_in.tx[i].x[0] == 0);
+  /* A marker inside a response is only bytes. */
+  FR_DECODE(FR_HDR "\x01R0EXT1\x7f");
+  CHECK(fr_in.nresp == 1 && fr_in.resp[0].len == 7 && !fr_in.ext);
+  /* Reserved: bit 7 of x0, x1, xg, bytes past the block, a second block. */
+  FR_DECODE(FR_HDR "EXT1\x00\x00\x00\x00\x80");
+  CHECK(engine_input_reserved(&fr_in, why, sizeof(why)));
+  FR_DECODE(FR_HDR "EXT1\x00\x00\x00\x00\x00\x01");
+  CHECK(engine_input_reserved(&fr_in, why, sizeof(why)));
+  FR_DECODE(FR_HDR "EXT1\x00\x00\x01");
+  CHECK(engine_input_reserved(&fr_in, why, sizeof(why)));
+  FR_DECODE(FR_HDR "EXT1" "0123456789abcdef0123456789abcdef0123" "\x00\x00");
+  CHECK(fr_in.ext_more_len == 2);
+  FR_DECODE(FR_HDR "EXT1" "\x00\x00\x00\x00\x00\x00\x00\x00"
+            "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+            "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+            "\x00\x00\x00\x00" "\x00\x09");
+  CHECK(fr_in.ext_more_len == 2);
+  CHECK(engine_input_reserved(&fr_in, why, sizeof(why)));
+  FR_DECODE(FR_HDR "EXT1" ENGINE_SEP "EXT1");
+  CHECK(fr_in.ext && fr_in.ext_again == 1 && fr_in.nresp == 0);
+  CHECK(engine_input_reserved(&fr_in, why, sizeof(why)));
 }

@@ -1,0 +1,156 @@
+/*
+ * engine_input.h -- the input format of the engine harness (fuzz_engine,
+ * fuzz_engine_oom after its mode byte, spec/c/test_fuzz_regress.c), and
+ * its decoding (engine_input.c).  engine_harness.c gives the bits their
+ * effect; this is where they are written down.
+ *
+ * THE RULE FOR NEW OPTIONS.  The committed corpora (fuzz/corpus/fuzz_engine*)
+ * and the regression inputs (fuzz/regress/fuzz_engine*) must keep their
+ * meaning forever, so:
+ *  - a bit that has a meaning never changes it, and is never reused;
+ *  - a new option takes a reserved bit of the extension block (below),
+ *    chosen so that 0 means "as before" (the option off, or left at the
+ *    harness's default).  An input without the block, or with a shorter
+ *    one, reads as all zero there, so it means what it always meant;
+ *  - a multi-bit field is read the same way: value 0 is "as before";
+ *  - when the block is full, new bytes go after its last defined byte
+ *    (ENGINE_EXT_LEN grows; absent bytes read as 0), never in between;
+ *  - mark the bits as defined (ENGINE_XG_DEFINED / ENGINE_XT_DEFINED in
+ *    engine_input.c) and document them here and in fuzz/README.md;
+ *  - committed inputs leave every reserved bit at 0 (test_fuzz_regress
+ *    checks it with engine_input_reserved(): a bit that is ignored today
+ *    would change the input's meaning the day it is given one).  Clear
+ *    such bits in a fuzzer-found input before committing it.
+ *
+ * Layout (ENGINE_HDR_LEN bytes, then segments):
+ *  [0] g0: bits 0-1 transfers - 1; bit 2 perform+poll (else socket_action
+ *      with epoll); bit 3 MAX_HOST_CONNECTIONS 1; bit 4
+ *      MAX_TOTAL_CONNECTIONS 2; bit 5 MAXCONNECTS 1; bit 6 multi_cleanup
+ *      before removing the handles; bit 7 socket_all every 4th iteration
+ *      (socket mode) or xfer_multi_wait instead of poll (perform mode).
+ *  [1] g1: bits 0-1 which transfer the loop removes; bits 2-5 at which
+ *      iteration (0: none); bit 6 then easy_cleanup it (else re-add it at
+ *      the next iteration); bit 7 raise the multi limits at that iteration.
+ *  [2] g2: bits 0-4 seed of the write sizes; bit 5 socket_action with an
+ *      empty event mask; bits 6-7: 3 the timer callback fails on its 4th
+ *      call, 2 the socket callback fails on its 3rd (not a REMOVE).
+ *  [3+4i .. 6+4i]: transfer i's option bytes a, b, c, d (i = 0..3, all
+ *      four present whatever the number of transfers).
+ *   a: bit 0 NOBODY; 1 POSTFIELDS; 2 FOLLOWLOCATION (MAXREDIRS 2);
+ *      3 TIMEOUT_MS 20; 4 LOW_SPEED_* and a progress callback;
+ *      5 a header callback; 6 FORBID_REUSE; 7 FAILONERROR.
+ *   b: bits 0-2 what one callback does, once: 0 nothing, 1 return short
+ *      (read: end the body early), 2 remove its handle, 3 remove and clean
+ *      it up, 4 remove and re-add it, 5 remove and clean up the next
+ *      transfer, 6 clean up its handle (not removed first), 7 fail
+ *      (XFER_WRITEFUNC_ERROR, XFER_READFUNC_ABORT, progress 1); bits 3-4
+ *      on which call (1, 2, 3, 6); bits 5-6 which callback: write, header,
+ *      read, progress; bit 7 FRESH_CONNECT.
+ *   c: bits 0-1 a body from the read callback: 1 POST of a known size,
+ *      2 POST of unknown size (chunked), 3 PUT (UPLOAD) of a known size;
+ *      bits 2-3 the read callback misbehaves on call k (bits 3-4 of b):
+ *      1 abort, 2 more than asked, 3 ends before the size; bit 4 a big
+ *      body (100000 bytes: POSTFIELDS then goes apart from the head);
+ *      bit 5 header tweaks (USERAGENT, "Accept:" removes, "X-Empty;",
+ *      User-Agent replaced); bit 6 CUSTOMREQUEST "PATCH"; bit 7 the server
+ *      answers as soon as the head is in (before the body), and small
+ *      socket buffers (SO_SNDBUF on the client socket in socket mode,
+ *      SO_RCVBUF on the listener).
+ *   d: bits 0-1 the URL: 0 http://127.0.0.1:P/, 1 http://localhost:P/,
+ *      2 http://u:p@h1.test:P/ (RESOLVE, and a Cookie header),
+ *      3 https://127.0.0.1:P/; bit 2 MAXREDIRS -1 (with FOLLOWLOCATION);
+ *      bit 3 IPRESOLVE V4; bit 4 DNS_CACHE_TIMEOUT 0; bit 5 TCP_KEEPALIVE;
+ *      bit 6 a header with a control byte (the transfer must fail before
+ *      sending anything); bit 7 no ERRORBUFFER.
+ *  [19..]: segments separated by ENGINE_SEP.  A segment that starts with
+ *      ENGINE_EXT_MARK is the extension block (below); every other one is
+ *      a response, in order (at most ENGINE_MAX_RESP; later ones are
+ *      ignored): control byte c, then the bytes.  An empty segment is an
+ *      empty response with c = 0.
+ *      c bits 0-1: after writing: 0 keep the connection for the next
+ *      request, 1 close, 2 reset (SO_LINGER 0), 3 stall (write nothing
+ *      more); bits 2-4: write sizes (0 all at once, k: 1..2^(k+1) bytes);
+ *      bits 5-7: cut at len*k/8: the close/reset/stall happens there, or
+ *      for "keep" a 5 ms pause.  "{P}" in the bytes becomes the port.
+ *      The n-th request gets response n mod count (at most 32 requests).
+ *
+ * The extension block: ENGINE_EXT_MARK, then up to ENGINE_EXT_LEN bytes;
+ * missing bytes are 0, and without the block every one of them is 0.  It
+ * may be any segment (first, last, between responses); only the first
+ * one counts, a further one is reserved (ignored).  Bytes past
+ * ENGINE_EXT_LEN are reserved (ignored).
+ *  [0..3]   x-global bytes xg0..xg3: all reserved.
+ *  [4+8i .. 11+8i]: transfer i's extension bytes x0..x7.
+ *   x0: bit 0 HTTPGET 1, after every other option (back to a plain GET:
+ *       no body, the read callback never called, CUSTOMREQUEST kept);
+ *       bit 1 with POSTFIELDS (a bit 1): COPYPOSTFIELDS instead, from a
+ *       heap copy the harness overwrites and frees at once;
+ *       bits 2-3 REDIR_PROTOCOLS_STR: 0 not set, 1 "http", 2 "HTTPS",
+ *       3 "" (no redirect at all); bit 4 UNRESTRICTED_AUTH;
+ *       bits 5-6 CONNECTTIMEOUT(_MS): 0 not set, 1 1 ms, 2 10 ms,
+ *       3 CONNECTTIMEOUT 1 (s); bit 7 reserved.
+ *   x1..x7: reserved.
+ *
+ * Example (gen_corpus.py writes it): the 19 bytes, "HTTP/1.1 ..." as
+ * response 0, then ENGINE_SEP "EXT1" 00 00 00 00 01: transfer 0 with
+ * HTTPGET.
+ */
+#ifndef XFER_FUZZ_ENGINE_INPUT_H
+#define XFER_FUZZ_ENGINE_INPUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ENGINE_SEP "\r\n~~~\r\n"
+#define ENGINE_HDR_LEN 19
+#define ENGINE_MAX_TX 4
+#define ENGINE_MAX_RESP 32
+
+/* The extension block: marker, global bytes, then per transfer. */
+#define ENGINE_EXT_MARK "EXT1"
+#define ENGINE_EXT_GLOBAL 4
+#define ENGINE_EXT_PER_TX 8
+#define ENGINE_EXT_LEN (ENGINE_EXT_GLOBAL + ENGINE_MAX_TX * ENGINE_EXT_PER_TX)
+
+/* x0 of a transfer. */
+#define EX0_HTTPGET 0x01
+#define EX0_COPYPOSTFIELDS 0x02
+#define EX0_REDIR_SHIFT 2            /* 2 bits: REDIR_PROTOCOLS_STR */
+#define EX0_UNRESTRICTED_AUTH 0x10
+#define EX0_CONNECTTIMEOUT_SHIFT 5   /* 2 bits: CONNECTTIMEOUT(_MS) */
+
+struct engine_resp {
+  const uint8_t *p;  /* into the input */
+  size_t len;
+  uint8_t ctl;
+};
+
+struct engine_tx_input {
+  uint8_t a, b, c, d;                /* the header's option bytes */
+  uint8_t x[ENGINE_EXT_PER_TX];      /* extension bytes, 0 when absent */
+};
+
+struct engine_input {
+  uint8_t g0, g1, g2;
+  uint8_t xg[ENGINE_EXT_GLOBAL];     /* extension bytes, 0 when absent */
+  struct engine_tx_input tx[ENGINE_MAX_TX];
+  int ntx;                           /* transfers run: (g0 & 3) + 1 */
+  struct engine_resp resp[ENGINE_MAX_RESP];
+  int nresp;
+  /* The extension block as found (for engine_input_reserved). */
+  int ext;                           /* a block was there */
+  const uint8_t *ext_more;           /* its bytes past ENGINE_EXT_LEN */
+  size_t ext_more_len;
+  int ext_again;                     /* further blocks (reserved) */
+};
+
+/* Decodes an input; -1 when it is too short to be one (no header). */
+int engine_input_decode(struct engine_input *in, const uint8_t *data,
+                        size_t size);
+
+/* 0 when the input uses no reserved bit, else 1 with a description in
+ * why (at most cap bytes). */
+int engine_input_reserved(const struct engine_input *in, char *why,
+                          size_t cap);
+
+#endif
