@@ -47,7 +47,8 @@ $(BUILD)/libxfer.a: $(CORE_OBJ)
 $(BUILD)/libxfer.so: $(CORE_OBJ)
 	$(CC) -shared $(SAN) -o $@ $^ $(LIBS) -Wl,-soname,libxfer.so.0
 
-examples: $(BUILD)/examples/demo $(BUILD)/examples/multi-uv
+examples: $(BUILD)/examples/demo $(BUILD)/examples/multi-uv \
+  $(BUILD)/examples/multi-select
 
 $(BUILD)/examples/demo: examples/demo.c $(BUILD)/libxfer.a
 	@mkdir -p $(dir $@)
@@ -57,6 +58,10 @@ $(BUILD)/examples/demo: examples/demo.c $(BUILD)/libxfer.a
 $(BUILD)/examples/multi-uv: examples/multi-uv.c $(BUILD)/libxfer.a csrc/compat/curl/curl.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(CFLAGS) $(SAN) -Icsrc/compat $< -o $@ $(BUILD)/libxfer.a $(LIBS) -luv
+
+$(BUILD)/examples/multi-select: examples/multi-select.c $(BUILD)/libxfer.a csrc/compat/curl/curl.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(CFLAGS) $(SAN) -Icsrc/compat $< -o $@ $(BUILD)/libxfer.a $(LIBS)
 
 # The tests of the core's parts (parser, URL) include their headers.
 $(BUILD)/spec/%: spec/c/%.c spec/c/testlib.c spec/c/driver.c spec/c/*.h $(BUILD)/libxfer.a

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/select.h> /* fd_set, for xfer_multi_fdset */
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -371,6 +372,19 @@ XFER_EXTERN XFERMcode xfer_multi_poll(XFERM *multi, struct xfer_waitfd *extra,
                                       unsigned int extra_nfds, int timeout_ms,
                                       int *numfds);
 XFER_EXTERN XFERMcode xfer_multi_wakeup(XFERM *multi);
+/* The sockets to wait on before the next xfer_multi_perform, for a
+ * program's own select() or poll() (docs/api.md).  fdset leaves out
+ * descriptors >= FD_SETSIZE (wait/poll/waitfds have no such limit); max_fd
+ * is -1 when there is none.  waitfds fills up to size entries and sets
+ * *fd_count to the number there are: more than size (size > 0) is
+ * XFERM_OUT_OF_MEMORY, size 0 only counts. */
+XFER_EXTERN XFERMcode xfer_multi_fdset(XFERM *multi, fd_set *read_fd_set,
+                                       fd_set *write_fd_set,
+                                       fd_set *exc_fd_set, int *max_fd);
+XFER_EXTERN XFERMcode xfer_multi_waitfds(XFERM *multi,
+                                         struct xfer_waitfd *ufds,
+                                         unsigned int size,
+                                         unsigned int *fd_count);
 /* Returns a malloc'd NULL-terminated array; free it with free(). */
 XFER_EXTERN XFER **xfer_multi_get_handles(XFERM *multi);
 XFER_EXTERN const char *xfer_multi_strerror(XFERMcode code);

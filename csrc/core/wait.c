@@ -254,6 +254,50 @@ XFERMcode xfer_multi_wakeup(XFERM *m) {
   return XFERM_OK;
 }
 
+/* ---- the sockets, for a program's own select() or poll() ----
+ * Every socket with interest: the transfers', the resolver's and the idle
+ * connections' (libcurl 8 lists its connection pool too), the ones the
+ * epoll set mirrors.  perform serves whatever is ready among them. */
+
+XFERMcode xfer_multi_fdset(XFERM *m, fd_set *r, fd_set *w, fd_set *x,
+                           int *max_fd) {
+  int i, max = -1;
+  (void)x; /* nothing is exceptional: errors show as readable */
+  if (!xfer__good_multi(m)) return XFERM_BAD_HANDLE;
+  if (m->in_callback) return XFERM_RECURSIVE_API_CALL;
+  for (i = 0; i < m->nlive; i++) {
+    int fd = m->live[i], want = m->socks[fd].want;
+    if (!want || fd >= FD_SETSIZE) continue; /* select() cannot say */
+    if ((want & XFER_POLL_IN) && r) FD_SET(fd, r);
+    if ((want & XFER_POLL_OUT) && w) FD_SET(fd, w);
+    if (fd > max) max = fd;
+  }
+  if (max_fd) *max_fd = max;
+  return XFERM_OK;
+}
+
+XFERMcode xfer_multi_waitfds(XFERM *m, struct xfer_waitfd *ufds,
+                             unsigned int size, unsigned int *fd_count) {
+  unsigned n = 0;
+  int i;
+  if (!xfer__good_multi(m)) return XFERM_BAD_HANDLE;
+  if (!ufds && size) return XFERM_BAD_FUNCTION_ARGUMENT;
+  if (m->in_callback) return XFERM_RECURSIVE_API_CALL;
+  for (i = 0; i < m->nlive; i++) {
+    int fd = m->live[i], want = m->socks[fd].want;
+    if (!want) continue;
+    if (n < size) {
+      ufds[n].fd = fd;
+      ufds[n].events = (short)((want & XFER_POLL_IN ? XFER_WAIT_POLLIN : 0) |
+                               (want & XFER_POLL_OUT ? XFER_WAIT_POLLOUT : 0));
+      ufds[n].revents = 0;
+    }
+    n++;
+  }
+  if (fd_count) *fd_count = n;
+  return size && n > size ? XFERM_OUT_OF_MEMORY : XFERM_OK;
+}
+
 /* Without readiness from the set (it could not be filled, or the wait
  * failed), every socket is asked with mask 0, as socket_all does: slower,
  * but the transfers go on and their timeouts still strike. */

@@ -1,7 +1,8 @@
 /*
  * xfer_uv.c -- the built-in event loop (see xfer_uv.h): one uv_poll_t per
- * socket the multi handle asks to watch, one uv_timer_t for its timer, and
- * socket_action from the loop's callbacks.  Uses xfer.h only: nothing
+ * socket the multi handle asks to watch, one uv_timer_t for its timer (and
+ * a uv_idle_t for a 0 ms one), and socket_action from the loop's
+ * callbacks.  Uses xfer.h only: nothing
  * here knows the core's internals, and nothing here knows Lua.
  */
 #include "xfer_uv.h"
@@ -21,6 +22,7 @@ struct xfer_uv {
   uv_loop_t *loop;
   XFERM *multi;
   uv_timer_t timer;
+  uv_idle_t soon;           /* the timer at 0 ms: see xfer_uv_timer_cb */
   struct sock **socks;      /* by fd; NULL where not watched */
   int nsocks;
   xfer_uv_done_cb done;
@@ -35,7 +37,7 @@ struct xfer_uv {
 
 static void on_closed(uv_handle_t *h) {
   xfer_uv *d;
-  if (h->type == UV_TIMER) {
+  if (h->type == UV_TIMER || h->type == UV_IDLE) {
     d = h->data;
   } else {
     struct sock *k = h->data;
@@ -127,6 +129,13 @@ static void on_timer(uv_timer_t *t) {
   drive(d, XFER_SOCKET_TIMEOUT, 0);
 }
 
+static void on_soon(uv_idle_t *h) {
+  xfer_uv *d = h->data;
+  uv_idle_stop(h);
+  if (d->stopping || d->closing) return;
+  drive(d, XFER_SOCKET_TIMEOUT, 0);
+}
+
 static int grow(xfer_uv *d, int fd) {
   int n = d->nsocks ? d->nsocks : 64;
   struct sock **s;
@@ -201,8 +210,19 @@ int xfer_uv_timer_cb(XFERM *multi, long timeout_ms, void *dp) {
   if (d->closing) return 0;
   if (timeout_ms < 0) {
     uv_timer_stop(&d->timer);
+    uv_idle_stop(&d->soon);
     return 0;
   }
+  /* 0 ms runs at the loop's next turn, after its I/O is polled: libuv 1.44
+   * runs a 0 ms timer started from its own callback again in the same
+   * pass, before any I/O, so work continued that way would hold the loop.
+   * An idle handle runs once per turn, and makes that turn's poll not
+   * block. */
+  if (timeout_ms == 0) {
+    uv_timer_stop(&d->timer);
+    return uv_idle_start(&d->soon, on_soon) ? fail(d, UV_EINVAL) : 0;
+  }
+  uv_idle_stop(&d->soon);
   /* The loop's clock is cached per iteration, and stale between runs. */
   uv_update_time(d->loop);
   if (uv_timer_start(&d->timer, on_timer, (uint64_t)timeout_ms, 0))
@@ -219,8 +239,10 @@ xfer_uv *xfer_uv_new(uv_loop_t *loop, XFERM *multi) {
     free(d);
     return NULL;
   }
+  uv_idle_init(loop, &d->soon); /* cannot fail */
   d->timer.data = d;
-  d->open_handles = 1;
+  d->soon.data = d;
+  d->open_handles = 2;
   return d;
 }
 
@@ -268,4 +290,5 @@ void xfer_uv_close(xfer_uv *d) {
   for (i = 0; i < d->nsocks; i++)
     if (d->socks[i]) close_sock(d, d->socks[i]);
   uv_close((uv_handle_t *)&d->timer, on_closed);
+  uv_close((uv_handle_t *)&d->soon, on_closed);
 }

@@ -352,6 +352,8 @@ static inline void curl_global_cleanup(void) {}
 #define curl_multi_wait xfer_multi_wait
 #define curl_multi_poll xfer_multi_poll
 #define curl_multi_wakeup xfer_multi_wakeup
+#define curl_multi_fdset xfer_multi_fdset
+#define curl_multi_waitfds xfer_multi_waitfds
 #define curl_multi_get_handles xfer_multi_get_handles
 #define curl_multi_strerror xfer_multi_strerror
 
