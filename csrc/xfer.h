@@ -156,6 +156,8 @@ typedef enum {
   X(FORBID_REUSE, 75, LONG) \
   X(CONNECTTIMEOUT, 78, LONG) \
   X(HEADERFUNCTION, 20079, FUNCTION) \
+  X(DEBUGFUNCTION, 20094, FUNCTION) \
+  X(DEBUGDATA, 10095, CBPTR) \
   X(HTTPGET, 80, LONG) \
   X(SSL_VERIFYHOST, 81, LONG) \
   X(SSL_CIPHER_LIST, 10083, STRING) \
@@ -330,6 +332,19 @@ struct xfer_slist {
   struct xfer_slist *next;
 };
 
+/* What a debug callback is given (libcurl's curl_infotype values).  Only
+ * with VERBOSE set, as libcurl. */
+typedef enum {
+  XFERINFO_TEXT = 0,       /* a line of xfer's own commentary */
+  XFERINFO_HEADER_IN,      /* a response header line, as received */
+  XFERINFO_HEADER_OUT,     /* the request head, as sent */
+  XFERINFO_DATA_IN,        /* response body bytes (after the framing) */
+  XFERINFO_DATA_OUT,       /* request body bytes */
+  XFERINFO_SSL_DATA_IN,    /* a TLS protocol message received */
+  XFERINFO_SSL_DATA_OUT,   /* a TLS protocol message sent */
+  XFERINFO_END
+} xfer_infotype;
+
 /* Callback types (libcurl's shapes). */
 typedef int (*xfer_socket_callback)(XFER *easy, xfer_socket_t s, int what,
                                     void *userp, void *socketp);
@@ -339,6 +354,8 @@ typedef size_t (*xfer_write_callback)(char *ptr, size_t size, size_t nmemb,
                                       void *userdata);
 typedef size_t (*xfer_read_callback)(char *buffer, size_t size, size_t nitems,
                                      void *userdata);
+typedef int (*xfer_debug_callback)(XFER *handle, xfer_infotype type,
+                                   char *data, size_t size, void *userptr);
 typedef int (*xfer_xferinfo_callback)(void *clientp, xfer_off_t dltotal,
                                       xfer_off_t dlnow, xfer_off_t ultotal,
                                       xfer_off_t ulnow);

@@ -305,6 +305,7 @@ static XFERcode set_ptr(XFER *e, XFERoption opt, void *v) {
   case XFEROPT_HEADERDATA: o->headerdata = v; break;
   case XFEROPT_READDATA: o->readdata = v; break;
   case XFEROPT_XFERINFODATA: o->xferinfodata = v; break;
+  case XFEROPT_DEBUGDATA: o->debugdata = v; break;
   case XFEROPT_ERRORBUFFER:
     o->errorbuffer = v;
     if (v) o->errorbuffer[0] = 0;
@@ -386,6 +387,9 @@ XFERcode xfer_easy_setopt(XFER *e, XFERoption opt, ...) {
       break;
     case XFEROPT_XFERINFOFUNCTION:
       e->set.xferinfofn = va_arg(ap, xfer_xferinfo_callback);
+      break;
+    case XFEROPT_DEBUGFUNCTION:
+      e->set.debugfn = va_arg(ap, xfer_debug_callback);
       break;
     default:
       rc = XFERE_UNKNOWN_OPTION;

@@ -30,8 +30,10 @@
  * an XFERcode. */
 static int deliver(XFER *e, int type, const char *data, size_t len) {
   XFERM *m = e->multi;
-  unsigned run = xfer__cb_enter(e);
+  unsigned run;
   size_t n;
+  if (e->free_pending) return XFERE_ABORTED_BY_CALLBACK; /* cleaned up */
+  run = xfer__cb_enter(e);
   if (type == XFER_PIECE_BODY) {
     if (e->set.writefn)
       n = e->set.writefn((char *)data, 1, len, e->set.writedata);

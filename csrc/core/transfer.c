@@ -146,12 +146,14 @@ int xfer__resp_header(XFER *e, const char *raw, size_t rawlen,
     free(e->location);
     e->location = loc;
   }
+  xfer__debug(e, XFERINFO_HEADER_IN, raw, rawlen);
   if (e->set.headerfn || e->set.headerdata)
     return xfer__client_write(e, XFER_PIECE_HEADER, raw, rawlen);
   return 0;
 }
 
 int xfer__resp_body(XFER *e, const char *data, size_t len) {
+  xfer__debug(e, XFERINFO_DATA_IN, data, len);
   if (e->discard_body) return 0;
   e->size_dl += (xfer_off_t)len;
   return xfer__body_write(e, data, len);

@@ -32,13 +32,51 @@ void xfer__fail(XFER *e, const char *fmt, ...) {
 }
 
 void xfer__verbose(XFER *e, const char *fmt, ...) {
+  char line[512];
   va_list ap;
+  int n;
   if (!e->set.verbose) return;
-  fputs("* ", stderr);
   va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
+  n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
   va_end(ap);
-  fputc('\n', stderr);
+  if (n < 0) return;
+  if ((size_t)n > sizeof(line) - 2) n = (int)sizeof(line) - 2;
+  line[n++] = '\n';
+  line[n] = 0;
+  xfer__debug(e, XFERINFO_TEXT, line, (size_t)n);
+}
+
+/* Each line of data with its prefix ("> ", "< "), as libcurl prints. */
+static void print_lines(const char *prefix, const char *data, size_t len) {
+  while (len) {
+    const char *nl = memchr(data, '\n', len);
+    size_t n = nl ? (size_t)(nl - data) + 1 : len;
+    fputs(prefix, stderr);
+    fwrite(data, 1, n, stderr);
+    if (!nl) fputc('\n', stderr);
+    data += n;
+    len -= n;
+  }
+}
+
+/* The debug callback runs as the socket and timer callbacks do: the API
+ * calls that would change the multi handle are refused in it
+ * (RECURSIVE_API_CALL), a cleanup waits for the call to end. */
+void xfer__debug(XFER *e, xfer_infotype type, const char *data, size_t len) {
+  XFERM *m = e->multi;
+  if (!e->set.verbose || e->free_pending) return;
+  if (e->set.debugfn) {
+    if (m) m->in_callback++;
+    e->set.debugfn(e, type, (char *)data, len, e->set.debugdata);
+    if (m) m->in_callback--;
+    return;
+  }
+  switch (type) {
+  case XFERINFO_TEXT: print_lines("* ", data, len); break;
+  case XFERINFO_HEADER_IN: print_lines("< ", data, len); break;
+  case XFERINFO_HEADER_OUT: print_lines("> ", data, len); break;
+  default: break; /* data is for a debug callback only */
+  }
 }
 
 size_t xfer__fmt_u64(char *buf, uint64_t v) {

@@ -139,6 +139,8 @@ struct xfer_opts {
   void *readdata;
   xfer_xferinfo_callback xferinfofn;
   void *xferinfodata;
+  xfer_debug_callback debugfn;
+  void *debugdata;
   const char *postfields;      /* caller's memory, or copypostfields */
   char *copypostfields;
   xfer_off_t postfieldsize;    /* -1: strlen */
@@ -336,6 +338,9 @@ void xfer__fail(XFER *e, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void xfer__verbose(XFER *e, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* What VERBOSE shows: to the debug callback, else "* ", "> " and "< "
+ * lines on stderr (text and headers), as libcurl. */
+void xfer__debug(XFER *e, xfer_infotype type, const char *data, size_t len);
 int xfer__strcasecmp_n(const char *a, const char *b, size_t n);
 /* Writes v in decimal into buf (at least 20 bytes), no NUL; returns the
  * length.  For the request writer, where snprintf was a tenth of the cost. */

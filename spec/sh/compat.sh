@@ -37,6 +37,20 @@ for flags in "" "-P" "-w" "-w -P"; do
   [ "$ref" = "$out" ] && ok "${name}_same_as_libcurl" || { echo "libcurl: $ref / xfer: $out"; bad "${name}_same_as_libcurl"; }
 done
 
+# A program with a debug callback compiles unchanged and sees what it
+# sees with libcurl: the head out in one call, the body out, the header
+# lines in, the body in.
+if cc -std=c99 -Wall -Werror -Icsrc/compat spec/sh/compat/debug.c -o "$BUILD/compat-debug" "$BUILD/libxfer.a" -lcares -lssl -lcrypto &&
+   cc -std=c99 -Wall -Werror spec/sh/compat/debug.c -o "$BUILD/compat-debug-libcurl" -lcurl; then
+  out=$("$BUILD/compat-debug" "$base/echo-method" 2>&1)
+  ref=$("$BUILD/compat-debug-libcurl" "$base/echo-method" 2>&1)
+  case $out in "rc=0 head_out=1 body_out=7 status=1 "*) ok compat_debug_callback ;; *) echo "$out"; bad compat_debug_callback ;; esac
+  [ "${out%% head_in_bytes*}" = "${ref%% head_in_bytes*}" ] && [ "${out##* body_in=}" = "${ref##* body_in=}" ] &&
+    ok compat_debug_same_as_libcurl || { echo "libcurl: $ref / xfer: $out"; bad compat_debug_same_as_libcurl; }
+else
+  bad compat_debug_callback
+fi
+
 # Failures map to the same codes through the compat names.
 out=$(timeout 20 "$BUILD/examples/multi-uv" "http://127.0.0.1:$FAULT_CLOSE_PORT/x" "$base/status/404" 2>/dev/null)
 [ "$out" = "done=2 ok=1 failed=1 bytes=10 status200=0" ] && ok compat_failures || { echo "$out"; bad compat_failures; }

@@ -73,6 +73,8 @@ typedef xfer_multi_timer_callback curl_multi_timer_callback;
 typedef xfer_write_callback curl_write_callback;
 typedef xfer_read_callback curl_read_callback;
 typedef xfer_xferinfo_callback curl_xferinfo_callback;
+typedef xfer_infotype curl_infotype;
+typedef xfer_debug_callback curl_debug_callback;
 
 /* Constants. */
 #define CURL_SOCKET_BAD XFER_SOCKET_BAD
@@ -218,6 +220,8 @@ typedef xfer_xferinfo_callback curl_xferinfo_callback;
 #define CURLOPT_FORBID_REUSE XFEROPT_FORBID_REUSE
 #define CURLOPT_CONNECTTIMEOUT XFEROPT_CONNECTTIMEOUT
 #define CURLOPT_HEADERFUNCTION XFEROPT_HEADERFUNCTION
+#define CURLOPT_DEBUGFUNCTION XFEROPT_DEBUGFUNCTION
+#define CURLOPT_DEBUGDATA XFEROPT_DEBUGDATA
 #define CURLOPT_HTTPGET XFEROPT_HTTPGET
 #define CURLOPT_DNS_CACHE_TIMEOUT XFEROPT_DNS_CACHE_TIMEOUT
 #define CURLOPT_NOSIGNAL XFEROPT_NOSIGNAL
@@ -294,6 +298,15 @@ typedef xfer_xferinfo_callback curl_xferinfo_callback;
 #define CURLINFO_CONTENT_LENGTH_DOWNLOAD_T XFERINFO_CONTENT_LENGTH_DOWNLOAD_T
 #define CURLINFO_REDIRECT_COUNT XFERINFO_REDIRECT_COUNT
 #define CURLINFO_PRIVATE XFERINFO_PRIVATE
+/* curl_infotype, for the debug callback */
+#define CURLINFO_TEXT XFERINFO_TEXT
+#define CURLINFO_HEADER_IN XFERINFO_HEADER_IN
+#define CURLINFO_HEADER_OUT XFERINFO_HEADER_OUT
+#define CURLINFO_DATA_IN XFERINFO_DATA_IN
+#define CURLINFO_DATA_OUT XFERINFO_DATA_OUT
+#define CURLINFO_SSL_DATA_IN XFERINFO_SSL_DATA_IN
+#define CURLINFO_SSL_DATA_OUT XFERINFO_SSL_DATA_OUT
+#define CURLINFO_END XFERINFO_END
 #define CURLINFO_NUM_CONNECTS XFERINFO_NUM_CONNECTS
 #define CURLINFO_PRIMARY_IP XFERINFO_PRIMARY_IP
 #define CURLINFO_PRIMARY_PORT XFERINFO_PRIMARY_PORT

@@ -255,6 +255,21 @@ static XFERcode client_cert(SSL *ssl, const struct tls_cfg *cfg, XFER *e) {
   return XFERE_OK;
 }
 
+/* VERBOSE with a debug callback: every TLS protocol message (handshake,
+ * alerts; not the application data), to the transfer the connection
+ * carries, as libcurl's SSL_DATA_IN/OUT. */
+static void on_tls_message(int write_p, int version, int content_type,
+                           const void *buf, size_t len, SSL *ssl, void *arg) {
+  struct xfer_conn *c = arg;
+  (void)version;
+  (void)ssl;
+  if (content_type == SSL3_RT_HEADER || content_type == SSL3_RT_INNER_CONTENT_TYPE)
+    return; /* record framing, not a message */
+  if (c->easy)
+    xfer__debug(c->easy, write_p ? XFERINFO_SSL_DATA_OUT : XFERINFO_SSL_DATA_IN,
+                buf, len);
+}
+
 /* The SSL for the first handshake step. */
 static XFERcode start(struct tls *t, XFER *e) {
   const struct tls_cfg *cfg = &t->cfg;
@@ -267,6 +282,10 @@ static XFERcode start(struct tls *t, XFER *e) {
   if (!ctx) return err;
   if (!(ssl = t->ssl = SSL_new(ctx))) return XFERE_OUT_OF_MEMORY;
   SSL_set_ex_data(ssl, tls_index, t);
+  if (e && e->set.verbose && e->set.debugfn) {
+    SSL_set_msg_callback(ssl, on_tls_message);
+    SSL_set_msg_callback_arg(ssl, c);
+  }
   SSL_set_min_proto_version(ssl, min ? min : TLS1_2_VERSION);
   if (max) SSL_set_max_proto_version(ssl, max);
   if (cfg->cipher_list && SSL_set_cipher_list(ssl, cfg->cipher_list) != 1) {

@@ -223,7 +223,10 @@ static int send_buf(struct xfer_conn *c, XFER *e, const char *buf, size_t len,
     }
     a = *sent > from ? *sent : from;
     b = *sent + (size_t)n < to ? *sent + (size_t)n : to;
-    if (b > a) e->size_ul += (xfer_off_t)(b - a); /* SIZE_UPLOAD: body */
+    if (b > a) { /* SIZE_UPLOAD: body */
+      e->size_ul += (xfer_off_t)(b - a);
+      if (e->set.verbose) xfer__debug(e, XFERINFO_DATA_OUT, buf + a, b - a);
+    }
     *sent += (size_t)n;
     *budget -= (size_t)n;
   }
@@ -529,6 +532,7 @@ static void h1_submit(struct xfer_conn *c, XFER *e) {
     return;
   }
   xfer__req_free(&r);
+  xfer__debug(e, XFERINFO_HEADER_OUT, h->req, h->req_head_len);
   xfer__h1p_reset(&h->parser, h->no_body);
   /* The read callback may remove or clean up e, or re-add it: both stay
    * alive until this frame lets go. */
