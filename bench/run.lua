@@ -1193,6 +1193,10 @@ local function judge(results, lbest)
         parts[#parts + 1] = string.format("%s: worst **%s ms**, p99 %s ms, p50 %s ms (%s)", what,
           fmt_num(b.hb_max_ms, 2), fmt_num(b.hb_p99_ms, 2), fmt_num(b.hb_p50_ms, 2), fmt_int(b.hb_n))
       end
+      if b.act_max_ms and b.act_max_ms >= 0 then
+        parts[#parts + 1] = string.format("longest socket_action %s ms, %s involuntary context switches",
+          fmt_num(b.act_max_ms, 2), fmt_int(b.nivcsw))
+      end
       if b.bytes and b.wall_s and b.wall_s > 0 then
         r.gbps = b.bytes / 1e9 / b.wall_s
         parts[#parts + 1] = string.format("bulk %s GB/s", fmt_num(r.gbps, 2))

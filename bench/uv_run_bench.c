@@ -39,10 +39,14 @@
  * the last completion):
  *   requests=N ok=N bytes=N cpu_s=X wall_s=X sockcb=N sockcb_warm=N
  *   warm_requests=N rss0_kb=N hwm_kb=N user_s=X sys_s=X uv_returned=0|1
- *   return_ms=X hb_n=N hb_max_ms=X hb_p99_ms=X hb_p50_ms=X
+ *   return_ms=X hb_n=N hb_max_ms=X hb_p99_ms=X hb_p50_ms=X act_max_ms=X
+ *   nivcsw=N
  * sockcb_warm and warm_requests as in curl_bench.c (-1 when N <= 2C);
  * return_ms is the time from the last completion until uv_run returned;
- * hb_* are the heartbeat gaps (-1 without -H).  Exit status 0 when every
+ * hb_* are the heartbeat gaps (-1 without -H); act_max_ms the longest
+ * single socket_action call (with -H only: how long the library held the
+ * loop at once); nivcsw the involuntary context switches (the process
+ * preempted: a gap longer than act_max_ms is the machine's, not the loop's).  Exit status 0 when every
  * transfer was CURLE_OK and uv_run returned by itself.
  */
 #include <curl/curl.h>
@@ -74,6 +78,8 @@ static double t0, t_done;
 
 /* heartbeat gaps, in seconds */
 static double hb_last, *gaps;
+/* the longest single socket_action call (the library holding the loop) */
+static double act_max;
 static long ngaps, gaps_cap;
 
 struct sock_ctx {
@@ -154,7 +160,9 @@ static void check_multi_info(void) {
 
 static void socket_action(curl_socket_t s, int flags) {
   int running;
+  double a0 = hb_ms > 0 ? now_s() : 0;
   CURLMcode rc = curl_multi_socket_action(multi, s, flags, &running);
+  if (hb_ms > 0 && now_s() - a0 > act_max) act_max = now_s() - a0;
   if (rc != CURLM_OK) {
     fprintf(stderr, "uv_run_bench: socket_action: %s\n",
             curl_multi_strerror(rc));
@@ -317,13 +325,15 @@ int main(int argc, char **argv) {
   printf("requests=%ld ok=%ld bytes=%lld cpu_s=%.6f wall_s=%.6f sockcb=%ld "
          "sockcb_warm=%ld warm_requests=%ld rss0_kb=%ld hwm_kb=%ld "
          "user_s=%.6f sys_s=%.6f uv_returned=%d return_ms=%.3f hb_n=%ld "
-         "hb_max_ms=%.3f hb_p99_ms=%.3f hb_p50_ms=%.3f\n",
+         "hb_max_ms=%.3f hb_p99_ms=%.3f hb_p50_ms=%.3f act_max_ms=%.3f "
+         "nivcsw=%ld\n",
          done, ok, (long long)bytes, ru_cpu(&ru1) - ru_cpu(&ru0), t_done - t0,
          sockcb_calls, sockcb_warm, warm_requests, rss0, status_kb("VmHWM"),
          tv_s(&ru1.ru_utime) - tv_s(&ru0.ru_utime),
          tv_s(&ru1.ru_stime) - tv_s(&ru0.ru_stime), !gave_up,
          (returned - t_done) * 1e3, ngaps, hb_ms > 0 ? quantile_ms(1) : -1,
-         hb_ms > 0 ? quantile_ms(0.99) : -1, hb_ms > 0 ? quantile_ms(0.5) : -1);
+         hb_ms > 0 ? quantile_ms(0.99) : -1, hb_ms > 0 ? quantile_ms(0.5) : -1,
+         hb_ms > 0 ? act_max * 1e3 : -1, ru1.ru_nivcsw - ru0.ru_nivcsw);
   fflush(stdout);
   curl_multi_cleanup(multi);
   uv_walk(&loop, close_leftover, NULL);
