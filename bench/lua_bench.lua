@@ -7,7 +7,17 @@ flags and output line as bench/xfer_c.c, through one of the Lua drivers:
   --driver fetch_all  xfer.fetch_all (a response table per request)
 
 Usage: lua5.4 bench/lua_bench.lua --driver D [-m win|queue] [-n N] [-c C]
-                                  [-f] [-r 0|1] [-a CAFILE] URL [URL...]
+                                  [-f] [-r 0|1] [-a CAFILE] [-H MS]
+                                  URL [URL...]
+
+-H MS (W9, latency under bulk): a heartbeat every MS ms on the driver's
+loop, every gap between two heartbeats recorded (uv.hrtime in the
+callback), stopped at the last completion.  The luv driver gets a luv
+timer on luv's default loop, which xfer.luv runs.  multi:run() runs its own
+private libuv loop, and neither it nor the module offers a way to put a
+timer (or any other callback) on that loop; what -H records for it instead
+is every gap between two write callbacks (any transfer), the only points
+where Lua runs during run(): hb_kind=write.  fetch_all: no -H.
 
 Every driver discards the body in a Lua write callback (fetch_all keeps it,
 as its users get it).  fetch_all has no queued style (it keeps a window of
@@ -15,14 +25,20 @@ C requests by design); -m idle is W7's socket_action scaling, which the C
 clients measure, so the script says so and exits 2.
 
 Prints: requests=N ok=N bytes=N cpu_s=X wall_s=X user_s=X sys_s=X
-        rss0_kb=N rss1_kb=N hwm_kb=N setup_cpu_s=X
+        rss0_kb=N rss1_kb=N hwm_kb=N setup_cpu_s=X sockcb=N sockcb_warm=N
+        warm_requests=N [hb_kind=timer|write hb_n=N hb_max_ms=X
+        hb_p99_ms=X hb_p50_ms=X]
+sockcb counts the luv driver's socket-callback calls (the script wraps the
+function xfer.luv installs; sockcb_warm and warm_requests as in
+bench/curl_bench.c); -1 for the other drivers, whose socket callbacks are
+not Lua functions the script can see.
 (CPU from getrusage, the whole process: the interpreter included.)
 ]]
 local uv = require "luv"
 local xfer = require "xfer"
 
 local driver, mode, total, conns = "run", "win", 100000, 64
-local forbid, sess, cainfo
+local forbid, sess, cainfo, hb_ms
 local urls = {}
 do
     local i = 1
@@ -40,6 +56,7 @@ do
         elseif a == "-f" then forbid = true
         elseif a == "-r" then sess = assert(tonumber(val()))
         elseif a == "-a" then cainfo = val()
+        elseif a == "-H" then hb_ms = assert(tonumber(val()))
         elseif a == "-k" or a == "-d" then val() -- idle mode only
         elseif a:sub(1, 1) == "-" then
             io.stderr:write("lua_bench: unknown flag " .. a .. "\n")
@@ -73,6 +90,66 @@ end
 
 local bytes, done, ok, failed = 0, 0, 0, 0
 local function on_body(s) bytes = bytes + #s end
+
+-- W9's heartbeat gaps (ns), from a luv timer or between write callbacks.
+local gaps, hb_last, hb_timer, hb_kind = {}, nil, nil, nil
+local hrtime = uv.hrtime
+local function beat()
+    local now = hrtime()
+    gaps[#gaps + 1] = now - hb_last
+    hb_last = now
+end
+if hb_ms then
+    if driver == "luv" then
+        hb_kind = "timer"
+    elseif driver == "run" then
+        hb_kind = "write"
+        on_body = function(s)
+            bytes = bytes + #s
+            beat()
+        end
+    else
+        io.stderr:write("lua_bench: no -H for " .. driver .. "\n")
+        os.exit(2)
+    end
+end
+local function hb_start()
+    hb_last = hrtime()
+    if hb_kind == "timer" then
+        hb_timer = uv.new_timer()
+        hb_timer:start(hb_ms, hb_ms, beat)
+    end
+end
+local function hb_stop()
+    if hb_timer then hb_timer:stop(); hb_timer:close(); hb_timer = nil end
+end
+
+-- The luv driver's socket-callback calls: the script wraps the function
+-- xfer.luv installs (one more Lua call per socket-callback call, which is
+-- none per request once warm).
+local sockcb, sockcb_warm, warm_requests, warm_on = -1, -1, -1, false
+local function count_sockcb(m)
+    sockcb = 0
+    local idx = getmetatable(m).__index
+    local set = idx.setopt_socketfunction
+    idx.setopt_socketfunction = function(self, f)
+        if f == nil then return set(self, f) end
+        return set(self, function(...)
+            sockcb = sockcb + 1
+            if warm_on then sockcb_warm = sockcb_warm + 1 end
+            return f(...)
+        end)
+    end
+end
+-- Warm: from half the transfers done until the window starts to drain.
+local function warm_mark()
+    if sockcb < 0 or total - conns <= math.floor(total / 2) then return end
+    if done == math.floor(total / 2) then
+        sockcb_warm, warm_on = 0, true
+    elseif done == total - conns then
+        warm_on, warm_requests = false, total - conns - math.floor(total / 2)
+    end
+end
 
 -- The options every transfer of the run gets, as xfer_c's new_easy.
 local function options(url)
@@ -121,6 +198,7 @@ if driver == "fetch_all" then
 else
     local m = xfer.multi()
     m:setopt_max_total_connections(conns)
+    if driver == "luv" then count_sockcb(m) end
     local started = 0
     local on_done
     if mode == "queue" then
@@ -134,6 +212,8 @@ else
         on_done = function(e, eok, err)
             done = done + 1
             if eok then ok = ok + 1 else failure(err) end
+            warm_mark()
+            if done == total then hb_stop() end
             m:remove_handle(e)
             e:close()
         end
@@ -147,6 +227,8 @@ else
         on_done = function(e, eok, err)
             done = done + 1
             if eok then ok = ok + 1 else failure(err) end
+            warm_mark()
+            if done == total then hb_stop() end
             m:remove_handle(e)
             if started < total then
                 if #urls > 1 then e:setopt_url(urls[started % #urls + 1]) end
@@ -157,6 +239,7 @@ else
             end
         end
     end
+    hb_start()
     if driver == "luv" then
         require("xfer.luv").run(m, { on_done = on_done })
     elseif driver == "run" then
@@ -172,7 +255,23 @@ local u1, s1 = usage()
 local wall = (uv.hrtime() - t0) / 1e9
 io.stdout:write(string.format(
     "requests=%d ok=%d bytes=%d cpu_s=%.6f wall_s=%.6f user_s=%.6f sys_s=%.6f " ..
-    "rss0_kb=%d rss1_kb=%d hwm_kb=%d setup_cpu_s=%.6f\n",
+    "rss0_kb=%d rss1_kb=%d hwm_kb=%d setup_cpu_s=%.6f",
     done, ok, bytes, u1 + s1 - u0 - s0, wall, u1 - u0, s1 - s0, rss0, rss1,
     status_kb("VmHWM"), setup_cpu or 0))
+io.stdout:write(string.format(" sockcb=%d sockcb_warm=%d warm_requests=%d",
+    sockcb, sockcb < 0 and -1 or sockcb_warm, sockcb < 0 and -1 or warm_requests))
+if hb_kind then
+    -- write-callback gaps: the first is from the start to the first body
+    -- byte (connect and request), not a gap of the loop; leave it out
+    if hb_kind == "write" then table.remove(gaps, 1) end
+    table.sort(gaps)
+    local function q(p)
+        if #gaps == 0 then return -1 end
+        local i = math.max(1, math.min(#gaps, math.ceil(p * #gaps)))
+        return gaps[i] / 1e6
+    end
+    io.stdout:write(string.format(" hb_kind=%s hb_n=%d hb_max_ms=%.3f hb_p99_ms=%.3f hb_p50_ms=%.3f",
+        hb_kind, #gaps, q(1), q(0.99), q(0.5)))
+end
+io.stdout:write("\n")
 os.exit(ok == total and failed == 0 and 0 or 1)

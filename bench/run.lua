@@ -10,7 +10,7 @@ See bench/README.md for what the workloads, clients and columns are.
   --build DIR     where `make -f mk/bench.mk bench-build` put DIR/bench/*
                   (default: build)
   --quick         small N everywhere (the QUICK=1 run, under a minute)
-  --only LIST     run only these workloads (W1..W8)
+  --only LIST     run only these workloads (W1..W9)
   --skip-strace   no syscall-counting pass
   --out FILE      results file (default: bench/results.md next to this
                   script, bench/results-quick.md with --quick; "-": none)
@@ -122,7 +122,8 @@ end
 ------------------------------------------------------------------------------
 local BIN = opt.build .. "/bench/"
 local PSTAT = BIN .. "pstat"
-for _, b in ipairs { "pstat", "xfer_c", "curl_bench-xfer", "curl_bench-curl", "raw_floor" } do
+for _, b in ipairs { "pstat", "xfer_c", "curl_bench-xfer", "curl_bench-curl", "raw_floor",
+                     "uv_run_bench-xfer", "uv_run_bench-curl" } do
   if not exists(BIN .. b) then
     io.stderr:write("run.lua: " .. BIN .. b .. " missing: run `make -f mk/bench.mk bench-build` first\n")
     os.exit(2)
@@ -314,6 +315,7 @@ local function c_args(c)
   if c.forbid then a[#a + 1] = "-f" end
   if c.sess ~= nil then a[#a + 1] = "-r"; a[#a + 1] = c.sess end
   if c.tls then a[#a + 1] = "-a"; a[#a + 1] = q(CA) end
+  if c.hb then a[#a + 1] = "-H"; a[#a + 1] = c.hb end
   for _, u in ipairs(c.urls) do a[#a + 1] = q(u) end
   return table.concat(a, " ")
 end
@@ -343,6 +345,21 @@ local function c_client(id, label, family, bin, style)
       end
       return rec, ps
     end,
+  }
+end
+
+-- bench/uv_run_bench.c: W1 and W9 only; -H for W9's heartbeat.
+local function uv_run_client(id, label, family, bin)
+  return {
+    id = id, label = label, family = family,
+    cmd = function(c)
+      if c.w ~= "W1" and c.w ~= "W9" then return nil end
+      local a = { BIN .. bin, "-n", c.n, "-c", c.c }
+      if c.hb then a[#a + 1] = "-H"; a[#a + 1] = c.hb end
+      for _, u in ipairs(c.urls) do a[#a + 1] = q(u) end
+      return table.concat(a, " ")
+    end,
+    parse = function(out) return parse_kv(out) end,
   }
 end
 
@@ -378,6 +395,11 @@ local CLIENTS = {
   c_client("curl-uv", "curl_bench → libcurl: libuv + socket_action", "libcurl", "curl_bench-curl", "-s"),
   c_client("curl-poll", "curl_bench → libcurl: perform + poll", "libcurl", "curl_bench-curl", "-p"),
   wrk_client(),
+  -- libcurl's API on libuv as examples/multi-uv.c: uv_run(UV_RUN_DEFAULT)
+  -- until it returns by itself (W1), and W9's heartbeat on the same loop.
+  -- The libcurl build is a reference ("libcurl-ref"): not in the baseline.
+  uv_run_client("uvrun-xfer", "uv_run_bench → xfer (compat): libuv, uv_run returns by itself", "compat", "uv_run_bench-xfer"),
+  uv_run_client("uvrun-curl", "uv_run_bench → libcurl: libuv, uv_run returns by itself", "libcurl-ref", "uv_run_bench-curl"),
   -- No library: the least a keep-alive client can spend here (W1 only).
   { id = "raw-floor", label = "raw_floor.c: no library (kernel floor)", family = "raw",
     cmd = function(c)
@@ -442,11 +464,11 @@ local function https(path, host) return "https://" .. (host or "127.0.0.1") .. "
 local P = Q and {
   n1 = 10000, wrk_d = 1, w2 = { 5000, 10000 }, w2_curl_max = 5000,
   n3 = 5000, n4 = 200, n5 = 2000, n6 = 4, w7k = { 100, 1000, 3000 }, n7 = 2000, d7 = 1,
-  st1 = 5000,
+  st1 = 5000, n9 = 4, d9 = 2,
 } or {
   n1 = 100000, wrk_d = 3, w2 = { 20000, 100000, 1000000 }, w2_curl_max = 100000,
   n3 = 50000, n4 = 2000, n5 = 20000, n6 = 20, w7k = { 100, 1000, 10000, K_MAX }, n7 = 20000, d7 = 3,
-  st1 = 20000,
+  st1 = 20000, n9 = 12, d9 = 5,
 }
 
 local function build_cases()
@@ -455,7 +477,7 @@ local function build_cases()
   -- W1 keep-alive
   add { w = "W1", variant = string.format("%s × 1 KiB, 64 conns", fmt_int(P.n1)),
         mode = "win", n = P.n1, c = 64, urls = { http("1k.bin") },
-        clients = with(C_ALL, { "wrk", "raw-floor" }, LUA_IDS), wrk = true, wrk_d = P.wrk_d,
+        clients = with(C_ALL, { "uvrun-xfer", "uvrun-curl", "wrk", "raw-floor" }, LUA_IDS), wrk = true, wrk_d = P.wrk_d,
         -- best of 2 for the rows that the targets compare (not compat)
         reps = function(cl) return (Q or cl.family == "compat") and 1 or 2 end,
         strace = { n = P.st1 }, wrk_strace_d = 1 }
@@ -512,6 +534,12 @@ local function build_cases()
           -- connections takes minutes
           strace = (not Q and k == 1000) and { n = 1000, diff = true } or nil }
   end
+  -- W9 latency under bulk: a 1 ms heartbeat on the client's own loop
+  -- while 4 transfers of 100 MiB run (the nginx worker's row: run_w9_ngx)
+  add { w = "W9", variant = string.format("1 ms heartbeat, %d × 100 MiB, 4 at once", P.n9),
+        mode = "win", n = P.n9, c = 4, hb = 1, urls = { http("100m.bin") },
+        clients = { "uvrun-xfer", "uvrun-curl", "lua-luv", "lua-run", "luajit-run" },
+        bulk = 100 * 1048576 }
   local r = {}
   for _, c in ipairs(cases) do
     if not opt.only or opt.only[c.w] then r[#r + 1] = c end
@@ -783,6 +811,9 @@ local function start_fanout(upstream_host)
       TOP = FAN.top, PORT = port, UPSTREAM_HOST = upstream_host,
       UPSTREAM_PORT = PORT,
       UPSTREAM_URL = "http://" .. upstream_host .. ":" .. PORT .. "/1k.bin",
+      -- W9's bulk fetch: 4 × 100 MiB, each body buffered whole
+      BULK_N = 4, BULK_URL = "http://" .. upstream_host .. ":" .. PORT .. "/100m.bin",
+      BULK_MAX = 100 * 1048576,
     }
     local conf = tmpl:gsub("@([%u_]+)@", function(k) return vars[k] and tostring(vars[k]) end)
     write_file(FAN.prefix .. "/nginx.conf", conf)
@@ -931,6 +962,125 @@ local function run_w8(results)
 end
 
 ------------------------------------------------------------------------------
+-- W9's nginx row: latency under bulk in an nginx worker.  The fan-out host
+-- above (bench/ngx_fanout.conf) answers /ping itself (no Lua) and fetches
+-- 4 × 100 MiB from the bench nginx at /bulk/xfer (xfer.ngx fetch_all).  A
+-- background loop of /bulk/xfer requests keeps the bulk going while
+-- `wrk -t1 -c1 --latency` measures /ping: one ping at a time, so each
+-- ping's latency is how long the worker's event loop took to come round.
+------------------------------------------------------------------------------
+local W9_NOTE, W9_DETAIL
+
+-- wrk's latency figures (ms): avg, max, p50, p99; and the request count.
+local function wrk_ms(v, unit)
+  v = tonumber(v)
+  if not v then return nil end
+  return unit == "us" and v / 1000 or unit == "s" and v * 1000 or unit == "m" and v * 60000 or v
+end
+local function wrk_latency(out)
+  local r = { n = tonumber(out:match("(%d+) requests in")) }
+  local a, au, _, _, m, mu = out:match("Latency%s+([%d.]+)(%a+)%s+([%d.]+)(%a+)%s+([%d.]+)(%a+)")
+  r.avg, r.max = wrk_ms(a, au), wrk_ms(m, mu)
+  r.p50 = wrk_ms(out:match("\n%s*50%%%s+([%d.]+)(%a+)"))
+  r.p99 = wrk_ms(out:match("\n%s*99%%%s+([%d.]+)(%a+)"))
+  r.bad = (tonumber(out:match("Non%-2xx or 3xx responses: (%d+)")) or 0)
+  for v in (out:match("Socket errors:([^\n]*)") or ""):gmatch("(%d+)") do r.bad = r.bad + tonumber(v) end
+  return r
+end
+
+local function run_w9_ngx(results)
+  FAN.module = abspath(opt.build) .. "/ngx/ngx_http_xfer_module.so"
+  FAN.top = abspath(HERE .. "/..")
+  local why = w8_missing()
+  if why then
+    W9_NOTE = "W9's nginx row skipped: " .. why .. "."
+    log("%s", W9_NOTE)
+    return
+  end
+  local upstream = next_addr()
+  local ok, err = start_fanout(upstream)
+  if not ok then
+    W9_NOTE = "W9's nginx row skipped: " .. err:match("^[^\n]*")
+    W9_DETAIL = err:match("\n(.*)$")
+    return
+  end
+  local BULK = 4 * 100 * 1048576
+  local secs = P.d9
+  local cl = { id = "ngx-w9", label = "nginx worker: /ping (wrk -t1 -c1) during xfer.ngx fetch_all", family = "ngx-w9" }
+  local case = { w = "W9", mode = "ngx",
+                 variant = string.format("/ping latency, %d s, while fetch_all 4 × 100 MiB runs in a loop", secs) }
+  local r = { case = case, client = cl }
+  local fail_out
+  -- once: the bulk answers 4 × 100 MiB, and one more copy of a body timed
+  local body, bout = http_get(FAN.port, "/bulk/xfer?copy=1")
+  local got, copy_ms = (body or ""):match("^(%d+) ([%d.%-e]+)")
+  if got ~= tostring(BULK) then
+    fail_out = "GET /bulk/xfer: expected 200 and " .. BULK .. ", got:\n" .. (body or bout or ""):sub(1, 500) ..
+               "\n--- fan-out error.log:\n" .. fan_log_tail()
+  end
+  -- the idle worker's ping latency, for reference (and wrk's warm-up)
+  local base = wrk_latency(run(string.format("%s -t 60 -- wrk -t1 -c1 -d1s --latency %s", PSTAT,
+                                                q("http://127.0.0.1:" .. FAN.port .. "/ping"))))
+  -- the bulk loop in the background
+  local stopf, blog, pidf = TMP .. "/w9-stop", TMP .. "/w9-bulk.log", TMP .. "/w9-bulk.pid"
+  write_file(TMP .. "/w9-bulk.sh", string.format([[
+echo $$ > %s
+while [ ! -e %s ]; do
+  s=$(date +%%s.%%N)
+  r=$(timeout 120 bash -c 'exec 3<>/dev/tcp/127.0.0.1/%d && printf "GET /bulk/xfer HTTP/1.0
+Host: 127.0.0.1
+
+" >&3 && cat <&3' | tail -n 1)
+  echo "$s $(date +%%s.%%N) $r" >> %s
+done
+]], q(pidf), q(stopf), FAN.port, q(blog)))
+  run("rm -f " .. q(stopf) .. " " .. q(blog) .. "; bash " .. q(TMP .. "/w9-bulk.sh") .. " >/dev/null 2>&1 &")
+  run("sleep 0.3")
+  local u0, s0 = proc_cpu(FAN.pid)
+  local full = string.format("%s -t %d -- wrk -t1 -c1 -d%ds --latency %s", PSTAT, secs + 60, secs,
+                             q("http://127.0.0.1:" .. FAN.port .. "/ping"))
+  local wout = run(full)
+  run("touch " .. q(stopf))
+  local bpid = capture("cat " .. q(pidf))
+  for _ = 1, 1200 do
+    if bpid == "" or not select(2, run("kill -0 " .. bpid)) then break end
+    run("sleep 0.1")
+  end
+  local u1, s1 = proc_cpu(FAN.pid)
+  raw_n = raw_n + 1
+  local blines = capture("cat " .. q(blog))
+  write_file(string.format("%s/%03d-W9-ngx.txt", RAW, raw_n), full .. "\n" .. wout .. "\n--- bulk loop:\n" .. blines)
+  local rounds, good, secs_bulk = 0, 0, 0
+  for line in blines:gmatch("[^\n]+") do
+    local t0, t1, n = line:match("^(%S+) (%S+) (%d*)")
+    rounds = rounds + 1
+    if n == tostring(BULK) then
+      good = good + 1
+      secs_bulk = secs_bulk + (tonumber(t1) - tonumber(t0))
+    end
+  end
+  local L = wrk_latency(wout)
+  if not L.n or not L.max or L.bad > 0 or good ~= rounds or rounds == 0 then
+    fail_out = (fail_out and fail_out .. "\n" or "") .. (full .. "\n" .. wout):sub(-1500) ..
+               "\n--- bulk loop (start end bytes):\n" .. blines:sub(-600) .. "\n--- fan-out error.log:\n" .. fan_log_tail()
+  end
+  case.n = 4 * rounds
+  r.rec = { requests = 4 * rounds, ok = 4 * good, bytes = good * BULK, wall_s = secs_bulk > 0 and secs_bulk or nil,
+            cpu_s = u1 and ((u1 - u0) + (s1 - s0)) / CLK_TCK, user_s = u1 and (u1 - u0) / CLK_TCK,
+            maxrss_kb = proc_hwm(FAN.pid), status = 0, hb_kind = "ping", hb_n = L.n,
+            hb_max_ms = L.max, hb_p99_ms = L.p99, hb_p50_ms = L.p50,
+            base = base, copy_ms = tonumber(copy_ms), pings = L.n }
+  if fail_out then
+    r.failed = true
+    failures[#failures + 1] = { case = case, client = cl, cmd = full, tail = fail_out }
+  end
+  log("W9 ngx-w9 /ping: %s pings, p50 %s ms, p99 %s ms, max %s ms (idle worker: p99 %s, max %s ms); bulk %d rounds ok of %d",
+      tostring(L.n), fmt_num(L.p50, 3), fmt_num(L.p99, 3), fmt_num(L.max, 3), fmt_num(base.p99, 3), fmt_num(base.max, 3), good, rounds)
+  results[#results + 1] = r
+  stop_fanout()
+end
+
+------------------------------------------------------------------------------
 -- derived metrics, ratios, targets
 ------------------------------------------------------------------------------
 -- W7 (idle mode): the cheapest eighth of the sequential phase, which the
@@ -1034,6 +1184,38 @@ local function judge(results, lbest)
         r.note = (r.note and r.note .. "; " or "") .. string.format("whole phase %s µs/req", fmt_num(whole))
       end
     end
+    if c.w == "W9" and r.rec then
+      local b = r.rec
+      local parts = {}
+      if b.hb_max_ms and b.hb_max_ms >= 0 then
+        local what = ({ timer = "heartbeat gaps", write = "gaps between write callbacks (no timer can go on run()'s loop)",
+                        ping = "/ping latency" })[b.hb_kind or "timer"]
+        parts[#parts + 1] = string.format("%s: worst **%s ms**, p99 %s ms, p50 %s ms (%s)", what,
+          fmt_num(b.hb_max_ms, 2), fmt_num(b.hb_p99_ms, 2), fmt_num(b.hb_p50_ms, 2), fmt_int(b.hb_n))
+      end
+      if b.act_max_ms and b.act_max_ms >= 0 then
+        parts[#parts + 1] = string.format("longest socket_action %s ms, %s involuntary context switches",
+          fmt_num(b.act_max_ms, 2), fmt_int(b.nivcsw))
+      end
+      if b.bytes and b.wall_s and b.wall_s > 0 then
+        r.gbps = b.bytes / 1e9 / b.wall_s
+        parts[#parts + 1] = string.format("bulk %s GB/s", fmt_num(r.gbps, 2))
+        if b.cpu_s then parts[#parts + 1] = string.format("CPU %s s/GB", fmt_num(b.cpu_s / (b.bytes / 1e9), 3)) end
+      end
+      if b.hb_kind == "ping" then
+        if b.base then
+          parts[#parts + 1] = string.format("idle worker's /ping: p99 %s ms, worst %s ms", fmt_num(b.base.p99, 2), fmt_num(b.base.max, 2))
+        end
+        parts[#parts + 1] = "GB/s: the bulk requests' bytes over their time; CPU: the worker's over the wrk run and the last bulk request, pings included"
+        if b.copy_ms then parts[#parts + 1] = string.format("one ffi.string copy of a 100 MiB body (as fetch_all makes for each result): %s ms", fmt_num(b.copy_ms, 0)) end
+      end
+      local ref = by[case_key(c)] and by[case_key(c)]["uvrun-curl"]
+      if ref and ref ~= r and ref.rec and ref.rec.hb_max_ms and b.hb_kind ~= "ping" then
+        parts[#parts + 1] = string.format("libcurl (uv_run_bench): worst %s ms, p99 %s ms", fmt_num(ref.rec.hb_max_ms, 2), fmt_num(ref.rec.hb_p99_ms, 2))
+      end
+      if ref and ref.cpu_req and r.cpu_req and b.hb_kind ~= "ping" then r.ratio = r.cpu_req / ref.cpu_req end
+      r.note = table.concat(parts, "; ")
+    end
     if r.rec and r.rec.whole_process then
       r.note = (r.note and r.note .. "; " or "") .. "CPU of the whole process"
     end
@@ -1112,6 +1294,33 @@ local function judge(results, lbest)
           "no result for one of the two handlers (see Failed runs)", x or c)
     end
   end
+  -- W9: worst gap ≤ 5 ms for xfer's drivers (not judged: the libcurl
+  -- reference, and run()'s write-callback gaps, which are no heartbeat)
+  for _, r in ipairs(results) do
+    local b = r.rec
+    if r.case.w == "W9" and b and b.hb_max_ms and b.hb_max_ms >= 0 and r.client.family ~= "libcurl-ref" then
+      if b.hb_kind == "write" then
+        r.target = "not judged: no timer on run()'s loop"
+      elseif not r.failed then
+        add(string.format("W9 worst %s ≤ 5 ms (%s)", b.hb_kind == "ping" and "/ping latency" or "heartbeat gap", r.client.id),
+            b.hb_max_ms <= 5, string.format("%s ms (p99 %s ms)", fmt_num(b.hb_max_ms, 2), fmt_num(b.hb_p99_ms, 2)), r)
+      end
+    end
+  end
+  -- W1: uv_run returns by itself (xfer through the compat header)
+  for _, r in ipairs(results) do
+    if r.case.w == "W1" and r.client.id == "uvrun-xfer" and r.rec and r.rec.uv_returned then
+      add("W1 uv_run returns by itself (uvrun-xfer)", r.rec.uv_returned == 1 and not r.failed,
+          r.rec.uv_returned == 1 and string.format("%s ms after the last completion", fmt_num(r.rec.return_ms, 3)) or "no: stopped by the watchdog", r)
+      if r.rec.sockcb_warm and r.rec.sockcb_warm >= 0 then
+        add("W1 0 sockcb/req warm (uvrun-xfer)", r.rec.sockcb_warm == 0, fmt_num(r.sockcb_req, 4), r)
+      end
+    end
+    if r.case.w == "W1" and r.client.id == "uvrun-curl" and r.rec and r.rec.uv_returned then
+      r.note = (r.note and r.note .. "; " or "") .. (r.rec.uv_returned == 1 and
+        string.format("uv_run returned by itself %s ms after the last completion", fmt_num(r.rec.return_ms, 3)) or "uv_run did not return by itself")
+    end
+  end
   -- W1: how much of each client's CPU the kernel floor already is
   for _, r in ipairs(results) do
     if r.case.w == "W1" and r.client.id == "raw-floor" and r.cpu_req and not r.failed then
@@ -1162,7 +1371,7 @@ local function fidelity(results)
   end
   local pairs_n = 0
   for _, r in ipairs(results) do
-    local other = ({ ["compat-uv"] = "curl-uv", ["compat-poll"] = "curl-poll" })[r.client.id]
+    local other = ({ ["compat-uv"] = "curl-uv", ["compat-poll"] = "curl-poll", ["uvrun-xfer"] = "uvrun-curl" })[r.client.id]
     local o = other and by[case_key(r.case) .. "|" .. other]
     if o and r.rec and o.rec then
       pairs_n = pairs_n + 1
@@ -1195,14 +1404,14 @@ local function table_md(results)
   L[#L + 1] = "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"
   for _, r in ipairs(results) do
     local rec = r.rec or {}
-    local n = (r.client.family == "floor" or r.case.mode == "idle" or r.case.w == "W8") and rec.requests or r.case.n
+    local n = (r.client.family == "floor" or r.case.mode == "idle" or r.case.w == "W8" or r.case.mode == "ngx") and rec.requests or r.case.n
     L[#L + 1] = string.format("| %s | %s | %s | %s / %s%s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |",
       r.case.w, r.case.variant, r.client.label,
       fmt_int(rec.ok), fmt_int(n), r.failed and " **FAIL**" or "",
       fmt_num(r.cpu_req, 2), fmt_num(r.user_req, 2), fmt_num(rec.wall_s, 3), fmt_int(r.rps),
       rec.maxrss_kb and fmt_num(rec.maxrss_kb / 1024, 1) or "-",
       fmt_num(r.syscalls, 2), fmt_num(r.sockcb_req, 4),
-      (r.client.family == "libcurl" or r.client.family == "ngx-cosocket") and (r.ratio and fmt_num(r.ratio) .. "×" or "-") or (r.ratio and ("**" .. fmt_num(r.ratio) .. "×**") or "-"),
+      (r.client.family == "libcurl" or r.client.family == "libcurl-ref" or r.client.family == "ngx-cosocket") and (r.ratio and fmt_num(r.ratio) .. "×" or "-") or (r.ratio and ("**" .. fmt_num(r.ratio) .. "×**") or "-"),
       r.note or "", r.target or "")
   end
   return table.concat(L, "\n")
@@ -1270,6 +1479,22 @@ local function main()
       log("%s: %s", W8_NOTE, W8_DETAIL)
     end
   end
+  -- W9: its client rows after W8's, then the nginx worker's row
+  if not opt.only or opt.only.W9 then
+    local rest, w9 = {}, {}
+    for _, r in ipairs(results) do
+      if r.case.w == "W9" then w9[#w9 + 1] = r else rest[#rest + 1] = r end
+    end
+    for _, r in ipairs(w9) do rest[#rest + 1] = r end
+    results = rest
+    local ok, err = pcall(run_w9_ngx, results)
+    if not ok then
+      stop_fanout()
+      W9_NOTE = "W9's nginx row did not complete"
+      W9_DETAIL = tostring(err)
+      log("%s: %s", W9_NOTE, W9_DETAIL)
+    end
+  end
   if opt.strace then
     log("syscall-counting pass (strace -c -f)")
     strace_pass(results)
@@ -1293,6 +1518,9 @@ local function main()
   doc[#doc + 1] = table_md(results) .. "\n"
   if W8_NOTE then
     doc[#doc + 1] = "**" .. W8_NOTE .. "**\n" .. (W8_DETAIL and ("\n```\n" .. W8_DETAIL .. "\n```\n") or "")
+  end
+  if W9_NOTE then
+    doc[#doc + 1] = "**" .. W9_NOTE .. "**\n" .. (W9_DETAIL and ("\n```\n" .. W9_DETAIL .. "\n```\n") or "")
   end
   doc[#doc + 1] = "## Targets (judged on xfer's own C drivers, bench/xfer_c.c; W8 on xfer's nginx module)\n"
   doc[#doc + 1] = (#T > 0 and targets_md(T) or "- (none judged in this run)") .. "\n"

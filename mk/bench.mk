@@ -21,7 +21,8 @@ BENCH_CFLAGS = -O2 -g -std=c99 -D_GNU_SOURCE -Wall -Wextra
 BENCH_XFER_LIBS = -lcares -lssl -lcrypto
 BENCH_BINS = $(BENCH_OUT)/xfer_c $(BENCH_OUT)/curl_bench-xfer \
              $(BENCH_OUT)/curl_bench-curl $(BENCH_OUT)/pstat \
-             $(BENCH_OUT)/raw_floor
+             $(BENCH_OUT)/raw_floor $(BENCH_OUT)/uv_run_bench-xfer \
+             $(BENCH_OUT)/uv_run_bench-curl
 
 .PHONY: bench bench-build
 
@@ -61,6 +62,17 @@ $(BENCH_OUT)/curl_bench-xfer: bench/curl_bench.c bench/bench_util.h csrc/xfer.h 
 
 # The same client against Debian's libcurl.
 $(BENCH_OUT)/curl_bench-curl: bench/curl_bench.c bench/bench_util.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) $< -o $@ -lcurl -luv
+
+# W1's run-until-uv_run-returns row and W9's heartbeat (libcurl's API on
+# libuv, as examples/multi-uv.c): through the compat header and against
+# Debian's libcurl.
+$(BENCH_OUT)/uv_run_bench-xfer: bench/uv_run_bench.c bench/bench_util.h csrc/xfer.h csrc/compat/curl/curl.h $(BUILD)/libxfer.a
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -Icsrc/compat $< -o $@ $(BUILD)/libxfer.a $(BENCH_XFER_LIBS) -luv
+
+$(BENCH_OUT)/uv_run_bench-curl: bench/uv_run_bench.c bench/bench_util.h
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_CFLAGS) $< -o $@ -lcurl -luv
 
