@@ -55,6 +55,7 @@ local error, getmetatable, ipairs, pairs, pcall, setmetatable, tostring, type =
     error, getmetatable, ipairs, pairs, pcall, setmetatable, tostring, type
 local new_socket_poll, new_timer, stop = uv.new_socket_poll, uv.new_timer,
                                          uv.stop
+local new_check, new_idle = uv.new_check, uv.new_idle
 local loop_mode = uv.loop_mode -- nil before luv 1.33: close() then skips
                                -- the loop turn (see there)
 
@@ -125,7 +126,7 @@ local function action(self, fd, mask, in_loop)
             fail(self, running, in_loop)
             -- How many still run is not known: a timer run at the next
             -- iteration tells (and starts what the failure let start).
-            self.timer:start(0, 0, self.on_timeout)
+            self.arm(0)
             running = self.running
         elseif not running then
             -- A socket closed in this loop iteration may still have had an
@@ -197,21 +198,55 @@ function _M.attach(multi, opts)
         err = nil,
     }, Driver)
     local polls, handlers = self.polls, self.handlers
-    local timer = new_timer()
-    self.timer = timer
+    local timer, check, idle = new_timer(), new_check(), new_idle()
+    self.timer, self.uv_check, self.uv_idle = timer, check, idle
 
     -- The loop's timer fired: a timer run of the multi handle.
     local function on_timeout() act(self, SOCKET_TIMEOUT, 0) end
     self.on_timeout = on_timeout
+    -- The deferred 0 ms timer (see arm): this iteration's I/O is polled.
+    local function on_check()
+        check:stop()
+        idle:stop()
+        act(self, SOCKET_TIMEOUT, 0)
+    end
+    local function noop() end
 
-    -- (2) xfer's timer callback: only arm the loop's timer.
-    multi:setopt_timerfunction(function(ms)
+    -- Arms the multi handle's timer on the loop: ms >= 0, or -1 to stop it.
+    --
+    -- 0 ms ("as soon as possible") is never a 0 ms uv timer. libuv up to
+    -- 1.44 (Debian 12's) runs a timer started with 0 ms from inside its own
+    -- callback again in the same pass over the timers, before any I/O is
+    -- polled; xfer asks for 0 from inside socket_action(SOCKET_TIMEOUT)
+    -- whenever work continues through the timer (an unpaused transfer,
+    -- bytes left over after a turn's read budget, transfers started by a
+    -- callback), so such work would starve every socket and every other
+    -- handle of the program. A 0 ms request goes to a check handle instead,
+    -- which runs after this loop iteration has polled for I/O, with an idle
+    -- handle armed beside it so that the poll does not block (libuv polls
+    -- with a zero timeout while an idle handle is active). Unlike libcurl's
+    -- multi-uv.c, which turns 0 into 1 ms, this adds no latency: each turn
+    -- of work continued through the timer costs one loop iteration, not a
+    -- millisecond.
+    local function arm(ms)
         if ms < 0 then
             timer:stop()
+            check:stop()
+            idle:stop()
+        elseif ms == 0 then
+            timer:stop()
+            check:start(on_check)
+            idle:start(noop)
         else
+            check:stop()
+            idle:stop()
             timer:start(ms, 0, on_timeout)
         end
-    end)
+    end
+    self.arm = arm
+
+    -- (2) xfer's timer callback: only arm the loop's timer.
+    multi:setopt_timerfunction(arm)
 
     -- (1) xfer's socket callback: one poll handle per socket.
     multi:setopt_socketfunction(function(_, fd, what)
@@ -299,7 +334,9 @@ function Driver:close()
         self.polls[fd], self.handlers[fd] = nil, nil
         if not p:is_closing() then p:close() end
     end
-    if not self.timer:is_closing() then self.timer:close() end
+    for _, h in ipairs({ self.timer, self.uv_check, self.uv_idle }) do
+        if not h:is_closing() then h:close() end
+    end
     -- A closed handle is freed by the loop's next iteration; luv 1.44
     -- crashes at exit on one that never got it. Outside the loop, run that
     -- iteration now (without blocking). Inside, the loop does it anyway.
