@@ -23,7 +23,8 @@
 --     connection stays watched for reading without further calls.
 --  2. timerfunction(ms): xfer says when it next needs a call, whatever the
 --     sockets do (timeouts, starting transfers that were just added: 0 ms).
---     -1 means no timer. Only (re)arm the loop's timer here: never call
+--     -1 means no timer (0 ms: see alarm() below for libuv 1.44's trap).
+--     Only (re)arm the loop's timer here: never call
 --     socket_action from inside this callback (or the socket callback); the
 --     multi handle refuses it (RECURSIVE_API_CALL) -- libcurl's rule.
 --  3. When a socket is ready: socket_action(fd, CSELECT_IN/OUT/ERR). When
@@ -165,6 +166,63 @@ local function act(self, fd, mask)
     end
 end
 
+-- alarm(cb) -> an alarm: alarm:arm(ms) calls cb() once, ms milliseconds
+-- from now (0: as soon as the loop has polled for I/O; -1: never, it is
+-- stopped); a new arm replaces the last. alarm:close() frees its handles.
+--
+-- 0 ms ("as soon as possible") is never a 0 ms uv timer. libuv up to 1.44
+-- (Debian 12's) runs a timer started with 0 ms from inside its own callback
+-- again in the same pass over the timers, before any I/O is polled; xfer
+-- asks for 0 from inside socket_action(SOCKET_TIMEOUT) whenever work
+-- continues through the timer (an unpaused transfer, bytes left over after
+-- a turn's read budget, transfers started by a callback), so such work
+-- would starve every socket and every other handle of the program. A 0 ms
+-- alarm arms a check handle instead, which runs after this loop iteration
+-- has polled for I/O, with an idle handle beside it so that the poll does
+-- not block (libuv polls with a zero timeout while an idle handle is
+-- active). Unlike libcurl's multi-uv.c, which turns 0 into 1 ms, this adds
+-- no latency: each turn of work continued through the timer costs one loop
+-- iteration, not a millisecond.
+local Alarm = {}
+Alarm.__index = Alarm
+
+local function noop() end
+
+function _M.alarm(cb)
+    local self = setmetatable({ timer = new_timer(), check = new_check(),
+                                idle = new_idle() }, Alarm)
+    local check, idle = self.check, self.idle
+    self.on_check = function()
+        check:stop()
+        idle:stop()
+        cb()
+    end
+    self.cb = cb
+    return self
+end
+
+function Alarm:arm(ms)
+    if ms < 0 then
+        self.timer:stop()
+        self.check:stop()
+        self.idle:stop()
+    elseif ms == 0 then
+        self.timer:stop()
+        self.check:start(self.on_check)
+        self.idle:start(noop)
+    else
+        self.check:stop()
+        self.idle:stop()
+        self.timer:start(ms, 0, self.cb)
+    end
+end
+
+function Alarm:close()
+    for _, h in ipairs({ self.timer, self.check, self.idle }) do
+        if not h:is_closing() then h:close() end
+    end
+end
+
 -- attach(multi, opts) -> driver. opts (all optional):
 --   on_done(easy, ok, err)  each finished transfer, from info_read (without
 --                           it, the messages stay for multi:info_read())
@@ -198,51 +256,13 @@ function _M.attach(multi, opts)
         err = nil,
     }, Driver)
     local polls, handlers = self.polls, self.handlers
-    local timer, check, idle = new_timer(), new_check(), new_idle()
-    self.timer, self.uv_check, self.uv_idle = timer, check, idle
 
     -- The loop's timer fired: a timer run of the multi handle.
     local function on_timeout() act(self, SOCKET_TIMEOUT, 0) end
     self.on_timeout = on_timeout
-    -- The deferred 0 ms timer (see arm): this iteration's I/O is polled.
-    local function on_check()
-        check:stop()
-        idle:stop()
-        act(self, SOCKET_TIMEOUT, 0)
-    end
-    local function noop() end
-
-    -- Arms the multi handle's timer on the loop: ms >= 0, or -1 to stop it.
-    --
-    -- 0 ms ("as soon as possible") is never a 0 ms uv timer. libuv up to
-    -- 1.44 (Debian 12's) runs a timer started with 0 ms from inside its own
-    -- callback again in the same pass over the timers, before any I/O is
-    -- polled; xfer asks for 0 from inside socket_action(SOCKET_TIMEOUT)
-    -- whenever work continues through the timer (an unpaused transfer,
-    -- bytes left over after a turn's read budget, transfers started by a
-    -- callback), so such work would starve every socket and every other
-    -- handle of the program. A 0 ms request goes to a check handle instead,
-    -- which runs after this loop iteration has polled for I/O, with an idle
-    -- handle armed beside it so that the poll does not block (libuv polls
-    -- with a zero timeout while an idle handle is active). Unlike libcurl's
-    -- multi-uv.c, which turns 0 into 1 ms, this adds no latency: each turn
-    -- of work continued through the timer costs one loop iteration, not a
-    -- millisecond.
-    local function arm(ms)
-        if ms < 0 then
-            timer:stop()
-            check:stop()
-            idle:stop()
-        elseif ms == 0 then
-            timer:stop()
-            check:start(on_check)
-            idle:start(noop)
-        else
-            check:stop()
-            idle:stop()
-            timer:start(ms, 0, on_timeout)
-        end
-    end
+    local alarm = _M.alarm(on_timeout)
+    self.alarm = alarm
+    local function arm(ms) alarm:arm(ms) end
     self.arm = arm
 
     -- (2) xfer's timer callback: only arm the loop's timer.
@@ -305,6 +325,13 @@ function Driver:run()
     return self:check()
 end
 
+-- driver:_fail(err): keeps err for run()/check() and stops the loop, as
+-- for an error of the driver's own callbacks (for xfer.coro's luv
+-- callbacks, which share the driver's error reporting).
+function Driver:_fail(err)
+    fail(self, err, true)
+end
+
 -- driver:check() -> true, or raises the error kept from a callback (and
 -- forgets it). For programs that run the loop themselves.
 function Driver:check()
@@ -334,9 +361,7 @@ function Driver:close()
         self.polls[fd], self.handlers[fd] = nil, nil
         if not p:is_closing() then p:close() end
     end
-    for _, h in ipairs({ self.timer, self.uv_check, self.uv_idle }) do
-        if not h:is_closing() then h:close() end
-    end
+    self.alarm:close()
     -- A closed handle is freed by the loop's next iteration; luv 1.44
     -- crashes at exit on one that never got it. Outside the loop, run that
     -- iteration now (without blocking). Inside, the loop does it anyway.
