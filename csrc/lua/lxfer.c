@@ -315,6 +315,13 @@ void lxfer_setupper(lua_State *L, const char *prefix, const char *name,
 
 /* ---- module functions and constants ---- */
 
+/* now_ms() -> milliseconds of a monotonic clock (libuv's hrtime), for
+ * deadlines in Lua (the coroutine layer's sleep). */
+static int l_now_ms(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)(uv_hrtime() / 1000000u));
+  return 1;
+}
+
 static int l_version(lua_State *L) {
   lua_pushstring(L, xfer_version());
   return 1;
@@ -360,6 +367,7 @@ static const luaL_Reg funcs[] = {
   {"easy_codename", l_easy_codename},
   {"multi_codename", l_multi_codename},
   {"fs_create", lxfer_fs_create},
+  {"now_ms", l_now_ms},
   {NULL, NULL}
 };
 

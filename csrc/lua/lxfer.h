@@ -84,6 +84,8 @@ struct lxfer_multi {
   int in_run;                /* inside run() */
   uv_loop_t *loop;           /* run()'s loop, made on first use */
   xfer_uv *uv;               /* the driver on it, while no Lua fn is set */
+  uv_timer_t *wake;          /* m:wake(ms) on run()'s loop, made on use */
+  int on_wake;               /* registry ref: run{on_wake=} while it runs */
 };
 
 
@@ -91,7 +93,7 @@ struct lxfer_multi {
  * C function (kept in the registry) runs them all under lua_pcall. */
 enum {
   LXFER_CALL_WRITE, LXFER_CALL_HEADER, LXFER_CALL_READ, LXFER_CALL_XFERINFO,
-  LXFER_CALL_SOCKET, LXFER_CALL_TIMER, LXFER_CALL_DONE
+  LXFER_CALL_SOCKET, LXFER_CALL_TIMER, LXFER_CALL_DONE, LXFER_CALL_WAKE
 };
 
 struct lxfer_call {

@@ -927,12 +927,24 @@ static int easy_take_header_block(lua_State *L) {
 
 /* easy:pause(bits): xfer.PAUSE_RECV, PAUSE_SEND, PAUSE_ALL or PAUSE_CONT;
  * from any callback or from outside.  Returns the easy, or raises on bits
- * that are none of those (BAD_FUNCTION_ARGUMENT, a misuse). */
+ * that are none of those (BAD_FUNCTION_ARGUMENT, a misuse).
+ * A change of pause arms the transfer's timer, so the core may call the
+ * multi's timer callback from inside: that is a call into the multi
+ * handle like any other (callbacks run on this thread, and an error of
+ * theirs is raised here).  From a luv timer, say, no call is in progress,
+ * and a Lua timer function would otherwise find no thread to run on. */
 static int easy_pause(lua_State *L) {
   struct lxfer_easy *e = lxfer_checkeasy(L, 1);
   lua_Integer bits = lxfer_checkint(L, 2);
-  if (bits < 0 || bits > XFERPAUSE_ALL ||
-      xfer_easy_pause(e->h, (int)bits) != XFERE_OK)
+  struct lxfer_ctx *ctx = e->ctx;
+  struct lxfer_frame f;
+  XFERcode rc;
+  if (bits < 0 || bits > XFERPAUSE_ALL)
+    return luaL_argerror(L, 2, "not a combination of xfer.PAUSE_*");
+  if (ctx) lxfer_enter(ctx, L, &f);
+  rc = xfer_easy_pause(e->h, (int)bits);
+  if (ctx) lxfer_leave(ctx, L, &f);
+  if (rc != XFERE_OK)
     return luaL_argerror(L, 2, "not a combination of xfer.PAUSE_*");
   lua_settop(L, 1);
   return 1;

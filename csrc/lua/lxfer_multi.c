@@ -99,6 +99,21 @@ static void uv_done(XFER *h, XFERcode result, void *ud) {
   if (c.e) lxfer_call(&m->ctx, &c); /* an error stops run() */
 }
 
+/* run()'s wake timer fired: on_wake(), from the loop, outside every
+ * transfer callback.  A true result stops run() (its caller knows that
+ * nothing it waits for is in progress). */
+static void wake_cb(uv_timer_t *t) {
+  struct lxfer_multi *m = t->data;
+  struct lxfer_call c;
+  if (!m->in_run || m->on_wake == LUA_NOREF || !m->uv) return;
+  memset(&c, 0, sizeof(c));
+  c.kind = LXFER_CALL_WAKE;
+  c.fn = m->on_wake;
+  c.m = m;
+  lxfer_call(&m->ctx, &c); /* an error stops run() */
+  if (c.abort && m->uv) xfer_uv_stop(m->uv);
+}
+
 /* ---- their protected bodies ---- */
 
 /* Pushes the multi's user value table T. */
@@ -154,6 +169,11 @@ int lxfer_multi_body(lua_State *L, struct lxfer_call *c) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, c->fn);
     lua_pushinteger(L, (lua_Integer)c->v[0]);
     lua_call(L, 1, 0);
+    break;
+  case LXFER_CALL_WAKE: /* on_wake() -> true: stop run() */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->fn);
+    lua_call(L, 0, 1);
+    c->abort = lua_toboolean(L, -1);
     break;
   default: { /* LXFER_CALL_DONE: on_done(easy, ok, err) */
     int n;
@@ -217,8 +237,11 @@ void lxfer_multi_detach_easy(lua_State *L, struct lxfer_multi *m,
   if (pushed) lua_pop(L, 1);
 }
 
+static void free_handle(uv_handle_t *h) { free(h); }
+
 /* Stops run()'s driver and frees its handles (the loop stays for later). */
 static void drop_uv(struct lxfer_multi *m) {
+  if (m->wake) uv_timer_stop(m->wake); /* uv_run below must not wait */
   if (!m->uv) return;
   xfer_uv_close(m->uv);
   m->uv = NULL;
@@ -236,9 +259,14 @@ static void multi_close(lua_State *L, struct lxfer_multi *m) {
   unref(L, &m->timerfn);
   unref(L, &m->on_done);
   while (m->easies) lxfer_multi_detach_easy(L, m, m->easies, 0);
+  unref(L, &m->on_wake);
   drop_uv(m);
   xfer_multi_cleanup(m->h);
   m->h = NULL;
+  if (m->wake) {
+    uv_close((uv_handle_t *)m->wake, free_handle);
+    m->wake = NULL;
+  }
   if (m->loop) {
     uv_run(m->loop, UV_RUN_DEFAULT);
     uv_loop_close(m->loop);
@@ -578,7 +606,7 @@ static int multi_get_handles(lua_State *L) {
 
 /* ---- run(): the built-in libuv loop ---- */
 
-static int make_uv(lua_State *L, struct lxfer_multi *m) {
+static int make_loop(struct lxfer_multi *m) {
   if (!m->loop) {
     if (!(m->loop = malloc(sizeof(*m->loop)))) return UV_ENOMEM;
     if (uv_loop_init(m->loop)) {
@@ -587,6 +615,12 @@ static int make_uv(lua_State *L, struct lxfer_multi *m) {
       return UV_ENOMEM;
     }
   }
+  return 0;
+}
+
+static int make_uv(lua_State *L, struct lxfer_multi *m) {
+  int rc;
+  if ((rc = make_loop(m)) != 0) return rc;
   (void)L;
   if (m->uv) return 0;
   if (!(m->uv = xfer_uv_new(m->loop, m->h))) return UV_ENOMEM;
@@ -594,6 +628,33 @@ static int make_uv(lua_State *L, struct lxfer_multi *m) {
   m->in_sockcb++;
   xfer_multi_reannounce(m->h);
   m->in_sockcb--;
+  return 0;
+}
+
+/* wake(ms): arms run()'s wake timer: ms from now (0: the next turn of the
+ * loop; -1 stops it), run{on_wake = fn} calls fn() from the loop, never
+ * inside a transfer's callback, and stops when fn returns true.  One
+ * timer: a new wake replaces the last.  It fires only while run() runs
+ * (a wake due earlier fires at the start of the next run()); it keeps
+ * run()'s loop alive while armed.  Allowed from anywhere, callbacks
+ * included: it only arms a timer.  For schedulers built on run() (the
+ * coroutine layer's sleep and streaming). */
+static int multi_wake(lua_State *L) {
+  struct lxfer_multi *m = checkmulti(L, 1);
+  lua_Integer ms = lxfer_checkint(L, 2);
+  if (make_loop(m) != 0) return luaL_error(L, "not enough memory");
+  if (!m->wake) {
+    if (!(m->wake = malloc(sizeof(*m->wake))))
+      return luaL_error(L, "not enough memory");
+    uv_timer_init(m->loop, m->wake);
+    m->wake->data = m;
+  }
+  if (ms < 0) {
+    uv_timer_stop(m->wake);
+  } else {
+    uv_update_time(m->loop); /* cached per iteration, stale between runs */
+    uv_timer_start(m->wake, wake_cb, (uint64_t)ms, 0);
+  }
   return 0;
 }
 
@@ -612,7 +673,13 @@ static int multi_run(lua_State *L) {
     if (!lua_isnil(L, -1) && !lxfer_iscallable(L, -1))
       luaL_argerror(L, 2, lua_pushfstring(L, "field 'on_done' must be a "
                     "function, got %s", luaL_typename(L, -1)));
+    lua_getfield(L, 2, "on_wake");
+    if (!lua_isnil(L, -1) && !lxfer_iscallable(L, -1))
+      luaL_argerror(L, 2, lua_pushfstring(L, "field 'on_wake' must be a "
+                    "function, got %s", luaL_typename(L, -1)));
+    lua_insert(L, -2); /* on_done on top */
   } else {
+    lua_pushnil(L);
     lua_pushnil(L);
   }
   if (m->in_run || m->in_sockcb || m->ctx.incb)
@@ -628,7 +695,11 @@ static int multi_run(lua_State *L) {
   if (!lua_isnil(L, -1)) {
     m->on_done = luaL_ref(L, LUA_REGISTRYINDEX);
     xfer_uv_on_done(m->uv, uv_done, m);
+  } else {
+    lua_pop(L, 1);
   }
+  if (!lua_isnil(L, -1)) m->on_wake = luaL_ref(L, LUA_REGISTRYINDEX);
+  else lua_pop(L, 1);
   lxfer_enter(&m->ctx, L, &f);
   m->in_run = 1;
   m->ctx.uv = m->uv;
@@ -637,6 +708,7 @@ static int multi_run(lua_State *L) {
   m->ctx.uv = NULL;
   xfer_uv_on_done(m->uv, NULL, NULL);
   unref(L, &m->on_done);
+  unref(L, &m->on_wake);
   lxfer_leave(&m->ctx, L, &f);
   if (rc > 0) return lxfer_mfail(L, (XFERMcode)rc);
   if (rc < 0) {
@@ -656,7 +728,7 @@ int lxfer_multi_new(lua_State *L) {
   lua_settop(L, 1); /* the options (or nil) stay at 1 */
   m = lxfer_newudata(L, sizeof(*m));
   memset(m, 0, sizeof(*m));
-  m->sockfn = m->timerfn = m->on_done = LUA_NOREF;
+  m->sockfn = m->timerfn = m->on_done = m->on_wake = LUA_NOREF;
   m->ctx.err = LUA_NOREF;
   luaL_setmetatable(L, LXFER_MULTI_MT);
   lua_createtable(L, 1, 2);
@@ -688,6 +760,7 @@ static const luaL_Reg methods[] = {
   {"assign", multi_assign},
   {"get_handles", multi_get_handles},
   {"run", multi_run},
+  {"wake", multi_wake},
   {"close", multi_close_m},
   {NULL, NULL}
 };

@@ -17,7 +17,7 @@
 local core = require "xfer.core"
 local headers = require "xfer.headers"
 
-local format, match = string.format, string.match
+local find, format, match = string.find, string.format, string.match
 local concat = table.concat
 local error, getmetatable, ipairs, next, pairs, pcall, setmetatable, tostring,
       type = error, getmetatable, ipairs, next, pairs, pcall, setmetatable,
@@ -28,7 +28,8 @@ local Unparsed, from_block = headers.Unparsed, headers.from_block
 local _M = { version = "0.1.0" }
 
 -- Keys of a request table that are not easy options.
-local RESERVED = { url = true, method = true, headers = true, body = true }
+local RESERVED = { url = true, method = true, headers = true, body = true,
+                   stream = true }
 local DEFAULT_CONNECTIONS = 16
 local EMPTY = {}
 
@@ -120,6 +121,110 @@ local function new_slot(with_headers)
 end
 _M.new_slot = new_slot
 
+-- How a body that is not a string is read: "call" for a function (or a
+-- callable object), "read" for an object with a read method (a file
+-- handle, ...), or nil.
+local function source_kind(b)
+    local t = type(b)
+    if t == "function" then return "call" end
+    if t ~= "table" and t ~= "userdata" then return nil end
+    local mt = getmetatable(b)
+    if type(mt) == "table" and mt.__call ~= nil then return "call" end
+    local ok, r = pcall(function() return b.read end)
+    if ok and (type(r) == "function"
+               or (type(getmetatable(r)) == "table" and getmetatable(r).__call)) then
+        return "read"
+    end
+    return nil
+end
+
+-- The read callback for a body function or reader: src(room) or
+-- src:read(room) gives a chunk (a longer one is sent over the next calls),
+-- "" for nothing yet (asked again), nil at the end, or nil, err: the
+-- transfer stops (ABORTED_BY_CALLBACK).
+local function source_reader(src, kind)
+    return function(room)
+        for _ = 1, 1000 do
+            local chunk, err
+            if kind == "read" then
+                chunk, err = src:read(room)
+            else
+                chunk, err = src(room)
+            end
+            if chunk == nil then
+                if err ~= nil then return false end
+                return nil
+            end
+            if type(chunk) ~= "string" then
+                error("the request body's reader returned a " .. type(chunk)
+                      .. " (expected a string, or nil at the end)", 0)
+            end
+            if chunk ~= "" then return chunk end
+        end
+        error("the request body's reader returned \"\" 1000 times in a row", 0)
+    end
+end
+
+-- A method name: an HTTP token (RFC 9110).
+local METHOD = "^[%w!#$%%&'*+.^_`|~-]+$"
+
+local SIZE_OPTS = { "infilesize", "infilesize_large", "postfieldsize",
+                    "postfieldsize_large" }
+
+-- The method and the easy options of a body from a function, a reader or
+-- the readfunction option: with any method; POST as libcurl's POST from a
+-- read callback (post), every other method as an upload (upload and
+-- customrequest). Sent chunked, unless the size is given (infilesize,
+-- postfieldsize, or a Content-Length header, which xfer then checks).
+-- nil, msg when the request cannot be sent as asked.
+local function streamed_body(req, o)
+    local body, rf = req.body, req.readfunction
+    if body ~= nil and rf ~= nil then
+        return nil, "give the body as 'body' or as 'readfunction', not both"
+    end
+    if req.postfields ~= nil or req.copypostfields ~= nil then
+        return nil, "'postfields' and a body function cannot both be the body"
+    end
+    local method = req.method
+    if method == nil then method = req.customrequest end
+    if method == nil then
+        if req.upload and req.upload ~= 0 then method = "PUT" else method = "POST" end
+    end
+    if type(method) ~= "string" or not find(method, METHOD) then
+        return nil, "field 'method' must be a method name, got "
+                    .. (type(method) == "string" and format("%q", method) or type(method))
+    end
+    if method == "HEAD" or (req.nobody and req.nobody ~= 0) then
+        return nil, "a HEAD request has no body"
+    end
+    if req.httpget and req.httpget ~= 0 then
+        return nil, "'httpget' asks for no body, but a body is given"
+    end
+    local size
+    for _, k in ipairs(SIZE_OPTS) do
+        if o[k] ~= nil then
+            if size ~= nil and size ~= o[k] then
+                return nil, "the body's size is given twice, differently"
+            end
+            size = o[k]
+            o[k] = nil
+        end
+    end
+    if body ~= nil then
+        o.readfunction = source_reader(body, source_kind(body))
+    end
+    o.nobody, o.httpget = nil, nil
+    if method == "POST" then
+        o.post, o.upload, o.customrequest = true, nil, nil
+        o.postfieldsize = size
+    else
+        o.upload, o.post = true, nil
+        o.customrequest = method ~= "PUT" and method or nil
+        o.infilesize = size
+    end
+    return true
+end
+
 -- The easy options of a request table (a new table); nil, msg on misuse.
 local function build(req)
     local o = {}
@@ -128,7 +233,15 @@ local function build(req)
     end
     o.url = req.url
     local h = req.headers
-    if req.method ~= nil or req.body ~= nil then
+    local body = req.body
+    if (body ~= nil and type(body) ~= "string") or req.readfunction ~= nil then
+        if body ~= nil and not source_kind(body) then
+            return nil, "field 'body' must be a string, a function or a reader "
+                        .. "(an object with a read method), got " .. type(body)
+        end
+        local ok, msg = streamed_body(req, o)
+        if not ok then return nil, msg end
+    elseif req.method ~= nil or req.body ~= nil then
         local nobody, method, body = headers.method_and_body(req)
         if nobody == nil then return nil, method end
         o.nobody = nobody or nil
@@ -172,6 +285,17 @@ local function check(req)
     return nil
 end
 _M.check = check
+
+-- check, for the calls that do not stream (blocking request, fetch_all).
+local function check_nostream(req, where)
+    local bad = check(req)
+    if bad then return bad end
+    if type(req) == "table" and req.stream ~= nil then
+        return "field 'stream' works in xfer.request inside a task "
+               .. "(xfer.spawn), not " .. where
+    end
+    return nil
+end
 
 -- Arms slot's easy handle for req. true, or nil, msg on misuse (an unknown
 -- option, a value of the wrong type): the caller raises it, naming its own
@@ -231,7 +355,7 @@ local MAX_IDLE = 4
 
 -- request(req, lvl): lvl is the error level of the user's call.
 function _M.request(req, lvl)
-    local bad = check(req)
+    local bad = check_nostream(req, "outside a task")
     if bad then error("bad argument #1 to 'request' (" .. bad .. ")", lvl) end
     local slot
     if nidle > 0 then
@@ -301,7 +425,7 @@ function _M.check_fetch_all(list, opts, lvl)
         error("bad argument #2 to 'fetch_all' (table expected, got " .. type(opts) .. ")", lvl)
     end
     for i = 1, #list do
-        local bad = check(list[i])
+        local bad = check_nostream(list[i], "in fetch_all")
         if bad then
             error(format("bad argument #1 to 'fetch_all' (request #%d: %s)", i, bad), lvl)
         end

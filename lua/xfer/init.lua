@@ -12,7 +12,8 @@
 --   xfer.request(req)                 one request -> response | nil, err
 --   xfer.fetch_all(list, opts)        many, in parallel -> results in order
 --   xfer.spawn(fn, ...), xfer.run()   coroutines: in a task, request and
---                                     fetch_all yield instead of blocking
+--                                     fetch_all yield instead of blocking;
+--                                     xfer.sleep(s); request{ stream = true }
 --
 --   local xfer = require "xfer"
 --   local m = xfer.multi{ max_total_connections = 8 }
@@ -85,6 +86,18 @@ end
 function _M.spawn(fn, ...)
     local task = coro.default():_spawn(3, fn, ...)
     return task
+end
+
+-- xfer.sleep(seconds): suspends the task running now for seconds (a
+-- number, fractions allowed; resolution 1 ms) on its scheduler's loop
+-- timer: the loop goes on meanwhile. Raises outside a task.
+function _M.sleep(seconds)
+    local task = running_task()
+    if not task then
+        error("xfer.sleep must be called inside a task (xfer.spawn): outside one "
+              .. "there is no loop to wait on", 2)
+    end
+    task.sched:_sleep(task, seconds, 3)
 end
 
 -- xfer.run() -> true | nil, err: drives the default scheduler until every

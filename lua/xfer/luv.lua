@@ -23,7 +23,8 @@
 --     connection stays watched for reading without further calls.
 --  2. timerfunction(ms): xfer says when it next needs a call, whatever the
 --     sockets do (timeouts, starting transfers that were just added: 0 ms).
---     -1 means no timer. Only (re)arm the loop's timer here: never call
+--     -1 means no timer (0 ms: see alarm() below for libuv 1.44's trap).
+--     Only (re)arm the loop's timer here: never call
 --     socket_action from inside this callback (or the socket callback); the
 --     multi handle refuses it (RECURSIVE_API_CALL) -- libcurl's rule.
 --  3. When a socket is ready: socket_action(fd, CSELECT_IN/OUT/ERR). When
@@ -55,6 +56,7 @@ local error, getmetatable, ipairs, pairs, pcall, setmetatable, tostring, type =
     error, getmetatable, ipairs, pairs, pcall, setmetatable, tostring, type
 local new_socket_poll, new_timer, stop = uv.new_socket_poll, uv.new_timer,
                                          uv.stop
+local new_check, new_idle = uv.new_check, uv.new_idle
 local loop_mode = uv.loop_mode -- nil before luv 1.33: close() then skips
                                -- the loop turn (see there)
 
@@ -125,7 +127,7 @@ local function action(self, fd, mask, in_loop)
             fail(self, running, in_loop)
             -- How many still run is not known: a timer run at the next
             -- iteration tells (and starts what the failure let start).
-            self.timer:start(0, 0, self.on_timeout)
+            self.arm(0)
             running = self.running
         elseif not running then
             -- A socket closed in this loop iteration may still have had an
@@ -164,6 +166,63 @@ local function act(self, fd, mask)
     end
 end
 
+-- alarm(cb) -> an alarm: alarm:arm(ms) calls cb() once, ms milliseconds
+-- from now (0: as soon as the loop has polled for I/O; -1: never, it is
+-- stopped); a new arm replaces the last. alarm:close() frees its handles.
+--
+-- 0 ms ("as soon as possible") is never a 0 ms uv timer. libuv up to 1.44
+-- (Debian 12's) runs a timer started with 0 ms from inside its own callback
+-- again in the same pass over the timers, before any I/O is polled; xfer
+-- asks for 0 from inside socket_action(SOCKET_TIMEOUT) whenever work
+-- continues through the timer (an unpaused transfer, bytes left over after
+-- a turn's read budget, transfers started by a callback), so such work
+-- would starve every socket and every other handle of the program. A 0 ms
+-- alarm arms a check handle instead, which runs after this loop iteration
+-- has polled for I/O, with an idle handle beside it so that the poll does
+-- not block (libuv polls with a zero timeout while an idle handle is
+-- active). Unlike libcurl's multi-uv.c, which turns 0 into 1 ms, this adds
+-- no latency: each turn of work continued through the timer costs one loop
+-- iteration, not a millisecond.
+local Alarm = {}
+Alarm.__index = Alarm
+
+local function noop() end
+
+function _M.alarm(cb)
+    local self = setmetatable({ timer = new_timer(), check = new_check(),
+                                idle = new_idle() }, Alarm)
+    local check, idle = self.check, self.idle
+    self.on_check = function()
+        check:stop()
+        idle:stop()
+        cb()
+    end
+    self.cb = cb
+    return self
+end
+
+function Alarm:arm(ms)
+    if ms < 0 then
+        self.timer:stop()
+        self.check:stop()
+        self.idle:stop()
+    elseif ms == 0 then
+        self.timer:stop()
+        self.check:start(self.on_check)
+        self.idle:start(noop)
+    else
+        self.check:stop()
+        self.idle:stop()
+        self.timer:start(ms, 0, self.cb)
+    end
+end
+
+function Alarm:close()
+    for _, h in ipairs({ self.timer, self.check, self.idle }) do
+        if not h:is_closing() then h:close() end
+    end
+end
+
 -- attach(multi, opts) -> driver. opts (all optional):
 --   on_done(easy, ok, err)  each finished transfer, from info_read (without
 --                           it, the messages stay for multi:info_read())
@@ -197,21 +256,17 @@ function _M.attach(multi, opts)
         err = nil,
     }, Driver)
     local polls, handlers = self.polls, self.handlers
-    local timer = new_timer()
-    self.timer = timer
 
     -- The loop's timer fired: a timer run of the multi handle.
     local function on_timeout() act(self, SOCKET_TIMEOUT, 0) end
     self.on_timeout = on_timeout
+    local alarm = _M.alarm(on_timeout)
+    self.alarm = alarm
+    local function arm(ms) alarm:arm(ms) end
+    self.arm = arm
 
     -- (2) xfer's timer callback: only arm the loop's timer.
-    multi:setopt_timerfunction(function(ms)
-        if ms < 0 then
-            timer:stop()
-        else
-            timer:start(ms, 0, on_timeout)
-        end
-    end)
+    multi:setopt_timerfunction(arm)
 
     -- (1) xfer's socket callback: one poll handle per socket.
     multi:setopt_socketfunction(function(_, fd, what)
@@ -270,6 +325,13 @@ function Driver:run()
     return self:check()
 end
 
+-- driver:_fail(err): keeps err for run()/check() and stops the loop, as
+-- for an error of the driver's own callbacks (for xfer.coro's luv
+-- callbacks, which share the driver's error reporting).
+function Driver:_fail(err)
+    fail(self, err, true)
+end
+
 -- driver:check() -> true, or raises the error kept from a callback (and
 -- forgets it). For programs that run the loop themselves.
 function Driver:check()
@@ -299,7 +361,7 @@ function Driver:close()
         self.polls[fd], self.handlers[fd] = nil, nil
         if not p:is_closing() then p:close() end
     end
-    if not self.timer:is_closing() then self.timer:close() end
+    self.alarm:close()
     -- A closed handle is freed by the loop's next iteration; luv 1.44
     -- crashes at exit on one that never got it. Outside the loop, run that
     -- iteration now (without blocking). Inside, the loop does it anyway.

@@ -205,7 +205,8 @@ describe("xfer.request", function()
                function() xfer.request{ url = helper.nginx("/"), timeout_ms = "x" } end)
         raises("field 'method' must be a method name",
                function() xfer.request{ url = helper.nginx("/"), method = "GET /x" } end)
-        raises("field 'body' must be a string, got table",
+        raises("field 'body' must be a string, a function or a reader (an object "
+               .. "with a read method), got table",
                function() xfer.request{ url = helper.nginx("/"), body = {} } end)
         raises("field 'headers' must be a table, got string",
                function() xfer.request{ url = helper.nginx("/"), headers = "X: 1" } end)
