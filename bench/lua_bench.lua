@@ -13,11 +13,9 @@ Usage: lua5.4 bench/lua_bench.lua --driver D [-m win|queue] [-n N] [-c C]
 -H MS (W9, latency under bulk): a heartbeat every MS ms on the driver's
 loop, every gap between two heartbeats recorded (uv.hrtime in the
 callback), stopped at the last completion.  The luv driver gets a luv
-timer on luv's default loop, which xfer.luv runs.  multi:run() runs its own
-private libuv loop, and neither it nor the module offers a way to put a
-timer (or any other callback) on that loop; what -H records for it instead
-is every gap between two write callbacks (any transfer), the only points
-where Lua runs during run(): hb_kind=write.  fetch_all: no -H.
+timer on luv's default loop, which xfer.luv runs; multi:run() gets its
+wake timer (m:wake, run{on_wake=}) on its own loop, re-armed from on_wake.
+fetch_all: no -H.
 
 Every driver discards the body in a Lua write callback (fetch_all keeps it,
 as its users get it).  fetch_all has no queued style (it keeps a window of
@@ -26,7 +24,7 @@ clients measure, so the script says so and exits 2.
 
 Prints: requests=N ok=N bytes=N cpu_s=X wall_s=X user_s=X sys_s=X
         rss0_kb=N rss1_kb=N hwm_kb=N setup_cpu_s=X sockcb=N sockcb_warm=N
-        warm_requests=N [hb_kind=timer|write hb_n=N hb_max_ms=X
+        warm_requests=N [hb_kind=timer hb_n=N hb_max_ms=X
         hb_p99_ms=X hb_p50_ms=X]
 sockcb counts the luv driver's socket-callback calls (the script wraps the
 function xfer.luv installs; sockcb_warm and warm_requests as in
@@ -91,7 +89,7 @@ end
 local bytes, done, ok, failed = 0, 0, 0, 0
 local function on_body(s) bytes = bytes + #s end
 
--- W9's heartbeat gaps (ns), from a luv timer or between write callbacks.
+-- W9's heartbeat gaps (ns), from a timer on the driver's loop.
 local gaps, hb_last, hb_timer, hb_kind = {}, nil, nil, nil
 local hrtime = uv.hrtime
 local function beat()
@@ -103,25 +101,34 @@ if hb_ms then
     if driver == "luv" then
         hb_kind = "timer"
     elseif driver == "run" then
-        hb_kind = "write"
-        on_body = function(s)
-            bytes = bytes + #s
-            beat()
-        end
+        hb_kind = "timer" -- run()'s wake timer, see hb_start
     else
         io.stderr:write("lua_bench: no -H for " .. driver .. "\n")
         os.exit(2)
     end
 end
-local function hb_start()
+local hb_multi -- multi:run(): the heartbeat is its wake timer
+local function hb_start(m)
     hb_last = hrtime()
-    if hb_kind == "timer" then
+    if hb_kind ~= "timer" then return end
+    if driver == "run" then
+        hb_multi = m
+        m:wake(hb_ms)
+    else
         hb_timer = uv.new_timer()
         hb_timer:start(hb_ms, hb_ms, beat)
     end
 end
 local function hb_stop()
     if hb_timer then hb_timer:stop(); hb_timer:close(); hb_timer = nil end
+    if hb_multi then hb_multi:wake(-1); hb_multi = nil end
+end
+-- run{on_wake=}: one beat, and the next one armed
+local function hb_on_wake()
+    if not hb_multi then return false end
+    beat()
+    hb_multi:wake(hb_ms)
+    return false
 end
 
 -- The luv driver's socket-callback calls: the script wraps the function
@@ -239,11 +246,11 @@ else
             end
         end
     end
-    hb_start()
+    hb_start(m)
     if driver == "luv" then
         require("xfer.luv").run(m, { on_done = on_done })
     elseif driver == "run" then
-        assert(m:run { on_done = on_done })
+        assert(m:run { on_done = on_done, on_wake = hb_kind and hb_on_wake or nil })
     else
         io.stderr:write("lua_bench: unknown driver " .. driver .. "\n")
         os.exit(2)
@@ -261,9 +268,6 @@ io.stdout:write(string.format(
 io.stdout:write(string.format(" sockcb=%d sockcb_warm=%d warm_requests=%d",
     sockcb, sockcb < 0 and -1 or sockcb_warm, sockcb < 0 and -1 or warm_requests))
 if hb_kind then
-    -- write-callback gaps: the first is from the start to the first body
-    -- byte (connect and request), not a gap of the loop; leave it out
-    if hb_kind == "write" then table.remove(gaps, 1) end
     table.sort(gaps)
     local function q(p)
         if #gaps == 0 then return -1 end
