@@ -74,6 +74,11 @@ typedef struct {
     int64_t                   timer_set;      /* 1: xfer's timer is armed */
     int64_t                   pooled;         /* finished tasks kept */
     int64_t                   reused;         /* tasks taken from the pool */
+    int64_t                   streams;        /* streamed responses open */
+    int64_t                   stream_held;    /* bytes in their windows */
+    int64_t                   stream_held_max; /* the most ever held */
+    int64_t                   stream_pauses;  /* times a window was full */
+    int64_t                   body_pieces;    /* request body pieces fed */
 } ngx_http_xfer_stats_t;
 
 
@@ -120,6 +125,9 @@ struct ngx_http_xfer_group_s {
     ngx_uint_t                notified;       /* posted since last take */
     ngx_uint_t                running;        /* tasks in the multi */
     ngx_uint_t                wait_all;       /* post when none runs */
+    ngx_http_xfer_task_t     *task;           /* a streamed/fed request */
+    ngx_pool_cleanup_t       *cln;            /* on the request's pool */
+    ngx_uint_t                bound;          /* had a request (cln) */
 };
 
 
@@ -130,6 +138,22 @@ struct ngx_http_xfer_group_s {
 /* ngx_http_xfer_task_start() flags: what the caller will read. */
 #define NGX_HTTP_XFER_WANT_INFO     1   /* every field of the result */
 #define NGX_HTTP_XFER_WANT_HEADERS  2   /* the last header block */
+#define NGX_HTTP_XFER_STREAM        4   /* a window, read while it runs */
+
+/*
+ * A streamed response is held in a window of at most this many bytes (one
+ * piece from xfer may pass it when the window is empty); a piece that
+ * does not fit pauses the transfer (XFER_WRITEFUNC_PAUSE), and reading the
+ * window down to half resumes it.
+ */
+#define NGX_HTTP_XFER_WINDOW        (256 * 1024)
+
+/* ngx_http_xfer_group_poll(): what a streaming/feeding waiter can do. */
+#define NGX_HTTP_XFER_EV_HEAD       1   /* the final header block is in */
+#define NGX_HTTP_XFER_EV_DATA       2   /* the window holds bytes */
+#define NGX_HTTP_XFER_EV_BODY       4   /* the request body wants a piece */
+#define NGX_HTTP_XFER_EV_DONE       8   /* the transfer has finished */
+#define NGX_HTTP_XFER_EV_GONE       16  /* the request ended: cancelled */
 
 /*
  * At most this many finished tasks (each with its easy handle and its
@@ -166,7 +190,7 @@ struct ngx_http_xfer_task_s {
     size_t                    max_body;
     long                      timeout_ms;     /* TIMEOUT_MS's value, -1: ? */
     unsigned                  state:2;
-    unsigned                  flags:2;        /* this run's WANT_* */
+    unsigned                  flags:3;        /* this run's WANT_*, STREAM */
     unsigned                  in_done:1;
     unsigned                  too_large:1;
     unsigned                  dirty:1;        /* reset before reuse */
@@ -174,6 +198,17 @@ struct ngx_http_xfer_task_s {
     unsigned                  timeout_given:1;
     unsigned                  head_cb:1;      /* HEADERFUNCTION is set */
     unsigned                  stuck:1;        /* not removed: never reused */
+
+    /* a streamed response (STREAM) and a request body fed from Lua */
+    unsigned                  head_ready:1;   /* the final header block */
+    unsigned                  recv_paused:1;  /* the window was full */
+    unsigned                  send_paused:1;  /* the read cb had nothing */
+    unsigned                  want_body:1;    /* Lua should feed a piece */
+    unsigned                  body_fed:1;     /* READFUNCTION is ours */
+    unsigned                  up_eof:1;       /* the last piece is in */
+    unsigned                  follow:1;       /* FOLLOWLOCATION */
+    unsigned                  fail_4xx:1;     /* FAILONERROR */
+    unsigned                  saw_location:1; /* in this header block */
 
     ngx_queue_t               all;            /* group->tasks, or the pool */
     ngx_queue_t               link;           /* group->done */
@@ -183,6 +218,12 @@ struct ngx_http_xfer_task_s {
     ngx_http_xfer_result_t    res;
     struct xfer_slist        *resolve;        /* RESOLVE, owned here */
     char                      errbuf[XFER_ERROR_SIZE];
+
+    /* streams and fed bodies only: off the buffered path's cache lines */
+    long                      blk_status;     /* this header block's */
+    size_t                    off;            /* body read up to here */
+    ngx_http_xfer_buf_t       up;             /* request body piece */
+    size_t                    up_off;         /* sent up to here */
 };
 
 
@@ -235,6 +276,16 @@ int ngx_http_xfer_task_start(ngx_http_xfer_task_t *t, size_t max_body,
 const ngx_http_xfer_result_t *ngx_http_xfer_task_result(
     ngx_http_xfer_task_t *t);
 void ngx_http_xfer_task_free(ngx_http_xfer_task_t *t);
+
+int ngx_http_xfer_task_body_reader(ngx_http_xfer_task_t *t, int64_t size);
+void ngx_http_xfer_group_bind(ngx_http_xfer_group_t *g,
+    ngx_http_request_t *r);
+int ngx_http_xfer_group_poll(ngx_http_xfer_group_t *g, int want);
+ngx_http_xfer_task_t *ngx_http_xfer_group_task(ngx_http_xfer_group_t *g);
+size_t ngx_http_xfer_group_read(ngx_http_xfer_group_t *g,
+    const u_char **p, size_t max);
+int ngx_http_xfer_group_feed(ngx_http_xfer_group_t *g, const char *p,
+    size_t len, int eof);
 
 
 #endif /* _NGX_HTTP_XFER_H_INCLUDED_ */

@@ -8,12 +8,16 @@
 --                                  timeout_ms = 2000 }
 --   local results = xfer.fetch_all({ url1, url2, ... },
 --                                  { max_total_connections = 8 })
+--   local res = xfer.request{ url = u, stream = true }  -- after the headers
+--   local chunk = res.body_reader(65536)   -- a piece, nil at the end
+--   xfer.request{ url = u, method = "PUT", body = function() ... end }
 --
 -- The thread waits on a semaphore that the module posts from C when its
 -- transfers finish. Sockets and the timer live in nginx's event loop: no
 -- thread, no polling, no Lua in C handlers. See docs/openresty.md.
 -- Requires lua-resty-core (ngx.semaphore) and lua/xfer/headers.lua.
 local ffi = require "ffi"
+local bit = require "bit"
 local base = require "resty.core.base"
 local semaphore = require "ngx.semaphore"   -- declares ngx_http_lua_sema_t
 local headers = require "xfer.headers"
@@ -23,6 +27,9 @@ local ffi_string = ffi.string
 local ffi_new = ffi.new
 local ffi_gc = ffi.gc
 local get_string_buf = base.get_string_buf
+local get_request = base.get_request
+local band, bor = bit.band, bit.bor
+local concat = table.concat
 local get_size_ptr = base.get_size_ptr
 local new_tab = base.new_tab
 local sema_wait = semaphore.wait
@@ -83,7 +90,8 @@ typedef struct {
 typedef struct {
     int64_t started, completed, cancelled, aborted, posts, running, sockets,
             groups, graveyard, free_connections, multi, timer_set, pooled,
-            reused;
+            reused, streams, stream_held, stream_held_max, stream_pauses,
+            body_pieces;
 } ngx_http_xfer_stats_t;
 
 int ngx_http_xfer_configure(long max_total, long max_host, long maxconnects,
@@ -116,6 +124,16 @@ int ngx_http_xfer_task_start(ngx_http_xfer_task_t *t, size_t max_body,
 const ngx_http_xfer_result_t *ngx_http_xfer_task_result(
     ngx_http_xfer_task_t *t);
 void ngx_http_xfer_task_free(ngx_http_xfer_task_t *t);
+
+int ngx_http_xfer_task_body_reader(ngx_http_xfer_task_t *t, int64_t size);
+void ngx_http_xfer_group_bind(ngx_http_xfer_group_t *g,
+    ngx_http_request_t *r);
+int ngx_http_xfer_group_poll(ngx_http_xfer_group_t *g, int want);
+ngx_http_xfer_task_t *ngx_http_xfer_group_task(ngx_http_xfer_group_t *g);
+size_t ngx_http_xfer_group_read(ngx_http_xfer_group_t *g,
+    const unsigned char **p, size_t max);
+int ngx_http_xfer_group_feed(ngx_http_xfer_group_t *g, const char *p,
+    size_t len, int eof);
 ]]
 
 if not pcall(function() return C.ngx_http_xfer_group_new end) then
@@ -130,6 +148,7 @@ local _M = { version = "0.1.0" }
 local E_FAILED_INIT = 2
 local E_OUT_OF_MEMORY = 27
 local E_OPERATION_TIMEDOUT = 28
+local E_ABORTED_BY_CALLBACK = 42
 
 local DEFAULT_TIMEOUT_MS = 60000
 local DEFAULT_MAX_BODY = 64 * 1024 * 1024
@@ -137,25 +156,33 @@ local DEFAULT_CONNECTIONS = 16  -- fetch_all's window, as require "xfer"
 local WAIT_CHUNK = 60           -- seconds per semaphore wait without deadline
 local ERR_BUF_SIZE = 256
 
--- ngx_http_xfer_task_start() flags: what collect() will read.
-local WANT_INFO, WANT_HEADERS = 1, 2
+-- ngx_http_xfer_task_start() flags: what collect() will read; STREAM: the
+-- body goes through a bounded window, read while the transfer runs.
+local WANT_INFO, WANT_HEADERS, STREAM = 1, 2, 4
+
+-- ngx_http_xfer_group_poll() bits (NGX_HTTP_XFER_EV_*).
+local EV_HEAD, EV_DATA, EV_BODY, EV_DONE, EV_GONE = 1, 2, 4, 8, 16
 
 -- Keys handled by hand (request fields, and this module's own).
 local SPECIAL = {
     url = true, method = true, headers = true, body = true,
     timeout_ms = true, resolve = true, httpheader = true, postfields = true,
-    nobody = true, customrequest = true,
-    max_body_size = true, wait_timeout_ms = true,
+    nobody = true, customrequest = true, httpget = true,
+    max_body_size = true, wait_timeout_ms = true, stream = true,
 }
 
 
 -- Options of require "xfer" that have no meaning here, with the reason.
 local NOT_HERE = {
-    writefunction = "responses are buffered",
-    headerfunction = "responses are buffered",
-    readfunction = "send the body as a string",
+    writefunction = "use stream = true and res.body_reader",
+    headerfunction = "the headers are in res.headers",
+    readfunction = "use body = function",
     xferinfofunction = "no Lua runs inside the module",
-    upload = "send the body as a string", post = "use method and body",
+    upload = "use method and body", post = "use method and body",
+    postfieldsize = "the body's size is #body; for a body function, send "
+                    .. "a Content-Length header",
+    infilesize = "the body's size is #body; for a body function, send a "
+                 .. "Content-Length header",
     verbose = "not in nginx",
 }
 
@@ -189,6 +216,7 @@ local OPT_URL, OPT_CUSTOMREQUEST, OPT_NOBODY =
     OPTION_ID.url, OPTION_ID.customrequest, OPTION_ID.nobody
 local OPT_HTTPHEADER, OPT_RESOLVE = OPTION_ID.httpheader, OPTION_ID.resolve
 local OPT_TIMEOUT_MS = OPTION_ID.timeout_ms
+local OPT_HTTPGET = OPTION_ID.httpget
 
 local KNOWN = {}
 for _, o in ipairs(OPTIONS) do
@@ -363,9 +391,88 @@ local function header_lines(req)
     return headers.request_lines(h, list)
 end
 
--- method and body, as require "xfer" maps them onto easy options.
+local function callable(f)
+    if type(f) == "function" then
+        return true
+    end
+    local mt = getmetatable(f)
+    return type(mt) == "table" and mt.__call ~= nil
+end
+
+local METHOD = "^[%w!#$%%&'*+.^_`|~-]+$"
+
+-- The request body: nil, a string (a list of strings is joined), or a
+-- function that gives it a piece at a time (lua-resty-http's convention:
+-- a string, then nil at the end, or nil, err). Returns body, or nil, msg.
+local function body_of(req)
+    local body = req.body
+    if body == nil then
+        body = req.postfields
+    end
+    if type(body) == "table" and not callable(body) then
+        for i = 1, #body do
+            if type(body[i]) ~= "string" then
+                return nil, "body[" .. i .. "] must be a string, got "
+                            .. type(body[i])
+            end
+        end
+        return concat(body)
+    end
+    if body ~= nil and type(body) ~= "string" and not callable(body) then
+        return nil, "field 'body' must be a string, a list of strings or a "
+                    .. "function, got " .. type(body)
+    end
+    return body
+end
+
+-- A body function: POST unless method says otherwise, any method but
+-- HEAD; chunked unless a Content-Length header announces the size.
+local function set_body_fn(t, req)
+    local method = req.method
+    if method == nil then
+        method = req.customrequest
+    end
+    if method ~= nil and (type(method) ~= "string"
+                          or not str_find(method, METHOD)) then
+        return nil, "field 'method' must be a method name, got "
+                    .. (type(method) == "string" and format("%q", method)
+                        or type(method))
+    end
+    if method == "HEAD" or req.nobody then
+        return nil, "a HEAD request has no body"
+    end
+    local rc = C.ngx_http_xfer_task_body_reader(t, -1)
+    if rc ~= 0 then
+        return rc, "cannot set the body"
+    end
+    if method ~= nil and method ~= "POST" then
+        return set_str(t, OPT_CUSTOMREQUEST, method, "method")
+    end
+    return 0
+end
+
+-- method and body, as require "xfer" maps them onto easy options. A body
+-- that cannot be sent is misuse, never an empty or missing body.
 local function set_method(t, req)
-    local nobody, method, body = headers.method_and_body(req)
+    local body, bad = body_of(req)
+    if bad then
+        return nil, bad
+    end
+    if req.httpget and body ~= nil then
+        return nil, "field 'httpget' makes a GET without the body: "
+                    .. "set method = \"GET\" to send a body with a GET"
+    end
+    if callable(body) then
+        return set_body_fn(t, req)
+    end
+    if req.httpget then
+        return set_num(t, OPT_HTTPGET, req.httpget, "httpget")
+    end
+    local nobody, method
+    nobody, method, body = headers.method_and_body{
+        method = req.method, body = body, customrequest = req.customrequest,
+        nobody = req.nobody,
+    }
     if nobody == nil then
         return nil, method
     end
@@ -493,6 +600,24 @@ local function check_req(req)
     return nil
 end
 
+-- What only request() can do: a streamed response, a body function.
+local function fed_or_streamed(req)
+    if type(req) ~= "table" then
+        return nil
+    end
+    local body = req.body
+    if body == nil then
+        body = req.postfields
+    end
+    if req.stream then
+        return "stream"
+    end
+    if body ~= nil and type(body) ~= "string" and callable(body) then
+        return "body function"
+    end
+    return nil
+end
+
 -- Creates and starts task i of the group (flags: WANT_*). Returns the
 -- task (which the group owns), or nil, err, or nil, message, true for
 -- misuse.
@@ -503,6 +628,9 @@ local function task_start(grp, i, req, flags)
     end
     local rc, msg
     local max_body = DEFAULT_MAX_BODY
+    if band(flags, STREAM) ~= 0 then
+        max_body = 2^52     -- streamed: no limit unless max_body_size
+    end
     if type(req) == "string" then
         rc, msg = set_str(t, OPT_URL, req, "url")
         if rc == 0 then
@@ -637,8 +765,256 @@ local function gave_up(ms)
                     .. " ms (wait_timeout_ms); the transfer was cancelled")
 end
 
+local request_fed
 local TASKS = "ngx_http_xfer_task_t *[?]"
 local one_done = ffi_new(TASKS, 1)
+
+
+-- Streamed responses and bodies from a function --------------------------
+--
+-- One group with one task (group.task in C). The waiting light thread asks
+-- ngx_http_xfer_group_poll() what it can do (EV_*), feeds the request body
+-- when the transfer asks for a piece, and reads the response's window; the
+-- module posts the group's semaphore when any of that changes. The group
+-- is bound to the nginx request: when the request ends, whatever still
+-- runs is cancelled (EV_GONE from then on).
+
+local read_ptr = ffi_new("const unsigned char *[1]")
+
+-- Calls the body function for its next piece and hands it to the module.
+-- true, or nil, err (the function said nil, err), or nil, msg, how
+-- (how: "raised" with its error value, or "misuse").
+local function feed(st)
+    local ok, chunk, ferr = pcall(st.body_fn)
+    if not ok then
+        return nil, chunk, "raised"
+    end
+    local g = st.grp.g
+    if chunk == nil or chunk == "" then
+        if chunk == nil and ferr ~= nil then
+            return nil, make_err(E_ABORTED_BY_CALLBACK, "the body function "
+                                 .. "failed: " .. tostring(ferr))
+        end
+        st.body_fn = nil
+        C.ngx_http_xfer_group_feed(g, "", 0, 1)
+        return true
+    end
+    if type(chunk) ~= "string" then
+        return nil, "the body function must return a string, or nil at the "
+                    .. "end, or nil, err; got " .. type(chunk), "misuse"
+    end
+    local rc = C.ngx_http_xfer_group_feed(g, chunk, #chunk, 0)
+    if rc ~= 0 then
+        return nil, make_err(rc, "cannot queue the body piece")
+    end
+    return true
+end
+
+-- Waits until the group can do one of want (EV_DONE and EV_GONE always
+-- end the wait), feeding the body meanwhile. Returns the EV_* bits, 0 when
+-- the deadline passed, or nil, err[, how] as feed().
+local function wait_ev(st, want, deadline)
+    local grp = st.grp
+    want = bor(want, EV_DONE, EV_GONE)
+    local ask = bor(want, st.body_fn and EV_BODY or 0)
+    while true do
+        local ev = C.ngx_http_xfer_group_poll(grp.g, ask)
+        if band(ev, EV_BODY) ~= 0 and st.body_fn then
+            local ok, err, how = feed(st)
+            if not ok then
+                return nil, err, how
+            end
+            ask = bor(want, st.body_fn and EV_BODY or 0)
+        elseif band(ev, want) ~= 0 then
+            return ev
+        else
+            local secs = WAIT_CHUNK
+            if deadline then
+                update_time()
+                local left = deadline - ngx_now()
+                if left <= 0 then
+                    return 0
+                end
+                if left < secs then
+                    secs = left < 0.001 and 0.001 or left
+                end
+            end
+            local ok, err = sema_wait(grp.sem, secs)
+            if not ok and err ~= "timeout" then
+                return nil, make_err(E_FAILED_INIT, "semaphore wait failed: "
+                                                    .. tostring(err))
+            end
+        end
+    end
+end
+
+local function gone_err()
+    return make_err(E_ABORTED_BY_CALLBACK, "the nginx request that made "
+                    .. "this transfer has ended; the transfer was cancelled")
+end
+
+-- The outcome of the group's finished task: nil (success) or err.
+local function outcome(grp)
+    local t = C.ngx_http_xfer_group_task(grp.g)
+    if t == nil then
+        return gone_err()
+    end
+    local r = C.ngx_http_xfer_task_result(t)
+    if r.code == 0 then
+        return nil
+    end
+    local err = make_err(r.code, ffi_string(r.error))
+    local status = tonumber(r.status)
+    if status ~= 0 then
+        err.status = status
+    end
+    return err
+end
+
+-- Ends a stream: the transfer (if it still runs) is cancelled, and the
+-- task, its window and the group go back.
+local function stream_end(st, err)
+    if not st.over then
+        st.over = true
+        st.err = err
+        st.body_fn = nil
+        group_free(st.grp)
+    end
+end
+
+-- reader([max]) -> chunk | nil (the end) | nil, err
+local function stream_read(st, max)
+    if st.over then
+        return nil, st.err
+    end
+    if max ~= nil and (not is_int(max) or max == 0) then
+        error("bad argument #1 to 'body_reader' (a positive integer "
+              .. "expected, got " .. tostring(max) .. ")", 3)
+    end
+    local ev, err, how = wait_ev(st, EV_DATA, nil)
+    if not ev then
+        stream_end(st, how and make_err(E_ABORTED_BY_CALLBACK,
+                                        tostring(err)) or err)
+        if how == "raised" then
+            error(err, 0)
+        elseif how then
+            error(err, 3)
+        end
+        return nil, err
+    end
+    if band(ev, EV_DATA) ~= 0 then
+        local n = C.ngx_http_xfer_group_read(st.grp.g, read_ptr, max or 0)
+        return ffi_string(read_ptr[0], n)
+    end
+    if band(ev, EV_GONE) ~= 0 then
+        err = gone_err()
+    else
+        err = outcome(st.grp)
+    end
+    stream_end(st, err)
+    return nil, err
+end
+
+-- res[ST]: the stream's state (the reader closes over it too)
+local ST = {}
+
+local stream_mt = {
+    __index = {
+        -- res:read_body() -> the rest of the body | nil, err
+        read_body = function(res)
+            local st = res[ST]
+            local parts, n = {}, 0
+            while true do
+                local chunk, err = stream_read(st, nil)
+                if not chunk then
+                    if err then
+                        return nil, err
+                    end
+                    return concat(parts, "", 1, n)
+                end
+                n = n + 1
+                parts[n] = chunk
+            end
+        end,
+        -- res:close(): stops the transfer if it still runs; frees it all
+        close = function(res)
+            stream_end(res[ST], nil)
+            return true
+        end,
+    },
+}
+do
+    local index = stream_mt.__index
+    -- res.headers, made when first read (res_mt's way)
+    stream_mt.__index = function(res, k)
+        local m = index[k]
+        if m ~= nil then
+            return m
+        end
+        return res_mt.__index(res, k)
+    end
+end
+
+-- request() for a streamed response or a body function. Returns res, or
+-- nil, err, or nil, msg, "misuse" / nil, value, "raised".
+function request_fed(req, deadline, wait_ms)
+    local grp, gerr = group_new()
+    if not grp then
+        return nil, make_err(E_FAILED_INIT, gerr)
+    end
+    C.ngx_http_xfer_group_bind(grp.g, get_request())
+    local stream = req.stream and true or false
+    local flags = stream and STREAM + WANT_HEADERS
+                  or WANT_INFO + WANT_HEADERS
+    local t, err, misuse = task_start(grp, 1, req, flags)
+    if not t then
+        group_free(grp)
+        return nil, err, misuse and "misuse" or nil
+    end
+    local body = req.body
+    if body == nil then
+        body = req.postfields
+    end
+    local st = { grp = grp, body_fn = callable(body) and type(body) ~= "string"
+                                      and body or nil }
+
+    local ev, how
+    ev, err, how = wait_ev(st, stream and EV_HEAD or EV_DONE, deadline)
+    if not ev or ev == 0 or band(ev, EV_GONE) ~= 0 then
+        group_free(grp)
+        if how then
+            return nil, err, how
+        end
+        if not ev then
+            return nil, err
+        end
+        return nil, ev == 0 and gave_up(wait_ms) or gone_err()
+    end
+
+    if not stream then
+        local _, res
+        _, res, err = collect(C.ngx_http_xfer_group_task(grp.g), true, true)
+        group_free(grp)
+        return res, err
+    end
+
+    if band(ev, EV_HEAD) == 0 then
+        -- failed before the headers (after them, the reader reports it)
+        err = outcome(grp)
+        group_free(grp)
+        return nil, err
+    end
+    local r = C.ngx_http_xfer_task_result(C.ngx_http_xfer_group_task(grp.g))
+    local res = {
+        status = tonumber(r.status),
+        raw_headers = buf_string(r.head, r.head_len),
+    }
+    res[ST] = st
+    res.body_reader = function(max)
+        return stream_read(st, max)
+    end
+    return setmetatable(res, stream_mt)
+end
 
 -- request(req) -> res | nil, err
 --   req: a URL, or { url =, method =, headers =, body =, <easy option> =,
@@ -652,6 +1028,16 @@ function _M.request(req)
     check_phase("request")
     local wait_ms = type(req) == "table" and req.wait_timeout_ms or nil
     local deadline = deadline_of(wait_ms, "request")
+
+    if fed_or_streamed(req) then
+        local res, err, raised = request_fed(req, deadline, wait_ms)
+        if raised == "misuse" then
+            error("bad argument #1 to 'request' (" .. err .. ")", 2)
+        elseif raised then
+            error(err, 0)
+        end
+        return res, err
+    end
 
     local grp, gerr = group_new()
     if not grp then
@@ -727,6 +1113,11 @@ local function check_fetch_all(list, opts)
     end
     for i = 1, #list do
         local bad = check_req(list[i])
+        local only = fed_or_streamed(list[i])
+        if only then
+            bad = only .. ": use request() (fetch_all buffers its responses "
+                  .. "and sends string bodies)"
+        end
         if bad then
             error(format("bad argument #1 to 'fetch_all' (request #%d: %s)",
                          i, bad), 3)
@@ -903,6 +1294,11 @@ function _M.stats()
         free_connections = tonumber(st.free_connections),
         multi = st.multi ~= 0, timer_set = st.timer_set ~= 0,
         pooled = tonumber(st.pooled), reused = tonumber(st.reused),
+        streams = tonumber(st.streams),
+        stream_held = tonumber(st.stream_held),
+        stream_held_max = tonumber(st.stream_held_max),
+        stream_pauses = tonumber(st.stream_pauses),
+        body_pieces = tonumber(st.body_pieces),
     }
 end
 

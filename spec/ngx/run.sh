@@ -135,6 +135,12 @@ http {
         keepalive_requests 100000;
 
         location = /trivial { return 200 "ok\n"; }
+        location = /ping { return 200 "pong\n"; }
+        location = /sink {
+            client_max_body_size 0;
+            client_body_buffer_size 16m;
+            content_by_lua_block { require("t").sink() }
+        }
         location = /small { return 200 "small \$arg_i\n"; }
         location = /t/phases {
             rewrite_by_lua_block { require("t").rewrite() }
@@ -348,7 +354,8 @@ test_leaks() {
     fd0=$(fd_count "$wpid")
     st0=$(get leak /t/stats)
     free0=$(stat_of "$st0" free_connections)
-    for t in mix errors late gc_stress fanout1000; do
+    for t in mix errors late gc_stress fanout1000 stream_basic body_fn \
+             "stream_abandon?how=close" "stream_abandon?how=kill"; do
         out=$(get leak "/t/$t" 60)
         case $out in ok*) ;; *) fail leaks "$t: $out"; host_stop leak; return ;; esac
     done
@@ -556,8 +563,108 @@ test_example() {
 }
 
 
+# Streamed responses: features, one slow 64 MiB reader (the module's
+# window bounds what it holds), and abandoned readers.
+test_stream() {
+    run_lua_test main stream_basic
+    local out
+    out=$(get main "/t/stream_slow?sleep_ms=1" 120)
+    case $out in
+        ok*) pass stream_slow "${out#ok }" ;;
+        *) fail stream_slow "$out" ;;
+    esac
+}
+
+# worker VmRSS in KiB
+rss_of() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
+
+# /ping's latency while 4 slow readers each stream 64 MiB; the worker's RSS
+# stays far under the bodies' size.
+test_stream_ping() {
+    local port wpid base loaded b50 b90 bmax l50 l90 lmax i pids="" bad=0
+    local rss0 rss rssmax ok
+    port=$(host_port main)
+    wpid=$(worker_pid main)
+    base=$("$LUA" "$here/probe.lua" "$port" 300 2 /ping)
+    rss0=$(rss_of "$wpid")
+    rssmax=$rss0
+    for ((i = 0; i < 4; i++)); do
+        get main "/t/stream_slow?sleep_ms=2&streams=4" 120 > "$work/stream.$i" &
+        pids="$pids $!"
+    done
+    (
+        while :; do rss_of "$wpid"; sleep 0.1; done
+    ) > "$work/stream-rss" &
+    local sampler=$!
+    sleep 0.3
+    loaded=$("$LUA" "$here/probe.lua" "$port" 1000 3 /ping)
+    for p in $pids; do wait "$p"; done
+    kill "$sampler" 2>/dev/null
+    wait "$sampler" 2>/dev/null
+    rssmax=$(sort -n "$work/stream-rss" | tail -n 1)
+    for ((i = 0; i < 4; i++)); do
+        case $(cat "$work/stream.$i") in
+            ok*) ;;
+            *) bad=$((bad + 1)); echo "  stream.$i: $(cat "$work/stream.$i")" ;;
+        esac
+    done
+    read -r b50 b90 bmax <<< "$base"
+    read -r l50 l90 lmax <<< "$loaded"
+    local figs="p50/p90/max ms: idle $b50/$b90/$bmax, during 4x64 MiB $l50/$l90/$lmax;"
+    figs="$figs worker RSS +$(( (rssmax - rss0) / 1024 )) MiB (peak $((rssmax / 1024)) MiB)"
+    ok=$(awk -v l50="$l50" -v l90="$l90" 'BEGIN { print (l50 <= 5 && l90 <= 20) ? 1 : 0 }')
+    if [ "$bad" -gt 0 ]; then
+        fail stream_ping "$bad of 4 streams failed; $figs"
+    elif [ "$ok" != 1 ]; then
+        fail stream_ping "/ping too slow: $figs"
+    elif [ $((rssmax - rss0)) -gt $((64 * 1024)) ]; then
+        fail stream_ping "RSS grew by more than one body: $figs"
+    else
+        pass stream_ping "$figs; $(head -n 1 "$work/stream.0" | sed 's/^ok *//')"
+    fi
+}
+
+# A reader abandoned mid-body: closed, its thread killed, its request
+# ended, its handler raising.  Nothing runs or is held afterwards.
+test_stream_abandon() {
+    local how out st st2
+    for how in close kill; do
+        out=$(get main "/t/stream_abandon?how=$how" 30)
+        case $out in
+            ok*) pass "stream_abandon_$how" "$(echo "$out" | head -n 1 | sed 's/^ok *//')" ;;
+            *) fail "stream_abandon_$how" "$(echo "$out" | head -n 5)" ;;
+        esac
+    done
+    for how in return error; do
+        out=$(get main "/t/stream_abandon?how=$how" 30)
+        sleep 0.1
+        # without the collector: the request's end alone stopped it
+        st=$(get main "/t/stats?gc=0")
+        st2=$(get main /t/stats)
+        if [ "$how" = return ] && [ "${out#ok}" = "$out" ]; then
+            fail "stream_abandon_$how" "$out"
+        elif [ "$(stat_of "$st" running)" != 0 ] || [ "$(stat_of "$st" streams)" != 0 ] \
+             || [ "$(stat_of "$st" stream_held)" != 0 ]; then
+            fail "stream_abandon_$how" "left behind after the request ended: $st"
+        elif [ "$(stat_of "$st2" groups)" != 0 ]; then
+            fail "stream_abandon_$how" "groups after a collection: $st2"
+        elif [ "$how" = error ] && ! grep -q 'boom mid-body' "$(host_log main)"; then
+            fail "stream_abandon_$how" "the handler's error is not in the log"
+        else
+            pass "stream_abandon_$how" "running=0 streams=0 stream_held=0 when the request ended, before any collection"
+        fi
+    done
+}
+
+# Request bodies from a function, checked by the server; refused options.
+test_body() {
+    run_lua_test main body_fn
+    run_lua_test main body_refused
+}
+
 all_tests="basic errors phases fanout1000 selfloop probe idle noblock leaks
-late reuse lua_error exhaust reload shutdown_timeout example"
+late reuse lua_error exhaust reload shutdown_timeout example
+stream stream_ping stream_abandon body"
 tests=${*:-$all_tests}
 
 host_start main || { echo "the main host did not start"; echo "0 passed, 1 failed"; exit 1; }

@@ -26,7 +26,7 @@ end
 
 local function check(cond, msg)
     if not cond then
-        error({ fail = msg or "check failed" }, 2)
+        error({ fail = msg and tostring(msg) or "check failed" }, 2)
     end
     return cond
 end
@@ -77,6 +77,19 @@ local function with(list, fields)
         end
     end
     return list
+end
+
+local function format_kv(t)
+    local keys = {}
+    for k in pairs(t) do
+        keys[#keys + 1] = k
+    end
+    table.sort(keys)
+    local out = {}
+    for i, k in ipairs(keys) do
+        out[i] = k .. "=" .. tostring(t[k])
+    end
+    return " " .. table.concat(out, " ")
 end
 
 local function arg(name, default)
@@ -652,8 +665,10 @@ function tests.on_done_error()
 end
 
 function tests.stats()
-    collectgarbage()
-    collectgarbage()
+    if ngx.var.arg_gc ~= "0" then   -- gc=0: what runs without the collector
+        collectgarbage()
+        collectgarbage()
+    end
     ngx.sleep(0.001)
     local st = xfer.stats()
     local keys = {}
@@ -760,6 +775,363 @@ function tests.exhaust()
     local res, err = xfer.request(up("/index.html"))
     check(res, "afterwards: " .. tostring(err))
     say("ok ", nfailed)
+end
+
+
+-- Streamed responses (stream = true, res.body_reader) ---------------------
+
+local WINDOW = 256 * 1024
+-- what one window may hold: the window, or one piece from xfer when empty
+local WINDOW_MAX = WINDOW + 64 * 1024
+
+local function alphabet(n)
+    local s = string.rep("abcdefghijklmnopqrstuvwxyz", math.ceil(n / 26))
+    return s:sub(1, n)
+end
+
+local function rss_kib()
+    local f = io.open("/proc/self/status")
+    local s = f:read("*a")
+    f:close()
+    return tonumber(s:match("VmRSS:%s*(%d+)"))
+end
+
+-- Reads a stream to its end; returns the body, or nil, err.
+local function read_all(res, max)
+    local parts = {}
+    while true do
+        local chunk, err = res.body_reader(max)
+        if not chunk then
+            if err then
+                return nil, err
+            end
+            return table.concat(parts)
+        end
+        if max then
+            check(#chunk <= max, "chunk of " .. #chunk .. " > max " .. max)
+        end
+        check(#chunk > 0, "empty chunk")
+        parts[#parts + 1] = chunk
+    end
+end
+
+local function quiet_streams(what)
+    local st = xfer.stats()
+    eq(st.streams, 0, what .. ": streams open")
+    eq(st.stream_held, 0, what .. ": bytes held")
+    eq(st.running, 0, what .. ": transfers running")
+end
+
+function tests.stream_basic()
+    local res, err = xfer.request{ url = up("/1k.bin"), stream = true }
+    check(res, tostring(err))
+    eq(res.status, 200, "status")
+    eq(res.headers["Content-Length"], "1024", "Content-Length")
+    eq(res.body, nil, "no buffered body")
+    eq(read_all(res), alphabet(1024), "1k body")
+    eq(res.body_reader(), nil, "after the end")
+
+    res = check(xfer.request{ url = up("/1m.bin"), stream = true })
+    local body = check(res:read_body())
+    eq(#body, 1048576, "1m via read_body")
+    eq(body, alphabet(1048576), "1m content")
+
+    res = check(xfer.request{ url = up("/1m.bin"), stream = true })
+    eq(#check(read_all(res, 1000)), 1048576, "reader(1000)")
+
+    res = check(xfer.request{ url = up("/status/404"), stream = true })
+    eq(res.status, 404, "404 status")
+    eq(read_all(res), "not found\n", "404 body")
+
+    res = check(xfer.request{ url = up("/redirect-to-1k"), stream = true,
+                              followlocation = true })
+    eq(res.status, 200, "followed")
+    eq(read_all(res), alphabet(1024), "followed body")
+
+    res = check(xfer.request{ url = up("/1k.bin"), method = "HEAD",
+                              stream = true })
+    eq(res.status, 200, "HEAD")
+    eq(read_all(res), "", "HEAD body")
+
+    res, err = xfer.request{ url = "http://127.0.0.1:1/", stream = true }
+    eq(res, nil, "refused connection")
+    eq(err.code, 7, "refused: code")
+
+    -- the headers come back before the body: 5 chunks, 300 ms apart
+    local t0 = clock()
+    res = check(xfer.request{ url = fault("/chunked/5?size=1&every_ms=300"),
+                              stream = true, timeout_ms = 10000 })
+    local head_ms = (clock() - t0) * 1000
+    check(head_ms < 250, "request() took " .. head_ms .. " ms: it waited "
+                         .. "for the body")
+    local first = check(res.body_reader())
+    eq(#first, 1, "first chunk alone")
+    local rest = check(read_all(res))
+    eq(#first + #rest, 5, "chunked body")
+
+    -- a max_body_size is a limit on the whole body
+    res = check(xfer.request{ url = up("/1m.bin"), stream = true,
+                              max_body_size = 100000 })
+    eq(res.status, 200, "over max_body_size: headers first")
+    res, err = read_all(res)
+    eq(res, nil, "over max_body_size")
+    eq(err.code, 63, "FILESIZE_EXCEEDED")
+
+    local ok, merr = pcall(xfer.fetch_all, { { url = up("/1k.bin"),
+                                               stream = true } })
+    check(not ok, "fetch_all took stream")
+    has(merr, "use request()", "fetch_all stream")
+
+    quiet_streams("stream_basic")
+    say("ok")
+end
+
+-- One 64 MiB stream read slowly: the module never holds more than a window
+-- for it, the transfer pauses, and every byte (zeros) arrives. streams=N:
+-- N run at once (the bound is N windows); buffered=1: the buffered path,
+-- for comparison (fails the bound).
+function tests.stream_slow()
+    local sleep_ms = arg("sleep_ms", 2)
+    local max = arg("max", 65536)
+    local buffered = ngx.var.arg_buffered == "1"
+    local pauses0 = xfer.stats().stream_pauses
+    local rss0 = rss_kib()
+    local t0 = clock()
+    local total, held_max, rss_max, reads = 0, 0, rss0, 0
+    if buffered then
+        -- the buffered path, for comparison (the test must fail with it)
+        local res, err = xfer.request{ url = up("/64m.bin"),
+                                       timeout_ms = 120000 }
+        check(res, tostring(err))
+        total = #res.body
+        rss_max = math.max(rss_max, rss_kib())
+        held_max = total
+    else
+        local res, err = xfer.request{ url = up("/64m.bin"), stream = true,
+                                       timeout_ms = 120000 }
+        check(res, tostring(err))
+        eq(res.status, 200, "status")
+        while true do
+            local chunk
+            chunk, err = res.body_reader(max)
+            if not chunk then
+                check(not err, tostring(err))
+                break
+            end
+            if chunk:find("[^%z]") then
+                fail("a byte that is not zero near offset " .. total)
+            end
+            total = total + #chunk
+            reads = reads + 1
+            local held = xfer.stats().stream_held
+            if held > held_max then
+                held_max = held
+            end
+            if reads % 64 == 0 then
+                local r = rss_kib()
+                if r > rss_max then
+                    rss_max = r
+                end
+            end
+            if sleep_ms > 0 then
+                ngx.sleep(sleep_ms / 1000)
+            end
+        end
+    end
+    local secs = clock() - t0
+    eq(total, 64 * 1024 * 1024, "bytes read")
+    local pauses = xfer.stats().stream_pauses - pauses0
+    -- stream_held is the worker's: streams= says how many run at once
+    local bound = arg("streams", 1) * WINDOW_MAX
+    say(held_max <= bound and (buffered or pauses > 0) and "ok" or "FAIL:",
+        format_kv{ bytes = total, reads = reads, held_max_kib = math.floor(held_max / 1024),
+                   pauses = pauses, rss_growth_kib = rss_max - rss0,
+                   secs = string.format("%.2f", secs) })
+end
+
+-- Abandoning a reader mid-body: how = close (res:close()), kill (the light
+-- thread is killed, the collector finalizes), return (the request ends
+-- with the reader unread), error (the handler raises).
+function tests.stream_abandon()
+    local how = ngx.var.arg_how or "close"
+    local st0 = xfer.stats()
+    if how == "kill" then
+        local th = ngx.thread.spawn(function()
+            local res = assert(xfer.request{ url = up("/64m.bin"),
+                                             stream = true })
+            local got = 0
+            while got < 1048576 do
+                got = got + #assert(res.body_reader())
+            end
+            ngx.sleep(10)   -- killed here, holding a paused transfer
+        end)
+        for _ = 1, 200 do
+            if xfer.stats().stream_held > 0 then
+                break
+            end
+            ngx.sleep(0.01)
+        end
+        ngx.sleep(0.1)
+        check(xfer.stats().streams == 1, "the stream did not start")
+        assert(ngx.thread.kill(th))
+        th = nil    -- the dead thread's stack holds the reader  luacheck: ignore
+        collectgarbage()
+        collectgarbage()
+        ngx.sleep(0.01)
+        quiet_streams("after kill")
+        eq(xfer.stats().groups, st0.groups, "groups")
+        say("ok cancelled=", xfer.stats().cancelled - st0.cancelled)
+        return
+    end
+    local res = check(xfer.request{ url = up("/64m.bin"), stream = true })
+    local got = 0
+    while got < 1048576 do
+        got = got + #check(res.body_reader())
+    end
+    ngx.sleep(0.05)    -- the window fills up, the transfer pauses
+    check(xfer.stats().stream_held > 0, "nothing held")
+    if how == "close" then
+        res:close()
+        quiet_streams("after close")
+        eq(res.body_reader(), nil, "reader after close")
+        say("ok")
+    elseif how == "error" then
+        error("boom mid-body")
+    else
+        say("ok left ", xfer.stats().stream_held, " bytes unread")
+    end
+end
+
+
+-- Request bodies from a function (body = function) --------------------------
+
+-- A body function giving pieces, then nil.
+local function pieces(list, sleep)
+    local i = 0
+    return function()
+        i = i + 1
+        if sleep and i > 1 then
+            ngx.sleep(sleep)
+        end
+        return list[i]
+    end
+end
+
+-- The sink location (run.sh): the request's method, body length and md5.
+function _M.sink()
+    ngx.req.read_body()
+    local data = ngx.req.get_body_data()
+    if not data then
+        local name = ngx.req.get_body_file()
+        data = ""
+        if name then
+            local f = assert(io.open(name, "rb"))
+            data = f:read("*a")
+            f:close()
+        end
+    end
+    say(ngx.req.get_method(), " ", #data, " ", ngx.md5(data), " ",
+        ngx.var.http_transfer_encoding or "-", " ",
+        ngx.var.http_content_length or "-")
+end
+
+function tests.body_fn()
+    local res, err = xfer.request{ url = fault("/echo"),
+                                   body = pieces{ "ab", "c\0d", "efg" } }
+    check(res, tostring(err))
+    has(res.body, "POST /echo HTTP/1.1", "default method")
+    has(res.body, "Transfer-Encoding: chunked", "unknown size")
+    eq(res.headers["x-body-length"], "8", "posted length")
+    has(res.body, "c\0d", "body bytes")
+
+    res = check(xfer.request{ url = fault("/echo"), method = "PUT",
+                              headers = { ["Content-Length"] = "6" },
+                              body = pieces({ "abc", "def" }, 0.05) })
+    has(res.body, "PUT /echo", "PUT")
+    has(res.body, "Content-Length: 6", "announced size")
+    check(not res.body:find("chunked", 1, true), "not chunked with a size")
+    eq(res.headers["x-body-length"], "6", "PUT length")
+
+    for _, m in ipairs{ "PATCH", "DELETE", "GET", "REPORT" } do
+        res = check(xfer.request{ url = fault("/echo"), method = m,
+                                  body = pieces{ "x=", m } })
+        has(res.body, m .. " /echo HTTP/1.1", m)
+        eq(res.headers["x-body-length"], tostring(2 + #m), m .. " length")
+    end
+
+    -- 8 MiB in 64 KiB pieces, checked by the server (md5 and length)
+    local parts, n = {}, 128
+    for i = 1, n do
+        parts[i] = string.rep(string.char(i % 251), 65536)
+    end
+    local want = ngx.md5(table.concat(parts))
+    for _, m in ipairs{ "PUT", "POST" } do
+        local before = xfer.stats().body_pieces
+        res = check(xfer.request{ url = self("/sink"), method = m,
+                                  body = pieces(parts), timeout_ms = 30000 })
+        eq(res.status, 200, m .. " sink status")
+        eq(res.body, m .. " " .. (n * 65536) .. " " .. want .. " chunked -\n",
+           m .. " at the server")
+        check(xfer.stats().body_pieces - before >= n, "pieces fed")
+    end
+
+    -- a list of strings is joined; a streamed response to a fed body
+    res = check(xfer.request{ url = self("/sink"), method = "PUT",
+                              body = { "ab", "cd" } })
+    eq(res.body, "PUT 4 " .. ngx.md5("abcd") .. " - 4\n", "list body")
+    res = check(xfer.request{ url = self("/sink"), method = "PUT",
+                              stream = true, body = pieces(parts) })
+    eq(check(res:read_body()), "PUT " .. (n * 65536) .. " " .. want
+                               .. " chunked -\n", "stream + body function")
+
+    -- the function fails: nil, err
+    res, err = xfer.request{ url = self("/sink"), method = "PUT",
+                             body = function() return nil, "disk gone" end }
+    eq(res, nil, "failing body function")
+    eq(err.code, 42, "ABORTED_BY_CALLBACK")
+    has(err.message, "disk gone", "the function's error")
+    -- ... or raises
+    local ok, rerr = pcall(xfer.request, { url = self("/sink"), method = "PUT",
+                                           body = function()
+                                               error("body boom")
+                                           end })
+    check(not ok, "a raising body function")
+    has(tostring(rerr), "body boom", "raised error")
+    quiet_streams("body_fn")
+    say("ok")
+end
+
+-- Body options that cannot be honoured raise; none sends an empty body.
+function tests.body_refused()
+    local cases = {
+        { { body = 42 }, "field 'body' must be" },
+        { { body = { "a", 1 } }, "body[2] must be a string" },
+        { { body = pieces{ "x" }, method = "HEAD" }, "HEAD request has no body" },
+        { { body = "x", nobody = true }, "HEAD request has no body" },
+        { { body = "x", httpget = true }, "httpget" },
+        { { body = pieces{ "x" }, httpget = true }, "httpget" },
+        { { body = "abc", postfieldsize = 10 }, "postfieldsize" },
+        { { method = "PUT", infilesize = 5 }, "infilesize" },
+        { { readfunction = function() end }, "use body = function" },
+        { { upload = true }, "use method and body" },
+        { { writefunction = function() end }, "stream = true" },
+    }
+    for i, c in ipairs(cases) do
+        local req = c[1]
+        req.url = fault("/echo")
+        local ok, err = pcall(xfer.request, req)
+        check(not ok, "case " .. i .. " was not refused")
+        has(tostring(err), c[2], "case " .. i)
+    end
+    local ok, err = pcall(xfer.fetch_all, { { url = fault("/echo"),
+                                              body = pieces{ "x" } } })
+    check(not ok, "fetch_all took a body function")
+    has(err, "use request()", "fetch_all body function")
+    -- httpget alone still works
+    local res = check(xfer.request{ url = fault("/echo"), httpget = true })
+    has(res.body, "GET /echo", "httpget")
+    quiet_streams("body_refused")
+    say("ok")
 end
 
 
