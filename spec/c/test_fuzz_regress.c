@@ -403,10 +403,16 @@ TEST(engine_input_format) {
   /* A marker inside a response is only bytes. */
   FR_DECODE(FR_HDR "\x01R0EXT1\x7f");
   CHECK(fr_in.nresp == 1 && fr_in.resp[0].len == 7 && !fr_in.ext);
-  /* Reserved: bit 7 of x0, x1, xg, bytes past the block, a second block. */
+  /* Reserved: bit 7 of x0, bits 4-7 of x3, x4, xg, bytes past the
+   * block, a second block.  x1, x2 and x3 bits 0-3 are pause's. */
   FR_DECODE(FR_HDR "EXT1\x00\x00\x00\x00\x80");
   CHECK(engine_input_reserved(&fr_in, why, sizeof(why)));
-  FR_DECODE(FR_HDR "EXT1\x00\x00\x00\x00\x00\x01");
+  FR_DECODE(FR_HDR "EXT1\x00\x00\x00\x00\x00\xff\xff\x0f");
+  CHECK(!engine_input_reserved(&fr_in, why, sizeof(why)));
+  CHECK(fr_in.tx[0].x[1] == 0xff && fr_in.tx[0].x[3] == 0x0f);
+  FR_DECODE(FR_HDR "EXT1\x00\x00\x00\x00\x00\x00\x00\x10");
+  CHECK(engine_input_reserved(&fr_in, why, sizeof(why)));
+  FR_DECODE(FR_HDR "EXT1\x00\x00\x00\x00\x00\x00\x00\x00\x01");
   CHECK(engine_input_reserved(&fr_in, why, sizeof(why)));
   FR_DECODE(FR_HDR "EXT1\x00\x00\x01");
   CHECK(engine_input_reserved(&fr_in, why, sizeof(why)));
