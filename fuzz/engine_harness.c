@@ -40,6 +40,17 @@
  *    the transfer is for its own URL (no redirect followed to http);
  *  - UNRESTRICTED_AUTH: the Cookie header of h1.test transfers goes on
  *    every request, whatever the host (else never to another host);
+ *  - pause (x1..x3): the bytes a write or header callback refused with
+ *    XFER_WRITEFUNC_PAUSE are the first that callback gets after the
+ *    unpause, and all come before a success; no write/header callback
+ *    while receiving is paused, no read callback while sending is (as the
+ *    application paused them: callback returns, xfer_easy_pause from the
+ *    callback, another transfer's callback, the socket/timer callback or
+ *    the loop); every xfer_easy_pause answers OK; a paused transfer never
+ *    unpaused is removed at the end; under MAX_RECV_SPEED_LARGE no more
+ *    than an allowance per pause plus twice the limit over its time;
+ *  - for every transfer never removed: a successful body is the one the
+ *    server sent (a prefix; whole when its framing says so);
  *  - a result 28 only with TIMEOUT_MS, LOW_SPEED_* or a short
  *    CONNECTTIMEOUT; from the connect timeout alone it says "Connection
  *    timed out after N milliseconds" with N the transfer's own.
@@ -285,6 +296,7 @@ struct eh {
 static struct eh *eh_cur;
 static void eh_pz_forget(struct eh_tx *t);
 static int eh_loop_pending(const struct eh *h);
+static int eh_idle_unpause(struct eh *h);
 static volatile unsigned eh_sink;
 static char eh_big[EH_BIG_BODY];  /* the POSTFIELDS bodies */
 
@@ -1983,7 +1995,13 @@ static int eh_wait_ms(struct eh *h, int engine_due_in_budget,
     int paused = 0;
     for (i = 0; i < EH_MAX_SRV; i++)
       if (h->srv[i].used && h->srv[i].rs == RS_PAUSE) paused = 1;
-    if (!paused && now >= q) return -1;
+    if (!paused && now >= q) {
+      /* Idle: a pause whose unpauser never came (no other transfer's
+       * callback, no socket or timer callback) ends here instead. */
+      if (!eh_idle_unpause(h)) return -1;
+      h->last_progress = now;
+      return 0;
+    }
     if (q < until) until = q;
   } else if (engine_at < until) {
     until = engine_at;
@@ -2024,6 +2042,22 @@ static void eh_loop_pause(struct eh *h) {
       }
     }
   }
+}
+
+/* The loop would stop, idle: the pauses waiting for another transfer's
+ * callback or for the socket/timer callback end now.  1 if there was one. */
+static int eh_idle_unpause(struct eh *h) {
+  int i, n = 0;
+  for (i = 0; i < h->ntx; i++) {
+    struct eh_tx *t = &h->tx[i];
+    if (!t->pz_paused || !eh_pz_ok(t) ||
+        (t->pz_unp != UNP_OTHER && t->pz_unp != UNP_SOCKTIMER))
+      continue;
+    eh_pause_call(t, XFERPAUSE_CONT);
+    engine_stats.unpauses_idle++;
+    n++;
+  }
+  return n > 0;
 }
 
 /* Something the loop has to do soon (it must not stop as idle). */

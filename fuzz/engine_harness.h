@@ -65,6 +65,8 @@ struct engine_stats {
   unsigned long unpauses;       /* XFERPAUSE_CONT calls (all of them) */
   unsigned long unpauses_cb;    /* ... from another transfer's callback */
   unsigned long unpauses_sock;  /* ... from the socket/timer callback */
+  unsigned long unpauses_idle;  /* ... from the loop, idle (theirs never
+                                   came) */
   unsigned long refused_again;  /* refused bytes that came back whole */
   unsigned long left_paused;    /* transfers paused at the end of a run */
   unsigned long bodies_checked; /* OK bodies compared with the served */

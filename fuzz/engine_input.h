@@ -79,7 +79,7 @@
  * may be any segment (first, last, between responses); only the first
  * one counts, a further one is reserved (ignored).  Bytes past
  * ENGINE_EXT_LEN are reserved (ignored).
- *  [0..3]   x-global bytes xg0..xg3: all reserved.
+ *  [0..3]   x-global bytes xg0..xg3: all reserved (pause needs none).
  *  [4+8i .. 11+8i]: transfer i's extension bytes x0..x7.
  *   x0: bit 0 HTTPGET 1, after every other option (back to a plain GET:
  *       no body, the read callback never called, CUSTOMREQUEST kept);
@@ -99,7 +99,9 @@
  *       next iteration, 1 a callback (write, header, read, progress) of
  *       another transfer (the loop when no other one is running), 2 the
  *       next socket or timer callback (the loop in perform mode), 3
- *       nobody: it stays paused until the end, then is removed;
+ *       nobody: it stays paused until the end, then is removed.  For 1
+ *       and 2, if the run goes idle first (25 ms without an event), the
+ *       loop unpauses;
  *       bit 6 the loop calls xfer_easy_pause on it (x2 says how and
  *       when), and XFERPAUSE_CONT later;
  *       bit 7 rate limits (x3 bits 0-1 say which).
