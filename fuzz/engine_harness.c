@@ -40,6 +40,17 @@
  *    the transfer is for its own URL (no redirect followed to http);
  *  - UNRESTRICTED_AUTH: the Cookie header of h1.test transfers goes on
  *    every request, whatever the host (else never to another host);
+ *  - pause (x1..x3): the bytes a write or header callback refused with
+ *    XFER_WRITEFUNC_PAUSE are the first that callback gets after the
+ *    unpause, and all come before a success; no write/header callback
+ *    while receiving is paused, no read callback while sending is (as the
+ *    application paused them: callback returns, xfer_easy_pause from the
+ *    callback, another transfer's callback, the socket/timer callback or
+ *    the loop); every xfer_easy_pause answers OK; a paused transfer never
+ *    unpaused is removed at the end; under MAX_RECV_SPEED_LARGE no more
+ *    than an allowance per pause plus twice the limit over its time;
+ *  - for every transfer never removed: a successful body is the one the
+ *    server sent (a prefix; whole when its framing says so);
  *  - a result 28 only with TIMEOUT_MS, LOW_SPEED_* or a short
  *    CONNECTTIMEOUT; from the connect timeout alone it says "Connection
  *    timed out after N milliseconds" with N the transfer's own.
@@ -66,6 +77,7 @@
 #include "xfer.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -204,7 +216,35 @@ struct eh_tx {
   char host[32];
   struct xfer_slist *headers;
   char errbuf[XFER_ERROR_SIZE];
+  /* Pause (x1..x3): the plan, */
+  int pz_at;                   /* AT_WRITE/HEADER/READ that pauses, or -1 */
+  int pz_unp;                  /* UNP_* */
+  int pz_max;                  /* pauses allowed in a run */
+  /* and the state. */
+  int pz_paused;               /* paused by its callback, not unpaused */
+  int pz_count, pz_rearm;
+  int paused_mask;             /* what xfer has as paused, as we know it */
+  int lp_state, lp_at, lp_cont, lp_switched; /* the loop's pause */
+  int dying;                   /* inside xfer_easy_cleanup of it */
+  int removed_once;            /* removed (and maybe re-added) in the run */
+  int recv_paused_run;         /* receiving was paused in this run: bytes
+                                  may have been held (counted, not given) */
+  unsigned gen;                /* a new run (re-add) or a removal */
+  char *rf;                    /* refused bytes, to come again first */
+  size_t rf_len, rf_off;
+  int rf_type;                 /* AT_WRITE or AT_HEADER */
+  char *body;                  /* the bytes the write callback took */
+  size_t body_len, body_cap;
+  int body_over;
+  char *served;                /* the last response served to it */
+  size_t served_len;
+  long long rate_recv;         /* MAX_RECV_SPEED_LARGE set, 0 none */
+  uint64_t t_start;            /* added (or re-added) */
 };
+
+enum { UNP_LOOP = 0, UNP_OTHER, UNP_SOCKTIMER, UNP_NEVER };
+#define EH_BODY_CAP (1u << 20)
+#define EH_MAX_PAUSES 4
 
 struct eh_srv {
   int fd, used;
@@ -249,12 +289,16 @@ struct eh {
   int cb_fail_pending;         /* a socket/timer callback returned -1 */
   int in_sockcb;
   int in_remove;               /* inside a remove_handle of the loop */
+  int ending;                  /* the loop is over: no more unpausing */
   struct xfer_slist *resolve;
   uint64_t t0, deadline, last_progress;
   int iter;
 };
 
 static struct eh *eh_cur;
+static void eh_pz_forget(struct eh_tx *t);
+static int eh_loop_pending(const struct eh *h);
+static int eh_idle_unpause(struct eh *h);
 static volatile unsigned eh_sink;
 static char eh_big[EH_BIG_BODY];  /* the POSTFIELDS bodies */
 
@@ -430,6 +474,125 @@ static XFERcode eh_setopt(struct eh_tx *t, XFERoption o, ...) {
 /* Completion messages and the running count                           */
 /* ------------------------------------------------------------------ */
 
+/* The body of a response as served (the last of its heads after 1xx
+ * ones): 1 with it in *out (malloc'd) and *full set when its framing
+ * says it is all there (Content-Length or the last chunk; a success must
+ * then have it whole), or 0 when the harness cannot say (not HTTP/1.x,
+ * 101, unusual framing, a chunked body it does not decode strictly). */
+static int eh_served_body(const char *p, size_t n, int *code_out, char **out,
+                          size_t *outl, int *full) {
+  size_t pos = 0, hend, i, len = 0;
+  long long cl = -1;
+  int code, chunked = 0, ncl = 0;
+  char *b;
+  for (;;) {
+    const char *q = p + pos, *line;
+    size_t rest = n - pos;
+    hend = 0;
+    for (i = 0; i + 1 < rest; i++)
+      if (q[i] == '\n' && (q[i + 1] == '\n' ||
+                           (i + 2 < rest && q[i + 1] == '\r' &&
+                            q[i + 2] == '\n'))) {
+        hend = pos + i + (q[i + 1] == '\n' ? 2 : 3);
+        break;
+      }
+    if (!hend || rest < 12 || memcmp(q, "HTTP/1.", 7) != 0 || q[8] != ' ')
+      return 0;
+    for (i = 9, code = 0; i < 12; i++) {
+      if (q[i] < '0' || q[i] > '9') return 0;
+      code = code * 10 + (q[i] - '0');
+    }
+    if (code == 101) return 0;
+    if (code >= 100 && code < 200) {
+      pos = hend;
+      continue;
+    }
+    /* The final head: its framing headers, strictly. */
+    for (line = q; line < p + hend;) {
+      const char *eol = memchr(line, '\n', (size_t)(p + hend - line));
+      size_t ll = (size_t)(eol - line), vl;
+      const char *v;
+      if (ll && line[ll - 1] == '\r') ll--;
+      if (ll > 15 && strncasecmp(line, "Content-Length:", 15) == 0) {
+        ncl++;
+        v = line + 15;
+        vl = ll - 15;
+        while (vl && (*v == ' ' || *v == '\t')) v++, vl--;
+        while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t')) vl--;
+        if (!vl || vl > 12) return 0;
+        for (i = 0, cl = 0; i < vl; i++) {
+          if (v[i] < '0' || v[i] > '9') return 0;
+          cl = cl * 10 + (v[i] - '0');
+        }
+      } else if (ll > 18 && strncasecmp(line, "Transfer-Encoding:", 18) == 0) {
+        v = line + 18;
+        vl = ll - 18;
+        while (vl && (*v == ' ' || *v == '\t')) v++, vl--;
+        while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t')) vl--;
+        if (vl != 7 || strncasecmp(v, "chunked", 7) != 0 || chunked)
+          return 0;
+        chunked = 1;
+      } else if (ll >= 14 && strncasecmp(line, "Content-Length", 14) == 0) {
+        return 0; /* "Content-Length :" and such: not ours to judge */
+      } else if (ll >= 17 && strncasecmp(line, "Transfer-Encoding", 17) == 0) {
+        return 0;
+      }
+      line = eol + 1;
+    }
+    break;
+  }
+  if (ncl > 1 || (ncl && chunked)) return 0;
+  *code_out = code;
+  b = malloc(n - hend + 1);
+  EH_CHECK(b != NULL, "oom");
+  *full = 0;
+  if (code == 204 || code == 304) {
+    *full = 1;
+  } else if (chunked) {
+    size_t k = hend;
+    for (;;) {
+      unsigned long long sz = 0;
+      int digits = 0;
+      while (k < n && isxdigit((unsigned char)p[k]) && digits < 15) {
+        int c = (unsigned char)p[k++];
+        sz = sz * 16 + (unsigned)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+        digits++;
+      }
+      if (k >= n) break; /* cut: what came is a prefix */
+      if (!digits || (p[k] != ';' && p[k] != '\r' && p[k] != '\n' &&
+                      p[k] != ' ' && p[k] != '\t')) {
+        free(b);
+        return 0;
+      }
+      while (k < n && p[k] != '\n') k++;
+      if (k >= n) break;
+      k++;
+      if (sz == 0) {
+        *full = 1;
+        break;
+      }
+      for (i = 0; i < sz && k < n; i++) b[len++] = p[k++];
+      if (k >= n) break;
+      if (p[k] == '\r') k++;
+      if (k < n && p[k] != '\n') {
+        free(b);
+        return 0;
+      }
+      k++;
+    }
+  } else if (cl >= 0) {
+    len = (size_t)((long long)(n - hend) < cl ? (long long)(n - hend) : cl);
+    memcpy(b, p + hend, len);
+    *full = (long long)len == cl;
+  } else {
+    len = n - hend; /* until the close: what came is a prefix */
+    memcpy(b, p + hend, len);
+  }
+  *out = b;
+  *outl = len;
+  return 1;
+}
+
 static void eh_check_done(struct eh *h, struct eh_tx *t) {
   void *priv = NULL;
   long code = -1, redirects = -1;
@@ -467,9 +630,16 @@ static void eh_check_done(struct eh *h, struct eh_tx *t) {
       EH_CHECK(strcmp(t->errbuf, want) == 0, "transfer %d: 28 with \"%s\"",
                t->idx, t->errbuf);
   }
-  EH_CHECK(dl == t->wr_bytes,
-           "transfer %d: SIZE_DOWNLOAD %lld but the write callback got %lld",
-           t->idx, (long long)dl, t->wr_bytes);
+  /* SIZE_DOWNLOAD counts the body bytes received, as libcurl's: those
+   * held for a paused transfer too, and a failure may come before they
+   * are given (a success may not, below). */
+  if (t->result != XFERE_OK && t->recv_paused_run)
+    EH_CHECK(dl >= t->wr_bytes, "transfer %d: SIZE_DOWNLOAD %lld but the "
+             "write callback got %lld", t->idx, (long long)dl, t->wr_bytes);
+  else
+    EH_CHECK(dl == t->wr_bytes,
+             "transfer %d: SIZE_DOWNLOAD %lld but the write callback got "
+             "%lld", t->idx, (long long)dl, t->wr_bytes);
   EH_CHECK(ul >= 0, "SIZE_UPLOAD %lld", (long long)ul);
   EH_CHECK(eff != NULL, "no effective URL");
   EH_CHECK(redirects >= 0 &&
@@ -494,6 +664,44 @@ static void eh_check_done(struct eh *h, struct eh_tx *t) {
   engine_stats.ok++;
   EH_CHECK(code >= 200 && code <= 999, "transfer %d ok with status %ld",
            t->idx, code);
+  /* A refusal's bytes came again before the end. */
+  EH_CHECK(t->rf == NULL, "transfer %d succeeded without %zu of the %zu "
+           "bytes its %s callback refused", t->idx, t->rf_len - t->rf_off,
+           t->rf_len, t->rf_type == AT_WRITE ? "write" : "header");
+  /* The write callback got the body served, in order, once: whatever
+   * pauses, refusals and rate limits came in between. */
+  if (!t->is_head && !t->removed_once && !t->body_over && t->served) {
+    char *want = NULL;
+    size_t wl = 0;
+    int full = 0, scode = 0;
+    if (eh_served_body(t->served, t->served_len, &scode, &want, &wl,
+                       &full)) {
+      if (scode == code) {
+        EH_CHECK(t->body_len <= wl &&
+                     (t->body_len == 0 ||
+                      memcmp(t->body, want, t->body_len) == 0),
+                 "transfer %d: the write callback got %zu bytes that are not "
+                 "the body served (%zu bytes)", t->idx, t->body_len, wl);
+        if (full)
+          EH_CHECK(t->body_len == wl, "transfer %d: ok with %zu of the %zu "
+                   "body bytes served", t->idx, t->body_len, wl);
+        engine_stats.bodies_checked++;
+      }
+      free(want);
+    }
+  }
+  /* Under a receive limit: no faster than it, but for the allowances of
+   * an event (one at the start and after each pause). */
+  if (t->rate_recv > 0 && !t->removed_once) {
+    double secs = (double)(eh_now() - t->t_start) / 1e6;
+    long long a = t->rate_recv / 10 < 1024 ? 1024 : t->rate_recv / 10;
+    long long cap = (4 + t->pz_count + 2 * (t->lp_state > 0)) * a +
+                    (long long)(2.0 * (double)t->rate_recv * secs);
+    EH_CHECK(t->wr_bytes <= cap, "transfer %d: %lld bytes in %.3f s under "
+             "MAX_RECV_SPEED_LARGE %lld", t->idx, t->wr_bytes, secs,
+             t->rate_recv);
+    engine_stats.rate_checked++;
+  }
   if ((t->a & 0x80) != 0)
     EH_CHECK(code < 400, "FAILONERROR let %ld through", code);
   if (t->is_head) {
@@ -528,6 +736,7 @@ static void eh_drain(struct eh *h, int running) {
     engine_stats.msgs++;
     h->last_progress = eh_now();
     eh_check_done(h, t);
+    eh_pz_forget(t);
   }
   EH_CHECK(expect <= 0, "msgs_in_queue said %d more", expect);
   EH_CHECK(left == 0, "no message but %d left", left);
@@ -559,6 +768,13 @@ static void eh_readd(struct eh *h, struct eh_tx *t) {
   t->done = 0;
   t->wr_bytes = 0;
   t->rd_given = 0;
+  /* A new run: unpaused, nothing held, a new body. */
+  t->gen++;
+  eh_pz_forget(t);
+  t->body_len = 0;
+  t->body_over = 0;
+  t->recv_paused_run = 0;
+  t->t_start = eh_now();
   engine_stats.transfers++;
 }
 
@@ -573,8 +789,12 @@ static void eh_remove(struct eh *h, struct eh_tx *t, int cleanup) {
     eh_mrc(h, xfer_multi_remove_handle(h->m, t->e), "remove_handle");
     h->in_remove = was;
     t->added = 0;
+    t->gen++;
+    t->removed_once = 1;
+    eh_pz_forget(t); /* what was held goes with the run */
   }
   if (cleanup) {
+    t->dying = 1; /* no xfer_easy_pause on it from a callback meanwhile */
     xfer_easy_cleanup(t->e);
     t->freed = 1;
   }
@@ -607,9 +827,12 @@ static int eh_act(struct eh *h, struct eh_tx *t) {
     eh_remove(h, &h->tx[(t->idx + 1) % h->ntx], 1);
     return 1;
   case 6:
+    t->dying = 1;
     xfer_easy_cleanup(t->e);
     t->added = 0;
     t->freed = 1;
+    t->gen++;
+    eh_pz_forget(t);
     return 1;
   default:
     return 0;
@@ -633,18 +856,205 @@ static void eh_live(struct eh_tx *t, const char *what) {
   EH_CHECK(!eh_cur->in_remove, "%s callback inside remove_handle", what);
 }
 
+/* ---- pause (x1..x3 of the extension block) ---- */
+
+static int eh_pz_ok(const struct eh_tx *t) { return !t->freed && !t->dying; }
+
+static int eh_pz_dir(const struct eh_tx *t) {
+  return t->pz_at == AT_READ ? XFERPAUSE_SEND : XFERPAUSE_RECV;
+}
+
+static unsigned eh_pz_call(const struct eh_tx *t) {
+  static const unsigned k[4] = {1, 2, 3, 6};
+  return k[(t->x[1] >> EX1_CALL_SHIFT) & 3];
+}
+
+/* The run ended (or the transfer left it): nothing is paused or held. */
+static void eh_pz_forget(struct eh_tx *t) {
+  t->pz_paused = 0;
+  t->paused_mask = 0;
+  free(t->rf);
+  t->rf = NULL;
+  t->rf_len = t->rf_off = 0;
+}
+
+/* xfer_easy_pause(t, mask) from wherever we are (a callback of any
+ * transfer, the socket or timer callback, the loop): xfer has mask as
+ * paused after it, when the transfer runs. */
+static void eh_pause_call(struct eh_tx *t, int mask) {
+  XFERcode rc;
+  if (!eh_pz_ok(t)) return;
+  rc = xfer_easy_pause(t->e, mask);
+  if (getenv("XFER_FUZZ_TRACE"))
+    fprintf(stderr, "[harness] xfer_easy_pause(tx%d, %d): %d\n", t->idx,
+            mask, (int)rc);
+  EH_CHECK(rc == XFERE_OK || (engine_oom_mode && rc == XFERE_OUT_OF_MEMORY),
+           "xfer_easy_pause(transfer %d, %d): %d", t->idx, mask, (int)rc);
+  if (rc != XFERE_OK) return;
+  t->paused_mask = t->added && !t->done ? mask : 0;
+  if (t->paused_mask & XFERPAUSE_RECV) t->recv_paused_run = 1;
+  if (t->pz_paused && !(mask & eh_pz_dir(t))) {
+    t->pz_paused = 0;
+    t->pz_rearm = 1;
+  }
+  if (mask == XFERPAUSE_CONT) engine_stats.unpauses++;
+}
+
+/* Is another transfer running, unpaused (its callbacks can unpause)? */
+static int eh_other_running(const struct eh *h, const struct eh_tx *t) {
+  int i;
+  for (i = 0; i < h->ntx; i++)
+    if (&h->tx[i] != t && h->tx[i].added && !h->tx[i].done &&
+        !h->tx[i].freed && !h->tx[i].paused_mask)
+      return 1;
+  return 0;
+}
+
+/* Does the loop have to unpause t (its unpauser cannot)? */
+static int eh_loop_unpauses(const struct eh *h, const struct eh_tx *t) {
+  if (!t->pz_paused || !eh_pz_ok(t)) return 0;
+  return t->pz_unp == UNP_LOOP ||
+         (t->pz_unp == UNP_SOCKTIMER && h->mode_perform) ||
+         (t->pz_unp == UNP_OTHER && !eh_other_running(h, t));
+}
+
+/* The callback-made pauses whose unpauser is `unp` end: called from a
+ * callback of `caller` (UNP_OTHER) or from the socket/timer callback. */
+static void eh_unpause_by(struct eh *h, int unp, const struct eh_tx *caller) {
+  int i;
+  if (h->ending) return;
+  for (i = 0; i < h->ntx; i++) {
+    struct eh_tx *t = &h->tx[i];
+    if (t == caller || !t->pz_paused || t->pz_unp != unp || !eh_pz_ok(t))
+      continue;
+    eh_pause_call(t, XFERPAUSE_CONT);
+    if (unp == UNP_OTHER)
+      engine_stats.unpauses_cb++;
+    else
+      engine_stats.unpauses_sock++;
+  }
+}
+
+/* Is it time for this callback to pause? */
+static int eh_pz_due(const struct eh_tx *t, int at, unsigned long calls) {
+  if (t->pz_at != at || t->pz_paused || t->pz_count >= t->pz_max) return 0;
+  if (t->pz_count > 0) return t->pz_rearm; /* again: right after a CONT */
+  return calls == eh_pz_call(t);
+}
+
+/* The callback of t pauses now (gen: t->gen when it was called; data:
+ * the bytes it was given, NULL for the read callback).  Returns 1 when it
+ * must return the PAUSE value (it takes nothing), 0 when it paused with
+ * xfer_easy_pause and goes on as usual. */
+static int eh_pz_now(struct eh_tx *t, unsigned gen, const char *data,
+                     size_t len, int at) {
+  int dir = eh_pz_dir(t);
+  t->pz_count++;
+  t->pz_rearm = 0;
+  if (t->x[3] & EX3_API_PAUSE) {
+    if (!eh_pz_ok(t)) return 0;
+    engine_stats.api_pauses++;
+    eh_pause_call(t, t->paused_mask | dir);
+    if (t->added && !t->done) t->pz_paused = 1;
+    return 0;
+  }
+  /* A pause of this run, unless the callback ended it first (removed,
+   * re-added or cleaned up its handle: xfer then ignores the value). */
+  if (!t->freed && t->added && t->gen == gen) {
+    engine_stats.pauses++;
+    t->pz_paused = 1;
+    t->paused_mask |= dir;
+    if (dir == XFERPAUSE_RECV) t->recv_paused_run = 1;
+    if (getenv("XFER_FUZZ_TRACE"))
+      fprintf(stderr, "[harness] tx%d's %s callback returns PAUSE\n",
+              t->idx, at == AT_WRITE ? "write" : at == AT_HEADER ? "header"
+                                                                 : "read");
+    if (data) {
+      /* They must come again, first (the rest of an earlier refusal is
+       * their start: eh_rf_check took it already). */
+      free(t->rf);
+      t->rf = malloc(len);
+      EH_CHECK(t->rf != NULL, "oom");
+      memcpy(t->rf, data, len);
+      t->rf_len = len;
+      t->rf_off = 0;
+      t->rf_type = at;
+    }
+  }
+  return 1;
+}
+
+/* The bytes a write or header callback gets after a refusal start with
+ * the refused ones, and in the same callback. */
+static void eh_rf_check(struct eh_tx *t, int at, const char *p, size_t len) {
+  size_t n;
+  if (!t->rf) return;
+  EH_CHECK(at == t->rf_type, "transfer %d: a %s callback before the %zu "
+           "refused bytes of its %s callback", t->idx,
+           at == AT_WRITE ? "write" : "header", t->rf_len - t->rf_off,
+           t->rf_type == AT_WRITE ? "write" : "header");
+  n = t->rf_len - t->rf_off;
+  if (n > len) n = len;
+  EH_CHECK(memcmp(p, t->rf + t->rf_off, n) == 0,
+           "transfer %d: the bytes after a refusal are not the refused ones "
+           "(%zu of %zu in, got \"%.*s\")", t->idx, t->rf_off, t->rf_len,
+           (int)(len < 40 ? len : 40), p);
+  t->rf_off += n;
+  if (t->rf_off == t->rf_len) {
+    free(t->rf);
+    t->rf = NULL;
+    t->rf_len = t->rf_off = 0;
+    engine_stats.refused_again++;
+  }
+}
+
+/* What the write callback took, to compare with what was served. */
+static void eh_body_add(struct eh_tx *t, const char *p, size_t len) {
+  if (t->body_over) return;
+  if (t->body_len + len > EH_BODY_CAP) {
+    t->body_over = 1;
+    return;
+  }
+  if (t->body_len + len > t->body_cap) {
+    size_t cap = t->body_cap ? t->body_cap : 4096;
+    char *b;
+    while (cap < t->body_len + len) cap *= 2;
+    b = realloc(t->body, cap);
+    EH_CHECK(b != NULL, "oom");
+    t->body = b;
+    t->body_cap = cap;
+  }
+  memcpy(t->body + t->body_len, p, len);
+  t->body_len += len;
+}
+
 static size_t eh_write(char *ptr, size_t size, size_t nmemb, void *ud) {
   struct eh_tx *t = ud;
   size_t len = size * nmemb, i;
   unsigned sum = 0;
+  unsigned gen = t->gen;
+  int act, pz, refuse;
   eh_live(t, "write");
   EH_CHECK(size == 1 && len > 0, "write callback with %zu x %zu", size,
            nmemb);
+  EH_CHECK(!(t->paused_mask & XFERPAUSE_RECV),
+           "write callback of transfer %d, whose receiving is paused",
+           t->idx);
   for (i = 0; i < len; i++) sum += (unsigned char)ptr[i];
   eh_sink += sum; /* every byte read: ASan checks the span */
+  eh_rf_check(t, AT_WRITE, ptr, len);
+  eh_unpause_by(eh_cur, UNP_OTHER, t);
   t->wr_calls++;
-  t->wr_bytes += (long long)len;
-  if (eh_due(t, AT_WRITE, t->wr_calls)) {
+  act = eh_due(t, AT_WRITE, t->wr_calls);
+  /* A short or failing return wins over a pause due on the same call. */
+  pz = !(act && ((t->b & 7) == 1 || (t->b & 7) == 7)) &&
+       eh_pz_due(t, AT_WRITE, t->wr_calls);
+  refuse = pz && !(t->x[3] & EX3_API_PAUSE);
+  if (!refuse) {
+    t->wr_bytes += (long long)len;
+    eh_body_add(t, ptr, len);
+  }
+  if (act) {
     if ((t->b & 7) == 1) {
       t->acted = 1;
       return len - 1;
@@ -655,17 +1065,28 @@ static size_t eh_write(char *ptr, size_t size, size_t nmemb, void *ud) {
     }
     eh_act(eh_cur, t);
   }
+  if (pz && eh_pz_now(t, gen, ptr, len, AT_WRITE)) return XFER_WRITEFUNC_PAUSE;
   return len;
 }
 
 static size_t eh_header(char *ptr, size_t size, size_t nmemb, void *ud) {
   struct eh_tx *t = ud;
   size_t len = size * nmemb;
+  unsigned gen = t->gen;
+  int act, pz;
   eh_live(t, "header");
   EH_CHECK(size == 1 && len > 0 && ptr[len - 1] == '\n',
            "header line without its LF");
+  EH_CHECK(!(t->paused_mask & XFERPAUSE_RECV),
+           "header callback of transfer %d, whose receiving is paused",
+           t->idx);
+  eh_rf_check(t, AT_HEADER, ptr, len);
+  eh_unpause_by(eh_cur, UNP_OTHER, t);
   t->hdr_calls++;
-  if (eh_due(t, AT_HEADER, t->hdr_calls)) {
+  act = eh_due(t, AT_HEADER, t->hdr_calls);
+  pz = !(act && ((t->b & 7) == 1 || (t->b & 7) == 7)) &&
+       eh_pz_due(t, AT_HEADER, t->hdr_calls);
+  if (act) {
     if ((t->b & 7) == 1) {
       t->acted = 1;
       return len - 1;
@@ -676,19 +1097,29 @@ static size_t eh_header(char *ptr, size_t size, size_t nmemb, void *ud) {
     }
     eh_act(eh_cur, t);
   }
+  if (pz && eh_pz_now(t, gen, ptr, len, AT_HEADER))
+    return XFER_WRITEFUNC_PAUSE;
   return len;
 }
 
 static size_t eh_read(char *buf, size_t size, size_t nitems, void *ud) {
   struct eh_tx *t = ud;
   size_t room = size * nitems, n, i;
+  unsigned gen = t->gen;
+  int act, pz;
   eh_live(t, "read");
   EH_CHECK(!t->httpget, "read callback of transfer %d, set back to GET",
            t->idx);
   EH_CHECK(size == 1 && room > 0, "read callback with %zu x %zu", size,
            nitems);
+  EH_CHECK(!(t->paused_mask & XFERPAUSE_SEND),
+           "read callback of transfer %d, whose sending is paused", t->idx);
+  eh_unpause_by(eh_cur, UNP_OTHER, t);
   t->rd_calls++;
-  if (eh_due(t, AT_READ, t->rd_calls)) {
+  act = eh_due(t, AT_READ, t->rd_calls);
+  pz = !(act && ((t->b & 7) == 1 || (t->b & 7) == 7)) &&
+       eh_pz_due(t, AT_READ, t->rd_calls);
+  if (act) {
     if ((t->b & 7) == 1) {
       t->acted = 1;
       return 0;
@@ -697,8 +1128,11 @@ static size_t eh_read(char *buf, size_t size, size_t nitems, void *ud) {
       t->acted = 1;
       return XFER_READFUNC_ABORT;
     }
-    if (eh_act(eh_cur, t)) return 0;
+    if (eh_act(eh_cur, t))
+      return pz && eh_pz_now(t, gen, NULL, 0, AT_READ) ? XFER_READFUNC_PAUSE
+                                                      : 0;
   }
+  if (pz && eh_pz_now(t, gen, NULL, 0, AT_READ)) return XFER_READFUNC_PAUSE;
   if ((t->c & 0x0c) && t->rd_calls == eh_act_call(t)) {
     switch ((t->c >> 2) & 3) {
     case 1:
@@ -725,6 +1159,7 @@ static int eh_progress(void *ud, xfer_off_t dltotal, xfer_off_t dlnow,
   eh_live(t, "progress");
   EH_CHECK(dltotal >= 0 && dlnow >= 0 && ultotal >= 0 && ulnow >= 0,
            "negative progress");
+  eh_unpause_by(eh_cur, UNP_OTHER, t);
   t->prog_calls++;
   if (eh_due(t, AT_PROGRESS, t->prog_calls)) {
     if ((t->b & 7) == 7) {
@@ -746,6 +1181,7 @@ static int eh_sockcb(XFER *e, xfer_socket_t s, int what, void *userp,
   EH_CHECK(h == eh_cur, "socket callback userp");
   h->in_sockcb++;
   rc = eh_sockcb2(e, s, what, h, socketp);
+  eh_unpause_by(h, UNP_SOCKTIMER, NULL); /* still inside the callback */
   h->in_sockcb--;
   if (rc == 0 && (h->g2 & 0xc0) == 0x80 && ++h->sock_calls == 3 &&
       what != XFER_POLL_REMOVE) {
@@ -821,6 +1257,7 @@ static int eh_timercb(XFERM *m, long ms, void *userp) {
   EH_CHECK(h == eh_cur && m == h->m, "timer callback args");
   EH_CHECK(ms >= -1, "timer %ld", ms);
   h->timer_calls++;
+  eh_unpause_by(h, UNP_SOCKTIMER, NULL);
   if (ms < 0) {
     h->timer_set = 0;
   } else {
@@ -1090,6 +1527,16 @@ static void eh_respond(struct eh *h, struct eh_srv *s) {
     }
   }
   s->out_len = o;
+  if (s->tx >= 0 && s->tx < h->ntx) {
+    /* What this transfer's write callback should get, if it is the last
+     * response it asks for (eh_check_done). */
+    struct eh_tx *t = &h->tx[s->tx];
+    free(t->served);
+    t->served = malloc(o ? o : 1);
+    EH_CHECK(t->served != NULL, "oom");
+    memcpy(t->served, s->out, o);
+    t->served_len = o;
+  }
   s->off = 0;
   s->end = r->ctl & 3;
   s->sizes = (r->ctl >> 2) & 7;
@@ -1396,6 +1843,35 @@ static void eh_setup_ext(struct eh_tx *t) {
     t->httpget = 1;
     t->has_body = t->is_head = t->rcb = 0;
   }
+  /* Pause: the plan (a "decode" line only when there is one, so that an
+   * input without it prints as before). */
+  t->pz_at = -1;
+  if (t->x[1] & EX1_PAUSER_MASK) {
+    static const int at[4] = {-1, AT_WRITE, AT_HEADER, AT_READ};
+    t->pz_at = at[t->x[1] & EX1_PAUSER_MASK];
+    t->pz_unp = (t->x[1] >> EX1_UNPAUSER_SHIFT) & 3;
+    t->pz_max = (t->x[3] & EX3_AGAIN) ? EH_MAX_PAUSES : 1;
+    if (t->pz_at == AT_HEADER && !(t->a & 32) && eh_act_at(t) != AT_HEADER) {
+      XSET(XFEROPT_HEADERFUNCTION, eh_header);
+      XSET(XFEROPT_HEADERDATA, (void *)t);
+    }
+  }
+  if (t->x[1] & EX1_LOOP_PAUSE)
+    t->lp_at = 1 + ((t->x[2] >> EX2_AT_SHIFT) & 7);
+  if (t->x[1])
+    eh_sum("decode tx%d pause by=%d call=%u unpause=%d api=%d again=%d "
+           "loop=%d/%d/%d/%d", t->idx, t->x[1] & 3, eh_pz_call(t),
+           (t->x[1] >> EX1_UNPAUSER_SHIFT) & 3, !!(t->x[3] & EX3_API_PAUSE),
+           !!(t->x[3] & EX3_AGAIN), !!(t->x[1] & EX1_LOOP_PAUSE),
+           t->x[2] & 3, t->lp_at, 1 << ((t->x[2] >> EX2_CONT_SHIFT) & 7));
+  if (t->x[1] & EX1_RATE) {
+    static const xfer_off_t recv[4] = {16000, 4000, 0, 1},
+                            send[4] = {16000, 0, 4000, 1};
+    int r = t->x[3] & EX3_RATE_MASK;
+    if (recv[r]) XSET(XFEROPT_MAX_RECV_SPEED_LARGE, recv[r]);
+    if (send[r]) XSET(XFEROPT_MAX_SEND_SPEED_LARGE, send[r]);
+    t->rate_recv = (long long)recv[r];
+  }
 }
 
 static void eh_setup_tx(struct eh *h, struct eh_tx *t) {
@@ -1528,13 +2004,20 @@ static int eh_wait_ms(struct eh *h, int engine_due_in_budget,
     engine_stats.timeouts_hit++;
     return -1;
   }
+  if (eh_loop_pending(h)) return 1; /* pause work of the loop's */
   if (!engine_due_in_budget) {
     /* Only the server's pauses can still make something happen. */
     uint64_t q = h->last_progress + EH_QUIET_US;
     int paused = 0;
     for (i = 0; i < EH_MAX_SRV; i++)
       if (h->srv[i].used && h->srv[i].rs == RS_PAUSE) paused = 1;
-    if (!paused && now >= q) return -1;
+    if (!paused && now >= q) {
+      /* Idle: a pause whose unpauser never came (no other transfer's
+       * callback, no socket or timer callback) ends here instead. */
+      if (!eh_idle_unpause(h)) return -1;
+      h->last_progress = now;
+      return 0;
+    }
     if (q < until) until = q;
   } else if (engine_at < until) {
     until = engine_at;
@@ -1547,8 +2030,69 @@ static int eh_wait_ms(struct eh *h, int engine_due_in_budget,
   return (int)((until - now + 999) / 1000);
 }
 
+/* The loop's part in pausing: the unpauses that fall to it, and its own
+ * xfer_easy_pause calls (x1 bit 6, x2). */
+static void eh_loop_pause(struct eh *h) {
+  int i;
+  for (i = 0; i < h->ntx; i++) {
+    struct eh_tx *t = &h->tx[i];
+    int mode = t->x[2] & EX2_MASK_MASK;
+    if (!eh_pz_ok(t)) continue;
+    if (eh_loop_unpauses(h, t)) eh_pause_call(t, XFERPAUSE_CONT);
+    if (!(t->x[1] & EX1_LOOP_PAUSE)) continue;
+    if (t->lp_state == 0 && h->iter >= t->lp_at && t->added && !t->done) {
+      eh_pause_call(t, mode == 0   ? XFERPAUSE_ALL
+                       : mode == 2 ? XFERPAUSE_SEND
+                                   : XFERPAUSE_RECV);
+      engine_stats.loop_pauses++;
+      t->lp_state = 1;
+      t->lp_cont = h->iter + (1 << ((t->x[2] >> EX2_CONT_SHIFT) & 7));
+    } else if (t->lp_state == 1 && h->iter >= t->lp_cont) {
+      if (mode == 3 && !t->lp_switched) {
+        eh_pause_call(t, XFERPAUSE_SEND); /* RECV goes on, SEND stops */
+        t->lp_switched = 1;
+        t->lp_cont = h->iter + 1;
+      } else {
+        eh_pause_call(t, XFERPAUSE_CONT);
+        t->lp_state = 2;
+      }
+    }
+  }
+}
+
+/* The loop would stop, idle: the pauses waiting for another transfer's
+ * callback or for the socket/timer callback end now.  1 if there was one. */
+static int eh_idle_unpause(struct eh *h) {
+  int i, n = 0;
+  for (i = 0; i < h->ntx; i++) {
+    struct eh_tx *t = &h->tx[i];
+    if (!t->pz_paused || !eh_pz_ok(t) ||
+        (t->pz_unp != UNP_OTHER && t->pz_unp != UNP_SOCKTIMER))
+      continue;
+    eh_pause_call(t, XFERPAUSE_CONT);
+    engine_stats.unpauses_idle++;
+    n++;
+  }
+  return n > 0;
+}
+
+/* Something the loop has to do soon (it must not stop as idle). */
+static int eh_loop_pending(const struct eh *h) {
+  int i;
+  for (i = 0; i < h->ntx; i++) {
+    const struct eh_tx *t = &h->tx[i];
+    if (!eh_pz_ok(t)) continue;
+    if (eh_loop_unpauses(h, t)) return 1;
+    if ((t->x[1] & EX1_LOOP_PAUSE) &&
+        ((t->lp_state == 0 && t->added && !t->done) || t->lp_state == 1))
+      return 1;
+  }
+  return 0;
+}
+
 static void eh_harness_step(struct eh *h) {
   int k = (h->g1 >> 2) & 15, i;
+  eh_loop_pause(h);
   for (i = 0; i < h->ntx; i++)
     if (h->tx[i].readd_pending) {
       h->tx[i].readd_pending = 0;
@@ -1798,6 +2342,7 @@ int engine_run(const uint8_t *data, size_t size) {
   for (i = 0; i < h->ntx; i++) {
     struct eh_tx *t = &h->tx[i];
     t->idx = i;
+    t->t_start = h->t0;
     t->a = h->in.tx[i].a;
     t->b = h->in.tx[i].b;
     t->c = h->in.tx[i].c;
@@ -1819,6 +2364,10 @@ int engine_run(const uint8_t *data, size_t size) {
   else
     eh_loop_socket(h);
   engine_oom_active = 0;
+  h->ending = 1; /* the removals below are the end of paused transfers */
+  for (i = 0; i < h->ntx; i++)
+    if (h->tx[i].paused_mask && h->tx[i].added && !h->tx[i].done)
+      engine_stats.left_paused++;
 
   if (getenv("XFER_FUZZ_VERBOSE")) {
     fprintf(stderr, "run: %s, %d transfers, %d requests, %d iterations, "
@@ -1869,7 +2418,12 @@ int engine_run(const uint8_t *data, size_t size) {
   }
   EH_CHECK(h->nreg == 0, "%d sockets still announced after multi_cleanup",
            h->nreg);
-  for (i = 0; i < h->ntx; i++) xfer_slist_free_all(h->tx[i].headers);
+  for (i = 0; i < h->ntx; i++) {
+    xfer_slist_free_all(h->tx[i].headers);
+    free(h->tx[i].rf);
+    free(h->tx[i].body);
+    free(h->tx[i].served);
+  }
   xfer_slist_free_all(h->resolve);
   for (i = 0; i < EH_MAX_SRV; i++) eh_srv_close(h, &h->srv[i], 1);
   close(h->lfd);

@@ -58,6 +58,19 @@ struct engine_stats {
                                     Authorization to another host */
   unsigned long stale_easy_in_sockcb; /* POLL_REMOVE naming a handle the
                                          application cleaned up already */
+  /* Pause (x1..x3 of the extension block). */
+  unsigned long pauses;         /* a callback returned *_PAUSE */
+  unsigned long api_pauses;     /* xfer_easy_pause from a callback */
+  unsigned long loop_pauses;    /* xfer_easy_pause from the loop */
+  unsigned long unpauses;       /* XFERPAUSE_CONT calls (all of them) */
+  unsigned long unpauses_cb;    /* ... from another transfer's callback */
+  unsigned long unpauses_sock;  /* ... from the socket/timer callback */
+  unsigned long unpauses_idle;  /* ... from the loop, idle (theirs never
+                                   came) */
+  unsigned long refused_again;  /* refused bytes that came back whole */
+  unsigned long left_paused;    /* transfers paused at the end of a run */
+  unsigned long bodies_checked; /* OK bodies compared with the served */
+  unsigned long rate_checked;   /* OK transfers under a receive limit */
   unsigned long results[128];   /* per XFERcode */
 };
 extern struct engine_stats engine_stats;

@@ -79,7 +79,7 @@
  * may be any segment (first, last, between responses); only the first
  * one counts, a further one is reserved (ignored).  Bytes past
  * ENGINE_EXT_LEN are reserved (ignored).
- *  [0..3]   x-global bytes xg0..xg3: all reserved.
+ *  [0..3]   x-global bytes xg0..xg3: all reserved (pause needs none).
  *  [4+8i .. 11+8i]: transfer i's extension bytes x0..x7.
  *   x0: bit 0 HTTPGET 1, after every other option (back to a plain GET:
  *       no body, the read callback never called, CUSTOMREQUEST kept);
@@ -89,7 +89,39 @@
  *       3 "" (no redirect at all); bit 4 UNRESTRICTED_AUTH;
  *       bits 5-6 CONNECTTIMEOUT(_MS): 0 not set, 1 1 ms, 2 10 ms,
  *       3 CONNECTTIMEOUT 1 (s); bit 7 reserved.
- *   x1..x7: reserved.
+ *   x1: pause (0: the transfer is never paused, as before).
+ *       bits 0-1 which callback pauses, once: 0 none, 1 the write
+ *       callback returns XFER_WRITEFUNC_PAUSE, 2 the header callback
+ *       returns XFER_WRITEFUNC_PAUSE (the harness then installs one),
+ *       3 the read callback returns XFER_READFUNC_PAUSE (only with a
+ *       read callback); bits 2-3 on which call of it (1, 2, 3, 6);
+ *       bits 4-5 who unpauses (XFERPAUSE_CONT): 0 the harness loop at its
+ *       next iteration, 1 a callback (write, header, read, progress) of
+ *       another transfer (the loop when no other one is running), 2 the
+ *       next socket or timer callback (the loop in perform mode), 3
+ *       nobody: it stays paused until the end, then is removed.  For 1
+ *       and 2, if the run goes idle first (25 ms without an event), the
+ *       loop unpauses;
+ *       bit 6 the loop calls xfer_easy_pause on it (x2 says how and
+ *       when), and XFERPAUSE_CONT later;
+ *       bit 7 rate limits (x3 bits 0-1 say which).
+ *   x2: the loop's pause (used only with x1 bit 6): bits 0-1 the
+ *       mask: 0 XFERPAUSE_ALL, 1 XFERPAUSE_RECV, 2 XFERPAUSE_SEND,
+ *       3 XFERPAUSE_RECV, then XFERPAUSE_SEND instead, then CONT;
+ *       bits 2-4 at iteration 1 + v; bits 5-7 CONT 2^v iterations later.
+ *   x3: bits 0-1 (used only with x1 bit 7) the limits:
+ *       0 MAX_RECV_SPEED_LARGE and MAX_SEND_SPEED_LARGE 16000 B/s, 1 only
+ *       MAX_RECV_SPEED_LARGE 4000, 2 only MAX_SEND_SPEED_LARGE 4000, 3 both
+ *       1 B/s (one allowance, then a wait past the budget);
+ *       bit 2 the pausing callback (x1 bits 0-1) calls xfer_easy_pause
+ *       on its own handle (RECV or SEND, added to what it has) and takes
+ *       the bytes, instead of returning the PAUSE value;
+ *       bit 3 again: after each unpause the next call of that callback
+ *       pauses again (at most 4 pauses in a run);
+ *       bits 4-7 reserved.
+ *       Like x0 bit 1, a bit that refines another does nothing without
+ *       it (x1 bits 2-5 and x3 bits 2-3 without x1 bits 0-1).
+ *   x4..x7: reserved.
  *
  * Example (gen_corpus.py writes it): the 19 bytes, "HTTP/1.1 ..." as
  * response 0, then ENGINE_SEP "EXT1" 00 00 00 00 01: transfer 0 with
@@ -118,6 +150,21 @@
 #define EX0_REDIR_SHIFT 2            /* 2 bits: REDIR_PROTOCOLS_STR */
 #define EX0_UNRESTRICTED_AUTH 0x10
 #define EX0_CONNECTTIMEOUT_SHIFT 5   /* 2 bits: CONNECTTIMEOUT(_MS) */
+
+/* x1 of a transfer: pause. */
+#define EX1_PAUSER_MASK 0x03         /* 0 none, 1 write, 2 header, 3 read */
+#define EX1_CALL_SHIFT 2             /* 2 bits: on call 1, 2, 3, 6 */
+#define EX1_UNPAUSER_SHIFT 4         /* 2 bits: loop, other, sock/timer, never */
+#define EX1_LOOP_PAUSE 0x40          /* x2 */
+#define EX1_RATE 0x80                /* x3 bits 0-1 */
+/* x2: the loop's pause. */
+#define EX2_MASK_MASK 0x03           /* ALL, RECV, SEND, RECV then SEND */
+#define EX2_AT_SHIFT 2               /* 3 bits: iteration 1 + v */
+#define EX2_CONT_SHIFT 5             /* 3 bits: CONT 2^v iterations later */
+/* x3. */
+#define EX3_RATE_MASK 0x03           /* which limits (with EX1_RATE) */
+#define EX3_API_PAUSE 0x04           /* xfer_easy_pause from the callback */
+#define EX3_AGAIN 0x08               /* pause again after each unpause */
 
 struct engine_resp {
   const uint8_t *p;  /* into the input */

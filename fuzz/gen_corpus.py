@@ -223,6 +223,17 @@ X_HTTPGET, X_COPY = 1, 2
 X_REDIR_HTTP, X_REDIR_HTTPS, X_REDIR_NONE = 1 << 2, 2 << 2, 3 << 2
 X_UNRESTRICTED = 0x10
 X_CTO_1MS, X_CTO_10MS, X_CTO_1S = 1 << 5, 2 << 5, 3 << 5
+# extension x1 (pause): who | on which call << 2 | who unpauses << 4 |
+# LOOP (x2) | RATE (x3 bits 0-1)
+P_WRITE, P_HEADER, P_READ = 1, 2, 3
+P_CALL2, P_CALL3, P_CALL6 = 1 << 2, 2 << 2, 3 << 2
+UNP_LOOP, UNP_OTHER, UNP_SOCK, UNP_NEVER = 0, 1 << 4, 2 << 4, 3 << 4
+P_LOOP, P_RATE = 0x40, 0x80
+# x2 (the loop's pause): mask | at iteration 1+v << 2 | CONT 2^v later << 5
+L_ALL, L_RECV, L_SEND, L_SWITCH = 0, 1, 2, 3
+# x3: rate limits | API (xfer_easy_pause from the callback) | AGAIN
+RATE_BOTH, RATE_RECV, RATE_SEND, RATE_TINY = 0, 1, 2, 3
+P_API, P_AGAIN = 4, 8
 
 E = [
     ("cl-socket", 0, 0, 0, [(0, 0)], [(KEEP, R["cl"])]),
@@ -394,6 +405,91 @@ E += [
     ("ext-block-first", 0, 0, 0, [(POST, 0, RCB_CHUNKED)],
      [(KEEP, R["cl"])], ext(X_HTTPGET), 0),
 ]
+# Pause (x1..x3 of the block; x0 first in each tuple).
+BODY2K = ("HTTP/1.1 200 OK\r\nContent-Length: 2500\r\n\r\n" +
+          "".join(chr(ord("a") + i % 26) for i in range(2500)))
+BODY5K = ("HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n" +
+          "".join(chr(ord("A") + i % 26) for i in range(5000)))
+E += [
+    # The write callback refuses its 2nd piece; the loop unpauses; the
+    # same bytes come first.
+    ("ext-pause-write-loop", 0, 0, 1, [(0, 0)],
+     [(KEEP | TINY, R["chunked"])], ext((0, P_WRITE | P_CALL2 | UNP_LOOP))),
+    # Refuses again after each unpause (4 times), unpaused from the other
+    # transfer's progress callback.
+    ("ext-pause-write-again-other", 1, 0, 1,
+     [(0, 0), (0, IN_PROG)],
+     [(KEEP | TINY, R["chunked"]), (KEEP | SMALL | HALF, BODY5K)],
+     ext((0, P_WRITE | UNP_OTHER, 0, P_AGAIN))),
+    # The header callback refuses a line of the 1xx responses; the socket
+    # or timer callback unpauses.
+    ("ext-pause-header-sock", 0, 0, 5, [(0, 0)],
+     [(KEEP | SMALL, R["1xx"])], ext((0, P_HEADER | P_CALL2 | UNP_SOCK))),
+    ("ext-pause-header-again-perform", PERFORM, 0, 5, [(HDRCB, 0)],
+     [(KEEP | SMALL, R["chunked"])],
+     ext((0, P_HEADER | P_CALL3 | UNP_SOCK, 0, P_AGAIN))),
+    # The read callback: READFUNC_PAUSE on its first call (perform), and
+    # xfer_easy_pause(SEND) from inside it on a big chunked body.
+    ("ext-pause-read-loop-perform", PERFORM, 0, 0, [(0, 0, RCB_POST)],
+     [(KEEP, R["cl"])], ext((0, P_READ | UNP_LOOP))),
+    ("ext-pause-read-api-sock", 0, 0, 2, [(0, 0, RCB_CHUNKED | BIG)],
+     [(KEEP | TINY, R["cl"])],
+     ext((0, P_READ | P_CALL2 | UNP_SOCK, 0, P_API | P_AGAIN))),
+    # xfer_easy_pause(RECV) from inside the write callback, which takes
+    # the bytes; another transfer's callback unpauses.
+    ("ext-pause-write-api-other", 1, 0, 1,
+     [(0, 0), (HDRCB, 0)], [(KEEP | TINY, R["chunked"])],
+     ext((0, P_WRITE | UNP_OTHER, 0, P_API), (0, 0))),
+    # Never unpaused: the run ends on it, it is removed (then, with
+    # CLEANUP_FIRST, multi_cleanup goes first).
+    ("ext-pause-never", 1, 0, 1, [(0, 0), (0, 0)],
+     [(KEEP | TINY, R["chunked"])], ext((0, P_WRITE | UNP_NEVER))),
+    ("ext-pause-never-cleanup-first", 1 | CLEANUP_FIRST, 0, 0,
+     [(0, 0, RCB_PUT | BIG), (0, 0)], [(KEEP, R["cl"])],
+     ext((0, P_READ | P_CALL3 | UNP_NEVER), (0, P_HEADER | UNP_NEVER))),
+    # The loop pauses: ALL, then RECV then SEND, and CONT later.
+    ("ext-pause-loop-all", 0, 0, 1, [(0, 0)],
+     [(KEEP | TINY | HALF, R["chunked"])],
+     ext((0, P_LOOP, L_ALL | (1 << 2) | (2 << 5)))),
+    ("ext-pause-loop-switch-upload", PERFORM, 0, 2,
+     [(0, 0, RCB_PUT | BIG)], [(KEEP | SMALL, R["cl"])],
+     ext((0, P_LOOP, L_SWITCH | (0 << 2) | (3 << 5)))),
+    # Both at once: the callback refuses, the loop pauses SEND meanwhile.
+    ("ext-pause-write-and-loop", 0, 0, 1, [(0, 0)],
+     [(KEEP | TINY, BODY5K)],
+     ext((0, P_WRITE | P_CALL2 | UNP_SOCK | P_LOOP, L_SEND | (2 << 2)))),
+    # Rate limits: 16000 B/s both ways on a 2500-byte body and on sending
+    # 4000 bytes; 1 B/s, and 4000 B/s for sending (neither ends in time).
+    ("ext-pause-rate-recv", 0, 0, 0, [(0, 0)], [(KEEP, BODY2K)],
+     ext((0, P_RATE, 0, RATE_BOTH))),
+    ("ext-pause-rate-send-perform", PERFORM, 0, 0, [(0, 0, RCB_POST)],
+     [(KEEP, R["cl"])], ext((0, P_RATE | P_WRITE | UNP_LOOP, 0, RATE_BOTH))),
+    ("ext-pause-rate-tiny", 1, 0, 0, [(0, 0), (0, 0, RCB_PUT)],
+     [(KEEP, BODY2K)], ext((0, P_RATE, 0, RATE_TINY),
+                           (0, P_RATE, 0, RATE_SEND))),
+    # With the misuse actions, on the same call: remove, re-add, clean up
+    # its handle (not removed first), then return the PAUSE value.
+    ("ext-pause-wcb-remove", 1, 0, 1, [(0, A_REMOVE), (0, 0)],
+     [(KEEP | TINY, R["chunked"])], ext((0, P_WRITE | UNP_LOOP))),
+    ("ext-pause-wcb-readd", 0, 0, 1, [(0, A_READD | (1 << 3))],
+     [(KEEP | TINY, R["chunked"])], ext((0, P_WRITE | P_CALL2 | UNP_OTHER))),
+    ("ext-pause-wcb-cleanup", 1, 0, 1, [(0, A_CLEAN), (0, 0)],
+     [(KEEP | TINY, R["cl"])], ext((0, P_WRITE | UNP_SOCK, 0, P_API))),
+    ("ext-pause-hcb-readd-api", PERFORM, 0, 1, [(0, A_READD | IN_HDR)],
+     [(KEEP, R["cl"])], ext((0, P_HEADER | UNP_LOOP, 0, P_API))),
+    ("ext-pause-rcb-remove", 0, 0, 0,
+     [(0, A_REMCLEAN | IN_READ, RCB_CHUNKED)], [(KEEP, R["cl"])],
+     ext((0, P_READ | UNP_SOCK))),
+    # A paused transfer cleaned up from another one's callback, and one
+    # removed and re-added by the loop while paused.
+    ("ext-pause-other-cleans-it", 1, 0, 1,
+     [(0, 0), (0, A_OTHER | (2 << 3))],
+     [(KEEP | TINY, R["chunked"]), (KEEP | TINY | HALF, R["chunked"])],
+     ext((0, P_WRITE | UNP_NEVER))),
+    ("ext-pause-harness-readd", 1, (2 << 2), 1, [(0, 0), (0, 0)],
+     [(KEEP | TINY | HALF, R["chunked"])],
+     ext((0, P_WRITE | UNP_LOOP | P_LOOP, L_RECV | (7 << 5)))),
+]
 for name, g0, g1, g2, txs, segs, *x in E:
     write("fuzz_engine", name, eng(g0, g1, g2, txs, segs, *x))
 
@@ -404,7 +500,10 @@ OOM = ["cl-socket", "cl-perform", "four-perform-total2", "chunked-trailers",
        "post-big-early-small-buffers", "wcb-readd", "hcb-readd-redirect",
        "harness-remove-readd", "raise-limits", "redirect-dns-blocked",
        "https", "retry-on-reuse", "ext-copypostfields", "ext-redir-protocols",
-       "ext-connect-timeouts"]
+       "ext-connect-timeouts", "ext-pause-write-loop",
+       "ext-pause-write-again-other", "ext-pause-header-sock",
+       "ext-pause-read-api-sock", "ext-pause-never", "ext-pause-loop-all",
+       "ext-pause-wcb-readd", "ext-pause-other-cleans-it"]
 for i, (name, g0, g1, g2, txs, segs, *x) in enumerate(
         e for e in E if e[0] in OOM):
     for mode in (1 + i % 7, 9 + i * 3, 0x80 | (20 + i)):

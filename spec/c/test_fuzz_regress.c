@@ -235,6 +235,12 @@ TEST(fuzz_engine) {
    * only REDIR_PROTOCOLS_STR refuses a redirect (1). */
   CHECK(engine_stats.ext_runs > 0);
   CHECK(engine_stats.results[XFERE_UNSUPPORTED_PROTOCOL] > 0);
+  /* The ext-pause-* inputs paused and unpaused, and refused bytes came
+   * again; successful bodies were compared with the ones served. */
+  CHECK(engine_stats.pauses > 0 && engine_stats.api_pauses > 0 &&
+        engine_stats.loop_pauses > 0 && engine_stats.unpauses > 0 &&
+        engine_stats.refused_again > 0 && engine_stats.left_paused > 0);
+  CHECK(engine_stats.bodies_checked > 0);
   for (r = 0; r < 128; r++)
     if (engine_stats.results[r])
       fprintf(stderr, "    result %lu: %lu\n", r, engine_stats.results[r]);
@@ -361,6 +367,51 @@ TEST(engine_ext_options_take_effect) {
   CHECK(with.body_requests >= 2 && without.body_requests >= 2);
 }
 
+/* Pause (x1..x3 of the block) takes effect: each ext-pause-* seed run
+ * with and without its block.  Without it nothing is ever paused (and
+ * without the harness's pause support the counters stay 0 too). */
+TEST(engine_pause_takes_effect) {
+  struct engine_stats with, without;
+  setenv("XFER_FUZZ_BUDGET_MS", "300", 0);
+  signal(SIGABRT, fr_on_signal);
+  /* The write callback refuses a piece four times, each unpaused from the
+   * other transfer's progress callback: the refused bytes come again each
+   * time, and both bodies are whole and the ones served. */
+  fr_run_both("ext-pause-write-again-other", &with, &without);
+  CHECK(with.pauses == 4 && with.unpauses_cb == 4);
+  CHECK(with.refused_again == 4 && with.ok == 2 && with.bodies_checked == 2);
+  CHECK(without.pauses == 0 && without.unpauses == 0 &&
+        without.refused_again == 0 && without.ok == 2);
+  /* Refused by the loop's unpause; by the socket/timer callback's, a
+   * header line this time. */
+  fr_run_both("ext-pause-write-loop", &with, &without);
+  CHECK(with.pauses == 1 && with.refused_again == 1 && with.ok == 1);
+  CHECK(without.pauses == 0 && without.ok == 1);
+  fr_run_both("ext-pause-header-sock", &with, &without);
+  CHECK(with.pauses == 1 && with.unpauses_sock + with.unpauses_idle == 1 &&
+        with.refused_again == 1 && with.ok == 1);
+  CHECK(without.pauses == 0 && without.unpauses_sock == 0);
+  /* READFUNC_PAUSE, then xfer_easy_pause(SEND) from the read callback:
+   * the bodies still arrive whole (the server checks every byte). */
+  fr_run_both("ext-pause-read-loop-perform", &with, &without);
+  CHECK(with.pauses == 1 && with.ok == 1 && with.body_requests == 1);
+  fr_run_both("ext-pause-read-api-sock", &with, &without);
+  CHECK(with.api_pauses == 4 && with.unpauses == 4 && with.ok == 1);
+  CHECK(without.api_pauses == 0 && without.ok == 1);
+  /* Never unpaused: left paused at the end, removed; the other one ends. */
+  fr_run_both("ext-pause-never", &with, &without);
+  CHECK(with.left_paused == 1 && with.ok == 1);
+  CHECK(without.left_paused == 0 && without.ok == 2);
+  /* The loop's own pause (RECV then SEND) and CONT. */
+  fr_run_both("ext-pause-loop-switch-upload", &with, &without);
+  CHECK(with.loop_pauses == 1 && with.unpauses == 1 && with.ok == 1);
+  CHECK(without.loop_pauses == 0);
+  /* The receive limit: the transfer is checked against it. */
+  fr_run_both("ext-pause-rate-recv", &with, &without);
+  CHECK(with.ext_setopts == 2 && with.rate_checked == 1 && with.ok == 1);
+  CHECK(without.rate_checked == 0 && without.ok == 1);
+}
+
 /* The input format (fuzz/engine_input.h): the extension block is found
  * wherever it is, is not a response, reads as zero where it is short or
  * absent, and reserved bits are reported. */
@@ -403,10 +454,16 @@ TEST(engine_input_format) {
   /* A marker inside a response is only bytes. */
   FR_DECODE(FR_HDR "\x01R0EXT1\x7f");
   CHECK(fr_in.nresp == 1 && fr_in.resp[0].len == 7 && !fr_in.ext);
-  /* Reserved: bit 7 of x0, x1, xg, bytes past the block, a second block. */
+  /* Reserved: bit 7 of x0, bits 4-7 of x3, x4, xg, bytes past the
+   * block, a second block.  x1, x2 and x3 bits 0-3 are pause's. */
   FR_DECODE(FR_HDR "EXT1\x00\x00\x00\x00\x80");
   CHECK(engine_input_reserved(&fr_in, why, sizeof(why)));
-  FR_DECODE(FR_HDR "EXT1\x00\x00\x00\x00\x00\x01");
+  FR_DECODE(FR_HDR "EXT1\x00\x00\x00\x00\x00\xff\xff\x0f");
+  CHECK(!engine_input_reserved(&fr_in, why, sizeof(why)));
+  CHECK(fr_in.tx[0].x[1] == 0xff && fr_in.tx[0].x[3] == 0x0f);
+  FR_DECODE(FR_HDR "EXT1\x00\x00\x00\x00\x00\x00\x00\x10");
+  CHECK(engine_input_reserved(&fr_in, why, sizeof(why)));
+  FR_DECODE(FR_HDR "EXT1\x00\x00\x00\x00\x00\x00\x00\x00\x01");
   CHECK(engine_input_reserved(&fr_in, why, sizeof(why)));
   FR_DECODE(FR_HDR "EXT1\x00\x00\x01");
   CHECK(engine_input_reserved(&fr_in, why, sizeof(why)));
