@@ -84,6 +84,7 @@ if [ $# -eq 0 ] && [ -z "${XFER_TEST_ONLY_C:-}" ]; then
     LUA_CPATH="$BUILD/lua/$v/?.so;;" LUA_PATH="lua/?.lua;lua/?/init.lua;;" \
       LD_PRELOAD="$preload" ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" \
       $lua /usr/bin/busted --output=plainTerminal spec/lua 2>&1 | tee "$work/busted-$lua.out"
+    rc=${PIPESTATUS[0]}
     line=$(grep -E '^[0-9]+ success' "$work/busted-$lua.out" | tail -n 1)
     s=$(echo "$line" | sed -n 's/^\([0-9]*\) success.*/\1/p')
     f=$(echo "$line" | sed -n 's/.* \([0-9]*\) failure.* \([0-9]*\) error.*/\1 \2/p')
@@ -93,6 +94,11 @@ if [ $# -eq 0 ] && [ -z "${XFER_TEST_ONLY_C:-}" ]; then
       set -- $f
       passed=$((passed + s)); failed=$((failed + $1 + $2))
       [ $(($1 + $2)) -gt 0 ] && failed_names="$failed_names busted-$lua"
+      # all passed, yet the interpreter failed (a crash at exit, say)
+      if [ $(($1 + $2)) -eq 0 ] && [ "$rc" -ne 0 ]; then
+        echo "busted on $lua exited with status $rc after its summary"
+        failed=$((failed + 1)); failed_names="$failed_names busted-$lua-exit"
+      fi
       set --
     fi
   done

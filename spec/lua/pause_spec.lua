@@ -62,6 +62,7 @@ describe("pause", function()
         assert.equal(#want, #table.concat(parts))
         assert.is_true(want == table.concat(parts))
         t:close()
+        uv.run("nowait") -- luv 1.44 crashes at exit on a handle never freed
         e:close()
         m:close()
     end)
@@ -158,18 +159,20 @@ describe("xfer.luv and 0 ms timers", function()
         end }))
         prep:stop()
         prep:close()
+        uv.run("nowait") -- luv 1.44 crashes at exit on a handle never freed
         assert.equal(2, n)
         assert.same({ 1048576, 1048576 }, bodies)
         assert.equal(STEPS, steps)
-        -- Once the first chunks are in (they come from socket events, and
-        -- an unpause from a poll callback runs after that same poll), every
-        -- step ran in a later loop iteration than the one before it. With
-        -- a 0 ms uv timer, all of them run in one iteration.
-        local same = 0
-        for i = 8, STEPS do
-            if seen[i] == seen[i - 1] then same = same + 1 end
+        -- Once the first chunks are in, an iteration runs at most a step
+        -- from a socket event and one from the deferred timer run (poll
+        -- phase, then check phase). With a 0 ms uv timer, all of them run
+        -- in one iteration.
+        local most, run = 1, 1
+        for i = 9, STEPS do
+            run = seen[i] == seen[i - 1] and run + 1 or 1
+            if run > most then most = run end
         end
-        assert.equal(0, same)
+        assert.is_true(most <= 2, "steps in one loop iteration: " .. most)
         a:close()
         b:close()
         m:close()

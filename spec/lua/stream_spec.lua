@@ -279,6 +279,7 @@ describe("xfer.sleep", function()
         end)
         assert.is_true(s:run())
         timer:close()
+        uv.run("nowait") -- luv 1.44 crashes at exit on a handle never freed
         assert.is_true(at >= 5, at)
         s:close()
     end)
