@@ -778,6 +778,16 @@ local function proc_hwm(pid)
   return tonumber(hwm)
 end
 
+-- Involuntary context switches of a process: how often the scheduler took
+-- the CPU from it (W9: a worker preempted cannot answer a ping either).
+local function proc_nivcsw(pid)
+  local f = io.open("/proc/" .. pid .. "/status", "r")
+  if not f then return nil end
+  local n = f:read("a"):match("nonvoluntary_ctxt_switches:%s*(%d+)")
+  f:close()
+  return tonumber(n)
+end
+
 local function fan_log_tail()
   return capture("tail -n 5 " .. q(FAN.prefix .. "/logs/error.log"))
 end
@@ -1036,9 +1046,11 @@ done
   run("rm -f " .. q(stopf) .. " " .. q(blog) .. "; bash " .. q(TMP .. "/w9-bulk.sh") .. " >/dev/null 2>&1 &")
   run("sleep 0.3")
   local u0, s0 = proc_cpu(FAN.pid)
+  local iv0 = proc_nivcsw(FAN.pid)
   local full = string.format("%s -t %d -- wrk -t1 -c1 -d%ds --latency %s", PSTAT, secs + 60, secs,
                              q("http://127.0.0.1:" .. FAN.port .. "/ping"))
   local wout = run(full)
+  local iv1 = proc_nivcsw(FAN.pid)
   run("touch " .. q(stopf))
   local bpid = capture("cat " .. q(pidf))
   for _ = 1, 1200 do
@@ -1068,7 +1080,8 @@ done
             cpu_s = u1 and ((u1 - u0) + (s1 - s0)) / CLK_TCK, user_s = u1 and (u1 - u0) / CLK_TCK,
             maxrss_kb = proc_hwm(FAN.pid), status = 0, hb_kind = "ping", hb_n = L.n,
             hb_max_ms = L.max, hb_p99_ms = L.p99, hb_p50_ms = L.p50,
-            base = base, copy_ms = tonumber(copy_ms), pings = L.n }
+            base = base, copy_ms = tonumber(copy_ms), pings = L.n,
+            worker_nivcsw = iv0 and iv1 and iv1 - iv0 }
   if fail_out then
     r.failed = true
     failures[#failures + 1] = { case = case, client = cl, cmd = full, tail = fail_out }
@@ -1203,6 +1216,9 @@ local function judge(results, lbest)
       if b.hb_kind == "ping" then
         if b.base then
           parts[#parts + 1] = string.format("idle worker's /ping: p99 %s ms, worst %s ms", fmt_num(b.base.p99, 2), fmt_num(b.base.max, 2))
+        end
+        if b.worker_nivcsw then
+          parts[#parts + 1] = string.format("worker preempted %s times during the pings", fmt_int(b.worker_nivcsw))
         end
         parts[#parts + 1] = "GB/s: the bulk requests' bytes over their time; CPU: the worker's over the wrk run and the last bulk request, pings included"
         if b.copy_ms and b.copy_ms >= 0 then parts[#parts + 1] = string.format("one ffi.string copy of a 100 MiB body (as fetch_all makes for each result): %s ms", fmt_num(b.copy_ms, 0)) end

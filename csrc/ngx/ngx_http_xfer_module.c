@@ -332,9 +332,9 @@ ngx_http_xfer_conn_free(ngx_http_xfer_worker_t *w, ngx_connection_t *c)
  * rbtree operations each time the earliest of many transfers finishes.
  * An earlier deadline deletes the timer before re-adding it, because
  * ngx_add_timer() keeps an armed timer that is within NGX_TIMER_LAZY_DELAY
- * (300 ms) of the new one, even a later one.  0 ms becomes a posted event:
- * never socket_action from inside the callback.  -1 deletes both, so that
- * an idle worker has no timer.
+ * (300 ms) of the new one, even a later one.  0 ms becomes an event posted
+ * for the next loop iteration: never socket_action from inside the
+ * callback.  -1 deletes both, so that an idle worker has no timer.
  */
 
 static int
@@ -360,8 +360,14 @@ ngx_http_xfer_timer_cb(XFERM *multi, long timeout_ms, void *userp)
     }
 
     if (timeout_ms == 0) {
+        /*
+         * To the next loop iteration, after epoll: a timer run that makes
+         * more work for 0 ms (an unpause from a stream reader, a light
+         * thread woken, ...) would otherwise go round within one pass of
+         * ngx_posted_events and keep every other connection waiting.
+         */
         if (!ev->posted) {
-            ngx_post_event(ev, &ngx_posted_events);
+            ngx_post_event(ev, &ngx_posted_next_events);
         }
 
         return 0;
