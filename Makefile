@@ -71,7 +71,13 @@ $(BUILD)/spec/%: spec/c/%.c spec/c/testlib.c spec/c/driver.c spec/c/*.h $(BUILD)
 # The replay of the fuzz corpora #includes the fuzz targets.
 $(BUILD)/spec/test_fuzz_regress: $(wildcard fuzz/*.c fuzz/*.h)
 
-c-tests: $(C_TESTS)
+c-tests: $(C_TESTS) $(BUILD)/spec/compat_debug
+
+# A libcurl program with a debug callback, through the compatibility
+# header (spec/sh/compat.sh runs it beside its libcurl build).
+$(BUILD)/spec/compat_debug: spec/sh/compat/debug.c $(BUILD)/libxfer.a csrc/compat/curl/curl.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(CFLAGS) $(SAN) -Werror -Icsrc/compat $< -o $@ $(BUILD)/libxfer.a $(LIBS)
 
 # The TLS-terminating proxy the fault matrix puts in front of the fault
 # server (spec/support/servers.sh starts it when it exists).  A test tool:
