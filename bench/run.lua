@@ -1051,6 +1051,9 @@ done
                              q("http://127.0.0.1:" .. FAN.port .. "/ping"))
   local wout = run(full)
   local iv1 = proc_nivcsw(FAN.pid)
+  -- the longest xfer event in the worker (the module's stats): how long
+  -- xfer itself held the loop, apart from preemption and Lua
+  local amax = tonumber((http_get(FAN.port, "/xfer-action-max") or ""):match("(%-?%d+)"))
   run("touch " .. q(stopf))
   local bpid = capture("cat " .. q(pidf))
   for _ = 1, 1200 do
@@ -1081,7 +1084,8 @@ done
             maxrss_kb = proc_hwm(FAN.pid), status = 0, hb_kind = "ping", hb_n = L.n,
             hb_max_ms = L.max, hb_p99_ms = L.p99, hb_p50_ms = L.p50,
             base = base, copy_ms = tonumber(copy_ms), pings = L.n,
-            worker_nivcsw = iv0 and iv1 and iv1 - iv0 }
+            worker_nivcsw = iv0 and iv1 and iv1 - iv0,
+            action_max_ms = amax and amax >= 0 and amax / 1000 or nil }
   if fail_out then
     r.failed = true
     failures[#failures + 1] = { case = case, client = cl, cmd = full, tail = fail_out }
@@ -1216,6 +1220,9 @@ local function judge(results, lbest)
       if b.hb_kind == "ping" then
         if b.base then
           parts[#parts + 1] = string.format("idle worker's /ping: p99 %s ms, worst %s ms", fmt_num(b.base.p99, 2), fmt_num(b.base.max, 2))
+        end
+        if b.action_max_ms then
+          parts[#parts + 1] = string.format("longest xfer event in the worker %s ms", fmt_num(b.action_max_ms, 2))
         end
         if b.worker_nivcsw then
           parts[#parts + 1] = string.format("worker preempted %s times during the pings", fmt_int(b.worker_nivcsw))

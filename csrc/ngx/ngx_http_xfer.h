@@ -79,6 +79,9 @@ typedef struct {
     int64_t                   stream_held_max; /* the most ever held */
     int64_t                   stream_pauses;  /* times a window was full */
     int64_t                   body_pieces;    /* request body pieces fed */
+    int64_t                   action_max_us;  /* the longest socket_action
+                                                 and its dispatch: how long
+                                                 xfer held the loop */
 } ngx_http_xfer_stats_t;
 
 

@@ -14,6 +14,7 @@
 #include "ngx_http_xfer.h"
 
 #include <dlfcn.h>
+#include <time.h>
 
 
 static int ngx_http_xfer_socket_cb(XFER *easy, xfer_socket_t s, int what,
@@ -425,12 +426,17 @@ ngx_http_xfer_timer_handler(ngx_event_t *ev)
 static void
 ngx_http_xfer_action(ngx_http_xfer_worker_t *w, ngx_socket_t fd, int mask)
 {
-    int        running;
-    XFERMcode  rc;
+    int              running;
+    int64_t          us;
+    XFERMcode        rc;
+    struct timespec  t0, t1;
 
     if (w->multi == NULL) {
         return;
     }
+
+    /* how long xfer holds the worker's loop (stats: action_max_us) */
+    clock_gettime(CLOCK_MONOTONIC, &t0);
 
     rc = xfer_multi_socket_action(w->multi, fd, mask, &running);
 
@@ -441,6 +447,14 @@ ngx_http_xfer_action(ngx_http_xfer_worker_t *w, ngx_socket_t fd, int mask)
     }
 
     ngx_http_xfer_dispatch(w);
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    us = (int64_t) (t1.tv_sec - t0.tv_sec) * 1000000
+         + (t1.tv_nsec - t0.tv_nsec) / 1000;
+
+    if (us > w->stats.action_max_us) {
+        w->stats.action_max_us = us;
+    }
 }
 
 

@@ -91,7 +91,7 @@ typedef struct {
     int64_t started, completed, cancelled, aborted, posts, running, sockets,
             groups, graveyard, free_connections, multi, timer_set, pooled,
             reused, streams, stream_held, stream_held_max, stream_pauses,
-            body_pieces;
+            body_pieces, action_max_us;
 } ngx_http_xfer_stats_t;
 
 int ngx_http_xfer_configure(long max_total, long max_host, long maxconnects,
@@ -1299,6 +1299,7 @@ function _M.stats()
         stream_held_max = tonumber(st.stream_held_max),
         stream_pauses = tonumber(st.stream_pauses),
         body_pieces = tonumber(st.body_pieces),
+        action_max_us = tonumber(st.action_max_us),
     }
 end
 
