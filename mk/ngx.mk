@@ -31,7 +31,8 @@ NGX_BUILD := $(BUILD)/ngx
 NGX_TREE := $(NGX_BUILD)/nginx
 NGX_MODULE := $(NGX_BUILD)/ngx_http_xfer_module.so
 NGX_MODULE_SRC := csrc/ngx/config csrc/ngx/ngx_http_xfer.h \
-                  csrc/ngx/ngx_http_xfer_module.c csrc/ngx/ngx_http_xfer_task.c
+                  csrc/ngx/ngx_http_xfer_module.c csrc/ngx/ngx_http_xfer_task.c \
+                  csrc/ngx/ngx_http_xfer_stream.c
 # Debian's own flags for its module packages (nginx -V shows them).
 NGX_CC_OPT ?= -g -O2 -fstack-protector-strong -Wformat \
               -Werror=format-security -fPIC -Wdate-time -D_FORTIFY_SOURCE=2

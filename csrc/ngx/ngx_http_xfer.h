@@ -246,6 +246,21 @@ void ngx_http_xfer_abort_all(ngx_http_xfer_worker_t *w, const char *reason);
 void ngx_http_xfer_release_semas(ngx_http_xfer_worker_t *w);
 void ngx_http_xfer_reaper_handler(ngx_event_t *ev);
 void ngx_http_xfer_pool_free(ngx_http_xfer_worker_t *w);
+ngx_int_t ngx_http_xfer_buf_append(ngx_http_xfer_buf_t *b, const char *p,
+    size_t n);
+void ngx_http_xfer_notify(ngx_http_xfer_worker_t *w,
+    ngx_http_xfer_group_t *g);
+
+/* ngx_http_xfer_stream.c: streamed responses, bodies fed from Lua */
+size_t ngx_http_xfer_stream_write(ngx_http_xfer_task_t *t, char *ptr,
+    size_t n);
+void ngx_http_xfer_stream_header(ngx_http_xfer_task_t *t, const char *ptr,
+    size_t n);
+size_t ngx_http_xfer_read_cb(char *buf, size_t size, size_t nitems,
+    void *data);
+void ngx_http_xfer_repause(ngx_http_xfer_task_t *t);
+void ngx_http_xfer_stream_drop(ngx_http_xfer_task_t *t);
+void ngx_http_xfer_group_cleanup(void *data);
 
 
 /* FFI API: called from lua/xfer/ngx.lua. */
