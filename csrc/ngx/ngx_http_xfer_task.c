@@ -1071,6 +1071,3 @@ ngx_http_xfer_pool_free(ngx_http_xfer_worker_t *w)
 
     w->npool = 0;
 }
-
-
-/* Streams and fed request bodies ----------------------------------------- */
