@@ -286,6 +286,19 @@ out:
   return (XFERcode)rc;
 }
 
+/* Watches c for what e may do now: reading (when in) unless receiving
+ * is blocked, writing (when out) unless sending is (paused, or ahead of
+ * its rate: pause.c resumes it through the timer), and whatever the
+ * filters need.  -1 when out of memory (e has failed). */
+static int watch(struct xfer_conn *c, XFER *e, int in, int out) {
+  int want = xfer__conn_io_want(c);
+  if (in && !xfer__recv_blocked(e)) want |= XFER_POLL_IN;
+  if (out && !xfer__send_blocked(e)) want |= XFER_POLL_OUT;
+  if (!xfer__sock_want(c->multi, c->fd, XFER_SOCK_CONN, c, e, want)) return 0;
+  xfer__xfer_failed(e, XFERE_OUT_OF_MEMORY, 0);
+  return -1;
+}
+
 /* The response is complete: done, or once the held pieces are delivered
  * when the application paused (xfer__resume). */
 static void complete(struct xfer_conn *c, XFER *e) {
@@ -294,9 +307,7 @@ static void complete(struct xfer_conn *c, XFER *e) {
     return;
   }
   e->finish_held = 1;
-  if (xfer__sock_want(c->multi, c->fd, XFER_SOCK_CONN, c, e,
-                      xfer__conn_io_want(c)))
-    xfer__xfer_failed(e, XFERE_OUT_OF_MEMORY, 0);
+  watch(c, e, 0, 0);
 }
 
 /* Sends what it can: write first, and ask for POLL_OUT only when the
@@ -319,16 +330,9 @@ static int send_more(struct xfer_conn *c, struct h1 *h, XFER *e) {
   }
   xfer__rate_check(e);
   if (again) {
-    /* Reading too: a server may answer (and close) before taking it all.
-     * Writing unless paused or ahead of its rate (the timer resumes). */
-    int want = XFER_POLL_IN;
-    if (!xfer__send_blocked(e)) want |= XFER_POLL_OUT;
-    if (xfer__recv_blocked(e) || h->resp_done) want &= ~XFER_POLL_IN;
-    if (xfer__sock_want(c->multi, c->fd, XFER_SOCK_CONN, c, e,
-                        want | xfer__conn_io_want(c))) {
-      xfer__xfer_failed(e, XFERE_OUT_OF_MEMORY, 0);
-      return 1;
-    }
+    /* Reading too: a server may answer (and close) before taking it
+     * all; not past a response that came already. */
+    if (watch(c, e, !h->resp_done, 1)) return 1;
     return 0;
   }
   if (h->resp_done) {
@@ -451,10 +455,7 @@ static void readable(struct xfer_conn *c, struct h1 *h, XFER *e) {
     if (finished && !h->sent_all && h->parser.status < 300) {
       /* Answered before the body was all out: send the rest first. */
       h->resp_done = 1;
-      if (xfer__sock_want(c->multi, c->fd, XFER_SOCK_CONN, c, e,
-                          (xfer__send_blocked(e) ? 0 : XFER_POLL_OUT) |
-                          xfer__conn_io_want(c)))
-        xfer__xfer_failed(e, XFERE_OUT_OF_MEMORY, 0);
+      watch(c, e, 0, 1);
       return;
     }
     /* Complete, but the application paused with pieces held: done once
@@ -466,13 +467,8 @@ static void readable(struct xfer_conn *c, struct h1 *h, XFER *e) {
   }
   /* Not watched for reading while paused, holding, or ahead of its rate:
    * the timer resumes it (pause.c). */
-  if (!finished && e->state == XFER_ST_RECEIVING &&
-      xfer__sock_want(c->multi, c->fd, XFER_SOCK_CONN, c, e,
-                      (xfer__recv_blocked(e) ? 0 : XFER_POLL_IN) |
-                      xfer__conn_io_want(c))) {
-    xfer__xfer_failed(e, XFERE_OUT_OF_MEMORY, 0);
+  if (!finished && e->state == XFER_ST_RECEIVING && watch(c, e, 1, 0))
     return;
-  }
   if (e->got_bytes && xfer__resp_progress(e)) {
     xfer__gone(e, c);
     return;
