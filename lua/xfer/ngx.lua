@@ -288,6 +288,28 @@ local function group_free(grp)
     end
 end
 
+-- One wait on the group's semaphore, at most WAIT_CHUNK seconds and never
+-- past deadline (nil: none): true (woken, or a chunk went by), false when
+-- the deadline has passed, or nil, err.
+local function sema_wait_until(grp, deadline)
+    local secs = WAIT_CHUNK
+    if deadline then
+        update_time()
+        local left = deadline - ngx_now()
+        if left <= 0 then
+            return false
+        end
+        if left < secs then
+            secs = left < 0.001 and 0.001 or left
+        end
+    end
+    local ok, err = sema_wait(grp.sem, secs)
+    if not ok and err ~= "timeout" then
+        return nil, err
+    end
+    return true
+end
+
 -- Waits until some task of the group has finished (all: until none runs);
 -- returns how many were taken into done (a task pointer array), 0 when the
 -- deadline passed, or nil, err.
@@ -298,19 +320,10 @@ local function wait_take(grp, done, cap, deadline, all)
         if n > 0 then
             return n
         end
-        local secs = WAIT_CHUNK
-        if deadline then
-            update_time()
-            local left = deadline - ngx_now()
-            if left <= 0 then
-                return 0
-            end
-            if left < secs then
-                secs = left < 0.001 and 0.001 or left
-            end
-        end
-        local ok, err = sema_wait(grp.sem, secs)
-        if not ok and err ~= "timeout" then
+        local ok, err = sema_wait_until(grp, deadline)
+        if ok == false then
+            return 0
+        elseif not ok then
             return nil, err
         end
     end
@@ -828,19 +841,10 @@ local function wait_ev(st, want, deadline)
         elseif band(ev, want) ~= 0 then
             return ev
         else
-            local secs = WAIT_CHUNK
-            if deadline then
-                update_time()
-                local left = deadline - ngx_now()
-                if left <= 0 then
-                    return 0
-                end
-                if left < secs then
-                    secs = left < 0.001 and 0.001 or left
-                end
-            end
-            local ok, err = sema_wait(grp.sem, secs)
-            if not ok and err ~= "timeout" then
+            local ok, err = sema_wait_until(grp, deadline)
+            if ok == false then
+                return 0
+            elseif not ok then
                 return nil, make_err(E_FAILED_INIT, "semaphore wait failed: "
                                                     .. tostring(err))
             end
