@@ -451,3 +451,10 @@ int pl_round(struct ploop *p, XFERM *m, int *running) {
   }
   return 1;
 }
+
+void pl_run(struct ploop *p, XFERM *m, int *running, int *rounds, int limit) {
+  while (*running) {
+    CHECK_INT(++*rounds, <, limit);
+    CHECK(pl_round(p, m, running));
+  }
+}

@@ -94,6 +94,9 @@ void pl_init(struct ploop *p, XFERM *m);  /* sets m's callbacks */
  * found, or for the timer.  0 when the program has nothing left to wait
  * for (no socket, no timer): where a libcurl program's loop ends. */
 int pl_round(struct ploop *p, XFERM *m, int *running);
+/* Rounds until no transfer runs; *rounds counts on and must stay below
+ * limit (the test fails there). */
+void pl_run(struct ploop *p, XFERM *m, int *running, int *rounds, int limit);
 
 /* Fetches /stats from the fault server: connections, requests, peak, open. */
 void fault_stats(int *connections, int *requests, int *peak, int *open);

@@ -94,10 +94,7 @@ TEST(write_pause_holds_then_redelivers) {
   d.paused = 0;
   CHECK_EQ(xfer_easy_pause(d.e, XFERPAUSE_CONT), XFERE_OK);
   CHECK_EQ(p.timeout, 0);
-  while (running) {
-    CHECK_INT(++rounds, <, 100000);
-    CHECK(pl_round(&p, m, &running));
-  }
+  pl_run(&p, m, &running, &rounds, 100000);
   msg = xfer_multi_info_read(m, &left);
   CHECK(msg && msg->data.result == XFERE_OK);
   CHECK(d.refused_len > 0);
@@ -136,10 +133,7 @@ TEST(pause_recv_from_outside) {
   usleep(50000);
   CHECK_EQ(d.calls, calls);
   CHECK_EQ(xfer_easy_pause(d.e, XFERPAUSE_CONT), XFERE_OK);
-  while (running) {
-    CHECK_INT(++rounds, <, 100000);
-    CHECK(pl_round(&p, m, &running));
-  }
+  pl_run(&p, m, &running, &rounds, 100000);
   CHECK(alphabet(&d.body, 1 << 20));
   CHECK_EQ(xfer_multi_remove_handle(m, d.e), XFERM_OK);
   xfer_easy_cleanup(d.e);
@@ -202,10 +196,7 @@ TEST(header_pause_keeps_order) {
   CHECK_EQ(h.hcalls, 1);
   CHECK_EQ(h.all.len, 0);
   CHECK_EQ(xfer_easy_pause(h.e, XFERPAUSE_CONT), XFERE_OK);
-  while (running) {
-    CHECK_INT(++rounds, <, 1000);
-    CHECK(pl_round(&p, m, &running));
-  }
+  pl_run(&p, m, &running, &rounds, 1000);
   CHECK(h.all.len > 0);
   CHECK(!strncmp(h.all.data, "H:HTTP/1.1 200 OK\r\n", 19));
   CHECK(strstr(h.all.data, "H:\r\nB:hello from nginx\n") != NULL);
@@ -252,10 +243,7 @@ TEST(timeout_counts_while_paused) {
   CHECK_EQ(xfer_easy_setopt(d.e, XFEROPT_TIMEOUT_MS, 300L), XFERE_OK);
   t0 = tl_now_ms();
   CHECK_EQ(xfer_multi_add_handle(m, d.e), XFERM_OK);
-  while (running) {
-    CHECK_INT(++rounds, <, 10000);
-    CHECK(pl_round(&p, m, &running));
-  }
+  pl_run(&p, m, &running, &rounds, 10000);
   CHECK_INT(tl_now_ms() - t0, >=, 290);
   CHECK_INT(tl_now_ms() - t0, <, 2000);
   CHECK_INT(rounds, <, 100); /* it slept, it did not spin */
@@ -294,10 +282,7 @@ TEST(low_speed_ignores_pause) {
   }
   CHECK_EQ(running, 1);
   CHECK_EQ(xfer_easy_pause(d.e, XFERPAUSE_CONT), XFERE_OK);
-  while (running) {
-    CHECK_INT(++rounds, <, 100000);
-    CHECK(pl_round(&p, m, &running));
-  }
+  pl_run(&p, m, &running, &rounds, 100000);
   msg = xfer_multi_info_read(m, &left);
   CHECK(msg && msg->data.result == XFERE_OK);
   CHECK(alphabet(&d.body, 1 << 20));
@@ -367,10 +352,7 @@ TEST(read_pause_then_unpause) {
   CHECK_EQ(poll(p.fds, 1, 50), 0);
   CHECK_EQ(u.reads, 1);
   CHECK_EQ(xfer_easy_pause(u.e, XFERPAUSE_CONT), XFERE_OK);
-  while (running) {
-    CHECK_INT(++rounds, <, 100000);
-    CHECK(pl_round(&p, m, &running));
-  }
+  pl_run(&p, m, &running, &rounds, 100000);
   msg = xfer_multi_info_read(m, &left);
   CHECK(msg && msg->data.result == XFERE_OK);
   CHECK_EQ(info_long(u.e, XFERINFO_RESPONSE_CODE), 200);
