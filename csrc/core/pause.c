@@ -200,13 +200,7 @@ static uint64_t due(uint64_t start, xfer_off_t moved, xfer_off_t limit) {
 void xfer__rate_check(XFER *e) {
   uint64_t now, a, b, until;
   if (e->set.max_recv_speed <= 0 && e->set.max_send_speed <= 0) return;
-  if (!e->rate_start) {
-    e->rate_start = xfer__now();
-    e->rate_dl = e->size_dl;
-    e->rate_ul = e->size_ul;
-    return;
-  }
-  now = xfer__now();
+  now = xfer__now(); /* the window began with the request (transfer.c) */
   a = due(e->rate_start, e->size_dl - e->rate_dl, e->set.max_recv_speed);
   b = due(e->rate_start, e->size_ul - e->rate_ul, e->set.max_send_speed);
   until = a > b ? a : b;
@@ -218,29 +212,24 @@ void xfer__rate_check(XFER *e) {
 
 /* ---- resuming ---- */
 
+/* The caller holds e (xfer__timer_expired): it may end here. */
 void xfer__resume(XFER *e) {
   struct xfer_conn *c = e->conn;
   int rc = 0;
   e->wake_at = e->rate_at = 0;
   if (e->state != XFER_ST_SENDING && e->state != XFER_ST_RECEIVING) return;
-  xfer__hold(e);
   if (c) xfer__conn_hold(c);
   if (!(e->paused & XFERPAUSE_RECV) && held_any(e)) rc = held_flush(e);
   if (rc == XFER_WRITE_PAUSE) rc = 0;
   if (xfer__gone(e, c)) goto out;
   if (rc) {
     xfer__done(e, (XFERcode)rc);
-  } else if (e->finish_held) {
-    if (!held_any(e)) {
-      e->finish_held = 0;
-      xfer__resp_complete(e);
-    } else if (c) {
-      c->proto->resume(c, e); /* still held: keep the socket unwatched */
-    }
+  } else if (e->finish_held && !held_any(e)) {
+    e->finish_held = 0;
+    xfer__resp_complete(e);
   } else if (c) {
-    c->proto->resume(c, e);
+    c->proto->resume(c, e); /* pieces still held keep it unwatched */
   }
 out:
   if (c) xfer__conn_unhold(c);
-  xfer__unhold(e);
 }

@@ -436,7 +436,7 @@ size_t xfer__recv_allowance(XFER *e);
 size_t xfer__send_allowance(XFER *e);
 void xfer__rate_check(XFER *e);
 /* The timer ran for a pause change or a rate wait: deliver, finish, let
- * the protocol read or send again. */
+ * the protocol read or send again.  The caller holds e. */
 void xfer__resume(XFER *e);
 void xfer__pause_reset(XFER *e);  /* a run ends or starts */
 
