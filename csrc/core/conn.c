@@ -212,14 +212,11 @@ static void idle_unlink(struct xfer_conn *c) {
 }
 
 /* A connection that nobody watched while idle: did the server close it,
- * or send something?  One peek, only for those (a connection taken again
- * before the sweep was watched all along and costs nothing). */
+ * or send something?  Asked of the protocol as a readiness event would
+ * (HTTP/1.1: one peek), only for those: a connection taken again before
+ * the sweep was watched all along and costs nothing. */
 static int unwatched_dead(struct xfer_conn *c) {
-  char b;
-  ssize_t n;
-  if (!c->unwatched) return 0;
-  n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-  return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+  return c->unwatched && c->proto->idle_event(c);
 }
 
 static struct xfer_conn *idle_take(struct xfer_host *h) {
