@@ -160,6 +160,7 @@ typedef enum {
   X(DEBUGDATA, 10095, CBPTR) \
   X(HTTPGET, 80, LONG) \
   X(SSL_VERIFYHOST, 81, LONG) \
+  X(HTTP_VERSION, 84, VALUES) \
   X(SSL_CIPHER_LIST, 10083, STRING) \
   X(SSLKEY, 10087, STRING) \
   X(DNS_CACHE_TIMEOUT, 92, LONG) \
@@ -181,6 +182,7 @@ typedef enum {
   X(TCP_KEEPALIVE, 213, LONG) \
   X(XFERINFOFUNCTION, 20219, FUNCTION) \
   X(PINNEDPUBLICKEY, 10230, STRING) \
+  X(PIPEWAIT, 237, LONG) \
   X(REDIR_PROTOCOLS_STR, 10319, STRING)
 
 typedef enum {
@@ -232,6 +234,24 @@ struct xfer_easyoption {
 #define XFER_IPRESOLVE_V4       1
 #define XFER_IPRESOLVE_V6       2
 
+/* HTTP_VERSION values (libcurl's).  NONE is the default: h2 offered
+ * through ALPN over https, HTTP/1.1 over http.  2_0 is the same (xfer
+ * does no Upgrade: dance over http); 2_PRIOR_KNOWLEDGE speaks h2 at
+ * once, also over http (h2c).  The getinfo HTTP_VERSION reports 1_1 or
+ * 2_0. */
+#define XFER_HTTP_VERSION_NONE              0
+#define XFER_HTTP_VERSION_1_0               1
+#define XFER_HTTP_VERSION_1_1               2
+#define XFER_HTTP_VERSION_2_0               3
+#define XFER_HTTP_VERSION_2TLS              4
+#define XFER_HTTP_VERSION_2_PRIOR_KNOWLEDGE 5
+
+/* XFERMOPT_PIPELINING bits (libcurl's): MULTIPLEX (the default) lets
+ * transfers share an HTTP/2 connection; NOTHING gives each its own. */
+#define XFERPIPE_NOTHING   0
+#define XFERPIPE_HTTP1     1   /* accepted and ignored, as libcurl 7.62+ */
+#define XFERPIPE_MULTIPLEX 2
+
 typedef enum {
   XFERMOPT_SOCKETFUNCTION = 20001,
   XFERMOPT_SOCKETDATA = 10002,
@@ -240,6 +260,8 @@ typedef enum {
   XFERMOPT_MAXCONNECTS = 6,
   XFERMOPT_MAX_HOST_CONNECTIONS = 7,
   XFERMOPT_MAX_TOTAL_CONNECTIONS = 13,
+  XFERMOPT_PIPELINING = 3,
+  XFERMOPT_MAX_CONCURRENT_STREAMS = 16,
   XFERMOPT_LASTENTRY
 } XFERMoption;
 
@@ -265,6 +287,7 @@ typedef enum {
   XFERINFO_PRIMARY_IP = XFERINFO_STRING + 32,
   XFERINFO_PRIMARY_PORT = XFERINFO_LONG + 40,
   XFERINFO_LOCAL_PORT = XFERINFO_LONG + 42,
+  XFERINFO_HTTP_VERSION = XFERINFO_LONG + 46,
   XFERINFO_TOTAL_TIME_T = XFERINFO_OFF_T + 50,
   XFERINFO_NAMELOOKUP_TIME_T = XFERINFO_OFF_T + 51,
   XFERINFO_CONNECT_TIME_T = XFERINFO_OFF_T + 52,

@@ -182,6 +182,14 @@ static XFERcode set_long(XFER *e, XFERoption opt, long v) {
       return XFERE_BAD_FUNCTION_ARGUMENT;
     o->ipresolve = (int)v;
     break;
+  case XFEROPT_HTTP_VERSION:
+    if (v == XFER_HTTP_VERSION_1_0 || v == 30 || v == 31)
+      return XFERE_NOT_BUILT_IN; /* HTTP/1.0 and HTTP/3 are not */
+    if (v < XFER_HTTP_VERSION_NONE ||
+        v > XFER_HTTP_VERSION_2_PRIOR_KNOWLEDGE)
+      return XFERE_BAD_FUNCTION_ARGUMENT;
+    o->http_version = (int)v;
+    break;
   case XFEROPT_INFILESIZE:
     o->infilesize = v < 0 ? -1 : v;
     break;
@@ -213,6 +221,7 @@ static XFERcode set_long(XFER *e, XFERoption opt, long v) {
   case XFEROPT_NOPROGRESS: o->noprogress = !!v; break;
   case XFEROPT_FORBID_REUSE: o->forbid_reuse = !!v; break;
   case XFEROPT_FRESH_CONNECT: o->fresh_connect = !!v; break;
+  case XFEROPT_PIPEWAIT: o->pipewait = !!v; break;
   case XFEROPT_TCP_NODELAY: o->tcp_nodelay = !!v; break;
   case XFEROPT_TCP_KEEPALIVE: o->tcp_keepalive = !!v; break;
   case XFEROPT_SSL_VERIFYPEER: o->ssl_verifypeer = !!v; break;
@@ -440,6 +449,7 @@ XFERcode xfer_easy_getinfo(XFER *e, XFERINFO info, ...) {
   case XFERINFO_NUM_CONNECTS: *(long *)out = e->num_connects; break;
   case XFERINFO_PRIMARY_PORT: *(long *)out = e->primary_port; break;
   case XFERINFO_LOCAL_PORT: *(long *)out = e->local_port; break;
+  case XFERINFO_HTTP_VERSION: *(long *)out = e->http_version; break;
   case XFERINFO_SIZE_UPLOAD_T: *(xfer_off_t *)out = e->size_ul; break;
   case XFERINFO_SIZE_DOWNLOAD_T: *(xfer_off_t *)out = e->size_dl; break;
   case XFERINFO_CONTENT_LENGTH_DOWNLOAD_T:

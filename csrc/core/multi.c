@@ -35,6 +35,8 @@ XFERM *xfer_multi_init(void) {
   xfer_queue_init(&m->idle);
   xfer_queue_init(&m->idle_fresh);
   m->epfd = -1;
+  m->pipelining = XFERPIPE_MULTIPLEX;
+  m->max_streams = 100;
   m->wakeup_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (m->wakeup_fd < 0) {
     free(m);
@@ -182,6 +184,19 @@ XFERMcode xfer_multi_setopt(XFERM *m, XFERMoption opt, ...) {
   case XFERMOPT_MAX_TOTAL_CONNECTIONS:
     rc = setopt_long(m, &m->max_total, va_arg(ap, long));
     break;
+  case XFERMOPT_PIPELINING: {
+    long v = va_arg(ap, long);
+    if (v < 0 || v > (XFERPIPE_HTTP1 | XFERPIPE_MULTIPLEX))
+      rc = XFERM_BAD_FUNCTION_ARGUMENT;
+    else m->pipelining = v;
+    break;
+  }
+  case XFERMOPT_MAX_CONCURRENT_STREAMS: {
+    /* libcurl: 1 to 2^31-1, anything else means the default (100). */
+    long v = va_arg(ap, long);
+    m->max_streams = v < 1 || v > 0x7fffffffL ? 100 : v;
+    break;
+  }
   default:
     rc = XFERM_UNKNOWN_OPTION;
   }

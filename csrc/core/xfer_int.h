@@ -163,6 +163,7 @@ struct xfer_opts {
   long maxredirs;
   long dns_cache_timeout;      /* seconds; -1 forever */
   int ipresolve;
+  int http_version;            /* XFER_HTTP_VERSION_* */
   unsigned upload : 1;
   unsigned post : 1;
   unsigned nobody : 1;
@@ -178,6 +179,7 @@ struct xfer_opts {
   unsigned ssl_verifyhost : 1;   /* 2 in libcurl's terms; 0 off */
   unsigned ssl_sessionid_cache : 1;
   unsigned unrestricted_auth : 1;
+  unsigned pipewait : 1;
 };
 
 struct xfer_easy {
@@ -226,6 +228,7 @@ struct xfer_easy {
   long response_code, redirect_count, num_connects, ssl_verifyresult;
   char primary_ip[46];
   long primary_port, local_port;
+  long http_version;           /* XFER_HTTP_VERSION_1_1 or _2_0, 0 none */
 
   /* low speed and progress */
   uint64_t ls_check_at, ls_below_since;
@@ -267,6 +270,8 @@ struct xfer_multi {
   xfer_multi_timer_callback timerfn;
   void *timerdata;
   long max_total, max_host, maxconnects;
+  long pipelining;             /* XFERPIPE_* bits */
+  long max_streams;            /* MAX_CONCURRENT_STREAMS */
 
   int in_callback;             /* inside the socket or timer callback */
   int sock_reannounce;         /* a new socket callback: tell it of every

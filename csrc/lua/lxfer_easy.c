@@ -138,6 +138,7 @@ static const struct info infos[] = {
   {"primary_ip", XFERINFO_PRIMARY_IP},
   {"primary_port", XFERINFO_PRIMARY_PORT},
   {"local_port", XFERINFO_LOCAL_PORT},
+  {"http_version", XFERINFO_HTTP_VERSION},
   {"total_time_t", XFERINFO_TOTAL_TIME_T},
   {"namelookup_time_t", XFERINFO_NAMELOOKUP_TIME_T},
   {"connect_time_t", XFERINFO_CONNECT_TIME_T},

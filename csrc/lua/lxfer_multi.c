@@ -36,6 +36,8 @@ static const struct mopt mopts[] = {
   {"max_total_connections", XFERMOPT_MAX_TOTAL_CONNECTIONS, MK_LONG},
   {"max_host_connections", XFERMOPT_MAX_HOST_CONNECTIONS, MK_LONG},
   {"maxconnects", XFERMOPT_MAXCONNECTS, MK_LONG},
+  {"pipelining", XFERMOPT_PIPELINING, MK_LONG},
+  {"max_concurrent_streams", XFERMOPT_MAX_CONCURRENT_STREAMS, MK_LONG},
   {"socketfunction", XFERMOPT_SOCKETFUNCTION, MK_SOCKETFN},
   {"timerfunction", XFERMOPT_TIMERFUNCTION, MK_TIMERFN},
   {"socketdata", XFERMOPT_SOCKETDATA, MK_NOTLUA},
