@@ -36,6 +36,7 @@ external_dependencies = {
    UV = { header = "uv.h", library = "uv" },
    OPENSSL = { header = "openssl/ssl.h", library = "ssl" },
    CARES = { header = "ares.h", library = "cares" },
+   NGHTTP2 = { header = "nghttp2/nghttp2.h", library = "nghttp2" },
 }
 
 build = {
@@ -50,7 +51,8 @@ build = {
             "csrc/core/util.c", "csrc/core/request.c", "csrc/core/body.c",
             "csrc/core/pause.c",
             "csrc/core/proto/http1.c",
-            "csrc/core/proto/h1parse.c", "csrc/core/filters/tcp.c",
+            "csrc/core/proto/h1parse.c", "csrc/core/proto/http2.c",
+            "csrc/core/filters/tcp.c",
             "csrc/core/filters/tls.c",
             -- the Lua binding (mk/lua.mk: LUA_SRC) and the built-in loop
             "csrc/lua/lxfer.c", "csrc/lua/lxfer_easy.c", "csrc/lua/lxfer_multi.c",
@@ -58,9 +60,9 @@ build = {
             "csrc/uv/xfer_uv.c",
          },
          defines = { "_GNU_SOURCE" },
-         incdirs = { "csrc", "csrc/core", "$(UV_INCDIR)", "$(OPENSSL_INCDIR)", "$(CARES_INCDIR)" },
-         libdirs = { "$(UV_LIBDIR)", "$(OPENSSL_LIBDIR)", "$(CARES_LIBDIR)" },
-         libraries = { "uv", "ssl", "crypto", "cares" },
+         incdirs = { "csrc", "csrc/core", "$(UV_INCDIR)", "$(OPENSSL_INCDIR)", "$(CARES_INCDIR)", "$(NGHTTP2_INCDIR)" },
+         libdirs = { "$(UV_LIBDIR)", "$(OPENSSL_LIBDIR)", "$(CARES_LIBDIR)", "$(NGHTTP2_LIBDIR)" },
+         libraries = { "uv", "ssl", "crypto", "cares", "nghttp2" },
       },
       ["xfer"] = "lua/xfer/init.lua",
       ["xfer.coro"] = "lua/xfer/coro.lua",

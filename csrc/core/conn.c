@@ -65,6 +65,8 @@ static struct xfer_host *host_get(XFERM *m, const char *key) {
   xfer_queue_init(&h->idle);
   xfer_queue_init(&h->waitq);
   xfer_queue_init(&h->wlink);
+  xfer_queue_init(&h->mux);
+  xfer_queue_init(&h->pipewait);
   h->hnext = m->hosts[hv & m->hosts_mask];
   m->hosts[hv & m->hosts_mask] = h;
   m->nhosts++;
@@ -211,29 +213,45 @@ static void idle_unlink(struct xfer_conn *c) {
   c->multi->nidle--;
 }
 
-/* A connection that nobody watched while idle: did the server close it,
- * or send something?  Asked of the protocol as a readiness event would
- * (HTTP/1.1: one peek), only for those: a connection taken again before
- * the sweep was watched all along and costs nothing. */
-static int unwatched_dead(struct xfer_conn *c) {
-  return c->unwatched && c->proto->idle_event(c);
-}
+static void mux_link(struct xfer_conn *c);
 
 static struct xfer_conn *idle_take(struct xfer_host *h) {
   struct xfer_conn *c;
   while (h && !xfer_queue_empty(&h->idle)) {
     c = xfer_queue_data(xfer_queue_head(&h->idle), struct xfer_conn, link);
     /* Bytes that arrived while it was idle, in TLS where no socket event
-     * tells, were sent for no request: never someone else's response. */
-    if (xfer__conn_pending(c) || c->proto->capacity(c) < 1 ||
-        unwatched_dead(c)) {
+     * tells: HTTP/1.1 has nothing to hear (never someone else's response),
+     * HTTP/2 answers them (PING, SETTINGS) or learns it is going away. */
+    if (c->proto->capacity(c) < 1 ||
+        ((c->unwatched || xfer__conn_pending(c)) && c->proto->idle_event(c))) {
       xfer__conn_close(c);
       continue;
     }
     idle_unlink(c);
     c->unwatched = 0;
     c->state = XFER_CS_ACTIVE;
+    mux_link(c);
     return c;
+  }
+  return NULL;
+}
+
+/* ---- multiplexed connections (HTTP/2) ---- */
+
+static void mux_link(struct xfer_conn *c) {
+  if (c->multiplex && !xfer_queue_linked(&c->mlink))
+    xfer_queue_insert_tail(&c->host->mux, &c->mlink);
+}
+
+/* A connection of h that takes one more transfer now, or NULL.  The list
+ * holds at most MAX_HOST_CONNECTIONS of them. */
+static struct xfer_conn *mux_take(struct xfer_host *h) {
+  struct xfer_queue *q;
+  for (q = h->mux.next; q != &h->mux; q = q->next) {
+    struct xfer_conn *c = xfer_queue_data(q, struct xfer_conn, mlink);
+    if (c->state == XFER_CS_ACTIVE && !c->closing && !c->no_reuse &&
+        c->proto->capacity(c) > 0)
+      return c;
   }
   return NULL;
 }
@@ -294,11 +312,44 @@ void xfer__enforce_maxconnects(XFERM *m) {
 static void hand_off(struct xfer_conn *c, XFER *e) {
   c->state = XFER_CS_ACTIVE;
   c->easy = e;
+  c->ntransfers++;
   e->conn = c;
   e->state = XFER_ST_SENDING;
   if (!e->t_queue) e->t_queue = xfer__now() - e->t_start;
   xfer__schedule(e);
 }
+
+/* A multiplexed connection has streams free: they go to the transfers
+ * that wait for its host, in FIFO order (its host's queue, then the head
+ * of the global one if it is for this host).  No connection slot is
+ * taken, so nobody else waits longer for it. */
+static void mux_offer(struct xfer_conn *c) {
+  XFERM *m = c->multi;
+  struct xfer_host *h = c->host;
+  XFER *e;
+  if (!c->multiplex || c->state != XFER_CS_ACTIVE || c->closing ||
+      c->no_reuse)
+    return;
+  while (c->proto->capacity(c) > 0) {
+    if (!xfer_queue_empty(&h->waitq)) {
+      e = xfer_queue_data(xfer_queue_head(&h->waitq), XFER, qlink);
+      if (wants_fresh(e)) return;
+      pop(&h->waitq);
+      if (xfer_queue_empty(&h->waitq)) xfer_queue_remove(&h->wlink);
+    } else if (!xfer_queue_empty(&m->pending)) {
+      e = xfer_queue_data(xfer_queue_head(&m->pending), XFER, qlink);
+      if (e->waiting_host != h || wants_fresh(e)) return;
+      pop(&m->pending);
+    } else {
+      return;
+    }
+    e->waiting_host = NULL;
+    hand_off(c, e);
+  }
+}
+
+/* The protocol's capacity grew (the server's SETTINGS). */
+void xfer__conn_capacity_changed(struct xfer_conn *c) { mux_offer(c); }
 
 /* A transfer finished with its connection: keep it for the next one, or
  * close it. */
@@ -338,6 +389,7 @@ static void conn_release(struct xfer_conn *c) {
     }
   }
   c->state = XFER_CS_IDLE;
+  xfer_queue_remove(&c->mlink);
   xfer_queue_insert_head(&h->idle, &c->link);
   xfer_queue_insert_tail(&m->idle, &c->ilink);
   m->nidle++;
@@ -359,8 +411,15 @@ void xfer__conn_done(XFER *e, int ok) {
   keep = c->state == XFER_CS_ACTIVE && !c->closing && c->ps &&
          c->proto->detach(c, e, ok) && !e->set.forbid_reuse && c->fd >= 0;
   e->conn = NULL;
-  c->easy = NULL;
-  if (keep) conn_release(c);
+  if (c->easy == e) c->easy = NULL;
+  if (c->ntransfers > 0) c->ntransfers--;
+  if (!keep) c->no_reuse = 1;
+  if (c->ntransfers > 0) {
+    /* Others still use it (HTTP/2): a freed stream goes to a waiter. */
+    if (!c->no_reuse) mux_offer(c);
+    return;
+  }
+  if (!c->no_reuse) conn_release(c);
   else xfer__conn_close(c);
 }
 
@@ -389,10 +448,21 @@ static size_t route_key(XFER *e, char *buf, size_t cap) {
   return 3 + n;
 }
 
-/* The connection-cache key: scheme, host, port, the route (route_key),
- * and for https the TLS options, so a connection is only reused where it
- * fits.  Returns the key in buf, or a malloc'd one when buf is too small
- * (the caller frees a key that is not buf), or NULL. */
+/* Whether e's connection may speak HTTP/2: offered through ALPN over
+ * https unless HTTP/1.1 is asked for (or required by the server); over
+ * http only with prior knowledge (no Upgrade: dance). */
+static int h2_wanted(const XFER *e) {
+  if (e->h1_only) return 0;
+  if (e->u.scheme == XFER_SCHEME_HTTPS)
+    return e->set.http_version != XFER_HTTP_VERSION_1_1;
+  return e->set.http_version == XFER_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
+}
+
+/* The connection-cache key: scheme, host, port, the protocols it may
+ * speak, the route (route_key), and for https the TLS options, so a
+ * connection is only reused where it fits.  Returns the key in buf, or a
+ * malloc'd one when buf is too small (the caller frees a key that is not
+ * buf), or NULL. */
 static char *host_key(XFER *e, char *buf, size_t cap) {
   int n;
   const char *scheme = e->u.scheme == XFER_SCHEME_HTTPS ? "https://"
@@ -403,6 +473,12 @@ static char *host_key(XFER *e, char *buf, size_t cap) {
   n = xfer__url_hostport(e->url, &e->u, buf + sl, cap - sl);
   if (n < 0) return NULL; /* url.c caps host names far below cap */
   sl += (size_t)n;
+  /* The default needs no mark: https offers h2, http speaks HTTP/1.1. */
+  if ((e->u.scheme == XFER_SCHEME_HTTPS) != h2_wanted(e)) {
+    buf[sl++] = '\x04';
+    buf[sl++] = h2_wanted(e) ? '2' : '1';
+    buf[sl] = 0;
+  }
   rl = route_key(e, buf + sl, cap - sl);
   if (e->u.scheme == XFER_SCHEME_HTTPS)
     tl = xfer__tls_key(e, rl < cap - sl ? buf + sl + rl : buf,
@@ -433,19 +509,42 @@ static struct xfer_conn *conn_new(XFER *e, struct xfer_host *h) {
   xfer_queue_init(&c->dnslink);
   xfer_queue_init(&c->flink);
   xfer_queue_insert_tail(&m->conns, &c->alllink);
-  c->proto = &xfer__proto_http1;
+  xfer_queue_init(&c->mlink);
+  xfer_queue_init(&c->qflink);
+  c->proto = &xfer__proto_http1; /* until set up: ALPN may say h2 */
   c->connect_start = xfer__now();
   c->state = XFER_CS_RESOLVING;
   c->easy = e;
+  c->ntransfers = 1;
+  c->prior_h2 = e->u.scheme != XFER_SCHEME_HTTPS && h2_wanted(e);
+  if (h2_wanted(e) && (m->pipelining & XFERPIPE_MULTIPLEX)) {
+    c->may_mux = 1;
+    h->nsetup_mux++;
+  }
   e->conn = c;
   return c;
+}
+
+/* e's host bucket.  An origin whose h2 server required HTTP/1.1 has its
+ * transfers go to the HTTP/1.1 bucket from then on. */
+static struct xfer_host *host_of(XFER *e) {
+  char keybuf[512], *key;
+  struct xfer_host *h;
+  int again = 1;
+  for (;;) {
+    if (!(key = host_key(e, keybuf, sizeof(keybuf)))) return NULL;
+    h = host_get(e->multi, key);
+    if (key != keybuf) free(key);
+    if (!h || !h->h1_required || e->h1_only || !again) return h;
+    e->h1_only = 1;
+    again = 0;
+  }
 }
 
 /* Finds e a connection: an idle one to its host, a new one if the limits
  * allow, else a place in a FIFO.  Returns 0 or an XFERcode. */
 int xfer__conn_acquire(XFER *e) {
   XFERM *m = e->multi;
-  char keybuf[512], *key;
   struct xfer_host *h;
   struct xfer_conn *c;
   int reserved = e->reserved_slot;
@@ -454,24 +553,30 @@ int xfer__conn_acquire(XFER *e) {
     e->reserved_slot = 0;
     e->waiting_host = NULL;
   } else {
-    if (!(key = host_key(e, keybuf, sizeof(keybuf))))
-      return XFERE_OUT_OF_MEMORY;
-    h = host_get(m, key);
-    if (key != keybuf) free(key);
-    if (!h) return XFERE_OUT_OF_MEMORY;
+    if (!(h = host_of(e))) return XFERE_OUT_OF_MEMORY;
   }
-  if (!e->set.fresh_connect && !e->retried &&
-      (c = idle_take(h)) != NULL) {
+  /* A multiplexed connection with a stream free, else an idle one. */
+  if (!wants_fresh(e) &&
+      (((reserved || xfer_queue_empty(&h->waitq)) &&
+        (c = mux_take(h)) != NULL) ||
+       (c = idle_take(h)) != NULL)) {
     if (reserved) { /* the reservation is not needed: give it back */
       m->nconns--;
       h->nconns--;
       xfer__wake_waiters(m, h);
     }
-    c->easy = e;
-    e->conn = c;
-    if (!e->t_queue) e->t_queue = xfer__now() - e->t_start;
-    e->state = XFER_ST_SENDING;
-    xfer__schedule(e);
+    hand_off(c, e);
+    return 0;
+  }
+  /* PIPEWAIT: a connection being set up may multiplex; wait to know. */
+  if (e->set.pipewait && h->nsetup_mux && !wants_fresh(e) && h2_wanted(e) &&
+      (m->pipelining & XFERPIPE_MULTIPLEX)) {
+    if (reserved) {
+      m->nconns--;
+      h->nconns--;
+      xfer__wake_waiters(m, h);
+    }
+    enqueue(e, &h->pipewait, h, 0);
     return 0;
   }
   if (!reserved) {
@@ -523,13 +628,16 @@ static void conn_fail(struct xfer_conn *c, XFERcode code) {
  * https (named and verified by the URL's host, offering HTTP/1.1). */
 static int build_chain(struct xfer_conn *c, XFER *e) {
   static const unsigned char alpn_h1[] = "\x08http/1.1";
+  static const unsigned char alpn_h2[] = "\x02h2\x08http/1.1";
   struct xfer_cf *cf = xfer__cf_tcp_new(c);
+  int h2 = h2_wanted(e);
   if (!cf) return -1;
   c->cf = cf;
   if (e->u.scheme == XFER_SCHEME_HTTPS) {
     cf = xfer__cf_tls_new(c, c->cf, e, c->hostname,
-                          e->u.host_is_ipv4 || e->u.host_is_ipv6, alpn_h1,
-                          sizeof(alpn_h1) - 1);
+                          e->u.host_is_ipv4 || e->u.host_is_ipv6,
+                          h2 ? alpn_h2 : alpn_h1,
+                          h2 ? sizeof(alpn_h2) - 1 : sizeof(alpn_h1) - 1);
     if (!cf) return -1;
     c->cf = cf;
     c->secure = 1;
@@ -560,15 +668,57 @@ void xfer__conn_resolved(struct xfer_conn *c, struct xfer_addrs *a, int err) {
   connect_chain(c, 0);
 }
 
+/* A connection that might have multiplexed is set up, or failed: the
+ * PIPEWAIT transfers of its host join it while it has room, and the
+ * others look for a connection again. */
+static void setup_ended(struct xfer_conn *c) {
+  struct xfer_host *h = c->host;
+  if (!c->may_mux) return;
+  c->may_mux = 0;
+  h->nsetup_mux--;
+  while (!xfer_queue_empty(&h->pipewait)) {
+    XFER *e = pop(&h->pipewait);
+    e->waiting_host = NULL;
+    if (c->state == XFER_CS_ACTIVE && c->multiplex && !c->closing &&
+        c->proto->capacity(c) > 0) {
+      hand_off(c, e);
+    } else {
+      e->state = XFER_ST_GRANTED; /* no slot reserved: acquire again */
+      xfer__schedule(e);
+    }
+  }
+}
+
+/* Which protocol a set-up connection speaks: what ALPN agreed on, or h2
+ * with prior knowledge over plain TCP. */
+static const struct xfer_proto *proto_for(struct xfer_conn *c) {
+  const char *alpn = NULL;
+  if (c->secure) {
+    if (!xfer__cf_query(c->cf, XFER_CF_Q_ALPN, &alpn) && alpn &&
+        strcmp(alpn, "h2") == 0)
+      return &xfer__proto_http2;
+    return &xfer__proto_http1;
+  }
+  return c->prior_h2 ? &xfer__proto_http2 : &xfer__proto_http1;
+}
+
 /* Ready for requests: every filter is set up; the protocol takes over. */
 static void ready_for_requests(struct xfer_conn *c) {
-  XFERcode rc = (XFERcode)c->proto->init(c);
+  XFER *first = c->easy; /* before PIPEWAIT transfers join */
+  XFERcode rc;
+  c->proto = proto_for(c);
+  rc = (XFERcode)c->proto->init(c);
   if (rc) {
     conn_fail(c, rc);
     return;
   }
   c->state = XFER_CS_ACTIVE;
-  if (c->easy) xfer__on_connected(c->easy);
+  c->multiplex = c->proto->multiplex != 0;
+  if (c->easy) xfer__verbose(c->easy, "using %s", c->proto->name);
+  mux_link(c);
+  setup_ended(c);
+  if (first) xfer__on_connected(first);
+  mux_offer(c);
 }
 
 /* A filter finished its setup: what the transfer records of it. */
@@ -695,15 +845,41 @@ void xfer__conn_close(struct xfer_conn *c) {
   if (c->closing) return;
   c->closing = 1;
   if (c->state == XFER_CS_RESOLVING) xfer__dns_cancel(c);
+  /* Transfers still on a multiplexed connection fail (a safety net: the
+   * protocol fails them before it lets a connection close). */
+  if (c->ntransfers > 0 && c->multiplex && c->ps && c->proto->orphan)
+    c->proto->orphan(c);
   if (c->easy && c->easy->conn == c) c->easy->conn = NULL;
   c->easy = NULL;
+  c->ntransfers = 0;
+  xfer_queue_remove(&c->mlink);
+  xfer_queue_remove(&c->qflink);
   idle_unlink(c);
   c->state = 0;
   xfer_queue_remove(&c->dnslink);
   m->nconns--;
   h->nconns--;
+  setup_ended(c); /* its PIPEWAIT transfers look elsewhere */
   if (!c->busy) conn_free(c);
   xfer__wake_waiters(m, h);
+}
+
+/* ---- output batched over a turn (HTTP/2) ---- */
+
+void xfer__conn_want_flush(struct xfer_conn *c) {
+  if (!c->closing && c->proto->flush && !xfer_queue_linked(&c->qflink))
+    xfer_queue_insert_tail(&c->multi->flushq, &c->qflink);
+}
+
+/* Sends what the connections gathered (xfer__drain, before a driving
+ * call returns). */
+void xfer__conn_flush_all(XFERM *m) {
+  while (!xfer_queue_empty(&m->flushq)) {
+    struct xfer_conn *c = xfer_queue_data(xfer_queue_head(&m->flushq),
+                                          struct xfer_conn, qflink);
+    xfer_queue_remove(&c->qflink);
+    c->proto->flush(c);
+  }
 }
 
 int xfer__conn_unhold(struct xfer_conn *c) {

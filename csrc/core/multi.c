@@ -34,6 +34,7 @@ XFERM *xfer_multi_init(void) {
   xfer_queue_init(&m->conns);
   xfer_queue_init(&m->idle);
   xfer_queue_init(&m->idle_fresh);
+  xfer_queue_init(&m->flushq);
   m->epfd = -1;
   m->pipelining = XFERPIPE_MULTIPLEX;
   m->max_streams = 100;
@@ -343,13 +344,19 @@ void xfer__schedule(XFER *e) {
 
 /* Steps every transfer that work was scheduled for.  A step may schedule
  * more (a finished transfer hands its connection to a waiting one). */
+/* Runs the scheduled steps, then sends what they gathered (one send per
+ * HTTP/2 connection for the requests of a turn); sending may schedule
+ * more. */
 void xfer__drain(XFERM *m) {
-  while (!xfer_queue_empty(&m->ready)) {
-    XFER *e = xfer_queue_data(xfer_queue_head(&m->ready), XFER, qlink);
-    xfer_queue_remove(&e->qlink);
-    e->in_ready = 0;
-    xfer__step(e);
-  }
+  do {
+    while (!xfer_queue_empty(&m->ready)) {
+      XFER *e = xfer_queue_data(xfer_queue_head(&m->ready), XFER, qlink);
+      xfer_queue_remove(&e->qlink);
+      e->in_ready = 0;
+      xfer__step(e);
+    }
+    xfer__conn_flush_all(m);
+  } while (!xfer_queue_empty(&m->ready));
 }
 
 /* Moves every due timer to a local list before acting on any of them, so a

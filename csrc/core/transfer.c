@@ -84,12 +84,7 @@ int xfer__gone(XFER *e, struct xfer_conn *c) {
 }
 
 /* The request is out: the response is next. */
-void xfer__req_sent(XFER *e) {
-  set_state(e, XFER_ST_RECEIVING);
-  if (xfer__sock_want(e->multi, e->conn->fd, XFER_SOCK_CONN, e->conn, e,
-                      XFER_POLL_IN))
-    xfer__done(e, XFERE_OUT_OF_MEMORY);
-}
+void xfer__req_sent(XFER *e) { set_state(e, XFER_ST_RECEIVING); }
 
 static void begin_request(XFER *e) {
   uint64_t now = xfer__now();
@@ -166,31 +161,50 @@ void xfer__resp_complete(XFER *e) {
   else xfer__done(e, XFERE_OK);
 }
 
-/* A failure on the connection.  A request that failed on a reused
- * connection before any response byte arrived is retried once on a new
- * one, as libcurl does: the server may have closed it just then. */
-void xfer__xfer_failed(XFER *e, XFERcode code, int before_any_byte) {
-  struct xfer_conn *c = e->conn;
-  /* A body from a read callback cannot be sent again. */
-  int replayable = !e->reader.type || e->reader.mem;
-  int retry = c && c->requests > 1 && before_any_byte && !e->retried &&
-              replayable &&
-              (code == XFERE_GOT_NOTHING || code == XFERE_SEND_ERROR ||
-               code == XFERE_RECV_ERROR);
-  if (!retry) {
-    xfer__done(e, code);
-    return;
-  }
-  xfer__verbose(e, "connection died before the response; retrying once");
+/* Whether e's request can be sent again: once, and not a body that a
+ * read callback gave already. */
+static int replayable(const XFER *e) {
+  return !e->retried && (!e->reader.type || e->reader.mem);
+}
+
+/* Sends e's request again on a new connection. */
+static void retry(XFER *e) {
   /* Not the transfer's failure: forget its message (libcurl does not
    * report it either), so that a success leaves ERRORBUFFER empty and a
    * failed retry reports its own reason. */
   if (e->set.errorbuffer) e->set.errorbuffer[0] = 0;
   e->retried = 1;
-  xfer__conn_close(c);
+  xfer__conn_done(e, 0); /* HTTP/1.1: closes it; HTTP/2: resets the stream */
   set_state(e, XFER_ST_START);
   e->redirecting = 1; /* keep the current URL and counters */
   xfer__schedule(e);
+}
+
+/* A failure on the connection.  A request that failed on a reused
+ * connection before any response byte arrived is retried once on a new
+ * one, as libcurl does: the server may have closed it just then. */
+void xfer__xfer_failed(XFER *e, XFERcode code, int before_any_byte) {
+  struct xfer_conn *c = e->conn;
+  if (!(c && c->requests > 1 && before_any_byte && replayable(e) &&
+        (code == XFERE_GOT_NOTHING || code == XFERE_SEND_ERROR ||
+         code == XFERE_RECV_ERROR))) {
+    xfer__done(e, code);
+    return;
+  }
+  xfer__verbose(e, "connection died before the response; retrying once");
+  retry(e);
+}
+
+void xfer__xfer_refused(XFER *e, XFERcode code) {
+  if (!replayable(e)) {
+    if (e->set.errorbuffer && !e->set.errorbuffer[0])
+      xfer__fail(e, "the server refused the request (HTTP/2)");
+    xfer__done(e, code);
+    return;
+  }
+  xfer__verbose(e, "the server did not process the request; sending it "
+                "again on another connection");
+  retry(e);
 }
 
 static int is_redirect(long code) {
@@ -282,6 +296,7 @@ static void start(XFER *e) {
     free(e->body_retired); /* the last run's body, replaced meanwhile */
     e->body_retired = NULL;
     e->method_get = 0;
+    e->h1_only = 0;
     free(e->location);
     e->location = NULL;
   }

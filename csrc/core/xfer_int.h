@@ -93,6 +93,14 @@ struct xfer_host {
   struct xfer_queue idle;      /* idle connections, most recent at the head */
   struct xfer_queue waitq;     /* transfers waiting for this host */
   struct xfer_queue wlink;     /* in multi->hosts_waiting when waitq is set */
+  struct xfer_queue mux;       /* its multiplexed (HTTP/2) connections that
+                                  carry transfers: they take more */
+  struct xfer_queue pipewait;  /* PIPEWAIT transfers waiting for a
+                                  connection being set up to say whether
+                                  it multiplexes */
+  int nsetup_mux;              /* connections being set up that may */
+  unsigned h1_required : 1;    /* an h2 server answered HTTP_1_1_REQUIRED:
+                                  this origin's transfers go HTTP/1.1 */
   void *tls_session;           /* tls.c: the session to resume */
   char key[1];                 /* "http://host:port" */
 };
@@ -102,12 +110,21 @@ struct xfer_conn {
   int fd;
   int state;                   /* enum xfer_cstate */
   struct xfer_host *host;
-  struct xfer_easy *easy;      /* the transfer it carries (HTTP/1.1: one) */
+  struct xfer_easy *easy;      /* HTTP/1.1: the transfer it carries; HTTP/2:
+                                  the one it was set up for, or the last
+                                  that joined (for the socket callback) */
   struct xfer_queue link;      /* host->idle while idle */
   struct xfer_queue ilink;     /* multi->idle (LRU) while idle */
   struct xfer_queue alllink;   /* multi->conns */
   struct xfer_queue dnslink;   /* waiters of a DNS entry while resolving */
   struct xfer_queue flink;     /* multi->idle_fresh: idle, still watched */
+  struct xfer_queue mlink;     /* host->mux while multiplexing transfers */
+  struct xfer_queue qflink;    /* multi->flushq: output to send this turn */
+  int ntransfers;              /* transfers on it (HTTP/1.1: 0 or 1) */
+  unsigned may_mux : 1;        /* being set up, may turn out to multiplex */
+  unsigned prior_h2 : 1;       /* plain TCP, HTTP/2 with prior knowledge */
+  unsigned multiplex : 1;      /* its protocol carries many transfers */
+  unsigned no_reuse : 1;       /* closed when its last transfer leaves */
   unsigned idle_call;          /* the driving call in which it went idle */
   unsigned unwatched : 1;      /* idle, dropped from the application's
                                   watch set: checked before reuse */
@@ -246,6 +263,10 @@ struct xfer_easy {
   xfer_off_t rate_dl, rate_ul; /* and the byte counts then */
   unsigned finish_held : 1;    /* the response is complete: done once the
                                   held pieces are delivered */
+  unsigned h1_only : 1;        /* this run speaks HTTP/1.1 only (an h2
+                                  server required it) */
+  void *pstream;               /* the protocol's state for it (http2.c:
+                                  its stream) */
 };
 
 struct xfer_sock {
@@ -290,6 +311,8 @@ struct xfer_multi {
   struct xfer_queue msgs;      /* completed, for info_read */
   struct xfer_queue conns;     /* every connection */
   struct xfer_queue idle;      /* idle connections, oldest at the head */
+  struct xfer_queue flushq;    /* connections with output to send before
+                                  the call returns (HTTP/2 batches) */
   struct xfer_queue idle_fresh; /* idle ones the application still watches,
                                    oldest at the head (xfer__conn_sweep) */
   uint64_t idle_sweep_at;      /* when the sweep is due (idle_fresh set) */
@@ -384,6 +407,9 @@ void xfer__wake_waiters(XFERM *m, struct xfer_host *h);
 void xfer__hosts_free(XFERM *m);
 void xfer__limits_changed(XFERM *m);
 void xfer__enforce_maxconnects(XFERM *m);
+void xfer__conn_want_flush(struct xfer_conn *c); /* send before returning */
+void xfer__conn_flush_all(XFERM *m);
+void xfer__conn_capacity_changed(struct xfer_conn *c);
 
 /* transfer.c: the per-transfer state machine */
 void xfer__step(XFER *e);

@@ -341,7 +341,11 @@ static int send_more(struct xfer_conn *c, struct h1 *h, XFER *e) {
     return 1;
   }
   xfer__req_sent(e);
-  return e->state != XFER_ST_RECEIVING;
+  if (xfer__sock_want(c->multi, c->fd, XFER_SOCK_CONN, c, e, XFER_POLL_IN)) {
+    xfer__done(e, XFERE_OUT_OF_MEMORY);
+    return 1;
+  }
+  return 0;
 }
 
 /* ---- the response ---- */
@@ -508,6 +512,7 @@ static void h1_submit(struct xfer_conn *c, XFER *e) {
   h->no_body = r.head || r.skip_body;
   h->skip_body = r.skip_body;
   e->method_head = r.head;
+  e->http_version = XFER_HTTP_VERSION_1_1;
   e->has_body = r.has_body;
   e->upload_size = r.has_body ? r.body_len : 0;
   e->reader.type = NULL;
@@ -583,7 +588,9 @@ static int h1_detach(struct xfer_conn *c, XFER *e, int ok) {
  * it (or sent garbage), so it must not be reused. */
 static int h1_idle_event(struct xfer_conn *c) {
   char b;
-  ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+  ssize_t n;
+  if (xfer__conn_pending(c)) return 1; /* bytes inside TLS */
+  n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
   return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
 }
 
@@ -598,5 +605,5 @@ static void h1_free(struct xfer_conn *c) {
 }
 
 const struct xfer_proto xfer__proto_http1 = {
-  "http/1.1", h1_init, h1_capacity, h1_submit, h1_event, h1_resume,
-  h1_detach, h1_idle_event, h1_free};
+  "http/1.1", 0, h1_init, h1_capacity, h1_submit, h1_event, h1_resume,
+  NULL, h1_detach, h1_idle_event, NULL, h1_free};
