@@ -455,7 +455,7 @@ for _, cl in ipairs(H2.clients()) do CLIENTS[#CLIENTS + 1] = cl end -- h2load
 local CLIENT_BY_ID = {}
 for _, cl in ipairs(CLIENTS) do CLIENT_BY_ID[cl.id] = cl end
 H2.init { capture = capture, must = must, q = q, fmt_int = fmt_int, fmt_num = fmt_num,
-          parse_kv = parse_kv, NGINX = NGINX, NG = NG, Q = Q, opt = opt,
+          parse_kv = parse_kv, NGINX = NGINX, NG = NG, BIN = BIN, Q = Q, opt = opt,
           client_by_id = CLIENT_BY_ID }
 
 ------------------------------------------------------------------------------
