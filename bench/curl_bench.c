@@ -12,7 +12,8 @@
  * libxfer.a -luv).  Both builds must give the same ok counts and bytes.
  *
  * Usage: curl_bench [-s|-p] [-m win|queue|idle] [-n N] [-c C] [-k K]
- *                   [-d SECS] [-f] [-r 0|1] [-a CAFILE] [-V] URL [URL...]
+ *                   [-d SECS] [-f] [-r 0|1] [-a CAFILE] [-v 1.1|2|2tls|2pk]
+ *                   [-w] [-h H] [-V] URL [URL...]
  *
  *   -m win    (default) N transfers over C easy handles: each handle is
  *             re-added as soon as its transfer completes (the "windowed"
@@ -30,6 +31,12 @@
  *   -f        FORBID_REUSE (a new connection per transfer)
  *   -r 0|1    SSL_SESSIONID_CACHE
  *   -a FILE   CAINFO (the test CA)
+ *   -v VER    HTTP_VERSION: 1.1, 2 (2_0), 2tls, 2pk (2_PRIOR_KNOWLEDGE);
+ *             also counts each transfer's getinfo HTTP_VERSION (httpv1,
+ *             httpv2, httpv_other below)
+ *   -w        PIPEWAIT (wait for a connection that can multiplex rather
+ *             than open another)
+ *   -h H      MAX_HOST_CONNECTIONS = H (multi)
  *   -V        print the library version (curl_version()) and exit
  *   URL...    transfer i uses URL i % count (idle mode: the K idle
  *             connections go round-robin over the URLs; the active
@@ -38,7 +45,7 @@
  * Prints one line on stdout (cpu and wall cover the measured phase):
  *   requests=N ok=N bytes=N cpu_s=X wall_s=X sockcb=N sockcb_warm=N
  *   warm_requests=N rss0_kb=N rss1_kb=N hwm_kb=N setup_cpu_s=X user_s=X
- *   sys_s=X chunk_min_cpu_us=X
+ *   sys_s=X chunk_min_cpu_us=X httpv1=N httpv2=N httpv_other=N
  * sockcb counts socket-callback calls (-1: not applicable, -p style);
  * sockcb_warm those made while warm_requests transfers completed in the
  * warm part of the run: from half the transfers done until the last C
@@ -50,7 +57,10 @@
  * and configuring the N handles in queue mode (part of cpu_s), user_s and
  * sys_s split cpu_s; chunk_min_cpu_us (idle mode) is the CPU per request of
  * the cheapest eighth of the measured phase (-1 when not even an eighth
- * was done).  Exit status 0 when every transfer was CURLE_OK.
+ * was done); httpv1 and httpv2 count the successful transfers that ran
+ * HTTP/1.x and HTTP/2, httpv_other those whose getinfo said anything else
+ * (0: unknown) (all three -1 without -v).  Exit status 0 when every transfer
+ * was CURLE_OK.
  */
 #include <curl/curl.h>
 #include <uv.h>
@@ -71,6 +81,7 @@ enum { MODE_WIN, MODE_QUEUE, MODE_IDLE };
 static int mode = MODE_WIN, style_socket = 1, forbid_reuse = 0;
 static long total = 100000, conns = 64, idle_k = 0, sess_cache = -1;
 static const char *cainfo;
+static long http_version = -1, pipewait, host_max; /* -v, -w, -h */
 static double time_limit; /* idle mode: seconds for the measured phase */
 static char **urls;
 static int nurls;
@@ -93,6 +104,8 @@ static long rss0, rss1;
 static long chunk_n, chunk_start_done;
 static double chunk_start_cpu, chunk_min = -1;
 static double setup_cpu; /* queue mode: CPU to make the N handles */
+/* -v: successful transfers per HTTP version (getinfo HTTP_VERSION) */
+static long httpv1 = -1, httpv2 = -1, httpv_other = -1;
 
 static size_t on_body(char *p, size_t size, size_t n, void *u) {
   (void)p;
@@ -120,6 +133,12 @@ static CURL *new_easy(const char *url) {
   if (forbid_reuse) curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
   if (cainfo) curl_easy_setopt(e, CURLOPT_CAINFO, cainfo);
   if (sess_cache >= 0) curl_easy_setopt(e, CURLOPT_SSL_SESSIONID_CACHE, sess_cache);
+  if (http_version >= 0 &&
+      curl_easy_setopt(e, CURLOPT_HTTP_VERSION, http_version) != CURLE_OK) {
+    fprintf(stderr, "curl_bench: HTTP_VERSION %ld refused\n", http_version);
+    exit(3);
+  }
+  if (pipewait) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
   return e;
 }
 
@@ -168,6 +187,13 @@ static void on_done(CURL *e, CURLcode result) {
   if (result == CURLE_OK) ok++;
   else if (++failed <= 5)
     fprintf(stderr, "curl_bench: %s\n", curl_easy_strerror(result));
+  if (http_version >= 0 && result == CURLE_OK) {
+    long v = 0;
+    curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &v);
+    if (v == CURL_HTTP_VERSION_2_0) httpv2++;
+    else if (v == CURL_HTTP_VERSION_1_0 || v == CURL_HTTP_VERSION_1_1) httpv1++;
+    else httpv_other++;
+  }
   if (mode == MODE_IDLE && done - chunk_start_done == chunk_n) {
     struct rusage r;
     double c, v;
@@ -328,7 +354,7 @@ int main(int argc, char **argv) {
   CURL **easies = NULL;
   struct rusage ru1;
   double wall;
-  while ((opt = getopt(argc, argv, "spm:n:c:k:fr:a:d:V")) != -1) {
+  while ((opt = getopt(argc, argv, "spm:n:c:k:fr:a:d:v:wh:V")) != -1) {
     switch (opt) {
     case 's': style_socket = 1; break;
     case 'p': style_socket = 0; break;
@@ -343,10 +369,25 @@ int main(int argc, char **argv) {
     case 'r': sess_cache = atol(optarg); break;
     case 'a': cainfo = optarg; break;
     case 'd': time_limit = atof(optarg); break;
+    case 'v':
+      http_version = !strcmp(optarg, "1.1")   ? CURL_HTTP_VERSION_1_1
+                     : !strcmp(optarg, "2")    ? CURL_HTTP_VERSION_2_0
+                     : !strcmp(optarg, "2tls") ? CURL_HTTP_VERSION_2TLS
+                     : !strcmp(optarg, "2pk")  ? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
+                                               : -2;
+      if (http_version == -2) {
+        fprintf(stderr, "curl_bench: -v 1.1|2|2tls|2pk\n");
+        return 2;
+      }
+      httpv1 = httpv2 = httpv_other = 0;
+      break;
+    case 'w': pipewait = 1; break;
+    case 'h': host_max = atol(optarg); break;
     case 'V': printf("%s\n", curl_version()); return 0;
     default:
       fprintf(stderr, "usage: curl_bench [-s|-p] [-m win|queue|idle] [-n N] "
-                      "[-c C] [-k K] [-d SECS] [-f] [-r 0|1] [-a CAFILE] URL...\n");
+                      "[-c C] [-k K] [-d SECS] [-f] [-r 0|1] [-a CAFILE] "
+                      "[-v 1.1|2|2tls|2pk] [-w] [-h H] URL...\n");
       return 2;
     }
   }
@@ -367,6 +408,8 @@ int main(int argc, char **argv) {
   } else {
     curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, conns);
   }
+  if (host_max > 0)
+    curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, host_max);
   if (style_socket) run_uv();
   else sockcb_calls = sockcb_warm = -1;
 
@@ -416,13 +459,14 @@ int main(int argc, char **argv) {
   printf("requests=%ld ok=%ld bytes=%lld cpu_s=%.6f wall_s=%.6f sockcb=%ld "
          "sockcb_warm=%ld warm_requests=%ld rss0_kb=%ld rss1_kb=%ld "
          "hwm_kb=%ld setup_cpu_s=%.6f user_s=%.6f sys_s=%.6f "
-         "chunk_min_cpu_us=%.3f\n",
+         "chunk_min_cpu_us=%.3f httpv1=%ld httpv2=%ld httpv_other=%ld\n",
          done, ok, (long long)bytes, ru_cpu(&ru1) - ru_cpu(&ru0), wall,
          sockcb_calls, sockcb_warm,
          mode == MODE_IDLE ? done : warm_requests, rss0, rss1,
          status_kb("VmHWM"), setup_cpu,
          tv_s(&ru1.ru_utime) - tv_s(&ru0.ru_utime),
-         tv_s(&ru1.ru_stime) - tv_s(&ru0.ru_stime), chunk_min);
+         tv_s(&ru1.ru_stime) - tv_s(&ru0.ru_stime), chunk_min, httpv1,
+         httpv2, httpv_other);
   fflush(stdout);
   curl_multi_cleanup(multi);
   if (style_socket) {

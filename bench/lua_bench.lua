@@ -8,7 +8,13 @@ flags and output line as bench/xfer_c.c, through one of the Lua drivers:
 
 Usage: lua5.4 bench/lua_bench.lua --driver D [-m win|queue] [-n N] [-c C]
                                   [-f] [-r 0|1] [-a CAFILE] [-H MS]
+                                  [-v 1.1|2|2tls|2pk] [-w] [-h H]
                                   URL [URL...]
+
+-v, -w, -h (W10, W11): the http_version option (xfer.HTTP_VERSION_*),
+pipewait, and the multi's max_host_connections, as bench/xfer_c.c; with
+-v every successful transfer's getinfo("http_version") is counted
+(httpv1, httpv2, httpv_other on the line).  Drivers run and luv only.
 
 -H MS (W9, latency under bulk): a heartbeat every MS ms on the driver's
 loop, every gap between two heartbeats recorded (uv.hrtime in the
@@ -25,7 +31,7 @@ clients measure, so the script says so and exits 2.
 Prints: requests=N ok=N bytes=N cpu_s=X wall_s=X user_s=X sys_s=X
         rss0_kb=N rss1_kb=N hwm_kb=N setup_cpu_s=X sockcb=N sockcb_warm=N
         warm_requests=N [hb_kind=timer hb_n=N hb_max_ms=X
-        hb_p99_ms=X hb_p50_ms=X]
+        hb_p99_ms=X hb_p50_ms=X] [httpv1=N httpv2=N httpv_other=N]
 sockcb counts the luv driver's socket-callback calls (the script wraps the
 function xfer.luv installs; sockcb_warm and warm_requests as in
 bench/curl_bench.c); -1 for the other drivers, whose socket callbacks are
@@ -37,6 +43,9 @@ local xfer = require "xfer"
 
 local driver, mode, total, conns = "run", "win", 100000, 64
 local forbid, sess, cainfo, hb_ms
+local http_version, pipewait, host_max -- -v, -w, -h
+local HTTPV = { ["1.1"] = "HTTP_VERSION_1_1", ["2"] = "HTTP_VERSION_2_0",
+                ["2tls"] = "HTTP_VERSION_2TLS", ["2pk"] = "HTTP_VERSION_2_PRIOR_KNOWLEDGE" }
 local urls = {}
 do
     local i = 1
@@ -55,6 +64,15 @@ do
         elseif a == "-r" then sess = assert(tonumber(val()))
         elseif a == "-a" then cainfo = val()
         elseif a == "-H" then hb_ms = assert(tonumber(val()))
+        elseif a == "-v" then
+            local v = val()
+            http_version = HTTPV[v] and xfer[HTTPV[v]]
+            if not http_version then
+                io.stderr:write("lua_bench: -v 1.1|2|2tls|2pk (not " .. v .. ")\n")
+                os.exit(2)
+            end
+        elseif a == "-w" then pipewait = true
+        elseif a == "-h" then host_max = assert(tonumber(val()))
         elseif a == "-k" or a == "-d" then val() -- idle mode only
         elseif a:sub(1, 1) == "-" then
             io.stderr:write("lua_bench: unknown flag " .. a .. "\n")
@@ -65,6 +83,10 @@ do
 end
 if #urls == 0 or total < 1 or conns < 1 then
     io.stderr:write("lua_bench: need a URL, N >= 1, C >= 1\n")
+    os.exit(2)
+end
+if (http_version or pipewait or host_max) and driver == "fetch_all" then
+    io.stderr:write("lua_bench: no -v/-w/-h for fetch_all\n")
     os.exit(2)
 end
 if mode == "idle" or (driver == "fetch_all" and mode == "queue") then
@@ -164,7 +186,19 @@ local function options(url)
     if forbid then o.forbid_reuse = true end
     if cainfo then o.cainfo = cainfo end
     if sess then o.ssl_sessionid_cache = sess end
+    if http_version then o.http_version = http_version end
+    if pipewait then o.pipewait = true end
     return o
+end
+
+-- -v: successful transfers per getinfo("http_version")
+local httpv1, httpv2, httpv_other = 0, 0, 0
+local V2, V10, V11 = xfer.HTTP_VERSION_2_0, xfer.HTTP_VERSION_1_0, xfer.HTTP_VERSION_1_1
+local function count_version(e)
+    local v = e:getinfo("http_version")
+    if v == V2 then httpv2 = httpv2 + 1
+    elseif v == V10 or v == V11 then httpv1 = httpv1 + 1
+    else httpv_other = httpv_other + 1 end
 end
 
 local function failure(err)
@@ -205,6 +239,7 @@ if driver == "fetch_all" then
 else
     local m = xfer.multi()
     m:setopt_max_total_connections(conns)
+    if host_max then m:setopt_max_host_connections(host_max) end
     if driver == "luv" then count_sockcb(m) end
     local started = 0
     local on_done
@@ -219,6 +254,7 @@ else
         on_done = function(e, eok, err)
             done = done + 1
             if eok then ok = ok + 1 else failure(err) end
+            if eok and http_version then count_version(e) end
             warm_mark()
             if done == total then hb_stop() end
             m:remove_handle(e)
@@ -234,6 +270,7 @@ else
         on_done = function(e, eok, err)
             done = done + 1
             if eok then ok = ok + 1 else failure(err) end
+            if eok and http_version then count_version(e) end
             warm_mark()
             if done == total then hb_stop() end
             m:remove_handle(e)
@@ -267,6 +304,9 @@ io.stdout:write(string.format(
     status_kb("VmHWM"), setup_cpu or 0))
 io.stdout:write(string.format(" sockcb=%d sockcb_warm=%d warm_requests=%d",
     sockcb, sockcb < 0 and -1 or sockcb_warm, sockcb < 0 and -1 or warm_requests))
+if http_version then
+    io.stdout:write(string.format(" httpv1=%d httpv2=%d httpv_other=%d", httpv1, httpv2, httpv_other))
+end
 if hb_kind then
     table.sort(gaps)
     local function q(p)

@@ -10,7 +10,7 @@ See bench/README.md for what the workloads, clients and columns are.
   --build DIR     where `make -f mk/bench.mk bench-build` put DIR/bench/*
                   (default: build)
   --quick         small N everywhere (the QUICK=1 run, under a minute)
-  --only LIST     run only these workloads (W1..W9)
+  --only LIST     run only these workloads (W1..W11)
   --skip-strace   no syscall-counting pass
   --out FILE      results file (default: bench/results.md next to this
                   script, bench/results-quick.md with --quick; "-": none)
@@ -22,7 +22,8 @@ clients also print their own measured-phase CPU, which is what the table
 uses for them.  W8 (OpenResty fan-out) starts a second nginx from
 bench/ngx_fanout.conf with the Lua module and DIR/ngx/ngx_http_xfer_module.so
 (skipped, with a note, when either is missing) and measures its worker's CPU
-from /proc/PID/stat.
+from /proc/PID/stat.  The HTTP/2 workloads (W10, W11: an h2 listener in the
+same nginx, their clients, cases and targets) live in bench/h2.lua.
 ]]
 
 local T_START = os.time()
@@ -144,11 +145,13 @@ local TMP = capture("mktemp -d /tmp/xfer-bench.XXXXXX")
 assert(TMP ~= "", "mktemp failed")
 local NG = TMP .. "/nginx"
 local ADDRS = 8 -- nginx listens on 127.0.0.1 .. 127.0.0.8
+package.path = HERE .. "/?.lua;" .. package.path
+local H2 = require "h2" -- W10, W11 (HTTP/2)
 
 ------------------------------------------------------------------------------
 -- nginx (HTTP and HTTPS, worker_processes 1, logs off)
 ------------------------------------------------------------------------------
-local PORT, SPORT
+local PORT, SPORT, HPORT -- HPORT: h2 over TLS (bench/h2.lua), 127.0.0.1 only
 local CA
 
 local function make_certs()
@@ -175,7 +178,7 @@ local function make_certs()
   return t
 end
 
-local function nginx_conf(pki, port, sport)
+local function nginx_conf(pki, port, sport, hport)
   local listen, slisten = {}, {}
   for i = 1, ADDRS do
     listen[#listen + 1] = string.format("        listen 127.0.0.%d:%d backlog=4096;", i, port)
@@ -227,10 +230,10 @@ http {
         ssl_certificate %s/srv.pem;
         ssl_certificate_key %s/srv.key;
     }
-}
+%s}
 ]]):format(NOFILE, NG, NG, math.min(60000, NOFILE), NG, NG, NG, NG, NG,
            table.concat(listen, "\n"), NG, table.concat(slisten, "\n"), NG,
-           pki, pki)
+           pki, pki, H2.nginx_server(NG, pki, hport))
 end
 
 local function port_open(port)
@@ -250,15 +253,15 @@ local function start_nginx()
   for try = 1, 8 do
     -- Below the ephemeral range (32768+), so clients never take it.
     local port = math.random(20000, 31000)
-    local sport = port + 1
-    write_file(NG .. "/nginx.conf", nginx_conf(pki, port, sport))
+    local sport, hport = port + 1, port + 2
+    write_file(NG .. "/nginx.conf", nginx_conf(pki, port, sport, hport))
     write_file(NG .. "/logs/error.log", "")
     local out, ok = run(NGINX .. " -e " .. q(NG .. "/logs/error.log") ..
                         " -p " .. q(NG) .. " -c " .. q(NG .. "/nginx.conf"))
     if ok then
       for _ = 1, 50 do
-        if port_open(port) and port_open(sport) then
-          PORT, SPORT = port, sport
+        if port_open(port) and port_open(sport) and (not H2.enabled() or port_open(hport)) then
+          PORT, SPORT, HPORT = port, sport, H2.enabled() and hport or nil
           return
         end
         run("sleep 0.1")
@@ -316,6 +319,9 @@ local function c_args(c)
   if c.sess ~= nil then a[#a + 1] = "-r"; a[#a + 1] = c.sess end
   if c.tls then a[#a + 1] = "-a"; a[#a + 1] = q(CA) end
   if c.hb then a[#a + 1] = "-H"; a[#a + 1] = c.hb end
+  if c.httpv then a[#a + 1] = "-v"; a[#a + 1] = c.httpv end -- W10, W11
+  if c.pipewait then a[#a + 1] = "-w" end
+  if c.hostmax then a[#a + 1] = "-h"; a[#a + 1] = c.hostmax end
   for _, u in ipairs(c.urls) do a[#a + 1] = q(u) end
   return table.concat(a, " ")
 end
@@ -444,8 +450,13 @@ local LUA_IDS = { "lua-run", "lua-luv", "lua-fetch-all", "luajit-run" }
 -- The Lua module's targets: CPU per request against libcurl's better style.
 local LUA_TARGET = { ["lua-run"] = 0.55, ["luajit-run"] = 0.55, ["lua-luv"] = 0.8, ["lua-fetch-all"] = 0.65 }
 
+for _, cl in ipairs(H2.clients()) do CLIENTS[#CLIENTS + 1] = cl end -- h2load
+
 local CLIENT_BY_ID = {}
 for _, cl in ipairs(CLIENTS) do CLIENT_BY_ID[cl.id] = cl end
+H2.init { capture = capture, must = must, q = q, fmt_int = fmt_int, fmt_num = fmt_num,
+          parse_kv = parse_kv, NGINX = NGINX, NG = NG, BIN = BIN, Q = Q, opt = opt,
+          client_by_id = CLIENT_BY_ID }
 
 ------------------------------------------------------------------------------
 -- workloads: a list of cases (one group of rows each)
@@ -540,6 +551,8 @@ local function build_cases()
         mode = "win", n = P.n9, c = 4, hb = 1, urls = { http("100m.bin") },
         clients = { "uvrun-xfer", "uvrun-curl", "lua-luv", "lua-run", "luajit-run" },
         bulk = 100 * 1048576 }
+  -- W10, W11: HTTP/2 (bench/h2.lua)
+  for _, c in ipairs(H2.cases(HPORT)) do add(c) end
   local r = {}
   for _, c in ipairs(cases) do
     if not opt.only or opt.only[c.w] then r[#r + 1] = c end
@@ -815,7 +828,7 @@ local function start_fanout(upstream_host)
   f:close()
   for _ = 1, 8 do
     local port
-    repeat port = math.random(20000, 31000) until port ~= PORT and port ~= SPORT
+    repeat port = math.random(20000, 31000) until port ~= PORT and port ~= SPORT and port ~= HPORT
     local vars = {
       PREFIX = FAN.prefix, MODDIR = NGX_MODDIR, MODULE = FAN.module,
       TOP = FAN.top, PORT = port, UPSTREAM_HOST = upstream_host,
@@ -1477,7 +1490,7 @@ end
 local function main()
   log("temp dir %s; starting nginx", TMP)
   start_nginx()
-  log("nginx on 127.0.0.1-%d:%d (http) and :%d (https)", ADDRS, PORT, SPORT)
+  log("nginx on 127.0.0.1-%d:%d (http) and :%d (https); h2 (TLS) on 127.0.0.1:%s", ADDRS, PORT, SPORT, tostring(HPORT))
   local results = {}
   local cases, i = build_cases(), 1
   while i <= #cases do
@@ -1520,6 +1533,7 @@ local function main()
   end
   local lbest = compute(results)
   local T = judge(results, lbest)
+  H2.judge(results, T)
   local pn, bad, flines = fidelity(results)
   local env = env_md()
   if W8_INFO then env = env .. "\n- " .. W8_INFO end
@@ -1541,6 +1555,7 @@ local function main()
   if W9_NOTE then
     doc[#doc + 1] = "**" .. W9_NOTE .. "**\n" .. (W9_DETAIL and ("\n```\n" .. W9_DETAIL .. "\n```\n") or "")
   end
+  doc[#doc + 1] = H2.notes_md()
   doc[#doc + 1] = "## Targets (judged on xfer's own C drivers, bench/xfer_c.c; W8 on xfer's nginx module)\n"
   doc[#doc + 1] = (#T > 0 and targets_md(T) or "- (none judged in this run)") .. "\n"
   if FLOOR and FLOOR.ratio then

@@ -10,13 +10,17 @@
  * there):
  *
  * Usage: xfer_c [-e|-p] [-m win|queue|idle] [-n N] [-c C] [-k K] [-d SECS]
- *               [-f] [-r 0|1] [-a CAFILE] [-V] URL [URL...]
+ *               [-f] [-r 0|1] [-a CAFILE] [-v 1.1|2|2tls|2pk] [-w]
+ *               [-h H] [-V] URL [URL...]
  *
- * -V prints xfer_version() and exits.
+ * -V prints xfer_version() and exits.  -v, -w and -h are HTTP_VERSION,
+ * PIPEWAIT and the multi's MAX_HOST_CONNECTIONS (W10, W11; see
+ * curl_bench.c).
  *
  * Prints: requests=N ok=N bytes=N cpu_s=X wall_s=X sockcb=N sockcb_warm=N
  *         warm_requests=N rss0_kb=N rss1_kb=N hwm_kb=N setup_cpu_s=X
- *         user_s=X sys_s=X chunk_min_cpu_us=X  (see curl_bench.c)
+ *         user_s=X sys_s=X chunk_min_cpu_us=X httpv1=N httpv2=N httpv_other=N
+ *         (see curl_bench.c)
  */
 #include "xfer.h"
 
@@ -37,6 +41,7 @@ enum { MODE_WIN, MODE_QUEUE, MODE_IDLE };
 static int mode = MODE_WIN, style_epoll = 1, forbid_reuse = 0;
 static long total = 100000, conns = 64, idle_k = 0, sess_cache = -1;
 static const char *cainfo;
+static long http_version = -1, pipewait, host_max; /* -v, -w, -h */
 static double time_limit; /* idle mode: seconds for the measured phase */
 static char **urls;
 static int nurls;
@@ -59,6 +64,9 @@ static long rss0, rss1;
 static long chunk_n, chunk_start_done;
 static double chunk_start_cpu, chunk_min = -1;
 static double setup_cpu; /* queue mode: CPU to make the N handles */
+/* -v: transfers done over HTTP/1.x and over HTTP/2 (getinfo HTTP_VERSION),
+ * so that a row that asked for h2 and ran HTTP/1.1 shows it */
+static long httpv1 = -1, httpv2 = -1, httpv_other = -1;
 
 static size_t on_body(char *p, size_t size, size_t n, void *u) {
   (void)p;
@@ -84,6 +92,15 @@ static XFER *new_easy(const char *url) {
   if (cainfo) xfer_easy_setopt(e, XFEROPT_CAINFO, cainfo);
   if (sess_cache >= 0)
     xfer_easy_setopt(e, XFEROPT_SSL_SESSIONID_CACHE, sess_cache);
+  if (http_version >= 0) {
+    XFERcode rc = xfer_easy_setopt(e, XFEROPT_HTTP_VERSION, http_version);
+    if (rc != XFERE_OK) {
+      fprintf(stderr, "xfer_c: HTTP_VERSION %ld: %s\n", http_version,
+              xfer_easy_strerror(rc));
+      exit(3);
+    }
+  }
+  if (pipewait) xfer_easy_setopt(e, XFEROPT_PIPEWAIT, 1L);
   return e;
 }
 
@@ -130,6 +147,13 @@ static void on_done(XFER *e, XFERcode result) {
   if (result == XFERE_OK) ok++;
   else if (++failed <= 5)
     fprintf(stderr, "xfer_c: %s\n", xfer_easy_strerror(result));
+  if (http_version >= 0 && result == XFERE_OK) {
+    long v = 0;
+    xfer_easy_getinfo(e, XFERINFO_HTTP_VERSION, &v);
+    if (v == XFER_HTTP_VERSION_2_0) httpv2++;
+    else if (v == XFER_HTTP_VERSION_1_0 || v == XFER_HTTP_VERSION_1_1) httpv1++;
+    else httpv_other++;
+  }
   if (mode == MODE_IDLE && done - chunk_start_done == chunk_n) {
     struct rusage r;
     double c, v;
@@ -288,7 +312,7 @@ int main(int argc, char **argv) {
   XFER **easies = NULL;
   struct rusage ru1;
   double wall;
-  while ((opt = getopt(argc, argv, "epm:n:c:k:fr:a:d:V")) != -1) {
+  while ((opt = getopt(argc, argv, "epm:n:c:k:fr:a:d:v:wh:V")) != -1) {
     switch (opt) {
     case 'e': style_epoll = 1; break;
     case 'p': style_epoll = 0; break;
@@ -303,10 +327,25 @@ int main(int argc, char **argv) {
     case 'r': sess_cache = atol(optarg); break;
     case 'a': cainfo = optarg; break;
     case 'd': time_limit = atof(optarg); break;
+    case 'v':
+      http_version = !strcmp(optarg, "1.1")   ? XFER_HTTP_VERSION_1_1
+                     : !strcmp(optarg, "2")    ? XFER_HTTP_VERSION_2_0
+                     : !strcmp(optarg, "2tls") ? XFER_HTTP_VERSION_2TLS
+                     : !strcmp(optarg, "2pk")  ? XFER_HTTP_VERSION_2_PRIOR_KNOWLEDGE
+                                               : -2;
+      if (http_version == -2) {
+        fprintf(stderr, "xfer_c: -v 1.1|2|2tls|2pk\n");
+        return 2;
+      }
+      httpv1 = httpv2 = httpv_other = 0;
+      break;
+    case 'w': pipewait = 1; break;
+    case 'h': host_max = atol(optarg); break;
     case 'V': printf("%s\n", xfer_version()); return 0;
     default:
       fprintf(stderr, "usage: xfer_c [-e|-p] [-m win|queue|idle] [-n N] "
-                      "[-c C] [-k K] [-d SECS] [-f] [-r 0|1] [-a CAFILE] URL...\n");
+                      "[-c C] [-k K] [-d SECS] [-f] [-r 0|1] [-a CAFILE] "
+                      "[-v 1.1|2|2tls|2pk] [-w] [-h H] URL...\n");
       return 2;
     }
   }
@@ -323,6 +362,8 @@ int main(int argc, char **argv) {
     xfer_multi_setopt(multi, XFERMOPT_MAXCONNECTS, idle_k + conns);
   else
     xfer_multi_setopt(multi, XFERMOPT_MAX_TOTAL_CONNECTIONS, conns);
+  if (host_max > 0)
+    xfer_multi_setopt(multi, XFERMOPT_MAX_HOST_CONNECTIONS, host_max);
   if (style_epoll) {
     if ((epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) return 3;
     xfer_multi_setopt(multi, XFERMOPT_SOCKETFUNCTION, sock_cb);
@@ -369,12 +410,13 @@ int main(int argc, char **argv) {
   printf("requests=%ld ok=%ld bytes=%lld cpu_s=%.6f wall_s=%.6f sockcb=%ld "
          "sockcb_warm=%ld warm_requests=%ld rss0_kb=%ld rss1_kb=%ld "
          "hwm_kb=%ld setup_cpu_s=%.6f user_s=%.6f sys_s=%.6f "
-         "chunk_min_cpu_us=%.3f\n",
+         "chunk_min_cpu_us=%.3f httpv1=%ld httpv2=%ld httpv_other=%ld\n",
          done, ok, bytes, ru_cpu(&ru1) - ru_cpu(&ru0), wall, sockcb_calls,
          sockcb_warm, mode == MODE_IDLE ? done : warm_requests, rss0,
          rss1, status_kb("VmHWM"), setup_cpu,
          tv_s(&ru1.ru_utime) - tv_s(&ru0.ru_utime),
-         tv_s(&ru1.ru_stime) - tv_s(&ru0.ru_stime), chunk_min);
+         tv_s(&ru1.ru_stime) - tv_s(&ru0.ru_stime), chunk_min, httpv1,
+         httpv2, httpv_other);
   fflush(stdout);
   xfer_multi_cleanup(multi);
   if (epfd >= 0) close(epfd);

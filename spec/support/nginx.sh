@@ -3,10 +3,14 @@
 #
 #   spec/support/nginx.sh start DIR [--log-off]
 #       DIR becomes nginx's prefix (config, docroot DIR/html, logs, temp dirs).
-#       Picks a free 127.0.0.1 port, starts nginx (daemonized master, pid in
-#       DIR/nginx.pid), waits until the port accepts, and prints
+#       Picks two free 127.0.0.1 ports, starts nginx (daemonized master, pid
+#       in DIR/nginx.pid), waits until both accept, and prints
 #       shell-sourceable lines:
-#           NGINX_PORT=12345
+#           NGINX_PORT=12345        HTTP/1.1 only (no h2c, no Upgrade)
+#           NGINX_H2C_PORT=12346    the same server (docroot, locations) in
+#                                   cleartext HTTP/2 with prior knowledge
+#                                   (`listen ... http2`: no Upgrade either;
+#                                   an HTTP/1.1 request there is refused)
 #           NGINX_PREFIX=DIR
 #           NGINX_DOCROOT=DIR/html
 #           NGINX_ACCESS_LOG=DIR/logs/access.log
@@ -74,7 +78,7 @@ make_docroot() {
 }
 
 write_conf() {
-    local dir=$1 port=$2 logoff=$3 access
+    local dir=$1 port=$2 h2port=$3 logoff=$4 access
     if [ "$logoff" = 1 ]; then
         access="access_log off;"
     else
@@ -110,7 +114,9 @@ http {
 
     server {
         listen 127.0.0.1:$port;
+        listen 127.0.0.1:$h2port http2;
         server_name localhost;
+        http2_max_concurrent_streams 128;
         root $dir/html;
 
         location /echo-method { return 200 "\$request_method\n"; }
@@ -157,26 +163,30 @@ cmd_start() {
              "$dir/temp/fastcgi" "$dir/temp/uwsgi" "$dir/temp/scgi" || die "mkdir failed"
     make_docroot "$dir/html"
 
-    local try port started=0 t
+    local try port h2port started=0 t
     for try in 1 2 3 4 5; do
         port=$(free_port) || die "freeport.lua failed"
-        write_conf "$dir" "$port" "$logoff"
+        h2port=$port
+        while [ "$h2port" = "$port" ]; do
+            h2port=$(free_port) || die "freeport.lua failed"
+        done
+        write_conf "$dir" "$port" "$h2port" "$logoff"
         : > "$dir/logs/error.log"
         if ! "$NGINX_BIN" -e "$dir/logs/error.log" -p "$dir" -c "$dir/nginx.conf" 2>>"$dir/logs/error.log"; then
             if grep -q 'bind()' "$dir/logs/error.log"; then
-                echo "nginx.sh: port $port taken, retrying ($try/5)" >&2
+                echo "nginx.sh: port $port or $h2port taken, retrying ($try/5)" >&2
                 continue
             fi
             cat "$dir/logs/error.log" >&2
             die "nginx failed to start"
         fi
-        # Wait (bounded: 5 s) for the port to accept connections.
+        # Wait (bounded: 5 s) for both ports to accept connections.
         for ((t = 0; t < 50; t++)); do
-            if port_open "$port"; then started=1; break; fi
+            if port_open "$port" && port_open "$h2port"; then started=1; break; fi
             sleep 0.1
         done
         if [ "$started" = 1 ]; then break; fi
-        echo "nginx.sh: nginx did not accept on port $port within 5 s; error log:" >&2
+        echo "nginx.sh: nginx did not accept on ports $port/$h2port within 5 s; error log:" >&2
         cat "$dir/logs/error.log" >&2
         cmd_stop "$dir" >/dev/null 2>&1
         exit 1
@@ -187,6 +197,7 @@ cmd_start() {
     fi
 
     echo "NGINX_PORT=$port"
+    echo "NGINX_H2C_PORT=$h2port"
     echo "NGINX_PREFIX=$dir"
     echo "NGINX_DOCROOT=$dir/html"
     echo "NGINX_ACCESS_LOG=$dir/logs/access.log"

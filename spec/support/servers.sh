@@ -8,8 +8,19 @@
 #       DIR/fault.pid, its stdout in DIR/fault.out, stderr in DIR/fault.err).
 #       Writes DIR/env (sourceable `export` lines) and prints it:
 #           NGINX_PORT NGINX_PREFIX NGINX_DOCROOT NGINX_ACCESS_LOG
+#           NGINX_H2C_PORT   (the plain nginx in cleartext HTTP/2, prior
+#                            knowledge only; NGINX_PORT stays HTTP/1.1)
 #           FAULT_PORT FAULT_CLOSE_PORT FAULT_RESET_PORT FAULT_SILENT_PORT
 #           SERVERS_DIR
+#       the TLS nginx's (tls.sh: TLS_DIR, TLS_CA, ..., TLS_*_PORT), among
+#       them TLS_H2_PORT (the only TLS port with h2 in ALPN; it serves
+#       NGINX_DOCROOT with the plain nginx's locations), and:
+#       when nghttpd (nghttp2-server) is installed, two nghttpd serving
+#       NGINX_DOCROOT on 127.0.0.1 (pids in DIR/nghttpd.pid and
+#       DIR/nghttpd-h2c.pid, output in DIR/nghttpd*.log); without it these
+#       are left out, with a warning:
+#           NGHTTPD_PORT         h2 over TLS (certificate "good" of tls.sh)
+#           NGHTTPD_H2C_PORT     h2c, prior knowledge (--no-tls)
 #       and, when the TLS proxy binary exists ($TLSPROXY, else
 #       $BUILD/tlsproxy, else build/tlsproxy; started after the fault server,
 #       stdin on the same fifo, pid in DIR/tlsproxy.pid), the fault server's
@@ -18,11 +29,18 @@
 #           FAULT_TLS_SILENT_PORT
 #       Without the binary (or if it fails to start) these are left out,
 #       with a warning on stderr; the other servers run all the same.
+#       Likewise the HTTP/2 fault server, when its binary exists ($H2FAULT,
+#       else $BUILD/h2fault, else build/h2fault; `-c good.pem -k good.key`,
+#       stdin on the same fifo, pid in DIR/h2fault.pid, its line in
+#       DIR/h2fault.out):
+#           H2FAULT_PORT H2FAULT_MS1_PORT          h2c (prior knowledge);
+#                                                  MS1: max 1 stream
+#           H2FAULT_TLS_PORT H2FAULT_TLS_MS1_PORT  the same over TLS
 #       On failure it cleans up what it started and exits 1.
 #
 #   spec/support/servers.sh stop DIR
-#       Stops both (TERM, bounded waits, KILL as last resort). Safe to call
-#       twice, or after a failed start.
+#       Stops them all (TERM, bounded waits, KILL as last resort). Safe to
+#       call twice, or after a failed start.
 #
 # FAULT_LUA picks the fault server's interpreter (default: the first of
 # lua5.1, luajit, lua5.4, lua that can require "luv").
@@ -78,11 +96,51 @@ stop_pid() {
     rm -f "$1"
 }
 
+port_open() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# start_nghttpd DIR NAME BIN DOCROOT (KEY CERT | --no-tls): one nghttpd on
+# 127.0.0.1 and a free port (5 tries), pid in DIR/NAME.pid, output in
+# DIR/NAME.log; prints the port.  On failure: a warning, nothing running,
+# status 1.
+start_nghttpd() {
+    local dir=$1 name=$2 bin=$3 root=$4 lua port try t pid
+    shift 4
+    lua=$(pick_lua) || return 1
+    for try in 1 2 3 4 5; do
+        port=$("$lua" "$HERE/freeport.lua") || break
+        if [ "${1:-}" = --no-tls ]; then
+            "$bin" -a 127.0.0.1 -d "$root" --no-tls "$port" \
+                < /dev/null > "$dir/$name.log" 2>&1 &
+        else
+            "$bin" -a 127.0.0.1 -d "$root" "$port" "$1" "$2" \
+                < /dev/null > "$dir/$name.log" 2>&1 &
+        fi
+        pid=$!
+        echo "$pid" > "$dir/$name.pid"
+        for ((t = 0; t < 50; t++)); do
+            pid_alive "$pid" || break
+            if port_open "$port" && pid_alive "$pid"; then echo "$port"; return 0; fi
+            sleep 0.1
+        done
+        stop_pid "$dir/$name.pid" 3
+        grep -qi 'in use' "$dir/$name.log" 2>/dev/null || break
+        echo "servers.sh: $name: port $port taken, retrying ($try/5)" >&2
+    done
+    echo "servers.sh: $name did not start: its variable is not set; output:" >&2
+    cat "$dir/$name.log" >&2
+    return 1
+}
+
 cmd_stop() {
     [ $# -ge 1 ] || die "usage: servers.sh stop DIR"
     local dir=$1
     [ -d "$dir" ] || return 0
     stop_pid "$dir/tlsproxy.pid" 3
+    stop_pid "$dir/h2fault.pid" 3
+    stop_pid "$dir/nghttpd.pid" 3
+    stop_pid "$dir/nghttpd-h2c.pid" 3
     stop_pid "$dir/fault.pid" 3
     stop_pid "$dir/fault-holder.pid" 2
     rm -f "$dir/fault.fifo"
@@ -113,7 +171,10 @@ cmd_start() {
 
     # TLS nginx and PKI (DIR/tls, DIR/tls-nginx)
     local tls_env
-    tls_env=$("$HERE/tls.sh" start "$dir") || { cmd_stop "$dir"; die "TLS nginx failed to start"; }
+    local docroot
+    docroot=$(sed -n 's/^NGINX_DOCROOT=//p' <<< "$nginx_env")
+    tls_env=$("$HERE/tls.sh" start "$dir" --h2-root "$docroot") ||
+        { cmd_stop "$dir"; die "TLS nginx failed to start"; }
 
     # fault server, stdin held open through a fifo
     rm -f "$dir/fault.fifo"
@@ -173,6 +234,56 @@ cmd_start() {
         echo "servers.sh: no $proxy (make all builds it): FAULT_TLS_* not set" >&2
     fi
 
+    # nghttpd, TLS and h2c, on the plain nginx's docroot (optional)
+    local nghttpd_env="" nghttpd_bin
+    nghttpd_bin=${NGHTTPD:-$(command -v nghttpd || true)}
+    if [ -n "$nghttpd_bin" ] && [ -x "$nghttpd_bin" ]; then
+        local p
+        if p=$(start_nghttpd "$dir" nghttpd "$nghttpd_bin" "$docroot" \
+                   "$tls_dir/good.key" "$tls_dir/good.pem"); then
+            nghttpd_env="export NGHTTPD_PORT=$p"
+        fi
+        if p=$(start_nghttpd "$dir" nghttpd-h2c "$nghttpd_bin" "$docroot" --no-tls); then
+            nghttpd_env="$nghttpd_env${nghttpd_env:+
+}export NGHTTPD_H2C_PORT=$p"
+        fi
+    else
+        echo "servers.sh: no nghttpd (apt-get install nghttp2-server): NGHTTPD_PORT, NGHTTPD_H2C_PORT not set" >&2
+    fi
+
+    # the HTTP/2 fault server (optional; spec/support/h2fault.c)
+    local h2fault h2fault_env=""
+    case ${BUILD:-build} in
+        /*) h2fault=${H2FAULT:-$BUILD/h2fault} ;;
+        *) h2fault=${H2FAULT:-$HERE/../../${BUILD:-build}/h2fault} ;;
+    esac
+    [ -x "$h2fault" ] || h2fault=$HERE/../../build/h2fault
+    if [ -x "$h2fault" ]; then
+        local h2line=""
+        "$h2fault" -c "$tls_dir/good.pem" -k "$tls_dir/good.key" < "$dir/fault.fifo" \
+            > "$dir/h2fault.out" 2> "$dir/h2fault.err" &
+        echo $! > "$dir/h2fault.pid"
+        for ((t = 0; t < 50; t++)); do
+            h2line=$(grep -m1 '^h2c=[0-9][0-9]* h2c_ms1=[0-9][0-9]* tls=[0-9][0-9]* tls_ms1=[0-9][0-9]*' \
+                     "$dir/h2fault.out" 2>/dev/null || true)
+            [ -n "$h2line" ] && break
+            pid_alive "$(read_pid "$dir/h2fault.pid")" || break
+            sleep 0.1
+        done
+        if [ -n "$h2line" ]; then
+            h2fault_env=$(sed -n 's/^h2c=\([0-9]*\) h2c_ms1=\([0-9]*\) tls=\([0-9]*\) tls_ms1=\([0-9]*\).*/export H2FAULT_PORT=\1\
+export H2FAULT_MS1_PORT=\2\
+export H2FAULT_TLS_PORT=\3\
+export H2FAULT_TLS_MS1_PORT=\4/p' <<< "$h2line")
+        else
+            echo "servers.sh: $h2fault did not start: H2FAULT_* not set; stderr:" >&2
+            cat "$dir/h2fault.err" >&2
+            stop_pid "$dir/h2fault.pid" 3
+        fi
+    else
+        echo "servers.sh: no $h2fault (make all builds it): H2FAULT_* not set" >&2
+    fi
+
     {
         local kv
         while IFS= read -r kv; do
@@ -182,6 +293,8 @@ cmd_start() {
         echo "export SERVERS_DIR=$dir"
         echo "$tls_env"
         [ -z "$proxy_env" ] || echo "$proxy_env"
+        [ -z "$nghttpd_env" ] || echo "$nghttpd_env"
+        [ -z "$h2fault_env" ] || echo "$h2fault_env"
     } > "$dir/env.tmp" && mv "$dir/env.tmp" "$dir/env"
     cat "$dir/env"
 }
