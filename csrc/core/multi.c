@@ -193,9 +193,10 @@ XFERMcode xfer_multi_setopt(XFERM *m, XFERMoption opt, ...) {
     break;
   }
   case XFERMOPT_MAX_CONCURRENT_STREAMS: {
-    /* libcurl: 1 to 2^31-1, anything else means the default (100). */
+    /* 1 to 2^31-1 (libcurl's range); 0 means the default, 100. */
     long v = va_arg(ap, long);
-    m->max_streams = v < 1 || v > 0x7fffffffL ? 100 : v;
+    if (v < 0 || v > 0x7fffffffL) rc = XFERM_BAD_FUNCTION_ARGUMENT;
+    else m->max_streams = v ? v : 100;
     break;
   }
   default:
