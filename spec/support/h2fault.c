@@ -139,8 +139,9 @@ static void track(struct conn *c, const uint8_t *p, size_t n) {
   }
 }
 
+/* ... and only after nghttp2's SETTINGS, which must open the connection. */
 static int at_boundary(const struct conn *c) {
-  return !c->f_left && !c->fh_n && !c->in_block;
+  return c->preface_out && !c->f_left && !c->fh_n && !c->in_block;
 }
 
 /* The raw job is over: what the route wanted after it. */
@@ -202,8 +203,8 @@ static void update_interest(struct conn *c) {
     ev = c->ssl_ww ? EPOLLOUT : EPOLLIN;
   } else {
     if (c->deaf) ev |= EPOLLRDHUP; /* the client's close is all we want */
-    else if (pending(c) < OUT_HIGH) ev |= EPOLLIN;
-    if (pending(c) || c->ssl_ww) ev |= EPOLLOUT;
+    else if (pending(c) < OUT_HIGH || c->ssl_wr) ev |= EPOLLIN;
+    if ((pending(c) && !c->ssl_wr) || c->ssl_ww) ev |= EPOLLOUT;
   }
   if (ev == c->events) return;
   memset(&e, 0, sizeof(e));
@@ -272,11 +273,11 @@ static ssize_t io_write(struct conn *c, const void *p, size_t n) {
     if (r >= 0) return r;
     return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -1 : -2;
   }
-  c->ssl_ww = 0;
+  c->ssl_ww = c->ssl_wr = 0;
   r = SSL_write(c->ssl, p, (int)(n > INT32_MAX ? INT32_MAX : n));
   if (r > 0) return r;
   switch (SSL_get_error(c->ssl, (int)r)) {
-  case SSL_ERROR_WANT_READ: return -1;
+  case SSL_ERROR_WANT_READ: c->ssl_wr = 1; return -1;
   case SSL_ERROR_WANT_WRITE: c->ssl_ww = 1; return -1;
   default: ERR_clear_error(); return -2;
   }
@@ -341,6 +342,7 @@ static ssize_t pull_output(struct conn *c) {
     if (n < 0) return -1;
     if (n == 0) break;
     if (h2f_buf_add(&c->out, p, (size_t)n)) return -1;
+    c->preface_out = 1;
     track(c, p, (size_t)n);
   }
   return (ssize_t)(pending(c) - before);
@@ -384,13 +386,15 @@ void h2f_conn_io(struct conn *c, uint32_t ev) {
     return;
   }
   if (c->kill) { conn_close(c); return; }
-  if (c->ssl && !c->deaf && SSL_pending(c->ssl)) c->again = 1;
   for (i = 0; i < 4; i++) { /* until the socket is full or all is out */
     ssize_t added = c->draining ? 0 : pull_output(c);
     if (added < 0 || flush_out(c) < 0) { conn_close(c); return; }
     if (pending(c) || !added) break;
   }
   if (i == 4) c->again = 1; /* more may be ready: the next turn takes it */
+  /* Records OpenSSL holds are invisible to epoll. */
+  if (c->ssl && !c->deaf && pending(c) < OUT_HIGH && SSL_pending(c->ssl))
+    c->again = 1;
   if (!c->draining && finished(c)) begin_drain(c);
   update_interest(c);
 }

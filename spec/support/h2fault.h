@@ -74,12 +74,14 @@ struct conn {
   int fd, ms1, dead;
   uint32_t events;         /* the epoll interest set now */
   SSL *ssl;
-  int hs_done, ssl_ww;     /* ssl_ww: OpenSSL waits for writability */
+  int hs_done;
+  int ssl_ww, ssl_wr;      /* OpenSSL waits for writability; SSL_write for
+                              readability */
   nghttp2_session *h2;
   struct strm *streams;
   struct buf out;          /* all output, nghttp2's and raw, in wire order */
   uint8_t fh[9];           /* the frame tracker of nghttp2's output */
-  int fh_n, in_block;
+  int fh_n, in_block, preface_out;
   size_t f_left;
   struct raw raw;
   int kill;                /* close at once, discarding output (/close) */
