@@ -238,6 +238,20 @@ for a in "h2c 10 $H/ok" "h2c_ms1 1 http://127.0.0.1:$P_h2c_ms1/ok" \
   check "h2load_$1" grep -q 'requests: 400 total, 400 started, 400 done, 400 succeeded' "$W/r"
 done
 
+# -- junk from the client: the server ends the connection, and lives on ------
+# junk PORT COMMAND: its output to the server, then read until the server
+# closes (FIN or RST: cat fails on an RST); 124 if it does not in 5 s
+junk() {
+  timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 && { $2; } >&3 && cat <&3 >/dev/null"
+}
+pre="printf 'PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n'"
+junk "$P_h2c" "$pre; head -c 20000 /dev/urandom"; rc=$?
+check junk_after_preface_closed [ $rc -ne 124 ]
+junk "$P_h2c" "printf 'GET /ok HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'"; rc=$?
+check http11_on_h2c_closed [ $rc -ne 124 ]
+junk "$P_tls" "head -c 5000 /dev/urandom"; rc=$?
+check junk_on_tls_closed [ $rc -ne 124 ]
+
 # -- still alive; then exits ------------------------------------------------
 C "$H/ok" >"$W/r"
 check survives_h2c grep -qx ok "$W/r"

@@ -13,7 +13,7 @@
  * SETTINGS_MAX_CONCURRENT_STREAMS 1 (the others 100).  Runs until
  * SIGTERM/SIGINT, EOF on stdin (when stdin is a pipe, fifo, socket or tty)
  * or 2 hours, then exits 0.  H2FAULT_DEBUG=1 logs events to stderr.
- * The routes are in h2fault_routes.c; spec/support/H2FAULT.md lists them.
+ * The routes are listed at the top of h2fault_routes.c.
  */
 #include "h2fault.h"
 

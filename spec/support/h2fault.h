@@ -59,7 +59,7 @@ struct strm {
   char *body;          /* response body (owned), or NULL: the pattern */
   uint64_t total, sent;
   int trailers;        /* /trailers */
-  int no_end;          /* /rst-after-headers: the body ends without END_STREAM */
+  int no_end;          /* /rst-after-headers: no END_STREAM after the body */
   int deferred;        /* the data provider said DEFERRED */
   uint32_t credit;     /* /slow: bytes it may send now */
   unsigned ms;         /* /slow: the tick; /ping-idle: the idle wait */

@@ -1,9 +1,69 @@
 /*
  * h2fault_routes.c -- the routes of the HTTP/2 fault server and the
  * nghttp2 callbacks that feed them.  No I/O here: responses are submitted
- * to the session, raw frames are handed to the connection as a raw job
+ * to the session; raw frames are handed to the connection as a raw job
  * (struct raw) that h2fault.c writes between nghttp2's frames.
- * spec/support/H2FAULT.md describes each route.
+ *
+ * Route = :path before '?'.  Responses carry server: h2fault and (unless
+ * 204/304 or noted) content-length; HEAD gets the headers only.
+ *   /ok                 200 text/plain "ok\n"
+ *   /bytes?n=N          200, N bytes (default 0, at most 1 GiB), byte i =
+ *                       'a' + i % 26, made as nghttp2 asks for it
+ *   /window-small       /bytes?n=1048576 (the client's flow control is
+ *                       what a test of it exercises; nothing server-side)
+ *   /echo               after the request's END_STREAM: 200 text/plain
+ *                       "METHOD :path\n", "name: value\n" per header
+ *                       (received order, pseudo-headers left out, trailers
+ *                       included, 64 KiB at most), "\nbody-length: N\n
+ *                       body-sha256: HEX\n"
+ *   /slow?n=N&ms=M      200, N bytes (default 4096) in 1 KiB DATA frames,
+ *                       one every M ms (default 100; the first at once)
+ *   /rst?code=C         RST_STREAM C (default 2) on the request headers
+ *   /rst-after-headers  200 without content-length, 1 KiB of DATA without
+ *                       END_STREAM, then RST_STREAM INTERNAL_ERROR
+ *   /goaway?after=K     per connection (K from the first /goaway, default
+ *                       1): when /goaway number K+1 arrives, or 2 s after
+ *                       the first, GOAWAY(last = id of the K-th, NO_ERROR),
+ *                       then the K lowest get 200 "served ID\n"; later ones
+ *                       get nothing; the connection closes when they are
+ *                       done
+ *   /goaway-now         GOAWAY(0, PROTOCOL_ERROR), then the close
+ *   /ping-idle?ms=M     200 "ok\n"; M ms (default 100) after the stream
+ *                       closes, a PING "xferping" on its connection
+ *   /ping-status        200 "pings=A acks=B" (no newline): those PINGs
+ *                       sent, and their ACKs received, by the process
+ *   /trailers           200 "body\n", trailers x-trailer-one: 1 and
+ *                       x-trailer-two: 2
+ *   /1xx                103 (link: </style.css>; rel=preload), 200 "final\n"
+ *   /redirect?to=URL    302, location: URL (%XX-decoded), empty body;
+ *                       400 without to
+ *   /status?code=N      N with "status N\n" (no body for 204/304); 400
+ *                       when N is not 200..999
+ *   /upload-starve      never answered, and its request body's stream
+ *                       window never reopened (the connection's is)
+ *   /headers-huge?kb=K  raw: HEADERS + CONTINUATIONs (16 KiB frames) of
+ *                       x-big-N: <1000 x 'v'> until names and values reach
+ *                       K KiB (default 200, at most 16384), literals
+ *                       without indexing; then DATA "x" + END_STREAM, then
+ *                       RST_STREAM NO_ERROR from nghttp2 (to let go of the
+ *                       stream).  The connection stays usable, except that
+ *                       nghttp2 does not know the 1 byte of "x": it sees the
+ *                       client's connection window 1 byte larger than it is
+ *   /continuation-flood?n=N  raw: HEADERS (:status 200, no END_HEADERS),
+ *                       N empty CONTINUATIONs (default 100000), written as
+ *                       the socket takes them; then FIN.  Stops (closes) if
+ *                       the client resets the stream or closes
+ *   /hpack-bomb?mb=M    raw: one x-bomb: <4000 x 'b'> added to the client's
+ *                       dynamic table, then 1-byte references to it (index
+ *                       62) until the decoded list passes M MiB (default
+ *                       64, ~21 KB on the wire), END_STREAM; then FIN
+ *   /garbage            raw: 64 bytes, a DATA frame on stream 0; then no
+ *                       more reading or writing; close on the client's
+ *                       close or after 10 s
+ *   /close              close(2) at once, no GOAWAY
+ *   anything else       404 "not found\n"
+ * A raw route on a connection where a raw job runs, or ran and ended it,
+ * is refused with RST_STREAM REFUSED_STREAM.
  */
 #include "h2fault.h"
 
@@ -508,7 +568,8 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *f,
   if (f->hd.type != NGHTTP2_HEADERS ||
       f->headers.cat != NGHTTP2_HCAT_REQUEST)
     return 0;
-  if (!(s = calloc(1, sizeof(*s)))) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  if (!(s = calloc(1, sizeof(*s))))
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
   s->c = c;
   s->id = f->hd.stream_id;
   s->next = c->streams;
