@@ -493,14 +493,16 @@ static int next_timeout(void) {
 static void run_timers(void) {
   uint64_t now = h2f_now();
   struct conn *c, *next;
+  int fired;
   for (c = conns; c; c = next) {
     next = c->next;
     if ((c->draining || c->deaf) && now >= c->until) {
       conn_close(c);
       continue;
     }
-    if (c->again || (!c->draining && h2f_conn_timers(c, now)))
-      h2f_conn_io(c, 0);
+    /* timers first: a connection always "again" must not starve them */
+    fired = !c->draining && h2f_conn_timers(c, now);
+    if (fired || c->again) h2f_conn_io(c, 0);
   }
 }
 

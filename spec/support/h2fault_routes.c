@@ -151,7 +151,7 @@ static char *qstr(const char *path, const char *k) {
   char *r = v ? malloc(len + 1) : NULL;
   if (!r) return NULL;
   for (i = 0; i < len; i++) {
-    if (v[i] == '%' && i + 2 < len + 1 && hexval(v[i + 1]) >= 0 &&
+    if (v[i] == '%' && i + 2 < len && hexval(v[i + 1]) >= 0 &&
         hexval(v[i + 2]) >= 0) {
       r[o++] = (char)(hexval(v[i + 1]) * 16 + hexval(v[i + 2]));
       i += 2;
