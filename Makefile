@@ -33,7 +33,7 @@ DEB_PKGS = build-essential pkg-config libc-ares-dev libssl-dev libuv1-dev \
 .PHONY: all lib test asan demo deps install clean check-includes examples soak valgrind \
         mutants
 
-all: lib examples lua-modules $(BUILD)/tlsproxy
+all: lib examples lua-modules $(BUILD)/tlsproxy $(BUILD)/h2fault
 
 lib: $(BUILD)/libxfer.a $(BUILD)/libxfer.so
 
@@ -86,6 +86,12 @@ $(BUILD)/spec/compat_debug: spec/sh/compat/debug.c $(BUILD)/libxfer.a csrc/compa
 $(BUILD)/tlsproxy: spec/support/tlsproxy.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(CFLAGS) $< -o $@ -lssl -lcrypto
+
+# The HTTP/2 fault server of the client's HTTP/2 tests (nghttp2's server
+# session plus raw frames).  A test tool: built without the sanitizers.
+$(BUILD)/h2fault: spec/support/h2fault.c spec/support/h2fault_routes.c spec/support/h2fault.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(CFLAGS) $(filter %.c,$^) -o $@ -lnghttp2 -lssl -lcrypto
 
 # Installs what is missing (Debian 12; run as root).
 deps:
