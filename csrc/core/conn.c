@@ -155,7 +155,7 @@ static int host_full(XFERM *m, struct xfer_host *h) {
 /* FRESH_CONNECT, or the retry after a reused connection failed: never
  * handed a kept connection. */
 static int wants_fresh(const XFER *e) {
-  return e->set.fresh_connect || e->retried;
+  return e->set.fresh_connect || e->retry_fresh;
 }
 
 /* A slot may be free: wake waiters while one is.  Host waiters of h first

@@ -116,7 +116,7 @@ XFERMcode xfer_multi_add_handle(XFERM *m, XFER *e) {
   e->response_code = e->redirect_count = e->num_connects = 0;
   e->primary_ip[0] = 0;
   e->primary_port = e->local_port = 0;
-  e->retried = e->redirecting = 0;
+  e->retried = e->retry_fresh = e->redirecting = 0;
   xfer__pause_reset(e); /* every run starts unpaused */
   if (e->set.errorbuffer) e->set.errorbuffer[0] = 0;
   xfer_queue_insert_tail(&m->easies, &e->mlink);

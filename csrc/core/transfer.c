@@ -167,13 +167,15 @@ static int replayable(const XFER *e) {
   return !e->retried && (!e->reader.type || e->reader.mem);
 }
 
-/* Sends e's request again on a new connection. */
-static void retry(XFER *e) {
+/* Sends e's request again: on a new connection (fresh: the old one died
+ * under it), or wherever there is room (the server refused it). */
+static void retry(XFER *e, int fresh) {
   /* Not the transfer's failure: forget its message (libcurl does not
    * report it either), so that a success leaves ERRORBUFFER empty and a
    * failed retry reports its own reason. */
   if (e->set.errorbuffer) e->set.errorbuffer[0] = 0;
   e->retried = 1;
+  e->retry_fresh = fresh != 0;
   xfer__conn_done(e, 0); /* HTTP/1.1: closes it; HTTP/2: resets the stream */
   set_state(e, XFER_ST_START);
   e->redirecting = 1; /* keep the current URL and counters */
@@ -192,7 +194,7 @@ void xfer__xfer_failed(XFER *e, XFERcode code, int before_any_byte) {
     return;
   }
   xfer__verbose(e, "connection died before the response; retrying once");
-  retry(e);
+  retry(e, 1);
 }
 
 void xfer__xfer_refused(XFER *e, XFERcode code) {
@@ -203,8 +205,8 @@ void xfer__xfer_refused(XFER *e, XFERcode code) {
     return;
   }
   xfer__verbose(e, "the server did not process the request; sending it "
-                "again on another connection");
-  retry(e);
+                "again");
+  retry(e, 0);
 }
 
 static int is_redirect(long code) {
@@ -277,7 +279,7 @@ static void follow_redirect(XFER *e) {
   free(e->location);
   e->location = NULL;
   e->redirect_count++;
-  e->retried = 0;
+  e->retried = e->retry_fresh = 0;
   set_state(e, XFER_ST_START);
   xfer__schedule(e);
 }

@@ -227,6 +227,7 @@ struct xfer_easy {
   unsigned method_get : 1;     /* a redirect made it a GET */
   unsigned redirecting : 1;
   unsigned retried : 1;
+  unsigned retry_fresh : 1;    /* the retry wants a connection of its own */
   unsigned got_bytes : 1;      /* a response byte arrived */
   unsigned reserved_slot : 1;  /* a freed slot was reserved for it */
   unsigned url_parsed : 1;     /* u holds the parse of set.url, unchanged */

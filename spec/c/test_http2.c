@@ -40,6 +40,7 @@ static const char *h2fault_base(const char *which) {
 static struct tx *h2_tx(const char *url) {
   static struct xfer_slist pin = {(char *)"localhost:0:127.0.0.1", NULL};
   struct tx *t = tx_new(url);
+  if (getenv("XFER_TEST_VERBOSE")) xfer_easy_setopt(t->easy, XFEROPT_VERBOSE, 1L);
   if (strncmp(url, "https:", 6) == 0) {
     static char entry[64];
     int port = atoi(strrchr(url + 8, ':') + 1);
@@ -245,3 +246,299 @@ TEST(redirect_followed_over_h2) {
   tx_free(t);
 }
 
+
+/* ---- requests with bodies (h2fault's /echo dumps what it got) ---- */
+
+static const char *echo_field(const struct tx *t, const char *prefix) {
+  const char *p = t->body.data ? strstr(t->body.data, prefix) : NULL;
+  return p ? p + strlen(prefix) : NULL;
+}
+
+TEST(post_from_memory_and_read_callback) {
+  struct tx *a = h2_tx(tx_url("%s/echo", h2fault_base("")));
+  struct tx *b = h2_tx(tx_url("%s/echo", h2fault_base("")));
+  static char big[300000];
+  memset(big, 'x', sizeof(big));
+  xfer_easy_setopt(a->easy, XFEROPT_POSTFIELDS, "hello=world");
+  CHECK_EQ(run_alone(a, DRIVE_EPOLL, 4500), XFERE_OK);
+  CHECKF(starts_with(a->body.data, "POST /echo\n"), "%s",
+         tl_quote(a->body.data, a->body.len));
+  CHECK(strstr(a->body.data, "\ncontent-length: 11\n"));
+  CHECK(strstr(a->body.data, "\ncontent-type: application/x-www-form-urlencoded\n"));
+  CHECK(starts_with(echo_field(a, "body-length: "), "11\n"));
+  CHECK_EQ(info_off(a->easy, XFERINFO_SIZE_UPLOAD_T), 11);
+  /* a body bigger than the stream window (64 KiB by default) */
+  xfer_easy_setopt(b->easy, XFEROPT_POSTFIELDSIZE, (long)sizeof(big));
+  xfer_easy_setopt(b->easy, XFEROPT_POSTFIELDS, big);
+  CHECK_EQ(run_alone(b, DRIVE_POLL, 9000), XFERE_OK);
+  CHECK(starts_with(echo_field(b, "body-length: "), "300000\n"));
+  tx_free(a);
+  tx_free(b);
+}
+
+struct src { size_t left, calls; int paused_once; XFER *e; };
+
+static size_t read_cb(char *buf, size_t sz, size_t n, void *ud) {
+  struct src *s = ud;
+  size_t k = sz * n < s->left ? sz * n : s->left;
+  if (k > 5000) k = 5000;
+  s->calls++;
+  if (s->calls == 3 && !s->paused_once) {
+    s->paused_once = 1;
+    return XFER_READFUNC_PAUSE;
+  }
+  memset(buf, 'r', k);
+  s->left -= k;
+  return k;
+}
+
+static int unpause_sender(void *ud, xfer_off_t dt, xfer_off_t dn,
+                          xfer_off_t ut, xfer_off_t un) {
+  struct src *s = ud;
+  (void)dt; (void)dn; (void)ut; (void)un;
+  if (s->paused_once == 1) {
+    s->paused_once = 2;
+    xfer_easy_pause(s->e, XFERPAUSE_CONT);
+  }
+  return 0;
+}
+
+TEST(upload_from_read_callback_unknown_size_with_pause) {
+  struct tx *t = h2_tx(tx_url("%s/echo", h2fault_base("")));
+  struct src s = {70000, 0, 0, NULL};
+  s.e = t->easy;
+  xfer_easy_setopt(t->easy, XFEROPT_UPLOAD, 1L);
+  xfer_easy_setopt(t->easy, XFEROPT_READFUNCTION, read_cb);
+  xfer_easy_setopt(t->easy, XFEROPT_READDATA, &s);
+  xfer_easy_setopt(t->easy, XFEROPT_NOPROGRESS, 0L);
+  xfer_easy_setopt(t->easy, XFEROPT_XFERINFOFUNCTION, unpause_sender);
+  xfer_easy_setopt(t->easy, XFEROPT_XFERINFODATA, &s);
+  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 9000), XFERE_OK);
+  CHECK(starts_with(t->body.data, "PUT /echo\n"));
+  CHECK(!strstr(t->body.data, "content-length")); /* size unknown */
+  CHECK(!strstr(t->body.data, "transfer-encoding"));
+  CHECK(starts_with(echo_field(t, "body-length: "), "70000\n"));
+  CHECK_EQ(s.paused_once, 2);
+  tx_free(t);
+}
+
+/* ---- responses ---- */
+
+TEST(trailers_and_1xx_reach_the_header_callback) {
+  struct tx *t = h2_tx(tx_url("%s/trailers", h2fault_base("")));
+  struct tx *i = h2_tx(tx_url("%s/1xx", h2fault_base("")));
+  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 4500), XFERE_OK);
+  CHECK(t->body.len == 5 && memcmp(t->body.data, "body\n", 5) == 0);
+  CHECK(strstr(t->headers.data, "\r\n\r\nx-trailer-one: 1\r\nx-trailer-two: 2\r\n"));
+  CHECK_EQ(run_alone(i, DRIVE_EPOLL, 4500), XFERE_OK);
+  CHECK(starts_with(i->headers.data, "HTTP/2 103 \r\nlink: </style.css>; rel=preload\r\n\r\nHTTP/2 200 \r\n"));
+  CHECK(i->body.len == 6 && memcmp(i->body.data, "final\n", 6) == 0);
+  CHECK_EQ(info_long(i->easy, XFERINFO_RESPONSE_CODE), 200);
+  tx_free(t);
+  tx_free(i);
+}
+
+/* One fault transfer and a healthy one on the same connection: the fault
+ * stays with its stream. */
+static void fault_beside_healthy(const char *path, XFERcode want,
+                                 long want_connects) {
+  XFERM *m = xfer_multi_init();
+  struct tx *f = h2_tx(tx_url("%s%s", h2fault_base(""), path));
+  struct tx *ok = h2_tx(tx_url("%s/bytes?n=100000", h2fault_base("")));
+  xfer_multi_setopt(m, XFERMOPT_MAX_HOST_CONNECTIONS, 1L);
+  xfer_easy_setopt(f->easy, XFEROPT_PIPEWAIT, 1L);
+  xfer_easy_setopt(ok->easy, XFEROPT_PIPEWAIT, 1L);
+  CHECK_EQ(xfer_multi_add_handle(m, ok->easy), XFERM_OK);
+  CHECK_EQ(xfer_multi_add_handle(m, f->easy), XFERM_OK);
+  drive_epoll(m, 9000, NULL);
+  CHECKF(f->result == want, "%s: %d (%s)", path, f->result, f->errbuf);
+  CHECK(f->errbuf[0]);
+  CHECKF(ok->result == XFERE_OK, "%d (%s)", ok->result, ok->errbuf);
+  CHECK_EQ(ok->body.len, 100000);
+  if (want_connects >= 0)
+    CHECK_EQ(info_long(f->easy, XFERINFO_NUM_CONNECTS) +
+                 info_long(ok->easy, XFERINFO_NUM_CONNECTS),
+             want_connects);
+  xfer_multi_remove_handle(m, f->easy);
+  xfer_multi_remove_handle(m, ok->easy);
+  tx_free(f);
+  tx_free(ok);
+  xfer_multi_cleanup(m);
+}
+
+TEST(rst_stream_fails_only_its_transfer) {
+  fault_beside_healthy("/rst?code=2", XFERE_HTTP2_STREAM, 1);
+  fault_beside_healthy("/rst-after-headers", XFERE_HTTP2_STREAM, 1);
+}
+
+TEST(enhance_your_calm_is_not_retried) {
+  fault_beside_healthy("/rst?code=11", XFERE_HTTP2_STREAM, 1);
+}
+
+TEST(refused_stream_is_sent_again_once) {
+  /* refused twice: sent again on the same connection (it is not going
+   * away), then given up */
+  fault_beside_healthy("/rst?code=7", XFERE_HTTP2_STREAM, 1);
+}
+
+TEST(header_list_over_the_limit_fails_its_stream) {
+  /* 110 KiB decoded, in 8 frames: within nghttp2's framing limits, over
+   * xfer's 100 KiB list */
+  fault_beside_healthy("/headers-huge?kb=110", XFERE_HTTP2_STREAM, 1);
+  /* 200 KiB: the stream fails at 100 KiB, then the 9th CONTINUATION
+   * frame makes nghttp2 end the connection; the healthy transfer, which
+   * had no answer yet, goes again on a new one */
+  fault_beside_healthy("/headers-huge?kb=200", XFERE_HTTP2_STREAM, 2);
+}
+
+TEST(http_1_1_required_sends_the_request_again_over_http11) {
+  struct tx *t = h2_tx(tx_url("%s/rst?code=13", h2fault_base("")));
+  XFERcode rc = run_alone(t, DRIVE_EPOLL, 4500);
+  /* h2fault speaks no HTTP/1.1: the retry fails, but it went as one */
+  CHECK(rc != XFERE_OK && rc != XFERE_HTTP2_STREAM);
+  CHECK_EQ(info_long(t->easy, XFERINFO_HTTP_VERSION), XFER_HTTP_VERSION_1_1);
+  CHECK_EQ(info_long(t->easy, XFERINFO_NUM_CONNECTS), 2);
+  tx_free(t);
+}
+
+TEST(goaway_finishes_the_streams_below_and_retries_the_others) {
+  XFERM *m = xfer_multi_init();
+  struct tx **v;
+  xfer_multi_setopt(m, XFERMOPT_MAX_HOST_CONNECTIONS, 1L);
+  v = many(m, 4, tx_url("%s/goaway?after=2", h2fault_base("")), 1);
+  drive_epoll(m, 9000, NULL);
+  {
+    int i;
+    for (i = 0; i < 4; i++)
+      CHECKF(v[i]->result == XFERE_OK, "%d: %d (%s)", i, v[i]->result,
+             v[i]->errbuf);
+  }
+  /* two answered on the first connection; the two above last_stream_id
+   * went again on a second, which GOAWAY'd after two as well */
+  CHECK_EQ(connects(v, 4), 2);
+  free_all(m, v, 4);
+  xfer_multi_cleanup(m);
+}
+
+TEST(connection_errors_fail_the_connection_with_16) {
+  static const char *const paths[] = {"/garbage", "/continuation-flood",
+                                      "/hpack-bomb", "/goaway-now", "/close"};
+  size_t i;
+  for (i = 0; i < NROWS(paths); i++) {
+    struct tx *t = h2_tx(tx_url("%s%s", h2fault_base(""), paths[i]));
+    uint64_t t0 = tl_now_ms();
+    XFERcode rc;
+    tl_row("%s", paths[i]);
+    rc = run_alone(t, DRIVE_EPOLL, 4500);
+    CHECKF(rc == XFERE_HTTP2 || rc == XFERE_HTTP2_STREAM, "%d (%s)", rc,
+           t->errbuf);
+    CHECK(t->errbuf[0]);
+    CHECK_INT(tl_now_ms() - t0, <, 3000);
+    tx_free(t);
+  }
+  tl_row_done();
+}
+
+TEST(ping_on_an_idle_connection_is_answered_and_it_is_reused) {
+  XFERM *m = xfer_multi_init();
+  struct tx *a = h2_tx(tx_url("%s/ping-idle?ms=50", h2fault_base("")));
+  struct tx *b = h2_tx(tx_url("%s/ping-status", h2fault_base("")));
+  unsigned pings = 0, acks = 0;
+  CHECK_EQ(run_on(m, a, DRIVE_EPOLL, 4500), XFERE_OK);
+  /* idle, watched: the PING comes 50 ms after the stream closed */
+  drive_epoll_for(m, 300, NULL);
+  CHECK_EQ(run_on(m, b, DRIVE_EPOLL, 4500), XFERE_OK);
+  CHECK_EQ(info_long(b->easy, XFERINFO_NUM_CONNECTS), 0); /* not dead */
+  CHECK(sscanf(b->body.data, "pings=%u acks=%u", &pings, &acks) == 2);
+  CHECK_INT(pings, >=, 1);
+  CHECK_EQ(acks, pings);
+  tx_free(a);
+  tx_free(b);
+  xfer_multi_cleanup(m);
+}
+
+TEST(server_stream_limit_of_one_queues_the_rest) {
+  XFERM *m = xfer_multi_init();
+  struct tx **v;
+  xfer_multi_setopt(m, XFERMOPT_MAX_HOST_CONNECTIONS, 1L);
+  v = many(m, 6, tx_url("%s/bytes?n=20000", h2fault_base("_MS1")), 1);
+  drive_epoll(m, 9000, NULL);
+  all_ok(v, 6, 20000);
+  free_all(m, v, 6);
+  xfer_multi_cleanup(m);
+}
+
+/* ---- flow control ---- */
+
+struct pauser { struct tx *t; int paused, resumed; size_t at_pause; };
+
+static size_t pause_first(char *p, size_t sz, size_t n, void *ud) {
+  struct pauser *ps = ud;
+  if (!ps->paused) {
+    ps->paused = 1;
+    ps->at_pause = ps->t->body.len;
+    return XFER_WRITEFUNC_PAUSE;
+  }
+  return tl_collect(p, sz, n, &ps->t->body);
+}
+
+TEST(a_paused_stream_stops_at_its_window_and_others_go_on) {
+  XFERM *m = xfer_multi_init();
+  struct tx *p = h2_tx(tx_url("%s/bytes?n=20000000", h2fault_base("")));
+  struct tx *o = h2_tx(tx_url("%s/bytes?n=3000000", h2fault_base("")));
+  struct pauser ps = {NULL, 0, 0, 0};
+  int running = 1;
+  ps.t = p;
+  xfer_multi_setopt(m, XFERMOPT_MAX_HOST_CONNECTIONS, 1L);
+  xfer_easy_setopt(p->easy, XFEROPT_PIPEWAIT, 1L);
+  xfer_easy_setopt(o->easy, XFEROPT_PIPEWAIT, 1L);
+  xfer_easy_setopt(p->easy, XFEROPT_WRITEFUNCTION, pause_first);
+  xfer_easy_setopt(p->easy, XFEROPT_WRITEDATA, &ps);
+  CHECK_EQ(xfer_multi_add_handle(m, p->easy), XFERM_OK);
+  CHECK_EQ(xfer_multi_add_handle(m, o->easy), XFERM_OK);
+  /* the other one completes while the first stays paused */
+  running = drive_epoll_for(m, 1500, NULL);
+  CHECK_EQ(running, 1);
+  CHECK(o->done && o->result == XFERE_OK && o->body.len == 3000000);
+  CHECK(ps.paused && !p->done);
+  /* what came meanwhile is held, within the stream's window */
+  CHECK_INT(info_off(p->easy, XFERINFO_SIZE_DOWNLOAD_T), <=, 4 << 20);
+  CHECK_EQ(p->body.len, 0);
+  CHECK_EQ(xfer_easy_pause(p->easy, XFERPAUSE_CONT), XFERE_OK);
+  drive_epoll(m, 20000, NULL);
+  CHECKF(p->result == XFERE_OK, "%d (%s)", p->result, p->errbuf);
+  CHECK_EQ(p->body.len, 20000000);
+  CHECK_EQ(info_long(p->easy, XFERINFO_NUM_CONNECTS) +
+               info_long(o->easy, XFERINFO_NUM_CONNECTS), 1);
+  xfer_multi_remove_handle(m, p->easy);
+  xfer_multi_remove_handle(m, o->easy);
+  tx_free(p);
+  tx_free(o);
+  xfer_multi_cleanup(m);
+}
+
+TEST(a_starved_upload_times_out_alone) {
+  XFERM *m = xfer_multi_init();
+  struct tx *u = h2_tx(tx_url("%s/upload-starve", h2fault_base("")));
+  struct tx *ok = h2_tx(tx_url("%s/bytes?n=100000", h2fault_base("")));
+  static char body[200000];
+  xfer_multi_setopt(m, XFERMOPT_MAX_HOST_CONNECTIONS, 1L);
+  xfer_easy_setopt(u->easy, XFEROPT_POSTFIELDSIZE, (long)sizeof(body));
+  xfer_easy_setopt(u->easy, XFEROPT_POSTFIELDS, body);
+  xfer_easy_setopt(u->easy, XFEROPT_TIMEOUT_MS, 800L);
+  xfer_easy_setopt(u->easy, XFEROPT_PIPEWAIT, 1L);
+  xfer_easy_setopt(ok->easy, XFEROPT_PIPEWAIT, 1L);
+  CHECK_EQ(xfer_multi_add_handle(m, u->easy), XFERM_OK);
+  CHECK_EQ(xfer_multi_add_handle(m, ok->easy), XFERM_OK);
+  drive_epoll(m, 5000, NULL);
+  CHECK_EQ(u->result, XFERE_OPERATION_TIMEDOUT);
+  /* stopped at the stream's window (64 KiB), with nothing buffered past it */
+  CHECK_INT(info_off(u->easy, XFERINFO_SIZE_UPLOAD_T), <=, 65535);
+  CHECK_EQ(ok->result, XFERE_OK);
+  CHECK_EQ(ok->body.len, 100000);
+  xfer_multi_remove_handle(m, u->easy);
+  xfer_multi_remove_handle(m, ok->easy);
+  tx_free(u);
+  tx_free(ok);
+  xfer_multi_cleanup(m);
+}

@@ -88,6 +88,7 @@ struct h2 {
   unsigned block_frames;
   XFERcode conn_error;         /* set by a callback that broke the session */
   const char *conn_error_msg;
+  char lib_error[96];          /* nghttp2's word on a protocol error */
   unsigned out_blocked : 1;    /* the last send said EAGAIN */
   unsigned goaway : 1;         /* GOAWAY received: no new streams */
   unsigned dead : 1;           /* failed: never used again */
@@ -194,6 +195,7 @@ static void fail_all(struct h2 *h, XFERcode code, const char *why) {
                                           struct h2_stream, link);
     XFER *e = s->e;
     if (!s->sent_headers || (!e->got_bytes && code != XFERE_OUT_OF_MEMORY)) {
+      xfer__verbose(e, "HTTP/2 connection failed: %s", why ? why : "error");
       xfer__xfer_refused(e, code);
     } else {
       xfer__fail(e, "HTTP/2 connection failed: %s", why ? why : "error");
@@ -472,6 +474,18 @@ static int on_begin_frame(nghttp2_session *ss, const nghttp2_frame_hd *hd,
   return 0;
 }
 
+/* Keeps nghttp2's reason for a protocol error, for the message. */
+static int on_error(nghttp2_session *ss, int code, const char *msg,
+                    size_t len, void *ud) {
+  struct h2 *h = ud;
+  (void)ss;
+  (void)code;
+  if (!h->lib_error[0])
+    snprintf(h->lib_error, sizeof(h->lib_error), "%.*s",
+             (int)(len < 90 ? len : 90), msg);
+  return 0;
+}
+
 /* ---- the request ---- */
 
 /* The body, for nghttp2's data source: from memory, or the reader (the
@@ -669,6 +683,7 @@ static int h2_init(struct xfer_conn *c) {
   nghttp2_session_callbacks_set_on_frame_not_send_callback(cb,
                                                            on_frame_not_send);
   nghttp2_session_callbacks_set_on_begin_frame_callback(cb, on_begin_frame);
+  nghttp2_session_callbacks_set_error_callback2(cb, on_error);
   if (nghttp2_option_new(&opt)) {
     nghttp2_session_callbacks_del(cb);
     free(h);
@@ -736,6 +751,13 @@ static void after_session(struct xfer_conn *c, struct h2 *h) {
   if (h->settings_seen) { /* more streams may be free: waiters join */
     h->settings_seen = 0;
     xfer__conn_capacity_changed(c);
+  }
+  /* nghttp2 ended the session (a protocol error it answered with
+   * GOAWAY, or both sides are done): nothing more will come. */
+  if (!nghttp2_session_want_read(h->s) && !out_pending(h)) {
+    fail_all(h, XFERE_HTTP2,
+             h->lib_error[0] ? h->lib_error : "the HTTP/2 session ended");
+    return;
   }
   watch(c, h);
   if (h->conn_error) fail_all(h, h->conn_error, "out of memory");

@@ -80,7 +80,9 @@ void xfer__resp_complete(XFER *e);
 void xfer__xfer_failed(XFER *e, XFERcode code, int before_any_byte);
 /* The server did not process the request (HTTP/2 REFUSED_STREAM, a
  * stream above a GOAWAY's last, a connection that failed before it was
- * sent): sent again once on a new connection, else it fails with code. */
+ * sent): sent again once, on any connection that takes it (the one that
+ * refused it may: a GOAWAY'd or failed one does not), else it fails with
+ * code. */
 void xfer__xfer_refused(XFER *e, XFERcode code);
 /* After any call that can run an application callback: 1 when the handler
  * must stop (e finished, or was removed; c is gone or no longer e's). */
