@@ -72,11 +72,16 @@ $(BUILD)/spec/%: spec/c/%.c spec/c/testlib.c spec/c/driver.c spec/c/*.h $(BUILD)
 # The replay of the fuzz corpora #includes the fuzz targets.
 $(BUILD)/spec/test_fuzz_regress: $(wildcard fuzz/*.c fuzz/*.h)
 
-c-tests: $(C_TESTS) $(BUILD)/spec/compat_debug
+c-tests: $(C_TESTS) $(BUILD)/spec/compat_debug $(BUILD)/spec/compat_h2
 
 # A libcurl program with a debug callback, through the compatibility
 # header (spec/sh/compat.sh runs it beside its libcurl build).
 $(BUILD)/spec/compat_debug: spec/sh/compat/debug.c $(BUILD)/libxfer.a csrc/compat/curl/curl.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(CFLAGS) $(SAN) -Werror -Icsrc/compat $< -o $@ $(BUILD)/libxfer.a $(LIBS)
+
+# A libcurl program asking for HTTP/2, likewise.
+$(BUILD)/spec/compat_h2: spec/sh/compat/h2.c $(BUILD)/libxfer.a csrc/compat/curl/curl.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(CFLAGS) $(SAN) -Werror -Icsrc/compat $< -o $@ $(BUILD)/libxfer.a $(LIBS)
 

@@ -184,6 +184,31 @@ TEST(host_limit_queues_streams_in_fifo_order) {
   xfer_multi_cleanup(m);
 }
 
+TEST(a_host_at_its_limit_holds_up_no_other_host) {
+  XFERM *m = xfer_multi_init();
+  struct tx **a, **b;
+  int i, last_a = 0;
+  xfer_multi_setopt(m, XFERMOPT_MAX_TOTAL_CONNECTIONS, 2L);
+  xfer_multi_setopt(m, XFERMOPT_MAX_HOST_CONNECTIONS, 1L);
+  xfer_multi_setopt(m, XFERMOPT_MAX_CONCURRENT_STREAMS, 4L);
+  a = many(m, 60, tx_url("%s/16k.bin", h2c_base()), 1);
+  b = many(m, 5, tx_url("%s/ok", h2fault_base("")), 1);
+  drive_epoll(m, 9000, NULL);
+  all_ok(a, 60, 16384);
+  for (i = 0; i < 60; i++)
+    if (a[i]->order > last_a) last_a = a[i]->order;
+  for (i = 0; i < 5; i++) {
+    CHECKF(b[i]->result == XFERE_OK, "%d (%s)", b[i]->result, b[i]->errbuf);
+    CHECKF(b[i]->order < last_a, "host B's %d finished %d, after A's last %d",
+           i, b[i]->order, last_a);
+  }
+  CHECK_EQ(connects(a, 60), 1);
+  CHECK_EQ(connects(b, 5), 1);
+  free_all(m, a, 60);
+  free_all(m, b, 5);
+  xfer_multi_cleanup(m);
+}
+
 TEST(pipelining_nothing_gives_each_transfer_its_connection) {
   XFERM *m = xfer_multi_init();
   struct tx **v;

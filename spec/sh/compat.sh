@@ -53,6 +53,21 @@ else
   bad compat_debug_callback
 fi
 
+# HTTP/2 as libcurl programs ask for it (2TLS, PIPEWAIT, PIPELINING, one
+# connection per host, handles re-added from info_read): every transfer
+# over h2 on one connection, the header callback's first line in
+# libcurl's HTTP/2 form, the same as libcurl's own run.
+if [ -n "${TLS_H2_PORT:-}" ] && [ -x "$BUILD/spec/compat_h2" ] &&
+   cc -std=c99 -Wall -Werror spec/sh/compat/h2.c -o "$BUILD/compat-h2-libcurl" -lcurl; then
+  h2_args="$TLS_CA localhost:$TLS_H2_PORT:127.0.0.1 https://localhost:$TLS_H2_PORT/1k.bin 200"
+  out=$(timeout 20 "$BUILD/spec/compat_h2" $h2_args 2>&1)
+  ref=$(timeout 20 "$BUILD/compat-h2-libcurl" $h2_args 2>&1)
+  [ "$out" = "done=200 ok=200 h2=200 connects=1 first=HTTP/2 200 " ] && ok compat_h2 || { echo "$out"; bad compat_h2; }
+  [ "$out" = "$ref" ] && ok compat_h2_same_as_libcurl || { echo "libcurl: $ref / xfer: $out"; bad compat_h2_same_as_libcurl; }
+else
+  bad compat_h2
+fi
+
 # Failures map to the same codes through the compat names.
 out=$(timeout 20 "$BUILD/examples/multi-uv" "http://127.0.0.1:$FAULT_CLOSE_PORT/x" "$base/status/404" 2>/dev/null)
 [ "$out" = "done=2 ok=1 failed=1 bytes=10 status200=0" ] && ok compat_failures || { echo "$out"; bad compat_failures; }
