@@ -755,6 +755,9 @@ local NGX_MODDIR = os.getenv("NGX_MODULES_DIR") or "/usr/lib/nginx/modules"
 local CLK_TCK = tonumber(capture("getconf CLK_TCK")) or 100
 local W8_CLIENTS = {
   xfer = { id = "ngx-xfer", label = "xfer.ngx fetch_all", family = "ngx-xfer", path = "/fanout/xfer" },
+  -- W8-h2: the upstream on h2c (bench/ngx_fanout.conf)
+  xfer_h2 = { id = "ngx-xfer-h2", label = "xfer.ngx fetch_all, upstream h2c", family = "ngx-xfer-h2",
+              path = "/fanout/xfer-h2" },
   cosocket = { id = "ngx-cosocket", label = "ngx.socket.tcp cosockets", family = "ngx-cosocket", path = "/fanout/cosocket" },
 }
 
@@ -834,10 +837,12 @@ local function start_fanout(upstream_host)
       TOP = FAN.top, PORT = port, UPSTREAM_HOST = upstream_host,
       UPSTREAM_PORT = PORT,
       UPSTREAM_URL = "http://" .. upstream_host .. ":" .. PORT .. "/1k.bin",
+      -- the h2 listener's cleartext port (bench/h2.lua), 127.0.0.1 only
+      UPSTREAM_H2C_URL = HPORT and ("http://127.0.0.1:" .. (HPORT + 1) .. "/1k.bin") or "",
       -- W9's bulk: 4 × 100 MiB streamed
       BULK_N = 4, BULK_URL = "http://" .. upstream_host .. ":" .. PORT .. "/100m.bin",
     }
-    local conf = tmpl:gsub("@([%u_]+)@", function(k) return vars[k] and tostring(vars[k]) end)
+    local conf = tmpl:gsub("@([%u%d_]+)@", function(k) return vars[k] and tostring(vars[k]) end)
     write_file(FAN.prefix .. "/nginx.conf", conf)
     write_file(FAN.prefix .. "/logs/error.log", "")
     local out, ok = run(NGINX .. " -e " .. q(FAN.prefix .. "/logs/error.log") ..
@@ -927,6 +932,7 @@ local function run_w8(results)
     capture("dpkg-query -W -f='${Version}' libnginx-mod-http-lua"), FAN.port, upstream, PORT)
   log("W8 fan-out nginx on 127.0.0.1:%d (worker %d), upstream %s:%d", FAN.port, FAN.pid, upstream, PORT)
   local order = { W8_CLIENTS.xfer, W8_CLIENTS.cosocket }
+  if HPORT then table.insert(order, 2, W8_CLIENTS.xfer_h2) end
   local st = {}
   for _, cl in ipairs(order) do st[cl.id] = { runs = {} } end
   -- one request each: 200 and the 10 bodies' bytes (10 × 1,024)
@@ -1292,10 +1298,17 @@ local function judge(results, lbest)
   end
   -- W8: xfer.ngx against the cosocket handler of the same run
   do
-    local x, c
+    local x, c, h
     for _, r in ipairs(results) do
       if r.case.w == "W8" and r.client.family == "ngx-xfer" then x = r end
+      if r.case.w == "W8" and r.client.family == "ngx-xfer-h2" then h = r end
       if r.case.w == "W8" and r.client.family == "ngx-cosocket" then c = r end
+    end
+    -- W8-h2 (the upstream on h2c): shown beside the others, not judged
+    if h and c and h.cpu_req and c.cpu_req and h.rps and c.rps then
+      h.ratio = h.cpu_req / c.cpu_req
+      h.note = "ratio column: CPU × the cosocket row; req/s " .. fmt_num(h.rps / c.rps) ..
+               "× cosockets; upstream: the bench nginx's h2c listener, every request's 10 GETs on the worker's shared h2 connections"
     end
     for _, r in ipairs { x or c, x and c or nil } do
       local runs = {}
