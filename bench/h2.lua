@@ -84,6 +84,7 @@ local function h2load_parse(out)
   if not (n and succ and ok2xx and wall and ps.cpu_s) then return nil, ps end
   return { requests = n, ok = math.min(succ, ok2xx), cpu_s = ps.cpu_s, user_s = ps.user_s,
            wall_s = wall, whole_process = true,
+           bytes = tonumber(out:match("%((%d+)%) data")),
            proto = out:match("Application protocol: (%S+)") or "?" }, ps
 end
 
@@ -92,8 +93,11 @@ function H2.clients()
     { id = "h2load", label = "h2load (nghttp2; floor)", family = "h2-floor",
       cmd = function(c)
         if not c.h2load or not HAVE_H2LOAD then return nil end
-        return string.format("h2load -n %d -c %d -m %d -t 1 %s", c.n, c.h2load.c, c.h2load.m,
-                             X.q(c.urls[1]))
+        -- W11: the windows xfer uses (4 MiB a stream, 64 MiB the
+        -- connection): h2load's 64 KiB default makes nginx see a flood
+        -- of WINDOW_UPDATEs and close the connection
+        return string.format("h2load -n %d -c %d -m %d -t 1 %s%s", c.n, c.h2load.c, c.h2load.m,
+                             c.bulk and "-w 22 -W 26 " or "", X.q(c.urls[1]))
       end,
       parse = h2load_parse },
   }
@@ -113,7 +117,7 @@ end
 -- cases
 ------------------------------------------------------------------------------
 local W10_CLIENTS = { "xfer-c-epoll", "xfer-c-poll", "lua-run", "curl-uv", "curl-poll", "h2load" }
-local W11_CLIENTS = { "xfer-c-epoll", "xfer-c-poll", "curl-uv", "curl-poll" }
+local W11_CLIENTS = { "xfer-c-epoll", "xfer-c-poll", "curl-uv", "curl-poll", "h2load" }
 
 -- hport: the bench nginx's h2 listener, h2c on hport + 1 (nil when there
 -- is none).
@@ -144,13 +148,13 @@ function H2.cases(hport)
                 "connection (curl issue #10634, fixed in 8.0.0)"
   -- xfer's h2c rows only when xfer speaks h2c at all: one probe transfer
   -- (before the HTTP/2 core, an HTTP/1.1 request to an h2c-only port)
-  local h2c_clients, h2c_why = { "xfer-c-epoll", "xfer-c-poll" }, { ["curl-uv"] = no_pk, ["curl-poll"] = no_pk }
+  local h2c_clients, h2c_why = { "xfer-c-epoll", "xfer-c-poll", "h2load" }, { ["curl-uv"] = no_pk, ["curl-poll"] = no_pk }
   if hport and (not X.opt.only or X.opt.only.W11) then
     local out = X.capture("{ " .. X.BIN .. "xfer_c -p -n 1 -c 1 -v 2pk " .. X.q(curl .. "1k.bin") .. " 2>&1; }")
     if not out:match("ok=1 ") then
       local why = "xfer does not speak h2c with prior knowledge yet (a probe GET of /1k.bin: " ..
                   (out:match("xfer_c: ([^\n]*)") or "failed") .. ")"
-      h2c_clients = {}
+      h2c_clients = { "h2load" }
       h2c_why["xfer-c-epoll"], h2c_why["xfer-c-poll"] = why, why
     end
   end
@@ -162,6 +166,7 @@ function H2.cases(hport)
       variant = string.format("%d × %d MiB at once over 1 %s", n11, mb11, t.what),
       mode = "win", n = n11, c = n11, tls = t.tls, urls = { t.u .. file },
       httpv = t.v, pipewait = true, hostmax = 1, bulk = mb11 * 1048576, why = t.why,
+      h2load = { c = 1, m = n11 },
       clients = skip and {} or t.clients, reps = function() return 1 end }
   end
   made = cases
@@ -268,6 +273,13 @@ function H2.judge(results, T)
         parts[#parts + 1] = string.format("%s MB/s, CPU %s s/GB", X.fmt_int(r.gbps * 1e3),
                                           X.fmt_num(r.rec.cpu_s / (r.rec.bytes / 1e9), 3))
         local h1 = w6[r.client.id]
+        local floor = by[k] and by[k]["h2load"]
+        local fl = floor and floor ~= r and not floor.failed and floor.rec and floor.rec.bytes and
+                   floor.rec.wall_s and floor.rec.bytes / 1e9 / floor.rec.wall_s
+        if fl then
+          parts[#parts + 1] = string.format("h2load on the same listener %s MB/s: %s×", X.fmt_int(fl * 1e3),
+                                            X.fmt_num(r.gbps / fl))
+        end
         if h1 then
           parts[#parts + 1] = string.format("W6 (HTTP/1.1, 4 conns) %s MB/s: %s×", X.fmt_int(h1 * 1e3),
                                             X.fmt_num(r.gbps / h1))
@@ -275,6 +287,12 @@ function H2.judge(results, T)
         if r.client.family == "xfer" and not r.failed then
           target(T, r, "W11 ran HTTP/2 (" .. r.client.id .. ", " .. (c.tls and "TLS" or "h2c") .. ")",
                  all2, vtext)
+          if fl then
+            target(T, r, "W11 throughput ≥ 0.9× h2load, the server's h2 floor (" .. r.client.id .. ", " ..
+                   (c.tls and "TLS" or "h2c") .. ")", r.gbps >= 0.9 * fl,
+                   string.format("%s× (%s vs %s MB/s)", X.fmt_num(r.gbps / fl), X.fmt_int(r.gbps * 1e3),
+                                 X.fmt_int(fl * 1e3)))
+          end
           if h1 then
             target(T, r, "W11 throughput ≥ 0.9× W6 (" .. r.client.id .. ", " ..
                    (c.tls and "TLS" or "h2c") .. ")", r.gbps >= 0.9 * h1,
