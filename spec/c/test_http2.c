@@ -163,6 +163,35 @@ TEST(pipewait_multiplexes_on_one_connection) {
   xfer_multi_cleanup(m);
 }
 
+/* The same multiplexed download from each h2 server the suite runs:
+ * nginx and nghttpd, over TLS (ALPN) and h2c (prior knowledge). */
+TEST(every_h2_server_multiplexes_on_one_connection) {
+  static const struct { const char *name, *fmt, *port; } servers[] = {
+    {"nginx TLS", "https://localhost:%d/16k.bin", "TLS_H2_PORT"},
+    {"nginx h2c", "http://127.0.0.1:%d/16k.bin", "NGINX_H2C_PORT"},
+    {"nghttpd TLS", "https://localhost:%d/16k.bin", "NGHTTPD_PORT"},
+    {"nghttpd h2c", "http://127.0.0.1:%d/16k.bin", "NGHTTPD_H2C_PORT"},
+  };
+  size_t k;
+  for (k = 0; k < NROWS(servers); k++) {
+    XFERM *m = xfer_multi_init();
+    struct tx **v;
+    int i;
+    tl_row("%s", servers[k].name);
+    xfer_multi_setopt(m, XFERMOPT_MAX_HOST_CONNECTIONS, 1L);
+    v = many(m, 50, tx_url(servers[k].fmt, tl_env_int(servers[k].port)), 1);
+    drive_epoll(m, 9000, NULL);
+    all_ok(v, 50, 16384);
+    CHECK_EQ(connects(v, 50), 1);
+    for (i = 0; i < 50; i++)
+      CHECK_EQ(info_long(v[i]->easy, XFERINFO_HTTP_VERSION),
+               XFER_HTTP_VERSION_2_0);
+    free_all(m, v, 50);
+    xfer_multi_cleanup(m);
+  }
+  tl_row_done();
+}
+
 TEST(host_limit_queues_streams_in_fifo_order) {
   XFERM *m = xfer_multi_init();
   struct tx **v;
