@@ -596,3 +596,87 @@ TEST(a_starved_upload_times_out_alone) {
   tx_free(ok);
   xfer_multi_cleanup(m);
 }
+
+/* ---- misuse from inside callbacks, on shared connections ---- */
+
+#define CHAOS_N 200
+static struct tx *chaos[CHAOS_N];
+static int chaos_gone[CHAOS_N];
+static XFERM *chaos_m;
+static unsigned chaos_seed = 12345;
+
+static unsigned chaos_rand(void) {
+  chaos_seed = chaos_seed * 1103515245u + 12345u;
+  return (chaos_seed >> 16) & 0x7fff;
+}
+
+static int chaos_index(XFER *e) {
+  int i;
+  for (i = 0; i < CHAOS_N; i++)
+    if (!chaos_gone[i] && chaos[i] && chaos[i]->easy == e) return i;
+  return -1;
+}
+
+/* Each write: usually take it; sometimes pause itself, unpause or pause
+ * another, remove another, clean up another (or itself). */
+static size_t chaos_write(char *p, size_t sz, size_t n, void *ud) {
+  struct tx *t = ud;
+  int me = chaos_index(t->easy), other = (int)(chaos_rand() % CHAOS_N);
+  unsigned r = chaos_rand() % 100;
+  (void)p;
+  if (me < 0) return sz * n;
+  if (r < 3) return XFER_WRITEFUNC_PAUSE; /* offered again later */
+  t->body.len += sz * n;
+  if (chaos_gone[other] || !chaos[other]) return sz * n;
+  if (r < 10) xfer_easy_pause(chaos[other]->easy, XFERPAUSE_CONT);
+  else if (r < 12) xfer_easy_pause(chaos[other]->easy, XFERPAUSE_RECV);
+  else if (r < 14) {
+    xfer_multi_remove_handle(chaos_m, chaos[other]->easy);
+    chaos_gone[other] = 1;
+  } else if (r < 15) {
+    chaos_gone[other] = 1;
+    xfer_easy_cleanup(chaos[other]->easy);
+    chaos[other]->easy = NULL;
+    if (other == me) return XFER_WRITEFUNC_ERROR; /* its run is over */
+  }
+  return sz * n;
+}
+
+TEST(pause_remove_cleanup_inside_callbacks_on_shared_connections) {
+  int i, running = 1, rounds = 0;
+  if (getenv("XFER_CHAOS_SEED")) chaos_seed = (unsigned)atoi(getenv("XFER_CHAOS_SEED"));
+  chaos_m = xfer_multi_init();
+  xfer_multi_setopt(chaos_m, XFERMOPT_MAX_HOST_CONNECTIONS, 2L);
+  for (i = 0; i < CHAOS_N; i++) {
+    chaos[i] = h2_tx(tx_url("%s/bytes?n=%d", h2fault_base(""), 50000 + i * 997));
+    chaos_gone[i] = 0;
+    xfer_easy_setopt(chaos[i]->easy, XFEROPT_PIPEWAIT, 1L);
+    xfer_easy_setopt(chaos[i]->easy, XFEROPT_WRITEFUNCTION, chaos_write);
+    xfer_easy_setopt(chaos[i]->easy, XFEROPT_WRITEDATA, chaos[i]);
+    xfer_easy_setopt(chaos[i]->easy, XFEROPT_TIMEOUT_MS, 8000L);
+    CHECK_EQ(xfer_multi_add_handle(chaos_m, chaos[i]->easy), XFERM_OK);
+  }
+  /* a driver that also unpauses everyone now and then, from outside */
+  while (running && rounds++ < 4000) {
+    CHECK_EQ(xfer_multi_perform(chaos_m, &running), XFERM_OK);
+    drain_msgs(chaos_m);
+    if (rounds % 7 == 0)
+      for (i = 0; i < CHAOS_N; i++)
+        if (!chaos_gone[i] && chaos[i]->easy)
+          xfer_easy_pause(chaos[i]->easy, XFERPAUSE_CONT);
+    if (running) xfer_multi_poll(chaos_m, NULL, 0, 20, NULL);
+  }
+  CHECK_EQ(running, 0);
+  for (i = 0; i < CHAOS_N; i++) {
+    if (chaos_gone[i]) continue;
+    /* what ran to its end got every byte */
+    CHECKF(chaos[i]->done, "transfer %d has no message", i);
+    if (chaos[i]->result == XFERE_OK)
+      CHECK_EQ((long)chaos[i]->body.len, 50000 + i * 997);
+  }
+  for (i = 0; i < CHAOS_N; i++) {
+    if (chaos[i]->easy) xfer_multi_remove_handle(chaos_m, chaos[i]->easy);
+    tx_free(chaos[i]);
+  }
+  xfer_multi_cleanup(chaos_m);
+}

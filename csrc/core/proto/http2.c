@@ -212,6 +212,14 @@ static void fail_all(struct h2 *h, XFERcode code, const char *why) {
 
 /* ---- the response ---- */
 
+/* A call into the transfer that can run an application callback holds e
+ * (xfer__hold), so that a cleanup of e from inside it is finished when it
+ * returns; then: 1 when the caller must stop touching e and its stream. */
+static int let_go(XFER *e, struct xfer_conn *c) {
+  int gone = xfer__gone(e, c);
+  return xfer__unhold(e) || gone;
+}
+
 /* Gives a header line to the transfer: "name: value\r\n" from nghttp2's
  * pieces, in the connection's line buffer. */
 static int header_line(struct h2 *h, XFER *e, const uint8_t *name,
@@ -261,6 +269,7 @@ static int on_header(nghttp2_session *ss, const nghttp2_frame *f,
     s->status = (int)(value[0] - '0') * 100 + (value[1] - '0') * 10 +
                 (value[2] - '0'); /* three digits: nghttp2 checked */
     n = snprintf(line, sizeof(line), "HTTP/2 %d \r\n", s->status);
+    xfer__hold(e);
     rc = xfer__resp_header(e, line, (size_t)n, NULL, 0, NULL, 0);
   } else if (nlen && name[0] == ':') {
     return 0;
@@ -271,9 +280,10 @@ static int on_header(nghttp2_session *ss, const nghttp2_frame *f,
       for (i = 0; i < vlen && i < 18; i++) v = v * 10 + (value[i] - '0');
       s->content_length = v; /* digits only: nghttp2 checked */
     }
+    xfer__hold(e);
     rc = header_line(h, e, name, nlen, value, vlen);
   }
-  if (xfer__gone(e, c)) return 0;
+  if (let_go(e, c)) return 0;
   if (rc) fail_stream(s, (XFERcode)rc, NULL);
   return 0;
 }
@@ -303,8 +313,9 @@ static void headers_end(struct h2 *h, struct h2_stream *s, int end_stream) {
     if (end_stream) complete(s);
     return;
   }
+  xfer__hold(e);
   rc = xfer__resp_header(e, "\r\n", 2, NULL, 0, NULL, 0);
-  if (xfer__gone(e, c)) return;
+  if (let_go(e, c)) return;
   if (!rc && s->status >= 200) {
     s->got_final = 1;
     rc = xfer__resp_headers_done(e, s->status,
@@ -362,8 +373,9 @@ static int on_data_chunk(nghttp2_session *ss, uint8_t flags, int32_t id,
     return 0;
   }
   xfer__resp_started(e);
+  xfer__hold(e);
   rc = xfer__resp_body(e, (const char *)data, len);
-  if (xfer__gone(e, c)) return 0;
+  if (let_go(e, c)) return 0;
   if (rc) {
     fail_stream(s, (XFERcode)rc, NULL);
     return 0;
@@ -506,8 +518,9 @@ static ssize_t read_body(nghttp2_session *ss, int32_t id, uint8_t *buf,
     s->deferred = 1;
     return NGHTTP2_ERR_DEFERRED;
   }
+  xfer__hold(e);
   n = xfer__reader_read(&e->reader, (char *)buf, len, &eos);
-  if (xfer__gone(e, c) || stream_of(h, id) != s)
+  if (let_go(e, c) || stream_of(h, id) != s)
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   if (n == XFER_READ_PAUSE) {
     s->deferred = 1;
@@ -741,7 +754,11 @@ static void after_session(struct xfer_conn *c, struct h2 *h) {
     XFER *e = s->e;
     xfer_queue_remove(&s->tlink);
     s->touched = 0;
-    if (e && e->state != XFER_ST_DONE && xfer__resp_progress(e)) continue;
+    if (e && e->state != XFER_ST_DONE) {
+      xfer__hold(e);
+      xfer__resp_progress(e);
+      xfer__unhold(e);
+    }
   }
   if (c->closing) return;
   if (h->conn_error) {
