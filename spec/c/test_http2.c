@@ -446,13 +446,22 @@ TEST(header_list_over_the_limit_fails_its_stream) {
 }
 
 TEST(http_1_1_required_sends_the_request_again_over_http11) {
+  XFERM *m = xfer_multi_init();
   struct tx *t = h2_tx(tx_url("%s/rst?code=13", h2fault_base("")));
-  XFERcode rc = run_alone(t, DRIVE_EPOLL, 4500);
+  struct tx *n = h2_tx(tx_url("%s/ok", h2fault_base("")));
+  XFERcode rc = run_on(m, t, DRIVE_EPOLL, 4500);
   /* h2fault speaks no HTTP/1.1: the retry fails, but it went as one */
   CHECK(rc != XFERE_OK && rc != XFERE_HTTP2_STREAM);
   CHECK_EQ(info_long(t->easy, XFERINFO_HTTP_VERSION), XFER_HTTP_VERSION_1_1);
   CHECK_EQ(info_long(t->easy, XFERINFO_NUM_CONNECTS), 2);
+  /* the origin's next transfer goes HTTP/1.1 at once */
+  rc = run_on(m, n, DRIVE_EPOLL, 4500);
+  CHECK(rc != XFERE_OK);
+  CHECK_EQ(info_long(n->easy, XFERINFO_HTTP_VERSION), XFER_HTTP_VERSION_1_1);
+  CHECK_EQ(info_long(n->easy, XFERINFO_NUM_CONNECTS), 1);
   tx_free(t);
+  tx_free(n);
+  xfer_multi_cleanup(m);
 }
 
 TEST(goaway_finishes_the_streams_below_and_retries_the_others) {
@@ -679,4 +688,38 @@ TEST(pause_remove_cleanup_inside_callbacks_on_shared_connections) {
     tx_free(chaos[i]);
   }
   xfer_multi_cleanup(chaos_m);
+}
+
+TEST(cleanup_and_remove_with_streams_in_flight) {
+  int round;
+  for (round = 0; round < 2; round++) {
+    int i, fds_before = tl_count_fds();
+    XFERM *m = xfer_multi_init();
+    struct tx **v;
+    xfer_multi_setopt(m, XFERMOPT_MAX_HOST_CONNECTIONS, 1L);
+    v = many(m, 30, tx_url("%s/slow?n=65536&ms=20", h2fault_base("")), 1);
+    drive_epoll_for(m, 150, NULL);
+    if (round == 0) { /* every handle removed mid-stream, then cleanup */
+      for (i = 0; i < 30; i++)
+        CHECK_EQ(xfer_multi_remove_handle(m, v[i]->easy), XFERM_OK);
+      for (i = 0; i < 30; i++) CHECK(!v[i]->done);
+    }
+    xfer_multi_cleanup(m); /* round 1: with the streams still running */
+    for (i = 0; i < 30; i++) tx_free(v[i]);
+    free(v);
+    CHECK_EQ(tl_count_fds(), fds_before);
+  }
+}
+
+TEST(easy_perform_over_h2) {
+  struct tx *t = h2_tx(tx_url("%s/1m.bin", tls_h2_base()));
+  int i;
+  for (i = 0; i < 3; i++) { /* the private multi keeps the connection */
+    t->body.len = 0;
+    CHECK_EQ(xfer_easy_perform(t->easy), XFERE_OK);
+    CHECK(is_pattern(&t->body, 1 << 20));
+    CHECK_EQ(info_long(t->easy, XFERINFO_HTTP_VERSION), XFER_HTTP_VERSION_2_0);
+    CHECK_EQ(info_long(t->easy, XFERINFO_NUM_CONNECTS), i == 0);
+  }
+  tx_free(t);
 }

@@ -417,6 +417,7 @@ static int on_stream_close(nghttp2_session *ss, int32_t id, uint32_t code,
     if (!e->got_bytes && !e->h1_only) {
       xfer__verbose(e, "the server requires HTTP/1.1: sending it again so");
       e->h1_only = 1;
+      h->c->host->h1_required = 1; /* and the origin's next ones */
       xfer__xfer_refused(e, XFERE_HTTP2_STREAM);
       return 0;
     }
