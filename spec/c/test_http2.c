@@ -723,3 +723,31 @@ TEST(easy_perform_over_h2) {
   }
   tx_free(t);
 }
+
+TEST(request_fields_become_h2_name_value_pairs) {
+  static struct xfer_slist h4 = {(char *)"TE: trailers", NULL};
+  static struct xfer_slist h3 = {(char *)"Host: example.test:8080", &h4};
+  static struct xfer_slist h2 = {(char *)"Connection: keep-alive", &h3};
+  static struct xfer_slist h1 = {(char *)"X-Custom-Field: Yes", &h2};
+  struct tx *t = h2_tx(tx_url("%s/echo?q=1", h2fault_base("")));
+  struct tx *d = h2_tx(tx_url("%s/echo", h2fault_base("")));
+  xfer_easy_setopt(t->easy, XFEROPT_HTTPHEADER, &h1);
+  xfer_easy_setopt(t->easy, XFEROPT_USERAGENT, "xfer-test/1");
+  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 4500), XFERE_OK);
+  CHECKF(starts_with(t->body.data, "GET /echo?q=1\n:authority: example.test:8080\n"),
+         "%s", tl_quote(t->body.data, t->body.len));
+  CHECK(strstr(t->body.data, "\nx-custom-field: Yes\n")); /* lowercased */
+  CHECK(strstr(t->body.data, "\nuser-agent: xfer-test/1\n"));
+  CHECK(strstr(t->body.data, "\nte: trailers\n"));
+  CHECK(!strstr(t->body.data, "onnection"));
+  CHECK(!strstr(t->body.data, "\nhost:"));
+  /* any method, with a body */
+  xfer_easy_setopt(d->easy, XFEROPT_CUSTOMREQUEST, "PATCH");
+  xfer_easy_setopt(d->easy, XFEROPT_POSTFIELDS, "abc");
+  CHECK_EQ(run_alone(d, DRIVE_EPOLL, 4500), XFERE_OK);
+  CHECKF(starts_with(d->body.data, "PATCH /echo\n:authority: 127.0.0.1:"), "%s",
+         tl_quote(d->body.data, d->body.len));
+  CHECK(starts_with(echo_field(d, "body-length: "), "3\n"));
+  tx_free(t);
+  tx_free(d);
+}

@@ -53,6 +53,7 @@ struct strm {
   int route, head;
   char method[24];
   char *path;          /* :path as received */
+  char *authority;     /* :authority as received, or NULL */
   struct buf echo;     /* /echo: "name: value\n" lines so far */
   EVP_MD_CTX *sha;     /* /echo: of the request body */
   uint64_t body_in;

@@ -12,7 +12,8 @@
  *   /window-small       /bytes?n=1048576 (the client's flow control is
  *                       what a test of it exercises; nothing server-side)
  *   /echo               after the request's END_STREAM: 200 text/plain
- *                       "METHOD :path\n", "name: value\n" per header
+ *                       "METHOD :path\n", ":authority: A\n" (when sent),
+ *                       "name: value\n" per header
  *                       (received order, pseudo-headers left out, trailers
  *                       included, 64 KiB at most), "\nbody-length: N\n
  *                       body-sha256: HEX\n"
@@ -277,6 +278,7 @@ static void respond_echo(struct strm *s) {
   h2f_buf_add(&b, " ", 1);
   h2f_buf_add(&b, path, strlen(path));
   h2f_buf_add(&b, "\n", 1);
+  if (s->authority) add_line(&b, ":authority: %s\n", s->authority);
   h2f_buf_add(&b, s->echo.d, s->echo.len);
   add_line(&b, "\nbody-length: %llu\nbody-sha256: ",
            (unsigned long long)s->body_in);
@@ -551,6 +553,7 @@ void h2f_strm_free(struct strm *s) {
   if (s->next) s->next->prev = s->prev;
   if (c->h2) nghttp2_session_set_stream_user_data(c->h2, s->id, NULL);
   free(s->path);
+  free(s->authority);
   free(s->body);
   h2f_buf_free(&s->echo);
   EVP_MD_CTX_free(s->sha);
@@ -592,6 +595,9 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *f,
     memcpy(s->method, value, n);
     s->method[n] = 0;
     s->head = !strcmp(s->method, "HEAD");
+  } else if (namelen == 10 && !memcmp(name, ":authority", 10) &&
+             !s->authority) {
+    s->authority = strndup((const char *)value, valuelen);
   } else if (namelen == 5 && !memcmp(name, ":path", 5) && !s->path) {
     s->path = strndup((const char *)value, valuelen);
     s->route = s->path ? route_of(s->path) : R_NOTFOUND;
