@@ -20,6 +20,7 @@
 
 enum {
   K_LONG,        /* integer or boolean */
+  K_VALUES,      /* integer: one of the option's constants */
   K_OFFT,        /* integer */
   K_STRING,      /* string (copied by the core), nil resets */
   K_POSTFIELDS,  /* string kept referenced here; its size is set too */
@@ -84,7 +85,8 @@ static void kind_of(const struct xfer_easyoption *co, int *kind, int *slot) {
   default: break;
   }
   switch (co->type) {
-  case XFEROT_LONG: case XFEROT_VALUES: *kind = K_LONG; break;
+  case XFEROT_LONG: *kind = K_LONG; break;
+  case XFEROT_VALUES: *kind = K_VALUES; break;
   case XFEROT_OFF_T: *kind = K_OFFT; break;
   case XFEROT_STRING: *kind = K_STRING; break;
   default: *kind = K_NOTLUA; break; /* a list or callback without a slot */
@@ -529,6 +531,36 @@ static long check_long(lua_State *L, const struct opt *o, int v, int arg) {
   return (long)n;
 }
 
+/* What a VALUES option takes, for its error messages. */
+static const char *values_of(int id) {
+  switch (id) {
+  case XFEROPT_HTTP_VERSION:
+    return "xfer.HTTP_VERSION_NONE, HTTP_VERSION_1_1, HTTP_VERSION_2_0, "
+           "HTTP_VERSION_2TLS or HTTP_VERSION_2_PRIOR_KNOWLEDGE";
+  case XFEROPT_IPRESOLVE:
+    return "xfer.IPRESOLVE_WHATEVER, IPRESOLVE_V4 or IPRESOLVE_V6";
+  case XFEROPT_SSLVERSION:
+    return "an xfer.SSLVERSION_* value, plus an xfer.SSLVERSION_MAX_* one";
+  default:
+    return "one of the option's constants";
+  }
+}
+
+/* A VALUES option takes one of its constants.  No booleans: true would be
+ * 1, which is HTTP/1.0 for http_version and IPv4 only for ipresolve, never
+ * what `true` says. */
+static long check_values(lua_State *L, const struct opt *o, int v, int arg) {
+  lua_Integer n = 0;
+  if (!lxfer_tointeger(L, v, &n)) {
+    lua_pushvalue(L, v); /* a number says which: 2.5, not "number" */
+    luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' must be %s, got "
+                  "%s", o->name, values_of(o->id),
+                  lua_type(L, v) == LUA_TNUMBER ? lua_tostring(L, -1)
+                                                : luaL_typename(L, v)));
+  }
+  return (long)n;
+}
+
 /* The core takes C strings: a zero byte would silently cut the value. */
 static void check_nul(lua_State *L, const struct opt *o, int v, int arg) {
   size_t len;
@@ -674,6 +706,18 @@ static void apply(lua_State *L, struct lxfer_easy *e, const struct opt *o,
     if (o->id == XFEROPT_POSTFIELDSIZE) check_fieldsize(L, e, o, n, arg);
     if (o->id == XFEROPT_HTTPGET && n) e->fields_len = -1; /* drops them */
     rc = xfer_easy_setopt(e->h, o->id, n);
+    break;
+  }
+  case K_VALUES: {
+    long n = check_values(L, o, v, arg);
+    rc = xfer_easy_setopt(e->h, o->id, n);
+    if (rc == XFERE_BAD_FUNCTION_ARGUMENT || rc == XFERE_NOT_BUILT_IN) {
+      char num[32];
+      snprintf(num, sizeof(num), "%ld", n);
+      luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' must be %s, got "
+                    "%s%s", o->name, values_of(o->id), num,
+                    rc == XFERE_NOT_BUILT_IN ? " (not built in)" : ""));
+    }
     break;
   }
   case K_OFFT: {

@@ -21,10 +21,13 @@
 #include "lxfer.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { MK_LONG, MK_SOCKETFN, MK_TIMERFN, MK_NOTLUA };
+/* MK_VALUES: an integer, no boolean (pipelining = true would be 1,
+ * PIPE_HTTP1, which turns multiplexing off). */
+enum { MK_LONG, MK_VALUES, MK_SOCKETFN, MK_TIMERFN, MK_NOTLUA };
 
 struct mopt {
   const char *name;
@@ -36,7 +39,7 @@ static const struct mopt mopts[] = {
   {"max_total_connections", XFERMOPT_MAX_TOTAL_CONNECTIONS, MK_LONG},
   {"max_host_connections", XFERMOPT_MAX_HOST_CONNECTIONS, MK_LONG},
   {"maxconnects", XFERMOPT_MAXCONNECTS, MK_LONG},
-  {"pipelining", XFERMOPT_PIPELINING, MK_LONG},
+  {"pipelining", XFERMOPT_PIPELINING, MK_VALUES},
   {"max_concurrent_streams", XFERMOPT_MAX_CONCURRENT_STREAMS, MK_LONG},
   {"socketfunction", XFERMOPT_SOCKETFUNCTION, MK_SOCKETFN},
   {"timerfunction", XFERMOPT_TIMERFUNCTION, MK_TIMERFN},
@@ -352,6 +355,7 @@ static void set_fn(lua_State *L, struct lxfer_multi *m, const struct mopt *o,
 static void mapply(lua_State *L, struct lxfer_multi *m, const struct mopt *o,
                    int v, int arg) {
   lua_Integer n = 0;
+  char num[32];
   XFERMcode rc;
   struct lxfer_frame f;
   v = lua_absindex(L, v);
@@ -360,15 +364,29 @@ static void mapply(lua_State *L, struct lxfer_multi *m, const struct mopt *o,
                   "(RECURSIVE_API_CALL)");
   switch (o->kind) {
   case MK_LONG:
-    if (lua_type(L, v) == LUA_TBOOLEAN) n = lua_toboolean(L, v);
+  case MK_VALUES:
+    if (lua_type(L, v) == LUA_TBOOLEAN && o->kind == MK_LONG)
+      n = lua_toboolean(L, v);
     else if (!lxfer_tointeger(L, v, &n))
-      luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' must be an "
-                    "integer, got %s", o->name, luaL_typename(L, v)));
+      luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' must be %s, "
+                    "got %s", o->name, o->kind == MK_VALUES
+                    ? "xfer.PIPE_NOTHING or xfer.PIPE_MULTIPLEX"
+                    : "an integer", luaL_typename(L, v)));
+    snprintf(num, sizeof(num), "%lld", (long long)n);
     /* A raised limit starts waiting transfers: callbacks may run. */
     lxfer_enter(&m->ctx, L, &f);
     rc = xfer_multi_setopt(m->h, (XFERMoption)o->id, (long)n);
     lxfer_leave(&m->ctx, L, &f);
     /* ABORTED_BY_CALLBACK: the value is set; a callback failed after. */
+    if (rc == XFERM_BAD_FUNCTION_ARGUMENT && o->id == XFERMOPT_PIPELINING)
+      luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' must be "
+                    "xfer.PIPE_NOTHING or xfer.PIPE_MULTIPLEX (PIPE_HTTP1 is "
+                    "taken and ignored), got %s", o->name, num));
+    if (rc == XFERM_BAD_FUNCTION_ARGUMENT &&
+        o->id == XFERMOPT_MAX_CONCURRENT_STREAMS)
+      luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' must be from 1 "
+                    "to 2147483647 (0: the default, 100), got %s", o->name,
+                    num));
     if (rc && rc != XFERM_ABORTED_BY_CALLBACK)
       luaL_argerror(L, arg, lua_pushfstring(L, "option '%s': %s (%s)",
                     o->name, xfer_multi_strerror(rc),

@@ -34,6 +34,7 @@ typedef struct {
     int                       code;           /* XFERcode, 0 = success */
     int                       index;          /* the caller's number */
     long                      status;         /* RESPONSE_CODE */
+    long                      http_version;   /* XFERINFO_HTTP_VERSION */
     const u_char             *body;
     size_t                    body_len;
     const u_char             *head;           /* the last header block */
@@ -115,6 +116,8 @@ typedef struct {
     long                      max_total;      /* multi options, kept so */
     long                      max_host;       /* that a re-created multi */
     long                      maxconnects;    /* handle gets them again */
+    long                      max_streams;    /* MAX_CONCURRENT_STREAMS */
+    long                      pipelining;     /* XFERPIPE_* */
 
     ngx_http_xfer_stats_t     stats;
 } ngx_http_xfer_worker_t;
@@ -265,7 +268,7 @@ void ngx_http_xfer_group_cleanup(void *data);
 
 /* FFI API: called from lua/xfer/ngx.lua. */
 int ngx_http_xfer_configure(long max_total, long max_host, long maxconnects,
-    u_char *err, size_t *errlen);
+    long max_streams, long pipelining, u_char *err, size_t *errlen);
 int ngx_http_xfer_close_idle(u_char *err, size_t *errlen);
 int ngx_http_xfer_stats(ngx_http_xfer_stats_t *st);
 int ngx_http_xfer_fds(int *fds, int n);

@@ -137,6 +137,8 @@ ngx_http_xfer_ready(ngx_http_xfer_worker_t *w, u_char *err, size_t *errlen)
     w->reaper.log = w->log;
     w->reaper.cancelable = 1;
 
+    w->pipelining = XFERPIPE_MULTIPLEX;     /* xfer's default */
+
     w->state = NGX_HTTP_XFER_READY;
 
     return NGX_OK;
@@ -166,7 +168,10 @@ ngx_http_xfer_multi(ngx_http_xfer_worker_t *w)
         || xfer_multi_setopt(m, XFERMOPT_TIMERDATA, w)
         || xfer_multi_setopt(m, XFERMOPT_MAX_TOTAL_CONNECTIONS, w->max_total)
         || xfer_multi_setopt(m, XFERMOPT_MAX_HOST_CONNECTIONS, w->max_host)
-        || xfer_multi_setopt(m, XFERMOPT_MAXCONNECTS, w->maxconnects))
+        || xfer_multi_setopt(m, XFERMOPT_MAXCONNECTS, w->maxconnects)
+        || xfer_multi_setopt(m, XFERMOPT_MAX_CONCURRENT_STREAMS,
+                             w->max_streams)
+        || xfer_multi_setopt(m, XFERMOPT_PIPELINING, w->pipelining))
     {
         ngx_log_error(NGX_LOG_ERR, w->log, 0, "xfer_multi_setopt() failed");
         (void) xfer_multi_cleanup(m);
@@ -568,7 +573,7 @@ ngx_http_xfer_error(u_char *err, size_t *errlen, const char *msg)
 
 int
 ngx_http_xfer_configure(long max_total, long max_host, long maxconnects,
-    u_char *err, size_t *errlen)
+    long max_streams, long pipelining, u_char *err, size_t *errlen)
 {
     ngx_int_t                rc;
     ngx_http_xfer_worker_t  *w;
@@ -578,6 +583,19 @@ ngx_http_xfer_configure(long max_total, long max_host, long maxconnects,
     rc = ngx_http_xfer_ready(w, err, errlen);
     if (rc != NGX_OK) {
         return (int) rc;
+    }
+
+    /*
+     * Checked here as xfer would: kept while the multi handle does not
+     * exist yet, a bad value would make creating it fail later.
+     */
+
+    if (max_streams > 0x7fffffffL
+        || pipelining > (XFERPIPE_HTTP1 | XFERPIPE_MULTIPLEX))
+    {
+        ngx_http_xfer_error(err, errlen, "max_concurrent_streams or "
+                            "pipelining out of range");
+        return NGX_ERROR;
     }
 
     /*
@@ -591,7 +609,11 @@ ngx_http_xfer_configure(long max_total, long max_host, long maxconnects,
         || ngx_http_xfer_set_limit(w, XFERMOPT_MAX_HOST_CONNECTIONS,
                                    &w->max_host, max_host) != NGX_OK
         || ngx_http_xfer_set_limit(w, XFERMOPT_MAXCONNECTS,
-                                   &w->maxconnects, maxconnects) != NGX_OK)
+                                   &w->maxconnects, maxconnects) != NGX_OK
+        || ngx_http_xfer_set_limit(w, XFERMOPT_MAX_CONCURRENT_STREAMS,
+                                   &w->max_streams, max_streams) != NGX_OK
+        || ngx_http_xfer_set_limit(w, XFERMOPT_PIPELINING,
+                                   &w->pipelining, pipelining) != NGX_OK)
     {
         ngx_http_xfer_error(err, errlen, "xfer_multi_setopt() failed");
         return NGX_ERROR;

@@ -356,6 +356,8 @@ ngx_http_xfer_group_poll(ngx_http_xfer_group_t *g, int want)
             ev |= NGX_HTTP_XFER_EV_HEAD;
 
             t->res.status = t->blk_status;
+            (void) xfer_easy_getinfo(t->easy, XFERINFO_HTTP_VERSION,
+                                     &t->res.http_version);
             t->res.head = t->head.data;
             t->res.head_len = t->head.len;
         }

@@ -124,6 +124,7 @@ ngx_http_xfer_collect(ngx_http_xfer_task_t *t)
     e = t->easy;
 
     (void) xfer_easy_getinfo(e, XFERINFO_RESPONSE_CODE, &t->res.status);
+    (void) xfer_easy_getinfo(e, XFERINFO_HTTP_VERSION, &t->res.http_version);
 
     if (!(t->flags & NGX_HTTP_XFER_WANT_INFO)) {
         return;
@@ -564,7 +565,12 @@ ngx_http_xfer_task_alloc(ngx_http_xfer_worker_t *w)
 }
 
 
-/* The options every run has, set once per easy handle (and after reset). */
+/*
+ * The options every run has, set once per easy handle (and after reset).
+ * PIPEWAIT: the requests of a worker that start while its first connection
+ * to an https origin is being set up wait for its ALPN answer, and share it
+ * when it is h2, instead of each opening a connection of its own.
+ */
 
 static ngx_int_t
 ngx_http_xfer_task_setup(ngx_http_xfer_task_t *t)
@@ -574,7 +580,8 @@ ngx_http_xfer_task_setup(ngx_http_xfer_task_t *t)
                             ngx_http_xfer_write_cb)
         || xfer_easy_setopt(t->easy, XFEROPT_WRITEDATA, t)
         || xfer_easy_setopt(t->easy, XFEROPT_ERRORBUFFER, t->errbuf)
-        || xfer_easy_setopt(t->easy, XFEROPT_NOSIGNAL, 1L))
+        || xfer_easy_setopt(t->easy, XFEROPT_NOSIGNAL, 1L)
+        || xfer_easy_setopt(t->easy, XFEROPT_PIPEWAIT, 1L))
     {
         return NGX_ERROR;
     }

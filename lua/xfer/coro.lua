@@ -73,7 +73,8 @@ local WAIT = setmetatable({}, { __tostring = function() return "xfer.WAIT" end }
 local START = {}
 
 local MOPTS = { max_total_connections = true, max_host_connections = true,
-                maxconnects = true }
+                maxconnects = true, pipelining = true,
+                max_concurrent_streams = true }
 
 local Sched = {}
 Sched.__index = Sched
@@ -587,6 +588,7 @@ local function request_stream(self, task, req, lvl)
     local res = setmetatable({
         status = st.status or (st.slot and e:getinfo_response_code()) or 0,
         headers = setmetatable(st.lines, headers.Unparsed),
+        http_version = st.slot and http.version_of(e) or nil,
         info = st.slot and e:getinfo() or nil,
         _stream = st,
     }, Streamed)
@@ -602,6 +604,7 @@ end
 ---------------------------------------------------------------------------
 
 -- new{ max_total_connections =, max_host_connections =, maxconnects =,
+--      pipelining =, max_concurrent_streams =,
 --      driver = "run" | "luv" } -> scheduler
 function _M.new(opts, lvl)
     lvl = lvl or 2

@@ -7,7 +7,7 @@
 --     <any easy option by its lowercase name> = value, ... }
 -- A response is a table:
 --   { status = 200, headers = <xfer.headers table>, body = "...",
---     info = <easy:getinfo() table> }
+--     http_version = 1.1 | 2.0, info = <easy:getinfo() table> }
 -- A failed transfer is nil, err (the xfer.error object of xfer.core).
 --
 -- Speed: a slot is one easy handle with a write and a header callback made
@@ -102,9 +102,14 @@ local function new_slot(with_headers)
         return body, setmetatable(h, Unparsed)
     end
 
-    -- The handle's own options, also after a reset.
+    -- The handle's own options, also after a reset. PIPEWAIT: requests
+    -- that start together to one https origin wait for the first
+    -- connection's ALPN answer and share it when it is h2, instead of
+    -- each opening its own (curl --parallel does the same). A request
+    -- that runs alone does not wait for anything.
     function slot.defaults()
         e:setopt_writefunction(slot.write)
+        e:setopt_pipewait(true)
         if noheaders then return end
         if HAVE_HEADER_LINES then
             e:setopt_header_lines(true)
@@ -329,6 +334,15 @@ local function arm(slot, req)
 end
 _M.arm = arm
 
+-- res.http_version: the protocol as ngx.req.http_version() gives it
+-- (1.1, 2.0), not libcurl's code (info.http_version: 2, 3), whose 2 reads
+-- as HTTP/2 and is HTTP/1.1.
+local VERSIONS = { [1] = 1.0, [2] = 1.1, [3] = 2.0 }
+local function version_of(e)
+    return VERSIONS[e:getinfo_http_version()]
+end
+_M.version_of = version_of
+
 -- The response of the transfer that just ended on slot.
 local function respond(slot, want_info)
     local e = slot.easy
@@ -338,7 +352,7 @@ local function respond(slot, want_info)
     local info
     if want_info then info = e:getinfo() end
     return { status = e:getinfo_response_code(), headers = h, body = body,
-             info = info }
+             http_version = version_of(e), info = info }
 end
 _M.respond = respond
 

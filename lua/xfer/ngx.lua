@@ -63,6 +63,7 @@ typedef struct {
     int               code;
     int               index;
     long              status;
+    long              http_version;
     const unsigned char *body;
     size_t            body_len;
     const unsigned char *head;
@@ -95,7 +96,7 @@ typedef struct {
 } ngx_http_xfer_stats_t;
 
 int ngx_http_xfer_configure(long max_total, long max_host, long maxconnects,
-    unsigned char *err, size_t *errlen);
+    long max_streams, long pipelining, unsigned char *err, size_t *errlen);
 int ngx_http_xfer_close_idle(unsigned char *err, size_t *errlen);
 int ngx_http_xfer_stats(ngx_http_xfer_stats_t *st);
 int ngx_http_xfer_fds(int *fds, int n);
@@ -143,6 +144,19 @@ if not pcall(function() return C.ngx_http_xfer_group_new end) then
 end
 
 local _M = { version = "0.1.0" }
+
+-- The constants of the HTTP/2 options, as require "xfer" has them
+-- (libcurl's values): http_version = xfer.HTTP_VERSION_1_1, and
+-- configure{ pipelining = xfer.PIPE_NOTHING }.
+_M.HTTP_VERSION_NONE = 0
+_M.HTTP_VERSION_1_0 = 1
+_M.HTTP_VERSION_1_1 = 2
+_M.HTTP_VERSION_2_0 = 3
+_M.HTTP_VERSION_2TLS = 4
+_M.HTTP_VERSION_2_PRIOR_KNOWLEDGE = 5
+_M.PIPE_NOTHING = 0
+_M.PIPE_HTTP1 = 1
+_M.PIPE_MULTIPLEX = 2
 
 -- xfer's codes (libcurl's values) used here.
 local E_FAILED_INIT = 2
@@ -203,8 +217,10 @@ do
         OPTION_ID[n] = id[0]
         if SPECIAL[n] or NOT_HERE[n] then
             -- handled by hand, or refused with its reason
-        elseif typ[0] == LONG or typ[0] == VALUES then
+        elseif typ[0] == LONG then
             OPTIONS[#OPTIONS + 1] = { n, id[0], "int" }
+        elseif typ[0] == VALUES then
+            OPTIONS[#OPTIONS + 1] = { n, id[0], "values" }
         elseif typ[0] == STRING then
             OPTIONS[#OPTIONS + 1] = { n, id[0], "str" }
         end
@@ -364,6 +380,37 @@ local function set_num(t, num, v, name, kind)
     end
     local rc = C.ngx_http_xfer_task_setopt_long(t, num, v)
     if rc ~= 0 then
+        return rc, "bad '" .. name .. "'"
+    end
+    return 0
+end
+
+-- What the options that take constants take (require "xfer" names them
+-- the same way).
+local VALUES_OF = {
+    http_version = "xfer.HTTP_VERSION_NONE, HTTP_VERSION_1_1, "
+                   .. "HTTP_VERSION_2_0, HTTP_VERSION_2TLS or "
+                   .. "HTTP_VERSION_2_PRIOR_KNOWLEDGE",
+    ipresolve = "xfer.IPRESOLVE_WHATEVER, IPRESOLVE_V4 or IPRESOLVE_V6",
+    sslversion = "an xfer.SSLVERSION_* value, plus an xfer.SSLVERSION_MAX_* "
+                 .. "one",
+}
+local E_NOT_BUILT_IN, E_BAD_FUNCTION_ARGUMENT = 4, 43
+
+-- An option that takes constants: an integer, never a boolean (true would
+-- be 1: HTTP/1.0, IPv4 only); a value xfer refuses is misuse, as in
+-- require "xfer", not a failed transfer.
+local function set_values(t, num, v, name)
+    local what = VALUES_OF[name] or "one of the option's constants"
+    if type(v) ~= "number" or v ~= floor(v) or v < 0 or v > 0x7fffffff then
+        return nil, "field '" .. name .. "' must be " .. what .. ", got "
+                    .. (type(v) == "number" and tostring(v) or type(v))
+    end
+    local rc = C.ngx_http_xfer_task_setopt_long(t, num, v)
+    if rc == E_BAD_FUNCTION_ARGUMENT or rc == E_NOT_BUILT_IN then
+        return nil, "field '" .. name .. "' must be " .. what .. ", got "
+                    .. v .. (rc == E_NOT_BUILT_IN and " (not built in)" or "")
+    elseif rc ~= 0 then
         return rc, "bad '" .. name .. "'"
     end
     return 0
@@ -583,6 +630,8 @@ local function apply(t, req)
             if v ~= nil then
                 if o[3] == "str" then
                     rc, msg = set_str(t, o[2], v, o[1])
+                elseif o[3] == "values" then
+                    rc, msg = set_values(t, o[2], v, o[1])
                 else
                     rc, msg = set_num(t, o[2], v, o[1], o[3])
                 end
@@ -704,9 +753,14 @@ local function buf_string(p, n)
     return ffi_string(p, n)
 end
 
+-- res.http_version: as ngx.req.http_version() gives it (1.1, 2.0), not
+-- libcurl's code (info.http_version: 2, 3), whose 2 is HTTP/1.1.
+local VERSIONS = { [1] = 1.0, [2] = 1.1, [3] = 2.0 }
+
 local function info_of(r)
     return {
         response_code = tonumber(r.status),
+        http_version = tonumber(r.http_version),
         effective_url = ffi_string(r.effective_url),
         primary_ip = ffi_string(r.primary_ip),
         primary_port = tonumber(r.primary_port),
@@ -736,6 +790,7 @@ local function collect(t, want_info, want_headers)
     if r.code == 0 then
         res = setmetatable({
             status = tonumber(r.status),
+            http_version = VERSIONS[tonumber(r.http_version)],
             body = buf_string(r.body, r.body_len),
             raw_headers = want_headers and buf_string(r.head, r.head_len)
                           or nil,
@@ -1011,6 +1066,7 @@ function request_fed(req, deadline, wait_ms)
     local r = C.ngx_http_xfer_task_result(C.ngx_http_xfer_group_task(grp.g))
     local res = {
         status = tonumber(r.status),
+        http_version = VERSIONS[tonumber(r.http_version)],
         raw_headers = buf_string(r.head, r.head_len),
     }
     res[ST] = st
@@ -1237,8 +1293,17 @@ end
 
 -- Per-worker settings and introspection ----------------------------------
 
+-- The worker's multi options configure{} takes, with their largest value.
+local CONFIGURE = {
+    max_total_connections = math.huge, max_host_connections = math.huge,
+    maxconnects = math.huge, max_concurrent_streams = 0x7fffffff,
+    pipelining = 3,
+}
+
 -- configure{ max_total_connections = n, max_host_connections = n,
---            maxconnects = n } -> true | nil, err
+--            maxconnects = n, max_concurrent_streams = n,
+--            pipelining = xfer.PIPE_MULTIPLEX | xfer.PIPE_NOTHING }
+--   -> true | nil, err
 -- (a value left out stays as it is)
 function _M.configure(o)
     if type(o) ~= "table" then
@@ -1246,13 +1311,17 @@ function _M.configure(o)
               .. type(o) .. ")", 2)
     end
     for k, v in pairs(o) do
-        if k ~= "max_total_connections" and k ~= "max_host_connections"
-           and k ~= "maxconnects"
-        then
+        local max = CONFIGURE[k]
+        if not max then
             error("bad argument #1 to 'configure' (unknown field '"
                   .. tostring(k) .. "')", 2)
         end
-        if not is_int(v) then
+        if k == "pipelining" and not (is_int(v) and v <= max) then
+            error("bad argument #1 to 'configure' (field 'pipelining' must "
+                  .. "be xfer.PIPE_NOTHING or xfer.PIPE_MULTIPLEX, got "
+                  .. tostring(v) .. ")", 2)
+        end
+        if not is_int(v) or v > max then
             error("bad argument #1 to 'configure' (field '" .. k
                   .. "' must be a non-negative integer)", 2)
         end
@@ -1262,7 +1331,9 @@ function _M.configure(o)
     errlen[0] = ERR_BUF_SIZE
     local rc = C.ngx_http_xfer_configure(o.max_total_connections or -1,
                                          o.max_host_connections or -1,
-                                         o.maxconnects or -1, err, errlen)
+                                         o.maxconnects or -1,
+                                         o.max_concurrent_streams or -1,
+                                         o.pipelining or -1, err, errlen)
     if rc ~= 0 then
         return nil, ffi_string(err, errlen[0])
     end

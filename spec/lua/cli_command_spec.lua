@@ -165,6 +165,7 @@ describe("xfer command", function()
         tls = {
             port = os.getenv("TLS_GOOD_PORT"), ca = os.getenv("TLS_CA"),
             unknownca = os.getenv("TLS_UNKNOWNCA_PORT"),
+            h2 = os.getenv("TLS_H2_PORT"),
         }
         if not tls.port then
             tls_dir = tmpdir()
@@ -174,6 +175,7 @@ describe("xfer command", function()
             tls.port = env:match("TLS_GOOD_PORT=(%d+)")
             tls.ca = env:match("TLS_CA=(%S+)")
             tls.unknownca = env:match("TLS_UNKNOWNCA_PORT=(%d+)")
+            tls.h2 = env:match("TLS_H2_PORT=(%d+)")
         end
     end)
 
@@ -194,7 +196,8 @@ describe("xfer command", function()
             for _, o in ipairs({ "--input", "--output-dir", "--parallel", "--max-host",
                 "--timeout", "--connect-timeout", "--header", "--request", "--data",
                 "--location", "--max-redirs", "--retry", "--resolve", "--cacert",
-                "--insecure", "--json", "--quiet", "--version", "--help" }) do
+                "--insecure", "--http1.1", "--http2", "--http2-prior-knowledge",
+                "--json", "--quiet", "--version", "--help" }) do
                 assert.truthy(r.out:find(o, 1, true), o)
             end
             r = xfer{ "--version" }
@@ -458,6 +461,48 @@ describe("xfer command", function()
             r = xfer{ "--cacert", work .. "/no-such-ca.pem", url }
             assert.equal(3, r.code)
             assert.truthy(r.err:find("cannot read --cacert", 1, true))
+        end)
+
+        it("--http2, --http1.1, --http2-prior-knowledge; a run shares one h2 connection", function()
+            assert.truthy(tls.h2, "the TLS h2 test server")
+            local function h2(path) return ("https://127.0.0.1:%s%s"):format(tls.h2, path) end
+            local urls = { "--json", "--cacert", tls.ca }
+            for i = 1, 20 do urls[#urls + 1] = h2("/files/" .. i .. ".txt") end
+            -- the default: h2 by ALPN, and the 20 transfers, started
+            -- together, on the first connection (PIPEWAIT)
+            local r = xfer(urls)
+            assert.equal(0, r.code, r.err)
+            local connects = 0
+            for _, rec in ipairs(json_lines(r.out)) do
+                assert.equal("2", rec.http_version)
+                connects = connects + rec.connects
+            end
+            assert.equal(1, connects)
+            assert.truthy(r.err:find("\nprotocols: HTTP/2 x20\n", 1, true), r.err)
+            -- --http2 says the same; --http1.1 keeps to HTTP/1.1
+            r = xfer{ "--json", "--http2", "--cacert", tls.ca, h2("/1k.bin") }
+            assert.equal("2", json_lines(r.out)[1].http_version)
+            r = xfer{ "--json", "--http1.1", "--cacert", tls.ca, h2("/1k.bin"), h2("/16k.bin") }
+            assert.equal(0, r.code, r.err)
+            for _, rec in ipairs(json_lines(r.out)) do
+                assert.equal("1.1", rec.http_version)
+            end
+            assert.is_nil(r.err:find("protocols:", 1, true))
+            -- over http: HTTP/1.1, even with --http2; h2c with prior knowledge
+            r = xfer{ "--json", "--http2", N("/1k.bin") }
+            assert.equal("1.1", json_lines(r.out)[1].http_version)
+            local h2c = ("http://127.0.0.1:%d/16k.bin"):format(helper.NGINX_H2C_PORT)
+            r = xfer{ "--json", "--http2-prior-knowledge", h2c, h2c .. "?2" }
+            assert.equal(0, r.code, r.err)
+            local recs = json_lines(r.out)
+            assert.equal(2, #recs)
+            for _, rec in ipairs(recs) do
+                assert.equal("2", rec.http_version)
+                assert.equal(16384, rec.bytes)
+            end
+            -- no response, no version
+            r = xfer{ "--json", "http://127.0.0.1:1/" }
+            assert.equal(NULL, json_lines(r.out)[1].http_version)
         end)
 
         -- Out of file descriptors: the transfers that get no socket fail

@@ -59,6 +59,22 @@ describe("xfer.cli.args", function()
         assert.equal(3, o.parallel)
     end)
 
+    it("--http1.1, --http2, --http2-prior-knowledge: the last one wins, as in curl", function()
+        assert.is_nil(assert(parse("u")).http_version)
+        assert.equal("1.1", assert(parse("--http1.1", "u")).http_version)
+        assert.equal("2", assert(parse("--http2", "u")).http_version)
+        assert.equal("2-prior-knowledge",
+                     assert(parse("--http2-prior-knowledge", "u")).http_version)
+        assert.equal("1.1", assert(parse("--http2", "--http1.1", "u")).http_version)
+        assert.equal("2", assert(parse("--http1.1", "--http2", "u")).http_version)
+        local o, err = parse("--http2=yes", "u")
+        assert.is_nil(o)
+        assert.truthy(err:find("option '--http2' takes no value", 1, true), err)
+        o, err = parse("--http3", "u")
+        assert.is_nil(o)
+        assert.truthy(err:find("unknown option '--http3'", 1, true), err)
+    end)
+
     it("--help and --version need no URL", function()
         assert.is_true(assert(parse("--help")).show_help)
         assert.is_true(assert(parse("-V")).show_version)
@@ -337,6 +353,18 @@ describe("xfer.cli.summary", function()
         assert.truthy(itext:find("^interrupted after 0.50 s: 3 of 10 transfers finished "
             .. "%(2 ok, 1 failed%), 4 stopped, 3 not started\n"), itext)
         assert.truthy(itext:find("saved 0 files under out", 1, true))
+        -- no protocol line while everything was HTTP/1.1
+        assert.is_nil(text:find("protocols", 1, true))
+    end)
+
+    it("counts the protocols once some response came over HTTP/2", function()
+        local s = summary.new()
+        for _ = 1, 3 do s:add{ ok = true, status = 200, http_version = "2" } end
+        s:add{ ok = true, status = 200, http_version = "1.1" }
+        s:add{ ok = false, err = { code = 7, name = "COULDNT_CONNECT" } }
+        local text = s:text{ elapsed = 1, total = 5 }
+        assert.truthy(text:find("\nstatus codes: 200 x4\nprotocols: HTTP/2 x3, HTTP/1.1 x1\n",
+                                1, true), text)
     end)
 end)
 
@@ -361,10 +389,20 @@ describe("xfer.cli.main options", function()
         assert.equal("xfer/" .. args.version, e.useragent)
         local d = main.easy_options(assert(args.parse({ "-A", "", "u" })))
         assert.is_nil(d.useragent)
+        -- xfer's default protocol choice, and PIPEWAIT: the transfers of a
+        -- run start together and share an h2 connection
+        assert.is_nil(d.http_version)
+        assert.is_true(d.pipewait)
+        local xfer = require "xfer"
+        for flag, v in pairs({ ["--http1.1"] = xfer.HTTP_VERSION_1_1,
+                               ["--http2"] = xfer.HTTP_VERSION_2TLS,
+                               ["--http2-prior-knowledge"] = xfer.HTTP_VERSION_2_PRIOR_KNOWLEDGE }) do
+            assert.equal(v, main.easy_options(assert(args.parse({ flag, "u" }))).http_version,
+                         flag)
+        end
         assert.is_nil(d.timeout_ms)
         assert.is_nil(d.followlocation)
         -- every option name is one the binding knows: it would raise
-        local xfer = require "xfer"
         e.url = "http://127.0.0.1:1/"
         e.writefunction = function() end
         xfer.easy(e):close()

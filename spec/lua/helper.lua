@@ -25,6 +25,9 @@ end
 local NAMES = {
     "NGINX_PORT", "NGINX_DOCROOT", "NGINX_ACCESS_LOG", "FAULT_PORT",
     "FAULT_CLOSE_PORT", "FAULT_RESET_PORT", "FAULT_SILENT_PORT",
+    -- HTTP/2: nginx over TLS (ALPN h2) and in cleartext (prior knowledge),
+    -- and the CA that signed the TLS servers' certificate
+    "TLS_H2_PORT", "NGINX_H2C_PORT", "TLS_CA", "TLS_ACCESS_LOG",
 }
 
 local started -- directory of the servers this helper started
@@ -73,6 +76,16 @@ end
 
 function helper.nginx(path)
     return ("http://127.0.0.1:%d%s"):format(helper.NGINX_PORT, path or "/")
+end
+
+-- The TLS nginx that offers h2 (ALPN); pass cainfo = helper.TLS_CA.
+function helper.h2(path)
+    return ("https://127.0.0.1:%d%s"):format(helper.TLS_H2_PORT, path or "/")
+end
+
+-- The plain nginx's cleartext HTTP/2 listener (prior knowledge only).
+function helper.h2c(path)
+    return ("http://127.0.0.1:%d%s"):format(helper.NGINX_H2C_PORT, path or "/")
 end
 
 function helper.fault(path)

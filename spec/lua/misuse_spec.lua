@@ -293,6 +293,9 @@ describe("misuse", function()
     it("names the option given a multi option of the wrong type", function()
         local FUNC = { socketfunction = 1, timerfunction = 1 }
         local NOTLUA = { socketdata = 1, timerdata = 1 }
+        -- Options that take constants: integers in a range, no booleans
+        -- (pipelining = true would be PIPE_HTTP1: no multiplexing).
+        local VALUES = { pipelining = 3 }
         local names = {}
         for k in pairs(xfer) do
             if k:match("^MOPT_") then names[#names + 1] = k:sub(6):lower() end
@@ -307,6 +310,9 @@ describe("misuse", function()
                 elseif FUNC[name] then
                     right = t == "function" or t == "nil" or
                             (t == "table" and getmetatable(x) ~= nil)
+                elseif VALUES[name] then
+                    right = t == "number" and x == math.floor(x) and x >= 0
+                            and x <= VALUES[name]
                 else
                     right = t == "boolean" or (t == "number" and x == math.floor(x)
                                                and x >= 0 and x < 2 ^ 53)

@@ -694,6 +694,179 @@ function tests.pid()
 end
 
 
+-- HTTP/2 upstreams ---------------------------------------------------------
+
+local function h2(path)
+    return "https://127.0.0.1:" .. cfg.h2_port .. path
+end
+
+local function h2c(path)
+    return "http://127.0.0.1:" .. cfg.h2c_port .. path
+end
+
+-- res.http_version and the options, on every path of xfer.ngx.
+function tests.h2_basic()
+    check(cfg.h2_port and cfg.h2c_port, "no TLS_H2_PORT / NGINX_H2C_PORT")
+    local ca = cfg.tls_ca
+    local res, err = xfer.request{ url = h2("/1k.bin"), cainfo = ca }
+    check(res, tostring(err))
+    eq(#res.body, 1024, "h2 body")
+    eq(res.http_version, 2, "res.http_version over TLS_H2_PORT")
+    eq(res.info.http_version, xfer.HTTP_VERSION_2_0, "info.http_version")
+    res = check(xfer.request{ url = h2("/1k.bin"), cainfo = ca,
+                              http_version = xfer.HTTP_VERSION_1_1 })
+    eq(res.http_version, 1.1, "http_version = HTTP_VERSION_1_1")
+    eq(res.info.http_version, xfer.HTTP_VERSION_1_1, "info, 1.1")
+    res = check(xfer.request(up("/1k.bin")))
+    eq(res.http_version, 1.1, "plain http")
+    res = check(xfer.request{
+        url = h2c("/1k.bin"),
+        http_version = xfer.HTTP_VERSION_2_PRIOR_KNOWLEDGE })
+    eq(res.http_version, 2, "h2c with prior knowledge")
+    eq(#res.body, 1024, "h2c body")
+    res = check(xfer.request{ url = h2("/echo-method"), cainfo = ca,
+                              method = "PUT", body = "x" })
+    eq(res.body, "PUT\n", "h2 PUT")
+    eq(res.http_version, 2, "h2 PUT")
+
+    -- a streamed response knows its version at the headers
+    res = check(xfer.request{ url = h2("/1m.bin"), cainfo = ca,
+                              stream = true })
+    eq(res.http_version, 2, "streamed")
+    local body = check(res:read_body())
+    eq(#body, 1048576, "streamed body")
+
+    -- fetch_all: every response over h2, one connection for all of them
+    assert(xfer.close_idle())
+    local list = {}
+    for i = 1, 100 do
+        list[i] = { url = h2("/files/" .. (i - 1) .. ".txt"), cainfo = ca }
+    end
+    local results = xfer.fetch_all(list, { info = true,
+                                           max_total_connections = 0 })
+    eq(failures(results), 0, "fetch_all failures")
+    local connects = 0
+    for i = 1, 100 do
+        eq(results[i].body, "file " .. (i - 1) .. "\n", "body " .. i)
+        eq(results[i].http_version, 2, "fetch_all http_version " .. i)
+        connects = connects + results[i].info.num_connects
+    end
+    eq(connects, 1, "connections for 100 h2 transfers")
+
+    -- misuse raises, naming the constants
+    local function raises(req, pat)
+        local ok, msg = pcall(xfer.request, req)
+        check(not ok, "accepted: " .. tostring(req.http_version))
+        has(msg, pat, "message")
+    end
+    raises({ url = h2("/"), http_version = true }, "HTTP_VERSION_2TLS")
+    raises({ url = h2("/"), http_version = 9 }, "got 9")
+    raises({ url = h2("/"), http_version = 1 }, "not built in")
+    raises({ url = h2("/"), http_version = "2" }, "got string")
+    local ok, msg = pcall(xfer.configure, { pipelining = true })
+    check(not ok, "configure{ pipelining = true } accepted")
+    has(msg, "PIPE_MULTIPLEX", "configure pipelining")
+    ok, msg = pcall(xfer.configure, { max_concurrent_streams = 2 ^ 31 })
+    check(not ok, "configure{ max_concurrent_streams = 2^31 } accepted")
+    has(msg, "max_concurrent_streams", "configure max_concurrent_streams")
+    say("ok")
+end
+
+-- Barriers of the concurrent runs: nonce -> { sema =, n = arrived }.
+local gates = {}
+
+-- One request of the concurrent downstream run (spec/ngx/run.sh test_h2):
+-- "ok HTTP_VERSION NUM_CONNECTS BODY_LENGTH ...". The n requests of a nonce
+-- wait for each other, then all start in the same turn of the event loop:
+-- before the first upstream connection is set up, which is where
+-- PIPEWAIT decides whether they share it.
+function tests.h2_one()
+    local nonce, n = arg("nonce", 0), arg("n", 1)
+    local g = gates[nonce]
+    if not g then
+        g = { sema = require("ngx.semaphore").new(), n = 0 }
+        gates[nonce] = g
+    end
+    g.n = g.n + 1
+    if g.n >= n then
+        gates[nonce] = nil
+        g.sema:post(n - 1)
+    else
+        local ok, err = g.sema:wait(10)
+        check(ok, "the others did not come: " .. tostring(err))
+    end
+    local res, err = xfer.request{
+        url = h2("/1k.bin?r=" .. arg("nonce", 0) .. "&i=" .. arg("i", 0)),
+        cainfo = cfg.tls_ca }
+    check(res, tostring(err))
+    say("ok ", res.http_version, " ", res.info.num_connects, " ", #res.body,
+        " queue_us=", res.info.queue_time_t, " connect_us=",
+        res.info.connect_time_t)
+end
+
+-- n x 1 MiB over the h2 upstream, all at once (test_h2's load):
+-- "ok N transfers, C connections, T s".
+function tests.h2_fanout()
+    local n = arg("n", 200)
+    local list = {}
+    for i = 1, n do
+        list[i] = { url = h2("/1m.bin?f=" .. i), cainfo = cfg.tls_ca,
+                    timeout_ms = 60000 }
+    end
+    local t0 = clock()
+    local results = xfer.fetch_all(list, { info = true,
+                                           max_total_connections = 0 })
+    local dt = clock() - t0
+    local nf, first = failures(results)
+    eq(nf, 0, "failures (" .. tostring(first) .. ")")
+    local connects = 0
+    for i = 1, n do
+        eq(#results[i].body, 1048576, "body " .. i)
+        eq(results[i].http_version, 2, "http_version " .. i)
+        connects = connects + results[i].info.num_connects
+    end
+    check(connects <= 1, "connections: " .. connects)
+    say(string.format("ok %d transfers, %d connections, %.2f s", n,
+                      connects, dt))
+end
+
+-- configure{} with the HTTP/2 options: one stream at a time and no
+-- multiplexing give a connection per concurrent transfer; the defaults
+-- give one connection again.
+function tests.h2_configure()
+    local ca = cfg.tls_ca
+    local function run(n)
+        assert(xfer.close_idle())
+        local list = {}
+        for i = 1, n do
+            list[i] = { url = h2("/1k.bin?c=" .. i), cainfo = ca }
+        end
+        local results = xfer.fetch_all(list, { info = true,
+                                               max_total_connections = 0 })
+        eq(failures(results), 0, "failures")
+        local connects = 0
+        for i = 1, n do
+            connects = connects + results[i].info.num_connects
+        end
+        return connects
+    end
+    assert(xfer.configure{ pipelining = xfer.PIPE_NOTHING })
+    local nothing = run(4)
+    assert(xfer.configure{ pipelining = xfer.PIPE_MULTIPLEX,
+                           max_concurrent_streams = 2 })
+    local two = run(6)
+    assert(xfer.configure{ max_concurrent_streams = 0 })
+    local default = run(6)
+    eq(nothing, 4, "PIPE_NOTHING: connections for 4 transfers")
+    -- 2 or 3: the transfers that find no room either open a connection
+    -- or, under PIPEWAIT, wait for one being set up
+    check(two >= 2, "max_concurrent_streams = 2: only " .. two
+                    .. " connection for 6 transfers")
+    eq(default, 1, "the defaults: connections for 6 transfers")
+    say("ok")
+end
+
+
 -- Phases -------------------------------------------------------------------
 
 function tests.timer()

@@ -18,8 +18,10 @@ local _M = { version = "0.1.0" }
 local MAX_INT = 2147483647      -- what a C long option takes everywhere
 local MAX_SECONDS = 2000000     -- 23 days: milliseconds still fit in 31 bits
 
--- kind: "flag" (no value), "int" (>= min), "seconds" (> 0, or >= 0 when
--- zero_ok), "string"; list = true collects every occurrence.
+-- kind: "flag" (no value), "pick" (no value: sets key to value, the last
+-- one given wins, as curl's --http1.1/--http2), "int" (>= min), "seconds"
+-- (> 0, or >= 0 when zero_ok), "string"; list = true collects every
+-- occurrence.
 local OPTIONS = {
     { "i", "input", "input", "string", list = true, meta = "FILE",
       help = "read URLs from FILE, one a line ('-': stdin)" },
@@ -53,6 +55,13 @@ local OPTIONS = {
       help = "CA certificates (PEM) to verify servers with" },
     { "k", "insecure", "insecure", "flag",
       help = "skip the certificate and host name checks" },
+    { nil, "http1.1", "http_version", "pick", value = "1.1",
+      help = "HTTP/1.1 only" },
+    { nil, "http2", "http_version", "pick", value = "2",
+      help = "h2 over https if the server agrees (default)" },
+    { nil, "http2-prior-knowledge", "http_version", "pick",
+      value = "2-prior-knowledge",
+      help = "h2 at once, also over http (h2c)" },
     { "A", "user-agent", "user_agent", "string", meta = "NAME",
       help = "User-Agent (default xfer/" .. _M.version .. "; '': none)" },
     { "f", "fail", "fail", "flag",
@@ -75,6 +84,11 @@ end
 
 local function optname(o)
     return o[1] and ("-" .. o[1]) or ("--" .. o[2])
+end
+
+-- Whether an option stands alone (takes no value).
+local function alone(o)
+    return o[4] == "flag" or o[4] == "pick"
 end
 
 -- Checks and converts one value; returns the value or nil, message.
@@ -129,6 +143,9 @@ local function set(opts, o, v)
     if o[4] == "flag" then
         opts[key] = true
         return true
+    elseif o[4] == "pick" then
+        opts[key] = o.value
+        return true
     end
     local val, err = convert(o, v)
     if val == nil then return nil, err end
@@ -175,7 +192,7 @@ function _M.parse(argv)
             if not o then
                 return nil, ("unknown option '--%s'"):format(name)
             end
-            if o[4] == "flag" then
+            if alone(o) then
                 if val then
                     return nil, ("option '--%s' takes no value"):format(name)
                 end
@@ -197,7 +214,7 @@ function _M.parse(argv)
                 if not o then
                     return nil, ("unknown option '-%s'"):format(c)
                 end
-                if o[4] == "flag" then
+                if alone(o) then
                     set(opts, o)
                     j = j + 1
                 else

@@ -52,6 +52,9 @@ local EXIT = {
 _M.EXIT = EXIT
 
 local WINDOW = 10000       -- most transfers added to the multi at once
+-- getinfo http_version -> what --json and the summary say (curl's
+-- %{http_version}: "1.1", "2").
+local VERSION_NAME = { [1] = "1.0", [2] = "1.1", [3] = "2" }
 local RETRY_CAP = 30       -- seconds: the longest backoff (unless --retry-delay is longer)
 local WAIT_MS = 100        -- the loop's longest sleep
 
@@ -101,9 +104,19 @@ local function read_body(opts)
     return concat(parts, "&")
 end
 
+-- --http1.1, --http2, --http2-prior-knowledge: the HTTP_VERSION values
+-- (libcurl's numbers: xfer.HTTP_VERSION_1_1, _2TLS, _2_PRIOR_KNOWLEDGE).
+-- Without one, xfer's default: h2 offered over https, HTTP/1.1 over http,
+-- which is what --http2 asks for too.
+local HTTP_VERSION = { ["1.1"] = 2, ["2"] = 4, ["2-prior-knowledge"] = 5 }
+
 -- Options every easy handle gets (the per-transfer ones are added later).
+-- PIPEWAIT: the transfers of a run start together, so without it each one
+-- to an h2 origin would open its own connection before the first one's
+-- ALPN answer says that one is enough (curl --parallel sets it too).
 local function base_options(opts, body)
-    local o = {}
+    local o = { pipewait = true }
+    if opts.http_version then o.http_version = HTTP_VERSION[opts.http_version] end
     local ua = opts.user_agent or ("xfer/" .. args.version)
     if ua ~= "" then o.useragent = ua end
     if #opts.headers > 0 then o.httpheader = opts.headers end
@@ -229,6 +242,7 @@ local function run(ctx)
         local status = info and info.response_code or 0
         stats:add{
             ok = ok, status = status, bytes = rec.all_bytes, err = err,
+            http_version = VERSION_NAME[info and info.http_version],
             connects = rec.connects, attempts = rec.attempt, saved = rec.saved,
             queue_us = info and info.queue_time_t, total_us = info and info.total_time_t,
         }
@@ -243,11 +257,13 @@ local function run(ctx)
                   starttransfer = sec("starttransfer_time_t"), total = sec("total_time_t") })
             local e = err and json.object({ "code", "name", "message" },
                 { code = err.code, name = err.name, message = err.message }) or json.null
-            local keys = { "url", "ok", "status", "bytes", "attempts", "connects",
-                           "effective_url", "times", "error" }
+            local keys = { "url", "ok", "status", "http_version", "bytes", "attempts",
+                           "connects", "effective_url", "times", "error" }
             if out then keys[#keys + 1] = "file" end
             stdout_write(json.encode(json.object(keys, {
-                url = rec.url, ok = ok, status = status, bytes = rec.bytes,
+                url = rec.url, ok = ok, status = status,
+                http_version = VERSION_NAME[info and info.http_version] or json.null,
+                bytes = rec.bytes,
                 attempts = rec.attempt, connects = rec.connects,
                 effective_url = info and info.effective_url or rec.url,
                 times = times, error = e,

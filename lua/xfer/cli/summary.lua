@@ -6,7 +6,8 @@
 --   status codes: 200 x5000
 --   per transfer: queue 590 ms avg, total 600 ms avg
 --
--- plus, when they apply, "failed: NAME (code) xN, ...", "retries: ...",
+-- plus, when they apply, "protocols: HTTP/2 xN, HTTP/1.1 xN" (when some
+-- response came over HTTP/2), "failed: NAME (code) xN, ...", "retries: ...",
 -- "saved N files under DIR", and for an interrupted run a first line that
 -- says what finished, what was stopped and what never started.
 local fmt = require "xfer.cli.fmt"
@@ -22,12 +23,14 @@ S.__index = S
 function _M.new()
     return setmetatable({
         finished = 0, ok = 0, failed = 0, bytes = 0, connects = 0,
-        statuses = {}, errors = {}, retries = 0, retried = 0, saved = 0,
+        statuses = {}, versions = {}, errors = {}, retries = 0, retried = 0,
+        saved = 0,
         queue_us = 0, total_us = 0, timed = 0,
     }, S)
 end
 
--- r: ok, status, bytes, connects, attempts, saved (a file was written),
+-- r: ok, status, http_version ("1.1", "2" or nil), bytes, connects,
+-- attempts, saved (a file was written),
 -- err = { code, name } when not ok, queue_us, total_us (last attempt).
 function S:add(r)
     self.finished = self.finished + 1
@@ -36,6 +39,9 @@ function S:add(r)
     self.connects = self.connects + (r.connects or 0)
     if r.status and r.status > 0 then
         self.statuses[r.status] = (self.statuses[r.status] or 0) + 1
+    end
+    if r.http_version then
+        self.versions[r.http_version] = (self.versions[r.http_version] or 0) + 1
     end
     if not r.ok and r.err then
         local key = format("%s (%d)", r.err.name or "ERROR", r.err.code or 0)
@@ -95,6 +101,17 @@ function S:text(o)
             parts[i] = format("%d x%d", code, self.statuses[code])
         end
         lines[#lines + 1] = "status codes: " .. concat(parts, ", ")
+    end
+    -- Which protocol, once there is a choice to tell about: HTTP/1.1
+    -- alone is what everyone expects.
+    if self.versions["2"] then
+        local parts = {}
+        for _, v in ipairs({ "2", "1.1", "1.0" }) do
+            if self.versions[v] then
+                parts[#parts + 1] = format("HTTP/%s x%d", v, self.versions[v])
+            end
+        end
+        lines[#lines + 1] = "protocols: " .. concat(parts, ", ")
     end
     local errs = {}
     for _, e in pairs(self.errors) do errs[#errs + 1] = e end
