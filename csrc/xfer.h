@@ -237,8 +237,8 @@ struct xfer_easyoption {
 /* HTTP_VERSION values (libcurl's).  NONE is the default: h2 offered
  * through ALPN over https, HTTP/1.1 over http.  2_0 is the same (xfer
  * does no Upgrade: dance over http); 2_PRIOR_KNOWLEDGE speaks h2 at
- * once, also over http (h2c).  The getinfo HTTP_VERSION reports 1_1 or
- * 2_0. */
+ * once, also over http (h2c).  The getinfo HTTP_VERSION reports what
+ * the server answered with: 1_0, 1_1 or 2_0. */
 #define XFER_HTTP_VERSION_NONE              0
 #define XFER_HTTP_VERSION_1_0               1
 #define XFER_HTTP_VERSION_1_1               2

@@ -1064,9 +1064,12 @@ static void read_until_close(const char *path, size_t n) {
   CHECK(is_pattern(&t->body, n));
   CHECK_EQ(info_off(t->easy, XFERINFO_SIZE_DOWNLOAD_T), (xfer_off_t)n);
   CHECK_EQ(info_off(t->easy, XFERINFO_CONTENT_LENGTH_DOWNLOAD_T), -1);
+  /* the version the server answered with, as libcurl reports it */
+  CHECK_EQ(info_long(t->easy, XFERINFO_HTTP_VERSION), XFER_HTTP_VERSION_1_0);
   /* that connection is gone: the next transfer needs a new one */
   CHECK_EQ(run_on(m, g, DRIVE_POLL, 4500), XFERE_OK);
   CHECK(is_pattern(&g->body, 20));
+  CHECK_EQ(info_long(g->easy, XFERINFO_HTTP_VERSION), XFER_HTTP_VERSION_1_1);
   CHECK_EQ(info_long(g->easy, XFERINFO_NUM_CONNECTS), 1);
   tx_free(t);
   tx_free(g);

@@ -359,6 +359,9 @@ static int on_header(void *ud, const char *raw, size_t rawlen,
 static int on_headers_done(void *ud) {
   XFER *e = ud;
   struct h1 *h = e->conn->ps;
+  /* What the server answered with, as libcurl's getinfo reports it. */
+  e->http_version = h->parser.http_minor == 0 ? XFER_HTTP_VERSION_1_0
+                                              : XFER_HTTP_VERSION_1_1;
   return xfer__resp_headers_done(e, h->parser.status,
                                  h->parser.content_length);
 }
