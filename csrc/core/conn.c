@@ -580,6 +580,13 @@ int xfer__conn_acquire(XFER *e) {
     return 0;
   }
   if (!reserved) {
+    /* A transfer that must not reuse (FRESH_CONNECT, a retry) would wait
+     * for ever behind its host's idle connections, which nothing closes
+     * for it: the oldest goes now. */
+    while (xfer_queue_empty(&h->waitq) && host_full(m, h) && wants_fresh(e) &&
+           !xfer_queue_empty(&h->idle))
+      xfer__conn_close(xfer_queue_data(xfer_queue_tail(&h->idle),
+                                       struct xfer_conn, link));
     if (!xfer_queue_empty(&h->waitq) || host_full(m, h)) {
       enqueue(e, &h->waitq, h, 1);
       return 0;

@@ -28,6 +28,9 @@ static inline int xfer_queue_linked(const struct xfer_queue *n) {
 static inline struct xfer_queue *xfer_queue_head(const struct xfer_queue *q) {
   return q->next;
 }
+static inline struct xfer_queue *xfer_queue_tail(const struct xfer_queue *q) {
+  return q->prev;
+}
 static inline void xfer_queue_insert_tail(struct xfer_queue *h,
                                           struct xfer_queue *n) {
   n->next = h;

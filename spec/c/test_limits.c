@@ -730,6 +730,26 @@ static void fresh_connect_queued(long max_total, long max_host) {
   CHECK_EQ(xfer_multi_cleanup(m), XFERM_OK);
 }
 
+/* A FRESH_CONNECT transfer added while its host's one allowed connection
+ * is idle: that connection is closed for it (it used to wait for ever:
+ * nothing releases an idle connection; found by fuzz_engine). */
+TEST(fresh_connect_behind_an_idle_connection_at_the_host_limit) {
+  XFERM *m = multi_with(-1, 1, -1);
+  struct tx *t[2];
+  int i;
+  for (i = 0; i < 2; i++) {
+    t[i] = add(m, tx_url("%s/bytes/10?i=%d", fault_base(), i));
+    if (i == 1) xfer_easy_setopt(t[i]->easy, XFEROPT_FRESH_CONNECT, 1L);
+    drive_poll(m, 4000);
+    CHECK_EQ(t[i]->result, XFERE_OK);
+    CHECK_EQ(info_long(t[i]->easy, XFERINFO_NUM_CONNECTS), 1);
+  }
+  CHECK(info_long(t[1]->easy, XFERINFO_LOCAL_PORT) !=
+        info_long(t[0]->easy, XFERINFO_LOCAL_PORT));
+  remove_free(m, t, 2);
+  CHECK_EQ(xfer_multi_cleanup(m), XFERM_OK);
+}
+
 TEST(fresh_connect_queued_for_host) { fresh_connect_queued(-1, 1); }
 TEST(fresh_connect_queued_for_total) { fresh_connect_queued(1, -1); }
 
