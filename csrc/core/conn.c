@@ -724,8 +724,12 @@ static void ready_for_requests(struct xfer_conn *c) {
   if (c->easy) xfer__verbose(c->easy, "using %s", c->proto->name);
   mux_link(c);
   setup_ended(c);
+  /* The first request may fail as it is sent and close c: held, so that
+   * the streams left are offered only on a connection that still is. */
+  xfer__conn_hold(c);
   if (first) xfer__on_connected(first);
-  mux_offer(c);
+  if (!c->closing) mux_offer(c);
+  xfer__conn_unhold(c);
 }
 
 /* A filter finished its setup: what the transfer records of it. */

@@ -1055,7 +1055,7 @@ TEST(no_body_204_304) {
   xfer_multi_cleanup(m);
 }
 
-static void read_until_close(const char *path, size_t n) {
+static void read_until_close(const char *path, size_t n, long version) {
   XFERM *m = xfer_multi_init();
   struct tx *t = tx_new(tx_url("%s%s", fault_base(), path));
   struct tx *g = tx_new(tx_url("%s/bytes/20", fault_base()));
@@ -1065,7 +1065,7 @@ static void read_until_close(const char *path, size_t n) {
   CHECK_EQ(info_off(t->easy, XFERINFO_SIZE_DOWNLOAD_T), (xfer_off_t)n);
   CHECK_EQ(info_off(t->easy, XFERINFO_CONTENT_LENGTH_DOWNLOAD_T), -1);
   /* the version the server answered with, as libcurl reports it */
-  CHECK_EQ(info_long(t->easy, XFERINFO_HTTP_VERSION), XFER_HTTP_VERSION_1_0);
+  CHECK_EQ(info_long(t->easy, XFERINFO_HTTP_VERSION), version);
   /* that connection is gone: the next transfer needs a new one */
   CHECK_EQ(run_on(m, g, DRIVE_POLL, 4500), XFERE_OK);
   CHECK(is_pattern(&g->body, 20));
@@ -1077,13 +1077,13 @@ static void read_until_close(const char *path, size_t n) {
 }
 
 TEST(http10_response) {
-  read_until_close("/http10/5000", 5000);
-  read_until_close("/http10/300000", 300000);
+  read_until_close("/http10/5000", 5000, XFER_HTTP_VERSION_1_0);
+  read_until_close("/http10/300000", 300000, XFER_HTTP_VERSION_1_0);
 }
 
 TEST(close_delimited_response) {
-  read_until_close("/close-delimited/7000", 7000);
-  read_until_close("/close-delimited/0", 0);
+  read_until_close("/close-delimited/7000", 7000, XFER_HTTP_VERSION_1_1);
+  read_until_close("/close-delimited/0", 0, XFER_HTTP_VERSION_1_1);
 }
 
 /* ---- getinfo ---- */
