@@ -12,11 +12,12 @@ CFLAGS ?= $(OPT)
 # parts see csrc/core/.
 XCFLAGS = $(CFLAGS_BASE) $(CFLAGS) -Icsrc
 CORE_CFLAGS = $(XCFLAGS) -Icsrc/core
-LIBS = -lcares -lnghttp2 -lssl -lcrypto
+LIBS = -lcares -lnghttp2 -lssl -lcrypto -lz -lbrotlidec -lzstd
 SAN ?=
 
 CORE_SRC = $(addprefix csrc/core/,multi.c socket.c transfer.c conn.c dns.c \
-             easy.c wait.c heap.c url.c util.c request.c body.c pause.c) \
+             easy.c wait.c heap.c url.c util.c request.c body.c pause.c \
+             decode.c) \
            $(addprefix csrc/core/proto/,http1.c h1parse.c http2.c) \
            $(addprefix csrc/core/filters/,tcp.c tls.c)
 CORE_HDR = csrc/xfer.h $(wildcard csrc/core/*.h csrc/core/*/*.h)
@@ -28,7 +29,8 @@ DEB_PKGS = build-essential pkg-config libc-ares-dev libssl-dev libuv1-dev \
   liblua5.2-dev liblua5.3-dev lua5.2 lua5.3 \
   lua-busted lua-luv nginx libnginx-mod-http-lua nginx-dev libpcre2-dev \
   zlib1g-dev libcurl4-openssl-dev curl wrk strace clang valgrind luarocks \
-  libnghttp2-dev nghttp2-server nghttp2-client
+  libnghttp2-dev nghttp2-server nghttp2-client \
+  libbrotli-dev libzstd-dev brotli zstd
 
 .PHONY: all lib test asan demo deps install clean check-includes examples soak valgrind \
         mutants

@@ -6,6 +6,7 @@
 #   csrc/core/            no Lua, LuaJIT, libuv or nginx header
 #   OpenSSL               only in csrc/core/filters/tls.c (the TLS filter)
 #   c-ares (ares.h)       only in csrc/core/dns.c
+#   zlib, brotli, zstd    only in csrc/core/decode.c (the content decoders)
 #   xfer_int.h            only in csrc/core/ (and the core's own tests and
 #                         fuzzers): the bindings use csrc/xfer.h
 cd "$(dirname "$0")/.." || exit 1
@@ -24,6 +25,10 @@ done
 for f in $(find csrc bench examples -name '*.[ch]'); do
   case $f in csrc/core/dns.c) continue ;; esac
   grep -qE '#include *[<"]ares' "$f" && bad "$f" "c-ares outside csrc/core/dns.c"
+done
+for f in $(find csrc bench examples -name '*.[ch]'); do
+  case $f in csrc/core/decode.c) continue ;; esac
+  grep -qE '#include *[<"](zlib|zstd|brotli/)' "$f" && bad "$f" "zlib, brotli or zstd outside csrc/core/decode.c"
 done
 for f in $(find csrc/lua csrc/uv csrc/ngx csrc/compat bench examples -name '*.[ch]'); do
   grep -qE '#include *[<"]([^">]*/)?xfer_int\.h' "$f" && bad "$f" "a binding includes the core's xfer_int.h"

@@ -23,13 +23,13 @@ FUZZ_SAN = -fsanitize=fuzzer-no-link,address,undefined \
            -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS = -g -O1 -D_GNU_SOURCE -std=c99 -Wall -Wextra -Icsrc -Icsrc/core -Ifuzz \
               $(FUZZ_SAN)
-FUZZ_LIBS = -lcares -lnghttp2 -lssl -lcrypto
+FUZZ_LIBS = -lcares -lnghttp2 -lssl -lcrypto -lz -lbrotlidec -lzstd
 
 # The top-level Makefile's CORE_SRC when included from it, else the same list.
 FUZZ_CORE_SRC := $(if $(CORE_SRC),$(CORE_SRC),\
   $(addprefix csrc/core/,multi.c socket.c transfer.c conn.c dns.c easy.c \
-    wait.c heap.c url.c util.c request.c body.c pause.c) \
-  $(addprefix csrc/core/proto/,http1.c h1parse.c) \
+    wait.c heap.c url.c util.c request.c body.c pause.c decode.c) \
+  $(addprefix csrc/core/proto/,http1.c h1parse.c http2.c) \
   $(addprefix csrc/core/filters/,tcp.c tls.c))
 FUZZ_CORE_HDR := csrc/xfer.h $(wildcard csrc/core/*.h csrc/core/*/*.h)
 FUZZ_CORE_OBJ := $(FUZZ_CORE_SRC:csrc/%.c=$(FUZZ_BUILD)/obj/%.o)

@@ -111,8 +111,18 @@ void xfer__reader_client(struct xfer_reader *r, XFER *e, xfer_off_t total) {
 /* ---- response bodies ---- */
 
 /* The end of every writer chain: the write callback, or fwrite to
- * WRITEDATA (stdout), which must take every byte, or pause (pause.c). */
+ * WRITEDATA (stdout), which must take every byte, or pause (pause.c).
+ * MAXFILESIZE counts what comes out of the chain, decoded: a small body
+ * that decodes into gigabytes stops at the limit, and no byte past it
+ * reaches the application (libcurl 8.20's rule). */
 static int client_write(XFER *e, const char *data, size_t len) {
+  xfer_off_t max = e->set.max_filesize;
+  if (max > 0 && (xfer_off_t)len > max - e->size_out) {
+    xfer__fail(e, "Exceeded the maximum file size (%lld bytes, "
+               "MAXFILESIZE)", (long long)max);
+    return XFERE_FILESIZE_EXCEEDED;
+  }
+  e->size_out += (xfer_off_t)len;
   return xfer__client_write(e, XFER_PIECE_BODY, data, len);
 }
 

@@ -24,6 +24,7 @@ void xfer__opts_init(struct xfer_opts *o) {
   o->ssl_verifypeer = 1;
   o->ssl_verifyhost = 1;
   o->ssl_sessionid_cache = 1;
+  o->content_decoding = 1;
   o->redir_protocols = (1 << XFER_SCHEME_HTTP) | (1 << XFER_SCHEME_HTTPS);
 }
 
@@ -240,6 +241,16 @@ static XFERcode set_long(XFER *e, XFERoption opt, long v) {
     o->sslversion = v;
     break;
   }
+  case XFEROPT_HTTP_CONTENT_DECODING: o->content_decoding = !!v; break;
+  case XFEROPT_HTTP_TRANSFER_DECODING:
+    /* Chunked framing is always undone: handing it to the application
+     * raw is not built in (docs/api.md). */
+    if (!v) return XFERE_NOT_BUILT_IN;
+    break;
+  case XFEROPT_MAXFILESIZE:
+    if (v < 0) return XFERE_BAD_FUNCTION_ARGUMENT;
+    o->max_filesize = v;
+    break;
   case XFEROPT_NOSIGNAL:
     /* xfer never raises or handles signals (MSG_NOSIGNAL, no alarm()):
      * both values behave as libcurl's NOSIGNAL=1. */
@@ -416,8 +427,11 @@ XFERcode xfer_easy_setopt(XFER *e, XFERoption opt, ...) {
       e->set.max_recv_speed = v;
     else if (opt == XFEROPT_MAX_SEND_SPEED_LARGE && v >= 0)
       e->set.max_send_speed = v;
+    else if (opt == XFEROPT_MAXFILESIZE_LARGE && v >= 0)
+      e->set.max_filesize = v;
     else if (opt == XFEROPT_MAX_RECV_SPEED_LARGE ||
-             opt == XFEROPT_MAX_SEND_SPEED_LARGE)
+             opt == XFEROPT_MAX_SEND_SPEED_LARGE ||
+             opt == XFEROPT_MAXFILESIZE_LARGE)
       rc = XFERE_BAD_FUNCTION_ARGUMENT;
     else rc = XFERE_UNKNOWN_OPTION;
     break;
@@ -452,6 +466,9 @@ XFERcode xfer_easy_getinfo(XFER *e, XFERINFO info, ...) {
   case XFERINFO_HTTP_VERSION: *(long *)out = e->http_version; break;
   case XFERINFO_SIZE_UPLOAD_T: *(xfer_off_t *)out = e->size_ul; break;
   case XFERINFO_SIZE_DOWNLOAD_T: *(xfer_off_t *)out = e->size_dl; break;
+  case XFERINFO_SIZE_DELIVERED:
+    *(xfer_off_t *)out = e->size_delivered;
+    break;
   case XFERINFO_CONTENT_LENGTH_DOWNLOAD_T:
     *(xfer_off_t *)out = e->content_length;
     break;

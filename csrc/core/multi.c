@@ -111,7 +111,7 @@ XFERMcode xfer_multi_add_handle(XFERM *m, XFER *e) {
   e->t_appconnect = 0;
   e->ssl_verifyresult = 0;
   e->t_starttransfer = e->t_total = 0;
-  e->size_dl = e->size_ul = 0;
+  e->size_dl = e->size_ul = e->size_out = e->size_delivered = 0;
   e->content_length = -1;
   e->response_code = e->redirect_count = e->num_connects = 0;
   e->primary_ip[0] = 0;

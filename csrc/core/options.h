@@ -28,6 +28,7 @@
   X(URL, url, XFER_OS_OWN)                         \
   X(CUSTOMREQUEST, customrequest, 0)               \
   X(USERAGENT, useragent, 0)                       \
+  X(ACCEPT_ENCODING, accept_encoding, 0)           \
   XFER_TLS_STRINGS(X)
 
 #endif

@@ -22,7 +22,6 @@
 #include <string.h>
 
 #define PIECE_HDR 5              /* a type byte and a 4-byte length */
-#define HELD_MAX (8u << 20)      /* far above what one read can bring */
 
 /* ---- delivery ---- */
 
@@ -35,6 +34,7 @@ static int deliver(XFER *e, int type, const char *data, size_t len) {
   if (e->free_pending) return XFERE_ABORTED_BY_CALLBACK; /* cleaned up */
   run = xfer__cb_enter(e);
   if (type == XFER_PIECE_BODY) {
+    e->size_delivered += (xfer_off_t)len; /* taken, unless refused below */
     if (e->set.writefn)
       n = e->set.writefn((char *)data, 1, len, e->set.writedata);
     else
@@ -46,7 +46,10 @@ static int deliver(XFER *e, int type, const char *data, size_t len) {
       n = fwrite(data, 1, len, e->set.headerdata);
   }
   if (xfer__cb_leave(e, m, run)) return XFERE_ABORTED_BY_CALLBACK;
-  if (n == XFER_WRITEFUNC_PAUSE) return XFER_WRITE_PAUSE;
+  if (n == XFER_WRITEFUNC_PAUSE) {
+    if (type == XFER_PIECE_BODY) e->size_delivered -= (xfer_off_t)len;
+    return XFER_WRITE_PAUSE;
+  }
   if (n != len) {
     xfer__fail(e, "%s callback took %zu of %zu bytes",
                type == XFER_PIECE_BODY ? "write" : "header", n, len);
@@ -58,8 +61,8 @@ static int deliver(XFER *e, int type, const char *data, size_t len) {
 static int held_add(XFER *e, int type, const char *data, size_t len) {
   size_t need = e->held_len + PIECE_HDR + len;
   uint32_t l32 = (uint32_t)len;
-  if (need > HELD_MAX) {
-    xfer__fail(e, "more than %u bytes arrived while paused", HELD_MAX);
+  if (need > XFER_HELD_MAX) {
+    xfer__fail(e, "more than %u bytes arrived while paused", XFER_HELD_MAX);
     return XFERE_TOO_LARGE;
   }
   if (need > e->held_cap) {
@@ -159,9 +162,13 @@ void xfer__pause_reset(XFER *e) {
   e->finish_held = 0;
 }
 
+int xfer__recv_held(XFER *e) {
+  return (e->paused & XFERPAUSE_RECV) || held_any(e);
+}
+
 int xfer__recv_blocked(XFER *e) {
-  return (e->paused & XFERPAUSE_RECV) || held_any(e) || e->finish_held ||
-         e->rate_at;
+  return xfer__recv_held(e) || e->finish_held || e->rate_at ||
+         e->dec_pending;
 }
 
 int xfer__send_blocked(XFER *e) {
@@ -221,10 +228,14 @@ void xfer__resume(XFER *e) {
   if (c) xfer__conn_hold(c);
   if (!(e->paused & XFERPAUSE_RECV) && held_any(e)) rc = held_flush(e);
   if (rc == XFER_WRITE_PAUSE) rc = 0;
+  /* Then what the decoders kept, which came after the held pieces (the
+   * drain stops again at a pause or at the turn's bound). */
+  else if (!rc && e->dec_pending && !xfer__recv_held(e))
+    rc = xfer__decode_drain(e);
   if (xfer__gone(e, c)) goto out;
   if (rc) {
     xfer__done(e, (XFERcode)rc);
-  } else if (e->finish_held && !held_any(e)) {
+  } else if (e->finish_held && !held_any(e) && !e->dec_pending) {
     e->finish_held = 0;
     xfer__resp_complete(e);
   } else if (c) {

@@ -17,9 +17,10 @@
 #include <string.h>
 
 /* The internal headers a custom header can replace or remove. */
-enum { H_HOST, H_UA, H_ACCEPT, H_CTYPE, H_AUTH, H_NUM };
+enum { H_HOST, H_UA, H_ACCEPT, H_AE, H_CTYPE, H_AUTH, H_NUM };
 static const char *const internal_names[H_NUM] = {
-  "Host", "User-Agent", "Accept", "Content-Type", "Authorization"};
+  "Host", "User-Agent", "Accept", "Accept-Encoding", "Content-Type",
+  "Authorization"};
 
 static int name_is(const char *h, size_t nlen, const char *name) {
   return strlen(name) == nlen && xfer__strcasecmp_n(h, name, nlen) == 0;
@@ -364,6 +365,13 @@ XFERcode xfer__req_build(XFER *e, struct xfer_req *r) {
   if (e->set.useragent && !ov[H_UA])
     oom |= PUSH_LIT(r, "User-Agent", e->set.useragent);
   if (!ov[H_ACCEPT]) oom |= PUSH_LITS(r, "Accept", "*/*");
+  /* ACCEPT_ENCODING: "" offers every coding built in.  A caller's own
+   * Accept-Encoding header replaces it (decoding is ACCEPT_ENCODING's
+   * alone, as in libcurl: a header without the option decodes nothing). */
+  if (e->set.accept_encoding && !ov[H_AE])
+    oom |= PUSH_LIT(r, "Accept-Encoding", e->set.accept_encoding[0]
+                                              ? e->set.accept_encoding
+                                              : XFER_CE_ALL);
   r->framing_at = r->nh;
   if (has_body && !e->set.upload && !ov[H_CTYPE])
     oom |= PUSH_LITS(r, "Content-Type", "application/x-www-form-urlencoded");

@@ -93,6 +93,9 @@ static void begin_request(XFER *e) {
   c->requests++;
   e->got_bytes = 0;
   e->discard_body = 0;
+  e->resp_final = 0;
+  xfer__ce_reset(e);
+  xfer__decode_free(e); /* an earlier attempt's (a retry) */
   e->t_pretransfer = now - e->t_start;
   if (!e->t_connect) e->t_connect = e->t_pretransfer;
   if (!e->t_appconnect && e->u.scheme == XFER_SCHEME_HTTPS)
@@ -133,7 +136,14 @@ static int name_is(const char *h, size_t nlen, const char *name) {
 int xfer__resp_header(XFER *e, const char *raw, size_t rawlen,
                       const char *name, size_t nlen, const char *value,
                       size_t vlen) {
-  if (name && nlen == 8 && name_is(name, nlen, "Location")) {
+  if (!name && rawlen > 5 && memcmp(raw, "HTTP/", 5) == 0) {
+    /* A status line: a new header section (after a 1xx) */
+    e->resp_final = 0;
+    xfer__ce_reset(e);
+  } else if (name && nlen == 16 && !e->resp_final &&
+             name_is(name, nlen, "Content-Encoding")) {
+    xfer__ce_field(e, value, vlen); /* not in trailers: too late */
+  } else if (name && nlen == 8 && name_is(name, nlen, "Location")) {
     char *loc = malloc(vlen + 1);
     if (!loc) return XFERE_OUT_OF_MEMORY;
     memcpy(loc, value, vlen);
@@ -157,6 +167,11 @@ int xfer__resp_body(XFER *e, const char *data, size_t len) {
 int xfer__resp_progress(XFER *e) { return progress(e); }
 
 void xfer__resp_complete(XFER *e) {
+  XFERcode rc = (XFERcode)xfer__decode_finish(e);
+  if (rc) {
+    xfer__done(e, rc);
+    return;
+  }
   if (e->redirecting) follow_redirect(e);
   else xfer__done(e, XFERE_OK);
 }
@@ -217,6 +232,7 @@ static int is_redirect(long code) {
 int xfer__resp_headers_done(XFER *e, int status, xfer_off_t content_length) {
   e->response_code = status;
   e->content_length = content_length;
+  e->resp_final = 1;
   if (e->set.followlocation && is_redirect(status) && e->location) {
     e->redirecting = 1;
     e->discard_body = 1;
@@ -226,7 +242,16 @@ int xfer__resp_headers_done(XFER *e, int status, xfer_off_t content_length) {
     xfer__fail(e, "The requested URL returned error: %d", status);
     return XFERE_HTTP_RETURNED_ERROR;
   }
-  return 0;
+  /* A body announced over the limit fails before it comes (libcurl);
+   * one that grows past it fails when it does (body.c). */
+  if (e->set.max_filesize > 0 && content_length > e->set.max_filesize &&
+      !e->method_head && status != 204 && status != 304) {
+    xfer__fail(e, "Maximum file size exceeded: the body is %lld bytes, "
+               "MAXFILESIZE is %lld", (long long)content_length,
+               (long long)e->set.max_filesize);
+    return XFERE_FILESIZE_EXCEEDED;
+  }
+  return xfer__decode_start(e);
 }
 
 static int redirect_allowed(XFER *e, const char *to) {
@@ -416,6 +441,7 @@ static void end_run(XFER *e, int ok) {
     e->in_ready = 0;
   }
   e->ls_check_at = e->progress_at = 0;
+  xfer__decode_free(e);
   xfer__pause_reset(e);
 }
 

@@ -17,6 +17,7 @@
 #include "filters/cf.h"
 #include "request.h"
 #include "body.h"
+#include "decode.h"
 
 #include <stdarg.h>
 #include <sys/socket.h>
@@ -30,6 +31,9 @@
  * next one's turn.  A level-triggered poller announces the rest, so one
  * fast transfer cannot hold the loop (W9). */
 #define XFER_EVENT_BUDGET (256 * 1024)
+/* What a paused transfer may hold (pause.c's pieces, the decoders' input):
+ * far above what one read or an HTTP/2 stream window can bring. */
+#define XFER_HELD_MAX (8u << 20)
 #define XFER_DEFAULT_CONNECTTIMEOUT_MS 300000
 #define XFER_DEFAULT_MAXREDIRS 30  /* libcurl's default since 8.3 */
 
@@ -164,6 +168,7 @@ struct xfer_opts {
   xfer_off_t infilesize;       /* -1: unknown */
   char *customrequest;
   char *useragent;
+  char *accept_encoding;       /* NULL: none sent, nothing decoded */
   char *errorbuffer;           /* caller's memory */
   struct xfer_slist *httpheader;  /* caller's list, as libcurl */
   struct xfer_slist *resolve;     /* caller's list, as libcurl */
@@ -177,6 +182,7 @@ struct xfer_opts {
   long low_speed_time;
   xfer_off_t max_recv_speed;   /* bytes per second, 0: no limit */
   xfer_off_t max_send_speed;
+  xfer_off_t max_filesize;     /* MAXFILESIZE(_LARGE), 0: no limit */
   long maxredirs;
   long dns_cache_timeout;      /* seconds; -1 forever */
   int ipresolve;
@@ -197,6 +203,7 @@ struct xfer_opts {
   unsigned ssl_sessionid_cache : 1;
   unsigned unrestricted_auth : 1;
   unsigned pipewait : 1;
+  unsigned content_decoding : 1; /* HTTP_CONTENT_DECODING */
 };
 
 struct xfer_easy {
@@ -243,6 +250,9 @@ struct xfer_easy {
       t_pretransfer,
       t_starttransfer, t_total;
   xfer_off_t size_dl, size_ul, content_length;
+  xfer_off_t size_out;         /* body bytes out of the writers (decoded):
+                                  what MAXFILESIZE limits */
+  xfer_off_t size_delivered;   /* body bytes the write callback took */
   long response_code, redirect_count, num_connects, ssl_verifyresult;
   char primary_ip[46];
   long primary_port, local_port;
@@ -268,6 +278,20 @@ struct xfer_easy {
                                   server required it) */
   void *pstream;               /* the protocol's state for it (http2.c:
                                   its stream) */
+
+  /* content decoding (decode.c) */
+  unsigned char ce[XFER_CE_MAX]; /* the response's codings, in the order
+                                    applied */
+  unsigned char nce;
+  unsigned ce_over : 1;        /* it named more than XFER_CE_MAX */
+  unsigned resp_final : 1;     /* the final header section is complete:
+                                  fields now are trailers */
+  unsigned dec_pending : 1;    /* the decoders hold input: receiving waits
+                                  for xfer__decode_drain */
+  char ce_bad[24];             /* the first coding not known, for the error */
+  struct xfer_decoding *dec;   /* the decoders, or NULL */
+  unsigned dec_call;           /* the driving call dec_turn counts for */
+  size_t dec_turn;             /* decoded bytes delivered in it */
 };
 
 struct xfer_sock {
@@ -459,8 +483,12 @@ void xfer__addrs_unref(struct xfer_addrs *a);
  * while receiving is paused (and when the callback pauses).  0, or an
  * XFERcode (XFERE_ABORTED_BY_CALLBACK: the run ended, stop touching e). */
 int xfer__client_write(XFER *e, int type, const char *data, size_t len);
-/* Whether e may not receive now (paused, pieces held, a rate wait). */
+/* Whether e may not receive now (paused, pieces held, a rate wait, the
+ * decoders holding input). */
 int xfer__recv_blocked(XFER *e);
+/* What stops the decoders: the application (paused, or pieces held).  A
+ * rate limit counts wire bytes, which decoding does not add to. */
+int xfer__recv_held(XFER *e);
 int xfer__send_blocked(XFER *e);
 /* Bytes e may receive (send) in this event: the event budget, less under
  * a rate limit; and the accounting after it. */

@@ -14,6 +14,8 @@
 #           NGINX_PREFIX=DIR
 #           NGINX_DOCROOT=DIR/html
 #           NGINX_ACCESS_LOG=DIR/logs/access.log
+#       Both ports also serve nginx_decode.sh's /enc/ and /gz/ (content
+#       decoding).
 #       --log-off turns the access log off (benchmarks).
 #
 #   spec/support/nginx.sh stop DIR
@@ -29,6 +31,7 @@
 set -u
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$HERE/nginx_decode.sh"
 NGINX_BIN=${NGINX:-}
 if [ -z "$NGINX_BIN" ]; then
     if [ -x /usr/sbin/nginx ]; then NGINX_BIN=/usr/sbin/nginx; else NGINX_BIN=$(command -v nginx || true); fi
@@ -111,6 +114,7 @@ http {
     fastcgi_temp_path $dir/temp/fastcgi;
     uwsgi_temp_path $dir/temp/uwsgi;
     scgi_temp_path $dir/temp/scgi;
+$(decode_map)
 
     server {
         listen 127.0.0.1:$port;
@@ -123,6 +127,7 @@ http {
         location = /status/404 { return 404 "not found\n"; }
         location = /status/500 { return 500 "boom\n"; }
         location = /redirect-to-1k { return 302 /1k.bin; }
+$(decode_locations "$dir/html")
     }
 }
 EOF

@@ -12,6 +12,8 @@
 #                            knowledge only; NGINX_PORT stays HTTP/1.1)
 #           FAULT_PORT FAULT_CLOSE_PORT FAULT_RESET_PORT FAULT_SILENT_PORT
 #           SERVERS_DIR
+#           DECODE_FIXTURES  (spec/support/fixtures/decode: the bodies that
+#                            /enc/ serves coded, and plain.txt decoded)
 #       the TLS nginx's (tls.sh: TLS_DIR, TLS_CA, ..., TLS_*_PORT), among
 #       them TLS_H2_PORT (the only TLS port with h2 in ALPN; it serves
 #       NGINX_DOCROOT with the plain nginx's locations), and:
@@ -291,6 +293,7 @@ export H2FAULT_TLS_MS1_PORT=\4/p' <<< "$h2line")
         done <<< "$nginx_env"
         for kv in $line; do echo "export $kv"; done
         echo "export SERVERS_DIR=$dir"
+        echo "export DECODE_FIXTURES=$HERE/fixtures/decode"
         echo "$tls_env"
         [ -z "$proxy_env" ] || echo "$proxy_env"
         [ -z "$nghttpd_env" ] || echo "$nghttpd_env"

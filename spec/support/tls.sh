@@ -62,6 +62,7 @@
 set -u
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$HERE/nginx_decode.sh"
 OPENSSL_BIN=${OPENSSL:-openssl}
 NGINX_BIN=${NGINX:-}
 if [ -z "$NGINX_BIN" ]; then
@@ -294,6 +295,7 @@ h2_server_block() {
         location = /status/404 { return 404 "not found\n"; }
         location = /status/500 { return 500 "boom\n"; }
         location = /redirect-to-1k { return 302 /1k.bin; }
+$(decode_locations "$H2_ROOT")
     }
 
 EOF
@@ -317,6 +319,7 @@ events {
 http {
     log_format xfertls '\$connection \$connection_requests \$ssl_session_reused \$ssl_protocol "\$request" \$status \$server_port';
     access_log $NG/logs/access.log xfertls;
+$(decode_map)
 
     keepalive_timeout 60s;
     keepalive_requests 100000;

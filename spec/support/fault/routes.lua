@@ -266,6 +266,64 @@ route("^/headers$", function(s, req)
     reply(s, 200, h, "ok\n")
 end)
 
+-- Coded bodies for the content-decoding tests: /enc/<file> serves
+-- spec/support/fixtures/decode/<file> (gen.lua there makes them) with a
+-- Content-Encoding named by the file's extensions in order (plain.gz.br:
+-- "gzip, br"), or by ce=V instead (ce= sends none).  Knobs: chunked=1
+-- (pieces of piece=N bytes, default 4096, one a write, every_ms=I apart),
+-- cut=N (only the first N bytes, and Content-Length N: the framing is
+-- complete, the coded stream is not), flip=OFF (that byte inverted),
+-- tail=S (S after the coded stream).
+local FIXTURES = (debug.getinfo(1, "S").source:match("^@(.*)/fault/[^/]*$") or ".")
+    .. "/fixtures/decode/"
+local CODINGS = { gz = "gzip", zz = "deflate", deflate = "deflate", br = "br",
+                  zst = "zstd" }
+local fixture_cache = {}
+
+local function fixture(name)
+    if fixture_cache[name] == nil then
+        local f = io.open(FIXTURES .. name, "rb")
+        fixture_cache[name] = f and f:read("*a") or false
+        if f then f:close() end
+    end
+    return fixture_cache[name]
+end
+
+route("^/enc/([%w%.%-]+)$", function(s, req, name)
+    local data = fixture(name)
+    if not data then return reply(s, 404, {}, "no such fixture\n") end
+    local ce = req.query.ce
+    if not ce then
+        local names = {}
+        for ext in name:gmatch("%.([%w]+)") do names[#names + 1] = CODINGS[ext] end
+        ce = table.concat(names, ", ")
+    end
+    local flip = qnum(req, "flip", -1)
+    if flip >= 0 and flip < #data then
+        data = data:sub(1, flip) .. string.char(255 - data:byte(flip + 1)) .. data:sub(flip + 2)
+    end
+    local cut = qnum(req, "cut", -1)
+    if cut >= 0 then data = data:sub(1, cut) end
+    data = data .. (req.query.tail or "")
+    local h = { { "Content-Type", "application/octet-stream" } }
+    if ce ~= "" then h[#h + 1] = { "Content-Encoding", ce } end
+    if req.query.chunked ~= "1" then return reply(s, 200, h, data) end
+    h[#h + 1] = { "Transfer-Encoding", "chunked" }
+    s:head(200, h)
+    if req.method == "HEAD" then return s:finish() end
+    local piece = math.max(1, qnum(req, "piece", 4096))
+    local every, at = qnum(req, "every_ms", 0), 1
+    local function step()
+        if at > #data then return s:finish() end
+        local part = data:sub(at, at + piece - 1)
+        at = at + piece
+        s:body(part, function()
+            if every > 0 then s:timer(every, step) else step() end
+        end)
+    end
+    step()
+end)
+
 local not_found = {
     handler = function(s, req)
         reply(s, 404, { { "Content-Type", "text/plain" } }, "no such fault\n")
