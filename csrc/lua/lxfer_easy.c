@@ -148,6 +148,7 @@ static const struct info infos[] = {
   {"pretransfer_time_t", XFERINFO_PRETRANSFER_TIME_T},
   {"starttransfer_time_t", XFERINFO_STARTTRANSFER_TIME_T},
   {"queue_time_t", XFERINFO_QUEUE_TIME_T},
+  {"size_delivered", XFERINFO_SIZE_DELIVERED},
 };
 #define NINFOS ((int)(sizeof(infos) / sizeof(infos[0])))
 

@@ -390,6 +390,29 @@ describe("xfer command", function()
             assert.is_nil(req:find("User-Agent", 1, true))
         end)
 
+        it("--compressed asks for every coding and saves the body decoded", function()
+            local dir = work .. "/comp"
+            local host = "127.0.0.1_" .. helper.FAULT_PORT
+            local r = xfer{ "-o", dir, "--compressed", F("/echo"), F("/enc/plain.gz.br"),
+                            F("/enc/plain.zst") }
+            assert.equal(0, r.code, r.err)
+            local req = readfile(dir .. "/" .. host .. "/echo")
+            assert.truthy(req:find("\r\nAccept%-Encoding: deflate, gzip, br, zstd\r\n"), req)
+            local plain = readfile(helper.DECODE_FIXTURES .. "/plain.txt")
+            assert.equal(plain, readfile(dir .. "/" .. host .. "/enc/plain.gz.br"))
+            assert.equal(plain, readfile(dir .. "/" .. host .. "/enc/plain.zst"))
+            -- without it: nothing asked, the body as sent
+            r = xfer{ "-o", dir .. "/raw", F("/echo"), F("/enc/plain.zst") }
+            assert.equal(0, r.code, r.err)
+            assert.is_nil(readfile(dir .. "/raw/" .. host .. "/echo"):find("Accept-Encoding", 1, true))
+            assert.equal(readfile(helper.DECODE_FIXTURES .. "/plain.zst"),
+                         readfile(dir .. "/raw/" .. host .. "/enc/plain.zst"))
+            -- a corrupt body fails with 61
+            r = xfer{ "--json", "--compressed", F("/enc/plain.gz?flip=30000") }
+            assert.equal(1, r.code, r.err)
+            assert.truthy(r.out:find("BAD_CONTENT_ENCODING", 1, true), r.out)
+        end)
+
         it("-X sets the method; -d posts data (repeated: joined by &, @file)", function()
             local dir = work .. "/method"
             local r = xfer{ "-o", dir, "-X", "DELETE", N("/echo-method") }

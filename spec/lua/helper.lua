@@ -28,6 +28,7 @@ local NAMES = {
     -- HTTP/2: nginx over TLS (ALPN h2) and in cleartext (prior knowledge),
     -- and the CA that signed the TLS servers' certificate
     "TLS_H2_PORT", "NGINX_H2C_PORT", "TLS_CA", "TLS_ACCESS_LOG",
+    "DECODE_FIXTURES",
 }
 
 local started -- directory of the servers this helper started
@@ -64,6 +65,7 @@ function helper.start()
     for _, k in ipairs(NAMES) do
         helper[k] = tonumber(env[k]) or env[k]
     end
+    helper.DECODE_FIXTURES = helper.DECODE_FIXTURES or "spec/support/fixtures/decode"
 end
 
 function helper.stop()

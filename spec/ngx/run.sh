@@ -662,6 +662,10 @@ test_stream_abandon() {
     done
 }
 
+# Content decoding through xfer.ngx (accept_encoding): every coding,
+# fetch_all, a streamed body, the faults.
+test_decode() { run_lua_test main decode; }
+
 # Request bodies from a function, checked by the server; refused options.
 test_body() {
     run_lua_test main body_fn
@@ -756,7 +760,7 @@ test_h2() {
 
 all_tests="basic errors phases fanout1000 selfloop probe idle noblock leaks
 late reuse lua_error exhaust reload shutdown_timeout example
-stream stream_ping stream_abandon body h2"
+stream stream_ping stream_abandon body h2 decode"
 tests=${*:-$all_tests}
 
 host_start main || { echo "the main host did not start"; echo "0 passed, 1 failed"; exit 1; }

@@ -66,6 +66,8 @@ local OPTIONS = {
       help = "User-Agent (default xfer/" .. _M.version .. "; '': none)" },
     { "f", "fail", "fail", "flag",
       help = "HTTP status >= 400 fails (error 22)" },
+    { nil, "compressed", "compressed", "flag",
+      help = "ask for gzip, deflate, br, zstd; save decoded" },
     { nil, "json", "json", "flag",
       help = "one JSON object per transfer on stdout" },
     { "q", "quiet", "quiet", "flag",

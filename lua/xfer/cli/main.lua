@@ -135,6 +135,7 @@ local function base_options(opts, body)
         o.ssl_verifyhost = false
     end
     if opts.fail then o.failonerror = true end
+    if opts.compressed then o.accept_encoding = "" end -- every coding built in
     return o
 end
 
