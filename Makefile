@@ -71,8 +71,10 @@ $(BUILD)/spec/%: spec/c/%.c spec/c/testlib.c spec/c/driver.c spec/c/*.h $(BUILD)
 	@mkdir -p $(dir $@)
 	$(CC) $(CORE_CFLAGS) $(SAN) -Ispec/c $< spec/c/testlib.c spec/c/driver.c -o $@ $(BUILD)/libxfer.a $(LIBS)
 
-# The replay of the fuzz corpora #includes the fuzz targets.
+# The replay of the fuzz corpora #includes the fuzz targets (fuzz_decode
+# encodes with brotli's encoder).
 $(BUILD)/spec/test_fuzz_regress: $(wildcard fuzz/*.c fuzz/*.h)
+$(BUILD)/spec/test_fuzz_regress: LIBS += -lbrotlienc
 
 c-tests: $(C_TESTS) $(BUILD)/spec/compat_debug $(BUILD)/spec/compat_h2
 

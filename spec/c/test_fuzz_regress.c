@@ -40,6 +40,9 @@
 #define LLVMFuzzerTestOneInput fuzz_engine_tls_one
 #include "../../fuzz/fuzz_engine_tls.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_decode_one
+#include "../../fuzz/fuzz_decode.c"
+#undef LLVMFuzzerTestOneInput
 
 typedef int (*fr_target)(const uint8_t *data, size_t size);
 
@@ -165,6 +168,8 @@ TEST(fuzz_h1parse) { fr_replay("fuzz_h1parse", fuzz_h1parse_one); }
 TEST(fuzz_chunked) { fr_replay("fuzz_chunked", fuzz_chunked_one); }
 
 TEST(fuzz_request) { fr_replay("fuzz_request", fuzz_request_one); }
+
+TEST(fuzz_decode) { fr_replay("fuzz_decode", fuzz_decode_one); }
 
 TEST(fuzz_engine_tls) {
   setenv("XFER_FUZZ_BUDGET_MS", "300", 0);
