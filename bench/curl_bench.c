@@ -13,7 +13,7 @@
  *
  * Usage: curl_bench [-s|-p] [-m win|queue|idle] [-n N] [-c C] [-k K]
  *                   [-d SECS] [-f] [-r 0|1] [-a CAFILE] [-v 1.1|2|2tls|2pk]
- *                   [-w] [-h H] [-V] URL [URL...]
+ *                   [-w] [-h H] [-z] [-V] URL [URL...]
  *
  *   -m win    (default) N transfers over C easy handles: each handle is
  *             re-added as soon as its transfer completes (the "windowed"
@@ -37,6 +37,8 @@
  *   -w        PIPEWAIT (wait for a connection that can multiplex rather
  *             than open another)
  *   -h H      MAX_HOST_CONNECTIONS = H (multi)
+ *   -z        ACCEPT_ENCODING "": decode what the server compressed (W6gz;
+ *             bytes= then counts the decoded body)
  *   -V        print the library version (curl_version()) and exit
  *   URL...    transfer i uses URL i % count (idle mode: the K idle
  *             connections go round-robin over the URLs; the active
@@ -82,6 +84,7 @@ static int mode = MODE_WIN, style_socket = 1, forbid_reuse = 0;
 static long total = 100000, conns = 64, idle_k = 0, sess_cache = -1;
 static const char *cainfo;
 static long http_version = -1, pipewait, host_max; /* -v, -w, -h */
+static int decode;                                /* -z */
 static double time_limit; /* idle mode: seconds for the measured phase */
 static char **urls;
 static int nurls;
@@ -139,6 +142,7 @@ static CURL *new_easy(const char *url) {
     exit(3);
   }
   if (pipewait) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+  if (decode) curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, ""); /* W6gz */
   return e;
 }
 
@@ -354,7 +358,7 @@ int main(int argc, char **argv) {
   CURL **easies = NULL;
   struct rusage ru1;
   double wall;
-  while ((opt = getopt(argc, argv, "spm:n:c:k:fr:a:d:v:wh:V")) != -1) {
+  while ((opt = getopt(argc, argv, "spm:n:c:k:fr:a:d:v:wh:zV")) != -1) {
     switch (opt) {
     case 's': style_socket = 1; break;
     case 'p': style_socket = 0; break;
@@ -382,12 +386,13 @@ int main(int argc, char **argv) {
       httpv1 = httpv2 = httpv_other = 0;
       break;
     case 'w': pipewait = 1; break;
+    case 'z': decode = 1; break;
     case 'h': host_max = atol(optarg); break;
     case 'V': printf("%s\n", curl_version()); return 0;
     default:
       fprintf(stderr, "usage: curl_bench [-s|-p] [-m win|queue|idle] [-n N] "
                       "[-c C] [-k K] [-d SECS] [-f] [-r 0|1] [-a CAFILE] "
-                      "[-v 1.1|2|2tls|2pk] [-w] [-h H] URL...\n");
+                      "[-v 1.1|2|2tls|2pk] [-w] [-h H] [-z] URL...\n");
       return 2;
     }
   }

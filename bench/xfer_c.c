@@ -11,11 +11,11 @@
  *
  * Usage: xfer_c [-e|-p] [-m win|queue|idle] [-n N] [-c C] [-k K] [-d SECS]
  *               [-f] [-r 0|1] [-a CAFILE] [-v 1.1|2|2tls|2pk] [-w]
- *               [-h H] [-V] URL [URL...]
+ *               [-h H] [-z] [-V] URL [URL...]
  *
  * -V prints xfer_version() and exits.  -v, -w and -h are HTTP_VERSION,
  * PIPEWAIT and the multi's MAX_HOST_CONNECTIONS (W10, W11; see
- * curl_bench.c).
+ * curl_bench.c); -z is ACCEPT_ENCODING "" (W6gz).
  *
  * Prints: requests=N ok=N bytes=N cpu_s=X wall_s=X sockcb=N sockcb_warm=N
  *         warm_requests=N rss0_kb=N rss1_kb=N hwm_kb=N setup_cpu_s=X
@@ -42,6 +42,7 @@ static int mode = MODE_WIN, style_epoll = 1, forbid_reuse = 0;
 static long total = 100000, conns = 64, idle_k = 0, sess_cache = -1;
 static const char *cainfo;
 static long http_version = -1, pipewait, host_max; /* -v, -w, -h */
+static int decode;                                /* -z */
 static double time_limit; /* idle mode: seconds for the measured phase */
 static char **urls;
 static int nurls;
@@ -101,6 +102,7 @@ static XFER *new_easy(const char *url) {
     }
   }
   if (pipewait) xfer_easy_setopt(e, XFEROPT_PIPEWAIT, 1L);
+  if (decode) xfer_easy_setopt(e, XFEROPT_ACCEPT_ENCODING, ""); /* W6gz */
   return e;
 }
 
@@ -312,7 +314,7 @@ int main(int argc, char **argv) {
   XFER **easies = NULL;
   struct rusage ru1;
   double wall;
-  while ((opt = getopt(argc, argv, "epm:n:c:k:fr:a:d:v:wh:V")) != -1) {
+  while ((opt = getopt(argc, argv, "epm:n:c:k:fr:a:d:v:wh:zV")) != -1) {
     switch (opt) {
     case 'e': style_epoll = 1; break;
     case 'p': style_epoll = 0; break;
@@ -340,12 +342,13 @@ int main(int argc, char **argv) {
       httpv1 = httpv2 = httpv_other = 0;
       break;
     case 'w': pipewait = 1; break;
+    case 'z': decode = 1; break;
     case 'h': host_max = atol(optarg); break;
     case 'V': printf("%s\n", xfer_version()); return 0;
     default:
       fprintf(stderr, "usage: xfer_c [-e|-p] [-m win|queue|idle] [-n N] "
                       "[-c C] [-k K] [-d SECS] [-f] [-r 0|1] [-a CAFILE] "
-                      "[-v 1.1|2|2tls|2pk] [-w] [-h H] URL...\n");
+                      "[-v 1.1|2|2tls|2pk] [-w] [-h H] [-z] URL...\n");
       return 2;
     }
   }
