@@ -396,9 +396,15 @@ void xfer__timer_expired(XFER *e, uint64_t now) {
     if (xfer__unhold(e) || stop) return;
   }
   /* A paused transfer is not checked for low speed (libcurl: it does not
-   * qualify); its window starts again when it is unpaused. */
-  if (e->ls_check_at && now >= e->ls_check_at && !e->paused &&
-      (e->state == XFER_ST_SENDING || e->state == XFER_ST_RECEIVING)) {
+   * qualify); its window starts again when it is unpaused.  Nor is one
+   * busy decoding what came (a bomb takes turns while the wire is quiet):
+   * its window starts again at each check until the decoders are through. */
+  if (e->ls_check_at && now >= e->ls_check_at && e->dec_pending) {
+    e->ls_check_at = now + 1000000;
+    e->ls_bytes_at_check = e->size_dl + e->size_ul;
+    e->ls_below_since = 0;
+  } else if (e->ls_check_at && now >= e->ls_check_at && !e->paused &&
+             (e->state == XFER_ST_SENDING || e->state == XFER_ST_RECEIVING)) {
     xfer_off_t moved = e->size_dl + e->size_ul - e->ls_bytes_at_check;
     uint64_t span = now - (e->ls_check_at - 1000000);
     e->ls_bytes_at_check = e->size_dl + e->size_ul;

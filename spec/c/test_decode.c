@@ -674,3 +674,21 @@ TEST(redirect_then_decode) {
   CHECK(is_plain(&t->body));
   tx_free(t);
 }
+
+/* A bomb takes seconds of turns to decode while the wire is quiet: the
+ * transfer is not judged slow meanwhile (LOW_SPEED_* counts the wire, as
+ * libcurl; a transfer busy decoding what came is not waiting on it, as a
+ * paused one is not). */
+TEST(decoding_a_bomb_is_not_low_speed) {
+  struct zeros z;
+  struct tx *t = dtx(tx_url("%s/enc/zeros-1g.br", fault_base()));
+  memset(&z, 0, sizeof(z));
+  xfer_easy_setopt(t->easy, XFEROPT_WRITEFUNCTION, zeros_write);
+  xfer_easy_setopt(t->easy, XFEROPT_WRITEDATA, &z);
+  xfer_easy_setopt(t->easy, XFEROPT_LOW_SPEED_LIMIT, 1000L);
+  xfer_easy_setopt(t->easy, XFEROPT_LOW_SPEED_TIME, 1L);
+  CHECKF(run_alone(t, DRIVE_EPOLL, 60000) == XFERE_OK, "%d (%s)", t->result,
+         t->errbuf);
+  CHECK_EQ(z.got, (xfer_off_t)1 << 30);
+  tx_free(t);
+}
