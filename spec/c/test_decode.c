@@ -665,6 +665,27 @@ TEST(removed_or_cleaned_up_from_the_write_callback_mid_decode) {
   tl_row_done();
 }
 
+/* The codings are the final header section's: a Content-Encoding in a
+ * 103 before it, or in the trailers after the body, is not the body's. */
+TEST(only_the_final_header_section_names_the_codings) {
+  struct tx *t = dtx(tx_url("%s/enc/plain.zst?info_ce=br", fault_base()));
+  CHECKF(run_alone(t, DRIVE_EPOLL, 10000) == XFERE_OK, "%d (%s)", t->result,
+         t->errbuf);
+  CHECK(strstr(t->headers.data, "HTTP/1.1 103"));
+  CHECK(is_plain(&t->body));
+  tx_free(t);
+  t = dtx(tx_url("%s/enc/plain.zst?chunked=1&trailer_ce=br", fault_base()));
+  CHECKF(run_alone(t, DRIVE_EPOLL, 10000) == XFERE_OK, "%d (%s)", t->result,
+         t->errbuf);
+  CHECK(is_plain(&t->body));
+  tx_free(t);
+  t = dtx(tx_url("%s/enc/plain.txt?ce=&info_ce=gzip", fault_base()));
+  CHECKF(run_alone(t, DRIVE_EPOLL, 10000) == XFERE_OK, "%d (%s)", t->result,
+         t->errbuf);
+  CHECK(is_plain(&t->body));
+  tx_free(t);
+}
+
 /* A redirect's body is not decoded; the target's is. */
 TEST(redirect_then_decode) {
   struct tx *t = dtx(tx_url("%s/redirect/302?to=/enc/plain.br", fault_base()));

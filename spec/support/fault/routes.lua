@@ -273,7 +273,8 @@ end)
 -- (pieces of piece=N bytes, default 4096, one a write, every_ms=I apart),
 -- cut=N (only the first N bytes, and Content-Length N: the framing is
 -- complete, the coded stream is not), flip=OFF (that byte inverted),
--- tail=S (S after the coded stream).
+-- tail=S (S after the coded stream), info_ce=V (a 103 first, with
+-- Content-Encoding V), trailer_ce=V (chunked: a Content-Encoding trailer).
 local FIXTURES = (debug.getinfo(1, "S").source:match("^@(.*)/fault/[^/]*$") or ".")
     .. "/fixtures/decode/"
 local CODINGS = { gz = "gzip", zz = "deflate", deflate = "deflate", br = "br",
@@ -307,14 +308,16 @@ route("^/enc/([%w%.%-]+)$", function(s, req, name)
     data = data .. (req.query.tail or "")
     local h = { { "Content-Type", "application/octet-stream" } }
     if ce ~= "" then h[#h + 1] = { "Content-Encoding", ce } end
+    if req.query.info_ce then s:info(103, { { "Content-Encoding", req.query.info_ce } }) end
     if req.query.chunked ~= "1" then return reply(s, 200, h, data) end
     h[#h + 1] = { "Transfer-Encoding", "chunked" }
     s:head(200, h)
     if req.method == "HEAD" then return s:finish() end
     local piece = math.max(1, qnum(req, "piece", 4096))
     local every, at = qnum(req, "every_ms", 0), 1
+    local trailers = req.query.trailer_ce and { { "Content-Encoding", req.query.trailer_ce } }
     local function step()
-        if at > #data then return s:finish() end
+        if at > #data then return s:finish(trailers) end
         local part = data:sub(at, at + piece - 1)
         at = at + piece
         s:body(part, function()
