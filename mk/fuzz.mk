@@ -29,7 +29,7 @@ FUZZ_LIBS = -lcares -lnghttp2 -lssl -lcrypto
 FUZZ_CORE_SRC := $(if $(CORE_SRC),$(CORE_SRC),\
   $(addprefix csrc/core/,multi.c socket.c transfer.c conn.c dns.c easy.c \
     wait.c heap.c url.c util.c request.c body.c pause.c) \
-  $(addprefix csrc/core/proto/,http1.c h1parse.c) \
+  $(addprefix csrc/core/proto/,http1.c h1parse.c http2.c) \
   $(addprefix csrc/core/filters/,tcp.c tls.c))
 FUZZ_CORE_HDR := csrc/xfer.h $(wildcard csrc/core/*.h csrc/core/*/*.h)
 FUZZ_CORE_OBJ := $(FUZZ_CORE_SRC:csrc/%.c=$(FUZZ_BUILD)/obj/%.o)
@@ -49,9 +49,12 @@ $(FUZZ_BUILD)/obj/fuzz/%.o: fuzz/%.c $(wildcard fuzz/*.h) $(FUZZ_CORE_HDR)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
 
 # The engine harness and its input decoding (engine_input.c), shared by
-# fuzz_engine and fuzz_engine_oom.
+# fuzz_engine and fuzz_engine_oom; its HTTP/2 mode (engine_h2.c, which
+# it #includes) reads and writes frames with h2_wire.c.
 FUZZ_ENGINE_OBJ = $(FUZZ_BUILD)/obj/fuzz/engine_harness.o \
-    $(FUZZ_BUILD)/obj/fuzz/engine_input.o
+    $(FUZZ_BUILD)/obj/fuzz/engine_input.o $(FUZZ_BUILD)/obj/fuzz/h2_wire.o
+
+$(FUZZ_BUILD)/obj/fuzz/engine_harness.o: fuzz/engine_h2.c
 
 $(FUZZ_BUILD)/fuzz_engine: $(FUZZ_BUILD)/obj/fuzz/fuzz_engine.o \
     $(FUZZ_ENGINE_OBJ) $(FUZZ_CORE_OBJ)

@@ -32,6 +32,7 @@
 #undef LLVMFuzzerTestOneInput
 #include "../../fuzz/engine_harness.c"
 #include "../../fuzz/engine_input.c"
+#include "../../fuzz/h2_wire.c"
 #include "../../fuzz/drive.c"
 #include "../../fuzz/tls_certs.c"
 #define LLVMFuzzerTestOneInput fuzz_request_one
