@@ -8,7 +8,8 @@
 #
 # The core is compiled again with clang, -fsanitize=fuzzer-no-link plus
 # ASan and UBSan, into build-fuzz/obj.  A run reads fuzz/corpus/<target>
-# (committed seeds) and writes what it finds to build-fuzz/corpus/<target>
+# (committed seeds, but for crash-* reproducers of known bugs) and writes
+# what it finds to build-fuzz/corpus/<target>
 # (scratch, never committed); crashes land in build-fuzz/artifacts/<target>/.
 # Each target prints its last "#N DONE cov: X ft: Y" line.
 
@@ -87,11 +88,17 @@ $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/fuzz/fuzz_%.o $(FUZZ_CORE_OBJ)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ $(FUZZ_LIBS)
 
 # Runs every target in turn; a crash does not stop the others, but makes
-# the whole run fail at the end.
+# the whole run fail at the end.  The seeds go through a copy without the
+# crash-* files (reproducers of known bugs: libFuzzer would stop at once).
 fuzz: fuzz-build
 	@failed=""; \
 	for t in $(FUZZ_TARGETS); do \
-	  mkdir -p $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/artifacts/$$t fuzz/corpus/$$t; \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/artifacts/$$t fuzz/corpus/$$t \
+	    $(FUZZ_BUILD)/seeds/$$t; \
+	  rm -f $(FUZZ_BUILD)/seeds/$$t/*; \
+	  for s in fuzz/corpus/$$t/*; do \
+	    case $${s##*/} in crash-*) ;; *) [ -f "$$s" ] && cp "$$s" $(FUZZ_BUILD)/seeds/$$t/;; esac; \
+	  done; \
 	  case $$t in fuzz_url|fuzz_redirect) dict=-dict=fuzz/dict/url.dict;; \
 	    fuzz_request) dict=-dict=fuzz/dict/request.dict;; \
 	    fuzz_engine_tls) dict=;; \
@@ -100,7 +107,7 @@ fuzz: fuzz-build
 	  $(FUZZ_NICE) ./$(FUZZ_BUILD)/$$t -max_total_time=$(FUZZ_SECONDS) \
 	    -timeout=5 -rss_limit_mb=2048 -print_final_stats=1 $$dict \
 	    -artifact_prefix=$(FUZZ_BUILD)/artifacts/$$t/ $(FUZZ_FLAGS) \
-	    $(FUZZ_BUILD)/corpus/$$t fuzz/corpus/$$t \
+	    $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/seeds/$$t \
 	    > $(FUZZ_BUILD)/$$t.log 2>&1; \
 	  rc=$$?; \
 	  if [ $$rc -ne 0 ]; then failed="$$failed $$t"; \
