@@ -1006,6 +1006,130 @@ for i, (name, g0, g1, g2, txs, segs, x) in enumerate(
         write("fuzz_engine_oom", "%s-%02x" % (name, mode),
               bytes([mode]) + eng(g0, g1, g2, txs, segs, x))
 
+# --- fuzz_h2frames: f0 f1 f2, then the server's bytes ----------------------
+#
+# f0: transfers - 1 | SETTINGS first | shut down after | compact | pause
+# transfer 0 | remove the last one; f1: piece sizes | removal's piece;
+# f2: HEAD/POST | header callbacks | seed (fuzz/fuzz_h2frames.c).
+
+F_SET, F_SHUT, F_COMPACT, F_PAUSE, F_REMOVE = 0x08, 0x10, 0x20, 0x40, 0x80
+F_HEAD1, F_POST0, F_HDRCB = 1, 2, 4
+
+
+def h2f(f0, f1, f2, data):
+    return bytes([f0, f1, f2]) + data
+
+
+def rok(sid, body, code=200, chunks=1, es=True):
+    """A whole response on stream sid, raw."""
+    body = body.encode("latin-1") if isinstance(body, str) else body
+    if not body and es:
+        return frame(HEADERS, EH | ES, sid, resp_block(code, 0))
+    out = frame(HEADERS, EH, sid, resp_block(code, len(body) if es else None))
+    k = max(1, len(body) // chunks)
+    parts = [body[i:i + k] for i in range(0, len(body), k)] or [b""]
+    for i, part in enumerate(parts):
+        out += frame(DATA, ES if es and i == len(parts) - 1 else 0, sid, part)
+    return out
+
+
+HF = [
+    ("one", 0 | F_SET | F_SHUT, 0, 0, rok(1, "hello")),
+    ("one-no-settings-prefix", F_SHUT, 0, 0,
+     frame(SETTINGS, 0, 0, settings((4, 1 << 20), (5, 1 << 15)))
+     + frame(SETTINGS, ACK, 0) + rok(1, "hello")),
+    ("eight-interleaved", 7 | F_SET | F_SHUT, 3, 0x28,
+     b"".join(frame(HEADERS, EH, 2 * k + 1, resp_block(200, None))
+              for k in range(8))
+     + b"".join(frame(DATA, 0, 2 * k + 1, "d%d" % k) for k in range(8))
+     + b"".join(frame(DATA, ES, 2 * k + 1, "e") for k in reversed(range(8)))),
+    ("tiny-pieces", 2 | F_SET | F_SHUT, 1, 0x10,
+     rok(1, "a" * 40, chunks=4) + rok(3, "b") + rok(5, "", code=204)),
+    ("head-post", 1 | F_SET | F_SHUT, 4, F_HEAD1 | F_POST0 | F_HDRCB,
+     rok(1, "posted") + frame(HEADERS, EH | ES, 3, resp_block(200, 5))),
+    ("pause-first", 1 | F_SET | F_SHUT | F_PAUSE, 2, 0x18,
+     rok(1, "paused body", chunks=3) + rok(3, "other")),
+    ("remove-last", 2 | F_SET | F_SHUT | F_REMOVE, (1 << 4) | 2, 0,
+     rok(5, "gone", es=False) + rok(1, "a") + frame(DATA, ES, 5, "late")
+     + rok(3, "c")),
+    ("rst-one", 1 | F_SET | F_SHUT, 0, 0,
+     frame(RST, 0, 1, u32(INTERNAL_ERROR)) + rok(3, "fine")),
+    # The retry waits for the host's slot, which the idle connection holds
+    # (crash-h2-fresh-waits-for-idle of fuzz_engine): no shutdown.
+    ("rst-refused", 1 | F_SET, 0, 0,
+     frame(RST, 0, 1, u32(REFUSED)) + rok(3, "fine")),
+    ("rst-after-headers", 1 | F_SET | F_SHUT, 0, 0,
+     frame(HEADERS, EH, 1, resp_block(200)) + frame(DATA, 0, 1, "par")
+     + frame(RST, 0, 1, u32(CANCEL)) + rok(3, "fine")),
+    ("goaway-last1", 1 | F_SET | F_SHUT, 0, 0,
+     frame(GOAWAY, 0, 0, u32(1) + u32(NO_ERROR)) + rok(1, "a")),
+    ("goaway-error", 2 | F_SET | F_SHUT, 0, 0,
+     rok(1, "a") + frame(GOAWAY, 0, 0, u32(3) + u32(CALM) + b"calm down")),
+    ("1xx-trailers", F_SET | F_SHUT, 0, F_HDRCB,
+     frame(HEADERS, EH, 1, status(100)) + frame(HEADERS, EH, 1, status(103))
+     + frame(HEADERS, EH, 1, resp_block(200)) + frame(DATA, 0, 1, "x")
+     + frame(HEADERS, EH | ES, 1, hp_lit("x-t", "t"))),
+    ("padded-priority", F_SET | F_SHUT, 0, 0,
+     frame(HEADERS, EH | PADDED | 0x20, 1,
+           b"\x03" + u32(0) + b"\x0f" + resp_block(200) + b"\0\0\0")
+     + frame(DATA, PADDED, 1, b"\x02ab\0\0") + frame(DATA, PADDED | ES, 1, b"\x00")),
+    ("continuation", 1 | F_SET | F_SHUT, 2, F_HDRCB,
+     frame(HEADERS, 0, 1, status(200)) + frame(CONT, 0, 1, hp_lit("x-a", "1"))
+     + frame(CONT, EH, 1, hp_lit("x-b", "2")) + frame(DATA, ES, 1, "cont")
+     + rok(3, "b")),
+    ("hpack-bomb", 1 | F_SET | F_SHUT, 0, 0,
+     frame(HEADERS, EH | ES, 1, BOMB) + rok(3, "unharmed")),
+    ("dynamic-table", 1 | F_SET | F_SHUT, 0, F_HDRCB,
+     frame(HEADERS, EH, 1, status(200) + hp_lit("x-d", "dyn", index=True)
+           + hp_lit("x-e", "e", index=True))
+     + frame(DATA, ES, 1, "1") + frame(HEADERS, EH | ES, 3, status(204) + hp_idx(62))),
+    ("settings-ping-window", 1 | F_SET | F_SHUT, 0, 0,
+     frame(SETTINGS, 0, 0, settings((1, 0), (3, 1), (4, 10), (0x99, 7)))
+     + frame(PING, 0, 0, "12345678") + frame(PING, ACK, 0, "87654321")
+     + frame(WINUP, 0, 0, u32(1000)) + frame(WINUP, 0, 1, u32(1000))
+     + frame(PRIORITY, 0, 3, u32(1) + b"\x20") + frame(0x42, 0x33, 1, "ext")
+     + rok(1, "a") + rok(3, "b")),
+    ("big-data", F_SET | F_SHUT, 12, 0,
+     frame(HEADERS, EH, 1, resp_block(200))
+     + b"".join(frame(DATA, 0, 1, "x" * 16384) for _ in range(6))
+     + frame(DATA, ES, 1, "end")),
+    ("compact", 3 | F_SET | F_SHUT | F_COMPACT, 2, 0,
+     ok(4, "four", chunks=2) + ok(1, "one") + ok(3, "three") + ok(2, "two")),
+    ("compact-header-list", 1 | F_SET | F_SHUT | F_COMPACT, 0, 0,
+     big_fields() + ok(2, "unharmed")),
+    # Connection errors: nghttp2 sends GOAWAY; the transfers still running
+    # hang on the core of today (crash-goaway-hang), so no shutdown here.
+    ("err-data-stream0", 1 | F_SET, 0, 0, rok(1, "a") + frame(DATA, 0, 0, "z")),
+    ("err-push-promise", F_SET, 0, 0,
+     frame(PUSH, EH, 1, u32(2) + status(200))),
+    ("err-bad-hpack", F_SET, 0, 0, frame(HEADERS, EH | ES, 1, hp_idx(70))),
+    ("err-frame-size", F_SET, 0, 0,
+     frame(HEADERS, EH, 1, resp_block(200)) + frame(DATA, ES, 1, "z" * 16385)),
+    ("err-continuation-flood", F_SET, 0, 0,
+     frame(HEADERS, 0, 1, status(200)) + frame(CONT, 0, 1) * 300),
+    ("err-window-overflow", F_SET, 0, 0,
+     frame(WINUP, 0, 0, u32(0x7fffffff)) * 2),
+    ("err-idle-stream", F_SET, 0, 0, rok(7, "idle")),
+    ("err-settings-bad", F_SET, 0, 0, frame(SETTINGS, 0, 0, settings((2, 5)))),
+    ("err-no-settings", 0, 0, 0, rok(1, "a")),
+    ("err-data-before-headers", 1 | F_SET, 0, 0,
+     frame(DATA, ES, 1, "early") + rok(3, "b")),
+    ("stream-errors", 2 | F_SET | F_SHUT, 0, 0,
+     frame(HEADERS, EH | ES, 1, hp_lit(ST_STATUS, "2x0"))
+     + frame(HEADERS, EH, 3, resp_block(200, 10)) + frame(DATA, ES, 3, "short")
+     + rok(5, "fine")),
+    ("http11-required", F_SET | F_SHUT, 0, 0, frame(RST, 0, 1, u32(H11))),
+    ("eof-mid-body", 1 | F_SET | F_SHUT, 0, 0,
+     rok(3, "b") + frame(HEADERS, EH, 1, resp_block(200, 100)) + frame(DATA, 0, 1, "part")),
+]
+for name, f0, f1, f2, d in HF:
+    write("fuzz_h2frames", name, h2f(f0, f1, f2, d))
+# A bug of the core of this branch (not replayed, not fuzzed; see
+# fuzz/README.md): after nghttp2 sent GOAWAY for a connection error, the
+# transfer is never finished, even once the server shuts down.
+write("fuzz_h2frames", "crash-goaway-hang",
+      h2f(F_SET | F_SHUT, 0, 0, frame(DATA, 0, 0, "z")))
+
 if __name__ == "__main__":
     for t in sorted(os.listdir(CORPUS)):
         d = os.path.join(CORPUS, t)

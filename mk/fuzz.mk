@@ -17,7 +17,7 @@ FUZZ_CC ?= clang
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= fuzz_url fuzz_h1parse fuzz_chunked fuzz_redirect fuzz_engine \
-                fuzz_engine_oom fuzz_engine_tls fuzz_request
+                fuzz_engine_oom fuzz_engine_tls fuzz_request fuzz_h2frames
 FUZZ_NICE ?= nice -n 10
 FUZZ_FLAGS ?=
 FUZZ_SAN = -fsanitize=fuzzer-no-link,address,undefined \
@@ -61,6 +61,12 @@ $(FUZZ_BUILD)/fuzz_engine: $(FUZZ_BUILD)/obj/fuzz/fuzz_engine.o \
     $(FUZZ_ENGINE_OBJ) $(FUZZ_CORE_OBJ)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ $(FUZZ_LIBS)
 
+# HTTP/2 frames straight into one connection (h2_wire.c reads and writes
+# them).
+$(FUZZ_BUILD)/fuzz_h2frames: $(FUZZ_BUILD)/obj/fuzz/fuzz_h2frames.o \
+    $(FUZZ_BUILD)/obj/fuzz/h2_wire.o $(FUZZ_CORE_OBJ)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ $(FUZZ_LIBS)
+
 # The targets with their own in-process server share drive.c's loop.
 $(FUZZ_BUILD)/fuzz_request: $(FUZZ_BUILD)/obj/fuzz/fuzz_request.o \
     $(FUZZ_BUILD)/obj/fuzz/drive.o $(FUZZ_CORE_OBJ)
@@ -101,6 +107,7 @@ fuzz: fuzz-build
 	  done; \
 	  case $$t in fuzz_url|fuzz_redirect) dict=-dict=fuzz/dict/url.dict;; \
 	    fuzz_request) dict=-dict=fuzz/dict/request.dict;; \
+	    fuzz_h2frames) dict=-dict=fuzz/dict/h2.dict;; \
 	    fuzz_engine_tls) dict=;; \
 	    *) dict=-dict=fuzz/dict/http.dict;; esac; \
 	  echo "== $$t: $(FUZZ_SECONDS) s"; \

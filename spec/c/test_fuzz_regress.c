@@ -37,6 +37,9 @@
 #include "../../fuzz/engine_harness.c"
 #include "../../fuzz/engine_input.c"
 #include "../../fuzz/h2_wire.c"
+#define LLVMFuzzerTestOneInput fuzz_h2frames_one
+#include "../../fuzz/fuzz_h2frames.c"
+#undef LLVMFuzzerTestOneInput
 #include "../../fuzz/drive.c"
 #include "../../fuzz/tls_certs.c"
 #define LLVMFuzzerTestOneInput fuzz_request_one
@@ -180,6 +183,8 @@ TEST(fuzz_h1parse) { fr_replay("fuzz_h1parse", fuzz_h1parse_one); }
 TEST(fuzz_chunked) { fr_replay("fuzz_chunked", fuzz_chunked_one); }
 
 TEST(fuzz_request) { fr_replay("fuzz_request", fuzz_request_one); }
+
+TEST(fuzz_h2frames) { fr_replay("fuzz_h2frames", fuzz_h2frames_one); }
 
 TEST(fuzz_engine_tls) {
   setenv("XFER_FUZZ_BUDGET_MS", "300", 0);
