@@ -1089,10 +1089,9 @@ HF = [
      + frame(WINUP, 0, 0, u32(1000)) + frame(WINUP, 0, 1, u32(1000))
      + frame(PRIORITY, 0, 3, u32(1) + b"\x20") + frame(0x42, 0x33, 1, "ext")
      + rok(1, "a") + rok(3, "b")),
-    ("big-data", F_SET | F_SHUT, 12, 0,
-     frame(HEADERS, EH, 1, resp_block(200))
-     + b"".join(frame(DATA, 0, 1, "x" * 16384) for _ in range(6))
-     + frame(DATA, ES, 1, "end")),
+    ("big-data", F_SET | F_SHUT | F_COMPACT, 12, 0,
+     cf(HEADERS, EH, 1, resp_block(200)) + cf(DATA, 0, 1, "x" * 16384, rep=5)
+     + cf(DATA, ES, 1, "end")),
     ("compact", 3 | F_SET | F_SHUT | F_COMPACT, 2, 0,
      ok(4, "four", chunks=2) + ok(1, "one") + ok(3, "three") + ok(2, "two")),
     ("compact-header-list", 1 | F_SET | F_SHUT | F_COMPACT, 0, 0,

@@ -311,13 +311,12 @@ static int h2w_track_bad(const struct h2w_track *t) {
   if (!t->in_block && t->type == H2W_CONTINUATION) return 1;
   if ((t->type == H2W_DATA || t->type == H2W_HEADERS) && t->sid == 0)
     return 1;
-  if (t->type == H2W_DATA && (t->flags & H2W_F_PADDED) && t->len == 0)
-    return 1;
   return 0;
 }
 
 static void h2w_track_end(struct h2w_track *t) {
   t->hdn = 0;
+  if (t->skip) return;
   if ((t->type == H2W_DATA || t->type == H2W_HEADERS) &&
       (t->flags & H2W_F_END_STREAM) && t->cb.end)
     t->cb.end(t->cb.ud, t->sid);
@@ -339,6 +338,10 @@ void h2w_track_feed(struct h2w_track *t, const uint8_t *p, size_t n) {
       t->sid = h2w_u32(t->hd + 5) & 0x7fffffffu;
       t->pos = 0;
       t->pad = 0;
+      /* DATA whose padding does not fit: nghttp2 fails the connection if
+       * the stream is open, and skips it unread on a stream it reset. */
+      t->skip = t->type == H2W_DATA && (t->flags & H2W_F_PADDED) &&
+                t->len == 0;
       if (h2w_track_bad(t)) {
         t->broken = 1;
         break;
@@ -358,17 +361,14 @@ void h2w_track_feed(struct h2w_track *t, const uint8_t *p, size_t n) {
       if (t->flags & H2W_F_PADDED) {
         if (t->pos == 0) {
           t->pad = p[0];
-          if (t->pad >= t->len) {
-            t->broken = 1; /* padding past the frame */
-            break;
-          }
+          if (t->pad >= t->len) t->skip = 1; /* as above */
         }
         from = 1;
       }
       to = t->len - t->pad;
       a = t->pos > from ? t->pos : from;
       b = t->pos + (uint32_t)k < to ? t->pos + (uint32_t)k : to;
-      if (a < b && t->cb.data)
+      if (a < b && !t->skip && t->cb.data)
         t->cb.data(t->cb.ud, t->sid, p + (a - t->pos), b - a);
     }
     t->pos += (uint32_t)k;

@@ -140,6 +140,7 @@ struct h2w_track {
   uint8_t type, flags;
   uint32_t pad;                /* DATA: padding length; data ends at
                                   len - pad */
+  int skip;                    /* this frame reports nothing */
   int in_block;                /* a header block is open (no END_HEADERS
                                   yet): only its CONTINUATIONs may come */
   uint32_t block_sid;
