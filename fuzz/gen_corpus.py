@@ -994,6 +994,12 @@ CRASH = [
     # (MAX_HOST_CONNECTIONS 1), and nothing frees it.
     ("crash-h2-fresh-waits-for-idle", 1, 0, 0, [(0, 0)] * 2,
      [step(WAIT(2), cf(RST, 0, 1, u32(REFUSED)), ok(2, "b"))], h2x()),
+    # HTTP/1.1: the first request fails while it is being sent (the read
+    # callback ends the body on its first call): h1_submit closes and
+    # frees the connection, then ready_for_requests calls mux_offer on it
+    # (heap-use-after-free, conn.c; found by fuzz_engine in h2 mode).
+    ("crash-h1-connected-uaf", 0, 0, 0, [(0, 0, RCB_PUT | R_SHORT)], [],
+     None),
 ]
 for name, g0, g1, g2, txs, segs, x in CRASH:
     write("fuzz_engine", name, eng(g0, g1, g2, txs, segs, x))
