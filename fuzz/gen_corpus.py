@@ -994,6 +994,12 @@ CRASH = [
     # (MAX_HOST_CONNECTIONS 1), and nothing frees it.
     ("crash-h2-fresh-waits-for-idle", 1, 0, 0, [(0, 0)] * 2,
      [step(WAIT(2), cf(RST, 0, 1, u32(REFUSED)), ok(2, "b"))], h2x()),
+    # HTTP/2: the write callback cleans up its own handle (not removed
+    # first): nothing in http2.c holds the transfer, so it is freed inside
+    # the callback and pause.c's deliver() reads it after (ASan:
+    # heap-use-after-free in xfer__cb_leave).
+    ("crash-h2-cleanup-in-callback", 0, 0, 0, [(0, A_CLEAN)],
+     [step(WAIT(1), ok(1, "abc"))], h2x()),
     # HTTP/1.1: the first request fails while it is being sent (the read
     # callback ends the body on its first call): h1_submit closes and
     # frees the connection, then ready_for_requests calls mux_offer on it
