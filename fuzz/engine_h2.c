@@ -637,31 +637,45 @@ static void eh2_drive(struct eh *h, uint64_t until) {
   }
 }
 
+/* Reads what the client sent on s (waiting up to wait_ms for more):
+ * its last frames, its GOAWAY, its close. */
+static void eh2_read_rest(struct eh *h, struct eh_srv *s, int wait_ms) {
+  static char buf[65536];
+  uint64_t until = eh_now() + (uint64_t)wait_ms * 1000u;
+  while (s->used && s->fd >= 0) {
+    ssize_t n = recv(s->fd, buf, sizeof(buf), 0);
+    struct pollfd p;
+    if (n > 0) {
+      eh2_consume(h, s, buf, (size_t)n);
+      continue;
+    }
+    if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+      eh_srv_close(h, s, 0); /* the client closed it */
+      return;
+    }
+    if (eh2_was_ended(eh2_conn(h, s)->serial) || eh_now() >= until) return;
+    p.fd = s->fd;
+    p.events = POLLIN;
+    poll(&p, 1, 1);
+  }
+}
+
 /* After the loop: what the client said last, the 16s, then every
  * connection and the listener close and no transfer may be lost. */
 static void eh2_finish(struct eh *h) {
-  static char buf[65536];
-  int i;
+  int i, k;
   eh2.finishing = 1;
-  for (i = 0; i < EH_MAX_SRV; i++) {
-    struct eh_srv *s = &h->srv[i];
-    while (s->used && s->fd >= 0) {
-      ssize_t n = recv(s->fd, buf, sizeof(buf), 0);
-      if (n > 0) {
-        eh2_consume(h, s, buf, (size_t)n);
-        continue;
-      }
-      if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
-        eh_srv_close(h, s, 0); /* the client closed it */
-      break;
-    }
-  }
+  for (i = 0; i < EH_MAX_SRV; i++) eh2_read_rest(h, &h->srv[i], 0);
   for (i = 0; i < h->ntx; i++) {
     struct eh_tx *t = &h->tx[i];
-    if (t->done && t->result == XFERE_HTTP2 && eh2.tx_serial[i])
-      EH_CHECK(eh2_was_ended(eh2.tx_serial[i]), "transfer %d failed with "
-               "HTTP2 (16: \"%s\"), but its connection goes on (no GOAWAY, "
-               "not closed)", i, t->errbuf);
+    if (!t->done || t->result != XFERE_HTTP2 || !eh2.tx_serial[i]) continue;
+    /* The client may still be closing it: give it a moment. */
+    for (k = 0; k < EH_MAX_SRV; k++)
+      if (eh2.c[k].serial == eh2.tx_serial[i])
+        eh2_read_rest(h, &h->srv[k], 20);
+    EH_CHECK(eh2_was_ended(eh2.tx_serial[i]), "transfer %d failed with "
+             "HTTP2 (16: \"%s\"), but its connection goes on (no GOAWAY, "
+             "not closed)", i, t->errbuf);
   }
   if (eh2.xg0 & EXG0_H2_NO_DRAIN) return; /* cleaned up as they are */
   for (i = 0; i < EH_MAX_SRV; i++) eh_srv_close(h, &h->srv[i], 0);
