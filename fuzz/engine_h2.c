@@ -607,6 +607,8 @@ static void eh2_drive(struct eh *h, uint64_t until) {
   struct epoll_event evs[64];
   int running = 0, i, n, left;
   while (eh_now() < until) {
+    /* A message may wait already (a transfer that add_handle failed). */
+    eh_drain(h, -1);
     for (i = 0, left = 0; i < h->ntx; i++) left += eh2_must_end(&h->tx[i]);
     if (!left) return;
     if (h->mode_perform) {
