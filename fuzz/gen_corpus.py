@@ -1010,6 +1010,14 @@ CRASH = [
 for name, g0, g1, g2, txs, segs, x in CRASH:
     write("fuzz_engine", name, eng(g0, g1, g2, txs, segs, x))
 
+# An allocation failure taken for "no RESOLVE entry" (fuzz_engine_oom's
+# mode byte 4: the 4th allocation of the run, addrs_new() in
+# from_resolve_list): the pinned name h1.test goes to DNS (blocked here:
+# 6) instead of failing with 27.
+write("fuzz_engine_oom", "crash-oom-resolve-pin-goes-to-dns",
+      bytes([4]) + eng(0, 0, 0, [(0, 0, 0, U_H1)],
+                       [step(WAIT(1), ok(1, "abc"))], h2x()))
+
 H2OOM = ["h2-one-get", "h2-four-interleaved", "h2-rst-one", "h2-hpack-bomb",
          "h2-goaway-last1", "h2-post-rcb-chunked", "h2-pause-write"]
 for i, (name, g0, g1, g2, txs, segs, x) in enumerate(
