@@ -55,6 +55,9 @@
  *    CONNECTTIMEOUT; from the connect timeout alone it says "Connection
  *    timed out after N milliseconds" with N the transfer's own.
  *
+ * HTTP/2 (xg0 bit 0): engine_h2.c, #included at the end, plays an HTTP/2
+ * server through the hooks eh2_*; it says what it checks besides.
+ *
  * Input: engine_input.h documents every byte and bit (engine_input.c
  * decodes them): 3 global bytes, 4 option bytes per transfer, then the
  * responses separated by ENGINE_SEP, and optionally one extension block
@@ -297,6 +300,23 @@ struct eh {
 
 static struct eh *eh_cur;
 static void eh_pz_forget(struct eh_tx *t);
+/* The HTTP/2 mode (xg0 bit 0): engine_h2.c, #included at the end. */
+struct eh_srv;
+static int eh2_on;
+static void eh2_begin(struct eh *h);
+static void eh2_setup_tx(struct eh_tx *t);
+static void eh2_setup_multi(struct eh *h);
+static void eh2_accept(struct eh *h, struct eh_srv *s);
+static void eh2_close(struct eh *h, struct eh_srv *s);
+static void eh2_consume(struct eh *h, struct eh_srv *s, const char *d,
+                        size_t n);
+static void eh2_sent(struct eh *h, struct eh_srv *s, const char *p,
+                     size_t n);
+static void eh2_kick(struct eh *h, struct eh_srv *s);
+static void eh2_timers(struct eh *h, uint64_t now);
+static void eh2_check_done(struct eh *h, struct eh_tx *t);
+static void eh2_finish(struct eh *h);
+static void eh2_end(void);
 static int eh_loop_pending(const struct eh *h);
 static int eh_idle_unpause(struct eh *h);
 static volatile unsigned eh_sink;
@@ -598,7 +618,6 @@ static void eh_check_done(struct eh *h, struct eh_tx *t) {
   long code = -1, redirects = -1;
   xfer_off_t dl = -1, cl = -2, ul = -1;
   const char *eff = NULL;
-  (void)h;
   EH_CHECK(xfer_easy_getinfo(t->e, XFERINFO_PRIVATE, &priv) == XFERE_OK &&
                priv == t,
            "PRIVATE");
@@ -613,6 +632,7 @@ static void eh_check_done(struct eh *h, struct eh_tx *t) {
            "getinfo");
   EH_CHECK(t->result >= 0 && t->result < 128, "result %d", t->result);
   engine_stats.results[t->result]++;
+  if (eh2_on) eh2_check_done(h, t);
   if (t->redir >= 0 && redirects > 0 && eff != NULL) {
     int scheme = strncasecmp(eff, "https:", 6) == 0  ? 2
                  : strncasecmp(eff, "http:", 5) == 0 ? 1
@@ -1291,6 +1311,7 @@ static void eh_srv_update(struct eh *h, struct eh_srv *s) {
 }
 
 static void eh_srv_close(struct eh *h, struct eh_srv *s, int reset) {
+  if (eh2_on) eh2_close(h, s);
   if (s->fd >= 0) {
     if (reset) {
       struct linger l;
@@ -1335,6 +1356,7 @@ static void eh_accept(struct eh *h) {
     s->last_body = -1;
     eh_srv_update(h, s);
     h->last_progress = eh_now();
+    if (eh2_on) eh2_accept(h, s);
   }
 }
 
@@ -1608,6 +1630,10 @@ static void eh_srv_head(struct eh *h, struct eh_srv *s) {
 /* Bytes from the client. */
 static void eh_srv_consume(struct eh *h, struct eh_srv *s, const char *d,
                            size_t n) {
+  if (eh2_on) {
+    eh2_consume(h, s, d, n);
+    return;
+  }
   while (n > 0 && s->fd >= 0) {
     unsigned char c = (unsigned char)*d;
     switch (s->rq) {
@@ -1736,6 +1762,7 @@ static void eh_srv_writable(struct eh *h, struct eh_srv *s) {
       if (errno != EAGAIN && errno != EWOULDBLOCK) eh_srv_close(h, s, 0);
       return;
     }
+    if (eh2_on) eh2_sent(h, s, s->out + s->off, (size_t)w);
     s->off += (size_t)w;
     h->last_progress = eh_now();
   }
@@ -1753,7 +1780,8 @@ static void eh_srv_writable(struct eh *h, struct eh_srv *s) {
   case END_KEEP:
     s->rs = RS_IDLE;
     eh_srv_update(h, s);
-    if (s->rq == RQ_HEAD) eh_srv_head(h, s);
+    if (eh2_on) eh2_kick(h, s);
+    else if (s->rq == RQ_HEAD) eh_srv_head(h, s);
     break;
   case END_CLOSE:
     eh_srv_close(h, s, 0);
@@ -1770,6 +1798,10 @@ static void eh_srv_writable(struct eh *h, struct eh_srv *s) {
 
 static void eh_srv_timers(struct eh *h, uint64_t now) {
   int i;
+  if (eh2_on) {
+    eh2_timers(h, now);
+    return;
+  }
   for (i = 0; i < EH_MAX_SRV; i++) {
     struct eh_srv *s = &h->srv[i];
     if (s->used && s->rs == RS_PAUSE && now >= s->pause_until) {
@@ -1978,6 +2010,7 @@ static void eh_setup_tx(struct eh *h, struct eh_tx *t) {
   if (t->d & 16) SET(XFEROPT_DNS_CACHE_TIMEOUT, 0L);
   if (t->d & 32) SET(XFEROPT_TCP_KEEPALIVE, 1L);
   eh_setup_ext(t);
+  if (eh2_on) eh2_setup_tx(t);
   if (getenv("XFER_FUZZ_TRACE")) SET(XFEROPT_VERBOSE, 1L);
 #undef XSET
 #undef SET
@@ -2260,6 +2293,7 @@ int engine_run(const uint8_t *data, size_t size) {
   h->g1 = h->in.g1;
   h->g2 = h->in.g2;
   h->rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)(h->g2 & 31) << 32);
+  eh2_begin(h);
   h->mode_perform = (h->g0 >> 2) & 1;
   h->ntx = h->in.ntx;
   for (i = 0; i < EH_MAX_SRV; i++) h->srv[i].fd = -1;
@@ -2330,6 +2364,7 @@ int engine_run(const uint8_t *data, size_t size) {
     EH_CHECK(xfer_multi_setopt(h->m, XFERMOPT_MAX_TOTAL_CONNECTIONS, 2L) ==
                  XFERM_OK, "max total");
   }
+  if (eh2_on) eh2_setup_multi(h);
   if (h->g0 & 0x20) {
     eh_sum("decode multi MAXCONNECTS=1");
     EH_CHECK(xfer_multi_setopt(h->m, XFERMOPT_MAXCONNECTS, 1L) == XFERM_OK,
@@ -2368,6 +2403,7 @@ int engine_run(const uint8_t *data, size_t size) {
   for (i = 0; i < h->ntx; i++)
     if (h->tx[i].paused_mask && h->tx[i].added && !h->tx[i].done)
       engine_stats.left_paused++;
+  if (eh2_on) eh2_finish(h);
 
   if (getenv("XFER_FUZZ_VERBOSE")) {
     fprintf(stderr, "run: %s, %d transfers, %d requests, %d iterations, "
@@ -2426,8 +2462,9 @@ int engine_run(const uint8_t *data, size_t size) {
   }
   xfer_slist_free_all(h->resolve);
   for (i = 0; i < EH_MAX_SRV; i++) eh_srv_close(h, &h->srv[i], 1);
-  close(h->lfd);
+  if (h->lfd >= 0) close(h->lfd);
   if (h->epfd >= 0) close(h->epfd);
+  eh2_end();
   eh_guard_on = 0;
   eh_cur = NULL;
   fds_after = eh_count_fds();
@@ -2437,3 +2474,6 @@ int engine_run(const uint8_t *data, size_t size) {
   }
   return 0;
 }
+
+/* The HTTP/2 mode. */
+#include "engine_h2.c"

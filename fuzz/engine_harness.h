@@ -71,6 +71,11 @@ struct engine_stats {
   unsigned long left_paused;    /* transfers paused at the end of a run */
   unsigned long bodies_checked; /* OK bodies compared with the served */
   unsigned long rate_checked;   /* OK transfers under a receive limit */
+  /* HTTP/2 mode (xg0 bit 0). */
+  unsigned long h2_runs;        /* runs in h2 mode */
+  unsigned long h2_conns;       /* connections the h2 server accepted */
+  unsigned long h2_requests;    /* HTTP/2 requests it decoded */
+  unsigned long h2_bodies_checked; /* OK bodies compared with the DATA */
   unsigned long results[128];   /* per XFERcode */
 };
 extern struct engine_stats engine_stats;

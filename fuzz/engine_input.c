@@ -9,7 +9,7 @@
 
 /* The bits of the extension block that have a meaning; all others are
  * reserved.  A new option adds its bits here (engine_input.h). */
-static const uint8_t ENGINE_XG_DEFINED[ENGINE_EXT_GLOBAL] = {0, 0, 0, 0};
+static const uint8_t ENGINE_XG_DEFINED[ENGINE_EXT_GLOBAL] = {0x1f, 0, 0, 0};
 static const uint8_t ENGINE_XT_DEFINED[ENGINE_EXT_PER_TX] = {0x7f, 0xff, 0xff,
                                                              0x0f, 0,    0,
                                                              0,    0};

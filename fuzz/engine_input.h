@@ -79,7 +79,23 @@
  * may be any segment (first, last, between responses); only the first
  * one counts, a further one is reserved (ignored).  Bytes past
  * ENGINE_EXT_LEN are reserved (ignored).
- *  [0..3]   x-global bytes xg0..xg3: all reserved (pause needs none).
+ *  [0..3]   x-global bytes xg0..xg3.
+ *   xg0: HTTP/2 (0: HTTP/1.1 as before; engine_h2.c).
+ *       bit 0 h2 mode: every transfer sets HTTP_VERSION
+ *       2_PRIOR_KNOWLEDGE and PIPEWAIT 1, the multi handle
+ *       MAX_HOST_CONNECTIONS 1 (one connection carries them all); the
+ *       server speaks HTTP/2 and the segments are its script (below);
+ *       bit 1 (h2 mode) the harness sends a valid server preface first,
+ *       once the client's preface is in: SETTINGS, then the ACK of the
+ *       client's SETTINGS; bits 2-3 what that SETTINGS holds: 0 nothing,
+ *       1 MAX_CONCURRENT_STREAMS 1, 2 INITIAL_WINDOW_SIZE 16,
+ *       3 HEADER_TABLE_SIZE 0 and MAX_HEADER_LIST_SIZE 64;
+ *       bit 4 (h2 mode) no drain: the run ends with the connections as
+ *       they are (else, after the loop, the server closes every
+ *       connection and the listener, and every transfer that is not
+ *       paused must get its message within 200 ms);
+ *       bits 5-7 reserved.
+ *   xg1..xg3: reserved.
  *  [4+8i .. 11+8i]: transfer i's extension bytes x0..x7.
  *   x0: bit 0 HTTPGET 1, after every other option (back to a plain GET:
  *       no body, the read callback never called, CUSTOMREQUEST kept);
@@ -123,6 +139,29 @@
  *       it (x1 bits 2-5 and x3 bits 2-3 without x1 bits 0-1).
  *   x4..x7: reserved.
  *
+ * The h2 script (xg0 bit 0).  Each segment that is not the extension
+ * block is a step, played in order on each of the first 6 connections
+ * (later ones are closed at once); no step starts before the client's
+ * preface and SETTINGS are in.  Step: control byte c, then the bytes.
+ *  c bits 0-1 after the step: 0 go on with the next one (after the last,
+ *      the connection stays as it is), 1 close, 2 reset (SO_LINGER 0),
+ *      3 stall (nothing more on this connection);
+ *    bit 2: the bytes go out as they are (raw); else they are compact
+ *      frames (h2_wire.h): [type] [flags] [sel] [len hi] [len lo]
+ *      [payload: len bytes or what is left], sel bits 0-3 the stream
+ *      (0 none; 1..8 the k-th stream the client opened on the
+ *      connection, 2k-1 before it did; 9 the last one it opened; 10 the
+ *      one after that; 11 stream 2; 12 0x7fffffff; 13..15 as 9), sel
+ *      bits 4-7 a repeat count v (v + 1 for v < 8, else 2^(v-3));
+ *    bits 3-4: write sizes (0 all at once, v: pieces of 1..4^v bytes);
+ *    bits 5-7: what the step waits for: 0 nothing; 1..4 the client has
+ *      opened that many streams on the connection; 5 every stream it
+ *      opened has its request whole (END_STREAM or RST_STREAM); 6 5 ms;
+ *      7 a frame from the client since the previous step began.  A wait
+ *      gives up after 10 ms.
+ *  "{P}" is not replaced.  HPACK blocks are the script's own (the seeds
+ *  in fuzz/gen_corpus.py have hand-made ones).
+ *
  * Example (gen_corpus.py writes it): the 19 bytes, "HTTP/1.1 ..." as
  * response 0, then ENGINE_SEP "EXT1" 00 00 00 00 01: transfer 0 with
  * HTTPGET.
@@ -143,6 +182,12 @@
 #define ENGINE_EXT_GLOBAL 4
 #define ENGINE_EXT_PER_TX 8
 #define ENGINE_EXT_LEN (ENGINE_EXT_GLOBAL + ENGINE_MAX_TX * ENGINE_EXT_PER_TX)
+
+/* xg0: HTTP/2. */
+#define EXG0_H2 0x01                 /* h2 mode */
+#define EXG0_H2_PREFACE 0x02         /* the harness sends the preface */
+#define EXG0_H2_SETTINGS_SHIFT 2     /* 2 bits: what the preface sets */
+#define EXG0_H2_NO_DRAIN 0x10        /* no closing and no lost check */
 
 /* x0 of a transfer. */
 #define EX0_HTTPGET 0x01

@@ -686,6 +686,469 @@ REQ = [
 for name, f0, size, *rest in REQ:
     write("fuzz_request", name, req(f0, size, *rest))
 
+# --- HTTP/2: HPACK blocks, frames, and the h2 mode of fuzz_engine --------
+#
+# The engine's h2 mode (xg0 bit 0 of the extension block; engine_input.h):
+# the segments are the server's script.  Each step: a control byte (after:
+# go on / close / reset / stall; raw or compact; write sizes; what it
+# waits for), then raw bytes or compact frames (fuzz/h2_wire.h).  The
+# HPACK blocks below are hand-made (RFC 7541): static-table references,
+# literals with and without indexing, so that responses complete.
+
+
+def hp_int(v, bits, first=0):
+    """An HPACK integer with a bits-bit prefix (first: the pattern bits)."""
+    mx = (1 << bits) - 1
+    if v < mx:
+        return bytes([first | v])
+    out = [first | mx]
+    v -= mx
+    while v >= 128:
+        out.append((v & 127) | 128)
+        v >>= 7
+    return bytes(out + [v])
+
+
+def hp_str(b):
+    b = b.encode("latin-1") if isinstance(b, str) else b
+    return hp_int(len(b), 7) + b
+
+
+def hp_idx(i):
+    """Indexed field (static 1..61, dynamic 62..)."""
+    return hp_int(i, 7, 0x80)
+
+
+def hp_lit(name, value, index=False):
+    """Literal with incremental indexing (index) or without indexing; name:
+    a static-table index or a string."""
+    if isinstance(name, int):
+        return hp_int(name, 6 if index else 4, 0x40 if index else 0) + hp_str(value)
+    return bytes([0x40 if index else 0]) + hp_str(name) + hp_str(value)
+
+
+# Static table entries used here.
+ST_200, ST_204, ST_404, ST_500, ST_STATUS = 8, 9, 13, 14, 8
+ST_CONTENT_LENGTH, ST_CONTENT_TYPE, ST_LOCATION, ST_SERVER = 28, 31, 46, 54
+
+
+def status(code):
+    return {200: hp_idx(ST_200), 204: hp_idx(ST_204), 404: hp_idx(ST_404),
+            500: hp_idx(ST_500)}.get(code) or hp_lit(ST_STATUS, str(code))
+
+
+def resp_block(code=200, clen=None, extra=b""):
+    b = status(code)
+    if clen is not None:
+        b += hp_lit(ST_CONTENT_LENGTH, str(clen))
+    return b + hp_lit(ST_CONTENT_TYPE, "text/plain") + extra
+
+
+# Frame types and flags.
+DATA, HEADERS, PRIORITY, RST, SETTINGS, PUSH, PING, GOAWAY, WINUP, CONT = range(10)
+ES, ACK, EH, PADDED = 1, 1, 4, 8
+# Error codes.
+NO_ERROR, PROTOCOL_ERROR, INTERNAL_ERROR, REFUSED, CANCEL, CALM, H11 = (
+    0, 1, 2, 7, 8, 11, 13)
+
+
+def u32(v):
+    return bytes([(v >> 24) & 255, (v >> 16) & 255, (v >> 8) & 255, v & 255])
+
+
+def cf(type_, flags, sel, payload=b"", rep=0):
+    """A compact frame: sel picks the stream (1..8 the k-th the client
+    opened, 0 none, 9 the last, 10 the next, 11 two, 12 the top), rep is
+    the repeat field (v + 1 times for v < 8, else 2^(v-3))."""
+    payload = payload.encode("latin-1") if isinstance(payload, str) else payload
+    return (bytes([type_, flags, sel | (rep << 4), len(payload) >> 8,
+                   len(payload) & 255]) + payload)
+
+
+def frame(type_, flags, sid, payload=b""):
+    """A raw frame."""
+    payload = payload.encode("latin-1") if isinstance(payload, str) else payload
+    n = len(payload)
+    return (bytes([n >> 16, (n >> 8) & 255, n & 255, type_, flags]) + u32(sid)
+            + payload)
+
+
+def settings(*kv):
+    return b"".join(bytes([k >> 8, k & 255]) + u32(v) for k, v in kv)
+
+
+PREFACE_FRAMES = frame(SETTINGS, 0, 0) + frame(SETTINGS, ACK, 0)
+
+# Step control byte.
+GO, S_CLOSE, S_RESET, S_STALL = 0, 1, 2, 3
+RAW = 4
+
+
+def SZ(v):
+    return v << 3
+
+
+def WAIT(k):
+    """1..4 streams, 5 the request bodies, 6 5 ms, 7 a client frame."""
+    return k << 5
+
+
+W_BODIES, W_TIME, W_FRAME = 5, 6, 7
+# xg0
+H2, H2_PREFACE = 1, 2
+H2_SET_STREAMS1, H2_SET_WINDOW16, H2_SET_NOTABLE = 1 << 2, 2 << 2, 3 << 2
+H2_NODRAIN = 0x10
+
+
+def h2x(*txs, g0=H2 | H2_PREFACE):
+    return ext(*(txs or (0,)), g=(g0,))
+
+
+def step(ctl, *frames):
+    return (ctl, b"".join(frames).decode("latin-1"))
+
+
+def ok(sel, body, code=200, chunks=1):
+    """A whole response on stream sel: HEADERS, DATA in chunks, END_STREAM."""
+    body = body.encode("latin-1") if isinstance(body, str) else body
+    out = cf(HEADERS, EH, sel, resp_block(code, len(body)))
+    if not body:
+        return cf(HEADERS, EH | ES, sel, resp_block(code, 0))
+    k = max(1, len(body) // chunks)
+    parts = [body[i:i + k] for i in range(0, len(body), k)]
+    for i, part in enumerate(parts):
+        out += cf(DATA, ES if i == len(parts) - 1 else 0, sel, part)
+    return out
+
+
+BOMB = (status(200) + hp_lit("x-b", "a" * 4000, index=True)
+        + hp_idx(62) * 30)
+
+
+def big_fields():
+    """A header list over 100 KiB (7 fields of 16370 bytes) in frames of
+    at most 16 KiB, under nghttp2's limits (a field under 64 KiB; 8
+    CONTINUATIONs at most in Debian's 1.52): one field per CONTINUATION,
+    the same one repeated 7 times."""
+    return (cf(HEADERS, 0, 1, status(200))
+            + cf(CONT, 0, 1, hp_lit("x-f", "f" * 16370), rep=6)
+            + cf(CONT, EH | ES, 1))
+
+
+H2E = [
+    ("h2-one-get", 0, 0, 0, [(0, 0)],
+     [step(WAIT(1), ok(1, "hello"))], h2x()),
+    ("h2-four-interleaved", 3, 0, 3, [(0, 0)] * 4,
+     [step(WAIT(4) | SZ(1),
+           cf(HEADERS, EH, 1, resp_block(200)), cf(HEADERS, EH, 3, resp_block(200, 5)),
+           cf(DATA, 0, 1, "one-"), cf(HEADERS, EH, 2, resp_block(200)),
+           cf(DATA, 0, 3, "thr"), cf(DATA, 0, 2, "two"),
+           cf(HEADERS, EH | ES, 4, resp_block(204)), cf(DATA, ES, 3, "ee"),
+           cf(DATA, ES, 2, ""), cf(DATA, ES, 1, "first"))], h2x()),
+    ("h2-four-perform", 3 | PERFORM, 0, 7, [(HDRCB, 0), (0, 0), (HEAD, 0), (0, 0)],
+     [step(WAIT(4), ok(4, "four", chunks=4), ok(1, "x" * 300, chunks=3)),
+      step(SZ(2), cf(HEADERS, EH | ES, 3, resp_block(200, 5)), ok(2, "two"))],
+     h2x()),
+    ("h2-rst-one", 1, 0, 0, [(0, 0)] * 2,
+     [step(WAIT(2), cf(HEADERS, EH, 1, resp_block(200)),
+           cf(RST, 0, 1, u32(INTERNAL_ERROR)), ok(2, "still fine"))], h2x()),
+    # These end with 28 on the core of today: the transfer nghttp2 leaves
+    # behind after it sent GOAWAY for a connection error hangs, and so does
+    # a retry that wants a fresh connection while an idle one holds the
+    # host's slot (crash-h2-* below, without the timeout).
+    ("h2-rst-refused-retry", 1, 0, 0, [(TMO, 0)] * 2,
+     [step(WAIT(2), cf(RST, 0, 1, u32(REFUSED)), ok(2, "b")),
+      step(WAIT(3), ok(3, "retried"))], h2x()),
+    ("h2-goaway-last1", 1, 0, 0, [(0, 0)] * 2,
+     [step(WAIT(2), cf(GOAWAY, 0, 0, u32(1) + u32(NO_ERROR)), ok(1, "a"))],
+     h2x()),
+    ("h2-goaway-error-close", 2, 0, 0, [(0, 0)] * 3,
+     [step(WAIT(3) | S_CLOSE,
+           cf(GOAWAY, 0, 0, u32(0) + u32(PROTOCOL_ERROR) + b"bye"))], h2x()),
+    ("h2-http11-required", 0, 0, 0, [(0, 0)],
+     [step(WAIT(1), cf(RST, 0, 1, u32(H11)))], h2x()),
+    ("h2-hpack-bomb", 1, 0, 0, [(0, 0)] * 2,
+     [step(WAIT(2), cf(HEADERS, EH | ES, 1, BOMB), ok(2, "unharmed"))], h2x()),
+    ("h2-header-list-over-100k", 1, 0, 0, [(0, 0)] * 2,
+     [step(WAIT(2), big_fields(), ok(2, "unharmed"))], h2x()),
+    ("h2-continuation-flood", 1, 0, 0, [(0, 0)] * 2,
+     [step(WAIT(2), cf(HEADERS, 0, 1, status(200)), cf(CONT, 0, 1, rep=12))],
+     h2x()),
+    ("h2-data-stream0", 1, 0, 0, [(TMO, 0)] * 2,
+     [step(WAIT(2), ok(1, "a"), cf(DATA, 0, 0, "zero"), ok(2, "b"))], h2x()),
+    ("h2-frame-too-big", 0, 0, 0, [(TMO, 0)],
+     [step(WAIT(1), cf(HEADERS, EH, 1, resp_block(200)),
+           cf(DATA, ES, 1, "z" * 20000))], h2x()),
+    ("h2-bad-hpack", 1, 0, 0, [(TMO, 0)] * 2,
+     [step(WAIT(2), cf(HEADERS, EH | ES, 1, hp_idx(0)), ok(2, "b"))], h2x()),
+    ("h2-bad-status", 1, 0, 0, [(0, 0)] * 2,
+     [step(WAIT(2), cf(HEADERS, EH | ES, 1, hp_lit(ST_STATUS, "2x0")),
+           ok(2, "b"))], h2x()),
+    ("h2-1xx-trailers", 0, 0, 0, [(HDRCB, 0)],
+     [step(WAIT(1), cf(HEADERS, EH, 1, status(103) + hp_lit("link", "</a>")),
+           cf(HEADERS, EH, 1, resp_block(200)), cf(DATA, 0, 1, "body"),
+           cf(HEADERS, EH | ES, 1, hp_lit("x-trailer", "t")))], h2x()),
+    ("h2-padded", 0, 0, 0, [(0, 0)],
+     [step(WAIT(1), cf(HEADERS, EH | PADDED, 1, b"\x02" + resp_block(200) + b"\0\0"),
+           cf(DATA, PADDED, 1, b"\x03abc\0\0\0"), cf(DATA, PADDED | ES, 1, b"\x00d"))],
+     h2x()),
+    ("h2-cl-mismatch", 1, 0, 0, [(0, 0)] * 2,
+     [step(WAIT(2), cf(HEADERS, EH, 1, resp_block(200, 10)), cf(DATA, ES, 1, "short"),
+           ok(2, "b"))], h2x()),
+    ("h2-data-before-headers", 1, 0, 0, [(TMO, 0)] * 2,
+     [step(WAIT(2), cf(DATA, ES, 1, "early"), ok(2, "b"))], h2x()),
+    ("h2-idle-stream", 0, 0, 0, [(TMO, 0)],
+     [step(WAIT(1), ok(10, "idle"))], h2x()),
+    ("h2-window-overflow", 1, 0, 0, [(TMO, 0)] * 2,
+     [step(WAIT(2), cf(WINUP, 0, 0, u32(0x7fffffff)), cf(WINUP, 0, 0, u32(0x7fffffff)),
+           ok(1, "a"))], h2x()),
+    ("h2-ping-settings", 1, 0, 0, [(0, 0)] * 2,
+     [step(WAIT(2), cf(PING, 0, 0, "12345678"),
+           cf(SETTINGS, 0, 0, settings((3, 10), (4, 1 << 20))), ok(1, "a")),
+      step(WAIT(W_FRAME), ok(2, "b"))], h2x()),
+    ("h2-unknown-frames", 0, 0, 0, [(0, 0)],
+     [step(WAIT(1), cf(0x20, 0xff, 1, "ext"), cf(PRIORITY, 0, 1, u32(0) + b"\x10"),
+           ok(1, "a"))], h2x()),
+    ("h2-raw-no-preface", 0, 0, 0, [(0, 0)],
+     [(RAW | WAIT(1), (frame(SETTINGS, 0, 0, settings((4, 65535)))
+                       + frame(SETTINGS, ACK, 0)
+                       + frame(HEADERS, EH, 1, resp_block(200, 3))
+                       + frame(DATA, ES, 1, "raw")).decode("latin-1"))],
+     h2x(g0=H2)),
+    ("h2-no-settings", 0, 0, 0, [(TMO, 0)],
+     [step(WAIT(1), ok(1, "a"))], h2x(g0=H2)),
+    ("h2-max-streams-1", 2, 0, 0, [(0, 0)] * 3,
+     [step(WAIT(1), ok(1, "one")), step(WAIT(2), ok(2, "two")),
+      step(WAIT(3), ok(3, "three"))], h2x(g0=H2 | H2_PREFACE | H2_SET_STREAMS1)),
+    ("h2-no-table", 1, 0, 0, [(0, 0, 0, U_H1)] * 2,
+     [step(WAIT(2), ok(1, "a"), ok(2, "b"))],
+     h2x(g0=H2 | H2_PREFACE | H2_SET_NOTABLE)),
+    ("h2-redirect", 0, 0, 0, [(FOLLOW | HDRCB, 0)],
+     [step(WAIT(1), cf(HEADERS, EH | ES, 1, status(302) + hp_lit(ST_LOCATION, "/next"))),
+      step(WAIT(2), ok(2, "moved here"))], h2x()),
+    ("h2-post-window", 0, 0, 0, [(POST, 0, BIG)],
+     [step(WAIT(1), cf(WINUP, 0, 0, u32(200000)), cf(WINUP, 0, 1, u32(200000))),
+      step(WAIT(W_BODIES), ok(1, "got it"))], h2x()),
+    ("h2-post-rcb-chunked", 1, 0, 0, [(0, 0, RCB_CHUNKED), (0, 0, RCB_POST)],
+     [step(WAIT(W_BODIES), ok(1, "a"), ok(2, "b"))], h2x()),
+    ("h2-window16-post", 0, 0, 0, [(POST, 0)],
+     [step(WAIT(1), cf(WINUP, 0, 1, u32(2))),
+      step(WAIT(W_FRAME), cf(WINUP, 0, 0, u32(100)), cf(WINUP, 0, 1, u32(100))),
+      step(WAIT(W_BODIES), ok(1, "small window"))],
+     h2x(g0=H2 | H2_PREFACE | H2_SET_WINDOW16)),
+    ("h2-close-mid-body", 1, 0, 0, [(0, 0)] * 2,
+     [step(WAIT(2) | S_CLOSE, ok(2, "b"), cf(HEADERS, EH, 1, resp_block(200, 100)),
+           cf(DATA, 0, 1, "part"))], h2x()),
+    ("h2-reset-mid-body", 1, 0, 0, [(0, 0)] * 2,
+     [step(WAIT(2) | S_RESET | SZ(1), cf(HEADERS, EH, 1, resp_block(200)),
+           cf(DATA, 0, 1, "part"))], h2x()),
+    ("h2-stall-timeout", 0, 0, 0, [(TMO, 0)],
+     [step(WAIT(1) | S_STALL, cf(HEADERS, EH, 1, resp_block(200)))], h2x()),
+    ("h2-wcb-remove", 1, 0, 0, [(0, A_REMOVE), (0, 0)],
+     [step(WAIT(2), ok(1, "abc"), ok(2, "b"))], h2x()),
+    ("h2-wcb-fail-other-ok", 1, 0, 0, [(0, A_FAIL), (0, 0)],
+     [step(WAIT(2), ok(1, "abc"), ok(2, "b"))], h2x()),
+    ("h2-pause-write", 1, 0, 0, [(0, 0)] * 2,
+     [step(WAIT(2) | SZ(1), ok(1, "paused body", chunks=4), ok(2, "other"))],
+     h2x((0, P_WRITE | UNP_LOOP))),
+    ("h2-pause-never", 1, 0, 0, [(0, 0)] * 2,
+     [step(WAIT(2), ok(1, "paused", chunks=2), ok(2, "other"))],
+     h2x((0, P_WRITE | UNP_NEVER))),
+    ("h2-pause-other-again", 1, 0, 0, [(0, 0)] * 2,
+     [step(WAIT(2) | SZ(1), ok(1, "again and again", chunks=5), ok(2, "other", chunks=5))],
+     h2x((0, P_WRITE | UNP_OTHER, 0, P_AGAIN))),
+    ("h2-pause-read", 0, 0, 0, [(0, 0, RCB_POST)],
+     [step(WAIT(W_BODIES), ok(1, "posted"))], h2x((0, P_READ | UNP_SOCK))),
+    ("h2-pause-loop-rate", 1, 0, 0, [(0, 0)] * 2,
+     [step(WAIT(2), ok(1, "r" * 600, chunks=3), ok(2, "b"))],
+     h2x((0, P_LOOP | P_RATE, L_RECV | (1 << 2), RATE_RECV))),
+    ("h2-harness-remove", 1 | PERFORM, (1 << 2), 0, [(0, 0)] * 2,
+     [step(WAIT(2) | SZ(1), ok(1, "a" * 50, chunks=5)),
+      step(WAIT(3), ok(3, "b"), ok(2, "c"))], h2x()),
+    ("h2-cleanup-first", 1 | CLEANUP_FIRST, 0, 0, [(0, 0)] * 2,
+     [step(WAIT(2), cf(HEADERS, EH, 1, resp_block(200)), ok(2, "b"))], h2x()),
+    # No drain: the run ends with streams open, cleaned up as they are.
+    ("h2-nodrain-live-streams", 2, 0, 0, [(0, 0), (HDRCB, 0), (0, 0, RCB_POST)],
+     [step(WAIT(3) | SZ(1), cf(HEADERS, EH, 1, resp_block(200)),
+           cf(DATA, 0, 1, "part"), ok(2, "b"))],
+     h2x((0, P_READ | UNP_NEVER), g0=H2 | H2_PREFACE | H2_NODRAIN)),
+    ("h2-nodrain-cleanup-first", 3 | CLEANUP_FIRST | PERFORM, 0, 0,
+     [(0, 0)] * 4,
+     [step(WAIT(4), cf(HEADERS, EH, 2, resp_block(200)), cf(DATA, 0, 2, "x"),
+           ok(4, "d"))], h2x(g0=H2 | H2_PREFACE | H2_NODRAIN)),
+]
+for name, g0, g1, g2, txs, segs, x in H2E:
+    assert all(SEP not in seg for _, seg in segs), name
+    write("fuzz_engine", name, eng(g0, g1, g2, txs, segs, x))
+
+# Reproducers of bugs of the core of this branch: not replayed by
+# test_fuzz_regress, not given to libFuzzer (mk/fuzz.mk) while their names
+# start with "crash-"; fuzz/README.md says what each shows.
+CRASH = [
+    # nghttp2 finds a connection error (DATA on stream 0), sends GOAWAY and
+    # stops reading; http2.c neither fails the transfer nor reads on.
+    ("crash-h2-goaway-hang", 0, 0, 0, [(0, 0)],
+     [step(WAIT(1), cf(DATA, 0, 0, "x"))], h2x()),
+    # A refused stream is retried wanting a fresh connection; the other
+    # transfer's connection goes idle holding the host's only slot
+    # (MAX_HOST_CONNECTIONS 1), and nothing frees it.
+    ("crash-h2-fresh-waits-for-idle", 1, 0, 0, [(0, 0)] * 2,
+     [step(WAIT(2), cf(RST, 0, 1, u32(REFUSED)), ok(2, "b"))], h2x()),
+    # HTTP/2: the write callback cleans up its own handle (not removed
+    # first): nothing in http2.c holds the transfer, so it is freed inside
+    # the callback and pause.c's deliver() reads it after (ASan:
+    # heap-use-after-free in xfer__cb_leave).
+    ("crash-h2-cleanup-in-callback", 0, 0, 0, [(0, A_CLEAN)],
+     [step(WAIT(1), ok(1, "abc"))], h2x()),
+    # HTTP/1.1: the first request fails while it is being sent (the read
+    # callback ends the body on its first call): h1_submit closes and
+    # frees the connection, then ready_for_requests calls mux_offer on it
+    # (heap-use-after-free, conn.c; found by fuzz_engine in h2 mode).
+    ("crash-h1-connected-uaf", 0, 0, 0, [(0, 0, RCB_PUT | R_SHORT)], [],
+     None),
+]
+for name, g0, g1, g2, txs, segs, x in CRASH:
+    write("fuzz_engine", name, eng(g0, g1, g2, txs, segs, x))
+
+# An allocation failure taken for "no RESOLVE entry" (fuzz_engine_oom's
+# mode byte 4: the 4th allocation of the run, addrs_new() in
+# from_resolve_list): the pinned name h1.test goes to DNS (blocked here:
+# 6) instead of failing with 27.
+write("fuzz_engine_oom", "crash-oom-resolve-pin-goes-to-dns",
+      bytes([4]) + eng(0, 0, 0, [(0, 0, 0, U_H1)],
+                       [step(WAIT(1), ok(1, "abc"))], h2x()))
+
+H2OOM = ["h2-one-get", "h2-four-interleaved", "h2-rst-one", "h2-hpack-bomb",
+         "h2-goaway-last1", "h2-post-rcb-chunked", "h2-pause-write"]
+for i, (name, g0, g1, g2, txs, segs, x) in enumerate(
+        e for e in H2E if e[0] in H2OOM):
+    for mode in (1 + i % 5, 12 + i * 5, 0x80 | (30 + i)):
+        write("fuzz_engine_oom", "%s-%02x" % (name, mode),
+              bytes([mode]) + eng(g0, g1, g2, txs, segs, x))
+
+# --- fuzz_h2frames: f0 f1 f2, then the server's bytes ----------------------
+#
+# f0: transfers - 1 | SETTINGS first | shut down after | compact | pause
+# transfer 0 | remove the last one; f1: piece sizes | removal's piece;
+# f2: HEAD/POST | header callbacks | seed (fuzz/fuzz_h2frames.c).
+
+F_SET, F_SHUT, F_COMPACT, F_PAUSE, F_REMOVE = 0x08, 0x10, 0x20, 0x40, 0x80
+F_HEAD1, F_POST0, F_HDRCB = 1, 2, 4
+
+
+def h2f(f0, f1, f2, data):
+    return bytes([f0, f1, f2]) + data
+
+
+def rok(sid, body, code=200, chunks=1, es=True):
+    """A whole response on stream sid, raw."""
+    body = body.encode("latin-1") if isinstance(body, str) else body
+    if not body and es:
+        return frame(HEADERS, EH | ES, sid, resp_block(code, 0))
+    out = frame(HEADERS, EH, sid, resp_block(code, len(body) if es else None))
+    k = max(1, len(body) // chunks)
+    parts = [body[i:i + k] for i in range(0, len(body), k)] or [b""]
+    for i, part in enumerate(parts):
+        out += frame(DATA, ES if es and i == len(parts) - 1 else 0, sid, part)
+    return out
+
+
+HF = [
+    ("one", 0 | F_SET | F_SHUT, 0, 0, rok(1, "hello")),
+    ("one-no-settings-prefix", F_SHUT, 0, 0,
+     frame(SETTINGS, 0, 0, settings((4, 1 << 20), (5, 1 << 15)))
+     + frame(SETTINGS, ACK, 0) + rok(1, "hello")),
+    ("eight-interleaved", 7 | F_SET | F_SHUT, 3, 0x28,
+     b"".join(frame(HEADERS, EH, 2 * k + 1, resp_block(200, None))
+              for k in range(8))
+     + b"".join(frame(DATA, 0, 2 * k + 1, "d%d" % k) for k in range(8))
+     + b"".join(frame(DATA, ES, 2 * k + 1, "e") for k in reversed(range(8)))),
+    ("tiny-pieces", 2 | F_SET | F_SHUT, 1, 0x10,
+     rok(1, "a" * 40, chunks=4) + rok(3, "b") + rok(5, "", code=204)),
+    ("head-post", 1 | F_SET | F_SHUT, 4, F_HEAD1 | F_POST0 | F_HDRCB,
+     rok(1, "posted") + frame(HEADERS, EH | ES, 3, resp_block(200, 5))),
+    ("pause-first", 1 | F_SET | F_SHUT | F_PAUSE, 2, 0x18,
+     rok(1, "paused body", chunks=3) + rok(3, "other")),
+    ("remove-last", 2 | F_SET | F_SHUT | F_REMOVE, (1 << 4) | 2, 0,
+     rok(5, "gone", es=False) + rok(1, "a") + frame(DATA, ES, 5, "late")
+     + rok(3, "c")),
+    ("rst-one", 1 | F_SET | F_SHUT, 0, 0,
+     frame(RST, 0, 1, u32(INTERNAL_ERROR)) + rok(3, "fine")),
+    # The retry waits for the host's slot, which the idle connection holds
+    # (crash-h2-fresh-waits-for-idle of fuzz_engine): no shutdown.
+    ("rst-refused", 1 | F_SET, 0, 0,
+     frame(RST, 0, 1, u32(REFUSED)) + rok(3, "fine")),
+    ("rst-after-headers", 1 | F_SET | F_SHUT, 0, 0,
+     frame(HEADERS, EH, 1, resp_block(200)) + frame(DATA, 0, 1, "par")
+     + frame(RST, 0, 1, u32(CANCEL)) + rok(3, "fine")),
+    ("goaway-last1", 1 | F_SET | F_SHUT, 0, 0,
+     frame(GOAWAY, 0, 0, u32(1) + u32(NO_ERROR)) + rok(1, "a")),
+    ("goaway-error", 2 | F_SET | F_SHUT, 0, 0,
+     rok(1, "a") + frame(GOAWAY, 0, 0, u32(3) + u32(CALM) + b"calm down")),
+    ("1xx-trailers", F_SET | F_SHUT, 0, F_HDRCB,
+     frame(HEADERS, EH, 1, status(100)) + frame(HEADERS, EH, 1, status(103))
+     + frame(HEADERS, EH, 1, resp_block(200)) + frame(DATA, 0, 1, "x")
+     + frame(HEADERS, EH | ES, 1, hp_lit("x-t", "t"))),
+    ("padded-priority", F_SET | F_SHUT, 0, 0,
+     frame(HEADERS, EH | PADDED | 0x20, 1,
+           b"\x03" + u32(0) + b"\x0f" + resp_block(200) + b"\0\0\0")
+     + frame(DATA, PADDED, 1, b"\x02ab\0\0") + frame(DATA, PADDED | ES, 1, b"\x00")),
+    ("continuation", 1 | F_SET | F_SHUT, 2, F_HDRCB,
+     frame(HEADERS, 0, 1, status(200)) + frame(CONT, 0, 1, hp_lit("x-a", "1"))
+     + frame(CONT, EH, 1, hp_lit("x-b", "2")) + frame(DATA, ES, 1, "cont")
+     + rok(3, "b")),
+    ("hpack-bomb", 1 | F_SET | F_SHUT, 0, 0,
+     frame(HEADERS, EH | ES, 1, BOMB) + rok(3, "unharmed")),
+    ("dynamic-table", 1 | F_SET | F_SHUT, 0, F_HDRCB,
+     frame(HEADERS, EH, 1, status(200) + hp_lit("x-d", "dyn", index=True)
+           + hp_lit("x-e", "e", index=True))
+     + frame(DATA, ES, 1, "1") + frame(HEADERS, EH | ES, 3, status(204) + hp_idx(62))),
+    ("settings-ping-window", 1 | F_SET | F_SHUT, 0, 0,
+     frame(SETTINGS, 0, 0, settings((1, 0), (3, 1), (4, 10), (0x99, 7)))
+     + frame(PING, 0, 0, "12345678") + frame(PING, ACK, 0, "87654321")
+     + frame(WINUP, 0, 0, u32(1000)) + frame(WINUP, 0, 1, u32(1000))
+     + frame(PRIORITY, 0, 3, u32(1) + b"\x20") + frame(0x42, 0x33, 1, "ext")
+     + rok(1, "a") + rok(3, "b")),
+    ("big-data", F_SET | F_SHUT | F_COMPACT, 12, 0,
+     cf(HEADERS, EH, 1, resp_block(200)) + cf(DATA, 0, 1, "x" * 16384, rep=5)
+     + cf(DATA, ES, 1, "end")),
+    ("compact", 3 | F_SET | F_SHUT | F_COMPACT, 2, 0,
+     ok(4, "four", chunks=2) + ok(1, "one") + ok(3, "three") + ok(2, "two")),
+    ("compact-header-list", 1 | F_SET | F_SHUT | F_COMPACT, 0, 0,
+     big_fields() + ok(2, "unharmed")),
+    # Connection errors: nghttp2 sends GOAWAY; the transfers still running
+    # hang on the core of today (crash-goaway-hang), so no shutdown here.
+    ("err-data-stream0", 1 | F_SET, 0, 0, rok(1, "a") + frame(DATA, 0, 0, "z")),
+    ("err-push-promise", F_SET, 0, 0,
+     frame(PUSH, EH, 1, u32(2) + status(200))),
+    ("err-bad-hpack", F_SET, 0, 0, frame(HEADERS, EH | ES, 1, hp_idx(70))),
+    ("err-frame-size", F_SET, 0, 0,
+     frame(HEADERS, EH, 1, resp_block(200)) + frame(DATA, ES, 1, "z" * 16385)),
+    ("err-continuation-flood", F_SET, 0, 0,
+     frame(HEADERS, 0, 1, status(200)) + frame(CONT, 0, 1) * 300),
+    ("err-window-overflow", F_SET, 0, 0,
+     frame(WINUP, 0, 0, u32(0x7fffffff)) * 2),
+    ("err-idle-stream", F_SET, 0, 0, rok(7, "idle")),
+    ("err-settings-bad", F_SET, 0, 0, frame(SETTINGS, 0, 0, settings((2, 5)))),
+    ("err-no-settings", 0, 0, 0, rok(1, "a")),
+    ("err-data-before-headers", 1 | F_SET, 0, 0,
+     frame(DATA, ES, 1, "early") + rok(3, "b")),
+    ("stream-errors", 2 | F_SET | F_SHUT, 0, 0,
+     frame(HEADERS, EH | ES, 1, hp_lit(ST_STATUS, "2x0"))
+     + frame(HEADERS, EH, 3, resp_block(200, 10)) + frame(DATA, ES, 3, "short")
+     + rok(5, "fine")),
+    ("http11-required", F_SET | F_SHUT, 0, 0, frame(RST, 0, 1, u32(H11))),
+    ("eof-mid-body", 1 | F_SET | F_SHUT, 0, 0,
+     rok(3, "b") + frame(HEADERS, EH, 1, resp_block(200, 100)) + frame(DATA, 0, 1, "part")),
+]
+for name, f0, f1, f2, d in HF:
+    write("fuzz_h2frames", name, h2f(f0, f1, f2, d))
+# A bug of the core of this branch (not replayed, not fuzzed; see
+# fuzz/README.md): after nghttp2 sent GOAWAY for a connection error, the
+# transfer is never finished, even once the server shuts down.
+write("fuzz_h2frames", "crash-goaway-hang",
+      h2f(F_SET | F_SHUT, 0, 0, frame(DATA, 0, 0, "z")))
+
 if __name__ == "__main__":
     for t in sorted(os.listdir(CORPUS)):
         d = os.path.join(CORPUS, t)

@@ -8,7 +8,8 @@
 #
 # The core is compiled again with clang, -fsanitize=fuzzer-no-link plus
 # ASan and UBSan, into build-fuzz/obj.  A run reads fuzz/corpus/<target>
-# (committed seeds) and writes what it finds to build-fuzz/corpus/<target>
+# (committed seeds, but for crash-* reproducers of known bugs) and writes
+# what it finds to build-fuzz/corpus/<target>
 # (scratch, never committed); crashes land in build-fuzz/artifacts/<target>/.
 # Each target prints its last "#N DONE cov: X ft: Y" line.
 
@@ -16,7 +17,8 @@ FUZZ_CC ?= clang
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= fuzz_url fuzz_h1parse fuzz_chunked fuzz_redirect fuzz_engine \
-                fuzz_engine_oom fuzz_engine_tls fuzz_request fuzz_decode
+                fuzz_engine_oom fuzz_engine_tls fuzz_request fuzz_decode \
+                fuzz_h2frames
 FUZZ_NICE ?= nice -n 10
 FUZZ_FLAGS ?=
 FUZZ_SAN = -fsanitize=fuzzer-no-link,address,undefined \
@@ -49,12 +51,21 @@ $(FUZZ_BUILD)/obj/fuzz/%.o: fuzz/%.c $(wildcard fuzz/*.h) $(FUZZ_CORE_HDR)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
 
 # The engine harness and its input decoding (engine_input.c), shared by
-# fuzz_engine and fuzz_engine_oom.
+# fuzz_engine and fuzz_engine_oom; its HTTP/2 mode (engine_h2.c, which
+# it #includes) reads and writes frames with h2_wire.c.
 FUZZ_ENGINE_OBJ = $(FUZZ_BUILD)/obj/fuzz/engine_harness.o \
-    $(FUZZ_BUILD)/obj/fuzz/engine_input.o
+    $(FUZZ_BUILD)/obj/fuzz/engine_input.o $(FUZZ_BUILD)/obj/fuzz/h2_wire.o
+
+$(FUZZ_BUILD)/obj/fuzz/engine_harness.o: fuzz/engine_h2.c
 
 $(FUZZ_BUILD)/fuzz_engine: $(FUZZ_BUILD)/obj/fuzz/fuzz_engine.o \
     $(FUZZ_ENGINE_OBJ) $(FUZZ_CORE_OBJ)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ $(FUZZ_LIBS)
+
+# HTTP/2 frames straight into one connection (h2_wire.c reads and writes
+# them).
+$(FUZZ_BUILD)/fuzz_h2frames: $(FUZZ_BUILD)/obj/fuzz/fuzz_h2frames.o \
+    $(FUZZ_BUILD)/obj/fuzz/h2_wire.o $(FUZZ_CORE_OBJ)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ $(FUZZ_LIBS)
 
 # The targets with their own in-process server share drive.c's loop.
@@ -89,20 +100,27 @@ $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/fuzz/fuzz_%.o $(FUZZ_CORE_OBJ)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ $(FUZZ_LIBS)
 
 # Runs every target in turn; a crash does not stop the others, but makes
-# the whole run fail at the end.
+# the whole run fail at the end.  The seeds go through a copy without the
+# crash-* files (reproducers of known bugs: libFuzzer would stop at once).
 fuzz: fuzz-build
 	@failed=""; \
 	for t in $(FUZZ_TARGETS); do \
-	  mkdir -p $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/artifacts/$$t fuzz/corpus/$$t; \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/artifacts/$$t fuzz/corpus/$$t \
+	    $(FUZZ_BUILD)/seeds/$$t; \
+	  rm -f $(FUZZ_BUILD)/seeds/$$t/*; \
+	  for s in fuzz/corpus/$$t/*; do \
+	    case $${s##*/} in crash-*) ;; *) [ -f "$$s" ] && cp "$$s" $(FUZZ_BUILD)/seeds/$$t/;; esac; \
+	  done; \
 	  case $$t in fuzz_url|fuzz_redirect) dict=-dict=fuzz/dict/url.dict;; \
 	    fuzz_request) dict=-dict=fuzz/dict/request.dict;; \
+	    fuzz_h2frames) dict=-dict=fuzz/dict/h2.dict;; \
 	    fuzz_engine_tls|fuzz_decode) dict=;; \
 	    *) dict=-dict=fuzz/dict/http.dict;; esac; \
 	  echo "== $$t: $(FUZZ_SECONDS) s"; \
 	  $(FUZZ_NICE) ./$(FUZZ_BUILD)/$$t -max_total_time=$(FUZZ_SECONDS) \
 	    -timeout=5 -rss_limit_mb=2048 -print_final_stats=1 $$dict \
 	    -artifact_prefix=$(FUZZ_BUILD)/artifacts/$$t/ $(FUZZ_FLAGS) \
-	    $(FUZZ_BUILD)/corpus/$$t fuzz/corpus/$$t \
+	    $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/seeds/$$t \
 	    > $(FUZZ_BUILD)/$$t.log 2>&1; \
 	  rc=$$?; \
 	  if [ $$rc -ne 0 ]; then failed="$$failed $$t"; \
