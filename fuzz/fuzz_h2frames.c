@@ -73,7 +73,8 @@ struct hf_tx {
   int idx, added, done, head, post, paused;
   int was_paused;                /* bytes may have been held */
   int result;
-  uint32_t sid;                  /* its stream, 0 before its request */
+  uint32_t sid;                  /* its (last) stream, 0 before its request */
+  int asks;                      /* requests made: 2 after a refusal */
   struct xfer_slist *hl;         /* its HTTPHEADER list */
   char *body;
   size_t len, cap;
@@ -97,7 +98,7 @@ struct hf {
   uint64_t timer_at;
   struct hf_tx tx[HF_MAX_TX];
   int ntx, nreq, in_cb;
-  uint32_t sids[HF_MAX_TX];      /* streams in the order they opened */
+  uint32_t sids[2 * HF_MAX_TX];  /* streams in the order they opened */
   struct h2w_client in;
   struct h2w_track out;
   struct hf_rec rec[HF_MAX_REC];
@@ -164,8 +165,11 @@ static void hf_on_request(void *ud, uint32_t sid, const struct h2w_field *fl,
         fl[i].vlen == 1 && fl[i].value[0] >= '0' && fl[i].value[0] <= '7')
       tx = fl[i].value[0] - '0';
   FZ_CHECK(tx >= 0 && tx < f->ntx, "a request without our x-t");
-  FZ_CHECK(f->tx[tx].sid == 0, "transfer %d asks twice (streams %u, %u)",
+  /* A request the server refused (REFUSED_STREAM) is sent once more, on
+   * this connection while it takes streams: at most two asks. */
+  FZ_CHECK(f->tx[tx].asks < 2, "transfer %d asks three times (streams %u, %u)",
            tx, f->tx[tx].sid, sid);
+  f->tx[tx].asks++;
   FZ_CHECK(end_stream == !f->tx[tx].post, "transfer %d: END_STREAM %d",
            tx, end_stream);
   f->tx[tx].sid = sid;

@@ -11,8 +11,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS = os.path.join(HERE, "corpus")
 
 
-def write(target, name, data):
-    d = os.path.join(CORPUS, target)
+def write(target, name, data, into=None):
+    d = os.path.join(into or CORPUS, target)
     os.makedirs(d, exist_ok=True)
     if isinstance(data, str):
         data = data.encode("latin-1")
@@ -981,42 +981,43 @@ for name, g0, g1, g2, txs, segs, x in H2E:
     assert all(SEP not in seg for _, seg in segs), name
     write("fuzz_engine", name, eng(g0, g1, g2, txs, segs, x))
 
-# Reproducers of bugs of the core of this branch: not replayed by
-# test_fuzz_regress, not given to libFuzzer (mk/fuzz.mk) while their names
-# start with "crash-"; fuzz/README.md says what each shows.
+# Reproducers of bugs of the core that the HTTP/2 fuzzing found, fixed
+# since: replayed from fuzz/regress/ by test_fuzz_regress (fuzz/README.md,
+# "Known bugs", says what each showed).
+REGRESS = os.path.join(os.path.dirname(CORPUS), "regress")
 CRASH = [
     # nghttp2 finds a connection error (DATA on stream 0), sends GOAWAY and
     # stops reading; http2.c neither fails the transfer nor reads on.
-    ("crash-h2-goaway-hang", 0, 0, 0, [(0, 0)],
+    ("h2-goaway-hang", 0, 0, 0, [(0, 0)],
      [step(WAIT(1), cf(DATA, 0, 0, "x"))], h2x()),
     # A refused stream is retried wanting a fresh connection; the other
     # transfer's connection goes idle holding the host's only slot
     # (MAX_HOST_CONNECTIONS 1), and nothing frees it.
-    ("crash-h2-fresh-waits-for-idle", 1, 0, 0, [(0, 0)] * 2,
+    ("h2-fresh-waits-for-idle", 1, 0, 0, [(0, 0)] * 2,
      [step(WAIT(2), cf(RST, 0, 1, u32(REFUSED)), ok(2, "b"))], h2x()),
     # HTTP/2: the write callback cleans up its own handle (not removed
     # first): nothing in http2.c holds the transfer, so it is freed inside
     # the callback and pause.c's deliver() reads it after (ASan:
     # heap-use-after-free in xfer__cb_leave).
-    ("crash-h2-cleanup-in-callback", 0, 0, 0, [(0, A_CLEAN)],
+    ("h2-cleanup-in-callback", 0, 0, 0, [(0, A_CLEAN)],
      [step(WAIT(1), ok(1, "abc"))], h2x()),
     # HTTP/1.1: the first request fails while it is being sent (the read
     # callback ends the body on its first call): h1_submit closes and
     # frees the connection, then ready_for_requests calls mux_offer on it
     # (heap-use-after-free, conn.c; found by fuzz_engine in h2 mode).
-    ("crash-h1-connected-uaf", 0, 0, 0, [(0, 0, RCB_PUT | R_SHORT)], [],
+    ("h1-connected-uaf", 0, 0, 0, [(0, 0, RCB_PUT | R_SHORT)], [],
      None),
 ]
 for name, g0, g1, g2, txs, segs, x in CRASH:
-    write("fuzz_engine", name, eng(g0, g1, g2, txs, segs, x))
+    write("fuzz_engine", name, eng(g0, g1, g2, txs, segs, x), REGRESS)
 
 # An allocation failure taken for "no RESOLVE entry" (fuzz_engine_oom's
 # mode byte 4: the 4th allocation of the run, addrs_new() in
 # from_resolve_list): the pinned name h1.test goes to DNS (blocked here:
 # 6) instead of failing with 27.
-write("fuzz_engine_oom", "crash-oom-resolve-pin-goes-to-dns",
+write("fuzz_engine_oom", "oom-resolve-pin-goes-to-dns",
       bytes([4]) + eng(0, 0, 0, [(0, 0, 0, U_H1)],
-                       [step(WAIT(1), ok(1, "abc"))], h2x()))
+                       [step(WAIT(1), ok(1, "abc"))], h2x()), REGRESS)
 
 H2OOM = ["h2-one-get", "h2-four-interleaved", "h2-rst-one", "h2-hpack-bomb",
          "h2-goaway-last1", "h2-post-rcb-chunked", "h2-pause-write"]
@@ -1143,11 +1144,10 @@ HF = [
 ]
 for name, f0, f1, f2, d in HF:
     write("fuzz_h2frames", name, h2f(f0, f1, f2, d))
-# A bug of the core of this branch (not replayed, not fuzzed; see
-# fuzz/README.md): after nghttp2 sent GOAWAY for a connection error, the
-# transfer is never finished, even once the server shuts down.
-write("fuzz_h2frames", "crash-goaway-hang",
-      h2f(F_SET | F_SHUT, 0, 0, frame(DATA, 0, 0, "z")))
+# A bug of the core, fixed (fuzz/README.md): after nghttp2 sent GOAWAY
+# for a connection error, the transfer was never finished.
+write("fuzz_h2frames", "goaway-hang",
+      h2f(F_SET | F_SHUT, 0, 0, frame(DATA, 0, 0, "z")), REGRESS)
 
 if __name__ == "__main__":
     for t in sorted(os.listdir(CORPUS)):

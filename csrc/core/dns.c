@@ -106,11 +106,15 @@ const char *xfer__dns_pin(const XFER *e, const char *host, size_t hostlen,
   return NULL;
 }
 
-/* An entry that does not parse is skipped, as libcurl does. */
-static struct xfer_addrs *from_resolve_list(XFER *e, const char *host,
-                                            uint16_t port) {
+/* The addresses a RESOLVE entry pins: 0 with *out set (NULL when no
+ * entry applies), or -1 when out of memory, which must fail the transfer:
+ * a pinned name never falls through to the resolver.  An entry that does
+ * not parse is skipped, as libcurl does. */
+static int from_resolve_list(XFER *e, const char *host, uint16_t port,
+                             struct xfer_addrs **out) {
   const struct xfer_slist *l = NULL;
   const char *list;
+  *out = NULL;
   while ((list = xfer__dns_pin(e, host, strlen(host), port, &l)) != NULL) {
     const char *a;
     struct xfer_addrs *r;
@@ -118,29 +122,35 @@ static struct xfer_addrs *from_resolve_list(XFER *e, const char *host,
     for (a = list; *a; a++)
       if (*a == ',') n++;
     r = addrs_new(n);
-    if (!r) return NULL;
+    if (!r) return -1;
     for (a = list; *a;) {
       size_t len = strcspn(a, ",");
       if (parse_literal(a, len, &r->a[r->n]) == 0) r->n++;
       a += len;
       if (*a == ',') a++;
     }
-    if (r->n) return r;
+    if (r->n) {
+      *out = r;
+      return 0;
+    }
     free(r);
   }
-  return NULL;
+  return 0;
 }
 
-static struct xfer_addrs *from_literal(const char *host) {
+/* An address literal, or localhost: 0 with *out set (NULL: neither), or
+ * -1 when out of memory. */
+static int from_literal(const char *host, struct xfer_addrs **out) {
   struct xfer_addrs *r;
   struct xfer_addr d;
   size_t n = strlen(host);
+  *out = NULL;
   if (parse_literal(host, n, &d) == 0) {
-    if ((r = addrs_new(1)) != NULL) {
-      r->a[0] = d;
-      r->n = 1;
-    }
-    return r;
+    if ((r = addrs_new(1)) == NULL) return -1;
+    r->a[0] = d;
+    r->n = 1;
+    *out = r;
+    return 0;
   }
   /* localhost never goes to a resolver (RFC 6761); IPv4 first, since
    * loopback servers most often listen there. */
@@ -149,14 +159,13 @@ static struct xfer_addrs *from_literal(const char *host) {
     static const unsigned char v4[4] = {127, 0, 0, 1};
     static const unsigned char v6[16] = {0, 0, 0, 0, 0, 0, 0, 0,
                                          0, 0, 0, 0, 0, 0, 0, 1};
-    if ((r = addrs_new(2)) != NULL) {
-      addr_set(&r->a[0], AF_INET, v4);
-      addr_set(&r->a[1], AF_INET6, v6);
-      r->n = 2;
-    }
-    return r;
+    if ((r = addrs_new(2)) == NULL) return -1;
+    addr_set(&r->a[0], AF_INET, v4);
+    addr_set(&r->a[1], AF_INET6, v6);
+    r->n = 2;
+    *out = r;
   }
-  return NULL;
+  return 0;
 }
 
 /* Hands addrs to c (which takes its own reference) and drops ours. */
@@ -288,8 +297,10 @@ int xfer__dns_lookup(struct xfer_conn *c, XFER *e) {
   uint32_t hv;
   long ttl = e->set.dns_cache_timeout;
   uint64_t now;
-  if ((a = from_resolve_list(e, c->hostname, c->primary_port)) != NULL ||
-      (a = from_literal(c->hostname)) != NULL) {
+  if (from_resolve_list(e, c->hostname, c->primary_port, &a) ||
+      (!a && from_literal(c->hostname, &a)))
+    return XFERE_OUT_OF_MEMORY;
+  if (a) {
     deliver(c, a, 0);
     return 0;
   }

@@ -212,10 +212,9 @@ void xfer__xfer_failed(XFER *e, XFERcode code, int before_any_byte) {
   retry(e, 1);
 }
 
-void xfer__xfer_refused(XFER *e, XFERcode code) {
+void xfer__xfer_refused(XFER *e, XFERcode code, const char *why) {
   if (!replayable(e)) {
-    if (e->set.errorbuffer && !e->set.errorbuffer[0])
-      xfer__fail(e, "the server refused the request (HTTP/2)");
+    xfer__fail(e, "%s", why);
     xfer__done(e, code);
     return;
   }

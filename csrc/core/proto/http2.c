@@ -195,8 +195,11 @@ static void fail_all(struct h2 *h, XFERcode code, const char *why) {
                                           struct h2_stream, link);
     XFER *e = s->e;
     if (!s->sent_headers || (!e->got_bytes && code != XFERE_OUT_OF_MEMORY)) {
-      xfer__verbose(e, "HTTP/2 connection failed: %s", why ? why : "error");
-      xfer__xfer_refused(e, code);
+      char msg[160];
+      snprintf(msg, sizeof(msg), "HTTP/2 connection failed before the "
+               "response: %s", why ? why : "error");
+      xfer__verbose(e, "%s", msg);
+      xfer__xfer_refused(e, code, msg);
     } else {
       xfer__fail(e, "HTTP/2 connection failed: %s", why ? why : "error");
       xfer__done(e, code);
@@ -409,7 +412,8 @@ static int on_stream_close(nghttp2_session *ss, int32_t id, uint32_t code,
   case NGHTTP2_REFUSED_STREAM:
     /* Not processed by the server (GOAWAY, or its stream limit). */
     if (!e->got_bytes) {
-      xfer__xfer_refused(e, XFERE_HTTP2_STREAM);
+      xfer__xfer_refused(e, XFERE_HTTP2_STREAM, "the server refused the "
+                         "HTTP/2 stream (REFUSED_STREAM, or above its GOAWAY)");
       return 0;
     }
     break;
@@ -418,7 +422,8 @@ static int on_stream_close(nghttp2_session *ss, int32_t id, uint32_t code,
       xfer__verbose(e, "the server requires HTTP/1.1: sending it again so");
       e->h1_only = 1;
       h->c->host->h1_required = 1; /* and the origin's next ones */
-      xfer__xfer_refused(e, XFERE_HTTP2_STREAM);
+      xfer__xfer_refused(e, XFERE_HTTP2_STREAM,
+                         "the server requires HTTP/1.1 (HTTP_1_1_REQUIRED)");
       return 0;
     }
     break;
@@ -456,7 +461,8 @@ static int on_frame_not_send(nghttp2_session *ss, const nghttp2_frame *f,
    * ran out): the server never saw it. */
   if (f->hd.type == NGHTTP2_HEADERS && (s = stream_of(h, f->hd.stream_id)) &&
       s->e && !s->sent_headers)
-    xfer__xfer_refused(s->e, XFERE_HTTP2_STREAM);
+    xfer__xfer_refused(s->e, XFERE_HTTP2_STREAM, "the HTTP/2 request could "
+                       "not be sent: the connection is going away");
   return 0;
 }
 
@@ -841,7 +847,8 @@ static void h2_submit(struct xfer_conn *c, XFER *e) {
   struct xfer_req r;
   XFERcode rc;
   if (h->dead || h->goaway) { /* it failed since e joined it */
-    xfer__xfer_refused(e, XFERE_HTTP2);
+    xfer__xfer_refused(e, XFERE_HTTP2, "the HTTP/2 connection failed "
+                       "before the request went out");
     return;
   }
   rc = xfer__req_build(e, &r);
@@ -916,7 +923,9 @@ static int h2_detach(struct xfer_conn *c, XFER *e, int ok) {
   if (s) {
     s->e = NULL;
     if (s->id > 0) {
-      if (!s->closed && !h->dead) {
+      /* Both ends sent END_STREAM: the stream is closed (nghttp2 notes it
+       * as the frames go), no RST_STREAM; else the server learns we left. */
+      if (!s->closed && !h->dead && !(s->remote_done && s->sent_all)) {
         nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, s->id,
                                   NGHTTP2_CANCEL);
         xfer__conn_want_flush(c);

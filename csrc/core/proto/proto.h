@@ -83,7 +83,7 @@ void xfer__xfer_failed(XFER *e, XFERcode code, int before_any_byte);
  * sent): sent again once, on any connection that takes it (the one that
  * refused it may: a GOAWAY'd or failed one does not), else it fails with
  * code. */
-void xfer__xfer_refused(XFER *e, XFERcode code);
+void xfer__xfer_refused(XFER *e, XFERcode code, const char *why);
 /* After any call that can run an application callback: 1 when the handler
  * must stop (e finished, or was removed; c is gone or no longer e's). */
 int xfer__gone(XFER *e, struct xfer_conn *c);
