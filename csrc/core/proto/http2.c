@@ -71,7 +71,6 @@ struct h2_stream {
   unsigned sent_headers : 1;   /* our HEADERS went out */
   unsigned sent_all : 1;       /* our END_STREAM went out */
   unsigned deferred : 1;       /* the body's data source waits */
-  unsigned touched : 1;        /* in h2->touched */
 };
 
 struct h2 {
@@ -83,13 +82,11 @@ struct h2 {
   size_t out_len, out_off, out_cap;
   char *line;                  /* a header line for the callback */
   size_t line_cap;
-  int32_t block_stream;        /* the header block on the wire */
   size_t block_bytes;
   unsigned block_frames;
   XFERcode conn_error;         /* set by a callback that broke the session */
   const char *conn_error_msg;
   char lib_error[96];          /* nghttp2's word on a protocol error */
-  unsigned out_blocked : 1;    /* the last send said EAGAIN */
   unsigned goaway : 1;         /* GOAWAY received: no new streams */
   unsigned dead : 1;           /* failed: never used again */
   unsigned settings_seen : 1;  /* the server's SETTINGS came: its stream
@@ -145,14 +142,12 @@ static XFERcode flush_out(struct h2 *h) {
       if (ask > budget) ask = budget;
       n = xfer__conn_send(c, h->out + h->out_off, ask);
       if (n == XFER_IO_AGAIN) {
-        h->out_blocked = 1;
         return XFERE_OK;
       }
       if (n < 0) {
         h->conn_error_msg = c->secure && !errno ? "TLS error" : strerror(errno);
         return XFERE_SEND_ERROR;
       }
-      h->out_blocked = 0;
       h->out_off += (size_t)n;
       budget -= (size_t)n;
     }
@@ -387,10 +382,8 @@ static int on_data_chunk(nghttp2_session *ss, uint8_t flags, int32_t id,
   /* The window moves only with what the application took. */
   if (xfer__recv_blocked(e)) s->unacked += len;
   else nghttp2_session_consume_stream(ss, id, len);
-  if (!s->touched) {
-    s->touched = 1;
+  if (!xfer_queue_linked(&s->tlink))
     xfer_queue_insert_tail(&h->touched, &s->tlink);
-  }
   return 0;
 }
 
@@ -403,8 +396,7 @@ static int on_stream_close(nghttp2_session *ss, int32_t id, uint32_t code,
   (void)ss;
   if (!s || !(e = s->e)) return 0;
   s->closed = 1;
-  if (s->remote_done && !code) return 0; /* completed (or held) */
-  if (s->remote_done) return 0; /* the response was complete */
+  if (s->remote_done) return 0; /* the response was complete (or held) */
   switch (code) {
   case NGHTTP2_NO_ERROR:
     fail_stream(s, XFERE_HTTP2_STREAM, "HTTP/2 stream closed before the end");
@@ -473,7 +465,6 @@ static int on_begin_frame(nghttp2_session *ss, const nghttp2_frame_hd *hd,
   struct h2 *h = ud;
   (void)ss;
   if (hd->type == NGHTTP2_HEADERS || hd->type == NGHTTP2_PUSH_PROMISE) {
-    h->block_stream = hd->stream_id;
     h->block_bytes = hd->length;
     h->block_frames = 1;
   } else if (hd->type == NGHTTP2_CONTINUATION) {
@@ -674,8 +665,7 @@ out:
 
 /* ---- the handler ---- */
 
-static void stream_free(struct h2 *h, struct h2_stream *s) {
-  (void)h;
+static void stream_free(struct h2_stream *s) {
   xfer_queue_remove(&s->link);
   xfer_queue_remove(&s->tlink);
   free(s);
@@ -760,7 +750,6 @@ static void after_session(struct xfer_conn *c, struct h2 *h) {
                                           struct h2_stream, tlink);
     XFER *e = s->e;
     xfer_queue_remove(&s->tlink);
-    s->touched = 0;
     if (e && e->state != XFER_ST_DONE) {
       xfer__hold(e);
       xfer__resp_progress(e);
@@ -932,7 +921,7 @@ static int h2_detach(struct xfer_conn *c, XFER *e, int ok) {
       }
       nghttp2_session_set_stream_user_data(h->s, s->id, NULL);
     }
-    stream_free(h, s);
+    stream_free(s);
   }
   return !h->dead && !h->goaway;
 }
@@ -961,7 +950,7 @@ static void h2_orphan(struct xfer_conn *c) {
     struct h2_stream *s = xfer_queue_data(xfer_queue_head(&h->streams),
                                           struct h2_stream, link);
     XFER *e = s->e;
-    stream_free(h, s);
+    stream_free(s);
     if (!e) continue;
     e->pstream = NULL;
     if (e->conn == c) e->conn = NULL;
@@ -977,7 +966,7 @@ static void h2_free(struct xfer_conn *c) {
     struct h2_stream *s = xfer_queue_data(xfer_queue_head(&h->streams),
                                           struct h2_stream, link);
     if (s->e) s->e->pstream = NULL;
-    stream_free(h, s);
+    stream_free(s);
   }
   nghttp2_session_del(h->s);
   free(h->out);
