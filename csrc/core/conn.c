@@ -104,6 +104,14 @@ static void enqueue(XFER *e, struct xfer_queue *q, struct xfer_host *h,
   xfer__recompute_timer(e);
 }
 
+/* A slot counted for h (total and host) that is not used after all: the
+ * next waiter gets it. */
+static void slot_unused(XFERM *m, struct xfer_host *h) {
+  m->nconns--;
+  h->nconns--;
+  xfer__wake_waiters(m, h);
+}
+
 /* Takes e out of whichever queue it waits in; a slot reserved for it goes
  * to the next waiter. */
 void xfer__unqueue(XFER *e) {
@@ -112,9 +120,7 @@ void xfer__unqueue(XFER *e) {
   e->waiting_host = NULL;
   if (e->reserved_slot) {
     e->reserved_slot = 0;
-    m->nconns--;
-    h->nconns--;
-    xfer__wake_waiters(m, h);
+    slot_unused(m, h);
     return;
   }
   if (e->state != XFER_ST_QUEUED || e->in_ready) return;
@@ -319,33 +325,40 @@ static void hand_off(struct xfer_conn *c, XFER *e) {
   xfer__schedule(e);
 }
 
-/* A multiplexed connection has streams free: they go to the transfers
- * that wait for its host, in FIFO order (its host's queue, then the head
- * of the global one if it is for this host).  No connection slot is
- * taken, so nobody else waits longer for it. */
-static void mux_offer(struct xfer_conn *c) {
-  XFERM *m = c->multi;
-  struct xfer_host *h = c->host;
+/* The transfer next in line for a connection (or a stream) of h: the
+ * head of h's queue, else the head of the global queue when it is h's,
+ * taken out of its queue.  NULL when there is none, or when that one
+ * must not reuse a connection (*fresh set; it stays queued). */
+static XFER *take_waiter(XFERM *m, struct xfer_host *h, int *fresh) {
+  struct xfer_queue *q = xfer_queue_empty(&h->waitq) ? &m->pending
+                                                     : &h->waitq;
   XFER *e;
+  *fresh = 0;
+  if (xfer_queue_empty(q)) return NULL;
+  e = xfer_queue_data(xfer_queue_head(q), XFER, qlink);
+  if (e->waiting_host != h) return NULL; /* another host's, globally */
+  if (wants_fresh(e)) {
+    *fresh = 1;
+    return NULL;
+  }
+  pop(q);
+  if (q == &h->waitq && xfer_queue_empty(q)) xfer_queue_remove(&h->wlink);
+  e->waiting_host = NULL;
+  return e;
+}
+
+/* A multiplexed connection has streams free: they go to the transfers
+ * that wait for its host, in FIFO order.  No connection slot is taken, so
+ * nobody else waits longer for it. */
+static void mux_offer(struct xfer_conn *c) {
+  XFER *e;
+  int fresh;
   if (!c->multiplex || c->state != XFER_CS_ACTIVE || c->closing ||
       c->no_reuse)
     return;
-  while (c->proto->capacity(c) > 0) {
-    if (!xfer_queue_empty(&h->waitq)) {
-      e = xfer_queue_data(xfer_queue_head(&h->waitq), XFER, qlink);
-      if (wants_fresh(e)) return;
-      pop(&h->waitq);
-      if (xfer_queue_empty(&h->waitq)) xfer_queue_remove(&h->wlink);
-    } else if (!xfer_queue_empty(&m->pending)) {
-      e = xfer_queue_data(xfer_queue_head(&m->pending), XFER, qlink);
-      if (e->waiting_host != h || wants_fresh(e)) return;
-      pop(&m->pending);
-    } else {
-      return;
-    }
-    e->waiting_host = NULL;
+  while (c->proto->capacity(c) > 0 &&
+         (e = take_waiter(c->multi, c->host, &fresh)) != NULL)
     hand_off(c, e);
-  }
 }
 
 /* The protocol's capacity grew (the server's SETTINGS). */
@@ -357,36 +370,18 @@ static void conn_release(struct xfer_conn *c) {
   XFERM *m = c->multi;
   struct xfer_host *h = c->host;
   XFER *e;
+  int fresh;
   c->easy = NULL;
-  if (!xfer_queue_empty(&h->waitq)) {
-    e = xfer_queue_data(xfer_queue_head(&h->waitq), XFER, qlink);
-    if (wants_fresh(e)) { /* its slot: closing c frees it (and wakes e) */
-      xfer__conn_close(c);
-      return;
-    }
-    pop(&h->waitq);
-    e->waiting_host = NULL;
-    if (xfer_queue_empty(&h->waitq)) xfer_queue_remove(&h->wlink);
+  if ((e = take_waiter(m, h, &fresh)) != NULL) {
     hand_off(c, e);
     return;
   }
-  if (!xfer_queue_empty(&m->pending)) {
-    e = xfer_queue_data(xfer_queue_head(&m->pending), XFER, qlink);
-    if (e->waiting_host == h && wants_fresh(e)) {
-      xfer__conn_close(c);
-      return;
-    }
-    if (e->waiting_host == h) {
-      pop(&m->pending);
-      e->waiting_host = NULL;
-      hand_off(c, e);
-      return;
-    }
-    if (total_full(m)) {
-      /* Another host waits for a slot: this one is worth more to it. */
-      xfer__conn_close(c);
-      return;
-    }
+  /* A waiter that wants a connection of its own gets c's slot (closing c
+   * wakes it); so does another host's at the total limit: the slot is
+   * worth more to it than an idle connection. */
+  if (fresh || (!xfer_queue_empty(&m->pending) && total_full(m))) {
+    xfer__conn_close(c);
+    return;
   }
   c->state = XFER_CS_IDLE;
   xfer_queue_remove(&c->mlink);
@@ -560,22 +555,14 @@ int xfer__conn_acquire(XFER *e) {
       (((reserved || xfer_queue_empty(&h->waitq)) &&
         (c = mux_take(h)) != NULL) ||
        (c = idle_take(h)) != NULL)) {
-    if (reserved) { /* the reservation is not needed: give it back */
-      m->nconns--;
-      h->nconns--;
-      xfer__wake_waiters(m, h);
-    }
+    if (reserved) slot_unused(m, h); /* the reservation is not needed */
     hand_off(c, e);
     return 0;
   }
   /* PIPEWAIT: a connection being set up may multiplex; wait to know. */
   if (e->set.pipewait && h->nsetup_mux && !wants_fresh(e) && h2_wanted(e) &&
       (m->pipelining & XFERPIPE_MULTIPLEX)) {
-    if (reserved) {
-      m->nconns--;
-      h->nconns--;
-      xfer__wake_waiters(m, h);
-    }
+    if (reserved) slot_unused(m, h);
     enqueue(e, &h->pipewait, h, 0);
     return 0;
   }
@@ -608,9 +595,7 @@ int xfer__conn_acquire(XFER *e) {
   }
   c = conn_new(e, h);
   if (!c) {
-    m->nconns--;
-    h->nconns--;
-    xfer__wake_waiters(m, h);
+    slot_unused(m, h);
     return XFERE_OUT_OF_MEMORY;
   }
   if (!e->t_queue) e->t_queue = xfer__now() - e->t_start;
