@@ -94,6 +94,35 @@ const char *fault_base(void) {
   return buf;
 }
 
+const char *h2c_base(void) {
+  static char buf[64];
+  snprintf(buf, sizeof(buf), "http://127.0.0.1:%d",
+           tl_env_int("NGINX_H2C_PORT"));
+  return buf;
+}
+
+const char *tls_h2_base(void) {
+  static char buf[64];
+  snprintf(buf, sizeof(buf), "https://localhost:%d", tl_env_int("TLS_H2_PORT"));
+  return buf;
+}
+
+void tx_tls_localhost(struct tx *t, const char *url) {
+  static struct { int port; char entry[48]; struct xfer_slist l; } pins[16];
+  const char *colon = strrchr(url + 8, ':');
+  int port = colon ? atoi(colon + 1) : 443, i;
+  for (i = 0; i < 16 && pins[i].port && pins[i].port != port; i++) {}
+  CHECK(i < 16);
+  if (!pins[i].port) {
+    pins[i].port = port;
+    snprintf(pins[i].entry, sizeof(pins[i].entry), "localhost:%d:127.0.0.1",
+             port);
+    pins[i].l.data = pins[i].entry;
+  }
+  xfer_easy_setopt(t->easy, XFEROPT_CAINFO, tl_env("TLS_CA"));
+  xfer_easy_setopt(t->easy, XFEROPT_RESOLVE, &pins[i].l);
+}
+
 int fault_port(const char *which) {
   char name[64];
   snprintf(name, sizeof(name), "FAULT_%s%sPORT", which, *which ? "_" : "");

@@ -49,6 +49,13 @@ char *tx_url(const char *fmt, ...);          /* static buffer, formatted */
 const char *http_base(void);                 /* "http://127.0.0.1:PORT" nginx */
 const char *fault_base(void);                /* fault server FAULT_PORT */
 int fault_port(const char *which);           /* "CLOSE", "RESET", "SILENT", "" */
+/* nginx's http2 listeners: h2c (prior knowledge), and TLS with http2. */
+const char *h2c_base(void);                  /* "http://127.0.0.1:PORT" */
+const char *tls_h2_base(void);               /* "https://localhost:PORT" */
+/* For an https://localhost:PORT URL: the test CA (TLS_CA), and localhost
+ * pinned to 127.0.0.1 for that port (RESOLVE; a list per port, kept for
+ * the process, so transfers to several ports may run at once). */
+void tx_tls_localhost(struct tx *t, const char *url);
 
 /* getinfo, checked (the test fails on an error). */
 long info_long(XFER *e, XFERINFO what);

@@ -52,35 +52,16 @@ static int is_plain(const struct tbuf *b) {
   return b->len == plen && memcmp(b->data, plain, plen) == 0;
 }
 
-static const char *nginx_h2c_base(void) {
-  static char b[64];
-  snprintf(b, sizeof(b), "http://127.0.0.1:%d", tl_env_int("NGINX_H2C_PORT"));
-  return b;
-}
-
-static const char *tls_h2_base(void) {
-  static char b[64];
-  snprintf(b, sizeof(b), "https://localhost:%d", tl_env_int("TLS_H2_PORT"));
-  return b;
-}
-
 /* A transfer that decodes every coding (ACCEPT_ENCODING ""); over h2c
  * with prior knowledge, or TLS verified by the test CA, as the URL says. */
 static struct tx *dtx(const char *url) {
-  static struct xfer_slist pin;
-  static char entry[64];
   char h2c[32];
   struct tx *t;
   snprintf(h2c, sizeof(h2c), ":%d/", tl_env_int("NGINX_H2C_PORT"));
   t = tx_new(url);
   CHECK_EQ(xfer_easy_setopt(t->easy, XFEROPT_ACCEPT_ENCODING, ""), XFERE_OK);
   if (strncmp(url, "https:", 6) == 0) {
-    snprintf(entry, sizeof(entry), "localhost:%d:127.0.0.1",
-             tl_env_int("TLS_H2_PORT"));
-    pin.data = entry;
-    pin.next = NULL;
-    xfer_easy_setopt(t->easy, XFEROPT_CAINFO, tl_env("TLS_CA"));
-    xfer_easy_setopt(t->easy, XFEROPT_RESOLVE, &pin);
+    tx_tls_localhost(t, url);
   } else if (strstr(url, h2c)) {
     xfer_easy_setopt(t->easy, XFEROPT_HTTP_VERSION,
                      (long)XFER_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
@@ -128,7 +109,7 @@ TEST(every_coding_decodes_over_http2_and_nginx_gzip) {
   const char *bases[3];
   size_t i, b;
   bases[0] = http_base();
-  bases[1] = nginx_h2c_base();
+  bases[1] = h2c_base();
   bases[2] = tls_h2_base();
   for (b = 0; b < 3; b++) {
     struct tx *t;

@@ -15,18 +15,6 @@
 
 #include <string.h>
 
-static const char *h2c_base(void) {
-  static char b[64];
-  snprintf(b, sizeof(b), "http://127.0.0.1:%d", tl_env_int("NGINX_H2C_PORT"));
-  return b;
-}
-
-static const char *tls_h2_base(void) {
-  static char b[64];
-  snprintf(b, sizeof(b), "https://localhost:%d", tl_env_int("TLS_H2_PORT"));
-  return b;
-}
-
 static const char *h2fault_base(const char *which) {
   static char b[64];
   char var[48];
@@ -38,16 +26,10 @@ static const char *h2fault_base(const char *which) {
 /* A transfer to url: h2c with prior knowledge, or https verified by the
  * test CA (localhost pinned to 127.0.0.1). */
 static struct tx *h2_tx(const char *url) {
-  static struct xfer_slist pin = {(char *)"localhost:0:127.0.0.1", NULL};
   struct tx *t = tx_new(url);
   if (getenv("XFER_TEST_VERBOSE")) xfer_easy_setopt(t->easy, XFEROPT_VERBOSE, 1L);
   if (strncmp(url, "https:", 6) == 0) {
-    static char entry[64];
-    int port = atoi(strrchr(url + 8, ':') + 1);
-    snprintf(entry, sizeof(entry), "localhost:%d:127.0.0.1", port);
-    pin.data = entry;
-    xfer_easy_setopt(t->easy, XFEROPT_CAINFO, tl_env("TLS_CA"));
-    xfer_easy_setopt(t->easy, XFEROPT_RESOLVE, &pin);
+    tx_tls_localhost(t, url);
   } else {
     xfer_easy_setopt(t->easy, XFEROPT_HTTP_VERSION,
                      (long)XFER_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
