@@ -379,22 +379,10 @@ static void eh2_close(struct eh *h, struct eh_srv *s) {
   c->serial = 0;
 }
 
-static uint32_t eh2_resolve(void *ud, int sel) {
+/* The k-th stream the client opened on c (h2w_compact), or 0. */
+static uint32_t eh2_opened(void *ud, int k) {
   const struct eh2_conn *c = ud;
-  uint32_t last = c->nst ? c->st[c->nst - 1].sid : 0;
-  if (sel == H2W_SEL_ZERO) return 0;
-  if (sel <= 8) return sel <= c->nst ? c->st[sel - 1].sid
-                                     : 2u * (unsigned)sel - 1;
-  switch (sel) {
-  case H2W_SEL_NEXT:
-    return last + 2 - (last == 0);
-  case H2W_SEL_EVEN:
-    return 2;
-  case H2W_SEL_MAX:
-    return 0x7fffffffu;
-  default:
-    return last ? last : 1;
-  }
+  return k <= c->nst ? c->st[k - 1].sid : 0;
 }
 
 /* Has what the next step waits for happened? */
@@ -454,7 +442,7 @@ static void eh2_start(struct eh *h, struct eh_srv *s, struct eh2_conn *c,
     len = r->len;
   } else {
     EH_CHECK(h2w_compact(r->p, r->len, &out, &len, &cap, EH2_STEP_MAX,
-                         eh2_resolve, c) == 0, "oom");
+                         eh2_opened, c) == 0, "oom");
     if (!out) EH_CHECK((out = malloc(1)) != NULL, "oom");
   }
   if (r) c->step++;

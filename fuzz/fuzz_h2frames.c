@@ -207,22 +207,10 @@ static void hf_sent_end(void *ud, uint32_t sid) {
   if (r) r->ended = 1;
 }
 
-static uint32_t hf_resolve(void *ud, int sel) {
+/* The k-th stream the client opened (h2w_compact), or 0. */
+static uint32_t hf_opened(void *ud, int k) {
   struct hf *f = ud;
-  uint32_t last = f->nreq ? f->sids[f->nreq - 1] : 0;
-  if (sel == H2W_SEL_ZERO) return 0;
-  if (sel <= 8) return sel <= f->nreq ? f->sids[sel - 1]
-                                      : 2u * (unsigned)sel - 1;
-  switch (sel) {
-  case H2W_SEL_NEXT:
-    return last + 2 - (last == 0);
-  case H2W_SEL_EVEN:
-    return 2;
-  case H2W_SEL_MAX:
-    return 0x7fffffffu;
-  default:
-    return last ? last : 1;
-  }
+  return k <= f->nreq ? f->sids[k - 1] : 0;
 }
 
 /* Reads what the client sent; accepts (and closes at once) any further
@@ -591,7 +579,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   n = size - 3;
   if (f.f0 & 0x20) {
     FZ_CHECK(h2w_compact(in, n, &compact, &clen, &ccap, HF_OUT_CAP,
-                         hf_resolve, &f) == 0, "oom");
+                         hf_opened, &f) == 0, "oom");
     in = compact;
     n = clen;
   }

@@ -387,15 +387,35 @@ unsigned h2w_repeat(uint8_t sel) {
   return v < 8 ? v + 1 : 1u << (v - 3);
 }
 
+/* The stream id selector sel names (H2W_SEL_*, h2_wire.h). */
+static uint32_t select_sid(int sel, uint32_t (*opened)(void *ud, int k),
+                           void *ud) {
+  uint32_t last = 0, sid;
+  int k;
+  for (k = 1; (sid = opened(ud, k)) != 0; k++) last = sid;
+  if (sel == H2W_SEL_ZERO) return 0;
+  if (sel <= 8) return (sid = opened(ud, sel)) ? sid : 2u * (unsigned)sel - 1;
+  switch (sel) {
+  case H2W_SEL_NEXT:
+    return last + 2 - (last == 0);
+  case H2W_SEL_EVEN:
+    return 2;
+  case H2W_SEL_MAX:
+    return 0x7fffffffu;
+  default:
+    return last ? last : 1;
+  }
+}
+
 int h2w_compact(const uint8_t *in, size_t n, uint8_t **out, size_t *outlen,
                 size_t *outcap, size_t cap,
-                uint32_t (*resolve)(void *ud, int sel), void *ud) {
+                uint32_t (*opened)(void *ud, int k), void *ud) {
   size_t pos = 0;
   while (pos + 5 <= n) {
     uint8_t type = in[pos], flags = in[pos + 1], sel = in[pos + 2];
     size_t len = ((size_t)in[pos + 3] << 8) | in[pos + 4], k;
     unsigned rep = h2w_repeat(sel), r;
-    uint32_t sid = resolve(ud, sel & 15);
+    uint32_t sid = select_sid(sel & 15, opened, ud);
     pos += 5;
     if (len > n - pos) len = n - pos;
     for (r = 0; r < rep; r++) {

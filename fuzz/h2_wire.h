@@ -158,11 +158,12 @@ void h2w_frame_hdr(uint8_t *out, uint32_t len, uint8_t type, uint8_t flags,
 
 /* Appends frames built from the compact form in[0..n) to *out (grown
  * with realloc; *outlen, *outcap), at most cap bytes in all (frames that
- * would go past it are left out).  resolve(ud, sel & 15) gives the
- * stream id of a selector.  0, or -1 when out of memory. */
+ * would go past it are left out).  The selectors (H2W_SEL_*) name streams
+ * among those the client opened: opened(ud, k) gives the k-th (from 1),
+ * or 0 when it opened fewer.  0, or -1 when out of memory. */
 int h2w_compact(const uint8_t *in, size_t n, uint8_t **out, size_t *outlen,
                 size_t *outcap, size_t cap,
-                uint32_t (*resolve)(void *ud, int sel), void *ud);
+                uint32_t (*opened)(void *ud, int k), void *ud);
 
 /* The repeat count of a compact frame's sel byte. */
 unsigned h2w_repeat(uint8_t sel);
