@@ -24,6 +24,16 @@ static inline double tv_s(const struct timeval *tv) {
   return tv->tv_sec + tv->tv_usec / 1e6;
 }
 
+/* -v's word as HTTP_VERSION's value: libcurl's numbers, which xfer's are
+ * too (1.1: 2, 2: 3, 2tls: 4, 2pk: 5); -2 for anything else. */
+static inline long bench_http_version(const char *s) {
+  return !strcmp(s, "1.1")    ? 2
+         : !strcmp(s, "2")    ? 3
+         : !strcmp(s, "2tls") ? 4
+         : !strcmp(s, "2pk")  ? 5
+                              : -2;
+}
+
 static inline double ru_cpu(const struct rusage *r) {
   return tv_s(&r->ru_utime) + tv_s(&r->ru_stime);
 }

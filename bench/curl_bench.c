@@ -374,11 +374,7 @@ int main(int argc, char **argv) {
     case 'a': cainfo = optarg; break;
     case 'd': time_limit = atof(optarg); break;
     case 'v':
-      http_version = !strcmp(optarg, "1.1")   ? CURL_HTTP_VERSION_1_1
-                     : !strcmp(optarg, "2")    ? CURL_HTTP_VERSION_2_0
-                     : !strcmp(optarg, "2tls") ? CURL_HTTP_VERSION_2TLS
-                     : !strcmp(optarg, "2pk")  ? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
-                                               : -2;
+      http_version = bench_http_version(optarg);
       if (http_version == -2) {
         fprintf(stderr, "curl_bench: -v 1.1|2|2tls|2pk\n");
         return 2;
