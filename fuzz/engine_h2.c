@@ -307,21 +307,7 @@ static void eh2_sent_data(void *ud, uint32_t sid, const uint8_t *p,
   struct eh2_conn *c = ud;
   struct eh2_rec *r = eh2_rec(c->serial, sid, 1);
   if (!r || r->ended || r->over) return;
-  if (r->len + n > EH2_REC_CAP) {
-    r->over = 1;
-    return;
-  }
-  if (r->len + n > r->cap) {
-    size_t cap = r->cap ? r->cap : 1024;
-    char *q;
-    while (cap < r->len + n) cap *= 2;
-    q = realloc(r->p, cap);
-    EH_CHECK(q != NULL, "oom");
-    r->p = q;
-    r->cap = cap;
-  }
-  memcpy(r->p + r->len, p, n);
-  r->len += n;
+  r->over = eh_append_capped(&r->p, &r->len, &r->cap, EH2_REC_CAP, p, n);
 }
 
 static void eh2_sent_end(void *ud, uint32_t sid) {

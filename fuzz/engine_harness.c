@@ -1028,24 +1028,30 @@ static void eh_rf_check(struct eh_tx *t, int at, const char *p, size_t len) {
   }
 }
 
+/* Appends p[0..n) to a growing buffer of at most limit bytes: 0, or 1
+ * (nothing appended) when it would go past the limit. */
+static int eh_append_capped(char **buf, size_t *len, size_t *cap,
+                            size_t limit, const void *p, size_t n) {
+  if (*len + n > limit) return 1;
+  if (*len + n > *cap) {
+    size_t c = *cap ? *cap : 1024;
+    char *b;
+    while (c < *len + n) c *= 2;
+    b = realloc(*buf, c);
+    EH_CHECK(b != NULL, "oom");
+    *buf = b;
+    *cap = c;
+  }
+  memcpy(*buf + *len, p, n);
+  *len += n;
+  return 0;
+}
+
 /* What the write callback took, to compare with what was served. */
 static void eh_body_add(struct eh_tx *t, const char *p, size_t len) {
-  if (t->body_over) return;
-  if (t->body_len + len > EH_BODY_CAP) {
-    t->body_over = 1;
-    return;
-  }
-  if (t->body_len + len > t->body_cap) {
-    size_t cap = t->body_cap ? t->body_cap : 4096;
-    char *b;
-    while (cap < t->body_len + len) cap *= 2;
-    b = realloc(t->body, cap);
-    EH_CHECK(b != NULL, "oom");
-    t->body = b;
-    t->body_cap = cap;
-  }
-  memcpy(t->body + t->body_len, p, len);
-  t->body_len += len;
+  if (!t->body_over)
+    t->body_over = eh_append_capped(&t->body, &t->body_len, &t->body_cap,
+                                    EH_BODY_CAP, p, len);
 }
 
 static size_t eh_write(char *ptr, size_t size, size_t nmemb, void *ud) {
