@@ -392,9 +392,9 @@ static uint32_t select_sid(int sel, uint32_t (*opened)(void *ud, int k),
                            void *ud) {
   uint32_t last = 0, sid;
   int k;
-  for (k = 1; (sid = opened(ud, k)) != 0; k++) last = sid;
   if (sel == H2W_SEL_ZERO) return 0;
   if (sel <= 8) return (sid = opened(ud, sel)) ? sid : 2u * (unsigned)sel - 1;
+  for (k = 1; (sid = opened(ud, k)) != 0; k++) last = sid;
   switch (sel) {
   case H2W_SEL_NEXT:
     return last + 2 - (last == 0);
