@@ -49,6 +49,7 @@
 static const char msgh_key = 'h';   /* the pcall message handler */
 static const char body_key = 'b';   /* the protected callback body */
 static const char boxes_key = 'x';  /* weak map: box pointer -> userdata */
+static const char fns_key = 'f';    /* callbacks: fn -> ref, ref -> count */
 
 /* ---- protected callbacks ---- */
 
@@ -199,6 +200,63 @@ void lxfer_pushbox(lua_State *L, const void *box) {
   lua_rawgetp(L, LUA_REGISTRYINDEX, &boxes_key);
   lua_rawgetp(L, -1, box);
   lua_remove(L, -2);
+}
+
+/* ---- callback functions, one reference per function ---- */
+
+/* 100,000 handles with the same writefunction hold one registry slot, not
+ * 100,000: the map gives the function's reference and how many hold it. */
+int lxfer_ref_fn(lua_State *L, int idx) {
+  int ref;
+  if (lua_isnil(L, idx)) return LUA_NOREF;
+  idx = lua_absindex(L, idx);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &fns_key);
+  lua_pushvalue(L, idx);
+  lua_rawget(L, -2);
+  if (lua_type(L, -1) == LUA_TNUMBER) {
+    ref = (int)lua_tointeger(L, -1);
+    lua_rawgeti(L, -2, ref);
+    lua_pushinteger(L, lua_tointeger(L, -1) + 1);
+    lua_rawseti(L, -4, ref);
+    lua_pop(L, 3);
+    return ref;
+  }
+  lua_pop(L, 1);
+  lua_pushvalue(L, idx);
+  ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  /* The count first: a memory error below leaves the slot counted, never
+   * a count for a slot freed. */
+  lua_pushinteger(L, 1);
+  lua_rawseti(L, -2, ref);
+  lua_pushvalue(L, idx);
+  lua_pushinteger(L, ref);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+  return ref;
+}
+
+void lxfer_unref_fn(lua_State *L, int *ref) {
+  lua_Integer n;
+  int r = *ref;
+  *ref = LUA_NOREF;
+  if (r < 0) return; /* LUA_NOREF, LUA_REFNIL */
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &fns_key);
+  lua_rawgeti(L, -1, r);
+  n = lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  if (n > 1) { /* an existing key: no allocation */
+    lua_pushinteger(L, n - 1);
+    lua_rawseti(L, -2, r);
+    lua_pop(L, 1);
+    return;
+  }
+  lua_pushnil(L);
+  lua_rawseti(L, -2, r);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, r);
+  lua_pushnil(L);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+  luaL_unref(L, LUA_REGISTRYINDEX, r);
 }
 
 /* ---- argument checks ---- */
@@ -464,6 +522,12 @@ static void set_registry(lua_State *L) {
     lua_setfield(L, -2, "__mode");
     lua_setmetatable(L, -2);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &boxes_key);
+  }
+  lua_pop(L, 1);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &fns_key);
+  if (lua_type(L, -1) != LUA_TTABLE) {
+    lua_newtable(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &fns_key);
   }
   lua_pop(L, 1);
   luaL_newmetatable(L, LXFER_ERROR_MT);

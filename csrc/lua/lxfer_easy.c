@@ -156,6 +156,8 @@ static const char opt_key = 'o';   /* registry: option name -> index */
 static const char info_key = 'i';  /* registry: info name -> index */
 static const char none_key = 'n';  /* registry: the empty user value */
 
+static struct lxfer_easy_x *x_new(void);
+
 /* ---- the C callbacks the core calls ---- */
 
 static size_t data_cb(int kind, int slot, char *p, size_t len, void *ud) {
@@ -211,23 +213,24 @@ static int xferinfo_cb(void *ud, xfer_off_t dltotal, xfer_off_t dlnow,
   return lxfer_call(e->ctx, &c) || c.abort; /* non-zero: 42 */
 }
 
-/* header_lines: every header line goes into e->hdr, in C; a status line
+/* header_lines: every header line goes into x->hdr, in C; a status line
  * starts over, so what is kept is the last response's fields (and the
  * trailers). No Lua runs: easy:take_header_lines() hands them over. */
 static size_t collect_cb(char *p, size_t size, size_t nmemb, void *ud) {
-  struct lxfer_easy *e = ud;
+  struct lxfer_easy_x *x = ((struct lxfer_easy *)ud)->x; /* set with it */
   size_t len = size * nmemb;
-  if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) e->hdr_len = 0;
-  if (e->hdr_len + len > e->hdr_cap) {
-    size_t cap = e->hdr_cap ? e->hdr_cap : 512;
+  if (!x) return 0; /* released: a closed handle's last call */
+  if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) x->hdr_len = 0;
+  if (x->hdr_len + len > x->hdr_cap) {
+    size_t cap = x->hdr_cap ? x->hdr_cap : 512;
     char *n;
-    while (cap < e->hdr_len + len) cap *= 2;
-    if (!(n = realloc(e->hdr, cap))) return 0; /* WRITE_ERROR */
-    e->hdr = n;
-    e->hdr_cap = cap;
+    while (cap < x->hdr_len + len) cap *= 2;
+    if (!(n = realloc(x->hdr, cap))) return 0; /* WRITE_ERROR */
+    x->hdr = n;
+    x->hdr_cap = cap;
   }
-  memcpy(e->hdr + e->hdr_len, p, len);
-  e->hdr_len += len;
+  memcpy(x->hdr + x->hdr_len, p, len);
+  x->hdr_len += len;
   return len;
 }
 
@@ -280,19 +283,20 @@ static void call_data(lua_State *L, struct lxfer_call *c) {
  * xfer.READFUNC_PAUSE to pause sending (easy:pause(xfer.PAUSE_CONT)
  * resumes). */
 static void call_read(lua_State *L, struct lxfer_call *c) {
-  struct lxfer_easy *e = c->e;
+  struct lxfer_easy_x *x;
   const char *s;
   size_t len, n;
-  lxfer_pushbox(L, e); /* e stays alive until its leftover is stored */
-  if (e->rbuf != LUA_NOREF) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, e->rbuf);
+  lxfer_pushbox(L, c->e); /* e stays alive until its leftover is stored */
+  x = lxfer_easy_x(L, c->e);
+  if (x->rbuf != LUA_NOREF) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, x->rbuf);
     s = lua_tolstring(L, -1, &len);
-    n = len - e->rbuf_off < c->len ? len - e->rbuf_off : c->len;
-    memcpy(c->buf, s + e->rbuf_off, n);
-    e->rbuf_off += n;
-    if (e->rbuf_off >= len) {
-      luaL_unref(L, LUA_REGISTRYINDEX, e->rbuf);
-      e->rbuf = LUA_NOREF;
+    n = len - x->rbuf_off < c->len ? len - x->rbuf_off : c->len;
+    memcpy(c->buf, s + x->rbuf_off, n);
+    x->rbuf_off += n;
+    if (x->rbuf_off >= len) {
+      luaL_unref(L, LUA_REGISTRYINDEX, x->rbuf);
+      x->rbuf = LUA_NOREF;
     }
     c->n = n;
     return;
@@ -320,9 +324,9 @@ static void call_read(lua_State *L, struct lxfer_call *c) {
     n = len < c->len ? len : c->len;
     memcpy(c->buf, s, n);
     c->n = n;
-    if (n < len && e->h) {
-      e->rbuf_off = n;
-      e->rbuf = luaL_ref(L, LUA_REGISTRYINDEX);
+    if (n < len && c->e->h) {
+      x->rbuf_off = n;
+      x->rbuf = luaL_ref(L, LUA_REGISTRYINDEX);
     }
     break;
   default:
@@ -353,7 +357,12 @@ void lxfer_easy_aborted(lua_State *L, struct lxfer_call *c, int raised) {
   const char *msg = NULL;
   char what[48];
   int n = 0;
-  if (e->errbuf[0]) return;
+  /* Closed by the callback: nobody reads the message.  A message the core
+   * has already says more.  No Lua allocation here (outside the pcall). */
+  if (!e->h || xfer_easy_errortext(e->h)[0]) return;
+  if (!e->x && !(e->x = x_new())) return;
+  if (e->x->abortmsg && e->x->abortmsg[0]) return;
+  if (!e->x->abortmsg && !(e->x->abortmsg = malloc(XFER_ERROR_SIZE))) return;
   /* Read without converting it: the error value is raised as it is. */
   if (raised && lua_type(L, -1) == LUA_TSTRING) {
     msg = lua_tostring(L, -1);
@@ -366,10 +375,10 @@ void lxfer_easy_aborted(lua_State *L, struct lxfer_call *c, int raised) {
   }
   if (msg) while (msg[n] && msg[n] != '\n') n++;
   if (raised)
-    snprintf(e->errbuf, sizeof(e->errbuf), "the %s callback raised an "
+    snprintf(e->x->abortmsg, XFER_ERROR_SIZE, "the %s callback raised an "
              "error: %.*s", cbname(c->kind), n, msg ? msg : "(not a string)");
   else
-    snprintf(e->errbuf, sizeof(e->errbuf), "the %s callback aborted the "
+    snprintf(e->x->abortmsg, XFER_ERROR_SIZE, "the %s callback aborted the "
              "transfer", cbname(c->kind));
 }
 
@@ -402,8 +411,9 @@ static int busy(struct lxfer_easy *e) { return e->m || e->ctx; }
 
 /* Lists replaced while busy: kept until the transfer cannot use them. */
 void lxfer_easy_retire_lists(struct lxfer_easy *e) {
-  xfer_slist_free_all(e->retired);
-  e->retired = NULL;
+  if (!e->x) return;
+  xfer_slist_free_all(e->x->retired);
+  e->x->retired = NULL;
 }
 
 static void retire_list(struct lxfer_easy *e, struct xfer_slist *l) {
@@ -414,8 +424,8 @@ static void retire_list(struct lxfer_easy *e, struct xfer_slist *l) {
     return;
   }
   for (last = l; last->next; last = last->next) {}
-  last->next = e->retired;
-  e->retired = l;
+  last->next = e->x->retired;
+  e->x->retired = l;
 }
 
 static void unref(lua_State *L, int *ref) {
@@ -426,35 +436,62 @@ static void unref(lua_State *L, int *ref) {
 /* The easy left its multi, or its perform() returned: what a transfer
  * might have been using can go. */
 void lxfer_easy_unbusy(lua_State *L, struct lxfer_easy *e) {
-  unref(L, &e->postfields_old);
+  if (!e->x) return;
+  unref(L, &e->x->postfields_old);
   lxfer_easy_retire_lists(e);
 }
 
-/* Sets the pointers the core must always have: itself and the message. */
+/* A new run: the last one's abort message goes (the core clears its own),
+ * and so does a read callback's leftover. */
+void lxfer_easy_new_run(lua_State *L, struct lxfer_easy *e) {
+  if (!e->x) return;
+  if (e->x->abortmsg) e->x->abortmsg[0] = 0;
+  unref(L, &e->x->rbuf);
+}
+
+/* The text of the last failure: a callback's reason, else the core's. */
+const char *lxfer_easy_errtext(struct lxfer_easy *e) {
+  if (e->x && e->x->abortmsg && e->x->abortmsg[0]) return e->x->abortmsg;
+  return e->h ? xfer_easy_errortext(e->h) : "";
+}
+
+static struct lxfer_easy_x *x_new(void) {
+  struct lxfer_easy_x *x = calloc(1, sizeof(*x));
+  if (!x) return NULL;
+  x->postfields = x->postfields_old = x->priv = x->rbuf = LUA_NOREF;
+  x->fields_len = -1;
+  return x;
+}
+
+struct lxfer_easy_x *lxfer_easy_x(lua_State *L, struct lxfer_easy *e) {
+  if (!e->x && !(e->x = x_new())) luaL_error(L, "not enough memory");
+  return e->x;
+}
+
+/* Sets what the core must always have: the box as PRIVATE, and its own
+ * failure text (no ERRORBUFFER of 256 bytes in every box). */
 static void set_fixed(struct lxfer_easy *e) {
   xfer_easy_setopt(e->h, XFEROPT_PRIVATE, (void *)e);
-  e->errbuf[0] = 0;
-  xfer_easy_setopt(e->h, XFEROPT_ERRORBUFFER, e->errbuf);
+  xfer_easy_keep_errortext(e->h, 1);
 }
 
 /* Drops every Lua value the box holds; the callbacks first, so that nothing
  * after this point can call into Lua for this handle. */
 static void release(lua_State *L, struct lxfer_easy *e) {
+  struct lxfer_easy_x *x = e->x;
   int i;
-  for (i = 0; i < LXFER_CB_MAX; i++) unref(L, &e->cb[i]);
-  unref(L, &e->postfields);
-  unref(L, &e->postfields_old);
-  unref(L, &e->priv);
-  unref(L, &e->rbuf);
-  free(e->hdr);
-  e->hdr = NULL;
-  e->hdr_len = e->hdr_cap = 0;
-  e->fields_len = -1;
-  for (i = 0; i < 2; i++) {
-    xfer_slist_free_all(e->lists[i]);
-    e->lists[i] = NULL;
-  }
-  lxfer_easy_retire_lists(e);
+  for (i = 0; i < LXFER_CB_MAX; i++) lxfer_unref_fn(L, &e->cb[i]);
+  if (!x) return;
+  e->x = NULL;
+  unref(L, &x->postfields);
+  unref(L, &x->postfields_old);
+  unref(L, &x->priv);
+  unref(L, &x->rbuf);
+  free(x->hdr);
+  for (i = 0; i < 2; i++) xfer_slist_free_all(x->lists[i]);
+  xfer_slist_free_all(x->retired);
+  free(x->abortmsg);
+  free(x);
 }
 
 /* Idempotent, and safe in any order with the multi's close.  gc: from
@@ -478,11 +515,10 @@ static void easy_close(lua_State *L, struct lxfer_easy *e, int idx, int gc) {
     /* Inside its own perform(): the core handle and what it reads stay
      * until perform returns; only the callbacks go now. */
     e->closing = h;
-    for (i = 0; i < LXFER_CB_MAX; i++) unref(L, &e->cb[i]);
+    for (i = 0; i < LXFER_CB_MAX; i++) lxfer_unref_fn(L, &e->cb[i]);
   } else {
     /* From its own write callback, the core frees h once the callback has
-     * returned; it must not write into this box meanwhile. */
-    xfer_easy_setopt(h, XFEROPT_ERRORBUFFER, NULL);
+     * returned (the failure text is its own: nothing points into the box). */
     xfer_easy_cleanup(h);
     release(L, e);
   }
@@ -644,16 +680,14 @@ static XFERcode set_func(lua_State *L, struct lxfer_easy *e,
   if (rc) return rc;
   rc = xfer_easy_setopt(e->h, datas[o->slot], on ? (void *)e : NULL);
   if (rc) return rc;
-  unref(L, &e->cb[o->slot]);
-  if (on) {
-    lua_pushvalue(L, v);
-    e->cb[o->slot] = luaL_ref(L, LUA_REGISTRYINDEX);
-  }
+  lxfer_unref_fn(L, &e->cb[o->slot]);
+  e->cb[o->slot] = lxfer_ref_fn(L, v);
   return XFERE_OK;
 }
 
 static XFERcode set_fields(lua_State *L, struct lxfer_easy *e,
                            const struct opt *o, int v, int arg) {
+  struct lxfer_easy_x *x;
   const char *s = NULL;
   size_t len = 0;
   XFERcode rc;
@@ -663,25 +697,26 @@ static XFERcode set_fields(lua_State *L, struct lxfer_easy *e,
       optfail(L, arg, o, "a string");
     }
     s = lua_tolstring(L, v, &len);
-    e->fields_len = (xfer_off_t)len;
+    lxfer_easy_x(L, e)->fields_len = (xfer_off_t)len;
     /* Lua strings may hold zeros: the size, not strlen, says where the
      * body ends. */
     rc = xfer_easy_setopt(e->h, XFEROPT_POSTFIELDSIZE_LARGE, (xfer_off_t)len);
     if (rc) return rc;
   }
-  if (!s) e->fields_len = -1;
+  x = lxfer_easy_x(L, e);
+  if (!s) x->fields_len = -1;
   rc = xfer_easy_setopt(e->h, o->id, s);
   if (rc || o->kind != K_POSTFIELDS) return rc;
   /* The core reads the string in place: keep it, and keep the one a
    * running transfer may still be sending. */
-  if (busy(e) && e->postfields_old == LUA_NOREF) {
-    e->postfields_old = e->postfields;
-    e->postfields = LUA_NOREF;
+  if (busy(e) && x->postfields_old == LUA_NOREF) {
+    x->postfields_old = x->postfields;
+    x->postfields = LUA_NOREF;
   }
-  unref(L, &e->postfields);
+  unref(L, &x->postfields);
   if (s) {
     lua_pushvalue(L, v);
-    e->postfields = luaL_ref(L, LUA_REGISTRYINDEX);
+    x->postfields = luaL_ref(L, LUA_REGISTRYINDEX);
   }
   return XFERE_OK;
 }
@@ -690,10 +725,10 @@ static XFERcode set_fields(lua_State *L, struct lxfer_easy *e,
  * string has (a larger size would send the memory after it). */
 static void check_fieldsize(lua_State *L, struct lxfer_easy *e,
                             const struct opt *o, xfer_off_t n, int arg) {
-  if (e->fields_len >= 0 && n > e->fields_len)
+  if (e->x && e->x->fields_len >= 0 && n > e->x->fields_len)
     luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' (%f) is larger "
                   "than the postfields set (%f bytes)", o->name,
-                  (lua_Number)n, (lua_Number)e->fields_len));
+                  (lua_Number)n, (lua_Number)e->x->fields_len));
 }
 
 static void apply(lua_State *L, struct lxfer_easy *e, const struct opt *o,
@@ -705,7 +740,8 @@ static void apply(lua_State *L, struct lxfer_easy *e, const struct opt *o,
   case K_LONG: {
     long n = check_long(L, o, v, arg);
     if (o->id == XFEROPT_POSTFIELDSIZE) check_fieldsize(L, e, o, n, arg);
-    if (o->id == XFEROPT_HTTPGET && n) e->fields_len = -1; /* drops them */
+    if (o->id == XFEROPT_HTTPGET && n && e->x)
+      e->x->fields_len = -1; /* drops them */
     rc = xfer_easy_setopt(e->h, o->id, n);
     break;
   }
@@ -744,14 +780,15 @@ static void apply(lua_State *L, struct lxfer_easy *e, const struct opt *o,
     rc = set_fields(L, e, o, v, arg);
     break;
   case K_SLIST:
+    lxfer_easy_x(L, e); /* before the list: nothing to free on error */
     l = check_slist(L, o, v, arg);
     rc = xfer_easy_setopt(e->h, o->id, l);
     if (rc) {
       xfer_slist_free_all(l);
       break;
     }
-    retire_list(e, e->lists[o->slot]);
-    e->lists[o->slot] = l;
+    retire_list(e, e->x->lists[o->slot]);
+    e->x->lists[o->slot] = l;
     break;
   case K_FUNC:
     rc = set_func(L, e, o, v, arg);
@@ -762,16 +799,18 @@ static void apply(lua_State *L, struct lxfer_easy *e, const struct opt *o,
       lua_pushvalue(L, v);
       optfail(L, arg, o, "a boolean");
     }
-    unref(L, &e->cb[LXFER_CB_HEADER]); /* the Lua header function goes */
+    lxfer_easy_x(L, e); /* collect_cb's buffer */
+    lxfer_unref_fn(L, &e->cb[LXFER_CB_HEADER]); /* the Lua function goes */
     rc = xfer_easy_setopt(e->h, XFEROPT_HEADERFUNCTION, on ? collect_cb : NULL);
     if (!rc) rc = xfer_easy_setopt(e->h, XFEROPT_HEADERDATA, on ? (void *)e : NULL);
-    e->hdr_len = 0;
+    e->x->hdr_len = 0;
     break;
   }
   case K_PRIVATE:
-    unref(L, &e->priv);
+    lxfer_easy_x(L, e);
+    unref(L, &e->x->priv);
     lua_pushvalue(L, v);
-    e->priv = luaL_ref(L, LUA_REGISTRYINDEX); /* nil gives LUA_REFNIL */
+    e->x->priv = luaL_ref(L, LUA_REGISTRYINDEX); /* nil gives LUA_REFNIL */
     break;
   default:
     luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' is not available "
@@ -825,7 +864,8 @@ static XFERcode push_info(lua_State *L, struct lxfer_easy *e,
                           const struct info *in) {
   XFERcode rc;
   if (in->id == XFERINFO_PRIVATE) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, e->priv);
+    if (e->x) lua_rawgeti(L, LUA_REGISTRYINDEX, e->x->priv);
+    else lua_pushnil(L);
     return XFERE_OK;
   }
   switch (in->id & XFERINFO_TYPEMASK) {
@@ -890,7 +930,7 @@ int lxfer_push_result(lua_State *L, struct lxfer_easy *e, XFERcode rc) {
   lxfer_pushbox(L, e);
   lua_pushboolean(L, rc == XFERE_OK);
   if (rc == XFERE_OK) return 2;
-  lxfer_pusherror(L, LXFER_KIND_EASY, rc, e->errbuf);
+  lxfer_pusherror(L, LXFER_KIND_EASY, rc, lxfer_easy_errtext(e));
   return 3;
 }
 
@@ -899,6 +939,7 @@ int lxfer_push_result(lua_State *L, struct lxfer_easy *e, XFERcode rc) {
 static int easy_perform(lua_State *L) {
   struct lxfer_easy *e = lxfer_checkeasy(L, 1);
   struct lxfer_ctx ctx;
+  char msg[XFER_ERROR_SIZE];
   XFERcode rc;
   if (e->m) {
     lua_pushnil(L);
@@ -914,11 +955,18 @@ static int easy_perform(lua_State *L) {
   memset(&ctx, 0, sizeof(ctx));
   ctx.L = L;
   ctx.err = LUA_NOREF;
-  unref(L, &e->rbuf);
+  lxfer_easy_new_run(L, e);
   e->ctx = &ctx;
   rc = xfer_easy_perform(e->h);
   e->ctx = NULL;
   lxfer_easy_unbusy(L, e);
+  msg[0] = 0;
+  if (rc != XFERE_OK) { /* before a close below frees where it is */
+    const char *t = e->x && e->x->abortmsg && e->x->abortmsg[0]
+                        ? e->x->abortmsg
+                        : xfer_easy_errortext(e->h ? e->h : e->closing);
+    snprintf(msg, sizeof(msg), "%s", t);
+  }
   if (e->closing) { /* closed by one of its callbacks */
     xfer_easy_cleanup(e->closing);
     e->closing = NULL;
@@ -934,7 +982,7 @@ static int easy_perform(lua_State *L) {
     return 1;
   }
   lua_pushnil(L);
-  lxfer_pusherror(L, LXFER_KIND_EASY, rc, e->errbuf);
+  lxfer_pusherror(L, LXFER_KIND_EASY, rc, msg);
   return 2;
 }
 
@@ -942,8 +990,8 @@ static int easy_perform(lua_State *L) {
  * header_lines kept (the last response's, line ends and blank lines left
  * out), which are then forgotten. */
 static int easy_take_header_lines(lua_State *L) {
-  struct lxfer_easy *e = lxfer_checkeasy(L, 1);
-  const char *p = e->hdr, *end = e->hdr + e->hdr_len;
+  struct lxfer_easy_x *x = lxfer_checkeasy(L, 1)->x;
+  const char *p = x ? x->hdr : NULL, *end = x ? x->hdr + x->hdr_len : NULL;
   int n = 0;
   lua_createtable(L, 16, 0);
   while (p < end) {
@@ -957,7 +1005,7 @@ static int easy_take_header_lines(lua_State *L) {
     }
     p = next;
   }
-  e->hdr_len = 0;
+  if (x) x->hdr_len = 0;
   return 1;
 }
 
@@ -965,9 +1013,13 @@ static int easy_take_header_lines(lua_State *L) {
  * (status line and line ends included): one string instead of a string per
  * line, for callers that split only when the headers are read. */
 static int easy_take_header_block(lua_State *L) {
-  struct lxfer_easy *e = lxfer_checkeasy(L, 1);
-  lua_pushlstring(L, e->hdr ? e->hdr : "", e->hdr_len);
-  e->hdr_len = 0;
+  struct lxfer_easy_x *x = lxfer_checkeasy(L, 1)->x;
+  if (x && x->hdr) {
+    lua_pushlstring(L, x->hdr, x->hdr_len);
+    x->hdr_len = 0;
+  } else {
+    lua_pushliteral(L, "");
+  }
   return 1;
 }
 
@@ -1020,8 +1072,6 @@ int lxfer_easy_new(lua_State *L) {
   e = lxfer_newudata(L, sizeof(*e));
   memset(e, 0, sizeof(*e));
   for (i = 0; i < LXFER_CB_MAX; i++) e->cb[i] = LUA_NOREF;
-  e->postfields = e->postfields_old = e->priv = e->rbuf = LUA_NOREF;
-  e->fields_len = -1;
   luaL_setmetatable(L, LXFER_EASY_MT);
   lua_rawgetp(L, LUA_REGISTRYINDEX, &none_key);
   lxfer_setuservalue(L, -2);

@@ -456,8 +456,7 @@ static int multi_add(lua_State *L) {
   e->next = m->easies;
   if (m->easies) m->easies->prev = e;
   m->easies = e;
-  luaL_unref(L, LUA_REGISTRYINDEX, e->rbuf);
-  e->rbuf = LUA_NOREF;
+  lxfer_easy_new_run(L, e);
   lxfer_enter(&m->ctx, L, &f);
   rc = xfer_multi_add_handle(m->h, e->h);
   /* ABORTED_BY_CALLBACK: added, then failed with the others by a failing
