@@ -99,8 +99,14 @@ int lxfer_call(struct lxfer_ctx *ctx, struct lxfer_call *c) {
   /* The easy stays on the stack: a callback may close it and drop it, and
    * its error buffer is written below. */
   if (easy) lxfer_pushbox(L, c->e);
+#if LUA_VERSION_NUM >= 502
+  /* Light C functions: pushing them allocates nothing. */
+  lua_pushcfunction(L, msgh);
+  lua_pushcfunction(L, body);
+#else
   lua_rawgetp(L, LUA_REGISTRYINDEX, &msgh_key);
   lua_rawgetp(L, LUA_REGISTRYINDEX, &body_key);
+#endif
   lua_pushlightuserdata(L, c);
   if (easy) ctx->incb++;
   depth++;
@@ -290,10 +296,35 @@ int lxfer_iscallable(lua_State *L, int idx) {
 
 /* ---- metatables and name tables ---- */
 
+const char lxfer_easy_mtkey = 'E', lxfer_multi_mtkey = 'M';
+
+void *lxfer_checkudata(lua_State *L, int idx, const void *key,
+                       const char *tname) {
+  void *p = lua_touserdata(L, idx);
+  if (p && lua_getmetatable(L, idx)) {
+    int same;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, key);
+    same = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    if (same) return p;
+  }
+  return luaL_checkudata(L, idx, tname); /* raises: its message */
+}
+
+void lxfer_setmeta(lua_State *L, const void *key) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, key);
+  lua_setmetatable(L, -2);
+}
+
 /* Leaves the __index table on the stack, for the caller to add to. */
-void lxfer_newmeta(lua_State *L, const char *name, const luaL_Reg *methods,
-                   lua_CFunction gc, lua_CFunction tostr) {
+void lxfer_newmeta(lua_State *L, const char *name, const void *key,
+                   const luaL_Reg *methods, lua_CFunction gc,
+                   lua_CFunction tostr) {
   luaL_newmetatable(L, name);
+  if (key) {
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, key);
+  }
   lua_pushstring(L, name);
   lua_setfield(L, -2, "__name");
   lua_pushcfunction(L, gc);

@@ -134,8 +134,17 @@ void lxfer_pushbox(lua_State *L, const void *box);
 lua_Integer lxfer_checkint(lua_State *L, int idx);
 lua_Integer lxfer_optint(lua_State *L, int idx, lua_Integer def);
 int lxfer_iscallable(lua_State *L, int idx);
-void lxfer_newmeta(lua_State *L, const char *name, const luaL_Reg *methods,
-                   lua_CFunction gc, lua_CFunction tostr);
+void lxfer_newmeta(lua_State *L, const char *name, const void *key,
+                   const luaL_Reg *methods, lua_CFunction gc,
+                   lua_CFunction tostr);
+/* Registry keys (their addresses) of the easy and multi metatables, kept
+ * there by key as well as by name: a light key is the cheaper look-up, and
+ * every handle method checks its argument's type. */
+extern const char lxfer_easy_mtkey, lxfer_multi_mtkey;
+/* luaL_checkudata by key (the same error message). */
+void *lxfer_checkudata(lua_State *L, int idx, const void *key,
+                       const char *tname);
+void lxfer_setmeta(lua_State *L, const void *key);
 /* A table name -> index, at the registry key `key` (options, infos). */
 void lxfer_nametable(lua_State *L, const void *key, const char *const *names,
                      int n);

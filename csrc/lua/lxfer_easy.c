@@ -394,7 +394,7 @@ int lxfer_easy_body(lua_State *L, struct lxfer_call *c) {
 /* ---- the box ---- */
 
 struct lxfer_easy *lxfer_checkeasy(lua_State *L, int idx) {
-  struct lxfer_easy *e = luaL_checkudata(L, idx, LXFER_EASY_MT);
+  struct lxfer_easy *e = lxfer_checkudata(L, idx, &lxfer_easy_mtkey, LXFER_EASY_MT);
   if (!e->h) luaL_argerror(L, idx, "easy handle is closed");
   return e;
 }
@@ -529,13 +529,13 @@ static void easy_close(lua_State *L, struct lxfer_easy *e, int idx, int gc) {
 }
 
 static int easy_gc(lua_State *L) {
-  struct lxfer_easy *e = luaL_checkudata(L, 1, LXFER_EASY_MT);
+  struct lxfer_easy *e = lxfer_checkudata(L, 1, &lxfer_easy_mtkey, LXFER_EASY_MT);
   easy_close(L, e, 1, 1);
   return 0;
 }
 
 static int easy_close_m(lua_State *L) {
-  struct lxfer_easy *e = luaL_checkudata(L, 1, LXFER_EASY_MT);
+  struct lxfer_easy *e = lxfer_checkudata(L, 1, &lxfer_easy_mtkey, LXFER_EASY_MT);
   if (e->h && e->m && e->m->in_sockcb)
     return luaL_error(L, "cannot close an easy handle inside its multi "
                          "handle's socket or timer callback");
@@ -544,7 +544,7 @@ static int easy_close_m(lua_State *L) {
 }
 
 static int easy_tostring(lua_State *L) {
-  struct lxfer_easy *e = luaL_checkudata(L, 1, LXFER_EASY_MT);
+  struct lxfer_easy *e = lxfer_checkudata(L, 1, &lxfer_easy_mtkey, LXFER_EASY_MT);
   if (e->h) lua_pushfstring(L, "xfer.easy (%p)", (void *)e);
   else lua_pushliteral(L, "xfer.easy (closed)");
   return 1;
@@ -825,14 +825,29 @@ static void apply(lua_State *L, struct lxfer_easy *e, const struct opt *o,
 /* Checks every name first, so an unknown one changes nothing; then applies
  * in the order of opts[]. */
 static void apply_table(lua_State *L, struct lxfer_easy *e, int t) {
-  int idx[MAXOPTS], n, i;
+  int idx[MAXOPTS], pos[MAXOPTS], n = 0, i, j, k, p, base;
   t = lua_absindex(L, t);
-  n = lxfer_table_optindexes(L, &opt_key, t, idx);
-  for (i = 0; i < n; i++) {
-    lua_getfield(L, t, opts[idx[i]].name);
-    apply(L, e, &opts[idx[i]], -1, t);
-    lua_pop(L, 1);
+  base = lua_gettop(L);
+  /* One walk: each value stays on the stack (no look-up by name after),
+   * under the key lua_next needs on top. */
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    lua_insert(L, -2);
+    idx[n] = lxfer_optindex(L, &opt_key, -1, t);
+    pos[n] = base + n + 1;
+    n++;
+    luaL_checkstack(L, 2, "too many options");
   }
+  for (i = 1; i < n; i++) {
+    for (k = idx[i], p = pos[i], j = i; j > 0 && idx[j - 1] > k; j--) {
+      idx[j] = idx[j - 1];
+      pos[j] = pos[j - 1];
+    }
+    idx[j] = k;
+    pos[j] = p;
+  }
+  for (i = 0; i < n; i++) apply(L, e, &opts[idx[i]], pos[i], t);
+  lua_settop(L, base);
 }
 
 /* easy:setopt{name = value, ...} or easy:setopt(name, value) */
@@ -1072,7 +1087,7 @@ int lxfer_easy_new(lua_State *L) {
   e = lxfer_newudata(L, sizeof(*e));
   memset(e, 0, sizeof(*e));
   for (i = 0; i < LXFER_CB_MAX; i++) e->cb[i] = LUA_NOREF;
-  luaL_setmetatable(L, LXFER_EASY_MT);
+  lxfer_setmeta(L, &lxfer_easy_mtkey);
   lua_rawgetp(L, LUA_REGISTRYINDEX, &none_key);
   lxfer_setuservalue(L, -2);
   lxfer_register_box(L, -1);
@@ -1140,7 +1155,8 @@ void lxfer_easy_open(lua_State *L) {
   lxfer_nametable(L, &info_key, names, NINFOS);
   lua_newtable(L);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &none_key);
-  lxfer_newmeta(L, LXFER_EASY_MT, methods, easy_gc, easy_tostring);
+  lxfer_newmeta(L, LXFER_EASY_MT, &lxfer_easy_mtkey, methods, easy_gc,
+                easy_tostring);
   for (i = 0; i < NOPTS; i++) {
     lua_pushfstring(L, "setopt_%s", opts[i].name);
     lua_pushinteger(L, i);
