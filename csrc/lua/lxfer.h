@@ -66,6 +66,8 @@ struct lxfer_easy_x {
   struct xfer_slist *retired;   /* replaced lists a transfer may still use */
   char *hdr;                 /* header_lines: the lines kept since the */
   size_t hdr_len, hdr_cap;   /* last status line (raw, CRLFs included) */
+  char *body;                /* collect_body: the body received so far */
+  size_t body_len, body_cap;
   char *abortmsg;            /* why a callback failed the transfer (the
                                 core keeps its own messages: it allocates
                                 them on failure, xfer_easy_errortext) */

@@ -29,6 +29,7 @@ enum {
   K_FUNC,        /* callable or nil; slot in cb[] */
   K_PRIVATE,     /* any Lua value */
   K_HLINES,      /* header_lines: boolean, the header lines kept in C */
+  K_BODY,        /* collect_body: boolean, the body kept in C */
   K_NOTLUA       /* a C data pointer: closures replace it */
 };
 
@@ -118,6 +119,9 @@ static void build_opts(void) {
        * replaced by it. */
       if (co->id == XFEROPT_HEADERFUNCTION) add_opt("header_lines", -1,
                                                     K_HLINES, 0);
+      /* Lua only: replaces writefunction, and is replaced by it. */
+      if (co->id == XFEROPT_WRITEFUNCTION) add_opt("collect_body", -1,
+                                                   K_BODY, 0);
     }
 }
 #define NOPTS nopts
@@ -231,6 +235,28 @@ static size_t collect_cb(char *p, size_t size, size_t nmemb, void *ud) {
   }
   memcpy(x->hdr + x->hdr_len, p, len);
   x->hdr_len += len;
+  return len;
+}
+
+/* collect_body: the body goes into x->body, in C: no Lua call and no Lua
+ * string per chunk; easy:take_body() hands it over as one string. */
+static size_t body_cb(char *p, size_t size, size_t nmemb, void *ud) {
+  struct lxfer_easy_x *x = ((struct lxfer_easy *)ud)->x; /* set with it */
+  size_t len = size * nmemb;
+  if (!x) return 0; /* released: a closed handle's last call */
+  if (len > x->body_cap - x->body_len) {
+    size_t cap = x->body_cap ? x->body_cap : 1024;
+    char *n;
+    while (cap - x->body_len < len) {
+      if (cap > ((size_t)-1) / 2) return 0; /* WRITE_ERROR */
+      cap *= 2;
+    }
+    if (!(n = realloc(x->body, cap))) return 0; /* WRITE_ERROR */
+    x->body = n;
+    x->body_cap = cap;
+  }
+  memcpy(x->body + x->body_len, p, len);
+  x->body_len += len;
   return len;
 }
 
@@ -446,6 +472,7 @@ void lxfer_easy_unbusy(lua_State *L, struct lxfer_easy *e) {
 void lxfer_easy_new_run(lua_State *L, struct lxfer_easy *e) {
   if (!e->x) return;
   if (e->x->abortmsg) e->x->abortmsg[0] = 0;
+  e->x->body_len = 0;
   unref(L, &e->x->rbuf);
 }
 
@@ -488,6 +515,7 @@ static void release(lua_State *L, struct lxfer_easy *e) {
   unref(L, &x->priv);
   unref(L, &x->rbuf);
   free(x->hdr);
+  free(x->body);
   for (i = 0; i < 2; i++) xfer_slist_free_all(x->lists[i]);
   xfer_slist_free_all(x->retired);
   free(x->abortmsg);
@@ -806,6 +834,20 @@ static void apply(lua_State *L, struct lxfer_easy *e, const struct opt *o,
     e->x->hdr_len = 0;
     break;
   }
+  case K_BODY: {
+    int on = lua_toboolean(L, v);
+    if (!lua_isnil(L, v) && lua_type(L, v) != LUA_TBOOLEAN) {
+      lua_pushvalue(L, v);
+      optfail(L, arg, o, "a boolean");
+    }
+    lxfer_easy_x(L, e); /* body_cb's buffer */
+    lxfer_unref_fn(L, &e->cb[LXFER_CB_WRITE]); /* the Lua function goes */
+    rc = xfer_easy_setopt(e->h, XFEROPT_WRITEFUNCTION, on ? body_cb : NULL);
+    if (!rc)
+      rc = xfer_easy_setopt(e->h, XFEROPT_WRITEDATA, on ? (void *)e : NULL);
+    e->x->body_len = 0;
+    break;
+  }
   case K_PRIVATE:
     lxfer_easy_x(L, e);
     unref(L, &e->x->priv);
@@ -1038,6 +1080,25 @@ static int easy_take_header_block(lua_State *L) {
   return 1;
 }
 
+/* easy:take_body() -> the body collect_body kept since the transfer
+ * started (or the last take), which is then forgotten.  The buffer stays
+ * for the next transfer unless it grew large. */
+static int easy_take_body(lua_State *L) {
+  struct lxfer_easy_x *x = lxfer_checkeasy(L, 1)->x;
+  if (!x || !x->body) {
+    lua_pushliteral(L, "");
+    return 1;
+  }
+  lua_pushlstring(L, x->body, x->body_len);
+  x->body_len = 0;
+  if (x->body_cap > 65536) {
+    free(x->body);
+    x->body = NULL;
+    x->body_cap = 0;
+  }
+  return 1;
+}
+
 /* easy:pause(bits): xfer.PAUSE_RECV, PAUSE_SEND, PAUSE_ALL or PAUSE_CONT;
  * from any callback or from outside.  Returns the easy, or raises on bits
  * that are none of those (BAD_FUNCTION_ARGUMENT, a misuse).
@@ -1110,6 +1171,7 @@ static const luaL_Reg methods[] = {
   {"pause", easy_pause},
   {"take_header_lines", easy_take_header_lines},
   {"take_header_block", easy_take_header_block},
+  {"take_body", easy_take_body},
   {"close", easy_close_m},
   {NULL, NULL}
 };

@@ -49,6 +49,16 @@ do
 end
 _M.HAVE_HEADER_LINES = HAVE_HEADER_LINES
 
+-- Whether the binding keeps the body in C (collect_body, easy:take_body()):
+-- then a response costs no Lua call per chunk and one string, not a string
+-- per chunk and a concat.
+local HAVE_TAKE_BODY
+do
+    local probe = easy_init()
+    HAVE_TAKE_BODY = probe.take_body ~= nil
+    probe:close()
+end
+
 -- A fresh array for a response's header lines, sized for a typical one
 -- (a constructor with nils sizes the array part: no rehash while it fills).
 local function new_lines()
@@ -83,7 +93,9 @@ local function new_slot(with_headers)
     -- body, headers of the transfer that ended; the slot starts afresh.
     function slot.take()
         local body
-        if n == 1 then
+        if slot.cbody then
+            body = e:take_body()
+        elseif n == 1 then
             body = parts[1]
             parts[1] = nil
         elseif n == 0 then
@@ -108,7 +120,12 @@ local function new_slot(with_headers)
     -- each opening its own (curl --parallel does the same). A request
     -- that runs alone does not wait for anything.
     function slot.defaults()
-        e:setopt_writefunction(slot.write)
+        if HAVE_TAKE_BODY then
+            e:setopt_collect_body(true)
+        else
+            e:setopt_writefunction(slot.write)
+        end
+        slot.cbody = HAVE_TAKE_BODY
         e:setopt_pipewait(true)
         if noheaders then return end
         if HAVE_HEADER_LINES then
@@ -326,6 +343,7 @@ local function arm(slot, req)
     if not o then return nil, msg end
     slot.dirty = true
     slot.stream = o.writefunction ~= nil
+    if slot.stream then slot.cbody = false end
     -- A header function of the caller's replaces the collector.
     if o.headerfunction ~= nil then slot.hlines = false end
     local ok, err = pcall(e.setopt, e, o)
