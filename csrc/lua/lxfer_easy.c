@@ -759,6 +759,28 @@ static void check_fieldsize(lua_State *L, struct lxfer_easy *e,
                   (lua_Number)n, (lua_Number)e->x->fields_len));
 }
 
+/* header_lines, collect_body: a boolean; true puts the C collector fn in
+ * the place of the Lua function of slot (which goes), false empties it. */
+static XFERcode set_collector(lua_State *L, struct lxfer_easy *e,
+                              const struct opt *o, int v, int arg, int slot,
+                              xfer_write_callback fn) {
+  static const int fns[2][2] = {
+    {XFEROPT_WRITEFUNCTION, XFEROPT_WRITEDATA},
+    {XFEROPT_HEADERFUNCTION, XFEROPT_HEADERDATA}};
+  const int *id = fns[slot == LXFER_CB_HEADER];
+  int on = lua_toboolean(L, v);
+  XFERcode rc;
+  if (!lua_isnil(L, v) && lua_type(L, v) != LUA_TBOOLEAN) {
+    lua_pushvalue(L, v);
+    optfail(L, arg, o, "a boolean");
+  }
+  lxfer_easy_x(L, e); /* the collector's buffer */
+  lxfer_unref_fn(L, &e->cb[slot]);
+  rc = xfer_easy_setopt(e->h, id[0], on ? fn : NULL);
+  if (!rc) rc = xfer_easy_setopt(e->h, id[1], on ? (void *)e : NULL);
+  return rc;
+}
+
 static void apply(lua_State *L, struct lxfer_easy *e, const struct opt *o,
                   int v, int arg) {
   XFERcode rc = XFERE_OK;
@@ -821,33 +843,14 @@ static void apply(lua_State *L, struct lxfer_easy *e, const struct opt *o,
   case K_FUNC:
     rc = set_func(L, e, o, v, arg);
     break;
-  case K_HLINES: {
-    int on = lua_toboolean(L, v);
-    if (!lua_isnil(L, v) && lua_type(L, v) != LUA_TBOOLEAN) {
-      lua_pushvalue(L, v);
-      optfail(L, arg, o, "a boolean");
-    }
-    lxfer_easy_x(L, e); /* collect_cb's buffer */
-    lxfer_unref_fn(L, &e->cb[LXFER_CB_HEADER]); /* the Lua function goes */
-    rc = xfer_easy_setopt(e->h, XFEROPT_HEADERFUNCTION, on ? collect_cb : NULL);
-    if (!rc) rc = xfer_easy_setopt(e->h, XFEROPT_HEADERDATA, on ? (void *)e : NULL);
+  case K_HLINES:
+    rc = set_collector(L, e, o, v, arg, LXFER_CB_HEADER, collect_cb);
     e->x->hdr_len = 0;
     break;
-  }
-  case K_BODY: {
-    int on = lua_toboolean(L, v);
-    if (!lua_isnil(L, v) && lua_type(L, v) != LUA_TBOOLEAN) {
-      lua_pushvalue(L, v);
-      optfail(L, arg, o, "a boolean");
-    }
-    lxfer_easy_x(L, e); /* body_cb's buffer */
-    lxfer_unref_fn(L, &e->cb[LXFER_CB_WRITE]); /* the Lua function goes */
-    rc = xfer_easy_setopt(e->h, XFEROPT_WRITEFUNCTION, on ? body_cb : NULL);
-    if (!rc)
-      rc = xfer_easy_setopt(e->h, XFEROPT_WRITEDATA, on ? (void *)e : NULL);
+  case K_BODY:
+    rc = set_collector(L, e, o, v, arg, LXFER_CB_WRITE, body_cb);
     e->x->body_len = 0;
     break;
-  }
   case K_PRIVATE:
     lxfer_easy_x(L, e);
     unref(L, &e->x->priv);

@@ -40,24 +40,16 @@ local EMPTY = {}
 -- Whether the binding keeps header lines in C (the easy option
 -- header_lines and easy:take_header_block()): then a response costs one
 -- call into C and one string for its headers, instead of one call into Lua
--- per line.
-local HAVE_HEADER_LINES
+-- per line.  The same for the body (collect_body, easy:take_body()): no
+-- Lua call and no Lua string per chunk, and no concat.
+local HAVE_HEADER_LINES, HAVE_TAKE_BODY
 do
     local probe = easy_init()
     HAVE_HEADER_LINES = probe.take_header_block ~= nil
-    probe:close()
-end
-_M.HAVE_HEADER_LINES = HAVE_HEADER_LINES
-
--- Whether the binding keeps the body in C (collect_body, easy:take_body()):
--- then a response costs no Lua call per chunk and one string, not a string
--- per chunk and a concat.
-local HAVE_TAKE_BODY
-do
-    local probe = easy_init()
     HAVE_TAKE_BODY = probe.take_body ~= nil
     probe:close()
 end
+_M.HAVE_HEADER_LINES = HAVE_HEADER_LINES
 
 -- A fresh array for a response's header lines, sized for a typical one
 -- (a constructor with nils sizes the array part: no rehash while it fills).
