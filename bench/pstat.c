@@ -144,12 +144,12 @@ int main(int argc, char **argv) {
   if (WIFSIGNALED(status)) status = 128 + WTERMSIG(status);
   else status = WEXITSTATUS(status);
   printf("pstat: status=%d cpu_s=%.6f user_s=%.6f sys_s=%.6f proc_cpu_s=%.2f "
-         "maxrss_kb=%ld wall_s=%.6f nofile=%ld\n",
+         "maxrss_kb=%ld wall_s=%.6f nofile=%ld minflt=%ld\n",
          status,
          ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
              ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6,
          ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
          ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6,
-         pcpu, ru.ru_maxrss, wall, (long)rl.rlim_cur);
+         pcpu, ru.ru_maxrss, wall, (long)rl.rlim_cur, ru.ru_minflt);
   return status;
 }

@@ -454,6 +454,16 @@ XFER_EXTERN XFERcode xfer_easy_pause(XFER *easy, int bitmask);
 XFER_EXTERN void xfer_easy_reset(XFER *easy);
 XFER_EXTERN XFER *xfer_easy_duphandle(XFER *easy);
 XFER_EXTERN const char *xfer_easy_strerror(XFERcode code);
+/* xfer's own (not libcurl's), for bindings that keep many transfers
+ * queued: with on, the handle keeps the text of a failure itself (what
+ * ERRORBUFFER would get), in XFER_ERROR_SIZE bytes it allocates only when
+ * a transfer fails, instead of a caller's buffer per handle from the
+ * start.  xfer_easy_errortext gives that text ("" when none; the
+ * caller's ERRORBUFFER when one is set, which takes over).  Cleared as
+ * ERRORBUFFER is (each run starts with ""); xfer_easy_reset turns it
+ * off. */
+XFER_EXTERN void xfer_easy_keep_errortext(XFER *easy, int on);
+XFER_EXTERN const char *xfer_easy_errortext(XFER *easy);
 
 /* Name of a code ("COULDNT_CONNECT"), for bindings; NULL when unknown. */
 XFER_EXTERN const char *xfer_easy_codename(XFERcode code);

@@ -90,6 +90,14 @@ XFER *xfer_easy_init(void) {
   return e;
 }
 
+/* The buffer xfer_easy_keep_errortext made, if any. */
+static void drop_errbuf(XFER *e) {
+  if (!e->own_errbuf) return;
+  free(e->set.errorbuffer);
+  e->set.errorbuffer = NULL;
+  e->own_errbuf = 0;
+}
+
 static void free_run_state(XFER *e) {
   if (e->url && e->url != e->set.url) free(e->url);
   e->url = NULL;
@@ -103,6 +111,7 @@ static void free_run_state(XFER *e) {
 void xfer__easy_free(XFER *e) {
   if (e->private_multi) xfer_multi_cleanup(e->private_multi);
   free_run_state(e);
+  drop_errbuf(e);
   xfer__opts_free(&e->set);
   e->magic = 0;
   free(e);
@@ -327,6 +336,7 @@ static XFERcode set_ptr(XFER *e, XFERoption opt, void *v) {
   case XFEROPT_XFERINFODATA: o->xferinfodata = v; break;
   case XFEROPT_DEBUGDATA: o->debugdata = v; break;
   case XFEROPT_ERRORBUFFER:
+    drop_errbuf(e);
     o->errorbuffer = v;
     if (v) o->errorbuffer[0] = 0;
     break;
@@ -499,9 +509,22 @@ XFERcode xfer_easy_getinfo(XFER *e, XFERINFO info, ...) {
 void xfer_easy_reset(XFER *e) {
   if (!xfer__good_easy(e) || e->multi) return;
   free_run_state(e);
+  drop_errbuf(e);
+  e->keep_errtext = 0;
   xfer__opts_free(&e->set);
   xfer__opts_init(&e->set);
   e->response_code = e->redirect_count = e->num_connects = 0;
+}
+
+void xfer_easy_keep_errortext(XFER *e, int on) {
+  if (!xfer__good_easy(e)) return;
+  e->keep_errtext = on != 0;
+  if (!on) drop_errbuf(e);
+}
+
+const char *xfer_easy_errortext(XFER *e) {
+  if (!xfer__good_easy(e) || !e->set.errorbuffer) return "";
+  return e->set.errorbuffer;
 }
 
 XFER *xfer_easy_duphandle(XFER *e) {

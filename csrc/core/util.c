@@ -18,10 +18,16 @@ uint64_t xfer__now(void) {
 }
 
 /* Records why a transfer fails, in the caller's ERRORBUFFER when set (the
- * only place libcurl puts the text), and on stderr when VERBOSE is on. */
+ * only place libcurl puts the text), or in one allocated now for
+ * xfer_easy_keep_errortext, and on stderr when VERBOSE is on. */
 void xfer__fail(XFER *e, const char *fmt, ...) {
   char buf[XFER_ERROR_SIZE];
   va_list ap;
+  if (!e->set.errorbuffer && e->keep_errtext &&
+      (e->set.errorbuffer = malloc(XFER_ERROR_SIZE)) != NULL) {
+    e->set.errorbuffer[0] = 0;
+    e->own_errbuf = 1;
+  }
   if (!e->set.errorbuffer && !e->set.verbose) return;
   va_start(ap, fmt);
   vsnprintf(buf, sizeof(buf), fmt, ap);

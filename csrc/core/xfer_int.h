@@ -241,6 +241,8 @@ struct xfer_easy {
   unsigned free_pending : 1;   /* xfer_easy_cleanup waits for its holders */
   unsigned discard_body : 1;   /* redirect or failonerror body */
   unsigned in_ready : 1;       /* qlink is in multi->ready or ->starting */
+  unsigned keep_errtext : 1;   /* xfer_easy_keep_errortext: a failure */
+  unsigned own_errbuf : 1;     /* allocates set.errorbuffer, owned here */
   int busy;                    /* frames holding it (xfer__hold) */
   unsigned run_id;             /* bumped by add_handle: callbacks of an old
                                 * run must not continue into a new one */

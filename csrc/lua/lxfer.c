@@ -49,6 +49,7 @@
 static const char msgh_key = 'h';   /* the pcall message handler */
 static const char body_key = 'b';   /* the protected callback body */
 static const char boxes_key = 'x';  /* weak map: box pointer -> userdata */
+static const char fns_key = 'f';    /* callbacks: fn -> ref, ref -> count */
 
 /* ---- protected callbacks ---- */
 
@@ -98,8 +99,14 @@ int lxfer_call(struct lxfer_ctx *ctx, struct lxfer_call *c) {
   /* The easy stays on the stack: a callback may close it and drop it, and
    * its error buffer is written below. */
   if (easy) lxfer_pushbox(L, c->e);
+#if LUA_VERSION_NUM >= 502
+  /* Light C functions: pushing them allocates nothing. */
+  lua_pushcfunction(L, msgh);
+  lua_pushcfunction(L, body);
+#else
   lua_rawgetp(L, LUA_REGISTRYINDEX, &msgh_key);
   lua_rawgetp(L, LUA_REGISTRYINDEX, &body_key);
+#endif
   lua_pushlightuserdata(L, c);
   if (easy) ctx->incb++;
   depth++;
@@ -201,6 +208,63 @@ void lxfer_pushbox(lua_State *L, const void *box) {
   lua_remove(L, -2);
 }
 
+/* ---- callback functions, one reference per function ---- */
+
+/* 100,000 handles with the same writefunction hold one registry slot, not
+ * 100,000: the map gives the function's reference and how many hold it. */
+int lxfer_ref_fn(lua_State *L, int idx) {
+  int ref;
+  if (lua_isnil(L, idx)) return LUA_NOREF;
+  idx = lua_absindex(L, idx);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &fns_key);
+  lua_pushvalue(L, idx);
+  lua_rawget(L, -2);
+  if (lua_type(L, -1) == LUA_TNUMBER) {
+    ref = (int)lua_tointeger(L, -1);
+    lua_rawgeti(L, -2, ref);
+    lua_pushinteger(L, lua_tointeger(L, -1) + 1);
+    lua_rawseti(L, -4, ref);
+    lua_pop(L, 3);
+    return ref;
+  }
+  lua_pop(L, 1);
+  lua_pushvalue(L, idx);
+  ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  /* The count first: a memory error below leaves the slot counted, never
+   * a count for a slot freed. */
+  lua_pushinteger(L, 1);
+  lua_rawseti(L, -2, ref);
+  lua_pushvalue(L, idx);
+  lua_pushinteger(L, ref);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+  return ref;
+}
+
+void lxfer_unref_fn(lua_State *L, int *ref) {
+  lua_Integer n;
+  int r = *ref;
+  *ref = LUA_NOREF;
+  if (r < 0) return; /* LUA_NOREF, LUA_REFNIL */
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &fns_key);
+  lua_rawgeti(L, -1, r);
+  n = lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  if (n > 1) { /* an existing key: no allocation */
+    lua_pushinteger(L, n - 1);
+    lua_rawseti(L, -2, r);
+    lua_pop(L, 1);
+    return;
+  }
+  lua_pushnil(L);
+  lua_rawseti(L, -2, r);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, r);
+  lua_pushnil(L);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+  luaL_unref(L, LUA_REGISTRYINDEX, r);
+}
+
 /* ---- argument checks ---- */
 
 static int typeerror(lua_State *L, int idx, const char *what) {
@@ -232,10 +296,35 @@ int lxfer_iscallable(lua_State *L, int idx) {
 
 /* ---- metatables and name tables ---- */
 
+const char lxfer_easy_mtkey = 'E', lxfer_multi_mtkey = 'M';
+
+void *lxfer_checkudata(lua_State *L, int idx, const void *key,
+                       const char *tname) {
+  void *p = lua_touserdata(L, idx);
+  if (p && lua_getmetatable(L, idx)) {
+    int same;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, key);
+    same = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    if (same) return p;
+  }
+  return luaL_checkudata(L, idx, tname); /* raises: its message */
+}
+
+void lxfer_setmeta(lua_State *L, const void *key) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, key);
+  lua_setmetatable(L, -2);
+}
+
 /* Leaves the __index table on the stack, for the caller to add to. */
-void lxfer_newmeta(lua_State *L, const char *name, const luaL_Reg *methods,
-                   lua_CFunction gc, lua_CFunction tostr) {
+void lxfer_newmeta(lua_State *L, const char *name, const void *key,
+                   const luaL_Reg *methods, lua_CFunction gc,
+                   lua_CFunction tostr) {
   luaL_newmetatable(L, name);
+  if (key) {
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, key);
+  }
   lua_pushstring(L, name);
   lua_setfield(L, -2, "__name");
   lua_pushcfunction(L, gc);
@@ -464,6 +553,12 @@ static void set_registry(lua_State *L) {
     lua_setfield(L, -2, "__mode");
     lua_setmetatable(L, -2);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &boxes_key);
+  }
+  lua_pop(L, 1);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &fns_key);
+  if (lua_type(L, -1) != LUA_TTABLE) {
+    lua_newtable(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &fns_key);
   }
   lua_pop(L, 1);
   luaL_newmetatable(L, LXFER_ERROR_MT);

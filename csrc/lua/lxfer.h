@@ -51,26 +51,39 @@ enum {
 
 struct lxfer_multi;
 
-/* The userdata of an easy handle: a box around the core handle. */
+/* What few handles use (bodies, lists, private, header_lines, a read
+ * callback's leftover, a callback's abort message): allocated on first
+ * use, so that a plain queued transfer costs only the box below. */
+struct lxfer_easy_x {
+  int postfields;            /* registry ref: the string POSTFIELDS points in */
+  int postfields_old;        /* the one a running transfer may still send */
+  int priv;                  /* registry ref: the PRIVATE value */
+  int rbuf;                  /* registry ref: read callback's leftover */
+  size_t rbuf_off;
+  xfer_off_t fields_len;     /* length of the POSTFIELDS/COPYPOSTFIELDS
+                                body set, or -1: none */
+  struct xfer_slist *lists[2];  /* HTTPHEADER, RESOLVE: owned copies */
+  struct xfer_slist *retired;   /* replaced lists a transfer may still use */
+  char *hdr;                 /* header_lines: the lines kept since the */
+  size_t hdr_len, hdr_cap;   /* last status line (raw, CRLFs included) */
+  char *body;                /* collect_body: the body received so far */
+  size_t body_len, body_cap;
+  char *abortmsg;            /* why a callback failed the transfer (the
+                                core keeps its own messages: it allocates
+                                them on failure, xfer_easy_errortext) */
+};
+
+/* The userdata of an easy handle: a box around the core handle.  Kept
+ * small (a queued transfer is one of these): the rest is in x. */
 struct lxfer_easy {
   XFER *h;                   /* NULL once closed */
   XFER *closing;             /* closed inside its own perform(): freed after */
   struct lxfer_multi *m;     /* the multi it is added to, or NULL */
   struct lxfer_ctx *ctx;     /* &m->ctx while added; perform()'s meanwhile */
   struct lxfer_easy *prev, *next; /* m's list of added easies */
-  int cb[LXFER_CB_MAX];      /* registry refs of the Lua callbacks */
-  int postfields;            /* registry ref: the string POSTFIELDS points in */
-  int postfields_old;        /* the one a running transfer may still send */
-  int priv;                  /* registry ref: the PRIVATE value */
-  xfer_off_t fields_len;     /* length of the POSTFIELDS/COPYPOSTFIELDS
-                                body set, or -1: none */
-  int rbuf;                  /* registry ref: read callback's leftover */
-  size_t rbuf_off;
-  struct xfer_slist *lists[2];  /* HTTPHEADER, RESOLVE: owned copies */
-  struct xfer_slist *retired;   /* replaced lists a transfer may still use */
-  char *hdr;                 /* header_lines: the lines kept since the */
-  size_t hdr_len, hdr_cap;   /* last status line (raw, CRLFs included) */
-  char errbuf[XFER_ERROR_SIZE];
+  struct lxfer_easy_x *x;    /* NULL until needed */
+  int cb[LXFER_CB_MAX];      /* shared refs of the Lua callbacks
+                                (lxfer_ref_fn) */
 };
 
 /* The userdata of a multi handle. */
@@ -123,8 +136,17 @@ void lxfer_pushbox(lua_State *L, const void *box);
 lua_Integer lxfer_checkint(lua_State *L, int idx);
 lua_Integer lxfer_optint(lua_State *L, int idx, lua_Integer def);
 int lxfer_iscallable(lua_State *L, int idx);
-void lxfer_newmeta(lua_State *L, const char *name, const luaL_Reg *methods,
-                   lua_CFunction gc, lua_CFunction tostr);
+void lxfer_newmeta(lua_State *L, const char *name, const void *key,
+                   const luaL_Reg *methods, lua_CFunction gc,
+                   lua_CFunction tostr);
+/* Registry keys (their addresses) of the easy and multi metatables, kept
+ * there by key as well as by name: a light key is the cheaper look-up, and
+ * every handle method checks its argument's type. */
+extern const char lxfer_easy_mtkey, lxfer_multi_mtkey;
+/* luaL_checkudata by key (the same error message). */
+void *lxfer_checkudata(lua_State *L, int idx, const void *key,
+                       const char *tname);
+void lxfer_setmeta(lua_State *L, const void *key);
 /* A table name -> index, at the registry key `key` (options, infos). */
 void lxfer_nametable(lua_State *L, const void *key, const char *const *names,
                      int n);
@@ -140,6 +162,13 @@ int lxfer_optindex(lua_State *L, const void *key, int keyidx, int arg);
 int lxfer_table_optindexes(lua_State *L, const void *key, int t, int *idx);
 void lxfer_setupper(lua_State *L, const char *prefix, const char *name,
                     lua_Integer v);
+/* A registry reference to the function at idx, shared by every handle
+ * that holds the same function (counted); LUA_NOREF for nil. */
+int lxfer_ref_fn(lua_State *L, int idx);
+/* Drops one holder of ref (any value; LUA_NOREF and LUA_REFNIL do
+ * nothing) and sets *ref to LUA_NOREF.  Allocates nothing: safe in
+ * __gc. */
+void lxfer_unref_fn(lua_State *L, int *ref);
 
 /* lxfer_easy.c */
 void lxfer_easy_open(lua_State *L);
@@ -150,6 +179,10 @@ struct lxfer_easy *lxfer_easy_of(XFER *h);
 int lxfer_push_result(lua_State *L, struct lxfer_easy *e, XFERcode rc);
 void lxfer_easy_retire_lists(struct lxfer_easy *e);
 void lxfer_easy_unbusy(lua_State *L, struct lxfer_easy *e);
+void lxfer_easy_new_run(lua_State *L, struct lxfer_easy *e);
+const char *lxfer_easy_errtext(struct lxfer_easy *e);
+/* e's rarely used part, made now if need be (raises when out of memory). */
+struct lxfer_easy_x *lxfer_easy_x(lua_State *L, struct lxfer_easy *e);
 void lxfer_push_none(lua_State *L);
 int lxfer_easy_body(lua_State *L, struct lxfer_call *c);
 void lxfer_easy_aborted(lua_State *L, struct lxfer_call *c, int raised);

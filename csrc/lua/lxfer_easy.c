@@ -29,6 +29,7 @@ enum {
   K_FUNC,        /* callable or nil; slot in cb[] */
   K_PRIVATE,     /* any Lua value */
   K_HLINES,      /* header_lines: boolean, the header lines kept in C */
+  K_BODY,        /* collect_body: boolean, the body kept in C */
   K_NOTLUA       /* a C data pointer: closures replace it */
 };
 
@@ -118,6 +119,9 @@ static void build_opts(void) {
        * replaced by it. */
       if (co->id == XFEROPT_HEADERFUNCTION) add_opt("header_lines", -1,
                                                     K_HLINES, 0);
+      /* Lua only: replaces writefunction, and is replaced by it. */
+      if (co->id == XFEROPT_WRITEFUNCTION) add_opt("collect_body", -1,
+                                                   K_BODY, 0);
     }
 }
 #define NOPTS nopts
@@ -155,6 +159,8 @@ static const struct info infos[] = {
 static const char opt_key = 'o';   /* registry: option name -> index */
 static const char info_key = 'i';  /* registry: info name -> index */
 static const char none_key = 'n';  /* registry: the empty user value */
+
+static struct lxfer_easy_x *x_new(void);
 
 /* ---- the C callbacks the core calls ---- */
 
@@ -211,23 +217,46 @@ static int xferinfo_cb(void *ud, xfer_off_t dltotal, xfer_off_t dlnow,
   return lxfer_call(e->ctx, &c) || c.abort; /* non-zero: 42 */
 }
 
-/* header_lines: every header line goes into e->hdr, in C; a status line
+/* header_lines: every header line goes into x->hdr, in C; a status line
  * starts over, so what is kept is the last response's fields (and the
  * trailers). No Lua runs: easy:take_header_lines() hands them over. */
 static size_t collect_cb(char *p, size_t size, size_t nmemb, void *ud) {
-  struct lxfer_easy *e = ud;
+  struct lxfer_easy_x *x = ((struct lxfer_easy *)ud)->x; /* set with it */
   size_t len = size * nmemb;
-  if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) e->hdr_len = 0;
-  if (e->hdr_len + len > e->hdr_cap) {
-    size_t cap = e->hdr_cap ? e->hdr_cap : 512;
+  if (!x) return 0; /* released: a closed handle's last call */
+  if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) x->hdr_len = 0;
+  if (x->hdr_len + len > x->hdr_cap) {
+    size_t cap = x->hdr_cap ? x->hdr_cap : 512;
     char *n;
-    while (cap < e->hdr_len + len) cap *= 2;
-    if (!(n = realloc(e->hdr, cap))) return 0; /* WRITE_ERROR */
-    e->hdr = n;
-    e->hdr_cap = cap;
+    while (cap < x->hdr_len + len) cap *= 2;
+    if (!(n = realloc(x->hdr, cap))) return 0; /* WRITE_ERROR */
+    x->hdr = n;
+    x->hdr_cap = cap;
   }
-  memcpy(e->hdr + e->hdr_len, p, len);
-  e->hdr_len += len;
+  memcpy(x->hdr + x->hdr_len, p, len);
+  x->hdr_len += len;
+  return len;
+}
+
+/* collect_body: the body goes into x->body, in C: no Lua call and no Lua
+ * string per chunk; easy:take_body() hands it over as one string. */
+static size_t body_cb(char *p, size_t size, size_t nmemb, void *ud) {
+  struct lxfer_easy_x *x = ((struct lxfer_easy *)ud)->x; /* set with it */
+  size_t len = size * nmemb;
+  if (!x) return 0; /* released: a closed handle's last call */
+  if (len > x->body_cap - x->body_len) {
+    size_t cap = x->body_cap ? x->body_cap : 1024;
+    char *n;
+    while (cap - x->body_len < len) {
+      if (cap > ((size_t)-1) / 2) return 0; /* WRITE_ERROR */
+      cap *= 2;
+    }
+    if (!(n = realloc(x->body, cap))) return 0; /* WRITE_ERROR */
+    x->body = n;
+    x->body_cap = cap;
+  }
+  memcpy(x->body + x->body_len, p, len);
+  x->body_len += len;
   return len;
 }
 
@@ -280,19 +309,20 @@ static void call_data(lua_State *L, struct lxfer_call *c) {
  * xfer.READFUNC_PAUSE to pause sending (easy:pause(xfer.PAUSE_CONT)
  * resumes). */
 static void call_read(lua_State *L, struct lxfer_call *c) {
-  struct lxfer_easy *e = c->e;
+  struct lxfer_easy_x *x;
   const char *s;
   size_t len, n;
-  lxfer_pushbox(L, e); /* e stays alive until its leftover is stored */
-  if (e->rbuf != LUA_NOREF) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, e->rbuf);
+  lxfer_pushbox(L, c->e); /* e stays alive until its leftover is stored */
+  x = lxfer_easy_x(L, c->e);
+  if (x->rbuf != LUA_NOREF) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, x->rbuf);
     s = lua_tolstring(L, -1, &len);
-    n = len - e->rbuf_off < c->len ? len - e->rbuf_off : c->len;
-    memcpy(c->buf, s + e->rbuf_off, n);
-    e->rbuf_off += n;
-    if (e->rbuf_off >= len) {
-      luaL_unref(L, LUA_REGISTRYINDEX, e->rbuf);
-      e->rbuf = LUA_NOREF;
+    n = len - x->rbuf_off < c->len ? len - x->rbuf_off : c->len;
+    memcpy(c->buf, s + x->rbuf_off, n);
+    x->rbuf_off += n;
+    if (x->rbuf_off >= len) {
+      luaL_unref(L, LUA_REGISTRYINDEX, x->rbuf);
+      x->rbuf = LUA_NOREF;
     }
     c->n = n;
     return;
@@ -320,9 +350,9 @@ static void call_read(lua_State *L, struct lxfer_call *c) {
     n = len < c->len ? len : c->len;
     memcpy(c->buf, s, n);
     c->n = n;
-    if (n < len && e->h) {
-      e->rbuf_off = n;
-      e->rbuf = luaL_ref(L, LUA_REGISTRYINDEX);
+    if (n < len && c->e->h) {
+      x->rbuf_off = n;
+      x->rbuf = luaL_ref(L, LUA_REGISTRYINDEX);
     }
     break;
   default:
@@ -353,7 +383,12 @@ void lxfer_easy_aborted(lua_State *L, struct lxfer_call *c, int raised) {
   const char *msg = NULL;
   char what[48];
   int n = 0;
-  if (e->errbuf[0]) return;
+  /* Closed by the callback: nobody reads the message.  A message the core
+   * has already says more.  No Lua allocation here (outside the pcall). */
+  if (!e->h || xfer_easy_errortext(e->h)[0]) return;
+  if (!e->x && !(e->x = x_new())) return;
+  if (e->x->abortmsg && e->x->abortmsg[0]) return;
+  if (!e->x->abortmsg && !(e->x->abortmsg = malloc(XFER_ERROR_SIZE))) return;
   /* Read without converting it: the error value is raised as it is. */
   if (raised && lua_type(L, -1) == LUA_TSTRING) {
     msg = lua_tostring(L, -1);
@@ -366,10 +401,10 @@ void lxfer_easy_aborted(lua_State *L, struct lxfer_call *c, int raised) {
   }
   if (msg) while (msg[n] && msg[n] != '\n') n++;
   if (raised)
-    snprintf(e->errbuf, sizeof(e->errbuf), "the %s callback raised an "
+    snprintf(e->x->abortmsg, XFER_ERROR_SIZE, "the %s callback raised an "
              "error: %.*s", cbname(c->kind), n, msg ? msg : "(not a string)");
   else
-    snprintf(e->errbuf, sizeof(e->errbuf), "the %s callback aborted the "
+    snprintf(e->x->abortmsg, XFER_ERROR_SIZE, "the %s callback aborted the "
              "transfer", cbname(c->kind));
 }
 
@@ -385,7 +420,7 @@ int lxfer_easy_body(lua_State *L, struct lxfer_call *c) {
 /* ---- the box ---- */
 
 struct lxfer_easy *lxfer_checkeasy(lua_State *L, int idx) {
-  struct lxfer_easy *e = luaL_checkudata(L, idx, LXFER_EASY_MT);
+  struct lxfer_easy *e = lxfer_checkudata(L, idx, &lxfer_easy_mtkey, LXFER_EASY_MT);
   if (!e->h) luaL_argerror(L, idx, "easy handle is closed");
   return e;
 }
@@ -402,8 +437,9 @@ static int busy(struct lxfer_easy *e) { return e->m || e->ctx; }
 
 /* Lists replaced while busy: kept until the transfer cannot use them. */
 void lxfer_easy_retire_lists(struct lxfer_easy *e) {
-  xfer_slist_free_all(e->retired);
-  e->retired = NULL;
+  if (!e->x) return;
+  xfer_slist_free_all(e->x->retired);
+  e->x->retired = NULL;
 }
 
 static void retire_list(struct lxfer_easy *e, struct xfer_slist *l) {
@@ -414,8 +450,8 @@ static void retire_list(struct lxfer_easy *e, struct xfer_slist *l) {
     return;
   }
   for (last = l; last->next; last = last->next) {}
-  last->next = e->retired;
-  e->retired = l;
+  last->next = e->x->retired;
+  e->x->retired = l;
 }
 
 static void unref(lua_State *L, int *ref) {
@@ -426,35 +462,64 @@ static void unref(lua_State *L, int *ref) {
 /* The easy left its multi, or its perform() returned: what a transfer
  * might have been using can go. */
 void lxfer_easy_unbusy(lua_State *L, struct lxfer_easy *e) {
-  unref(L, &e->postfields_old);
+  if (!e->x) return;
+  unref(L, &e->x->postfields_old);
   lxfer_easy_retire_lists(e);
 }
 
-/* Sets the pointers the core must always have: itself and the message. */
+/* A new run: the last one's abort message goes (the core clears its own),
+ * and so does a read callback's leftover. */
+void lxfer_easy_new_run(lua_State *L, struct lxfer_easy *e) {
+  if (!e->x) return;
+  if (e->x->abortmsg) e->x->abortmsg[0] = 0;
+  e->x->body_len = 0;
+  unref(L, &e->x->rbuf);
+}
+
+/* The text of the last failure: a callback's reason, else the core's. */
+const char *lxfer_easy_errtext(struct lxfer_easy *e) {
+  if (e->x && e->x->abortmsg && e->x->abortmsg[0]) return e->x->abortmsg;
+  return e->h ? xfer_easy_errortext(e->h) : "";
+}
+
+static struct lxfer_easy_x *x_new(void) {
+  struct lxfer_easy_x *x = calloc(1, sizeof(*x));
+  if (!x) return NULL;
+  x->postfields = x->postfields_old = x->priv = x->rbuf = LUA_NOREF;
+  x->fields_len = -1;
+  return x;
+}
+
+struct lxfer_easy_x *lxfer_easy_x(lua_State *L, struct lxfer_easy *e) {
+  if (!e->x && !(e->x = x_new())) luaL_error(L, "not enough memory");
+  return e->x;
+}
+
+/* Sets what the core must always have: the box as PRIVATE, and its own
+ * failure text (no ERRORBUFFER of 256 bytes in every box). */
 static void set_fixed(struct lxfer_easy *e) {
   xfer_easy_setopt(e->h, XFEROPT_PRIVATE, (void *)e);
-  e->errbuf[0] = 0;
-  xfer_easy_setopt(e->h, XFEROPT_ERRORBUFFER, e->errbuf);
+  xfer_easy_keep_errortext(e->h, 1);
 }
 
 /* Drops every Lua value the box holds; the callbacks first, so that nothing
  * after this point can call into Lua for this handle. */
 static void release(lua_State *L, struct lxfer_easy *e) {
+  struct lxfer_easy_x *x = e->x;
   int i;
-  for (i = 0; i < LXFER_CB_MAX; i++) unref(L, &e->cb[i]);
-  unref(L, &e->postfields);
-  unref(L, &e->postfields_old);
-  unref(L, &e->priv);
-  unref(L, &e->rbuf);
-  free(e->hdr);
-  e->hdr = NULL;
-  e->hdr_len = e->hdr_cap = 0;
-  e->fields_len = -1;
-  for (i = 0; i < 2; i++) {
-    xfer_slist_free_all(e->lists[i]);
-    e->lists[i] = NULL;
-  }
-  lxfer_easy_retire_lists(e);
+  for (i = 0; i < LXFER_CB_MAX; i++) lxfer_unref_fn(L, &e->cb[i]);
+  if (!x) return;
+  e->x = NULL;
+  unref(L, &x->postfields);
+  unref(L, &x->postfields_old);
+  unref(L, &x->priv);
+  unref(L, &x->rbuf);
+  free(x->hdr);
+  free(x->body);
+  for (i = 0; i < 2; i++) xfer_slist_free_all(x->lists[i]);
+  xfer_slist_free_all(x->retired);
+  free(x->abortmsg);
+  free(x);
 }
 
 /* Idempotent, and safe in any order with the multi's close.  gc: from
@@ -478,11 +543,10 @@ static void easy_close(lua_State *L, struct lxfer_easy *e, int idx, int gc) {
     /* Inside its own perform(): the core handle and what it reads stay
      * until perform returns; only the callbacks go now. */
     e->closing = h;
-    for (i = 0; i < LXFER_CB_MAX; i++) unref(L, &e->cb[i]);
+    for (i = 0; i < LXFER_CB_MAX; i++) lxfer_unref_fn(L, &e->cb[i]);
   } else {
     /* From its own write callback, the core frees h once the callback has
-     * returned; it must not write into this box meanwhile. */
-    xfer_easy_setopt(h, XFEROPT_ERRORBUFFER, NULL);
+     * returned (the failure text is its own: nothing points into the box). */
     xfer_easy_cleanup(h);
     release(L, e);
   }
@@ -493,13 +557,13 @@ static void easy_close(lua_State *L, struct lxfer_easy *e, int idx, int gc) {
 }
 
 static int easy_gc(lua_State *L) {
-  struct lxfer_easy *e = luaL_checkudata(L, 1, LXFER_EASY_MT);
+  struct lxfer_easy *e = lxfer_checkudata(L, 1, &lxfer_easy_mtkey, LXFER_EASY_MT);
   easy_close(L, e, 1, 1);
   return 0;
 }
 
 static int easy_close_m(lua_State *L) {
-  struct lxfer_easy *e = luaL_checkudata(L, 1, LXFER_EASY_MT);
+  struct lxfer_easy *e = lxfer_checkudata(L, 1, &lxfer_easy_mtkey, LXFER_EASY_MT);
   if (e->h && e->m && e->m->in_sockcb)
     return luaL_error(L, "cannot close an easy handle inside its multi "
                          "handle's socket or timer callback");
@@ -508,7 +572,7 @@ static int easy_close_m(lua_State *L) {
 }
 
 static int easy_tostring(lua_State *L) {
-  struct lxfer_easy *e = luaL_checkudata(L, 1, LXFER_EASY_MT);
+  struct lxfer_easy *e = lxfer_checkudata(L, 1, &lxfer_easy_mtkey, LXFER_EASY_MT);
   if (e->h) lua_pushfstring(L, "xfer.easy (%p)", (void *)e);
   else lua_pushliteral(L, "xfer.easy (closed)");
   return 1;
@@ -644,16 +708,14 @@ static XFERcode set_func(lua_State *L, struct lxfer_easy *e,
   if (rc) return rc;
   rc = xfer_easy_setopt(e->h, datas[o->slot], on ? (void *)e : NULL);
   if (rc) return rc;
-  unref(L, &e->cb[o->slot]);
-  if (on) {
-    lua_pushvalue(L, v);
-    e->cb[o->slot] = luaL_ref(L, LUA_REGISTRYINDEX);
-  }
+  lxfer_unref_fn(L, &e->cb[o->slot]);
+  e->cb[o->slot] = lxfer_ref_fn(L, v);
   return XFERE_OK;
 }
 
 static XFERcode set_fields(lua_State *L, struct lxfer_easy *e,
                            const struct opt *o, int v, int arg) {
+  struct lxfer_easy_x *x;
   const char *s = NULL;
   size_t len = 0;
   XFERcode rc;
@@ -663,25 +725,26 @@ static XFERcode set_fields(lua_State *L, struct lxfer_easy *e,
       optfail(L, arg, o, "a string");
     }
     s = lua_tolstring(L, v, &len);
-    e->fields_len = (xfer_off_t)len;
+    lxfer_easy_x(L, e)->fields_len = (xfer_off_t)len;
     /* Lua strings may hold zeros: the size, not strlen, says where the
      * body ends. */
     rc = xfer_easy_setopt(e->h, XFEROPT_POSTFIELDSIZE_LARGE, (xfer_off_t)len);
     if (rc) return rc;
   }
-  if (!s) e->fields_len = -1;
+  x = lxfer_easy_x(L, e);
+  if (!s) x->fields_len = -1;
   rc = xfer_easy_setopt(e->h, o->id, s);
   if (rc || o->kind != K_POSTFIELDS) return rc;
   /* The core reads the string in place: keep it, and keep the one a
    * running transfer may still be sending. */
-  if (busy(e) && e->postfields_old == LUA_NOREF) {
-    e->postfields_old = e->postfields;
-    e->postfields = LUA_NOREF;
+  if (busy(e) && x->postfields_old == LUA_NOREF) {
+    x->postfields_old = x->postfields;
+    x->postfields = LUA_NOREF;
   }
-  unref(L, &e->postfields);
+  unref(L, &x->postfields);
   if (s) {
     lua_pushvalue(L, v);
-    e->postfields = luaL_ref(L, LUA_REGISTRYINDEX);
+    x->postfields = luaL_ref(L, LUA_REGISTRYINDEX);
   }
   return XFERE_OK;
 }
@@ -690,10 +753,32 @@ static XFERcode set_fields(lua_State *L, struct lxfer_easy *e,
  * string has (a larger size would send the memory after it). */
 static void check_fieldsize(lua_State *L, struct lxfer_easy *e,
                             const struct opt *o, xfer_off_t n, int arg) {
-  if (e->fields_len >= 0 && n > e->fields_len)
+  if (e->x && e->x->fields_len >= 0 && n > e->x->fields_len)
     luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' (%f) is larger "
                   "than the postfields set (%f bytes)", o->name,
-                  (lua_Number)n, (lua_Number)e->fields_len));
+                  (lua_Number)n, (lua_Number)e->x->fields_len));
+}
+
+/* header_lines, collect_body: a boolean; true puts the C collector fn in
+ * the place of the Lua function of slot (which goes), false empties it. */
+static XFERcode set_collector(lua_State *L, struct lxfer_easy *e,
+                              const struct opt *o, int v, int arg, int slot,
+                              xfer_write_callback fn) {
+  static const int fns[2][2] = {
+    {XFEROPT_WRITEFUNCTION, XFEROPT_WRITEDATA},
+    {XFEROPT_HEADERFUNCTION, XFEROPT_HEADERDATA}};
+  const int *id = fns[slot == LXFER_CB_HEADER];
+  int on = lua_toboolean(L, v);
+  XFERcode rc;
+  if (!lua_isnil(L, v) && lua_type(L, v) != LUA_TBOOLEAN) {
+    lua_pushvalue(L, v);
+    optfail(L, arg, o, "a boolean");
+  }
+  lxfer_easy_x(L, e); /* the collector's buffer */
+  lxfer_unref_fn(L, &e->cb[slot]);
+  rc = xfer_easy_setopt(e->h, id[0], on ? fn : NULL);
+  if (!rc) rc = xfer_easy_setopt(e->h, id[1], on ? (void *)e : NULL);
+  return rc;
 }
 
 static void apply(lua_State *L, struct lxfer_easy *e, const struct opt *o,
@@ -705,7 +790,8 @@ static void apply(lua_State *L, struct lxfer_easy *e, const struct opt *o,
   case K_LONG: {
     long n = check_long(L, o, v, arg);
     if (o->id == XFEROPT_POSTFIELDSIZE) check_fieldsize(L, e, o, n, arg);
-    if (o->id == XFEROPT_HTTPGET && n) e->fields_len = -1; /* drops them */
+    if (o->id == XFEROPT_HTTPGET && n && e->x)
+      e->x->fields_len = -1; /* drops them */
     rc = xfer_easy_setopt(e->h, o->id, n);
     break;
   }
@@ -744,34 +830,32 @@ static void apply(lua_State *L, struct lxfer_easy *e, const struct opt *o,
     rc = set_fields(L, e, o, v, arg);
     break;
   case K_SLIST:
+    lxfer_easy_x(L, e); /* before the list: nothing to free on error */
     l = check_slist(L, o, v, arg);
     rc = xfer_easy_setopt(e->h, o->id, l);
     if (rc) {
       xfer_slist_free_all(l);
       break;
     }
-    retire_list(e, e->lists[o->slot]);
-    e->lists[o->slot] = l;
+    retire_list(e, e->x->lists[o->slot]);
+    e->x->lists[o->slot] = l;
     break;
   case K_FUNC:
     rc = set_func(L, e, o, v, arg);
     break;
-  case K_HLINES: {
-    int on = lua_toboolean(L, v);
-    if (!lua_isnil(L, v) && lua_type(L, v) != LUA_TBOOLEAN) {
-      lua_pushvalue(L, v);
-      optfail(L, arg, o, "a boolean");
-    }
-    unref(L, &e->cb[LXFER_CB_HEADER]); /* the Lua header function goes */
-    rc = xfer_easy_setopt(e->h, XFEROPT_HEADERFUNCTION, on ? collect_cb : NULL);
-    if (!rc) rc = xfer_easy_setopt(e->h, XFEROPT_HEADERDATA, on ? (void *)e : NULL);
-    e->hdr_len = 0;
+  case K_HLINES:
+    rc = set_collector(L, e, o, v, arg, LXFER_CB_HEADER, collect_cb);
+    e->x->hdr_len = 0;
     break;
-  }
+  case K_BODY:
+    rc = set_collector(L, e, o, v, arg, LXFER_CB_WRITE, body_cb);
+    e->x->body_len = 0;
+    break;
   case K_PRIVATE:
-    unref(L, &e->priv);
+    lxfer_easy_x(L, e);
+    unref(L, &e->x->priv);
     lua_pushvalue(L, v);
-    e->priv = luaL_ref(L, LUA_REGISTRYINDEX); /* nil gives LUA_REFNIL */
+    e->x->priv = luaL_ref(L, LUA_REGISTRYINDEX); /* nil gives LUA_REFNIL */
     break;
   default:
     luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' is not available "
@@ -786,14 +870,29 @@ static void apply(lua_State *L, struct lxfer_easy *e, const struct opt *o,
 /* Checks every name first, so an unknown one changes nothing; then applies
  * in the order of opts[]. */
 static void apply_table(lua_State *L, struct lxfer_easy *e, int t) {
-  int idx[MAXOPTS], n, i;
+  int idx[MAXOPTS], pos[MAXOPTS], n = 0, i, j, k, p, base;
   t = lua_absindex(L, t);
-  n = lxfer_table_optindexes(L, &opt_key, t, idx);
-  for (i = 0; i < n; i++) {
-    lua_getfield(L, t, opts[idx[i]].name);
-    apply(L, e, &opts[idx[i]], -1, t);
-    lua_pop(L, 1);
+  base = lua_gettop(L);
+  /* One walk: each value stays on the stack (no look-up by name after),
+   * under the key lua_next needs on top. */
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    lua_insert(L, -2);
+    idx[n] = lxfer_optindex(L, &opt_key, -1, t);
+    pos[n] = base + n + 1;
+    n++;
+    luaL_checkstack(L, 2, "too many options");
   }
+  for (i = 1; i < n; i++) {
+    for (k = idx[i], p = pos[i], j = i; j > 0 && idx[j - 1] > k; j--) {
+      idx[j] = idx[j - 1];
+      pos[j] = pos[j - 1];
+    }
+    idx[j] = k;
+    pos[j] = p;
+  }
+  for (i = 0; i < n; i++) apply(L, e, &opts[idx[i]], pos[i], t);
+  lua_settop(L, base);
 }
 
 /* easy:setopt{name = value, ...} or easy:setopt(name, value) */
@@ -825,7 +924,8 @@ static XFERcode push_info(lua_State *L, struct lxfer_easy *e,
                           const struct info *in) {
   XFERcode rc;
   if (in->id == XFERINFO_PRIVATE) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, e->priv);
+    if (e->x) lua_rawgeti(L, LUA_REGISTRYINDEX, e->x->priv);
+    else lua_pushnil(L);
     return XFERE_OK;
   }
   switch (in->id & XFERINFO_TYPEMASK) {
@@ -890,7 +990,7 @@ int lxfer_push_result(lua_State *L, struct lxfer_easy *e, XFERcode rc) {
   lxfer_pushbox(L, e);
   lua_pushboolean(L, rc == XFERE_OK);
   if (rc == XFERE_OK) return 2;
-  lxfer_pusherror(L, LXFER_KIND_EASY, rc, e->errbuf);
+  lxfer_pusherror(L, LXFER_KIND_EASY, rc, lxfer_easy_errtext(e));
   return 3;
 }
 
@@ -899,6 +999,7 @@ int lxfer_push_result(lua_State *L, struct lxfer_easy *e, XFERcode rc) {
 static int easy_perform(lua_State *L) {
   struct lxfer_easy *e = lxfer_checkeasy(L, 1);
   struct lxfer_ctx ctx;
+  char msg[XFER_ERROR_SIZE];
   XFERcode rc;
   if (e->m) {
     lua_pushnil(L);
@@ -914,11 +1015,18 @@ static int easy_perform(lua_State *L) {
   memset(&ctx, 0, sizeof(ctx));
   ctx.L = L;
   ctx.err = LUA_NOREF;
-  unref(L, &e->rbuf);
+  lxfer_easy_new_run(L, e);
   e->ctx = &ctx;
   rc = xfer_easy_perform(e->h);
   e->ctx = NULL;
   lxfer_easy_unbusy(L, e);
+  msg[0] = 0;
+  if (rc != XFERE_OK) { /* before a close below frees where it is */
+    const char *t = e->x && e->x->abortmsg && e->x->abortmsg[0]
+                        ? e->x->abortmsg
+                        : xfer_easy_errortext(e->h ? e->h : e->closing);
+    snprintf(msg, sizeof(msg), "%s", t);
+  }
   if (e->closing) { /* closed by one of its callbacks */
     xfer_easy_cleanup(e->closing);
     e->closing = NULL;
@@ -934,7 +1042,7 @@ static int easy_perform(lua_State *L) {
     return 1;
   }
   lua_pushnil(L);
-  lxfer_pusherror(L, LXFER_KIND_EASY, rc, e->errbuf);
+  lxfer_pusherror(L, LXFER_KIND_EASY, rc, msg);
   return 2;
 }
 
@@ -942,8 +1050,8 @@ static int easy_perform(lua_State *L) {
  * header_lines kept (the last response's, line ends and blank lines left
  * out), which are then forgotten. */
 static int easy_take_header_lines(lua_State *L) {
-  struct lxfer_easy *e = lxfer_checkeasy(L, 1);
-  const char *p = e->hdr, *end = e->hdr + e->hdr_len;
+  struct lxfer_easy_x *x = lxfer_checkeasy(L, 1)->x;
+  const char *p = x ? x->hdr : NULL, *end = x ? x->hdr + x->hdr_len : NULL;
   int n = 0;
   lua_createtable(L, 16, 0);
   while (p < end) {
@@ -957,7 +1065,7 @@ static int easy_take_header_lines(lua_State *L) {
     }
     p = next;
   }
-  e->hdr_len = 0;
+  if (x) x->hdr_len = 0;
   return 1;
 }
 
@@ -965,9 +1073,32 @@ static int easy_take_header_lines(lua_State *L) {
  * (status line and line ends included): one string instead of a string per
  * line, for callers that split only when the headers are read. */
 static int easy_take_header_block(lua_State *L) {
-  struct lxfer_easy *e = lxfer_checkeasy(L, 1);
-  lua_pushlstring(L, e->hdr ? e->hdr : "", e->hdr_len);
-  e->hdr_len = 0;
+  struct lxfer_easy_x *x = lxfer_checkeasy(L, 1)->x;
+  if (x && x->hdr) {
+    lua_pushlstring(L, x->hdr, x->hdr_len);
+    x->hdr_len = 0;
+  } else {
+    lua_pushliteral(L, "");
+  }
+  return 1;
+}
+
+/* easy:take_body() -> the body collect_body kept since the transfer
+ * started (or the last take), which is then forgotten.  The buffer stays
+ * for the next transfer unless it grew large. */
+static int easy_take_body(lua_State *L) {
+  struct lxfer_easy_x *x = lxfer_checkeasy(L, 1)->x;
+  if (!x || !x->body) {
+    lua_pushliteral(L, "");
+    return 1;
+  }
+  lua_pushlstring(L, x->body, x->body_len);
+  x->body_len = 0;
+  if (x->body_cap > 65536) {
+    free(x->body);
+    x->body = NULL;
+    x->body_cap = 0;
+  }
   return 1;
 }
 
@@ -1020,9 +1151,7 @@ int lxfer_easy_new(lua_State *L) {
   e = lxfer_newudata(L, sizeof(*e));
   memset(e, 0, sizeof(*e));
   for (i = 0; i < LXFER_CB_MAX; i++) e->cb[i] = LUA_NOREF;
-  e->postfields = e->postfields_old = e->priv = e->rbuf = LUA_NOREF;
-  e->fields_len = -1;
-  luaL_setmetatable(L, LXFER_EASY_MT);
+  lxfer_setmeta(L, &lxfer_easy_mtkey);
   lua_rawgetp(L, LUA_REGISTRYINDEX, &none_key);
   lxfer_setuservalue(L, -2);
   lxfer_register_box(L, -1);
@@ -1045,6 +1174,7 @@ static const luaL_Reg methods[] = {
   {"pause", easy_pause},
   {"take_header_lines", easy_take_header_lines},
   {"take_header_block", easy_take_header_block},
+  {"take_body", easy_take_body},
   {"close", easy_close_m},
   {NULL, NULL}
 };
@@ -1090,7 +1220,8 @@ void lxfer_easy_open(lua_State *L) {
   lxfer_nametable(L, &info_key, names, NINFOS);
   lua_newtable(L);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &none_key);
-  lxfer_newmeta(L, LXFER_EASY_MT, methods, easy_gc, easy_tostring);
+  lxfer_newmeta(L, LXFER_EASY_MT, &lxfer_easy_mtkey, methods, easy_gc,
+                easy_tostring);
   for (i = 0; i < NOPTS; i++) {
     lua_pushfstring(L, "setopt_%s", opts[i].name);
     lua_pushinteger(L, i);

@@ -273,6 +273,6 @@ static const luaL_Reg methods[] = {
 };
 
 void lxfer_fs_open(lua_State *L) {
-  lxfer_newmeta(L, LXFER_FS_MT, methods, f_discard, f_tostring);
+  lxfer_newmeta(L, LXFER_FS_MT, NULL, methods, f_discard, f_tostring);
   lua_pop(L, 1);
 }

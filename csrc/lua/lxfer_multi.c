@@ -193,7 +193,7 @@ int lxfer_multi_body(lua_State *L, struct lxfer_call *c) {
 /* ---- the box ---- */
 
 static struct lxfer_multi *checkmulti(lua_State *L, int idx) {
-  struct lxfer_multi *m = luaL_checkudata(L, idx, LXFER_MULTI_MT);
+  struct lxfer_multi *m = lxfer_checkudata(L, idx, &lxfer_multi_mtkey, LXFER_MULTI_MT);
   if (!m->h) luaL_argerror(L, idx, "multi handle is closed");
   return m;
 }
@@ -282,12 +282,12 @@ static void multi_close(lua_State *L, struct lxfer_multi *m) {
 }
 
 static int multi_gc(lua_State *L) {
-  multi_close(L, luaL_checkudata(L, 1, LXFER_MULTI_MT));
+  multi_close(L, lxfer_checkudata(L, 1, &lxfer_multi_mtkey, LXFER_MULTI_MT));
   return 0;
 }
 
 static int multi_close_m(lua_State *L) {
-  struct lxfer_multi *m = luaL_checkudata(L, 1, LXFER_MULTI_MT);
+  struct lxfer_multi *m = lxfer_checkudata(L, 1, &lxfer_multi_mtkey, LXFER_MULTI_MT);
   if (m->h && (m->in_sockcb || m->ctx.incb || m->in_run))
     return luaL_error(L, "cannot close a multi handle from inside its own "
                          "callbacks or run()");
@@ -296,7 +296,7 @@ static int multi_close_m(lua_State *L) {
 }
 
 static int multi_tostring(lua_State *L) {
-  struct lxfer_multi *m = luaL_checkudata(L, 1, LXFER_MULTI_MT);
+  struct lxfer_multi *m = lxfer_checkudata(L, 1, &lxfer_multi_mtkey, LXFER_MULTI_MT);
   if (m->h) lua_pushfstring(L, "xfer.multi (%p)", (void *)m);
   else lua_pushliteral(L, "xfer.multi (closed)");
   return 1;
@@ -456,8 +456,7 @@ static int multi_add(lua_State *L) {
   e->next = m->easies;
   if (m->easies) m->easies->prev = e;
   m->easies = e;
-  luaL_unref(L, LUA_REGISTRYINDEX, e->rbuf);
-  e->rbuf = LUA_NOREF;
+  lxfer_easy_new_run(L, e);
   lxfer_enter(&m->ctx, L, &f);
   rc = xfer_multi_add_handle(m->h, e->h);
   /* ABORTED_BY_CALLBACK: added, then failed with the others by a failing
@@ -750,7 +749,7 @@ int lxfer_multi_new(lua_State *L) {
   memset(m, 0, sizeof(*m));
   m->sockfn = m->timerfn = m->on_done = m->on_wake = LUA_NOREF;
   m->ctx.err = LUA_NOREF;
-  luaL_setmetatable(L, LXFER_MULTI_MT);
+  lxfer_setmeta(L, &lxfer_multi_mtkey);
   lua_createtable(L, 1, 2);
   lua_pushvalue(L, -2);
   lua_rawseti(L, -2, 1);
@@ -790,7 +789,8 @@ void lxfer_multi_open(lua_State *L) {
   int i;
   for (i = 0; i < NMOPTS; i++) names[i] = mopts[i].name;
   lxfer_nametable(L, &mopt_key, names, NMOPTS);
-  lxfer_newmeta(L, LXFER_MULTI_MT, methods, multi_gc, multi_tostring);
+  lxfer_newmeta(L, LXFER_MULTI_MT, &lxfer_multi_mtkey, methods, multi_gc,
+                multi_tostring);
   for (i = 0; i < NMOPTS; i++) {
     lua_pushfstring(L, "setopt_%s", mopts[i].name);
     lua_pushinteger(L, i);

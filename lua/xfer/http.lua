@@ -40,11 +40,13 @@ local EMPTY = {}
 -- Whether the binding keeps header lines in C (the easy option
 -- header_lines and easy:take_header_block()): then a response costs one
 -- call into C and one string for its headers, instead of one call into Lua
--- per line.
-local HAVE_HEADER_LINES
+-- per line.  The same for the body (collect_body, easy:take_body()): no
+-- Lua call and no Lua string per chunk, and no concat.
+local HAVE_HEADER_LINES, HAVE_TAKE_BODY
 do
     local probe = easy_init()
     HAVE_HEADER_LINES = probe.take_header_block ~= nil
+    HAVE_TAKE_BODY = probe.take_body ~= nil
     probe:close()
 end
 _M.HAVE_HEADER_LINES = HAVE_HEADER_LINES
@@ -83,7 +85,9 @@ local function new_slot(with_headers)
     -- body, headers of the transfer that ended; the slot starts afresh.
     function slot.take()
         local body
-        if n == 1 then
+        if slot.cbody then
+            body = e:take_body()
+        elseif n == 1 then
             body = parts[1]
             parts[1] = nil
         elseif n == 0 then
@@ -108,7 +112,12 @@ local function new_slot(with_headers)
     -- each opening its own (curl --parallel does the same). A request
     -- that runs alone does not wait for anything.
     function slot.defaults()
-        e:setopt_writefunction(slot.write)
+        if HAVE_TAKE_BODY then
+            e:setopt_collect_body(true)
+        else
+            e:setopt_writefunction(slot.write)
+        end
+        slot.cbody = HAVE_TAKE_BODY
         e:setopt_pipewait(true)
         if noheaders then return end
         if HAVE_HEADER_LINES then
@@ -326,6 +335,7 @@ local function arm(slot, req)
     if not o then return nil, msg end
     slot.dirty = true
     slot.stream = o.writefunction ~= nil
+    if slot.stream then slot.cbody = false end
     -- A header function of the caller's replaces the collector.
     if o.headerfunction ~= nil then slot.hlines = false end
     local ok, err = pcall(e.setopt, e, o)

@@ -528,3 +528,40 @@ static void out_of_fds(int how) {
 
 TEST(out_of_descriptors_perform_poll) { out_of_fds(DRIVE_POLL); }
 TEST(out_of_descriptors_socket_action) { out_of_fds(DRIVE_EPOLL); }
+
+/* xfer_easy_keep_errortext: the handle keeps the failure's text itself (no
+ * ERRORBUFFER), a success leaves "", a caller's ERRORBUFFER takes over,
+ * and reset turns it off. */
+TEST(kept_error_text) {
+  char buf[XFER_ERROR_SIZE];
+  XFER *e = xfer_easy_init();
+  CHECK(e);
+  CHECK_EQ(xfer_easy_errortext(e)[0], 0);
+  xfer_easy_keep_errortext(e, 1);
+  xfer_easy_setopt(e, XFEROPT_URL, tx_url("http://127.0.0.1:%d/",
+                                           free_port()));
+  CHECK_EQ(xfer_easy_perform(e), XFERE_COULDNT_CONNECT);
+  CHECK(strstr(xfer_easy_errortext(e), "127.0.0.1"));
+  xfer_easy_setopt(e, XFEROPT_URL, tx_url("%s/1k.bin", http_base()));
+  xfer_easy_setopt(e, XFEROPT_WRITEFUNCTION, tl_discard);
+  CHECK_EQ(xfer_easy_perform(e), XFERE_OK);
+  CHECK_EQ(xfer_easy_errortext(e)[0], 0);
+  /* the caller's buffer takes over, and the kept text goes */
+  xfer_easy_setopt(e, XFEROPT_ERRORBUFFER, buf);
+  xfer_easy_setopt(e, XFEROPT_URL, tx_url("http://127.0.0.1:%d/",
+                                           free_port()));
+  CHECK_EQ(xfer_easy_perform(e), XFERE_COULDNT_CONNECT);
+  CHECK(strstr(buf, "127.0.0.1"));
+  CHECK(xfer_easy_errortext(e) == buf);
+  xfer_easy_setopt(e, XFEROPT_ERRORBUFFER, NULL);
+  CHECK_EQ(xfer_easy_perform(e), XFERE_COULDNT_CONNECT);
+  CHECK(strstr(xfer_easy_errortext(e), "127.0.0.1"));
+  xfer_easy_reset(e); /* off again, the text freed */
+  CHECK_EQ(xfer_easy_errortext(e)[0], 0);
+  xfer_easy_setopt(e, XFEROPT_URL, tx_url("http://127.0.0.1:%d/",
+                                           free_port()));
+  CHECK_EQ(xfer_easy_perform(e), XFERE_COULDNT_CONNECT);
+  CHECK_EQ(xfer_easy_errortext(e)[0], 0);
+  xfer_easy_cleanup(e);
+  CHECK_EQ(xfer_easy_errortext(NULL)[0], 0);
+}

@@ -212,4 +212,70 @@ describe("xfer.easy", function()
         end
         assert.equal("xfer.easy (closed)", tostring(e))
     end)
+    it("keeps the body in C with collect_body, for take_body", function()
+        local e = xfer.easy{ url = helper.fault("/bytes/300000"),
+                             collect_body = true }
+        assert.equal("", e:take_body())
+        assert.is_true(e:perform())
+        local b = e:take_body()
+        assert.equal(300000, #b)
+        assert.equal("", e:take_body()) -- taken: forgotten
+        -- each transfer starts afresh, also when the last was not taken
+        e:setopt_url(helper.nginx("/index.html"))
+        assert.is_true(e:perform())
+        assert.is_true(e:perform())
+        assert.equal("hello from nginx\n", e:take_body())
+        -- a writefunction replaces it, and collect_body replaces that
+        local got = {}
+        e:setopt_writefunction(function(c) got[#got + 1] = c end)
+        assert.is_true(e:perform())
+        assert.equal("hello from nginx\n", table.concat(got))
+        assert.equal("", e:take_body())
+        e:setopt_collect_body(true)
+        assert.is_true(e:perform())
+        assert.equal(1, #got)
+        assert.equal("hello from nginx\n", e:take_body())
+        -- on a multi handle too
+        local m = xfer.multi()
+        e:setopt_url(helper.nginx("/1k.bin"))
+        assert.is_true(m:add_handle(e))
+        assert.is_true(m:run())
+        assert.equal(1024, #e:take_body())
+        m:close()
+        assert.has_error(function() e:setopt_collect_body("yes") end,
+                         "bad argument #1 to 'setopt_collect_body' (option "
+                         .. "'collect_body' must be a boolean, got string)")
+        e:close()
+        assert.has_error(function() e:take_body() end)
+    end)
+
+    -- The box stays small (issue #18): no error buffer and no registry
+    -- slot of its own per callback; it was 537 bytes on Lua 5.4.
+    it("costs little Lua memory per handle", function()
+        local sink = function() end
+        local t, n = {}, 2000
+        collectgarbage()
+        collectgarbage()
+        local k0 = collectgarbage("count")
+        for i = 1, n do
+            t[i] = xfer.easy{ url = "http://127.0.0.1:1/", writefunction = sink,
+                              headerfunction = sink }
+        end
+        collectgarbage()
+        collectgarbage()
+        local per = (collectgarbage("count") - k0) * 1024 / n
+        assert.is_true(per < 260, ("%.0f bytes of Lua heap per handle"):format(per))
+        -- the failure text comes from the core, per handle
+        local m = xfer.multi()
+        for i = 1, 3 do m:add_handle(t[i]) end
+        local msgs = 0
+        m:run{ on_done = function(e, ok, err)
+            assert.is_false(ok)
+            assert.matches("Connection refused", err.message)
+            msgs = msgs + 1
+        end }
+        assert.equal(3, msgs)
+        m:close()
+        for i = 1, n do t[i]:close() end
+    end)
 end)
