@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <stddef.h>
+#include <sys/un.h>
 
 struct dns_entry {
   struct dns_entry *next;
@@ -104,6 +106,89 @@ const char *xfer__dns_pin(const XFER *e, const char *host, size_t hostlen,
     return p2 + 1;
   }
   return NULL;
+}
+
+/* One host of a CONNECT_TO entry at *s: a [bracketed] literal or up to the
+ * next ':'.  Sets the span (brackets dropped) and moves *s past it; -1
+ * when the ':' after it is missing. */
+static int ct_host(const char **s, const char **h, size_t *n) {
+  const char *p = *s;
+  if (*p == '[') {
+    const char *close = strchr(p, ']');
+    if (!close || close[1] != ':') return -1;
+    *h = p + 1;
+    *n = (size_t)(close - p - 1);
+    *s = close + 2;
+    return 0;
+  }
+  *h = p;
+  *n = strcspn(p, ":");
+  if (p[*n] != ':') return -1;
+  *s = p + *n + 1;
+  return 0;
+}
+
+/* A port of a CONNECT_TO entry: empty (0) or 1..65535, ended by end. */
+static int ct_port(const char **s, int end, uint16_t *port) {
+  char *stop;
+  unsigned long v;
+  if (**s == end) {
+    *port = 0;
+  } else {
+    if (**s < '0' || **s > '9') return -1;
+    v = strtoul(*s, &stop, 10);
+    if (v == 0 || v > 65535 || *stop != end) return -1;
+    *port = (uint16_t)v;
+    *s = stop;
+  }
+  if (end) (*s)++;
+  return 0;
+}
+
+int xfer__connect_to(const XFER *e, const char *host, size_t hostlen,
+                     uint16_t port, struct xfer_route *out) {
+  const struct xfer_slist *l;
+  for (l = e->set.connect_to; l; l = l->next) {
+    const char *s = l->data, *h, *th;
+    size_t hn, thn;
+    uint16_t p, tp;
+    if (!s || ct_host(&s, &h, &hn) || ct_port(&s, ':', &p)) continue;
+    if ((hn && (hn != hostlen || strncasecmp(h, host, hn) != 0)) ||
+        (p && p != port))
+      continue;
+    /* the target: host (maybe empty) and port (maybe empty) */
+    if (*s == '[') {
+      if (ct_host(&s, &th, &thn)) continue;
+    } else {
+      const char *colon = strrchr(s, ':');
+      if (!colon) continue;
+      th = s;
+      thn = (size_t)(colon - s);
+      s = colon + 1;
+    }
+    if (ct_port(&s, 0, &tp) || thn > XFER_URL_MAX_HOST) continue;
+    out->host = thn ? th : host;
+    out->hostlen = thn ? thn : hostlen;
+    out->port = tp ? tp : port;
+    return 1;
+  }
+  return 0;
+}
+
+/* The one address of UNIX_SOCKET_PATH (or the abstract name). */
+struct xfer_addrs *xfer__addrs_unix(const char *path, int abstract) {
+  struct xfer_addrs *a = addrs_new(1);
+  struct sockaddr_un *un;
+  size_t n = strlen(path);
+  if (!a) return NULL;
+  un = (struct sockaddr_un *)&a->a[0].ss;
+  un->sun_family = AF_UNIX;
+  /* easy.c refused longer paths */
+  memcpy(un->sun_path + (abstract ? 1 : 0), path, n);
+  a->a[0].len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n +
+                            1);
+  a->n = 1;
+  return a;
 }
 
 /* The addresses a RESOLVE entry pins: 0 with *out set (NULL when no
