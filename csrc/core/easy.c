@@ -394,6 +394,10 @@ static XFERcode set_ptr(XFER *e, XFERoption opt, void *v) {
   }
   case XFEROPT_RESOLVE: o->resolve = v; break;
   case XFEROPT_CONNECT_TO: o->connect_to = v; break;
+  case XFEROPT_DNS_SERVERS:
+    if (v && (!*(const char *)v || !xfer__dns_servers_ok(v)))
+      return XFERE_BAD_FUNCTION_ARGUMENT;
+    return set_string(&o->dns_servers, v);
   case XFEROPT_UNIX_SOCKET_PATH:
   case XFEROPT_ABSTRACT_UNIX_SOCKET: {
     /* One path, the last set: the other option's is dropped, as libcurl. */

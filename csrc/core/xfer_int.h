@@ -178,6 +178,7 @@ struct xfer_opts {
   struct xfer_slist *connect_to;  /* caller's list, as libcurl */
   char *interface;             /* INTERFACE: "if!", "host!", ... */
   char *unix_socket_path;      /* UNIX_SOCKET_PATH or ABSTRACT_... */
+  char *dns_servers;           /* DNS_SERVERS, checked; NULL: system's */
   long happy_eyeballs_ms;      /* HAPPY_EYEBALLS_TIMEOUT_MS */
   int keepidle, keepintvl, keepcnt; /* TCP_KEEP*, seconds and probes */
   uint16_t localport, localportrange;
@@ -487,6 +488,7 @@ void xfer__dns_sock_event(XFERM *m, int fd, int ev);
 void xfer__dns_timer(XFERM *m);
 void xfer__addrs_unref(struct xfer_addrs *a);
 struct xfer_addrs *xfer__addrs_unix(const char *path, int abstract);
+int xfer__dns_servers_ok(const char *s);
 /* Where a connection for host:port goes instead (CONNECT_TO). */
 struct xfer_route {
   const char *host;            /* not NUL-terminated */
