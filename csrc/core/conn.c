@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -425,22 +426,54 @@ void xfer__conn_done(XFER *e, int ok) {
  * A transfer without the pin (or with another one) must not be handed a
  * connection made to a pinned address, nor a v6-only one a v4 one.
  * Written like xfer__tls_key: the length needed is returned. */
-static size_t route_key(XFER *e, char *buf, size_t cap) {
-  const char *pin = e->set.resolve
-      ? xfer__dns_pin(e, e->url + e->u.host_off, e->u.host_len, e->u.port,
-                      NULL)
-      : NULL;
-  size_t len = 0, n;
-  if (!pin && !e->set.ipresolve) return 0;
-  n = pin ? strlen(pin) : 0;
-  if (len + 3 + n < cap) {
-    buf[0] = '\x03';
-    buf[1] = (char)('0' + e->set.ipresolve);
-    buf[2] = pin ? '\x03' : '\x02';
-    memcpy(buf + 3, pin ? pin : "", n);
-    buf[3 + n] = 0;
+/* The host and port a connection for e goes to: the URL's, or where
+ * CONNECT_TO sends it. */
+static struct xfer_route target(const XFER *e) {
+  struct xfer_route r;
+  r.host = e->url + e->u.host_off;
+  r.hostlen = e->u.host_len;
+  r.port = e->u.port;
+  if (e->set.connect_to)
+    xfer__connect_to(e, r.host, r.hostlen, r.port, &r);
+  return r;
+}
+
+/* Appends n bytes at len when they fit below cap: the key is measured and
+ * written by the same walk. */
+static size_t put(char *buf, size_t cap, size_t len, const char *s, size_t n) {
+  if (len + n < cap) {
+    memcpy(buf + len, s, n);
+    buf[len + n] = 0;
   }
-  return 3 + n;
+  return len + n;
+}
+
+static size_t route_key(XFER *e, char *buf, size_t cap) {
+  struct xfer_route r = target(e);
+  int moved = r.host != e->url + e->u.host_off || r.port != e->u.port;
+  const char *pin = e->set.resolve
+      ? xfer__dns_pin(e, r.host, r.hostlen, r.port, NULL)
+      : NULL;
+  size_t len = 0;
+  char mark[3], port[8];
+  if (pin || e->set.ipresolve) {
+    mark[0] = '\x03';
+    mark[1] = (char)('0' + e->set.ipresolve);
+    mark[2] = pin ? '\x03' : '\x02';
+    len = put(buf, cap, len, mark, 3);
+    if (pin) len = put(buf, cap, len, pin, strlen(pin));
+  }
+  if (e->set.unix_socket_path) { /* the socket, not the name, is where */
+    len = put(buf, cap, len, e->set.abstract_unix ? "\x05@" : "\x05/", 2);
+    len = put(buf, cap, len, e->set.unix_socket_path,
+              strlen(e->set.unix_socket_path));
+  } else if (moved) {
+    len = put(buf, cap, len, "\x06", 1);
+    len = put(buf, cap, len, r.host, r.hostlen);
+    snprintf(port, sizeof(port), ":%u", (unsigned)r.port);
+    len = put(buf, cap, len, port, strlen(port));
+  }
+  return len;
 }
 
 /* Whether e's connection may speak HTTP/2: offered through ALPN over
@@ -490,14 +523,15 @@ static char *host_key(XFER *e, char *buf, size_t cap) {
 
 static struct xfer_conn *conn_new(XFER *e, struct xfer_host *h) {
   XFERM *m = e->multi;
-  struct xfer_conn *c = calloc(1, sizeof(*c) + e->u.host_len);
+  struct xfer_route r = target(e);
+  struct xfer_conn *c = calloc(1, sizeof(*c) + r.hostlen);
   if (!c) return NULL;
   c->multi = m;
   c->fd = -1;
   c->host = h;
-  memcpy(c->hostname, e->url + e->u.host_off, e->u.host_len);
-  c->hostname[e->u.host_len] = 0;
-  c->primary_port = e->u.port;
+  memcpy(c->hostname, r.host, r.hostlen);
+  c->hostname[r.hostlen] = 0;
+  c->primary_port = r.port;
   c->ipresolve = e->set.ipresolve;
   xfer_queue_init(&c->link);
   xfer_queue_init(&c->ilink);
@@ -603,6 +637,14 @@ int xfer__conn_acquire(XFER *e) {
   e->state = XFER_ST_RESOLVING;
   xfer__recompute_timer(e);
   xfer__verbose(e, "new connection to %s", c->hostname);
+  if (e->set.unix_socket_path) { /* no name to resolve */
+    struct xfer_addrs *a =
+        xfer__addrs_unix(e->set.unix_socket_path, e->set.abstract_unix);
+    if (!a) return XFERE_OUT_OF_MEMORY;
+    xfer__conn_resolved(c, a, 0);
+    xfer__addrs_unref(a);
+    return 0;
+  }
   return xfer__dns_lookup(c, e);
 }
 
@@ -623,10 +665,14 @@ static int build_chain(struct xfer_conn *c, XFER *e) {
   static const unsigned char alpn_h2[] = "\x02h2\x08http/1.1";
   struct xfer_cf *cf = xfer__cf_tcp_new(c);
   int h2 = h2_wanted(e);
+  char name[XFER_URL_MAX_HOST + 1];
   if (!cf) return -1;
   c->cf = cf;
   if (e->u.scheme == XFER_SCHEME_HTTPS) {
-    cf = xfer__cf_tls_new(c, c->cf, e, c->hostname,
+    /* The URL's host, whatever CONNECT_TO or UNIX_SOCKET_PATH connect to */
+    memcpy(name, e->url + e->u.host_off, e->u.host_len);
+    name[e->u.host_len] = 0;
+    cf = xfer__cf_tls_new(c, c->cf, e, name,
                           e->u.host_is_ipv4 || e->u.host_is_ipv6,
                           h2 ? alpn_h2 : alpn_h1,
                           h2 ? sizeof(alpn_h2) - 1 : sizeof(alpn_h1) - 1);

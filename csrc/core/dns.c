@@ -4,6 +4,8 @@
  * the multi's DNS cache (DNS_CACHE_TIMEOUT), then c-ares, whose sockets and
  * timeouts go through the same socket table and timer heap as connections.
  * Concurrent lookups of one name share a single query.  Nothing here blocks.
+ * A transfer with DNS_SERVERS asks those servers, through a channel of
+ * their own, and its answers are cached apart from the system resolver's.
  *
  * Addresses carry no port (it is 0 in every sockaddr here): one name's
  * addresses serve every port, and conn.c sets the connection's own port
@@ -20,11 +22,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <stddef.h>
+#include <sys/un.h>
+
+/* A c-ares channel: the system's servers (servers ""), or DNS_SERVERS. */
+struct dns_chan {
+  struct dns_chan *next;
+  ares_channel ch;
+  char servers[1];
+};
 
 struct dns_entry {
   struct dns_entry *next;
   uint32_t hash;
   int family;                  /* XFER_IPRESOLVE_* asked for */
+  const struct dns_chan *chan; /* who answers it */
   int pending;                 /* a query is running */
   uint64_t resolved_at;
   struct xfer_addrs *addrs;    /* one reference held by the cache */
@@ -34,8 +46,8 @@ struct dns_entry {
 };
 
 struct xfer_dns {
-  ares_channel ch;
-  int ch_ok;
+  struct dns_chan *chans;
+  int lib_ok;                  /* ares_library_init done */
   struct xfer_timer timer;
   struct dns_entry *tab[256];
 };
@@ -104,6 +116,130 @@ const char *xfer__dns_pin(const XFER *e, const char *host, size_t hostlen,
     return p2 + 1;
   }
   return NULL;
+}
+
+/* DNS_SERVERS: "addr[:port],..." with IPv6 in brackets when a port
+ * follows; 1 when every entry is an address (names would need a resolver
+ * to find the resolver). */
+int xfer__dns_servers_ok(const char *s) {
+  while (*s) {
+    size_t n = strcspn(s, ","), hn = n;
+    const char *h = s, *port = NULL;
+    char buf[64];
+    unsigned char ip[16];
+    if (n && s[0] == '[') {
+      const char *close = memchr(s, ']', n);
+      if (!close) return 0;
+      h = s + 1;
+      hn = (size_t)(close - h);
+      if (close + 1 < s + n) {
+        if (close[1] != ':') return 0;
+        port = close + 2;
+      }
+    } else {
+      const char *colon = memchr(s, ':', n);
+      if (colon && !memchr(colon + 1, ':', (size_t)(s + n - colon - 1))) {
+        hn = (size_t)(colon - s); /* IPv4 and a port */
+        port = colon + 1;
+      }
+    }
+    if (hn == 0 || hn >= sizeof(buf)) return 0;
+    memcpy(buf, h, hn);
+    buf[hn] = 0;
+    if (inet_pton(AF_INET, buf, ip) != 1 && inet_pton(AF_INET6, buf, ip) != 1)
+      return 0;
+    if (port) {
+      char *end;
+      unsigned long v = strtoul(port, &end, 10);
+      if (end == port || end != s + n || v == 0 || v > 65535) return 0;
+    }
+    s += n;
+    if (*s == ',' && !*++s) return 0; /* an empty last entry */
+  }
+  return 1;
+}
+
+/* One host of a CONNECT_TO entry at *s: a [bracketed] literal or up to the
+ * next ':'.  Sets the span (brackets dropped) and moves *s past it; -1
+ * when the ':' after it is missing. */
+static int ct_host(const char **s, const char **h, size_t *n) {
+  const char *p = *s;
+  if (*p == '[') {
+    const char *close = strchr(p, ']');
+    if (!close || close[1] != ':') return -1;
+    *h = p + 1;
+    *n = (size_t)(close - p - 1);
+    *s = close + 2;
+    return 0;
+  }
+  *h = p;
+  *n = strcspn(p, ":");
+  if (p[*n] != ':') return -1;
+  *s = p + *n + 1;
+  return 0;
+}
+
+/* A port of a CONNECT_TO entry: empty (0) or 1..65535, ended by end. */
+static int ct_port(const char **s, int end, uint16_t *port) {
+  char *stop;
+  unsigned long v;
+  if (**s == end) {
+    *port = 0;
+  } else {
+    if (**s < '0' || **s > '9') return -1;
+    v = strtoul(*s, &stop, 10);
+    if (v == 0 || v > 65535 || *stop != end) return -1;
+    *port = (uint16_t)v;
+    *s = stop;
+  }
+  if (end) (*s)++;
+  return 0;
+}
+
+int xfer__connect_to(const XFER *e, const char *host, size_t hostlen,
+                     uint16_t port, struct xfer_route *out) {
+  const struct xfer_slist *l;
+  for (l = e->set.connect_to; l; l = l->next) {
+    const char *s = l->data, *h, *th;
+    size_t hn, thn;
+    uint16_t p, tp;
+    if (!s || ct_host(&s, &h, &hn) || ct_port(&s, ':', &p)) continue;
+    if ((hn && (hn != hostlen || strncasecmp(h, host, hn) != 0)) ||
+        (p && p != port))
+      continue;
+    /* the target: host (maybe empty) and port (maybe empty) */
+    if (*s == '[') {
+      if (ct_host(&s, &th, &thn)) continue;
+    } else {
+      const char *colon = strrchr(s, ':');
+      if (!colon) continue;
+      th = s;
+      thn = (size_t)(colon - s);
+      s = colon + 1;
+    }
+    if (ct_port(&s, 0, &tp) || thn > XFER_URL_MAX_HOST) continue;
+    out->host = thn ? th : host;
+    out->hostlen = thn ? thn : hostlen;
+    out->port = tp ? tp : port;
+    return 1;
+  }
+  return 0;
+}
+
+/* The one address of UNIX_SOCKET_PATH (or the abstract name). */
+struct xfer_addrs *xfer__addrs_unix(const char *path, int abstract) {
+  struct xfer_addrs *a = addrs_new(1);
+  struct sockaddr_un *un;
+  size_t n = strlen(path);
+  if (!a) return NULL;
+  un = (struct sockaddr_un *)&a->a[0].ss;
+  un->sun_family = AF_UNIX;
+  /* easy.c refused longer paths */
+  memcpy(un->sun_path + (abstract ? 1 : 0), path, n);
+  a->a[0].len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n +
+                            1);
+  a->n = 1;
+  return a;
 }
 
 /* The addresses a RESOLVE entry pins: 0 with *out set (NULL when no
@@ -176,9 +312,15 @@ static void deliver(struct xfer_conn *c, struct xfer_addrs *a, int err) {
 
 static void update_timer(XFERM *m) {
   struct xfer_dns *d = m->dns;
-  struct timeval tv, *t;
-  if (!d->ch_ok) return;
-  t = ares_timeout(d->ch, NULL, &tv);
+  struct timeval best, cur, *t = NULL;
+  struct dns_chan *ch;
+  for (ch = d->chans; ch; ch = ch->next) { /* the soonest of them all */
+    struct timeval *r = ares_timeout(ch->ch, t, &cur);
+    if (r) {
+      best = *r;
+      t = &best;
+    }
+  }
   if (!t) {
     xfer__heap_remove(&m->timers, &d->timer);
     return;
@@ -197,18 +339,35 @@ static void sock_state(void *data, ares_socket_t fd, int readable,
   else xfer__sock_forget(m, fd, NULL);
 }
 
-static int channel(XFERM *m) {
+/* The channel for servers ("": the system's), made on first use; NULL
+ * when c-ares cannot be set up or does not take the list. */
+static struct dns_chan *channel(XFERM *m, const char *servers) {
   struct xfer_dns *d = m->dns;
+  struct dns_chan *ch;
   struct ares_options o;
-  if (d->ch_ok) return 0;
-  if (ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS) return -1;
+  for (ch = d->chans; ch; ch = ch->next)
+    if (strcmp(ch->servers, servers) == 0) return ch;
+  if (!d->lib_ok) {
+    if (ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS) return NULL;
+    d->lib_ok = 1;
+  }
+  if (!(ch = calloc(1, sizeof(*ch) + strlen(servers)))) return NULL;
+  strcpy(ch->servers, servers);
   memset(&o, 0, sizeof(o));
   o.sock_state_cb = sock_state;
   o.sock_state_cb_data = m;
-  if (ares_init_options(&d->ch, &o, ARES_OPT_SOCK_STATE_CB) != ARES_SUCCESS)
-    return -1;
-  d->ch_ok = 1;
-  return 0;
+  if (ares_init_options(&ch->ch, &o, ARES_OPT_SOCK_STATE_CB) != ARES_SUCCESS) {
+    free(ch);
+    return NULL;
+  }
+  if (*servers && ares_set_servers_ports_csv(ch->ch, servers) != ARES_SUCCESS) {
+    ares_destroy(ch->ch);
+    free(ch);
+    return NULL;
+  }
+  ch->next = d->chans;
+  d->chans = ch;
+  return ch;
 }
 
 static void entry_unlink(XFERM *m, struct dns_entry *en) {
@@ -296,6 +455,8 @@ int xfer__dns_lookup(struct xfer_conn *c, XFER *e) {
   struct ares_addrinfo_hints hints;
   uint32_t hv;
   long ttl = e->set.dns_cache_timeout;
+  const char *servers = e->set.dns_servers ? e->set.dns_servers : "";
+  struct dns_chan *chan;
   uint64_t now;
   if (from_resolve_list(e, c->hostname, c->primary_port, &a) ||
       (!a && from_literal(c->hostname, &a)))
@@ -307,10 +468,16 @@ int xfer__dns_lookup(struct xfer_conn *c, XFER *e) {
   if (!m->dns && !(m->dns = calloc(1, sizeof(*m->dns))))
     return XFERE_OUT_OF_MEMORY;
   m->dns->timer.kind = XFER_TIMER_DNS;
+  if (!(chan = channel(m, servers))) {
+    xfer__fail(e, "Could not set up the resolver%s%s", *servers ? " for " : "",
+               servers);
+    xfer__conn_resolved(c, NULL, 1);
+    return 0;
+  }
   hv = hash_name(c->hostname, c->ipresolve);
   now = xfer__now();
   for (pp = &m->dns->tab[hv & 255]; (en = *pp) != NULL;) {
-    if (en->hash == hv && en->family == c->ipresolve &&
+    if (en->hash == hv && en->family == c->ipresolve && en->chan == chan &&
         strcasecmp(en->name, c->hostname) == 0) {
       if (en->pending) {
         xfer_queue_insert_tail(&en->waiters, &c->dnslink);
@@ -336,21 +503,18 @@ int xfer__dns_lookup(struct xfer_conn *c, XFER *e) {
   /* Replace an expired entry of the same name, if any. */
   for (pp = &m->dns->tab[hv & 255]; (en = *pp) != NULL; pp = &en->next)
     if (en->hash == hv && en->family == c->ipresolve && !en->pending &&
-        strcasecmp(en->name, c->hostname) == 0) {
+        en->chan == chan && strcasecmp(en->name, c->hostname) == 0) {
       *pp = en->next;
       xfer__addrs_unref(en->addrs);
       free(en);
       break;
     }
-  if (channel(m)) {
-    xfer__conn_resolved(c, NULL, 1);
-    return 0;
-  }
   en = calloc(1, sizeof(*en) + strlen(c->hostname));
   if (!en) return XFERE_OUT_OF_MEMORY;
   strcpy(en->name, c->hostname);
   en->hash = hv;
   en->family = c->ipresolve;
+  en->chan = chan;
   en->pending = 1;
   en->multi = m;
   xfer_queue_init(&en->waiters);
@@ -363,7 +527,7 @@ int xfer__dns_lookup(struct xfer_conn *c, XFER *e) {
                                                         : AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   /* No service: the answer is shared by every port of this name. */
-  ares_getaddrinfo(m->dns->ch, c->hostname, NULL, &hints, on_addrinfo, en);
+  ares_getaddrinfo(chan->ch, c->hostname, NULL, &hints, on_addrinfo, en);
   update_timer(m);
   return 0;
 }
@@ -371,18 +535,25 @@ int xfer__dns_lookup(struct xfer_conn *c, XFER *e) {
 /* The connection is closing while its lookup runs: it stops waiting. */
 void xfer__dns_cancel(struct xfer_conn *c) { xfer_queue_remove(&c->dnslink); }
 
+/* Each channel looks only at its own sockets: the fd is offered to all
+ * (there are one or two). */
 void xfer__dns_sock_event(XFERM *m, int fd, int ev) {
-  if (!m->dns || !m->dns->ch_ok) return;
-  ares_process_fd(m->dns->ch,
-                  ev & (XFER_CSELECT_IN | XFER_CSELECT_ERR) || !ev
-                      ? (ares_socket_t)fd : ARES_SOCKET_BAD,
-                  ev & XFER_CSELECT_OUT ? (ares_socket_t)fd : ARES_SOCKET_BAD);
+  struct dns_chan *ch;
+  if (!m->dns) return;
+  for (ch = m->dns->chans; ch; ch = ch->next)
+    ares_process_fd(ch->ch,
+                    ev & (XFER_CSELECT_IN | XFER_CSELECT_ERR) || !ev
+                        ? (ares_socket_t)fd : ARES_SOCKET_BAD,
+                    ev & XFER_CSELECT_OUT ? (ares_socket_t)fd
+                                          : ARES_SOCKET_BAD);
   update_timer(m);
 }
 
 void xfer__dns_timer(XFERM *m) {
-  if (!m->dns || !m->dns->ch_ok) return;
-  ares_process_fd(m->dns->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+  struct dns_chan *ch;
+  if (!m->dns) return;
+  for (ch = m->dns->chans; ch; ch = ch->next)
+    ares_process_fd(ch->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
   update_timer(m);
 }
 
@@ -391,10 +562,13 @@ void xfer__dns_free(XFERM *m) {
   int i;
   if (!d) return;
   xfer__heap_remove(&m->timers, &d->timer);
-  if (d->ch_ok) {
-    ares_destroy(d->ch);
-    ares_library_cleanup();
+  while (d->chans) {
+    struct dns_chan *ch = d->chans;
+    d->chans = ch->next;
+    ares_destroy(ch->ch);
+    free(ch);
   }
+  if (d->lib_ok) ares_library_cleanup();
   for (i = 0; i < 256; i++) {
     struct dns_entry *en = d->tab[i], *next;
     for (; en; en = next) {

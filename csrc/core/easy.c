@@ -9,6 +9,7 @@
 #include "options.h"
 
 #include <limits.h>
+#include <sys/un.h>
 #include <strings.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,10 @@ void xfer__opts_init(struct xfer_opts *o) {
   o->dns_cache_timeout = 60;
   o->noprogress = 1;
   o->tcp_nodelay = 1;
+  o->happy_eyeballs_ms = XFER_DEFAULT_HAPPY_EYEBALLS_MS;
+  o->keepidle = o->keepintvl = 60;
+  o->keepcnt = 9;
+  o->localportrange = 1;
   o->ssl_verifypeer = 1;
   o->ssl_verifyhost = 1;
   o->ssl_sessionid_cache = 1;
@@ -234,6 +239,26 @@ static XFERcode set_long(XFER *e, XFERoption opt, long v) {
   case XFEROPT_PIPEWAIT: o->pipewait = !!v; break;
   case XFEROPT_TCP_NODELAY: o->tcp_nodelay = !!v; break;
   case XFEROPT_TCP_KEEPALIVE: o->tcp_keepalive = !!v; break;
+  case XFEROPT_TCP_KEEPIDLE:
+  case XFEROPT_TCP_KEEPINTVL:
+  case XFEROPT_TCP_KEEPCNT:
+    if (v <= 0 || v > 0x7fff) return XFERE_BAD_FUNCTION_ARGUMENT;
+    *(opt == XFEROPT_TCP_KEEPIDLE    ? &o->keepidle
+      : opt == XFEROPT_TCP_KEEPINTVL ? &o->keepintvl
+                                     : &o->keepcnt) = (int)v;
+    break;
+  case XFEROPT_LOCALPORT:
+    if (v < 0 || v > 65535) return XFERE_BAD_FUNCTION_ARGUMENT;
+    o->localport = (uint16_t)v;
+    break;
+  case XFEROPT_LOCALPORTRANGE:
+    if (v < 1 || v > 65535) return XFERE_BAD_FUNCTION_ARGUMENT;
+    o->localportrange = (uint16_t)v;
+    break;
+  case XFEROPT_HAPPY_EYEBALLS_TIMEOUT_MS:
+    if (v < 0) return XFERE_BAD_FUNCTION_ARGUMENT;
+    o->happy_eyeballs_ms = v ? v : XFER_DEFAULT_HAPPY_EYEBALLS_MS;
+    break;
   case XFEROPT_SSL_VERIFYPEER: o->ssl_verifypeer = !!v; break;
   case XFEROPT_SSL_VERIFYHOST:
     /* libcurl treats 1 as 2 since 7.66: the name is checked or not. */
@@ -378,6 +403,22 @@ static XFERcode set_ptr(XFER *e, XFERoption opt, void *v) {
     return set_string(&o->pinnedpublickey, v);
   }
   case XFEROPT_RESOLVE: o->resolve = v; break;
+  case XFEROPT_CONNECT_TO: o->connect_to = v; break;
+  case XFEROPT_DNS_SERVERS:
+    if (v && (!*(const char *)v || !xfer__dns_servers_ok(v)))
+      return XFERE_BAD_FUNCTION_ARGUMENT;
+    return set_string(&o->dns_servers, v);
+  case XFEROPT_UNIX_SOCKET_PATH:
+  case XFEROPT_ABSTRACT_UNIX_SOCKET: {
+    /* One path, the last set: the other option's is dropped, as libcurl. */
+    XFERcode rc;
+    if (v && strlen(v) >= sizeof(((struct sockaddr_un *)0)->sun_path) -
+                               (opt == XFEROPT_ABSTRACT_UNIX_SOCKET))
+      return XFERE_BAD_FUNCTION_ARGUMENT;
+    rc = set_string(&o->unix_socket_path, v);
+    if (rc == XFERE_OK) o->abstract_unix = opt == XFEROPT_ABSTRACT_UNIX_SOCKET;
+    return rc;
+  }
   default:
     return XFERE_UNKNOWN_OPTION;
   }

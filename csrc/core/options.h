@@ -29,6 +29,9 @@
   X(CUSTOMREQUEST, customrequest, 0)               \
   X(USERAGENT, useragent, 0)                       \
   X(ACCEPT_ENCODING, accept_encoding, 0)           \
+  X(INTERFACE, interface, 0)                       \
+  X(DNS_SERVERS, dns_servers, XFER_OS_OWN)         \
+  X(UNIX_SOCKET_PATH, unix_socket_path, XFER_OS_OWN) \
   XFER_TLS_STRINGS(X)
 
 #endif

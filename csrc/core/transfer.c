@@ -42,6 +42,7 @@ void xfer__recompute_timer(XFER *e) {
     long cto = e->set.connecttimeout_ms > 0 ? e->set.connecttimeout_ms
                                             : XFER_DEFAULT_CONNECTTIMEOUT_MS;
     EARLIEST(e->conn->connect_start + xfer__span(cto, 1000));
+    if (e->conn->he_at) EARLIEST(e->conn->he_at);
   }
   if (e->state == XFER_ST_SENDING || e->state == XFER_ST_RECEIVING) {
     if (e->ls_check_at && !e->paused) EARLIEST(e->ls_check_at);
@@ -384,6 +385,14 @@ void xfer__timer_expired(XFER *e, uint64_t now) {
     if (now >= e->conn->connect_start + xfer__span(cto, 1000)) {
       xfer__fail(e, "Connection timed out after %ld milliseconds", cto);
       xfer__done(e, XFERE_OPERATION_TIMEDOUT);
+      return;
+    }
+    if (e->conn->he_at && now >= e->conn->he_at) {
+      /* happy eyeballs: the other address family's turn to race */
+      xfer__hold(e);
+      xfer__conn_event(e->conn, 0);
+      if (xfer__unhold(e) || e->state == XFER_ST_DONE) return;
+      xfer__recompute_timer(e);
       return;
     }
   }

@@ -35,6 +35,7 @@
  * far above what one read or an HTTP/2 stream window can bring. */
 #define XFER_HELD_MAX (8u << 20)
 #define XFER_DEFAULT_CONNECTTIMEOUT_MS 300000
+#define XFER_DEFAULT_HAPPY_EYEBALLS_MS 200
 #define XFER_DEFAULT_MAXREDIRS 30  /* libcurl's default since 8.3 */
 
 /* Timer owners (struct xfer_timer.kind). */
@@ -136,6 +137,8 @@ struct xfer_conn {
   int addr_idx;
   int ipresolve;
   uint64_t connect_start;
+  uint64_t he_at;              /* connecting: when the tcp filter starts
+                                  the other address family (0: no such) */
   unsigned requests;           /* requests sent on it */
   const struct xfer_proto *proto; /* what it speaks, once set up */
   void *ps;                    /* the protocol's state (proto.h) */
@@ -172,6 +175,13 @@ struct xfer_opts {
   char *errorbuffer;           /* caller's memory */
   struct xfer_slist *httpheader;  /* caller's list, as libcurl */
   struct xfer_slist *resolve;     /* caller's list, as libcurl */
+  struct xfer_slist *connect_to;  /* caller's list, as libcurl */
+  char *interface;             /* INTERFACE: "if!", "host!", ... */
+  char *unix_socket_path;      /* UNIX_SOCKET_PATH or ABSTRACT_... */
+  char *dns_servers;           /* DNS_SERVERS, checked; NULL: system's */
+  long happy_eyeballs_ms;      /* HAPPY_EYEBALLS_TIMEOUT_MS */
+  int keepidle, keepintvl, keepcnt; /* TCP_KEEP*, seconds and probes */
+  uint16_t localport, localportrange;
   char *cainfo, *capath, *sslcert, *sslkey, *keypasswd, *cipher_list;
   char *pinnedpublickey;
   long sslversion;
@@ -204,6 +214,8 @@ struct xfer_opts {
   unsigned unrestricted_auth : 1;
   unsigned pipewait : 1;
   unsigned content_decoding : 1; /* HTTP_CONTENT_DECODING */
+  unsigned abstract_unix : 1;  /* unix_socket_path is in the abstract
+                                  namespace (ABSTRACT_UNIX_SOCKET) */
 };
 
 struct xfer_easy {
@@ -477,6 +489,18 @@ void xfer__dns_free(XFERM *m);
 void xfer__dns_sock_event(XFERM *m, int fd, int ev);
 void xfer__dns_timer(XFERM *m);
 void xfer__addrs_unref(struct xfer_addrs *a);
+struct xfer_addrs *xfer__addrs_unix(const char *path, int abstract);
+int xfer__dns_servers_ok(const char *s);
+/* Where a connection for host:port goes instead (CONNECT_TO). */
+struct xfer_route {
+  const char *host;            /* not NUL-terminated */
+  size_t hostlen;
+  uint16_t port;
+};
+/* 1 with *out set by the first CONNECT_TO entry for host and port, or 0
+ * when none applies (*out untouched). */
+int xfer__connect_to(const XFER *e, const char *host, size_t hostlen,
+                     uint16_t port, struct xfer_route *out);
 
 /* pause.c: pause, the held pieces, rate limits */
 #define XFER_PIECE_HEADER 1

@@ -50,7 +50,7 @@ struct opt {
  * bodies, then their sizes (so an explicit postfieldsize overrides the
  * length set with postfields), then the rest, NOPROGRESS last (after
  * xferinfofunction, which turns progress on). */
-#define MAXOPTS 128
+#define MAXOPTS 256
 static struct opt opts[MAXOPTS];
 static int nopts;
 static pthread_once_t opts_once = PTHREAD_ONCE_INIT;
@@ -76,6 +76,7 @@ static void kind_of(const struct xfer_easyoption *co, int *kind, int *slot) {
   case XFEROPT_PRIVATE: *kind = K_PRIVATE; return;
   case XFEROPT_HTTPHEADER: *kind = K_SLIST; return;
   case XFEROPT_RESOLVE: *kind = K_SLIST; *slot = 1; return;
+  case XFEROPT_CONNECT_TO: *kind = K_SLIST; *slot = 2; return;
   case XFEROPT_WRITEFUNCTION: *kind = K_FUNC; *slot = LXFER_CB_WRITE; return;
   case XFEROPT_HEADERFUNCTION: *kind = K_FUNC; *slot = LXFER_CB_HEADER; return;
   case XFEROPT_READFUNCTION: *kind = K_FUNC; *slot = LXFER_CB_READ; return;
@@ -516,7 +517,8 @@ static void release(lua_State *L, struct lxfer_easy *e) {
   unref(L, &x->rbuf);
   free(x->hdr);
   free(x->body);
-  for (i = 0; i < 2; i++) xfer_slist_free_all(x->lists[i]);
+  for (i = 0; i < (int)(sizeof(x->lists) / sizeof(x->lists[0])); i++)
+    xfer_slist_free_all(x->lists[i]);
   xfer_slist_free_all(x->retired);
   free(x->abortmsg);
   free(x);

@@ -11,10 +11,11 @@
  * "cachetest vm" resolves through /etc/hosts ("vm" is listed there) to
  * 127.0.0.1 without any socket.  Pointing the alias elsewhere afterwards
  * ("cachetest nonexistent.invalid") makes a fresh lookup fail, so a
- * transfer that still succeeds got its address from the cache.  What
- * cannot be tested here: positive answers from a real name server (and
- * so two concurrent lookups of one name sharing a query), and TTLs from
- * DNS records (xfer, as libcurl, uses DNS_CACHE_TIMEOUT only).
+ * transfer that still succeeds got its address from the cache.  Positive
+ * answers from a name server, and concurrent lookups of one name sharing
+ * a query, come from a UDP name server of the test's own, which the
+ * transfers are sent to with DNS_SERVERS.  TTLs from DNS records are not
+ * used (xfer, as libcurl, uses DNS_CACHE_TIMEOUT only).
  *
  * IPv6 tests use a one-shot HTTP server of their own on [::1] (nginx
  * listens on 127.0.0.1 only), served from the same perform + poll loop
@@ -634,5 +635,139 @@ TEST(dns_cache_timeout_option) {
            XFERE_BAD_FUNCTION_ARGUMENT);
   CHECK_EQ(xfer_easy_setopt(e, XFEROPT_IPRESOLVE, 3L),
            XFERE_BAD_FUNCTION_ARGUMENT);
+  xfer_easy_cleanup(e);
+}
+
+/* ---- DNS_SERVERS, and concurrent lookups sharing one query ---- */
+
+/* A name server of the test's own on 127.0.0.1 (UDP), served from the
+ * drive loop: A queries get 127.0.0.1, others an empty answer.  It counts
+ * the queries it is asked. */
+struct dnssrv {
+  int fd, port, queries;
+};
+
+static void dns_start(struct dnssrv *s) {
+  struct sockaddr_in a;
+  socklen_t len = sizeof(a);
+  memset(s, 0, sizeof(*s));
+  s->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  CHECK(s->fd >= 0);
+  memset(&a, 0, sizeof(a));
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  CHECK_EQ(bind(s->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+  CHECK_EQ(getsockname(s->fd, (struct sockaddr *)&a, &len), 0);
+  s->port = ntohs(a.sin_port);
+}
+
+static void dns_serve(struct dnssrv *s) {
+  static const unsigned char answer[] = {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0,
+                                         60,   0,    4, 127, 0, 0, 1};
+  unsigned char q[512], r[600];
+  for (;;) {
+    struct sockaddr_storage from;
+    socklen_t fl = sizeof(from);
+    ssize_t n = recvfrom(s->fd, q, sizeof(q), 0, (struct sockaddr *)&from,
+                         &fl);
+    size_t off = 12, len;
+    int qtype;
+    if (n < 0) return;
+    if (n < 12) continue;
+    s->queries++;
+    while (off < (size_t)n && q[off]) off += (size_t)q[off] + 1;
+    off++;
+    if (off + 4 > (size_t)n) continue;
+    qtype = q[off] << 8 | q[off + 1];
+    len = off + 4; /* the header and the question, nothing after */
+    memcpy(r, q, len);
+    r[2] = 0x81; /* a response, recursion desired */
+    r[3] = 0x80; /* recursion available, no error */
+    r[6] = 0;
+    r[7] = qtype == 1;
+    r[8] = r[9] = r[10] = r[11] = 0;
+    if (qtype == 1) {
+      memcpy(r + len, answer, sizeof(answer));
+      len += sizeof(answer);
+    }
+    sendto(s->fd, r, len, 0, (struct sockaddr *)&from, fl);
+  }
+}
+
+static void dns_drive(XFERM *m, struct dnssrv *s, int limit_ms) {
+  int running = 1;
+  uint64_t end = tl_now_ms() + (uint64_t)limit_ms;
+  while (running) {
+    struct xfer_waitfd ex;
+    if (tl_now_ms() > end) tl_fail(__FILE__, __LINE__, "dns_drive: deadline");
+    CHECK_EQ(xfer_multi_perform(m, &running), XFERM_OK);
+    drain_msgs(m);
+    if (!running) break;
+    ex.fd = s->fd;
+    ex.events = XFER_WAIT_POLLIN;
+    ex.revents = 0;
+    CHECK_EQ(xfer_multi_poll(m, &ex, 1, 50, NULL), XFERM_OK);
+    dns_serve(s);
+  }
+  drain_msgs(m);
+}
+
+/* 200 transfers to one new name at once: one lookup (an A and an AAAA
+ * query) answers them all; later ones come from the cache. */
+TEST(concurrent_lookups_of_one_name_share_one_query) {
+  enum { N = 200 };
+  int port = tl_env_int("NGINX_PORT"), i, fds = tl_count_fds();
+  struct dnssrv s;
+  struct tx *t[N];
+  XFERM *m = xfer_multi_init();
+  char servers[32];
+  dns_start(&s);
+  snprintf(servers, sizeof(servers), "127.0.0.1:%d", s.port);
+  for (i = 0; i < N; i++) {
+    t[i] = tx_new(tx_url("http://crawl.test:%d/1k.bin", port));
+    CHECK_EQ(xfer_easy_setopt(t[i]->easy, XFEROPT_DNS_SERVERS, servers),
+             XFERE_OK);
+    CHECK_EQ(xfer_multi_add_handle(m, t[i]->easy), XFERM_OK);
+  }
+  dns_drive(m, &s, 20000);
+  for (i = 0; i < N; i++) {
+    CHECK_EQ(t[i]->result, XFERE_OK);
+    CHECK_EQ(t[i]->body.len, 1024);
+  }
+  CHECKF(s.queries >= 1 && s.queries <= 2, "%d queries for %d transfers",
+         s.queries, N);
+  /* again, after the first ones: the cache answers */
+  for (i = 0; i < N; i++) {
+    xfer_multi_remove_handle(m, t[i]->easy);
+    xfer_easy_setopt(t[i]->easy, XFEROPT_FRESH_CONNECT, 1L);
+    t[i]->done = 0;
+    CHECK_EQ(xfer_multi_add_handle(m, t[i]->easy), XFERM_OK);
+  }
+  dns_drive(m, &s, 20000);
+  for (i = 0; i < N; i++) CHECK_EQ(t[i]->result, XFERE_OK);
+  CHECK(s.queries <= 2);
+  for (i = 0; i < N; i++) {
+    xfer_multi_remove_handle(m, t[i]->easy);
+    tx_free(t[i]);
+  }
+  CHECK_EQ(xfer_multi_cleanup(m), XFERM_OK);
+  close(s.fd);
+  CHECK_EQ(tl_count_fds(), fds);
+}
+
+TEST(dns_servers_option_checks_its_list) {
+  static const char *bad[] = {"", "dns.example", "1.2.3.4:0", "[::1",
+                              "1.2.3.4:99999", "1.2.3.4,", "[::1]x"};
+  static const char *good[] = {"127.0.0.1", "127.0.0.1:53,[::1]:5353",
+                               "::1", "10.0.0.1,10.0.0.2:54"};
+  XFER *e = xfer_easy_init();
+  size_t i;
+  for (i = 0; i < NROWS(bad); i++)
+    CHECKF(xfer_easy_setopt(e, XFEROPT_DNS_SERVERS, bad[i]) ==
+               XFERE_BAD_FUNCTION_ARGUMENT, "%s", bad[i]);
+  for (i = 0; i < NROWS(good); i++)
+    CHECKF(xfer_easy_setopt(e, XFEROPT_DNS_SERVERS, good[i]) == XFERE_OK,
+           "%s", good[i]);
+  CHECK_EQ(xfer_easy_setopt(e, XFEROPT_DNS_SERVERS, NULL), XFERE_OK);
   xfer_easy_cleanup(e);
 }

@@ -28,7 +28,7 @@ local NAMES = {
     -- HTTP/2: nginx over TLS (ALPN h2) and in cleartext (prior knowledge),
     -- and the CA that signed the TLS servers' certificate
     "TLS_H2_PORT", "NGINX_H2C_PORT", "TLS_CA", "TLS_ACCESS_LOG",
-    "DECODE_FIXTURES",
+    "DECODE_FIXTURES", "NGINX_UNIX_SOCKET",
 }
 
 local started -- directory of the servers this helper started

@@ -14,6 +14,10 @@
 #           NGINX_PREFIX=DIR
 #           NGINX_DOCROOT=DIR/html
 #           NGINX_ACCESS_LOG=DIR/logs/access.log
+#           NGINX_UNIX_SOCKET=DIR/nginx.sock   the same server on a unix
+#                                   socket (UNIX_SOCKET_PATH)
+#       /peer answers "$remote_addr $remote_port $host" (INTERFACE,
+#       LOCALPORT, CONNECT_TO).
 #       Both ports also serve nginx_decode.sh's /enc/ and /gz/ (content
 #       decoding).
 #       --log-off turns the access log off (benchmarks).
@@ -119,11 +123,13 @@ $(decode_map)
     server {
         listen 127.0.0.1:$port;
         listen 127.0.0.1:$h2port http2;
+        listen unix:$dir/nginx.sock;
         server_name localhost;
         http2_max_concurrent_streams 128;
         root $dir/html;
 
         location /echo-method { return 200 "\$request_method\n"; }
+        location = /peer { return 200 "\$remote_addr \$remote_port \$http_host\n"; }
         location = /status/404 { return 404 "not found\n"; }
         location = /status/500 { return 500 "boom\n"; }
         location = /redirect-to-1k { return 302 /1k.bin; }
@@ -162,7 +168,7 @@ cmd_start() {
     local old
     old=$(read_pid "$dir")
     if pid_alive "$old"; then die "nginx already running in $dir (pid $old)"; fi
-    rm -f "$dir/nginx.pid"
+    rm -f "$dir/nginx.pid" "$dir/nginx.sock"
 
     mkdir -p "$dir/logs" "$dir/html" "$dir/temp/client_body" "$dir/temp/proxy" \
              "$dir/temp/fastcgi" "$dir/temp/uwsgi" "$dir/temp/scgi" || die "mkdir failed"
@@ -206,6 +212,7 @@ cmd_start() {
     echo "NGINX_PREFIX=$dir"
     echo "NGINX_DOCROOT=$dir/html"
     echo "NGINX_ACCESS_LOG=$dir/logs/access.log"
+    echo "NGINX_UNIX_SOCKET=$dir/nginx.sock"
 }
 
 cmd_stop() {
