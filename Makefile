@@ -17,7 +17,7 @@ SAN ?=
 
 CORE_SRC = $(addprefix csrc/core/,multi.c socket.c transfer.c conn.c dns.c \
              easy.c wait.c heap.c url.c util.c request.c body.c pause.c \
-             decode.c) \
+             decode.c auth.c crypto.c) \
            $(addprefix csrc/core/proto/,http1.c h1parse.c http2.c) \
            $(addprefix csrc/core/filters/,tcp.c tls.c)
 CORE_HDR = csrc/xfer.h $(wildcard csrc/core/*.h csrc/core/*/*.h)

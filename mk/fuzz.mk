@@ -30,7 +30,8 @@ FUZZ_LIBS = -lcares -lnghttp2 -lssl -lcrypto -lz -lbrotlidec -lzstd
 # The top-level Makefile's CORE_SRC when included from it, else the same list.
 FUZZ_CORE_SRC := $(if $(CORE_SRC),$(CORE_SRC),\
   $(addprefix csrc/core/,multi.c socket.c transfer.c conn.c dns.c easy.c \
-    wait.c heap.c url.c util.c request.c body.c pause.c decode.c) \
+    wait.c heap.c url.c util.c request.c body.c pause.c decode.c auth.c \
+    crypto.c) \
   $(addprefix csrc/core/proto/,http1.c h1parse.c http2.c) \
   $(addprefix csrc/core/filters/,tcp.c tls.c))
 FUZZ_CORE_HDR := csrc/xfer.h $(wildcard csrc/core/*.h csrc/core/*/*.h)

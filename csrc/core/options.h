@@ -29,6 +29,9 @@
   X(CUSTOMREQUEST, customrequest, 0)               \
   X(USERAGENT, useragent, 0)                       \
   X(ACCEPT_ENCODING, accept_encoding, 0)           \
+  X(USERNAME, username, 0)                         \
+  X(PASSWORD, password, 0)                         \
+  X(XOAUTH2_BEARER, bearer, 0)                     \
   XFER_TLS_STRINGS(X)
 
 #endif
