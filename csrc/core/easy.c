@@ -149,10 +149,14 @@ static XFERcode set_string(char **dst, const char *v) {
  * count) is XFERE_NOT_BUILT_IN; NONE turns authentication off. */
 static XFERcode set_httpauth(struct xfer_opts *o, unsigned long v) {
   int ie = (v & XFERAUTH_DIGEST_IE) != 0;
+  if (v == XFERAUTH_NONE) {
+    o->httpauth = v;
+    return XFERE_OK;
+  }
   if (ie) v = (v | XFERAUTH_DIGEST) & ~XFERAUTH_DIGEST_IE;
   v &= ~(XFERAUTH_NEGOTIATE | XFERAUTH_NTLM | XFERAUTH_NTLM_WB |
          XFERAUTH_AWS_SIGV4);
-  if (v && !(v & ~XFERAUTH_ONLY & 0x7fffffffUL)) return XFERE_NOT_BUILT_IN;
+  if (!(v & 0x7fffffffUL)) return XFERE_NOT_BUILT_IN;
   o->httpauth = v;
   o->digest_ie = (unsigned)ie;
   return XFERE_OK;
