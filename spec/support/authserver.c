@@ -209,14 +209,19 @@ static void send_all(int fd, const char *p, size_t n) {
 }
 
 static void respond(int fd, int status, const char *extra, const char *body) {
-  char *head;
+  char *head, *all;
   int n = asprintf(&head, "HTTP/1.1 %d %s\r\nServer: authserver\r\n"
                    "Content-Type: text/plain\r\nContent-Length: %zu\r\n%s\r\n",
                    status, status == 200 ? "OK" : status == 302 ? "Found"
                    : "Unauthorized", strlen(body), extra ? extra : "");
   if (n < 0) return;
-  send_all(fd, head, (size_t)n);
-  send_all(fd, body, strlen(body));
+  /* one send: a second small one would wait for a delayed ACK (Nagle) */
+  if ((all = malloc((size_t)n + strlen(body))) != NULL) {
+    memcpy(all, head, (size_t)n);
+    memcpy(all + n, body, strlen(body));
+    send_all(fd, all, (size_t)n + strlen(body));
+    free(all);
+  }
   free(head);
 }
 
