@@ -18,7 +18,7 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= fuzz_url fuzz_h1parse fuzz_chunked fuzz_redirect fuzz_engine \
                 fuzz_engine_oom fuzz_engine_tls fuzz_request fuzz_decode \
-                fuzz_h2frames
+                fuzz_h2frames fuzz_auth
 FUZZ_NICE ?= nice -n 10
 FUZZ_FLAGS ?=
 FUZZ_SAN = -fsanitize=fuzzer-no-link,address,undefined \
@@ -115,6 +115,7 @@ fuzz: fuzz-build
 	  case $$t in fuzz_url|fuzz_redirect) dict=-dict=fuzz/dict/url.dict;; \
 	    fuzz_request) dict=-dict=fuzz/dict/request.dict;; \
 	    fuzz_h2frames) dict=-dict=fuzz/dict/h2.dict;; \
+	    fuzz_auth) dict=-dict=fuzz/dict/auth.dict;; \
 	    fuzz_engine_tls|fuzz_decode) dict=;; \
 	    *) dict=-dict=fuzz/dict/http.dict;; esac; \
 	  echo "== $$t: $(FUZZ_SECONDS) s"; \
