@@ -38,13 +38,20 @@ static const char *body(const struct tx *t) {
   return t->body.data ? t->body.data : "";
 }
 
+/* Runs t alone: it must end with 0 and status, after nresp responses
+ * (0: any number). */
+static void ends_with(struct tx *t, int how, long status, int nresp) {
+  CHECK_EQ(run_alone(t, how, 5000), XFERE_OK);
+  CHECK_EQ(info_long(t->easy, XFERINFO_RESPONSE_CODE), status);
+  if (nresp) CHECK_EQ(responses(t), nresp);
+}
+
 static long used(struct tx *t) { return info_long(t->easy, XFERINFO_HTTPAUTH_USED); }
 static long avail(struct tx *t) { return info_long(t->easy, XFERINFO_HTTPAUTH_AVAIL); }
 
 TEST(basic_sent_at_once) {
   struct tx *t = mk(nginx("/basic/1k.bin"), "alice:" PW, -1);
-  CHECK_EQ(run_alone(t, DRIVE_POLL, 5000), XFERE_OK);
-  CHECK_EQ(info_long(t->easy, XFERINFO_RESPONSE_CODE), 200);
+  ends_with(t, DRIVE_POLL, 200, 0);
   CHECK(is_pattern(&t->body, 1024));
   CHECK_EQ(responses(t), 1);
   CHECK_EQ(used(t), XFERAUTH_BASIC);
@@ -56,8 +63,7 @@ TEST(basic_sent_at_once) {
  * does not fail it), FAILONERROR makes it 22. */
 TEST(refused_credentials_deliver_the_401) {
   struct tx *t = mk(nginx("/basic/1k.bin"), "alice:wrong", -1);
-  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 5000), XFERE_OK);
-  CHECK_EQ(info_long(t->easy, XFERINFO_RESPONSE_CODE), 401);
+  ends_with(t, DRIVE_EPOLL, 401, 0);
   CHECK(strstr(body(t), "401") != NULL);
   CHECK_EQ(responses(t), 1);
   CHECK_EQ(avail(t), XFERAUTH_BASIC);
@@ -69,8 +75,7 @@ TEST(refused_credentials_deliver_the_401) {
   CHECK_EQ(used(t), XFERAUTH_DIGEST);
   tx_free(t);
   t = mk(authsrv("/digest/x"), "alice:wrong", XFERAUTH_DIGEST);
-  CHECK_EQ(run_alone(t, DRIVE_POLL, 5000), XFERE_OK);
-  CHECK_EQ(info_long(t->easy, XFERINFO_RESPONSE_CODE), 401);
+  ends_with(t, DRIVE_POLL, 401, 0);
   CHECK(strstr(body(t), "wrong response") != NULL);
   tx_free(t);
 }
@@ -130,16 +135,13 @@ TEST(bearer) {
   /* a token without HTTPAUTH BEARER is not sent (libcurl's rule) */
   t = mk(nginx("/bearer/index.html"), NULL, -1);
   xfer_easy_setopt(t->easy, XFEROPT_XOAUTH2_BEARER, "xfer-token");
-  CHECK_EQ(run_alone(t, DRIVE_POLL, 5000), XFERE_OK);
-  CHECK_EQ(info_long(t->easy, XFERINFO_RESPONSE_CODE), 401);
+  ends_with(t, DRIVE_POLL, 401, 0);
   CHECK_EQ(avail(t), XFERAUTH_BEARER);
   tx_free(t);
   /* ANY with a token: the 401 says Bearer */
   t = mk(nginx("/bearer/index.html"), NULL, (long)XFERAUTH_ANY);
   xfer_easy_setopt(t->easy, XFEROPT_XOAUTH2_BEARER, "xfer-token");
-  CHECK_EQ(run_alone(t, DRIVE_POLL, 5000), XFERE_OK);
-  CHECK_EQ(info_long(t->easy, XFERINFO_RESPONSE_CODE), 200);
-  CHECK_EQ(responses(t), 2);
+  ends_with(t, DRIVE_POLL, 200, 2);
   tx_free(t);
 }
 
@@ -148,8 +150,7 @@ TEST(bearer) {
 TEST(any_picks_digest_over_basic_on_the_same_connection) {
   struct tx *t = mk(authsrv("/digest/x?basic=1&algo=SHA-256"), "alice:" PW,
                     (long)XFERAUTH_ANY);
-  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 5000), XFERE_OK);
-  CHECK_EQ(info_long(t->easy, XFERINFO_RESPONSE_CODE), 200);
+  ends_with(t, DRIVE_EPOLL, 200, 0);
   CHECK(strncmp(body(t), "ok scheme=digest algo=SHA-256", 29) == 0);
   CHECK(strstr(body(t), "creq=2 ") != NULL); /* the same connection */
   CHECK_EQ(info_long(t->easy, XFERINFO_NUM_CONNECTS), 1);
@@ -159,9 +160,7 @@ TEST(any_picks_digest_over_basic_on_the_same_connection) {
   tx_free(t);
   /* Basic alone offered: ANY takes it */
   t = mk(nginx("/basic/1k.bin"), "alice:" PW, (long)XFERAUTH_ANY);
-  CHECK_EQ(run_alone(t, DRIVE_POLL, 5000), XFERE_OK);
-  CHECK_EQ(info_long(t->easy, XFERINFO_RESPONSE_CODE), 200);
-  CHECK_EQ(responses(t), 2);
+  ends_with(t, DRIVE_POLL, 200, 2);
   CHECK_EQ(used(t), XFERAUTH_BASIC);
   tx_free(t);
   /* ONLY with one scheme asks first too */
@@ -176,9 +175,7 @@ TEST(any_picks_digest_over_basic_on_the_same_connection) {
 TEST(anysafe_refuses_basic) {
   struct tx *t = mk(nginx("/basic/1k.bin"), "alice:" PW,
                     (long)XFERAUTH_ANYSAFE);
-  CHECK_EQ(run_alone(t, DRIVE_POLL, 5000), XFERE_OK);
-  CHECK_EQ(info_long(t->easy, XFERINFO_RESPONSE_CODE), 401);
-  CHECK_EQ(responses(t), 1);
+  ends_with(t, DRIVE_POLL, 401, 1);
   CHECK_EQ(used(t), 0);
   CHECK_EQ(avail(t), XFERAUTH_BASIC);
   tx_free(t);
@@ -242,9 +239,7 @@ TEST(digest_stale_nonce) {
   CHECK_EQ(responses(t), 4);
   tx_free(t);
   t = mk(authsrv("/digest/x?stale=10"), "alice:" PW, XFERAUTH_DIGEST);
-  CHECK_EQ(run_alone(t, DRIVE_POLL, 5000), XFERE_OK);
-  CHECK_EQ(info_long(t->easy, XFERINFO_RESPONSE_CODE), 401);
-  CHECK_EQ(responses(t), 4);
+  ends_with(t, DRIVE_POLL, 401, 4);
   tx_free(t);
 }
 
@@ -342,8 +337,7 @@ TEST(digest_auth_int_hashes_the_body) {
   xfer_easy_setopt(t->easy, XFEROPT_UPLOAD, 1L);
   xfer_easy_setopt(t->easy, XFEROPT_READFUNCTION, read_abc);
   xfer_easy_setopt(t->easy, XFEROPT_READDATA, &left);
-  CHECK_EQ(run_alone(t, DRIVE_POLL, 5000), XFERE_OK);
-  CHECK_EQ(info_long(t->easy, XFERINFO_RESPONSE_CODE), 401);
+  ends_with(t, DRIVE_POLL, 401, 0);
   tx_free(t);
 }
 
@@ -395,9 +389,7 @@ TEST(caller_authorization_header_wins) {
   tx_free(t);
   t = mk(authsrv("/digest/x"), "alice:" PW, (long)XFERAUTH_ANY);
   xfer_easy_setopt(t->easy, XFEROPT_HTTPHEADER, h);
-  CHECK_EQ(run_alone(t, DRIVE_POLL, 5000), XFERE_OK);
-  CHECK_EQ(info_long(t->easy, XFERINFO_RESPONSE_CODE), 401);
-  CHECK_EQ(responses(t), 1);
+  ends_with(t, DRIVE_POLL, 401, 1);
   tx_free(t);
   xfer_slist_free_all(h);
 }
@@ -427,8 +419,7 @@ TEST(httpauth_values) {
 TEST(httpauth_none_and_digest_ie) {
   struct tx *t = mk(nginx("/basic/1k.bin"), "alice:" PW,
                     (long)XFERAUTH_NONE);
-  CHECK_EQ(run_alone(t, DRIVE_POLL, 5000), XFERE_OK);
-  CHECK_EQ(info_long(t->easy, XFERINFO_RESPONSE_CODE), 401);
+  ends_with(t, DRIVE_POLL, 401, 0);
   tx_free(t);
   t = mk(authsrv("/digest/ie"), "alice:" PW, (long)XFERAUTH_DIGEST_IE);
   CHECK_EQ(run_alone(t, DRIVE_POLL, 5000), XFERE_OK);
