@@ -17,7 +17,7 @@ SAN ?=
 
 CORE_SRC = $(addprefix csrc/core/,multi.c socket.c transfer.c conn.c dns.c \
              easy.c wait.c heap.c url.c util.c request.c body.c pause.c \
-             decode.c) \
+             decode.c auth.c crypto.c) \
            $(addprefix csrc/core/proto/,http1.c h1parse.c http2.c) \
            $(addprefix csrc/core/filters/,tcp.c tls.c)
 CORE_HDR = csrc/xfer.h $(wildcard csrc/core/*.h csrc/core/*/*.h)
@@ -35,7 +35,8 @@ DEB_PKGS = build-essential pkg-config libc-ares-dev libssl-dev libuv1-dev \
 .PHONY: all lib test asan demo deps install clean check-includes examples soak valgrind \
         mutants
 
-all: lib examples lua-modules $(BUILD)/tlsproxy $(BUILD)/h2fault
+all: lib examples lua-modules $(BUILD)/tlsproxy $(BUILD)/h2fault \
+  $(BUILD)/authserver
 
 lib: $(BUILD)/libxfer.a $(BUILD)/libxfer.so
 
@@ -101,6 +102,12 @@ $(BUILD)/tlsproxy: spec/support/tlsproxy.c
 $(BUILD)/h2fault: spec/support/h2fault.c spec/support/h2fault_routes.c spec/support/h2fault.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(CFLAGS) $(filter %.c,$^) -o $@ -lnghttp2 -lssl -lcrypto
+
+# The Digest test server (spec/support/authserver.c; servers.sh starts it
+# when it exists).  A test tool: built without the sanitizers.
+$(BUILD)/authserver: spec/support/authserver.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(CFLAGS) $< -o $@ -lssl -lcrypto
 
 # Installs what is missing (Debian 12; run as root).
 deps:

@@ -5,6 +5,7 @@
 #
 #   csrc/core/            no Lua, LuaJIT, libuv or nginx header
 #   OpenSSL               only in csrc/core/filters/tls.c (the TLS filter)
+#                         and csrc/core/crypto.c (auth.c's digests, RNG)
 #   c-ares (ares.h)       only in csrc/core/dns.c
 #   zlib, brotli, zstd    only in csrc/core/decode.c (the content decoders)
 #   xfer_int.h            only in csrc/core/ (and the core's own tests and
@@ -19,8 +20,8 @@ for f in $(find csrc/core -name '*.[ch]'); do
   fi
 done
 for f in $(find csrc bench examples -name '*.[ch]'); do
-  case $f in csrc/core/filters/tls.c) continue ;; esac
-  grep -qE '#include *<openssl/' "$f" && bad "$f" "OpenSSL outside the TLS filter (csrc/core/filters/tls.c)"
+  case $f in csrc/core/filters/tls.c|csrc/core/crypto.c) continue ;; esac
+  grep -qE '#include *<openssl/' "$f" && bad "$f" "OpenSSL outside the TLS filter (csrc/core/filters/tls.c) and csrc/core/crypto.c"
 done
 for f in $(find csrc bench examples -name '*.[ch]'); do
   case $f in csrc/core/dns.c) continue ;; esac

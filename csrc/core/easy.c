@@ -30,6 +30,7 @@ void xfer__opts_init(struct xfer_opts *o) {
   o->ssl_verifyhost = 1;
   o->ssl_sessionid_cache = 1;
   o->content_decoding = 1;
+  o->httpauth = XFERAUTH_BASIC;
   o->redir_protocols = (1 << XFER_SCHEME_HTTP) | (1 << XFER_SCHEME_HTTPS);
 }
 
@@ -111,6 +112,7 @@ static void free_run_state(XFER *e) {
   e->body_retired = NULL;
   free(e->location);
   e->location = NULL;
+  xfer__auth_free(e);
 }
 
 void xfer__easy_free(XFER *e) {
@@ -153,6 +155,42 @@ static XFERcode set_string(char **dst, const char *v) {
   if (v && !(c = strdup(v))) return XFERE_OUT_OF_MEMORY;
   free(*dst);
   *dst = c;
+  return XFERE_OK;
+}
+
+/* libcurl's rules: DIGEST_IE is Digest (its uri without the query), the
+ * schemes not built in are dropped, and nothing left (ONLY does not
+ * count) is XFERE_NOT_BUILT_IN; NONE turns authentication off. */
+static XFERcode set_httpauth(struct xfer_opts *o, unsigned long v) {
+  int ie = (v & XFERAUTH_DIGEST_IE) != 0;
+  if (v == XFERAUTH_NONE) {
+    o->httpauth = v;
+    return XFERE_OK;
+  }
+  if (ie) v = (v | XFERAUTH_DIGEST) & ~XFERAUTH_DIGEST_IE;
+  v &= ~(XFERAUTH_NEGOTIATE | XFERAUTH_NTLM | XFERAUTH_NTLM_WB |
+         XFERAUTH_AWS_SIGV4);
+  if (!(v & 0x7fffffffUL)) return XFERE_NOT_BUILT_IN;
+  o->httpauth = v;
+  o->digest_ie = (unsigned)ie;
+  return XFERE_OK;
+}
+
+/* USERPWD "user:password" sets both (the first ':' splits; without one,
+ * the password is left unset); NULL unsets both. */
+static XFERcode set_userpwd(struct xfer_opts *o, const char *v) {
+  const char *colon = v ? strchr(v, ':') : NULL;
+  char *u = NULL, *p = NULL;
+  if (v && !(u = colon ? strndup(v, (size_t)(colon - v)) : strdup(v)))
+    return XFERE_OUT_OF_MEMORY;
+  if (colon && !(p = strdup(colon + 1))) {
+    free(u);
+    return XFERE_OUT_OF_MEMORY;
+  }
+  free(o->username);
+  free(o->password);
+  o->username = u;
+  o->password = p;
   return XFERE_OK;
 }
 
@@ -267,6 +305,7 @@ static XFERcode set_long(XFER *e, XFERoption opt, long v) {
     break;
   case XFEROPT_SSL_SESSIONID_CACHE: o->ssl_sessionid_cache = !!v; break;
   case XFEROPT_UNRESTRICTED_AUTH: o->unrestricted_auth = !!v; break;
+  case XFEROPT_HTTPAUTH: return set_httpauth(o, (unsigned long)v);
   case XFEROPT_SSLVERSION: {
     long min = v & 0xffff, max = v >> 16;
     if (min == 2 || min == 3 || min > XFER_SSLVERSION_TLSv1_3 ||
@@ -419,6 +458,7 @@ static XFERcode set_ptr(XFER *e, XFERoption opt, void *v) {
     if (rc == XFERE_OK) o->abstract_unix = opt == XFEROPT_ABSTRACT_UNIX_SOCKET;
     return rc;
   }
+  case XFEROPT_USERPWD: return set_userpwd(o, v);
   default:
     return XFERE_UNKNOWN_OPTION;
   }
@@ -511,6 +551,12 @@ XFERcode xfer_easy_getinfo(XFER *e, XFERINFO info, ...) {
   case XFERINFO_PRIMARY_IP: *(const char **)out = e->primary_ip; break;
   case XFERINFO_RESPONSE_CODE: *(long *)out = e->response_code; break;
   case XFERINFO_REDIRECT_COUNT: *(long *)out = e->redirect_count; break;
+  case XFERINFO_HTTPAUTH_AVAIL:
+    *(long *)out = e->auth ? (long)e->auth->avail : 0;
+    break;
+  case XFERINFO_HTTPAUTH_USED:
+    *(long *)out = e->auth ? (long)e->auth->used : 0;
+    break;
   case XFERINFO_NUM_CONNECTS: *(long *)out = e->num_connects; break;
   case XFERINFO_PRIMARY_PORT: *(long *)out = e->primary_port; break;
   case XFERINFO_LOCAL_PORT: *(long *)out = e->local_port; break;

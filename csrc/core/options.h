@@ -32,6 +32,9 @@
   X(INTERFACE, interface, 0)                       \
   X(DNS_SERVERS, dns_servers, XFER_OS_OWN)         \
   X(UNIX_SOCKET_PATH, unix_socket_path, XFER_OS_OWN) \
+  X(USERNAME, username, 0)                         \
+  X(PASSWORD, password, 0)                         \
+  X(XOAUTH2_BEARER, bearer, 0)                     \
   XFER_TLS_STRINGS(X)
 
 #endif

@@ -26,17 +26,12 @@ static int name_is(const char *h, size_t nlen, const char *name) {
   return strlen(name) == nlen && xfer__strcasecmp_n(h, name, nlen) == 0;
 }
 
-/* RFC 9110 tchar: what a method and a field name are made of. */
+/* A method and a field name are tokens (RFC 9110). */
 static int is_token(const char *s, size_t n) {
-  static const char extra[] = "!#$%&'*+-.^_`|~";
   size_t i;
   if (!n) return 0;
-  for (i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-          (c >= 'A' && c <= 'Z') || (c && strchr(extra, c))))
-      return 0;
-  }
+  for (i = 0; i < n; i++)
+    if (!xfer__tchar((unsigned char)s[i])) return 0;
   return 1;
 }
 
@@ -198,64 +193,11 @@ XFERcode xfer__req_check(XFER *e) {
     xfer__fail(e, "bad request method: %.40s", method);
     return XFERE_BAD_FUNCTION_ARGUMENT;
   }
+  if ((rc = xfer__auth_check(e))) return rc;
   return body_size(e, &fr, has_body, &blen);
 }
 
 /* ---- building ---- */
-
-static int hexval(int c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-/* Percent-decodes n bytes of src into dst (dst has room for n). */
-static size_t unescape(char *dst, const char *src, size_t n) {
-  size_t i, o = 0;
-  for (i = 0; i < n; i++) {
-    if (src[i] == '%' && i + 2 < n && hexval(src[i + 1]) >= 0 &&
-        hexval(src[i + 2]) >= 0) {
-      dst[o++] = (char)(hexval(src[i + 1]) * 16 + hexval(src[i + 2]));
-      i += 2;
-    } else {
-      dst[o++] = src[i];
-    }
-  }
-  return o;
-}
-
-/* "Basic <base64 of user:password>" from the URL's userinfo. */
-static char *basic_auth(XFER *e) {
-  static const char b64[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  size_t ul = e->u.user_len, pl = e->u.pass_len, n, i;
-  char *raw = malloc(ul + pl + 2), *out, *o;
-  if (!raw) return NULL;
-  n = unescape(raw, e->url + e->u.user_off, ul);
-  raw[n++] = ':';
-  n += unescape(raw + n, e->url + e->u.pass_off, pl);
-  out = malloc(6 + (n + 2) / 3 * 4 + 1);
-  if (!out) {
-    free(raw);
-    return NULL;
-  }
-  memcpy(out, "Basic ", 6);
-  o = out + 6;
-  for (i = 0; i * 3 < n; i++) {
-    unsigned v = (unsigned char)raw[i * 3] << 16;
-    size_t k = n - i * 3;
-    if (k > 1) v |= (unsigned char)raw[i * 3 + 1] << 8;
-    if (k > 2) v |= (unsigned char)raw[i * 3 + 2];
-    *o++ = b64[(v >> 18) & 63];
-    *o++ = b64[(v >> 12) & 63];
-    *o++ = k > 1 ? b64[(v >> 6) & 63] : '=';
-    *o++ = k > 2 ? b64[v & 63] : '=';
-  }
-  *o = 0;
-  free(raw);
-  return out;
-}
 
 /* Is the current URL's scheme, host and port the one the caller set? */
 static int same_origin_as_set(XFER *e) {
@@ -357,11 +299,15 @@ XFERcode xfer__req_build(XFER *e, struct xfer_req *r) {
   if (other_host) ov[H_HOST] = 0;
   r->port_shown = r->port_shown && !ov[H_HOST];
   if (ov[H_HOST] && !r->host_field) r->host = NULL; /* "Host:" removed it */
-  if (e->u.has_userinfo && !ov[H_AUTH] &&
-      (e->set.unrestricted_auth || !other_host)) {
-    if (!(r->auth = basic_auth(e))) return XFERE_OUT_OF_MEMORY;
-    oom |= PUSH_LIT(r, "Authorization", r->auth);
+  /* Credentials go to the origin the caller set only (libcurl since
+   * 7.83, unless UNRESTRICTED_AUTH); a caller's Authorization wins. */
+  rc = xfer__auth_header(e, r, e->set.unrestricted_auth || !other_host,
+                         ov[H_AUTH] != 0);
+  if (rc) {
+    xfer__req_free(r);
+    return rc;
   }
+  if (r->auth) oom |= PUSH_LIT(r, "Authorization", r->auth);
   if (e->set.useragent && !ov[H_UA])
     oom |= PUSH_LIT(r, "User-Agent", e->set.useragent);
   if (!ov[H_ACCEPT]) oom |= PUSH_LITS(r, "Accept", "*/*");

@@ -121,6 +121,7 @@ static void begin_request(XFER *e) {
 void xfer__on_connected(XFER *e) { begin_request(e); }
 
 static void follow_redirect(XFER *e);
+static void auth_resend(XFER *e);
 
 /* ---- the response, from the protocol handler ---- */
 
@@ -141,6 +142,11 @@ int xfer__resp_header(XFER *e, const char *raw, size_t rawlen,
     /* A status line: a new header section (after a 1xx) */
     e->resp_final = 0;
     xfer__ce_reset(e);
+    xfer__auth_section(e, raw, rawlen);
+  } else if (name && nlen == 16 && e->resp_401 && !e->resp_final &&
+             name_is(name, nlen, "WWW-Authenticate")) {
+    int rc = xfer__auth_challenge(e, value, vlen);
+    if (rc) return rc;
   } else if (name && nlen == 16 && !e->resp_final &&
              name_is(name, nlen, "Content-Encoding")) {
     xfer__ce_field(e, value, vlen); /* not in trailers: too late */
@@ -173,7 +179,8 @@ void xfer__resp_complete(XFER *e) {
     xfer__done(e, rc);
     return;
   }
-  if (e->redirecting) follow_redirect(e);
+  if (e->auth_resend) auth_resend(e);
+  else if (e->redirecting) follow_redirect(e);
   else xfer__done(e, XFERE_OK);
 }
 
@@ -233,6 +240,13 @@ int xfer__resp_headers_done(XFER *e, int status, xfer_off_t content_length) {
   e->response_code = status;
   e->content_length = content_length;
   e->resp_final = 1;
+  /* A 401 answered with credentials (or a probe answered without them):
+   * the request goes again once this response is read and dropped. */
+  if (xfer__auth_response(e, status)) {
+    e->auth_resend = 1;
+    e->discard_body = 1;
+    return 0;
+  }
   if (e->set.followlocation && is_redirect(status) && e->location) {
     e->redirecting = 1;
     e->discard_body = 1;
@@ -286,7 +300,8 @@ static void follow_redirect(XFER *e) {
    * HEAD into a GET (libcurl's default); 307 and 308 keep the method and
    * body. */
   if ((status == 303 && !e->method_head) ||
-      ((status == 301 || status == 302) && e->has_body &&
+      ((status == 301 || status == 302) &&
+       (e->has_body || (e->auth && e->auth->probe)) &&
        !e->set.upload && !e->set.customrequest))
     e->method_get = 1;
   if (!e->method_get && e->reader.type) {
@@ -305,7 +320,28 @@ static void follow_redirect(XFER *e) {
   e->location = NULL;
   e->redirect_count++;
   e->retried = e->retry_fresh = 0;
+  xfer__auth_redirected(e);
   set_state(e, XFER_ST_START);
+  xfer__schedule(e);
+}
+
+/* The same URL again, for authentication (auth.c): a body is read again
+ * from its start (a read callback that gave some cannot be, as for a
+ * redirect); the connection is kept when the protocol allows. */
+static void auth_resend(XFER *e) {
+  e->auth_resend = 0;
+  if (e->reader.type && !e->method_get) {
+    XFERcode rc = (XFERcode)e->reader.type->rewind(&e->reader);
+    if (rc) {
+      xfer__done(e, rc);
+      return;
+    }
+  }
+  xfer__verbose(e, "sending the request again (authentication)");
+  xfer__conn_done(e, 1); /* the response was complete */
+  e->retried = e->retry_fresh = 0;
+  set_state(e, XFER_ST_START);
+  e->redirecting = 1; /* keep the current URL and counters */
   xfer__schedule(e);
 }
 
@@ -324,6 +360,7 @@ static void start(XFER *e) {
     e->body_retired = NULL;
     e->method_get = 0;
     e->h1_only = 0;
+    xfer__auth_run_start(e);
     free(e->location);
     e->location = NULL;
   }

@@ -106,6 +106,11 @@ int xfer__strcasecmp_n(const char *a, const char *b, size_t n) {
   return 0;
 }
 
+int xfer__tchar(int c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+         (c >= 'A' && c <= 'Z') || (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
 struct xfer_slist *xfer_slist_append(struct xfer_slist *list, const char *s) {
   struct xfer_slist *n, *last;
   if (!s) return NULL;

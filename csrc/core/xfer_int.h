@@ -18,6 +18,7 @@
 #include "request.h"
 #include "body.h"
 #include "decode.h"
+#include "auth.h"
 
 #include <stdarg.h>
 #include <sys/socket.h>
@@ -172,6 +173,9 @@ struct xfer_opts {
   char *customrequest;
   char *useragent;
   char *accept_encoding;       /* NULL: none sent, nothing decoded */
+  char *username, *password;   /* NULL: the URL's (USERPWD sets both) */
+  char *bearer;                /* XOAUTH2_BEARER */
+  unsigned long httpauth;      /* XFERAUTH_* bits wanted */
   char *errorbuffer;           /* caller's memory */
   struct xfer_slist *httpheader;  /* caller's list, as libcurl */
   struct xfer_slist *resolve;     /* caller's list, as libcurl */
@@ -216,6 +220,7 @@ struct xfer_opts {
   unsigned content_decoding : 1; /* HTTP_CONTENT_DECODING */
   unsigned abstract_unix : 1;  /* unix_socket_path is in the abstract
                                   namespace (ABSTRACT_UNIX_SOCKET) */
+  unsigned digest_ie : 1;      /* HTTPAUTH had DIGEST_IE */
 };
 
 struct xfer_easy {
@@ -255,6 +260,11 @@ struct xfer_easy {
   unsigned in_ready : 1;       /* qlink is in multi->ready or ->starting */
   unsigned keep_errtext : 1;   /* xfer_easy_keep_errortext: a failure */
   unsigned own_errbuf : 1;     /* allocates set.errorbuffer, owned here */
+  unsigned resp_401 : 1;       /* the header section coming is a 401's */
+  unsigned auth_resend : 1;    /* the request goes again (auth.c) */
+  unsigned auth_blocked : 1;   /* no credentials in this request: the
+                                  caller's Authorization, another host */
+  struct xfer_auth *auth;      /* auth.c's state, made when needed */
   int busy;                    /* frames holding it (xfer__hold) */
   unsigned run_id;             /* bumped by add_handle: callbacks of an old
                                 * run must not continue into a new one */
@@ -409,6 +419,8 @@ void xfer__verbose(XFER *e, const char *fmt, ...)
  * lines on stderr (text and headers), as libcurl. */
 void xfer__debug(XFER *e, xfer_infotype type, const char *data, size_t len);
 int xfer__strcasecmp_n(const char *a, const char *b, size_t n);
+/* RFC 9110 tchar: a byte of a token (a method, a field name, a scheme). */
+int xfer__tchar(int c);
 /* Writes v in decimal into buf (at least 20 bytes), no NUL; returns the
  * length.  For the request writer, where snprintf was a tenth of the cost. */
 size_t xfer__fmt_u64(char *buf, uint64_t v);

@@ -488,6 +488,18 @@ static const struct constant constants[] = {
   {"HTTP_VERSION_2_0", XFER_HTTP_VERSION_2_0},
   {"HTTP_VERSION_2TLS", XFER_HTTP_VERSION_2TLS},
   {"HTTP_VERSION_2_PRIOR_KNOWLEDGE", XFER_HTTP_VERSION_2_PRIOR_KNOWLEDGE},
+  /* HTTPAUTH bits; ANY and ANYSAFE are negative (libcurl's unsigned long
+   * masks, as a long) */
+  {"AUTH_NONE", (lua_Integer)XFERAUTH_NONE},
+  {"AUTH_BASIC", (lua_Integer)XFERAUTH_BASIC},
+  {"AUTH_DIGEST", (lua_Integer)XFERAUTH_DIGEST},
+  {"AUTH_DIGEST_IE", (lua_Integer)XFERAUTH_DIGEST_IE},
+  {"AUTH_BEARER", (lua_Integer)XFERAUTH_BEARER},
+  {"AUTH_NEGOTIATE", (lua_Integer)XFERAUTH_NEGOTIATE},
+  {"AUTH_NTLM", (lua_Integer)XFERAUTH_NTLM},
+  {"AUTH_ONLY", (lua_Integer)XFERAUTH_ONLY},
+  {"AUTH_ANY", (lua_Integer)(long)XFERAUTH_ANY},
+  {"AUTH_ANYSAFE", (lua_Integer)(long)XFERAUTH_ANYSAFE},
   {"PIPE_NOTHING", XFERPIPE_NOTHING},
   {"PIPE_HTTP1", XFERPIPE_HTTP1},
   {"PIPE_MULTIPLEX", XFERPIPE_MULTIPLEX},

@@ -140,6 +140,8 @@ static const struct info infos[] = {
   {"ssl_verifyresult", XFERINFO_SSL_VERIFYRESULT},
   {"content_length_download_t", XFERINFO_CONTENT_LENGTH_DOWNLOAD_T},
   {"redirect_count", XFERINFO_REDIRECT_COUNT},
+  {"httpauth_avail", XFERINFO_HTTPAUTH_AVAIL},
+  {"httpauth_used", XFERINFO_HTTPAUTH_USED},
   {"private", XFERINFO_PRIVATE},
   {"num_connects", XFERINFO_NUM_CONNECTS},
   {"primary_ip", XFERINFO_PRIMARY_IP},
@@ -608,6 +610,9 @@ static const char *values_of(int id) {
     return "xfer.IPRESOLVE_WHATEVER, IPRESOLVE_V4 or IPRESOLVE_V6";
   case XFEROPT_SSLVERSION:
     return "an xfer.SSLVERSION_* value, plus an xfer.SSLVERSION_MAX_* one";
+  case XFEROPT_HTTPAUTH:
+    return "xfer.AUTH_* bits (AUTH_BASIC, AUTH_DIGEST, AUTH_BEARER, "
+           "AUTH_ANY, ...)";
   default:
     return "one of the option's constants";
   }

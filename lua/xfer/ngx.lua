@@ -157,6 +157,17 @@ _M.HTTP_VERSION_2_PRIOR_KNOWLEDGE = 5
 _M.PIPE_NOTHING = 0
 _M.PIPE_HTTP1 = 1
 _M.PIPE_MULTIPLEX = 2
+-- httpauth's bits (libcurl's; ANY and ANYSAFE are ~16 and ~17 as a long).
+_M.AUTH_NONE = 0
+_M.AUTH_BASIC = 1
+_M.AUTH_DIGEST = 2
+_M.AUTH_NEGOTIATE = 4
+_M.AUTH_NTLM = 8
+_M.AUTH_DIGEST_IE = 16
+_M.AUTH_BEARER = 64
+_M.AUTH_ONLY = 2147483648
+_M.AUTH_ANY = -17
+_M.AUTH_ANYSAFE = -18
 
 -- xfer's codes (libcurl's values) used here.
 local E_FAILED_INIT = 2
@@ -394,6 +405,8 @@ local VALUES_OF = {
     ipresolve = "xfer.IPRESOLVE_WHATEVER, IPRESOLVE_V4 or IPRESOLVE_V6",
     sslversion = "an xfer.SSLVERSION_* value, plus an xfer.SSLVERSION_MAX_* "
                  .. "one",
+    httpauth = "xfer.AUTH_* bits (AUTH_BASIC, AUTH_DIGEST, AUTH_BEARER, "
+               .. "AUTH_ANY, ...)",
 }
 local E_NOT_BUILT_IN, E_BAD_FUNCTION_ARGUMENT = 4, 43
 
@@ -402,7 +415,11 @@ local E_NOT_BUILT_IN, E_BAD_FUNCTION_ARGUMENT = 4, 43
 -- require "xfer", not a failed transfer.
 local function set_values(t, num, v, name)
     local what = VALUES_OF[name] or "one of the option's constants"
-    if type(v) ~= "number" or v ~= floor(v) or v < 0 or v > 0x7fffffff then
+    -- httpauth's masks are libcurl's unsigned longs: AUTH_ANY is -17 as a
+    -- long, AUTH_ONLY 2^31
+    local lo, hi = 0, 0x7fffffff
+    if name == "httpauth" then lo, hi = -0x80000000, 0xffffffff end
+    if type(v) ~= "number" or v ~= floor(v) or v < lo or v > hi then
         return nil, "field '" .. name .. "' must be " .. what .. ", got "
                     .. (type(v) == "number" and tostring(v) or type(v))
     end

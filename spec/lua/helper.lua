@@ -29,6 +29,8 @@ local NAMES = {
     -- and the CA that signed the TLS servers' certificate
     "TLS_H2_PORT", "NGINX_H2C_PORT", "TLS_CA", "TLS_ACCESS_LOG",
     "DECODE_FIXTURES", "NGINX_UNIX_SOCKET",
+    -- the Digest server (authserver.c)
+    "AUTH_PORT",
 }
 
 local started -- directory of the servers this helper started
@@ -88,6 +90,10 @@ end
 -- The plain nginx's cleartext HTTP/2 listener (prior knowledge only).
 function helper.h2c(path)
     return ("http://127.0.0.1:%d%s"):format(helper.NGINX_H2C_PORT, path or "/")
+end
+
+function helper.authsrv(path)
+    return ("http://127.0.0.1:%d%s"):format(helper.AUTH_PORT, path or "/")
 end
 
 function helper.fault(path)

@@ -704,6 +704,35 @@ local function h2c(path)
     return "http://127.0.0.1:" .. cfg.h2c_port .. path
 end
 
+-- Authentication: userpwd, httpauth and xoauth2_bearer by name, the
+-- xfer.AUTH_* constants; Digest's round trip inside the worker.
+function tests.auth()
+    check(cfg.auth_port, "no AUTH_PORT")
+    local res = check(xfer.request{ url = up("/basic/index.html"),
+                                    userpwd = "alice:s3cret:pw" })
+    eq(res.status, 200, "basic")
+    res = check(xfer.request{ url = up("/basic/index.html"),
+                              userpwd = "alice:wrong" })
+    eq(res.status, 401, "refused credentials: the 401")
+    res = check(xfer.request{
+        url = "http://127.0.0.1:" .. cfg.auth_port .. "/digest/x?algo=SHA-256",
+        method = "POST", body = "a=1", username = "alice",
+        password = "s3cret:pw", httpauth = xfer.AUTH_DIGEST })
+    eq(res.status, 200, "digest")
+    has(res.body, "ok scheme=digest algo=SHA-256 ", "digest body")
+    has(res.body, " method=POST body=3\n", "digest body")
+    res = check(xfer.request{
+        url = "http://127.0.0.1:" .. cfg.auth_port .. "/digest/x?basic=1",
+        userpwd = "alice:s3cret:pw", httpauth = xfer.AUTH_ANY })
+    has(res.body, "ok scheme=digest", "ANY picks Digest")
+    res = check(xfer.request{ url = h2c("/bearer/index.html"),
+                              http_version = xfer.HTTP_VERSION_2_PRIOR_KNOWLEDGE,
+                              httpauth = xfer.AUTH_BEARER,
+                              xoauth2_bearer = "xfer-token" })
+    eq(res.body, "hello from nginx\n", "bearer over h2c")
+    say("ok")
+end
+
 -- res.http_version and the options, on every path of xfer.ngx.
 function tests.h2_basic()
     check(cfg.h2_port and cfg.h2c_port, "no TLS_H2_PORT / NGINX_H2C_PORT")

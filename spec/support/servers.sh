@@ -38,6 +38,10 @@
 #           H2FAULT_PORT H2FAULT_MS1_PORT          h2c (prior knowledge);
 #                                                  MS1: max 1 stream
 #           H2FAULT_TLS_PORT H2FAULT_TLS_MS1_PORT  the same over TLS
+#       Likewise the Digest test server (spec/support/authserver.c; $AUTHSERVER,
+#       else $BUILD/authserver, else build/authserver; stdin on the same
+#       fifo, pid in DIR/authserver.pid):
+#           AUTH_PORT
 #       On failure it cleans up what it started and exits 1.
 #
 #   spec/support/servers.sh stop DIR
@@ -141,6 +145,7 @@ cmd_stop() {
     [ -d "$dir" ] || return 0
     stop_pid "$dir/tlsproxy.pid" 3
     stop_pid "$dir/h2fault.pid" 3
+    stop_pid "$dir/authserver.pid" 3
     stop_pid "$dir/nghttpd.pid" 3
     stop_pid "$dir/nghttpd-h2c.pid" 3
     stop_pid "$dir/fault.pid" 3
@@ -286,6 +291,32 @@ export H2FAULT_TLS_MS1_PORT=\4/p' <<< "$h2line")
         echo "servers.sh: no $h2fault (make all builds it): H2FAULT_* not set" >&2
     fi
 
+    # the Digest test server (optional; spec/support/authserver.c)
+    local authsrv auth_env=""
+    case ${BUILD:-build} in
+        /*) authsrv=${AUTHSERVER:-$BUILD/authserver} ;;
+        *) authsrv=${AUTHSERVER:-$HERE/../../${BUILD:-build}/authserver} ;;
+    esac
+    [ -x "$authsrv" ] || authsrv=$HERE/../../build/authserver
+    if [ -x "$authsrv" ]; then
+        "$authsrv" < "$dir/fault.fifo" > "$dir/authserver.out" 2> "$dir/authserver.err" &
+        echo $! > "$dir/authserver.pid"
+        for ((t = 0; t < 50; t++)); do
+            auth_env=$(sed -n 's/^AUTH_PORT=\([0-9]*\)$/export AUTH_PORT=\1/p' \
+                       "$dir/authserver.out" 2>/dev/null)
+            [ -n "$auth_env" ] && break
+            pid_alive "$(read_pid "$dir/authserver.pid")" || break
+            sleep 0.1
+        done
+        if [ -z "$auth_env" ]; then
+            echo "servers.sh: $authsrv did not start: AUTH_PORT not set; stderr:" >&2
+            cat "$dir/authserver.err" >&2
+            stop_pid "$dir/authserver.pid" 3
+        fi
+    else
+        echo "servers.sh: no $authsrv (make all builds it): AUTH_PORT not set" >&2
+    fi
+
     {
         local kv
         while IFS= read -r kv; do
@@ -298,6 +329,7 @@ export H2FAULT_TLS_MS1_PORT=\4/p' <<< "$h2line")
         [ -z "$proxy_env" ] || echo "$proxy_env"
         [ -z "$nghttpd_env" ] || echo "$nghttpd_env"
         [ -z "$h2fault_env" ] || echo "$h2fault_env"
+        [ -z "$auth_env" ] || echo "$auth_env"
     } > "$dir/env.tmp" && mv "$dir/env.tmp" "$dir/env"
     cat "$dir/env"
 }

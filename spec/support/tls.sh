@@ -63,6 +63,7 @@ set -u
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/nginx_decode.sh"
+. "$HERE/nginx_auth.sh"
 OPENSSL_BIN=${OPENSSL:-openssl}
 NGINX_BIN=${NGINX:-}
 if [ -z "$NGINX_BIN" ]; then
@@ -296,6 +297,7 @@ h2_server_block() {
         location = /status/500 { return 500 "boom\n"; }
         location = /redirect-to-1k { return 302 /1k.bin; }
 $(decode_locations "$H2_ROOT")
+$(auth_locations "$H2_ROOT")
     }
 
 EOF

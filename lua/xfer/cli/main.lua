@@ -110,6 +110,12 @@ end
 -- which is what --http2 asks for too.
 local HTTP_VERSION = { ["1.1"] = 2, ["2"] = 4, ["2-prior-knowledge"] = 5 }
 
+-- --basic, --digest, --anyauth: HTTPAUTH (xfer.AUTH_BASIC, _DIGEST, _ANY:
+-- libcurl's ~16 as a long); --oauth2-bearer adds AUTH_BEARER (64), as
+-- curl's does.
+local HTTPAUTH = { basic = 1, digest = 2, any = -17 }
+local AUTH_BEARER = 64
+
 -- Options every easy handle gets (the per-transfer ones are added later).
 -- PIPEWAIT: the transfers of a run start together, so without it each one
 -- to an h2 origin would open its own connection before the first one's
@@ -136,6 +142,11 @@ local function base_options(opts, body)
     end
     if opts.fail then o.failonerror = true end
     if opts.compressed then o.accept_encoding = "" end -- every coding built in
+    if opts.user then o.userpwd = opts.user end
+    if opts.bearer then o.xoauth2_bearer = opts.bearer end
+    local auth = HTTPAUTH[opts.auth]
+    if opts.bearer and auth ~= HTTPAUTH.any then auth = (auth or 0) + AUTH_BEARER end
+    if auth then o.httpauth = auth end
     return o
 end
 
