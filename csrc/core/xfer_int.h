@@ -18,6 +18,7 @@
 #include "request.h"
 #include "body.h"
 #include "decode.h"
+#include "proxy.h"
 
 #include <stdarg.h>
 #include <sys/socket.h>
@@ -132,6 +133,13 @@ struct xfer_conn {
   unsigned idle_call;          /* the driving call in which it went idle */
   unsigned unwatched : 1;      /* idle, dropped from the application's
                                   watch set: checked before reuse */
+  char *route;                 /* through a proxy: the route key of the
+                                  transfer it was made for (proxy.h); a
+                                  transfer with another is not given it */
+  unsigned dns_socks : 1;      /* resolving the SOCKS target here first */
+  unsigned proxy_tls : 1;      /* TLS to an https:// proxy in the chain */
+  unsigned socks_target_proxy : 1; /* that target is the HTTP proxy */
+  struct xfer_addr socks_addr; /* its address, once resolved */
   struct xfer_addrs *addrs;    /* while connecting */
   int addr_idx;
   int ipresolve;
@@ -172,6 +180,13 @@ struct xfer_opts {
   char *errorbuffer;           /* caller's memory */
   struct xfer_slist *httpheader;  /* caller's list, as libcurl */
   struct xfer_slist *resolve;     /* caller's list, as libcurl */
+  struct xfer_slist *proxyheader; /* caller's list, as libcurl */
+  char *proxy, *pre_proxy, *noproxy, *proxyusername, *proxypassword;
+  char *proxy_cainfo, *proxy_capath, *proxy_sslcert, *proxy_sslkey;
+  char *proxy_keypasswd;
+  long proxyport;              /* 0: the proxy URL's, or its default */
+  int proxytype;               /* XFERPROXY_*, for a scheme-less PROXY */
+  unsigned long proxyauth;     /* XFERAUTH_* bits */
   char *cainfo, *capath, *sslcert, *sslkey, *keypasswd, *cipher_list;
   char *pinnedpublickey;
   long sslversion;
@@ -204,6 +219,11 @@ struct xfer_opts {
   unsigned unrestricted_auth : 1;
   unsigned pipewait : 1;
   unsigned content_decoding : 1; /* HTTP_CONTENT_DECODING */
+  unsigned httpproxytunnel : 1;
+  unsigned header_unified : 1;   /* HEADEROPT UNIFIED (SEPARATE is 0) */
+  unsigned suppress_connect_headers : 1;
+  unsigned proxy_ssl_verifypeer : 1;
+  unsigned proxy_ssl_verifyhost : 1;
 };
 
 struct xfer_easy {
@@ -224,6 +244,7 @@ struct xfer_easy {
   /* the current request */
   char *url;                   /* effective URL: set.url or a redirect */
   struct xfer_url u;
+  struct xfer_route px;        /* the proxies it goes through (proxy.c) */
   struct xfer_reader reader;   /* its body's source (type NULL: none) */
   struct xfer_writer *writers; /* before the write callback (NULL: none) */
   char *body_retired;          /* a replaced COPYPOSTFIELDS body still sent */
@@ -254,6 +275,9 @@ struct xfer_easy {
                                   what MAXFILESIZE limits */
   xfer_off_t size_delivered;   /* body bytes the write callback took */
   long response_code, redirect_count, num_connects, ssl_verifyresult;
+  long http_connectcode;       /* the proxy's answer to CONNECT */
+  long proxy_error;            /* XFERPX_* with XFERE_PROXY */
+  long proxy_ssl_verifyresult;
   char primary_ip[46];
   long primary_port, local_port;
   long http_version;           /* XFER_HTTP_VERSION_1_1 or _2_0, 0 none */
@@ -464,7 +488,7 @@ int xfer__conn_bytes_after(struct xfer_conn *c);
 void xfer__tls_session_free(void *session);
 void xfer__tls_free(XFERM *m);
 /* The TLS options' part of a connection-cache key (see tls.c). */
-size_t xfer__tls_key(XFER *e, char *buf, size_t cap);
+size_t xfer__tls_key(XFER *e, int proxy, char *buf, size_t cap);
 
 /* dns.c */
 int xfer__dns_lookup(struct xfer_conn *c, XFER *e);

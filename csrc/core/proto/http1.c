@@ -110,6 +110,16 @@ static int write_head(struct h1 *h, const struct xfer_req *r) {
   int oom = 0, i;
   h->req_len = 0;
   oom |= adds(h, r->method) || add(h, " ", 1);
+  if (r->absolute) { /* to an HTTP proxy */
+    oom |= ADD_LIT(h, "http://");
+    if (r->host_v6) oom |= add(h, "[", 1);
+    oom |= add(h, r->abs_host, r->abs_host_len);
+    if (r->host_v6) oom |= add(h, "]", 1);
+    if (r->abs_port_shown) {
+      num[0] = ':';
+      oom |= add(h, num, 1 + xfer__fmt_u64(num + 1, r->port));
+    }
+  }
   if (r->path_slash) oom |= add(h, "/", 1);
   oom |= add(h, r->path, r->path_len) || ADD_LIT(h, " HTTP/1.1\r\n");
   if (r->host_field) {
