@@ -66,7 +66,7 @@ struct lxfer_easy {
                                 body set, or -1: none */
   int rbuf;                  /* registry ref: read callback's leftover */
   size_t rbuf_off;
-  struct xfer_slist *lists[2];  /* HTTPHEADER, RESOLVE: owned copies */
+  struct xfer_slist *lists[3];  /* HTTPHEADER, RESOLVE, PROXYHEADER: owned */
   struct xfer_slist *retired;   /* replaced lists a transfer may still use */
   char *hdr;                 /* header_lines: the lines kept since the */
   size_t hdr_len, hdr_cap;   /* last status line (raw, CRLFs included) */

@@ -75,6 +75,7 @@ static void kind_of(const struct xfer_easyoption *co, int *kind, int *slot) {
   case XFEROPT_PRIVATE: *kind = K_PRIVATE; return;
   case XFEROPT_HTTPHEADER: *kind = K_SLIST; return;
   case XFEROPT_RESOLVE: *kind = K_SLIST; *slot = 1; return;
+  case XFEROPT_PROXYHEADER: *kind = K_SLIST; *slot = 2; return;
   case XFEROPT_WRITEFUNCTION: *kind = K_FUNC; *slot = LXFER_CB_WRITE; return;
   case XFEROPT_HEADERFUNCTION: *kind = K_FUNC; *slot = LXFER_CB_HEADER; return;
   case XFEROPT_READFUNCTION: *kind = K_FUNC; *slot = LXFER_CB_READ; return;
@@ -135,6 +136,9 @@ static const struct info infos[] = {
   {"ssl_verifyresult", XFERINFO_SSL_VERIFYRESULT},
   {"content_length_download_t", XFERINFO_CONTENT_LENGTH_DOWNLOAD_T},
   {"redirect_count", XFERINFO_REDIRECT_COUNT},
+  {"http_connectcode", XFERINFO_HTTP_CONNECTCODE},
+  {"proxy_error", XFERINFO_PROXY_ERROR},
+  {"proxy_ssl_verifyresult", XFERINFO_PROXY_SSL_VERIFYRESULT},
   {"private", XFERINFO_PRIVATE},
   {"num_connects", XFERINFO_NUM_CONNECTS},
   {"primary_ip", XFERINFO_PRIMARY_IP},
@@ -450,7 +454,7 @@ static void release(lua_State *L, struct lxfer_easy *e) {
   e->hdr = NULL;
   e->hdr_len = e->hdr_cap = 0;
   e->fields_len = -1;
-  for (i = 0; i < 2; i++) {
+  for (i = 0; i < 3; i++) {
     xfer_slist_free_all(e->lists[i]);
     e->lists[i] = NULL;
   }

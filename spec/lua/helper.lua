@@ -29,6 +29,9 @@ local NAMES = {
     -- and the CA that signed the TLS servers' certificate
     "TLS_H2_PORT", "NGINX_H2C_PORT", "TLS_CA", "TLS_ACCESS_LOG",
     "DECODE_FIXTURES",
+    -- the real proxies (spec/support/proxies.sh)
+    "TINYPROXY_PORT", "TINYPROXY_AUTH_PORT", "SOCKS5_PORT", "SOCKS5_AUTH_PORT",
+    "HTTPS_PROXY_PORT",
 }
 
 local started -- directory of the servers this helper started
