@@ -2,7 +2,7 @@
 # Real proxies on loopback for the proxy tests (servers.sh starts and stops
 # them with the other servers).
 #
-#   spec/support/proxies.sh start DIR TLS_DIR TLSPROXY
+#   spec/support/proxies.sh start DIR TLS_DIR TLSPROXY LUA
 #       Starts, each on a free port of 127.0.0.1 (pids and logs in DIR):
 #         tinyproxy   HTTP proxy and CONNECT, no auth     TINYPROXY_PORT
 #         tinyproxy   the same with Basic auth            TINYPROXY_AUTH_PORT
@@ -16,16 +16,6 @@
 #   spec/support/proxies.sh stop DIR
 set -u
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-
-pick_lua() {
-    local l
-    for l in lua5.1 luajit lua5.4 lua; do
-        if command -v "$l" >/dev/null 2>&1 && "$l" -e 'require "luv"' >/dev/null 2>&1; then
-            echo "$l"; return 0
-        fi
-    done
-    return 1
-}
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -75,9 +65,9 @@ start_tinyproxy() {
 }
 
 cmd_start() {
-    local dir=$1 tls_dir=${2:-} tlsproxy=${3:-} lua p env="" try
+    # LUA: an interpreter with luv, for freeport.lua (servers.sh's pick)
+    local dir=$1 tls_dir=${2:-} tlsproxy=${3:-} lua=${4:-lua5.4} p env="" try
     mkdir -p "$dir"
-    lua=$(pick_lua) || { echo "proxies.sh: no Lua with luv" >&2; return 1; }
     if command -v tinyproxy >/dev/null 2>&1; then
         for try in 1 2 3; do
             p=$("$lua" "$HERE/freeport.lua")
@@ -155,5 +145,5 @@ cmd_stop() {
 case "${1:-}" in
     start) shift; cmd_start "$@" ;;
     stop) shift; cmd_stop "$@" ;;
-    *) echo "usage: $0 start DIR TLS_DIR TLSPROXY | stop DIR" >&2; exit 2 ;;
+    *) echo "usage: $0 start DIR TLS_DIR TLSPROXY LUA | stop DIR" >&2; exit 2 ;;
 esac

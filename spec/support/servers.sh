@@ -244,7 +244,8 @@ cmd_start() {
     # the real proxies of the proxy tests (proxies.sh: tinyproxy,
     # microsocks, TLS in front of tinyproxy; each optional)
     local proxies_env
-    proxies_env=$("$HERE/proxies.sh" start "$dir/proxies" "$tls_dir" "$proxy") || proxies_env=""
+    proxies_env=$("$HERE/proxies.sh" start "$dir/proxies" "$tls_dir" "$proxy" "$lua") ||
+        proxies_env=""
 
     # nghttpd, TLS and h2c, on the plain nginx's docroot (optional)
     local nghttpd_env="" nghttpd_bin
