@@ -17,9 +17,9 @@ SAN ?=
 
 CORE_SRC = $(addprefix csrc/core/,multi.c socket.c transfer.c conn.c dns.c \
              easy.c wait.c heap.c url.c util.c request.c body.c pause.c \
-             decode.c auth.c crypto.c) \
+             decode.c auth.c crypto.c proxy.c) \
            $(addprefix csrc/core/proto/,http1.c h1parse.c http2.c) \
-           $(addprefix csrc/core/filters/,tcp.c tls.c)
+           $(addprefix csrc/core/filters/,tcp.c tls.c tunnel.c socks.c)
 CORE_HDR = csrc/xfer.h $(wildcard csrc/core/*.h csrc/core/*/*.h)
 CORE_OBJ = $(CORE_SRC:csrc/%.c=$(BUILD)/obj/%.o)
 C_TESTS = $(patsubst spec/c/%.c,$(BUILD)/spec/%,$(filter-out spec/c/testlib.c,$(wildcard spec/c/test_*.c)))
@@ -30,7 +30,7 @@ DEB_PKGS = build-essential pkg-config libc-ares-dev libssl-dev libuv1-dev \
   lua-busted lua-luv nginx libnginx-mod-http-lua nginx-dev libpcre2-dev \
   zlib1g-dev libcurl4-openssl-dev curl wrk strace clang valgrind luarocks \
   libnghttp2-dev nghttp2-server nghttp2-client \
-  libbrotli-dev libzstd-dev brotli zstd
+  libbrotli-dev libzstd-dev brotli zstd tinyproxy microsocks
 
 .PHONY: all lib test asan demo deps install clean check-includes examples soak valgrind \
         mutants

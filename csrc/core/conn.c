@@ -138,7 +138,15 @@ static XFER *pop(struct xfer_queue *q) {
 }
 
 static void hand_off(struct xfer_conn *c, XFER *e);
-static struct xfer_conn *idle_take(struct xfer_host *h);
+static struct xfer_conn *idle_take(struct xfer_host *h, const XFER *e);
+
+/* Whether c may carry e's request: through a proxy, the bucket is the
+ * proxy's, and the route (proxies, credentials, and the origin of a
+ * tunnel) must be e's as well. */
+static int route_fits(const struct xfer_conn *c, const XFER *e) {
+  if (!c->route || !e->px.key) return !c->route && !e->px.key;
+  return strcmp(c->route, e->px.key) == 0;
+}
 
 /* Reserves a slot (total, and host) for e and schedules it. */
 static void grant(XFER *e, struct xfer_host *h) {
@@ -182,7 +190,7 @@ void xfer__wake_waiters(XFERM *m, struct xfer_host *h) {
     e = pop(&m->pending);
     eh = e->waiting_host;
     e->waiting_host = NULL;
-    if (!wants_fresh(e) && (c = idle_take(eh)) != NULL) {
+    if (!wants_fresh(e) && (c = idle_take(eh, e)) != NULL) {
       hand_off(c, e);
       continue;
     }
@@ -222,16 +230,22 @@ static void idle_unlink(struct xfer_conn *c) {
 
 static void mux_link(struct xfer_conn *c);
 
-static struct xfer_conn *idle_take(struct xfer_host *h) {
+static struct xfer_conn *idle_take(struct xfer_host *h, const XFER *e) {
   struct xfer_conn *c;
-  while (h && !xfer_queue_empty(&h->idle)) {
-    c = xfer_queue_data(xfer_queue_head(&h->idle), struct xfer_conn, link);
+  struct xfer_queue *q = h ? h->idle.next : NULL;
+  while (q && q != &h->idle) {
+    c = xfer_queue_data(q, struct xfer_conn, link);
+    if (!route_fits(c, e)) {
+      q = q->next;
+      continue;
+    }
     /* Bytes that arrived while it was idle, in TLS where no socket event
      * tells: HTTP/1.1 has nothing to hear (never someone else's response),
      * HTTP/2 answers them (PING, SETTINGS) or learns it is going away. */
     if (c->proto->capacity(c) < 1 ||
         ((c->unwatched || xfer__conn_pending(c)) && c->proto->idle_event(c))) {
       xfer__conn_close(c);
+      q = h->idle.next; /* the close may have woken others: start over */
       continue;
     }
     idle_unlink(c);
@@ -252,11 +266,12 @@ static void mux_link(struct xfer_conn *c) {
 
 /* A connection of h that takes one more transfer now, or NULL.  The list
  * holds at most MAX_HOST_CONNECTIONS of them. */
-static struct xfer_conn *mux_take(struct xfer_host *h) {
+static struct xfer_conn *mux_take(struct xfer_host *h, const XFER *e) {
   struct xfer_queue *q;
   for (q = h->mux.next; q != &h->mux; q = q->next) {
     struct xfer_conn *c = xfer_queue_data(q, struct xfer_conn, mlink);
     if (c->state == XFER_CS_ACTIVE && !c->closing && !c->no_reuse &&
+        route_fits(c, e) &&
         c->proto->capacity(c) > 0)
       return c;
   }
@@ -330,7 +345,9 @@ static void hand_off(struct xfer_conn *c, XFER *e) {
  * head of h's queue, else the head of the global queue when it is h's,
  * taken out of its queue.  NULL when there is none, or when that one
  * must not reuse a connection (*fresh set; it stays queued). */
-static XFER *take_waiter(XFERM *m, struct xfer_host *h, int *fresh) {
+static XFER *take_waiter(struct xfer_conn *c, int *fresh) {
+  XFERM *m = c->multi;
+  struct xfer_host *h = c->host;
   struct xfer_queue *q = xfer_queue_empty(&h->waitq) ? &m->pending
                                                      : &h->waitq;
   XFER *e;
@@ -338,7 +355,9 @@ static XFER *take_waiter(XFERM *m, struct xfer_host *h, int *fresh) {
   if (xfer_queue_empty(q)) return NULL;
   e = xfer_queue_data(xfer_queue_head(q), XFER, qlink);
   if (e->waiting_host != h) return NULL; /* another host's, globally */
-  if (wants_fresh(e)) {
+  /* Another route through the same proxy: it wants a connection of its
+   * own, as a FRESH_CONNECT one does. */
+  if (wants_fresh(e) || !route_fits(c, e)) {
     *fresh = 1;
     return NULL;
   }
@@ -358,7 +377,7 @@ static void mux_offer(struct xfer_conn *c) {
       c->no_reuse)
     return;
   while (c->proto->capacity(c) > 0 &&
-         (e = take_waiter(c->multi, c->host, &fresh)) != NULL)
+         (e = take_waiter(c, &fresh)) != NULL)
     hand_off(c, e);
 }
 
@@ -373,7 +392,7 @@ static void conn_release(struct xfer_conn *c) {
   XFER *e;
   int fresh;
   c->easy = NULL;
-  if ((e = take_waiter(m, h, &fresh)) != NULL) {
+  if ((e = take_waiter(c, &fresh)) != NULL) {
     hand_off(c, e);
     return;
   }
@@ -428,12 +447,12 @@ void xfer__conn_done(XFER *e, int ok) {
  * Written like xfer__tls_key: the length needed is returned. */
 /* The host and port a connection for e goes to: the URL's, or where
  * CONNECT_TO sends it. */
-static struct xfer_route target(const XFER *e) {
-  struct xfer_route r;
+static struct xfer_target target(const XFER *e) {
+  struct xfer_target r;
   r.host = e->url + e->u.host_off;
   r.hostlen = e->u.host_len;
   r.port = e->u.port;
-  if (e->set.connect_to)
+  if (e->set.connect_to && !e->px.active) /* a proxy goes by the URL */
     xfer__connect_to(e, r.host, r.hostlen, r.port, &r);
   return r;
 }
@@ -449,7 +468,7 @@ static size_t put(char *buf, size_t cap, size_t len, const char *s, size_t n) {
 }
 
 static size_t route_key(XFER *e, char *buf, size_t cap) {
-  struct xfer_route r = target(e);
+  struct xfer_target r = target(e);
   int moved = r.host != e->url + e->u.host_off || r.port != e->u.port;
   const char *pin = e->set.resolve
       ? xfer__dns_pin(e, r.host, r.hostlen, r.port, NULL)
@@ -480,7 +499,7 @@ static size_t route_key(XFER *e, char *buf, size_t cap) {
  * https unless HTTP/1.1 is asked for (or required by the server); over
  * http only with prior knowledge (no Upgrade: dance). */
 static int h2_wanted(const XFER *e) {
-  if (e->h1_only) return 0;
+  if (e->h1_only || e->px.absolute) return 0; /* HTTP/1.1 to a proxy */
   if (e->u.scheme == XFER_SCHEME_HTTPS)
     return e->set.http_version != XFER_HTTP_VERSION_1_1;
   return e->set.http_version == XFER_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
@@ -509,29 +528,59 @@ static char *host_key(XFER *e, char *buf, size_t cap) {
   }
   rl = route_key(e, buf + sl, cap - sl);
   if (e->u.scheme == XFER_SCHEME_HTTPS)
-    tl = xfer__tls_key(e, rl < cap - sl ? buf + sl + rl : buf,
+    tl = xfer__tls_key(e, 0, rl < cap - sl ? buf + sl + rl : buf,
                        rl < cap - sl ? cap - sl - rl : 0);
   if (sl + rl + tl < cap) return buf;
   if (!(big = malloc(sl + rl + tl + 1))) return NULL;
   memcpy(big, buf, sl);
   route_key(e, big + sl, rl + 1);
   if (e->u.scheme == XFER_SCHEME_HTTPS)
-    xfer__tls_key(e, big + sl + rl, tl + 1);
+    xfer__tls_key(e, 0, big + sl + rl, tl + 1);
   big[sl + rl + tl] = 0;
   return big;
 }
 
+/* The name c resolves next, and the port it goes with. */
+static void resolve_next(struct xfer_conn *c, const char *name, size_t len,
+                         uint16_t port) {
+  memcpy(c->hostname, name, len);
+  c->hostname[len] = 0;
+  c->primary_port = port;
+}
+
+/* Through a proxy: the first hop is resolved and connected to; a SOCKS4
+ * or SOCKS5 (not 4a, 5h) hop's target is resolved here first. */
+static void proxy_names(struct xfer_conn *c, const XFER *e) {
+  const struct xfer_route *r = &e->px;
+  const struct xfer_hop *first = r->socks.type >= 0 ? &r->socks : &r->http;
+  resolve_next(c, first->host, strlen(first->host), first->port);
+  if (r->socks.type != XFERPROXY_SOCKS4 && r->socks.type != XFERPROXY_SOCKS5)
+    return;
+  c->dns_socks = 1;
+  if (r->http.type >= 0) {
+    c->socks_target_proxy = 1;
+    resolve_next(c, r->http.host, strlen(r->http.host), r->http.port);
+  } else {
+    resolve_next(c, e->url + e->u.host_off, e->u.host_len, e->u.port);
+  }
+}
+
 static struct xfer_conn *conn_new(XFER *e, struct xfer_host *h) {
   XFERM *m = e->multi;
-  struct xfer_route r = target(e);
-  struct xfer_conn *c = calloc(1, sizeof(*c) + r.hostlen);
+  struct xfer_target r = target(e);
+  struct xfer_conn *c = calloc(1, sizeof(*c) + (e->px.active
+                                                    ? XFER_URL_MAX_HOST + 1
+                                                    : r.hostlen));
   if (!c) return NULL;
+  if (e->px.key && !(c->route = strdup(e->px.key))) {
+    free(c);
+    return NULL;
+  }
   c->multi = m;
   c->fd = -1;
   c->host = h;
-  memcpy(c->hostname, r.host, r.hostlen);
-  c->hostname[r.hostlen] = 0;
-  c->primary_port = r.port;
+  if (e->px.active) proxy_names(c, e);
+  else resolve_next(c, r.host, r.hostlen, r.port);
   c->ipresolve = e->set.ipresolve;
   xfer_queue_init(&c->link);
   xfer_queue_init(&c->ilink);
@@ -562,6 +611,19 @@ static struct xfer_host *host_of(XFER *e) {
   int again = 1;
   for (;;) {
     if (!(key = host_key(e, keybuf, sizeof(keybuf)))) return NULL;
+    if (e->px.active) { /* the proxy's bucket, e's route in it */
+      size_t n;
+      int bad = xfer__proxy_route_key(e, key);
+      if (key != keybuf) free(key);
+      if (bad) return NULL;
+      n = xfer__proxy_bucket_key(e, keybuf, sizeof(keybuf));
+      if (n >= sizeof(keybuf)) {
+        if (!(key = malloc(n + 1))) return NULL;
+        xfer__proxy_bucket_key(e, key, n + 1);
+      } else {
+        key = keybuf;
+      }
+    }
     h = host_get(e->multi, key);
     if (key != keybuf) free(key);
     if (!h || !h->h1_required || e->h1_only || !again) return h;
@@ -587,8 +649,8 @@ int xfer__conn_acquire(XFER *e) {
   /* A multiplexed connection with a stream free, else an idle one. */
   if (!wants_fresh(e) &&
       (((reserved || xfer_queue_empty(&h->waitq)) &&
-        (c = mux_take(h)) != NULL) ||
-       (c = idle_take(h)) != NULL)) {
+        (c = mux_take(h, e)) != NULL) ||
+       (c = idle_take(h, e)) != NULL)) {
     if (reserved) slot_unused(m, h); /* the reservation is not needed */
     hand_off(c, e);
     return 0;
@@ -601,10 +663,11 @@ int xfer__conn_acquire(XFER *e) {
     return 0;
   }
   if (!reserved) {
-    /* A transfer that must not reuse (FRESH_CONNECT, a retry) would wait
-     * for ever behind its host's idle connections, which nothing closes
-     * for it: the oldest goes now. */
-    while (xfer_queue_empty(&h->waitq) && host_full(m, h) && wants_fresh(e) &&
+    /* A transfer that cannot use its host's idle connections (it must
+     * not reuse: FRESH_CONNECT, a retry; or they lead elsewhere through
+     * the same proxy) would wait for ever behind them, which nothing
+     * closes for it: the oldest goes now. */
+    while (xfer_queue_empty(&h->waitq) && host_full(m, h) &&
            !xfer_queue_empty(&h->idle))
       xfer__conn_close(xfer_queue_data(xfer_queue_tail(&h->idle),
                                        struct xfer_conn, link));
@@ -658,24 +721,27 @@ static void conn_fail(struct xfer_conn *c, XFERcode code) {
   else xfer__conn_close(c);
 }
 
-/* The filters a connection to e's URL needs: the socket, and TLS for
- * https (named and verified by the URL's host, offering HTTP/1.1). */
+/* The filters a connection to e's URL needs: the socket, the proxies'
+ * (proxy.c), and TLS for https (named and verified by the URL's host,
+ * offering h2 and HTTP/1.1, or HTTP/1.1). */
 static int build_chain(struct xfer_conn *c, XFER *e) {
   static const unsigned char alpn_h1[] = "\x08http/1.1";
   static const unsigned char alpn_h2[] = "\x02h2\x08http/1.1";
   struct xfer_cf *cf = xfer__cf_tcp_new(c);
-  int h2 = h2_wanted(e);
   char name[XFER_URL_MAX_HOST + 1];
+  int h2 = h2_wanted(e);
   if (!cf) return -1;
   c->cf = cf;
-  if (e->u.scheme == XFER_SCHEME_HTTPS) {
+  if (e->px.active && xfer__proxy_chain(c, e)) return -1;
+  if (e->u.scheme == XFER_SCHEME_HTTPS && !e->px.absolute) {
     /* The URL's host, whatever CONNECT_TO or UNIX_SOCKET_PATH connect to */
     memcpy(name, e->url + e->u.host_off, e->u.host_len);
     name[e->u.host_len] = 0;
     cf = xfer__cf_tls_new(c, c->cf, e, name,
                           e->u.host_is_ipv4 || e->u.host_is_ipv6,
                           h2 ? alpn_h2 : alpn_h1,
-                          h2 ? sizeof(alpn_h2) - 1 : sizeof(alpn_h1) - 1);
+                          h2 ? sizeof(alpn_h2) - 1 : sizeof(alpn_h1) - 1,
+                          e->px.active ? XFER_TLS_NO_SESSION : 0);
     if (!cf) return -1;
     c->cf = cf;
     c->secure = 1;
@@ -683,11 +749,50 @@ static int build_chain(struct xfer_conn *c, XFER *e) {
   return 0;
 }
 
+/* A SOCKS4/SOCKS5 hop's target is resolved: its address for the SOCKS
+ * request (SOCKS4 takes IPv4 only), and the first hop's name next. */
+static void socks_target_resolved(struct xfer_conn *c, struct xfer_addrs *a,
+                                  int err) {
+  XFER *e = c->easy;
+  const struct xfer_addr *pick = NULL;
+  int i, rc;
+  c->dns_socks = 0;
+  if (!e) {
+    xfer__conn_close(c);
+    return;
+  }
+  for (i = 0; !err && a && i < a->n && !pick; i++) {
+    int fam = a->a[i].ss.ss_family;
+    if ((e->px.socks.type == XFERPROXY_SOCKS4 || c->ipresolve ==
+         XFER_IPRESOLVE_V4) ? fam == AF_INET
+        : c->ipresolve == XFER_IPRESOLVE_V6 ? fam == AF_INET6 : 1)
+      pick = &a->a[i];
+  }
+  if (!pick) {
+    xfer__fail(e, "Could not resolve %s: %s%s",
+               c->socks_target_proxy ? "proxy" : "host", c->hostname,
+               a && a->n ? " (no IPv4 address for SOCKS4)" : "");
+    conn_fail(c, c->socks_target_proxy ? XFERE_COULDNT_RESOLVE_PROXY
+                                       : XFERE_COULDNT_RESOLVE_HOST);
+    return;
+  }
+  c->socks_addr = *pick;
+  resolve_next(c, e->px.socks.host, strlen(e->px.socks.host),
+               e->px.socks.port);
+  if ((rc = xfer__dns_lookup(c, e)) != 0) conn_fail(c, (XFERcode)rc);
+}
+
 void xfer__conn_resolved(struct xfer_conn *c, struct xfer_addrs *a, int err) {
   XFER *e = c->easy;
+  if (c->dns_socks) {
+    socks_target_resolved(c, a, err);
+    return;
+  }
   if (err || !a || !a->n) {
-    if (e) xfer__fail(e, "Could not resolve host: %s", c->hostname);
-    conn_fail(c, XFERE_COULDNT_RESOLVE_HOST);
+    if (e) xfer__fail(e, "Could not resolve %s: %s",
+                      c->route ? "proxy" : "host", c->hostname);
+    conn_fail(c, c->route ? XFERE_COULDNT_RESOLVE_PROXY
+                          : XFERE_COULDNT_RESOLVE_HOST);
     return;
   }
   a->refs++;
@@ -718,7 +823,7 @@ static void setup_ended(struct xfer_conn *c) {
     XFER *e = pop(&h->pipewait);
     e->waiting_host = NULL;
     if (c->state == XFER_CS_ACTIVE && c->multiplex && !c->closing &&
-        c->proto->capacity(c) > 0) {
+        route_fits(c, e) && c->proto->capacity(c) > 0) {
       hand_off(c, e);
     } else {
       e->state = XFER_ST_GRANTED; /* no slot reserved: acquire again */
@@ -777,7 +882,40 @@ static void filter_connected(struct xfer_conn *c, struct xfer_cf *cf,
   if (cf == c->cf && c->secure) {
     e->t_appconnect = now - e->t_start;
     xfer__cf_query(c->cf, XFER_CF_Q_VERIFY_RESULT, &e->ssl_verifyresult);
+  } else if (c->proxy_tls) { /* TLS to the proxy, if cf is that */
+    cf->type->query(cf, XFER_CF_Q_VERIFY_RESULT, &e->proxy_ssl_verifyresult);
   }
+}
+
+/* The proxy's answer to CONNECT goes to the header callback, as libcurl
+ * does unless SUPPRESS_CONNECT_HEADERS.  1 when the connection or its
+ * transfer went away meanwhile (the caller stops), else 0. */
+static int connect_headers(struct xfer_conn *c, struct xfer_cf *cf, XFER *e) {
+  struct xfer_cf_hdrs hd;
+  size_t off = 0;
+  int stop = 0;
+  if (e->set.suppress_connect_headers ||
+      cf->type->query(cf, XFER_CF_Q_CONNECT_HEADERS, &hd) || !hd.len)
+    return 0;
+  xfer__conn_hold(c);
+  xfer__hold(e);
+  while (off < hd.len && !stop) {
+    const char *nl = memchr(hd.data + off, '\n', hd.len - off);
+    size_t n = nl ? (size_t)(nl - hd.data - off) + 1 : hd.len - off;
+    int rc = 0;
+    xfer__debug(e, XFERINFO_HEADER_IN, hd.data + off, n);
+    if (e->set.headerfn || e->set.headerdata)
+      rc = xfer__client_write(e, XFER_PIECE_HEADER, hd.data + off, n);
+    off += n;
+    stop = xfer__gone(e, c);
+    if (rc && !stop) {
+      conn_fail(c, (XFERcode)rc);
+      stop = 1;
+    }
+  }
+  if (xfer__unhold(e)) stop = 1;
+  if (xfer__conn_unhold(c)) stop = 1;
+  return stop;
 }
 
 /* Sets the filters up, the lowest first, as far as they can go now. */
@@ -808,13 +946,16 @@ static void connect_chain(struct xfer_conn *c, int ev) {
       return;
     }
     if (rc < 0) {
-      if (c->secure)
-        xfer__cf_query(c->cf, XFER_CF_Q_VERIFY_RESULT, &e->ssl_verifyresult);
+      /* Only a TLS filter answers: the origin's, or the proxy's. */
+      low->type->query(low, XFER_CF_Q_VERIFY_RESULT,
+                       low == c->cf && c->secure ? &e->ssl_verifyresult
+                                                 : &e->proxy_ssl_verifyresult);
       conn_fail(c, (XFERcode)-rc);
       return;
     }
     low->connected = 1;
     filter_connected(c, low, e);
+    if (connect_headers(c, low, e)) return;
     ev = 0;
   }
 }
@@ -875,6 +1016,7 @@ static void conn_free(struct xfer_conn *c) {
   xfer__cf_close_all(c->cf); /* closes the socket too */
   xfer_queue_remove(&c->alllink);
   xfer__addrs_unref(c->addrs);
+  free(c->route);
   free(c);
 }
 

@@ -197,7 +197,7 @@ static int ct_port(const char **s, int end, uint16_t *port) {
 }
 
 int xfer__connect_to(const XFER *e, const char *host, size_t hostlen,
-                     uint16_t port, struct xfer_route *out) {
+                     uint16_t port, struct xfer_target *out) {
   const struct xfer_slist *l;
   for (l = e->set.connect_to; l; l = l->next) {
     const char *s = l->data, *h, *th;

@@ -32,6 +32,9 @@ void xfer__opts_init(struct xfer_opts *o) {
   o->content_decoding = 1;
   o->httpauth = XFERAUTH_BASIC;
   o->redir_protocols = (1 << XFER_SCHEME_HTTP) | (1 << XFER_SCHEME_HTTPS);
+  o->proxyauth = XFERAUTH_BASIC;
+  o->proxy_ssl_verifypeer = 1;
+  o->proxy_ssl_verifyhost = 1;
 }
 
 void xfer__opts_free(struct xfer_opts *o) {
@@ -93,6 +96,7 @@ XFER *xfer_easy_init(void) {
   xfer_queue_init(&e->qlink);
   xfer_queue_init(&e->msglink);
   e->content_length = -1;
+  xfer__proxy_route_free(&e->px); /* no proxy yet: the types say none */
   return e;
 }
 
@@ -105,6 +109,7 @@ static void drop_errbuf(XFER *e) {
 }
 
 static void free_run_state(XFER *e) {
+  xfer__proxy_route_free(&e->px);
   if (e->url && e->url != e->set.url) free(e->url);
   e->url = NULL;
   e->url_parsed = 0;
@@ -324,6 +329,38 @@ static XFERcode set_long(XFER *e, XFERoption opt, long v) {
     if (v < 0) return XFERE_BAD_FUNCTION_ARGUMENT;
     o->max_filesize = v;
     break;
+  case XFEROPT_PROXYPORT:
+    if (v < 0 || v > 65535) return XFERE_BAD_FUNCTION_ARGUMENT;
+    o->proxyport = v;
+    break;
+  case XFEROPT_PROXYTYPE:
+    if (v != XFERPROXY_HTTP && v != XFERPROXY_HTTP_1_0 &&
+        v != XFERPROXY_HTTPS && !XFER_IS_SOCKS(v))
+      return XFERE_BAD_FUNCTION_ARGUMENT;
+    o->proxytype = (int)v;
+    break;
+  case XFEROPT_PROXYAUTH:
+    /* Basic is what xfer does: a mask that allows it (ANY, BASIC) or asks
+     * for none is taken; one of only other methods is not built in. */
+    if ((unsigned long)v & ~XFERAUTH_ONLY &&
+        !((unsigned long)v & XFERAUTH_BASIC))
+      return XFERE_NOT_BUILT_IN;
+    o->proxyauth = (unsigned long)v;
+    break;
+  case XFEROPT_HTTPPROXYTUNNEL: o->httpproxytunnel = !!v; break;
+  case XFEROPT_HEADEROPT:
+    if (v != XFERHEADER_UNIFIED && v != XFERHEADER_SEPARATE)
+      return XFERE_BAD_FUNCTION_ARGUMENT;
+    o->header_unified = v == XFERHEADER_UNIFIED;
+    break;
+  case XFEROPT_SUPPRESS_CONNECT_HEADERS:
+    o->suppress_connect_headers = !!v;
+    break;
+  case XFEROPT_PROXY_SSL_VERIFYPEER: o->proxy_ssl_verifypeer = !!v; break;
+  case XFEROPT_PROXY_SSL_VERIFYHOST:
+    if (v < 0 || v > 2) return XFERE_BAD_FUNCTION_ARGUMENT;
+    o->proxy_ssl_verifyhost = !!v;
+    break;
   case XFEROPT_NOSIGNAL:
     /* xfer never raises or handles signals (MSG_NOSIGNAL, no alarm()):
      * both values behave as libcurl's NOSIGNAL=1. */
@@ -459,6 +496,24 @@ static XFERcode set_ptr(XFER *e, XFERoption opt, void *v) {
     return rc;
   }
   case XFEROPT_USERPWD: return set_userpwd(o, v);
+  case XFEROPT_PROXYHEADER: o->proxyheader = v; break;
+  case XFEROPT_PROXYUSERPWD: {
+    /* "user:password", split at the first colon, into PROXYUSERNAME and
+     * PROXYPASSWORD (as libcurl: setting it sets both). */
+    const char *p = v, *colon = p ? strchr(p, ':') : NULL;
+    char *user = NULL;
+    XFERcode rc;
+    if (p && !(user = colon ? strndup(p, (size_t)(colon - p)) : strdup(p)))
+      return XFERE_OUT_OF_MEMORY;
+    rc = set_string(&o->proxypassword, colon ? colon + 1 : NULL);
+    if (rc) {
+      free(user);
+      return rc;
+    }
+    free(o->proxyusername);
+    o->proxyusername = user;
+    break;
+  }
   default:
     return XFERE_UNKNOWN_OPTION;
   }
@@ -578,6 +633,11 @@ XFERcode xfer_easy_getinfo(XFER *e, XFERINFO info, ...) {
     *(xfer_off_t *)out = (xfer_off_t)e->t_appconnect;
     break;
   case XFERINFO_SSL_VERIFYRESULT: *(long *)out = e->ssl_verifyresult; break;
+  case XFERINFO_HTTP_CONNECTCODE: *(long *)out = e->http_connectcode; break;
+  case XFERINFO_PROXY_ERROR: *(long *)out = e->proxy_error; break;
+  case XFERINFO_PROXY_SSL_VERIFYRESULT:
+    *(long *)out = e->proxy_ssl_verifyresult;
+    break;
   case XFERINFO_CONNECT_TIME_T:
     *(xfer_off_t *)out = (xfer_off_t)e->t_connect;
     break;

@@ -24,6 +24,15 @@
   X(SSL_CIPHER_LIST, cipher_list, 0)               \
   X(PINNEDPUBLICKEY, pinnedpublickey, XFER_OS_OWN)
 
+/* The proxy's TLS options (an https:// proxy): the TLS filter made for the
+ * proxy copies these into the same fields as XFER_TLS_STRINGS'. */
+#define XFER_PROXY_TLS_STRINGS(X)                  \
+  X(PROXY_CAINFO, proxy_cainfo, 0)                 \
+  X(PROXY_CAPATH, proxy_capath, 0)                 \
+  X(PROXY_SSLCERT, proxy_sslcert, 0)               \
+  X(PROXY_SSLKEY, proxy_sslkey, 0)                 \
+  X(PROXY_KEYPASSWD, proxy_keypasswd, 0)
+
 #define XFER_OWNED_STRINGS(X)                      \
   X(URL, url, XFER_OS_OWN)                         \
   X(CUSTOMREQUEST, customrequest, 0)               \
@@ -35,6 +44,12 @@
   X(USERNAME, username, 0)                         \
   X(PASSWORD, password, 0)                         \
   X(XOAUTH2_BEARER, bearer, 0)                     \
-  XFER_TLS_STRINGS(X)
+  X(PROXY, proxy, 0)                               \
+  X(PRE_PROXY, pre_proxy, 0)                       \
+  X(NOPROXY, noproxy, 0)                           \
+  X(PROXYUSERNAME, proxyusername, 0)               \
+  X(PROXYPASSWORD, proxypassword, 0)               \
+  XFER_TLS_STRINGS(X)                              \
+  XFER_PROXY_TLS_STRINGS(X)
 
 #endif

@@ -255,6 +255,53 @@ static int push_custom(struct xfer_req *r, XFER *e, int other_host) {
   return 0;
 }
 
+/* Whether the caller's lists going to the proxy name a field. */
+static int proxy_list_has(const XFER *e, const char *name) {
+  const struct xfer_slist *lists[2], *l;
+  size_t n = strlen(name);
+  int i;
+  lists[0] = e->set.httpheader;
+  lists[1] = e->set.header_unified ? NULL : e->set.proxyheader;
+  for (i = 0; i < 2; i++)
+    for (l = lists[i]; l; l = l->next)
+      if (l->data && xfer__strcasecmp_n(l->data, name, n) == 0 &&
+          (l->data[n] == ':' || l->data[n] == ';'))
+        return 1;
+  return 0;
+}
+
+/* A request to an HTTP proxy (plain http, no tunnel): the absolute-form
+ * target, the proxy's credentials, Proxy-Connection, and (HEADEROPT
+ * SEPARATE) the PROXYHEADER fields, which the proxy reads too. */
+static int proxy_fields(struct xfer_req *r, XFER *e) {
+  const struct xfer_slist *l;
+  int oom = 0;
+  r->absolute = 1;
+  r->abs_host = e->url + e->u.host_off;
+  r->abs_host_len = e->u.host_len;
+  r->abs_port_shown = e->u.port != 80;
+  if (xfer__proxy_sends_auth(e) && !proxy_list_has(e, "Proxy-Authorization")) {
+    if (!(r->proxy_auth = xfer__proxy_basic_header(e->px.http.user,
+                                                   e->px.http.pass)))
+      return -1;
+    oom |= PUSH_LIT(r, "Proxy-Authorization", r->proxy_auth);
+  }
+  if (!proxy_list_has(e, "Proxy-Connection"))
+    oom |= PUSH_LITS(r, "Proxy-Connection", "Keep-Alive");
+  for (l = e->set.header_unified ? NULL : e->set.proxyheader; l;
+       l = l->next) {
+    const char *h = l->data, *v;
+    size_t nlen;
+    int removes;
+    if (!h || custom_parts(h, &nlen, &v, &removes) || removes ||
+        name_is(h, nlen, "Content-Length") ||
+        name_is(h, nlen, "Transfer-Encoding") || name_is(h, nlen, "Host"))
+      continue;
+    oom |= push(r, h, nlen, v, strlen(v));
+  }
+  return oom;
+}
+
 XFERcode xfer__req_build(XFER *e, struct xfer_req *r) {
   int ov[H_NUM] = {0}, has_body, other_host, oom = 0;
   struct framing fr;
@@ -322,6 +369,7 @@ XFERcode xfer__req_build(XFER *e, struct xfer_req *r) {
   if (has_body && !e->set.upload && !ov[H_CTYPE])
     oom |= PUSH_LITS(r, "Content-Type", "application/x-www-form-urlencoded");
   oom |= push_custom(r, e, other_host);
+  if (e->px.absolute) oom |= proxy_fields(r, e);
   if (oom) {
     xfer__req_free(r);
     return XFERE_OUT_OF_MEMORY;
@@ -334,4 +382,6 @@ void xfer__req_free(struct xfer_req *r) {
   r->h = r->small;
   free(r->auth);
   r->auth = NULL;
+  free(r->proxy_auth);
+  r->proxy_auth = NULL;
 }

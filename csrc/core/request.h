@@ -31,6 +31,11 @@ struct xfer_req {
   const char *host;
   size_t host_len;
   unsigned host_v6 : 1, port_shown : 1;
+  /* To an HTTP proxy: the target in absolute form, "http://" then
+   * abs_host (bracketed when host_v6) and ":port" when abs_port_shown. */
+  unsigned absolute : 1, abs_port_shown : 1;
+  const char *abs_host;
+  size_t abs_host_len;
   uint16_t port;
   const char *host_field;      /* the caller's Host value, or NULL */
   size_t host_field_len;
@@ -46,6 +51,7 @@ struct xfer_req {
   unsigned skip_body : 1;      /* NOBODY with another method: none is read */
   xfer_off_t body_len;
   char *auth;                  /* an Authorization value made here, owned */
+  char *proxy_auth;            /* a Proxy-Authorization value, owned */
   struct xfer_hdr small[XFER_REQ_SMALL]; /* last: not cleared by build */
 };
 

@@ -361,6 +361,7 @@ static void start(XFER *e) {
     e->method_get = 0;
     e->h1_only = 0;
     xfer__auth_run_start(e);
+    e->http_connectcode = e->proxy_error = e->proxy_ssl_verifyresult = 0;
     free(e->location);
     e->location = NULL;
   }
@@ -376,6 +377,13 @@ static void start(XFER *e) {
     }
   }
   e->redirecting = 0;
+  /* The proxies for this URL, from the options and the environment as
+   * they are now (libcurl reads them per request, not at setopt). */
+  rc = (XFERcode)xfer__proxy_route(e);
+  if (rc) {
+    xfer__done(e, rc);
+    return;
+  }
   rc = xfer__req_check(e);
   if (rc) {
     xfer__done(e, rc);

@@ -190,6 +190,7 @@ static const struct code_text easy_codes[] = {
   {XFERE_SSL_PINNEDPUBKEYNOTMATCH, "SSL_PINNEDPUBKEYNOTMATCH", "the server's public key does not match the pinned key"},
   {XFERE_HTTP2_STREAM, "HTTP2_STREAM", "HTTP/2 stream error"},
   {XFERE_RECURSIVE_API_CALL, "RECURSIVE_API_CALL", "the function may not be called from inside a callback"},
+  {XFERE_PROXY, "PROXY", "the proxy handshake failed (PROXY_ERROR says how)"},
   {XFERE_UNRECOVERABLE_POLL, "UNRECOVERABLE_POLL", "polling the sockets failed"},
   {XFERE_TOO_LARGE, "TOO_LARGE", "a response field is larger than the limit"},
 };

@@ -19,6 +19,7 @@
 #include "body.h"
 #include "decode.h"
 #include "auth.h"
+#include "proxy.h"
 
 #include <stdarg.h>
 #include <sys/socket.h>
@@ -134,6 +135,13 @@ struct xfer_conn {
   unsigned idle_call;          /* the driving call in which it went idle */
   unsigned unwatched : 1;      /* idle, dropped from the application's
                                   watch set: checked before reuse */
+  char *route;                 /* through a proxy: the route key of the
+                                  transfer it was made for (proxy.h); a
+                                  transfer with another is not given it */
+  unsigned dns_socks : 1;      /* resolving the SOCKS target here first */
+  unsigned proxy_tls : 1;      /* TLS to an https:// proxy in the chain */
+  unsigned socks_target_proxy : 1; /* that target is the HTTP proxy */
+  struct xfer_addr socks_addr; /* its address, once resolved */
   struct xfer_addrs *addrs;    /* while connecting */
   int addr_idx;
   int ipresolve;
@@ -186,6 +194,13 @@ struct xfer_opts {
   long happy_eyeballs_ms;      /* HAPPY_EYEBALLS_TIMEOUT_MS */
   int keepidle, keepintvl, keepcnt; /* TCP_KEEP*, seconds and probes */
   uint16_t localport, localportrange;
+  struct xfer_slist *proxyheader; /* caller's list, as libcurl */
+  char *proxy, *pre_proxy, *noproxy, *proxyusername, *proxypassword;
+  char *proxy_cainfo, *proxy_capath, *proxy_sslcert, *proxy_sslkey;
+  char *proxy_keypasswd;
+  long proxyport;              /* 0: the proxy URL's, or its default */
+  int proxytype;               /* XFERPROXY_*, for a scheme-less PROXY */
+  unsigned long proxyauth;     /* XFERAUTH_* bits */
   char *cainfo, *capath, *sslcert, *sslkey, *keypasswd, *cipher_list;
   char *pinnedpublickey;
   long sslversion;
@@ -221,6 +236,11 @@ struct xfer_opts {
   unsigned abstract_unix : 1;  /* unix_socket_path is in the abstract
                                   namespace (ABSTRACT_UNIX_SOCKET) */
   unsigned digest_ie : 1;      /* HTTPAUTH had DIGEST_IE */
+  unsigned httpproxytunnel : 1;
+  unsigned header_unified : 1;   /* HEADEROPT UNIFIED (SEPARATE is 0) */
+  unsigned suppress_connect_headers : 1;
+  unsigned proxy_ssl_verifypeer : 1;
+  unsigned proxy_ssl_verifyhost : 1;
 };
 
 struct xfer_easy {
@@ -241,6 +261,7 @@ struct xfer_easy {
   /* the current request */
   char *url;                   /* effective URL: set.url or a redirect */
   struct xfer_url u;
+  struct xfer_route px;        /* the proxies it goes through (proxy.c) */
   struct xfer_reader reader;   /* its body's source (type NULL: none) */
   struct xfer_writer *writers; /* before the write callback (NULL: none) */
   char *body_retired;          /* a replaced COPYPOSTFIELDS body still sent */
@@ -278,6 +299,9 @@ struct xfer_easy {
                                   what MAXFILESIZE limits */
   xfer_off_t size_delivered;   /* body bytes the write callback took */
   long response_code, redirect_count, num_connects, ssl_verifyresult;
+  long http_connectcode;       /* the proxy's answer to CONNECT */
+  long proxy_error;            /* XFERPX_* with XFERE_PROXY */
+  long proxy_ssl_verifyresult;
   char primary_ip[46];
   long primary_port, local_port;
   long http_version;           /* XFER_HTTP_VERSION_1_1 or _2_0, 0 none */
@@ -490,7 +514,7 @@ int xfer__conn_bytes_after(struct xfer_conn *c);
 void xfer__tls_session_free(void *session);
 void xfer__tls_free(XFERM *m);
 /* The TLS options' part of a connection-cache key (see tls.c). */
-size_t xfer__tls_key(XFER *e, char *buf, size_t cap);
+size_t xfer__tls_key(XFER *e, int proxy, char *buf, size_t cap);
 
 /* dns.c */
 int xfer__dns_lookup(struct xfer_conn *c, XFER *e);
@@ -504,7 +528,7 @@ void xfer__addrs_unref(struct xfer_addrs *a);
 struct xfer_addrs *xfer__addrs_unix(const char *path, int abstract);
 int xfer__dns_servers_ok(const char *s);
 /* Where a connection for host:port goes instead (CONNECT_TO). */
-struct xfer_route {
+struct xfer_target {
   const char *host;            /* not NUL-terminated */
   size_t hostlen;
   uint16_t port;
@@ -512,7 +536,7 @@ struct xfer_route {
 /* 1 with *out set by the first CONNECT_TO entry for host and port, or 0
  * when none applies (*out untouched). */
 int xfer__connect_to(const XFER *e, const char *host, size_t hostlen,
-                     uint16_t port, struct xfer_route *out);
+                     uint16_t port, struct xfer_target *out);
 
 /* pause.c: pause, the held pieces, rate limits */
 #define XFER_PIECE_HEADER 1

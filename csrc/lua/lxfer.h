@@ -62,8 +62,8 @@ struct lxfer_easy_x {
   size_t rbuf_off;
   xfer_off_t fields_len;     /* length of the POSTFIELDS/COPYPOSTFIELDS
                                 body set, or -1: none */
-  struct xfer_slist *lists[3];  /* HTTPHEADER, RESOLVE, CONNECT_TO: owned
-                                   copies */
+  struct xfer_slist *lists[4];  /* HTTPHEADER, RESOLVE, CONNECT_TO,
+                                   PROXYHEADER: owned copies */
   struct xfer_slist *retired;   /* replaced lists a transfer may still use */
   char *hdr;                 /* header_lines: the lines kept since the */
   size_t hdr_len, hdr_cap;   /* last status line (raw, CRLFs included) */

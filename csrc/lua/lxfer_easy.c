@@ -77,6 +77,7 @@ static void kind_of(const struct xfer_easyoption *co, int *kind, int *slot) {
   case XFEROPT_HTTPHEADER: *kind = K_SLIST; return;
   case XFEROPT_RESOLVE: *kind = K_SLIST; *slot = 1; return;
   case XFEROPT_CONNECT_TO: *kind = K_SLIST; *slot = 2; return;
+  case XFEROPT_PROXYHEADER: *kind = K_SLIST; *slot = 3; return;
   case XFEROPT_WRITEFUNCTION: *kind = K_FUNC; *slot = LXFER_CB_WRITE; return;
   case XFEROPT_HEADERFUNCTION: *kind = K_FUNC; *slot = LXFER_CB_HEADER; return;
   case XFEROPT_READFUNCTION: *kind = K_FUNC; *slot = LXFER_CB_READ; return;
@@ -142,6 +143,9 @@ static const struct info infos[] = {
   {"redirect_count", XFERINFO_REDIRECT_COUNT},
   {"httpauth_avail", XFERINFO_HTTPAUTH_AVAIL},
   {"httpauth_used", XFERINFO_HTTPAUTH_USED},
+  {"http_connectcode", XFERINFO_HTTP_CONNECTCODE},
+  {"proxy_error", XFERINFO_PROXY_ERROR},
+  {"proxy_ssl_verifyresult", XFERINFO_PROXY_SSL_VERIFYRESULT},
   {"private", XFERINFO_PRIVATE},
   {"num_connects", XFERINFO_NUM_CONNECTS},
   {"primary_ip", XFERINFO_PRIMARY_IP},

@@ -31,6 +31,9 @@ local NAMES = {
     "DECODE_FIXTURES", "NGINX_UNIX_SOCKET",
     -- the Digest server (authserver.c)
     "AUTH_PORT",
+    -- the real proxies (spec/support/proxies.sh)
+    "TINYPROXY_PORT", "TINYPROXY_AUTH_PORT", "SOCKS5_PORT", "SOCKS5_AUTH_PORT",
+    "HTTPS_PROXY_PORT",
 }
 
 local started -- directory of the servers this helper started

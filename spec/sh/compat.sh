@@ -73,7 +73,7 @@ out=$(timeout 20 "$BUILD/examples/multi-uv" "http://127.0.0.1:$FAULT_CLOSE_PORT/
 [ "$out" = "done=2 ok=1 failed=1 bytes=10 status200=0" ] && ok compat_failures || { echo "$out"; bad compat_failures; }
 
 # A libcurl program that uses an option xfer lacks must not compile.
-printf '#include <curl/curl.h>\nint main(void){CURL*c=curl_easy_init();curl_easy_setopt(c,CURLOPT_PROXY,"x");return 0;}\n' > "$BUILD/unsupported.c"
+printf '#include <curl/curl.h>\nint main(void){CURL*c=curl_easy_init();curl_easy_setopt(c,CURLOPT_FTPPORT,"-");return 0;}\n' > "$BUILD/unsupported.c"
 if cc -Icsrc/compat -c "$BUILD/unsupported.c" -o "$BUILD/unsupported.o" 2>/dev/null; then bad compat_unsupported_option_fails; else ok compat_unsupported_option_fails; fi
 
 # Every public name of xfer.h has its libcurl spelling in the compat header

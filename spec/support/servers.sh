@@ -42,6 +42,10 @@
 #       else $BUILD/authserver, else build/authserver; stdin on the same
 #       fifo, pid in DIR/authserver.pid):
 #           AUTH_PORT
+#       The real proxies of spec/support/proxies.sh (TINYPROXY_PORT,
+#       TINYPROXY_AUTH_PORT, TINYPROXY_LOG, SOCKS5_PORT, SOCKS5_AUTH_PORT,
+#       HTTPS_PROXY_PORT), each left out with a warning when its program is
+#       not installed.
 #       On failure it cleans up what it started and exits 1.
 #
 #   spec/support/servers.sh stop DIR
@@ -144,6 +148,7 @@ cmd_stop() {
     local dir=$1
     [ -d "$dir" ] || return 0
     stop_pid "$dir/tlsproxy.pid" 3
+    "$HERE/proxies.sh" stop "$dir/proxies"
     stop_pid "$dir/h2fault.pid" 3
     stop_pid "$dir/authserver.pid" 3
     stop_pid "$dir/nghttpd.pid" 3
@@ -241,6 +246,12 @@ cmd_start() {
         echo "servers.sh: no $proxy (make all builds it): FAULT_TLS_* not set" >&2
     fi
 
+    # the real proxies of the proxy tests (proxies.sh: tinyproxy,
+    # microsocks, TLS in front of tinyproxy; each optional)
+    local proxies_env
+    proxies_env=$("$HERE/proxies.sh" start "$dir/proxies" "$tls_dir" "$proxy" "$lua") ||
+        proxies_env=""
+
     # nghttpd, TLS and h2c, on the plain nginx's docroot (optional)
     local nghttpd_env="" nghttpd_bin
     nghttpd_bin=${NGHTTPD:-$(command -v nghttpd || true)}
@@ -327,6 +338,7 @@ export H2FAULT_TLS_MS1_PORT=\4/p' <<< "$h2line")
         echo "export DECODE_FIXTURES=$HERE/fixtures/decode"
         echo "$tls_env"
         [ -z "$proxy_env" ] || echo "$proxy_env"
+        [ -z "$proxies_env" ] || echo "$proxies_env"
         [ -z "$nghttpd_env" ] || echo "$nghttpd_env"
         [ -z "$h2fault_env" ] || echo "$h2fault_env"
         [ -z "$auth_env" ] || echo "$auth_env"

@@ -23,7 +23,14 @@ struct xfer_cf;
 /* What query can ask. */
 enum {
   XFER_CF_Q_VERIFY_RESULT = 1, /* long: X509 verify result (TLS) */
-  XFER_CF_Q_ALPN               /* const char *: the protocol agreed, or "" */
+  XFER_CF_Q_ALPN,              /* const char *: the protocol agreed, or "" */
+  XFER_CF_Q_CONNECT_HEADERS    /* struct xfer_cf_hdrs: the proxy's CONNECT
+                                  response, for the header callback */
+};
+
+struct xfer_cf_hdrs {
+  const char *data;            /* the header lines as received */
+  size_t len;
 };
 
 struct xfer_cf_type {
@@ -65,11 +72,28 @@ struct xfer_cf {
  * `below` (NULL: it is the bottom), or NULL when out of memory. */
 struct xfer_cf *xfer__cf_tcp_new(struct xfer_conn *c);
 /* For e's TLS options (copied: the filter never looks at e again), the
- * name to send and verify, and the ALPN list in wire form. */
+ * name to send and verify, and the ALPN list in wire form.  flags:
+ * FOR_PROXY takes the PROXY_* TLS options (TLS to an https:// proxy);
+ * NO_SESSION keeps no session in the host bucket. */
+#define XFER_TLS_FOR_PROXY  1
+#define XFER_TLS_NO_SESSION 2
 struct xfer_cf *xfer__cf_tls_new(struct xfer_conn *c, struct xfer_cf *below,
                                  struct xfer_easy *e, const char *name,
                                  int name_is_ip, const unsigned char *alpn,
-                                 size_t alpn_len);
+                                 size_t alpn_len, int flags);
+/* The CONNECT tunnel through an HTTP(S) proxy to e's origin (tunnel.c),
+ * and a SOCKS handshake to a target (socks.c): the target is named by
+ * host (sent as a name by SOCKS4a/5h) or given as addr (SOCKS4/5, the
+ * name resolved here). */
+struct xfer_cf *xfer__cf_tunnel_new(struct xfer_conn *c, struct xfer_cf *below,
+                                    struct xfer_easy *e);
+struct xfer_hop;
+struct xfer_addr;
+struct xfer_cf *xfer__cf_socks_new(struct xfer_conn *c, struct xfer_cf *below,
+                                   const struct xfer_hop *hop,
+                                   const char *host, int host_is_ip,
+                                   unsigned port,
+                                   const struct xfer_addr *addr);
 
 /* The chain, from its top filter. */
 static inline ssize_t xfer__cf_send(struct xfer_cf *cf, const char *buf,

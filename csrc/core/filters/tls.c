@@ -1,13 +1,15 @@
 /*
  * tls.c -- the TLS connection filter, through OpenSSL 3, non-blocking; the
  * only file that includes OpenSSL headers.  It sits on the filter below it
- * (the socket today; a proxy's tunnel later: TLS inside TLS works the same)
+ * (the socket, a SOCKS handshake, a CONNECT tunnel, or TLS to a proxy)
  * through a BIO whose reads and writes are that filter's recv and send.
  * WANT_READ/WANT_WRITE become the filter's want().
  *
  * The filter keeps its own copy of the TLS options it was made with, and
  * the names: the one sent in SNI and verified may differ from the one the
- * socket connected to (a proxy).
+ * socket connected to (a proxy).  Made for an https:// proxy, it takes the
+ * PROXY_* TLS options instead; TLS to the origin then runs over it (TLS
+ * inside TLS) through the same BIO.
  *
  * One SSL_CTX per CA configuration (CAINFO, CAPATH) per multi handle, made
  * on first use, so the CA store is loaded once.  Everything else (verify
@@ -526,7 +528,8 @@ static int dup_opt(char **dst, const char *src) {
 
 struct xfer_cf *xfer__cf_tls_new(struct xfer_conn *c, struct xfer_cf *below,
                                  XFER *e, const char *name, int name_is_ip,
-                                 const unsigned char *alpn, size_t alpn_len) {
+                                 const unsigned char *alpn, size_t alpn_len,
+                                 int flags) {
   struct tls *t = calloc(1, sizeof(*t));
   struct tls_cfg *g;
   const struct xfer_opts *o = &e->set;
@@ -535,14 +538,32 @@ struct xfer_cf *xfer__cf_tls_new(struct xfer_conn *c, struct xfer_cf *below,
   t->cf.type = &tls_type;
   t->cf.conn = c;
   t->cf.next = below;
+  if (flags & XFER_TLS_FOR_PROXY) {
+    /* An https:// proxy: its own CA, client certificate and checks; the
+     * origin's version and cipher settings. */
+#define PCOPY_(opt, field, fl) \
+    if (dup_opt(&g->field, o->proxy_##field)) goto oom;
+    PCOPY_(PROXY_CAINFO, cainfo, 0)
+    PCOPY_(PROXY_CAPATH, capath, 0)
+    PCOPY_(PROXY_SSLCERT, sslcert, 0)
+    PCOPY_(PROXY_SSLKEY, sslkey, 0)
+    PCOPY_(PROXY_KEYPASSWD, keypasswd, 0)
+#undef PCOPY_
+    if (dup_opt(&g->cipher_list, o->cipher_list)) goto oom;
+    g->verifypeer = o->proxy_ssl_verifypeer;
+    g->verifyhost = o->proxy_ssl_verifyhost;
+  } else {
 #define COPY_(opt, field, flags) if (dup_opt(&g->field, o->field)) goto oom;
-  XFER_TLS_STRINGS(COPY_)
+    XFER_TLS_STRINGS(COPY_)
 #undef COPY_
+    g->verifypeer = o->ssl_verifypeer;
+    g->verifyhost = o->ssl_verifyhost;
+  }
   if (dup_opt(&g->name, name) || alpn_len > sizeof(g->alpn)) goto oom;
   g->sslversion = o->sslversion;
-  g->verifypeer = o->ssl_verifypeer;
-  g->verifyhost = o->ssl_verifyhost;
-  g->sessionid_cache = o->ssl_sessionid_cache;
+  /* Sessions live in the host bucket, which through a proxy is the
+   * proxy's, shared by every origin behind it: none is kept there. */
+  g->sessionid_cache = o->ssl_sessionid_cache && !(flags & XFER_TLS_NO_SESSION);
   g->name_is_ip = name_is_ip ? 1 : 0;
   memcpy(g->alpn, alpn, alpn_len);
   g->alpn_len = alpn_len;
@@ -575,8 +596,9 @@ void xfer__tls_free(XFERM *m) {
  * for another transfer, appended to a connection-cache key.  The strings
  * themselves, not a hash of them: a collision would hand one client
  * identity's connection to another.  Returns the length needed (like
- * snprintf), so the caller can grow its buffer and call again. */
-size_t xfer__tls_key(XFER *e, char *buf, size_t cap) {
+ * snprintf), so the caller can grow its buffer and call again.  proxy:
+ * the https proxy's options follow. */
+size_t xfer__tls_key(XFER *e, int proxy, char *buf, size_t cap) {
   const struct xfer_opts *o = &e->set;
   size_t len = 0;
   char flags[64];
@@ -592,6 +614,11 @@ size_t xfer__tls_key(XFER *e, char *buf, size_t cap) {
   if (o->field) PUT(o->field, strlen(o->field));   \
   else PUT("\x02", 1);
   XFER_TLS_STRINGS(PART_)
+  if (proxy) {
+    PUT(o->proxy_ssl_verifypeer ? "\x01P1" : "\x01P0", 3);
+    PUT(o->proxy_ssl_verifyhost ? "1" : "0", 1);
+    XFER_PROXY_TLS_STRINGS(PART_)
+  }
 #undef PART_
 #undef PUT
   if (len < cap) buf[len] = 0;

@@ -103,6 +103,21 @@ static int add_hex(struct h1 *h, size_t n) {
   return add(h, line, (size_t)len);
 }
 
+/* host (bracketed when v6) and ":port" when shown. */
+static int add_authority(struct h1 *h, const char *host, size_t len, int v6,
+                         int port_shown, unsigned port) {
+  char num[24];
+  int oom = 0;
+  if (v6) oom |= add(h, "[", 1);
+  oom |= add(h, host, len);
+  if (v6) oom |= add(h, "]", 1);
+  if (port_shown) {
+    num[0] = ':';
+    oom |= add(h, num, 1 + xfer__fmt_u64(num + 1, port));
+  }
+  return oom;
+}
+
 /* The request head, with the framing the body needs; a small body from
  * memory joins it (one send for both). */
 static int write_head(struct h1 *h, const struct xfer_req *r) {
@@ -110,21 +125,20 @@ static int write_head(struct h1 *h, const struct xfer_req *r) {
   int oom = 0, i;
   h->req_len = 0;
   oom |= adds(h, r->method) || add(h, " ", 1);
+  if (r->absolute) /* to an HTTP proxy */
+    oom |= ADD_LIT(h, "http://") ||
+           add_authority(h, r->abs_host, r->abs_host_len, r->host_v6,
+                         r->abs_port_shown, r->port);
   if (r->path_slash) oom |= add(h, "/", 1);
   oom |= add(h, r->path, r->path_len) || ADD_LIT(h, " HTTP/1.1\r\n");
   if (r->host_field) {
     struct xfer_hdr f = {"Host", r->host_field, 4, r->host_field_len};
     oom |= add_field(h, &f);
   } else if (r->host) {
-    oom |= ADD_LIT(h, "Host: ");
-    if (r->host_v6) oom |= add(h, "[", 1);
-    oom |= add(h, r->host, r->host_len);
-    if (r->host_v6) oom |= add(h, "]", 1);
-    if (r->port_shown) {
-      num[0] = ':';
-      oom |= add(h, num, 1 + xfer__fmt_u64(num + 1, r->port));
-    }
-    oom |= add(h, "\r\n", 2);
+    oom |= ADD_LIT(h, "Host: ") ||
+           add_authority(h, r->host, r->host_len, r->host_v6, r->port_shown,
+                         r->port) ||
+           add(h, "\r\n", 2);
   }
   for (i = 0; i <= r->nh; i++) {
     if (i == r->framing_at) {

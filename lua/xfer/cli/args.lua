@@ -55,6 +55,34 @@ local OPTIONS = {
       help = "CA certificates (PEM) to verify servers with" },
     { "k", "insecure", "insecure", "flag",
       help = "skip the certificate and host name checks" },
+    { "x", "proxy", "proxy", "proxy", meta = "URL",
+      help = "proxy: http(s)://, socks4(a)://, socks5(h)://" },
+    { nil, "socks4", "proxy", "proxy", scheme = "socks4", meta = "HOST",
+      help = "SOCKS4 proxy (-x socks4://HOST[:PORT])" },
+    { nil, "socks4a", "proxy", "proxy", scheme = "socks4a", meta = "HOST",
+      help = "SOCKS4a proxy (it resolves the names)" },
+    { nil, "socks5", "proxy", "proxy", scheme = "socks5", meta = "HOST",
+      help = "SOCKS5 proxy, names resolved here" },
+    { nil, "socks5-hostname", "proxy", "proxy", scheme = "socks5h",
+      meta = "HOST", help = "SOCKS5 proxy that resolves the names" },
+    { nil, "preproxy", "preproxy", "proxy", meta = "URL",
+      help = "SOCKS proxy in front of the -x proxy" },
+    { nil, "noproxy", "noproxy", "string", meta = "LIST",
+      help = "hosts reached directly ('*': all)" },
+    { "U", "proxy-user", "proxy_user", "string", meta = "USER:PW",
+      help = "credentials for the proxy" },
+    { "p", "proxytunnel", "proxytunnel", "flag",
+      help = "CONNECT through the HTTP proxy for http too" },
+    { nil, "proxy-header", "proxy_headers", "header", list = true,
+      meta = "'Name: value'", help = "a header for the proxy only" },
+    { nil, "proxy-cacert", "proxy_cacert", "string", meta = "FILE",
+      help = "CA certificates (PEM) for an https proxy" },
+    { nil, "proxy-insecure", "proxy_insecure", "flag",
+      help = "skip the https proxy's certificate checks" },
+    { nil, "proxy-basic", "proxy_basic", "flag",
+      help = "Basic auth to the proxy (the default)" },
+    { nil, "suppress-connect-headers", "suppress_connect_headers", "flag",
+      help = "no CONNECT answer in the headers" },
     { nil, "http1.1", "http_version", "pick", value = "1.1",
       help = "HTTP/1.1 only" },
     { nil, "http2", "http_version", "pick", value = "2",
@@ -139,6 +167,14 @@ local function convert(o, v)
                 optname(o), v)
         end
         return v
+    elseif kind == "proxy" then
+        if v:find("[%c%s]") or v == "" then
+            return nil, ("%s needs a proxy HOST[:PORT], got '%s'"):format(optname(o), v)
+        end
+        if o.scheme then
+            return o.scheme .. "://" .. (v:match("^[%w]+://(.*)$") or v)
+        end
+        return v
     elseif kind == "resolve" then
         local host, port = v:match("^(%[[^%]]+%]):(%d+):.+$")
         if not host then host, port = v:match("^([^:%[%]]+):(%d+):.+$") end
@@ -174,6 +210,7 @@ end
 local function defaults()
     return {
         urls = {}, input = {}, headers = {}, data = {}, resolve = {},
+        proxy_headers = {},
         parallel = 16, max_host = 0, retry = 0, retry_delay = 1,
         location = false, json = false, quiet = false, fail = false,
         insecure = false,

@@ -141,6 +141,19 @@ local function base_options(opts, body)
         o.ssl_verifyhost = false
     end
     if opts.fail then o.failonerror = true end
+    if opts.proxy then o.proxy = opts.proxy end
+    if opts.preproxy then o.pre_proxy = opts.preproxy end
+    if opts.noproxy then o.noproxy = opts.noproxy end
+    if opts.proxy_user then o.proxyuserpwd = opts.proxy_user end
+    if opts.proxytunnel then o.httpproxytunnel = true end
+    if #opts.proxy_headers > 0 then o.proxyheader = opts.proxy_headers end
+    if opts.proxy_cacert then o.proxy_cainfo = opts.proxy_cacert end
+    if opts.proxy_insecure then
+        o.proxy_ssl_verifypeer = false
+        o.proxy_ssl_verifyhost = false
+    end
+    if opts.proxy_basic then o.proxyauth = 1 end -- XFERAUTH_BASIC
+    if opts.suppress_connect_headers then o.suppress_connect_headers = true end
     if opts.compressed then o.accept_encoding = "" end -- every coding built in
     if opts.user then o.userpwd = opts.user end
     if opts.bearer then o.xoauth2_bearer = opts.bearer end
