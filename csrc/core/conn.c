@@ -610,6 +610,7 @@ static struct xfer_conn *conn_new(XFER *e, struct xfer_host *h) {
   xfer_queue_init(&c->qflink);
   c->proto = &xfer__proto_http1; /* until set up: ALPN may say h2 */
   c->connect_start = xfer__now();
+  c->id = m->next_conn_id++;
   c->state = XFER_CS_RESOLVING;
   c->easy = e;
   c->ntransfers = 1;

@@ -128,6 +128,14 @@ static XFERcode scan_custom(XFER *e, int overridden[H_NUM],
   return XFERE_OK;
 }
 
+static const char *method_of(XFER *e, int *has_body);
+
+/* The method the request goes with (EFFECTIVE_METHOD). */
+const char *xfer__req_method(XFER *e) {
+  int has_body;
+  return method_of(e, &has_body);
+}
+
 static const char *method_of(XFER *e, int *has_body) {
   const struct xfer_opts *o = &e->set;
   *has_body = 0;

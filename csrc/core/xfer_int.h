@@ -159,6 +159,8 @@ struct xfer_conn {
   unsigned closing : 1;        /* closed: freed when its holders let go */
   int busy;                    /* frames holding it (xfer__conn_hold) */
   char primary_ip[46];
+  char local_ip[46];
+  xfer_off_t id;               /* CONN_ID: in the order made, per multi */
   uint16_t primary_port, local_port;
   char hostname[1];            /* the name to resolve */
 };
@@ -307,8 +309,17 @@ struct xfer_easy {
   long proxy_error;            /* XFERPX_* with XFERE_PROXY */
   long proxy_ssl_verifyresult;
   char primary_ip[46];
+  char local_ip[46];
   long primary_port, local_port;
   long http_version;           /* XFER_HTTP_VERSION_1_1 or _2_0, 0 none */
+  long header_size;            /* response header bytes, redirects too */
+  long request_size;           /* request head bytes sent */
+  int os_errno;                /* errno of the failed connect, or 0 */
+  char *content_type;          /* the last response's Content-Type */
+  char *redirect_url;          /* REDIRECT_URL, made when asked */
+  xfer_off_t retry_after;      /* Retry-After, in seconds (0: none) */
+  xfer_off_t xfer_id, conn_id; /* XFER_ID in its multi, the last
+                                  connection's id (-1: none) */
 
   /* low speed and progress */
   uint64_t ls_check_at, ls_below_since;
@@ -382,6 +393,7 @@ struct xfer_multi {
   int num_easy, num_running;
   int nmsgs;                   /* length of msgs, for info_read */
   struct xfer_queue pending;   /* FIFO: waiting for MAX_TOTAL */
+  xfer_off_t next_xfer_id, next_conn_id; /* XFER_ID, CONN_ID */
   int head_passed;             /* times its first was passed over for a
                                   later transfer of a freed connection's
                                   host (conn.c take_waiter) */
