@@ -736,7 +736,8 @@ static void connect_chain(struct xfer_conn *c, int ev);
 
 static void conn_fail(struct xfer_conn *c, XFERcode code) {
   XFER *e = c->easy;
-  if (e) xfer__done(e, code); /* closes c */
+  if (e && e->px_reconnect) xfer__xfer_reconnect(e); /* closes c */
+  else if (e) xfer__done(e, code); /* closes c */
   else xfer__conn_close(c);
 }
 
