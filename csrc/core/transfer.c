@@ -354,7 +354,6 @@ static void auth_resend(XFER *e) {
 void xfer__xfer_reconnect(XFER *e) {
   xfer__verbose(e, "the proxy closed the connection after its 407; "
                 "connecting again");
-  e->px_reconnect = 0;
   xfer__conn_done(e, 0);
   e->retry_fresh = 1;
   set_state(e, XFER_ST_START);

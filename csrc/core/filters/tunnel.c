@@ -36,6 +36,8 @@ struct tunnel {
   int64_t skip;                /* T_SKIP: the 407's body bytes left */
   unsigned closes : 1;         /* the answer said the proxy closes */
   unsigned chunked : 1;        /* the answer's body is chunked */
+  unsigned gave_up : 1;        /* a 407 ends it: the CONNECT goes again on
+                                  a new connection (its lines are given) */
 };
 
 /* ---- the request ---- */
@@ -214,6 +216,7 @@ static int again(struct tunnel *t, XFER *e, size_t rest) {
   if (t->closes || !t->parser.keepalive || t->chunked ||
       t->parser.content_length < 0) {
     e->px_reconnect = 1; /* conn.c: xfer__xfer_reconnect */
+    t->gave_up = 1;
     return -XFERE_RECV_ERROR;
   }
   if ((int64_t)rest > t->parser.content_length)
@@ -360,7 +363,9 @@ static void tunnel_close(struct xfer_cf *cf) {
 
 static int tunnel_query(struct xfer_cf *cf, int what, void *out) {
   struct tunnel *t = (struct tunnel *)cf;
-  if (what != XFER_CF_Q_CONNECT_HEADERS || t->state != T_OPEN) return -1;
+  if (what != XFER_CF_Q_CONNECT_HEADERS ||
+      (t->state != T_OPEN && !t->gave_up))
+    return -1;
   ((struct xfer_cf_hdrs *)out)->data = t->hdrs;
   ((struct xfer_cf_hdrs *)out)->len = t->hdrs_len;
   return 0;
