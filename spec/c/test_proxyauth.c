@@ -322,3 +322,18 @@ TEST(proxyauth_values) {
            XFERE_OK);
   tx_free(t);
 }
+
+/* A control byte in the user name cannot go in a Digest answer: 43, the
+ * transfer's own failure (Basic takes it: base64). */
+TEST(digest_user_with_a_control_byte_is_43) {
+  int tunnel;
+  for (tunnel = 0; tunnel < 2; tunnel++) {
+    struct tx *t = via(tunnel ? echo_url("127.0.0.1") : "http://127.0.0.1:1/x",
+                       "al%01ice:" PW, XFERAUTH_DIGEST, NULL, tunnel);
+    tl_row("tunnel %d", tunnel);
+    CHECK_EQ(run_alone(t, DRIVE_EPOLL, 5000), XFERE_BAD_FUNCTION_ARGUMENT);
+    CHECKF(strstr(t->errbuf, "control character") != NULL, "%s", t->errbuf);
+    done(t);
+  }
+  tl_row_done();
+}

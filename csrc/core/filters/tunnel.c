@@ -101,14 +101,16 @@ static void put_custom(struct sbuf *b, const struct xfer_slist *l) {
   }
 }
 
-static char *connect_request(XFER *e, size_t *len) {
+/* The CONNECT request into t->req: 0, or an XFERcode (the reason given
+ * to e). */
+static int connect_request(struct tunnel *t, XFER *e) {
   const struct xfer_slist *custom = e->set.header_unified
                                         ? e->set.httpheader
                                         : e->set.proxyheader;
   struct sbuf b = {0};
   char auth[XFER_URL_MAX_HOST + 16];
-  int n = xfer__url_hostport(e->url, &e->u, auth, sizeof(auth));
-  if (n < 0) return NULL;
+  int n = xfer__url_hostport(e->url, &e->u, auth, sizeof(auth)), rc = 0;
+  if (n < 0) return XFERE_OUT_OF_MEMORY;
   puts_(&b, "CONNECT ");
   put(&b, auth, (size_t)n);
   puts_(&b, " HTTP/1.1\r\nHost: ");
@@ -117,10 +119,9 @@ static char *connect_request(XFER *e, size_t *len) {
   if (!custom_has(custom, "Proxy-Authorization")) {
     char *v = NULL;
     /* Digest hashes "CONNECT" and the authority, as the line has them. */
-    int rc = xfer__proxy_auth_value(e, "CONNECT", auth, (size_t)n, NULL, 0,
-                                    1, &v);
-    if (rc) b.oom = 1; /* the reason is e's already */
-    else if (v) {
+    rc = xfer__proxy_auth_value(e, "CONNECT", auth, (size_t)n, NULL, 0, 1,
+                                &v);
+    if (v) {
       puts_(&b, "Proxy-Authorization: ");
       puts_(&b, v);
       puts_(&b, "\r\n");
@@ -136,12 +137,15 @@ static char *connect_request(XFER *e, size_t *len) {
     puts_(&b, "Proxy-Connection: Keep-Alive\r\n");
   put_custom(&b, custom);
   puts_(&b, "\r\n");
-  if (b.oom) {
+  if (b.oom || rc) {
     free(b.p);
-    return NULL;
+    return rc ? rc : XFERE_OUT_OF_MEMORY;
   }
-  *len = b.len;
-  return b.p;
+  free(t->req);
+  t->req = b.p;
+  t->req_len = b.len;
+  t->req_sent = 0;
+  return 0;
 }
 
 /* ---- the answer ---- */
@@ -211,8 +215,7 @@ static int failed(XFER *e, XFERcode code, const char *why) {
  * and dropped first) or on a new connection.  buf[used..n) came after
  * the 407's header section. */
 static int again(struct tunnel *t, XFER *e, size_t rest) {
-  char *req;
-  size_t len;
+  int rc;
   if (t->closes || !t->parser.keepalive || t->chunked ||
       t->parser.content_length < 0) {
     e->px_reconnect = 1; /* conn.c: xfer__xfer_reconnect */
@@ -221,11 +224,7 @@ static int again(struct tunnel *t, XFER *e, size_t rest) {
   }
   if ((int64_t)rest > t->parser.content_length)
     return failed(e, XFERE_RECV_ERROR, "bytes after the proxy's 407");
-  if (!(req = connect_request(e, &len))) return -XFERE_OUT_OF_MEMORY;
-  free(t->req);
-  t->req = req;
-  t->req_len = len;
-  t->req_sent = 0;
+  if ((rc = connect_request(t, e)) != 0) return -rc;
   t->skip = t->parser.content_length - (int64_t)rest;
   xfer__h1p_reset(&t->parser, 1);
   t->state = T_SKIP;
@@ -291,9 +290,12 @@ static int skip_body(struct tunnel *t, XFER *e) {
 
 static int tunnel_connect(struct xfer_cf *cf, XFER *e, int ev) {
   struct tunnel *t = (struct tunnel *)cf;
+  int rc;
   (void)ev;
+  /* Built here, not with the filter: a failure is the transfer's, with
+   * its code (a control byte in a Digest user name is 43). */
+  if (!t->req && (rc = connect_request(t, e)) != 0) return -rc;
   while (t->state != T_OPEN) {
-    int rc;
     if (t->state == T_SKIP) {
       if ((rc = skip_body(t, e)) != 0) return rc;
       continue;
@@ -382,10 +384,7 @@ struct xfer_cf *xfer__cf_tunnel_new(struct xfer_conn *c, struct xfer_cf *below,
   t->cf.type = &tunnel_type;
   t->cf.conn = c;
   t->cf.next = below;
-  if (!(t->req = connect_request(e, &t->req_len))) {
-    free(t);
-    return NULL;
-  }
+  (void)e;
   xfer__h1p_init(&t->parser, 1, 0);
   return &t->cf;
 }
