@@ -320,9 +320,10 @@ struct xfer_easyoption {
 #define XFERPROXY_SOCKS4A         6
 #define XFERPROXY_SOCKS5_HOSTNAME 7
 
-/* PROXYAUTH takes the XFERAUTH_* bits above.  xfer does Basic to a
- * proxy: a value without the BASIC bit (other than NONE) is
- * XFERE_NOT_BUILT_IN. */
+/* PROXYAUTH takes the XFERAUTH_* bits above, as HTTPAUTH does: Basic and
+ * Digest (DIGEST_IE too) are built in; Bearer never goes to a proxy (as
+ * in libcurl), so it is dropped with the schemes not built in, and a
+ * value with nothing left is XFERE_NOT_BUILT_IN. */
 
 /* HEADEROPT values: SEPARATE (the default) sends HTTPHEADER to the
  * server and PROXYHEADER to the proxy; UNIFIED sends HTTPHEADER to both. */
@@ -421,6 +422,8 @@ typedef enum {
   XFERINFO_STARTTRANSFER_TIME_T = XFERINFO_OFF_T + 54,
   XFERINFO_QUEUE_TIME_T = XFERINFO_OFF_T + 65,
   XFERINFO_HTTPAUTH_USED = XFERINFO_LONG + 69,
+  XFERINFO_PROXYAUTH_AVAIL = XFERINFO_LONG + 24,
+  XFERINFO_PROXYAUTH_USED = XFERINFO_LONG + 70,
   XFERINFO_PROXY_SSL_VERIFYRESULT = XFERINFO_LONG + 47,
   XFERINFO_PROXY_ERROR = XFERINFO_LONG + 59,
   XFERINFO_SIZE_DELIVERED = XFERINFO_OFF_T + 71,

@@ -735,8 +735,20 @@ int xfer__conn_acquire(XFER *e) {
 
 static void connect_chain(struct xfer_conn *c, int ev);
 
+static int connect_headers(struct xfer_conn *c, struct xfer_cf *cf, XFER *e);
+
 static void conn_fail(struct xfer_conn *c, XFERcode code) {
   XFER *e = c->easy;
+  if (e && e->px_reconnect) {
+    /* A 407 the CONNECT answers on a new connection: its lines reach
+     * the header callback first, as libcurl's do. */
+    struct xfer_cf *cf;
+    e->px_reconnect = 0;
+    for (cf = c->cf; cf; cf = cf->next)
+      if (connect_headers(c, cf, e)) return; /* failed, or went away */
+    xfer__xfer_reconnect(e); /* closes c */
+    return;
+  }
   if (e) xfer__done(e, code); /* closes c */
   else xfer__conn_close(c);
 }

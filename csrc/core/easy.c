@@ -122,6 +122,7 @@ static void free_run_state(XFER *e) {
   free(e->redirect_url);
   e->content_type = e->redirect_url = NULL;
   xfer__auth_free(e);
+  xfer__proxy_auth_free(e);
 }
 
 void xfer__easy_free(XFER *e) {
@@ -343,14 +344,23 @@ static XFERcode set_long(XFER *e, XFERoption opt, long v) {
       return XFERE_BAD_FUNCTION_ARGUMENT;
     o->proxytype = (int)v;
     break;
-  case XFEROPT_PROXYAUTH:
-    /* Basic is what xfer does: a mask that allows it (ANY, BASIC) or asks
-     * for none is taken; one of only other methods is not built in. */
-    if ((unsigned long)v & ~XFERAUTH_ONLY &&
-        !((unsigned long)v & XFERAUTH_BASIC))
-      return XFERE_NOT_BUILT_IN;
-    o->proxyauth = (unsigned long)v;
+  case XFEROPT_PROXYAUTH: {
+    /* As HTTPAUTH, and Bearer too is dropped: libcurl never sends a
+     * bearer token to a proxy. */
+    unsigned long m = (unsigned long)v;
+    int ie = (m & XFERAUTH_DIGEST_IE) != 0;
+    if (m == XFERAUTH_NONE) {
+      o->proxyauth = m;
+      break;
+    }
+    if (ie) m = (m | XFERAUTH_DIGEST) & ~XFERAUTH_DIGEST_IE;
+    m &= ~(XFERAUTH_NEGOTIATE | XFERAUTH_NTLM | XFERAUTH_NTLM_WB |
+           XFERAUTH_AWS_SIGV4 | XFERAUTH_BEARER);
+    if (!(m & 0x7fffffffUL)) return XFERE_NOT_BUILT_IN;
+    o->proxyauth = m;
+    o->proxy_digest_ie = (unsigned)ie;
     break;
+  }
   case XFEROPT_HTTPPROXYTUNNEL: o->httpproxytunnel = !!v; break;
   case XFEROPT_HEADEROPT:
     if (v != XFERHEADER_UNIFIED && v != XFERHEADER_SEPARATE)
@@ -629,6 +639,12 @@ XFERcode xfer_easy_getinfo(XFER *e, XFERINFO info, ...) {
     break;
   case XFERINFO_HTTPAUTH_USED:
     *(long *)out = e->auth ? (long)e->auth->used : 0;
+    break;
+  case XFERINFO_PROXYAUTH_AVAIL:
+    *(long *)out = e->pauth ? (long)e->pauth->avail : 0;
+    break;
+  case XFERINFO_PROXYAUTH_USED:
+    *(long *)out = e->pauth ? (long)e->pauth->used : 0;
     break;
   case XFERINFO_NUM_CONNECTS: *(long *)out = e->num_connects; break;
   case XFERINFO_PRIMARY_PORT: *(long *)out = e->primary_port; break;

@@ -176,6 +176,10 @@ int xfer__resp_header(XFER *e, const char *raw, size_t rawlen,
              name_is(name, nlen, "WWW-Authenticate")) {
     int rc = xfer__auth_challenge(e, value, vlen);
     if (rc) return rc;
+  } else if (name && nlen == 18 && e->resp_407 && !e->resp_final &&
+             e->px.absolute && name_is(name, nlen, "Proxy-Authenticate")) {
+    int rc = xfer__proxy_auth_challenge(e, value, vlen);
+    if (rc) return rc;
   } else if (name && nlen == 16 && !e->resp_final &&
              name_is(name, nlen, "Content-Encoding")) {
     xfer__ce_field(e, value, vlen); /* not in trailers: too late */
@@ -383,6 +387,18 @@ static void auth_resend(XFER *e) {
   xfer__verbose(e, "sending the request again (authentication)");
   xfer__conn_done(e, 1); /* the response was complete */
   e->retried = e->retry_fresh = 0;
+  set_state(e, XFER_ST_START);
+  e->redirecting = 1; /* keep the current URL and counters */
+  xfer__schedule(e);
+}
+
+/* The proxy asked for credentials and closed (tunnel.c): the CONNECT
+ * goes again, with them, on a new connection, as libcurl's does. */
+void xfer__xfer_reconnect(XFER *e) {
+  xfer__verbose(e, "the proxy closed the connection after its 407; "
+                "connecting again");
+  xfer__conn_done(e, 0);
+  e->retry_fresh = 1;
   set_state(e, XFER_ST_START);
   e->redirecting = 1; /* keep the current URL and counters */
   xfer__schedule(e);

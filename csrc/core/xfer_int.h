@@ -241,6 +241,7 @@ struct xfer_opts {
   unsigned abstract_unix : 1;  /* unix_socket_path is in the abstract
                                   namespace (ABSTRACT_UNIX_SOCKET) */
   unsigned digest_ie : 1;      /* HTTPAUTH had DIGEST_IE */
+  unsigned proxy_digest_ie : 1; /* PROXYAUTH had DIGEST_IE */
   unsigned httpproxytunnel : 1;
   unsigned header_unified : 1;   /* HEADEROPT UNIFIED (SEPARATE is 0) */
   unsigned suppress_connect_headers : 1;
@@ -292,6 +293,10 @@ struct xfer_easy {
   unsigned auth_blocked : 1;   /* no credentials in this request: the
                                   caller's Authorization, another host */
   struct xfer_auth *auth;      /* auth.c's state, made when needed */
+  struct xfer_pauth *pauth;    /* the proxy's (proxy.c), likewise */
+  unsigned resp_407 : 1;       /* the header section coming is a 407's */
+  unsigned px_reconnect : 1;   /* the CONNECT goes again on a new
+                                  connection (tunnel.c) */
   int busy;                    /* frames holding it (xfer__hold) */
   unsigned run_id;             /* bumped by add_handle: callbacks of an old
                                 * run must not continue into a new one */
@@ -511,6 +516,9 @@ void xfer__timer_expired(XFER *e, uint64_t now);
 void xfer__done(XFER *e, XFERcode code);
 void xfer__detach(XFER *e);
 void xfer__on_connected(XFER *e);  /* its new connection is set up */
+/* A new connection for the same request: the proxy closed after a 407
+ * its CONNECT answers (e->px_reconnect, tunnel.c). */
+void xfer__xfer_reconnect(XFER *e);
 void xfer__recompute_timer(XFER *e);
 
 /* wait.c: keeps the epoll set (if any) in step with socks[fd].want. */

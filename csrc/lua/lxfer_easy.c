@@ -143,6 +143,8 @@ static const struct info infos[] = {
   {"redirect_count", XFERINFO_REDIRECT_COUNT},
   {"httpauth_avail", XFERINFO_HTTPAUTH_AVAIL},
   {"httpauth_used", XFERINFO_HTTPAUTH_USED},
+  {"proxyauth_avail", XFERINFO_PROXYAUTH_AVAIL},
+  {"proxyauth_used", XFERINFO_PROXYAUTH_USED},
   {"http_connectcode", XFERINFO_HTTP_CONNECTCODE},
   {"proxy_error", XFERINFO_PROXY_ERROR},
   {"proxy_ssl_verifyresult", XFERINFO_PROXY_SSL_VERIFYRESULT},

@@ -167,7 +167,7 @@ local function base_options(opts, body)
         o.proxy_ssl_verifypeer = false
         o.proxy_ssl_verifyhost = false
     end
-    if opts.proxy_basic then o.proxyauth = 1 end -- XFERAUTH_BASIC
+    if opts.proxy_auth then o.proxyauth = HTTPAUTH[opts.proxy_auth] end
     if opts.suppress_connect_headers then o.suppress_connect_headers = true end
     if opts.compressed then o.accept_encoding = "" end -- every coding built in
     if opts.user then o.userpwd = opts.user end
