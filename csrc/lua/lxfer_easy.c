@@ -162,6 +162,20 @@ static const struct info infos[] = {
   {"starttransfer_time_t", XFERINFO_STARTTRANSFER_TIME_T},
   {"queue_time_t", XFERINFO_QUEUE_TIME_T},
   {"size_delivered", XFERINFO_SIZE_DELIVERED},
+  {"content_type", XFERINFO_CONTENT_TYPE},
+  {"redirect_url", XFERINFO_REDIRECT_URL},
+  {"local_ip", XFERINFO_LOCAL_IP},
+  {"scheme", XFERINFO_SCHEME},
+  {"effective_method", XFERINFO_EFFECTIVE_METHOD},
+  {"header_size", XFERINFO_HEADER_SIZE},
+  {"request_size", XFERINFO_REQUEST_SIZE},
+  {"os_errno", XFERINFO_OS_ERRNO},
+  {"speed_download_t", XFERINFO_SPEED_DOWNLOAD_T},
+  {"speed_upload_t", XFERINFO_SPEED_UPLOAD_T},
+  {"content_length_upload_t", XFERINFO_CONTENT_LENGTH_UPLOAD_T},
+  {"retry_after", XFERINFO_RETRY_AFTER},
+  {"xfer_id", XFERINFO_XFER_ID},
+  {"conn_id", XFERINFO_CONN_ID},
 };
 #define NINFOS ((int)(sizeof(infos) / sizeof(infos[0])))
 
