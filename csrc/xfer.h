@@ -614,6 +614,17 @@ XFER_EXTERN struct xfer_slist *xfer_slist_append(struct xfer_slist *list,
                                                  const char *string);
 XFER_EXTERN void xfer_slist_free_all(struct xfer_slist *list);
 
+/* URL encoding, as libcurl's curl_easy_escape/unescape: every byte but
+ * the unreserved ones (A-Z a-z 0-9 - . _ ~) becomes %XX; decoding turns
+ * every valid %XX back (an invalid one is kept as it is).  length 0
+ * means strlen.  The result is malloc'd (NULL when out of memory or the
+ * length overflows): release it with xfer_free.  easy may be NULL. */
+XFER_EXTERN char *xfer_easy_escape(XFER *easy, const char *string,
+                                   int length);
+XFER_EXTERN char *xfer_easy_unescape(XFER *easy, const char *string,
+                                     int length, int *outlength);
+XFER_EXTERN void xfer_free(void *p);
+
 XFER_EXTERN const char *xfer_version(void);
 
 #ifdef __cplusplus

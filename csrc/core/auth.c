@@ -407,28 +407,6 @@ struct creds {
   int have_user;
 };
 
-static int hexval(int c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-/* Percent-decodes n bytes of src into dst (room for n); the length. */
-static size_t unescape(char *dst, const char *src, size_t n) {
-  size_t i, o = 0;
-  for (i = 0; i < n; i++) {
-    if (src[i] == '%' && i + 2 < n && hexval(src[i + 1]) >= 0 &&
-        hexval(src[i + 2]) >= 0) {
-      dst[o++] = (char)(hexval(src[i + 1]) * 16 + hexval(src[i + 2]));
-      i += 2;
-    } else {
-      dst[o++] = src[i];
-    }
-  }
-  return o;
-}
-
 /* The userinfo of the URL being requested, else of the one the caller
  * set (a redirect within the origin keeps them, as libcurl's do). */
 static int url_userinfo(XFER *e, const char **url, struct xfer_url *u) {
@@ -449,9 +427,9 @@ static int creds_get(XFER *e, struct creds *c) {
   if ((!e->set.username || !e->set.password) && url_userinfo(e, &url, &u)) {
     if (!(c->owned = malloc(u.user_len + u.pass_len + 1))) return -1;
     c->user = c->owned;
-    c->ulen = unescape(c->owned, url + u.user_off, u.user_len);
+    c->ulen = xfer__pct_decode(c->owned, url + u.user_off, u.user_len);
     c->pass = c->owned + c->ulen;
-    c->plen = unescape(c->owned + c->ulen, url + u.pass_off, u.pass_len);
+    c->plen = xfer__pct_decode(c->owned + c->ulen, url + u.pass_off, u.pass_len);
     c->owned_len = c->ulen + c->plen;
     c->have_user = 1;
   }

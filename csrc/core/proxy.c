@@ -113,32 +113,17 @@ static const struct {
   {"socks5", XFERPROXY_SOCKS5}, {"socks5h", XFERPROXY_SOCKS5_HOSTNAME},
 };
 
-static int hexval(int c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 /* A percent-decoded copy of n bytes; NULL out of memory, or (*bad set)
  * when it would hold a NUL, which no credential can. */
 static char *decoded(const char *s, size_t n, int *bad) {
   char *d = malloc(n + 1);
-  size_t i, o = 0;
+  size_t o;
   if (!d) return NULL;
-  for (i = 0; i < n; i++) {
-    if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 &&
-        hexval(s[i + 2]) >= 0) {
-      d[o] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-      i += 2;
-    } else {
-      d[o] = s[i];
-    }
-    if (!d[o++]) {
-      *bad = 1;
-      free(d);
-      return NULL;
-    }
+  o = xfer__pct_decode(d, s, n);
+  if (memchr(d, 0, o)) {
+    *bad = 1;
+    free(d);
+    return NULL;
   }
   d[o] = 0;
   return d;

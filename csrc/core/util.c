@@ -128,6 +128,67 @@ struct xfer_slist *xfer_slist_append(struct xfer_slist *list, const char *s) {
   return list;
 }
 
+int xfer__hexval(int c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+size_t xfer__pct_decode(char *dst, const char *src, size_t n) {
+  size_t i, o = 0;
+  for (i = 0; i < n; i++) {
+    if (src[i] == '%' && i + 2 < n && xfer__hexval(src[i + 1]) >= 0 && xfer__hexval(src[i + 2]) >= 0) {
+      dst[o++] = (char)(xfer__hexval(src[i + 1]) * 16 +
+                        xfer__hexval(src[i + 2]));
+      i += 2;
+    } else {
+      dst[o++] = src[i];
+    }
+  }
+  return o;
+}
+
+char *xfer_easy_escape(XFER *easy, const char *s, int length) {
+  static const char hex[] = "0123456789ABCDEF";
+  size_t n, i, o = 0;
+  char *out;
+  (void)easy;
+  if (!s || length < 0) return NULL;
+  n = length ? (size_t)length : strlen(s);
+  if (n > ((size_t)-1) / 3 - 1 || !(out = malloc(n * 3 + 1))) return NULL;
+  for (i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+        (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+        c == '~') {
+      out[o++] = (char)c;
+    } else {
+      out[o++] = '%';
+      out[o++] = hex[c >> 4];
+      out[o++] = hex[c & 15];
+    }
+  }
+  out[o] = 0;
+  return out;
+}
+
+char *xfer_easy_unescape(XFER *easy, const char *s, int length,
+                         int *outlength) {
+  size_t n, o;
+  char *out;
+  (void)easy;
+  if (!s || length < 0) return NULL;
+  n = length ? (size_t)length : strlen(s);
+  if (n > (size_t)2147483646 || !(out = malloc(n + 1))) return NULL;
+  o = xfer__pct_decode(out, s, n);
+  out[o] = 0;
+  if (outlength) *outlength = (int)o;
+  return out;
+}
+
+void xfer_free(void *p) { free(p); }
+
 void xfer_slist_free_all(struct xfer_slist *list) {
   while (list) {
     struct xfer_slist *next = list->next;

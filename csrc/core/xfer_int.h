@@ -467,6 +467,11 @@ void xfer__verbose(XFER *e, const char *fmt, ...)
  * lines on stderr (text and headers), as libcurl. */
 void xfer__debug(XFER *e, xfer_infotype type, const char *data, size_t len);
 int xfer__strcasecmp_n(const char *a, const char *b, size_t n);
+/* A hex digit's value, or -1. */
+int xfer__hexval(int c);
+/* Percent-decodes n bytes of src into dst (room for n): every valid %XX,
+ * the rest kept as it is.  Returns the length written. */
+size_t xfer__pct_decode(char *dst, const char *src, size_t n);
 /* RFC 9110 tchar: a byte of a token (a method, a field name, a scheme). */
 int xfer__tchar(int c);
 /* Writes v in decimal into buf (at least 20 bytes), no NUL; returns the

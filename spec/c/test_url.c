@@ -431,3 +431,34 @@ TEST(host_length_limit) {
   strcpy(url + 8 + XFER_URL_MAX_HOST, "/x");
   CHECK_EQ(perr(url), XFERE_URL_MALFORMAT);
 }
+
+/* ---- xfer_easy_escape / xfer_easy_unescape (curl_easy_escape's) ---- */
+
+TEST(escape_and_unescape) {
+  static const char bin[] = {'a', 0, '/', ' ', (char)0xff, '~'};
+  char *s;
+  int n = -1;
+  s = xfer_easy_escape(NULL, "a b/c?d=é&-._~", 0);
+  CHECK_STR(s, "a%20b%2Fc%3Fd%3D%C3%A9%26-._~");
+  xfer_free(s);
+  /* a length: NUL bytes and all */
+  s = xfer_easy_escape(NULL, bin, (int)sizeof(bin));
+  CHECK_STR(s, "a%00%2F%20%FF~");
+  xfer_free(s);
+  s = xfer_easy_unescape(NULL, "a%00%2f%20%FF~", 0, &n);
+  CHECK_EQ(n, (int)sizeof(bin));
+  CHECK(memcmp(s, bin, sizeof(bin)) == 0);
+  CHECK_EQ(s[n], 0);
+  xfer_free(s);
+  /* what is not %XX stays as it is; '+' is not a space */
+  s = xfer_easy_unescape(NULL, "%zz%4%%41+%", 0, &n);
+  CHECK_STR(s, "%zz%4%A+%");
+  CHECK_EQ(n, 9);
+  xfer_free(s);
+  CHECK(xfer_easy_escape(NULL, NULL, 0) == NULL);
+  CHECK(xfer_easy_escape(NULL, "x", -1) == NULL);
+  CHECK(xfer_easy_unescape(NULL, "x", -1, &n) == NULL);
+  s = xfer_easy_escape(NULL, "", 0);
+  CHECK_STR(s, "");
+  xfer_free(s);
+}

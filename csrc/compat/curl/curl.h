@@ -541,8 +541,12 @@ static inline void curl_global_cleanup(void) {}
 #define curl_slist_append xfer_slist_append
 #define curl_slist_free_all xfer_slist_free_all
 
-/* The memory libcurl asks callers to release with curl_free() is, in xfer,
- * plain malloc'd memory (the curl_multi_get_handles array). */
-#define curl_free free
+/* URL encoding; what it returns (and the curl_multi_get_handles array)
+ * is released with curl_free. */
+#define curl_easy_escape xfer_easy_escape
+#define curl_easy_unescape xfer_easy_unescape
+#define curl_escape(s, n) xfer_easy_escape(NULL, (s), (n))
+#define curl_unescape(s, n) xfer_easy_unescape(NULL, (s), (n), NULL)
+#define curl_free xfer_free
 
 #endif /* XFER_COMPAT_CURL_H */
