@@ -74,7 +74,6 @@
 #define FP_MAX_CONN 4
 #define FP_IN_CAP 8192
 #define FP_NUDGE_US 5000
-#define FP_CLOSE_US 20000
 #define FP_ORIGIN_BODY "abcdefghijklmnopqrstuvwxyz"
 #define FP_ORIGIN                                                          \
   "HTTP/1.1 200 Origin\r\nContent-Length: 26\r\nX-Origin: yes\r\n\r\n"   \
@@ -98,7 +97,7 @@ struct fp_conn {
   int shut;
   uint8_t *out;
   size_t out_len, out_off, out_cap;
-  uint64_t last_io;             /* the last byte either way */
+  uint64_t armed;               /* the idle check's start, 0: none */
 };
 
 struct fp {
@@ -419,7 +418,6 @@ static void fp_flush(struct fp *p, struct fp_conn *c) {
       return; /* the client went away: its result says why */
     }
     c->out_off += (size_t)w;
-    c->last_io = drv_now();
     if (p->piece && c->out_off < c->out_len) {
       fp_wake(p, drv_now()); /* the next piece at the next turn */
       return;
@@ -493,7 +491,6 @@ static void fp_on_fd(void *ud, int fd, unsigned ev) {
     /* Pieces go out as written (Nagle would hold them for an ACK). */
     setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     drv_watch(&p->d, s, DRV_IN);
-    c->last_io = drv_now();
     if (p->f0 & FB_BURST)
       while (c->seg <= p->nreply) fp_next_seg(p, c);
     fp_flush(p, c);
@@ -511,7 +508,7 @@ static void fp_on_fd(void *ud, int fd, unsigned ev) {
       return;
     }
     c->in_len += (size_t)n;
-    c->last_io = drv_now();
+    c->armed = 0;
     fp_parse(p, c);
     FZ_CHECK(c->in_len < FP_IN_CAP, "the client sent over %d bytes",
              FP_IN_CAP);
@@ -520,10 +517,11 @@ static void fp_on_fd(void *ud, int fd, unsigned ev) {
   if (c->seg <= p->nreply) fp_wake(p, drv_now() + FP_NUDGE_US);
 }
 
-/* Pieces, and the nudge: a client silent for FP_NUDGE_US gets the next
- * segment (it may wait for more of a reply cut short); one silent for
- * FP_CLOSE_US while the origin's response waits for a request it will not
- * send gets the end (close or stall). */
+/* Pieces, and the script's next step when the client waits: a whole
+ * FP_NUDGE_US without an event in the loop (the client runs in it, so a
+ * slow machine only stretches this) gives it the next segment (it may wait
+ * for more of a reply cut short) or, when the origin's response waits for
+ * a request the client will not send, the end: close, or stall. */
 static void fp_on_wake(void *ud, uint64_t now) {
   struct fp *p = ud;
   int i;
@@ -532,18 +530,18 @@ static void fp_on_wake(void *ud, uint64_t now) {
     if (c->fd < 0) continue;
     fp_flush(p, c);
     if (c->out_off < c->out_len || c->seg > p->nreply || c->shut) continue;
+    if (!c->armed || p->d.last_event > c->armed) {
+      c->armed = now; /* something happened: check again later */
+      fp_wake(p, now + FP_NUDGE_US);
+      continue;
+    }
+    c->armed = 0;
     if (fp_next_ok(p, c)) {
-      if (now >= c->last_io + FP_NUDGE_US) {
-        fp_next_seg(p, c);
-        fp_flush(p, c);
-        fp_wake(p, drv_now() + FP_NUDGE_US); /* the next one, or the end */
-      } else {
-        fp_wake(p, c->last_io + FP_NUDGE_US);
-      }
-    } else if (now >= c->last_io + FP_CLOSE_US) {
-      if (!(p->f0 & FB_STALL)) fp_shut(c);
-    } else {
-      fp_wake(p, c->last_io + FP_CLOSE_US);
+      fp_next_seg(p, c);
+      fp_flush(p, c);
+      fp_wake(p, drv_now() + FP_NUDGE_US); /* the next one, or the end */
+    } else if (!(p->f0 & FB_STALL)) {
+      fp_shut(c);
     }
   }
 }
