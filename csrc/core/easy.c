@@ -94,6 +94,7 @@ XFER *xfer_easy_init(void) {
   xfer__opts_init(&e->set);
   xfer_queue_init(&e->mlink);
   xfer_queue_init(&e->qlink);
+  xfer_queue_init(&e->hlink);
   xfer_queue_init(&e->msglink);
   e->content_length = -1;
   xfer__proxy_route_free(&e->px); /* no proxy yet: the types say none */

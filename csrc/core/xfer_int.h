@@ -99,6 +99,9 @@ struct xfer_host {
   int nconns;                  /* open connections, any state */
   struct xfer_queue idle;      /* idle connections, most recent at the head */
   struct xfer_queue waitq;     /* transfers waiting for this host */
+  struct xfer_queue pendq;     /* its transfers in multi->pending (by
+                                  hlink): a connection of this host that
+                                  frees goes to the first of them */
   struct xfer_queue wlink;     /* in multi->hosts_waiting when waitq is set */
   struct xfer_queue mux;       /* its multiplexed (HTTP/2) connections that
                                   carry transfers: they take more */
@@ -251,6 +254,7 @@ struct xfer_easy {
   int state;                   /* enum xfer_state */
   struct xfer_queue mlink;     /* multi->easies */
   struct xfer_queue qlink;     /* pending / host waitq / ready / starting */
+  struct xfer_queue hlink;     /* its host's pendq while in pending */
   struct xfer_queue msglink;   /* multi->msgs */
   struct xfer_timer timer;
   struct xfer_host *waiting_host; /* set while in a host's waitq */
@@ -378,6 +382,9 @@ struct xfer_multi {
   int num_easy, num_running;
   int nmsgs;                   /* length of msgs, for info_read */
   struct xfer_queue pending;   /* FIFO: waiting for MAX_TOTAL */
+  int head_passed;             /* times its first was passed over for a
+                                  later transfer of a freed connection's
+                                  host (conn.c take_waiter) */
   struct xfer_queue hosts_waiting;
   struct xfer_queue ready;     /* to be stepped before the call returns */
   struct xfer_queue starting;  /* added, to start at the next timer run */
