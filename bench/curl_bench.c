@@ -13,7 +13,7 @@
  *
  * Usage: curl_bench [-s|-p] [-m win|queue|idle] [-n N] [-c C] [-k K]
  *                   [-d SECS] [-f] [-r 0|1] [-a CAFILE] [-v 1.1|2|2tls|2pk]
- *                   [-w] [-h H] [-z] [-V] URL [URL...]
+ *                   [-w] [-h H] [-z] [-x PROXY] [-V] URL [URL...]
  *
  *   -m win    (default) N transfers over C easy handles: each handle is
  *             re-added as soon as its transfer completes (the "windowed"
@@ -39,6 +39,8 @@
  *   -h H      MAX_HOST_CONNECTIONS = H (multi)
  *   -z        ACCEPT_ENCODING "": decode what the server compressed (W6gz;
  *             bytes= then counts the decoded body)
+ *   -x PROXY  PROXY (W1-proxy: http:// URLs in absolute form to it;
+ *             W3-proxy: https:// URLs through its CONNECT tunnel)
  *   -V        print the library version (curl_version()) and exit
  *   URL...    transfer i uses URL i % count (idle mode: the K idle
  *             connections go round-robin over the URLs; the active
@@ -84,6 +86,7 @@ enum { MODE_WIN, MODE_QUEUE, MODE_IDLE };
 static int mode = MODE_WIN, style_socket = 1, forbid_reuse = 0;
 static long total = 100000, conns = 64, idle_k = 0, sess_cache = -1;
 static const char *cainfo;
+static const char *proxy; /* -x: PROXY (W1-proxy, W3-proxy) */
 static long http_version = -1, pipewait, host_max; /* -v, -w, -h */
 static int decode;                                /* -z */
 static double time_limit; /* idle mode: seconds for the measured phase */
@@ -137,6 +140,7 @@ static CURL *new_easy(const char *url) {
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   if (forbid_reuse) curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
   if (cainfo) curl_easy_setopt(e, CURLOPT_CAINFO, cainfo);
+  if (proxy) curl_easy_setopt(e, CURLOPT_PROXY, proxy);
   if (sess_cache >= 0) curl_easy_setopt(e, CURLOPT_SSL_SESSIONID_CACHE, sess_cache);
   if (http_version >= 0 &&
       curl_easy_setopt(e, CURLOPT_HTTP_VERSION, http_version) != CURLE_OK) {
@@ -365,7 +369,7 @@ int main(int argc, char **argv) {
   CURL **easies = NULL;
   struct rusage ru1;
   double wall;
-  while ((opt = getopt(argc, argv, "spm:n:c:k:fr:a:d:v:wh:zV")) != -1) {
+  while ((opt = getopt(argc, argv, "spm:n:c:k:fr:a:d:v:wh:zx:V")) != -1) {
     switch (opt) {
     case 's': style_socket = 1; break;
     case 'p': style_socket = 0; break;
@@ -390,12 +394,13 @@ int main(int argc, char **argv) {
       break;
     case 'w': pipewait = 1; break;
     case 'z': decode = 1; break;
+    case 'x': proxy = optarg; break;
     case 'h': host_max = atol(optarg); break;
     case 'V': printf("%s\n", curl_version()); return 0;
     default:
       fprintf(stderr, "usage: curl_bench [-s|-p] [-m win|queue|idle] [-n N] "
                       "[-c C] [-k K] [-d SECS] [-f] [-r 0|1] [-a CAFILE] "
-                      "[-v 1.1|2|2tls|2pk] [-w] [-h H] [-z] URL...\n");
+                      "[-v 1.1|2|2tls|2pk] [-w] [-h H] [-z] [-x PROXY] URL...\n");
       return 2;
     }
   }

@@ -10,7 +10,8 @@ See bench/README.md for what the workloads, clients and columns are.
   --build DIR     where `make -f mk/bench.mk bench-build` put DIR/bench/*
                   (default: build)
   --quick         small N everywhere (the QUICK=1 run, under a minute)
-  --only LIST     run only these workloads (W1..W11, W6gz)
+  --only LIST     run only these workloads (W1..W11, W6gz, W1-proxy,
+                  W3-proxy)
   --skip-strace   no syscall-counting pass
   --out FILE      results file (default: bench/results.md next to this
                   script, bench/results-quick.md with --quick; "-": none)
@@ -24,6 +25,8 @@ bench/ngx_fanout.conf with the Lua module and DIR/ngx/ngx_http_xfer_module.so
 (skipped, with a note, when either is missing) and measures its worker's CPU
 from /proc/PID/stat.  The HTTP/2 workloads (W10, W11: an h2 listener in the
 same nginx, their clients, cases and targets) live in bench/h2.lua.
+W1-proxy and W3-proxy go through a tinyproxy started here, whose CPU per
+request (/proc/PID/stat around each run) is shown beside each row.
 ]]
 
 local T_START = os.time()
@@ -306,6 +309,70 @@ local function next_addr()
 end
 
 ------------------------------------------------------------------------------
+-- tinyproxy (W1-proxy, W3-proxy): an HTTP proxy with CONNECT on loopback,
+-- started before those cases; its CPU during each run goes beside the row
+------------------------------------------------------------------------------
+-- utime and stime of a process (all its threads), in clock ticks.
+local function proc_cpu(pid)
+  local f = io.open("/proc/" .. pid .. "/stat", "r")
+  if not f then return nil end
+  local st = f:read("a")
+  f:close()
+  local fields = {}
+  for x in st:match(".*%) (.*)$"):gmatch("%S+") do fields[#fields + 1] = x end
+  -- fields[1] is field 3 (state): utime is field 14, stime field 15
+  return tonumber(fields[12]), tonumber(fields[13])
+end
+
+local CLK_TCK = tonumber(capture("getconf CLK_TCK")) or 100
+local HAVE_TINYPROXY = capture("command -v tinyproxy") ~= ""
+local TP = { dir = TMP .. "/tinyproxy" } -- pid, url once started
+
+local function start_tinyproxy()
+  if TP.pid then return end
+  must("mkdir -p " .. q(TP.dir))
+  for _ = 1, 8 do
+    local port = math.random(20000, 31000)
+    -- Logs at Critical only: a line per request would be the proxy's
+    -- CPU, not its relaying.  ConnectPort: nginx's HTTPS port only.
+    write_file(TP.dir .. "/tinyproxy.conf", table.concat({
+      "Port " .. port, "Listen 127.0.0.1", "Timeout 600", "MaxClients 1024",
+      "Allow 127.0.0.1", "LogLevel Critical",
+      "LogFile \"" .. TP.dir .. "/tinyproxy.log\"", "ConnectPort " .. SPORT, "" }, "\n"))
+    local pid = capture("tinyproxy -d -c " .. q(TP.dir .. "/tinyproxy.conf") ..
+                        " </dev/null >>" .. q(TP.dir .. "/out.txt") .. " 2>&1 & echo $!")
+    for _ = 1, 50 do
+      local _, alive = run("kill -0 " .. pid)
+      if not alive then break end
+      if port_open(port) then
+        TP.pid, TP.url = pid, "http://127.0.0.1:" .. port
+        return
+      end
+      run("sleep 0.1")
+    end
+    run("kill -KILL " .. pid .. " 2>/dev/null")
+  end
+  error("tinyproxy did not start:\n" .. capture("tail -n 5 " .. q(TP.dir .. "/out.txt")), 0)
+end
+
+local function stop_tinyproxy()
+  if not TP.pid then return end
+  run("kill -TERM " .. TP.pid)
+  for _ = 1, 30 do
+    local _, alive = run("kill -0 " .. TP.pid)
+    if not alive then break end
+    run("sleep 0.1")
+  end
+  run("kill -KILL " .. TP.pid .. " 2>/dev/null")
+  TP.pid = nil
+end
+
+local function proxy_ticks()
+  local u, s = proc_cpu(TP.pid)
+  return u and u + s
+end
+
+------------------------------------------------------------------------------
 -- clients
 --
 -- A client is { id, label, family, cmd = function(case) -> shell command or
@@ -331,6 +398,7 @@ local function c_args(c)
   if c.pipewait then a[#a + 1] = "-w" end
   if c.hostmax then a[#a + 1] = "-h"; a[#a + 1] = c.hostmax end
   if c.gz then a[#a + 1] = "-z" end -- W6gz: ACCEPT_ENCODING ""
+  if c.proxy then a[#a + 1] = "-x"; a[#a + 1] = q(TP.url) end -- W1-proxy, W3-proxy
   for _, u in ipairs(c.urls) do a[#a + 1] = q(u) end
   return table.concat(a, " ")
 end
@@ -487,11 +555,11 @@ local function https(path, host) return "https://" .. (host or "127.0.0.1") .. "
 local P = Q and {
   n1 = 10000, wrk_d = 1, w2 = { 5000, 10000 }, w2_curl_max = 5000,
   n3 = 5000, n4 = 200, n5 = 2000, n6 = 4, w7k = { 100, 1000, 3000 }, n7 = 2000, d7 = 1,
-  st1 = 5000, n9 = 4, d9 = 2,
+  st1 = 5000, n9 = 4, d9 = 2, n1p = 2000, n3p = 5000,
 } or {
   n1 = 100000, wrk_d = 3, w2 = { 20000, 100000, 1000000 }, w2_curl_max = 100000,
   n3 = 50000, n4 = 2000, n5 = 20000, n6 = 20, w7k = { 100, 1000, 10000, K_MAX }, n7 = 20000, d7 = 3,
-  st1 = 20000, n9 = 12, d9 = 5,
+  st1 = 20000, n9 = 12, d9 = 5, n1p = 20000, n3p = 50000,
 }
 
 local function build_cases()
@@ -532,6 +600,14 @@ local function build_cases()
         mode = "win", n = P.n3, c = 64, tls = true, urls = { https("1k.bin") },
         clients = with(C_ALL, { "wrk" }, LUA_IDS), wrk = true, wrk_d = P.wrk_d,
         strace = { n = math.floor(P.n3 / 5) }, wrk_strace_d = 1 }
+  -- W1-proxy, W3-proxy: W1 through an HTTP proxy (the request in absolute
+  -- form) and W3 through its CONNECT tunnel (TLS to nginx inside), tinyproxy
+  if HAVE_TINYPROXY then
+    add { w = "W1-proxy", variant = string.format("%s × 1 KiB via tinyproxy, 64 conns", fmt_int(P.n1p)),
+          mode = "win", n = P.n1p, c = 64, proxy = true, urls = { http("1k.bin") }, clients = C_ALL }
+    add { w = "W3-proxy", variant = string.format("%s × 1 KiB over TLS in CONNECT tunnels (tinyproxy), 64 conns", fmt_int(P.n3p)),
+          mode = "win", n = P.n3p, c = 64, proxy = true, tls = true, urls = { https("1k.bin") }, clients = C_ALL }
+  end
   -- W4 new HTTPS connection per transfer
   for _, sess in ipairs { 0, 1 } do
     add { w = "W4", variant = string.format("%s HTTPS conns, 16 at once, session cache %s", fmt_int(P.n4), sess == 1 and "on" or "off"),
@@ -609,7 +685,9 @@ local function run_once(cl, c, timeout)
   local cmd = cl.cmd(rotated(c))
   if not cmd then return nil end
   local full = string.format("%s -t %d -- %s", PSTAT, timeout or 600, cmd)
+  local px0 = c.proxy and proxy_ticks()
   local out = run(full)
+  local px1 = c.proxy and proxy_ticks()
   raw_n = raw_n + 1
   write_file(string.format("%s/%03d-%s-%s.txt", RAW, raw_n, c.w, cl.id), full .. "\n" .. out)
   local rec, ps = cl.parse(out, c)
@@ -619,6 +697,7 @@ local function run_once(cl, c, timeout)
     rec.minflt = ps.minflt
     rec.status = ps.status
     rec.ps_cpu_s = ps.cpu_s
+    if px0 and px1 then rec.proxy_cpu_s = (px1 - px0) / CLK_TCK end
   end
   return rec, out, full
 end
@@ -804,18 +883,7 @@ local function http_get(port, path)
   return out:match("\r\n\r\n(.*)$")
 end
 
--- utime and stime of a process, in clock ticks; and its VmHWM (KiB).
-local function proc_cpu(pid)
-  local f = io.open("/proc/" .. pid .. "/stat", "r")
-  if not f then return nil end
-  local st = f:read("a")
-  f:close()
-  local fields = {}
-  for x in st:match(".*%) (.*)$"):gmatch("%S+") do fields[#fields + 1] = x end
-  -- fields[1] is field 3 (state): utime is field 14, stime field 15
-  return tonumber(fields[12]), tonumber(fields[13])
-end
-
+-- VmHWM of a process (KiB).
 local function proc_hwm(pid)
   local f = io.open("/proc/" .. pid .. "/status", "r")
   if not f then return nil end
@@ -1238,6 +1306,9 @@ local function judge(results, lbest)
         r.note = r.note .. string.format("; queued/windowed: wall %s×, CPU %s× (%s× without making the N handles)",
           fmt_num(r.q_wall), fmt_num(r.q_cpu), fmt_num((r.rec.cpu_s - (r.rec.setup_cpu_s or 0)) / w.rec.cpu_s))
       end
+    elseif c.proxy and r.rec and r.rec.proxy_cpu_s then
+      r.proxy_req = r.rec.proxy_cpu_s * 1e6 / r.rec.requests
+      r.note = string.format("tinyproxy's CPU %s µs/req (/proc/PID/stat, the same run)", fmt_num(r.proxy_req))
     elseif c.w12 and r.rec and r.rec.connects then
       r.connects = r.rec.connects
       r.note = string.format("%s connections opened", fmt_int(r.rec.connects))
@@ -1322,6 +1393,12 @@ local function judge(results, lbest)
         if c.n >= 1000000 then add("W2 1,000,000 queued complete (" .. r.client.id .. ")", r.rec.ok == c.n, fmt_int(r.rec.ok) .. " ok", r) end
         if r.mem_beyond then add("W2 ≤ 1 KiB/queued transfer beyond options, N=" .. fmt_int(c.n) .. " (" .. r.client.id .. ")", r.mem_beyond <= 1024, fmt_int(r.mem_beyond) .. " B", r) end
         if r.q_wall then add("W2 queued time ≤ 1.1× windowed, N=" .. fmt_int(c.n) .. " (" .. r.client.id .. ")", r.q_wall <= 1.1, "wall " .. fmt_num(r.q_wall) .. "× (CPU " .. fmt_num(r.q_cpu) .. "×)", r) end
+      elseif c.proxy and r.ratio then
+        -- beside it: the proxy's own CPU, with this client and with libcurl's best
+        local lb = lbest[case_key(c)]
+        add(c.w .. " CPU ≤ 0.6× libcurl (" .. r.client.id .. ")", r.ratio <= 0.6,
+            string.format("%s× (%s vs %s µs/req); tinyproxy's CPU %s µs/req, with libcurl %s", fmt_num(r.ratio),
+              fmt_num(r.cpu_req), fmt_num(lb.cpu), fmt_num(r.proxy_req), fmt_num(lb.r.proxy_req)), r)
       elseif c.w == "W3" and r.ratio then
         add("W3 CPU ≤ 0.8× libcurl (" .. r.client.id .. ")", r.ratio <= 0.8, fmt_num(r.ratio) .. "×", r)
       elseif c.w == "W4" and r.ratio then
@@ -1564,6 +1641,13 @@ local function main()
   log("nginx on 127.0.0.1-%d:%d (http) and :%d (https); h2 (TLS) on 127.0.0.1:%s", ADDRS, PORT, SPORT, tostring(HPORT))
   local results = {}
   local cases, i = build_cases(), 1
+  for _, c in ipairs(cases) do
+    if c.proxy then
+      start_tinyproxy()
+      log("tinyproxy at %s (pid %s)", TP.url, TP.pid)
+      break
+    end
+  end
   while i <= #cases do
     local group = { cases[i] }
     while cases[i + 1] and cases[i].group and cases[i + 1].group == cases[i].group do
@@ -1654,6 +1738,7 @@ local function main()
 end
 
 local ok, res = pcall(main)
+stop_tinyproxy()
 stop_fanout()
 stop_nginx_in(NG)
 if opt.keep then log("kept %s", TMP) else run("rm -rf " .. q(TMP)) end

@@ -11,11 +11,11 @@
  *
  * Usage: xfer_c [-e|-p] [-m win|queue|idle] [-n N] [-c C] [-k K] [-d SECS]
  *               [-f] [-r 0|1] [-a CAFILE] [-v 1.1|2|2tls|2pk] [-w]
- *               [-h H] [-z] [-V] URL [URL...]
+ *               [-h H] [-z] [-x PROXY] [-V] URL [URL...]
  *
  * -V prints xfer_version() and exits.  -v, -w and -h are HTTP_VERSION,
  * PIPEWAIT and the multi's MAX_HOST_CONNECTIONS (W10, W11; see
- * curl_bench.c); -z is ACCEPT_ENCODING "" (W6gz).
+ * curl_bench.c); -z is ACCEPT_ENCODING "" (W6gz), -x PROXY.
  *
  * Prints: requests=N ok=N bytes=N cpu_s=X wall_s=X sockcb=N sockcb_warm=N
  *         warm_requests=N rss0_kb=N rss1_kb=N hwm_kb=N setup_cpu_s=X
@@ -42,6 +42,7 @@ enum { MODE_WIN, MODE_QUEUE, MODE_IDLE };
 static int mode = MODE_WIN, style_epoll = 1, forbid_reuse = 0;
 static long total = 100000, conns = 64, idle_k = 0, sess_cache = -1;
 static const char *cainfo;
+static const char *proxy; /* -x: PROXY (W1-proxy, W3-proxy) */
 static long http_version = -1, pipewait, host_max; /* -v, -w, -h */
 static int decode;                                /* -z */
 static double time_limit; /* idle mode: seconds for the measured phase */
@@ -93,6 +94,7 @@ static XFER *new_easy(const char *url) {
   xfer_easy_setopt(e, XFEROPT_WRITEFUNCTION, on_body);
   if (forbid_reuse) xfer_easy_setopt(e, XFEROPT_FORBID_REUSE, 1L);
   if (cainfo) xfer_easy_setopt(e, XFEROPT_CAINFO, cainfo);
+  if (proxy) xfer_easy_setopt(e, XFEROPT_PROXY, proxy);
   if (sess_cache >= 0)
     xfer_easy_setopt(e, XFEROPT_SSL_SESSIONID_CACHE, sess_cache);
   if (http_version >= 0) {
@@ -321,7 +323,7 @@ int main(int argc, char **argv) {
   XFER **easies = NULL;
   struct rusage ru1;
   double wall;
-  while ((opt = getopt(argc, argv, "epm:n:c:k:fr:a:d:v:wh:zV")) != -1) {
+  while ((opt = getopt(argc, argv, "epm:n:c:k:fr:a:d:v:wh:zx:V")) != -1) {
     switch (opt) {
     case 'e': style_epoll = 1; break;
     case 'p': style_epoll = 0; break;
@@ -346,12 +348,13 @@ int main(int argc, char **argv) {
       break;
     case 'w': pipewait = 1; break;
     case 'z': decode = 1; break;
+    case 'x': proxy = optarg; break;
     case 'h': host_max = atol(optarg); break;
     case 'V': printf("%s\n", xfer_version()); return 0;
     default:
       fprintf(stderr, "usage: xfer_c [-e|-p] [-m win|queue|idle] [-n N] "
                       "[-c C] [-k K] [-d SECS] [-f] [-r 0|1] [-a CAFILE] "
-                      "[-v 1.1|2|2tls|2pk] [-w] [-h H] [-z] URL...\n");
+                      "[-v 1.1|2|2tls|2pk] [-w] [-h H] [-z] [-x PROXY] URL...\n");
       return 2;
     }
   }

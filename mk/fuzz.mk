@@ -18,7 +18,7 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= fuzz_url fuzz_h1parse fuzz_chunked fuzz_redirect fuzz_engine \
                 fuzz_engine_oom fuzz_engine_tls fuzz_request fuzz_decode \
-                fuzz_h2frames fuzz_auth
+                fuzz_h2frames fuzz_auth fuzz_socks fuzz_connect
 FUZZ_NICE ?= nice -n 10
 FUZZ_FLAGS ?=
 FUZZ_SAN = -fsanitize=fuzzer-no-link,address,undefined \
@@ -31,9 +31,9 @@ FUZZ_LIBS = -lcares -lnghttp2 -lssl -lcrypto -lz -lbrotlidec -lzstd
 FUZZ_CORE_SRC := $(if $(CORE_SRC),$(CORE_SRC),\
   $(addprefix csrc/core/,multi.c socket.c transfer.c conn.c dns.c easy.c \
     wait.c heap.c url.c util.c request.c body.c pause.c decode.c auth.c \
-    crypto.c) \
+    crypto.c proxy.c) \
   $(addprefix csrc/core/proto/,http1.c h1parse.c http2.c) \
-  $(addprefix csrc/core/filters/,tcp.c tls.c))
+  $(addprefix csrc/core/filters/,tcp.c tls.c tunnel.c socks.c))
 FUZZ_CORE_HDR := csrc/xfer.h $(wildcard csrc/core/*.h csrc/core/*/*.h)
 FUZZ_CORE_OBJ := $(FUZZ_CORE_SRC:csrc/%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_BINS := $(addprefix $(FUZZ_BUILD)/,$(FUZZ_TARGETS))
@@ -72,6 +72,16 @@ $(FUZZ_BUILD)/fuzz_h2frames: $(FUZZ_BUILD)/obj/fuzz/fuzz_h2frames.o \
 # The targets with their own in-process server share drive.c's loop.
 $(FUZZ_BUILD)/fuzz_request: $(FUZZ_BUILD)/obj/fuzz/fuzz_request.o \
     $(FUZZ_BUILD)/obj/fuzz/drive.o $(FUZZ_CORE_OBJ)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ $(FUZZ_LIBS)
+
+# A SOCKS or HTTP proxy played by proxy_harness.c on drive.c's loop.
+FUZZ_PROXY_OBJ = $(FUZZ_BUILD)/obj/fuzz/proxy_harness.o \
+    $(FUZZ_BUILD)/obj/fuzz/drive.o
+$(FUZZ_BUILD)/fuzz_socks: $(FUZZ_BUILD)/obj/fuzz/fuzz_socks.o \
+    $(FUZZ_PROXY_OBJ) $(FUZZ_CORE_OBJ)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ $(FUZZ_LIBS)
+$(FUZZ_BUILD)/fuzz_connect: $(FUZZ_BUILD)/obj/fuzz/fuzz_connect.o \
+    $(FUZZ_PROXY_OBJ) $(FUZZ_CORE_OBJ)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ $(FUZZ_LIBS)
 
 # fuzz_decode encodes its round trips itself (brotli's encoder too).
@@ -116,6 +126,7 @@ fuzz: fuzz-build
 	    fuzz_request) dict=-dict=fuzz/dict/request.dict;; \
 	    fuzz_h2frames) dict=-dict=fuzz/dict/h2.dict;; \
 	    fuzz_auth) dict=-dict=fuzz/dict/auth.dict;; \
+	    fuzz_socks|fuzz_connect) dict=-dict=fuzz/dict/proxy.dict;; \
 	    fuzz_engine_tls|fuzz_decode) dict=;; \
 	    *) dict=-dict=fuzz/dict/http.dict;; esac; \
 	  echo "== $$t: $(FUZZ_SECONDS) s"; \

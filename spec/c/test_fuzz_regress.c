@@ -54,6 +54,7 @@
 #define LLVMFuzzerTestOneInput fuzz_auth_one
 #include "../../fuzz/fuzz_auth.c"
 #undef LLVMFuzzerTestOneInput
+#include "../../fuzz/proxy_harness.c"
 
 typedef int (*fr_target)(const uint8_t *data, size_t size);
 
@@ -193,6 +194,15 @@ TEST(fuzz_request) { fr_replay("fuzz_request", fuzz_request_one); }
 TEST(fuzz_decode) { fr_replay("fuzz_decode", fuzz_decode_one); }
 TEST(fuzz_auth) { fr_replay("fuzz_auth", fuzz_auth_one); }
 TEST(fuzz_h2frames) { fr_replay("fuzz_h2frames", fuzz_h2frames_one); }
+
+static int fr_socks(const uint8_t *d, size_t n) {
+  return proxy_run(PROXY_KIND_SOCKS, d, n);
+}
+static int fr_connect(const uint8_t *d, size_t n) {
+  return proxy_run(PROXY_KIND_HTTP, d, n);
+}
+TEST(fuzz_socks) { fr_replay("fuzz_socks", fr_socks); }
+TEST(fuzz_connect) { fr_replay("fuzz_connect", fr_connect); }
 
 TEST(fuzz_engine_tls) {
   setenv("XFER_FUZZ_BUDGET_MS", "300", 0);

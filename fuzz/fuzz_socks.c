@@ -1,0 +1,13 @@
+/*
+ * fuzz_socks.c -- the whole engine through a SOCKS4/4a/5/5h proxy whose
+ * replies are the fuzzer's bytes (proxy_harness.c, shared with
+ * spec/c/test_fuzz_regress.c, says the input layout and the checks).
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proxy_harness.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  return proxy_run(PROXY_KIND_SOCKS, data, size);
+}
