@@ -396,6 +396,29 @@ TEST(connect_faults_fail_with_libcurls_codes) {
   }
 }
 
+/* A 2xx answer to CONNECT has no content: framing fields in it, however
+ * odd, are ignored (RFC 9110 9.3.6) and the tunnel is used. */
+TEST(framing_fields_of_a_2xx_connect_answer_are_ignored) {
+  static const struct fstep s[] = {
+    STEP(RD_HEAD, "HTTP/1.1 200 Connection established\r\n"
+                  "Transfer-Encoding: gzip\r\nContent-Length: 7\r\n\r\n"),
+    STEP(RD_HEAD, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"),
+    {FK_END, 0, 0}};
+  int port = fake_start(s);
+  struct tx *t = tx_new("http://origin.test/x");
+  struct tbuf got;
+  sets(t, XFEROPT_PROXY, fake_url(port));
+  setl(t, XFEROPT_HTTPPROXYTUNNEL, 1);
+  CHECK_EQ(run_alone(t, DRIVE_EPOLL, 5000), XFERE_OK);
+  CHECK_EQ(info_long(t->easy, XFERINFO_HTTP_CONNECTCODE), 200);
+  CHECK_MEM(t->body.data, t->body.len, "hello", 5);
+  got = fake_stop();
+  CHECK(has(&got, "CONNECT origin.test:80 "));
+  CHECK(has(&got, "GET /x HTTP/1.1\r\n"));
+  tbuf_free(&got);
+  tx_free(t);
+}
+
 /* ---- SOCKS ---- */
 
 TEST(microsocks_socks5_and_socks5h) {

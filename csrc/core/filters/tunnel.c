@@ -174,7 +174,7 @@ static int on_header(void *ud, const char *raw, size_t rawlen,
                       (nlen == 16 && xfer__strcasecmp_n(
                                          name, "Proxy-Connection", 16) == 0))) {
     if (has_token(value, vlen, "close")) t->closes = 1;
-  } else if (name && nlen == 17 &&
+  } else if (name && nlen == 17 && t->parser.status / 100 != 2 &&
              xfer__strcasecmp_n(name, "Transfer-Encoding", 17) == 0) {
     t->chunked = 1;
   }
@@ -226,7 +226,7 @@ static int again(struct tunnel *t, XFER *e, size_t rest) {
     return failed(e, XFERE_RECV_ERROR, "bytes after the proxy's 407");
   if ((rc = connect_request(t, e)) != 0) return -rc;
   t->skip = t->parser.content_length - (int64_t)rest;
-  xfer__h1p_reset(&t->parser, 1);
+  xfer__h1p_reset(&t->parser, XFER_H1P_CONNECT);
   t->state = T_SKIP;
   xfer__verbose(e, "the proxy asks for credentials: CONNECT again");
   return 0;
@@ -385,6 +385,6 @@ struct xfer_cf *xfer__cf_tunnel_new(struct xfer_conn *c, struct xfer_cf *below,
   t->cf.conn = c;
   t->cf.next = below;
   (void)e;
-  xfer__h1p_init(&t->parser, 1, 0);
+  xfer__h1p_init(&t->parser, XFER_H1P_CONNECT, 0);
   return &t->cf;
 }

@@ -182,7 +182,10 @@ static int field_line(struct xfer_h1p *p, const char *line, size_t n,
       rc = 0;
       p->last_acted_ = 1;
       /* Dispatch on the length first: most fields are none of these. */
-      if (namelen == 14 && IEQ(name, namelen, "content-length"))
+      if (p->is_head_ == XFER_H1P_CONNECT && p->status / 100 == 2 &&
+          (namelen == 14 || namelen == 17))
+        p->last_acted_ = 0; /* a tunnel's framing fields mean nothing */
+      else if (namelen == 14 && IEQ(name, namelen, "content-length"))
         rc = content_length(p, val, vlen);
       else if (namelen == 17 && IEQ(name, namelen, "transfer-encoding"))
         rc = transfer_encoding(p, val, vlen);

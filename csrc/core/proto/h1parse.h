@@ -78,6 +78,10 @@ struct xfer_h1p {
  * of a response's header sections together, line ends included: 1xx ones,
  * the final one and the chunked trailers; a line still without its end
  * counts as it arrives, so an endless line fails early. */
+/* is_head for the answer to a CONNECT: it has no body either, and a 2xx
+ * one's Content-Length and Transfer-Encoding are ignored (RFC 9110
+ * 9.3.6), where other answers' are checked as any response's. */
+#define XFER_H1P_CONNECT 2
 void xfer__h1p_init(struct xfer_h1p *p, int is_head, size_t max_header_bytes);
 /* Prepare for the next response on the same connection; keeps the buffer. */
 void xfer__h1p_reset(struct xfer_h1p *p, int is_head);
