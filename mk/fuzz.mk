@@ -25,7 +25,7 @@ FUZZ_SAN = -fsanitize=fuzzer-no-link,address,undefined \
            -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS = -g -O1 -D_GNU_SOURCE -std=c99 -Wall -Wextra -Icsrc -Icsrc/core -Ifuzz \
               $(FUZZ_SAN)
-FUZZ_LIBS = -lcares -lnghttp2 -lssl -lcrypto -lz -lbrotlidec -lzstd
+FUZZ_LIBS = -lcares -lnghttp2 -lssl -lcrypto -lz -lbrotlidec -lzstd -lpsl
 
 # The top-level Makefile's CORE_SRC when included from it, else the same list.
 FUZZ_CORE_SRC := $(if $(CORE_SRC),$(CORE_SRC),\
