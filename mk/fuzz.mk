@@ -18,7 +18,7 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= fuzz_url fuzz_h1parse fuzz_chunked fuzz_redirect fuzz_engine \
                 fuzz_engine_oom fuzz_engine_tls fuzz_request fuzz_decode \
-                fuzz_h2frames fuzz_auth
+                fuzz_h2frames fuzz_auth fuzz_cookie
 FUZZ_NICE ?= nice -n 10
 FUZZ_FLAGS ?=
 FUZZ_SAN = -fsanitize=fuzzer-no-link,address,undefined \
@@ -31,7 +31,7 @@ FUZZ_LIBS = -lcares -lnghttp2 -lssl -lcrypto -lz -lbrotlidec -lzstd -lpsl
 FUZZ_CORE_SRC := $(if $(CORE_SRC),$(CORE_SRC),\
   $(addprefix csrc/core/,multi.c socket.c transfer.c conn.c dns.c easy.c \
     wait.c heap.c url.c util.c request.c body.c pause.c decode.c auth.c \
-    crypto.c) \
+    crypto.c cookie.c cookie_file.c cookie_easy.c) \
   $(addprefix csrc/core/proto/,http1.c h1parse.c http2.c) \
   $(addprefix csrc/core/filters/,tcp.c tls.c))
 FUZZ_CORE_HDR := csrc/xfer.h $(wildcard csrc/core/*.h csrc/core/*/*.h)
@@ -116,6 +116,7 @@ fuzz: fuzz-build
 	    fuzz_request) dict=-dict=fuzz/dict/request.dict;; \
 	    fuzz_h2frames) dict=-dict=fuzz/dict/h2.dict;; \
 	    fuzz_auth) dict=-dict=fuzz/dict/auth.dict;; \
+	    fuzz_cookie) dict=-dict=fuzz/dict/cookie.dict;; \
 	    fuzz_engine_tls|fuzz_decode) dict=;; \
 	    *) dict=-dict=fuzz/dict/http.dict;; esac; \
 	  echo "== $$t: $(FUZZ_SECONDS) s"; \

@@ -198,12 +198,13 @@ static void trim(const char **s, const char **e) {
   while (*e > *s && ws((unsigned char)(*e)[-1])) (*e)--;
 }
 
-/* RFC 6265bis 5.6: a control byte other than HTAB refuses the cookie. */
-static int has_ctl(const char *s, size_t n) {
+/* RFC 6265bis 5.6: a control byte refuses the cookie.  HTAB too in a
+ * name or value (tab_ok 0): the Netscape format separates with it. */
+static int has_ctl(const char *s, size_t n, int tab_ok) {
   size_t i;
   for (i = 0; i < n; i++) {
     unsigned char ch = (unsigned char)s[i];
-    if ((ch < 0x20 && ch != '\t') || ch == 0x7f) return 1;
+    if ((ch < 0x20 && !(ch == '\t' && tab_ok)) || ch == 0x7f) return 1;
   }
   return 0;
 }
@@ -261,7 +262,8 @@ static void attribute(struct attrs *a, const char *n, size_t nl,
     a->domain = v;
     a->domain_len = vl;
   } else if (ieq(n, nl, "path")) {
-    a->have_path = vl && v[0] == '/';
+    /* a TAB would break the Netscape line: as if no Path were given */
+    a->have_path = vl && v[0] == '/' && !memchr(v, '\t', vl);
     a->path = v;
     a->path_len = vl;
   } else if (ieq(n, nl, "max-age")) {
@@ -406,8 +408,8 @@ enum xfer_cookie_res xfer__cookie_parse(struct xfer_cookies *c,
   if (ns == ne && vs == ve) return XFER_COOKIE_BAD_SYNTAX;
   if ((size_t)(ne - ns) + (size_t)(ve - vs) > XFER_COOKIE_NV_MAX)
     return XFER_COOKIE_TOO_BIG;
-  if (has_ctl(ns, (size_t)(ne - ns)) || has_ctl(vs, (size_t)(ve - vs)) ||
-      has_ctl(line, len))
+  if (has_ctl(ns, (size_t)(ne - ns), 0) || has_ctl(vs, (size_t)(ve - vs), 0) ||
+      has_ctl(line, len, 1))
     return XFER_COOKIE_CONTROL;
   parse_attrs(&a, semi ? semi + 1 : end, end);
   if (!(k = calloc(1, sizeof(*k)))) return XFER_COOKIE_NOMEM;

@@ -59,19 +59,31 @@ static enum xfer_cookie_res netscape(struct xfer_cookies *c, const char *s,
   exp = expiry_of(f[4], fl[4], &ok);
   if (!ok || !fl[0] || !fl[2] || f[2][0] != '/') return XFER_COOKIE_BAD_SYNTAX;
   if (fl[5] + fl[6] > XFER_COOKIE_NV_MAX) return XFER_COOKIE_TOO_BIG;
+  if (memchr(f[6], '\t', fl[6])) return XFER_COOKIE_CONTROL; /* 8 fields */
   for (i = 0; i < n; i++)
     if (((unsigned char)s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f)
       return XFER_COOKIE_CONTROL;
   if (!exp && skip_session) return XFER_COOKIE_STORED; /* COOKIESESSION */
   if (!(k = calloc(1, sizeof(*k)))) return XFER_COOKIE_NOMEM;
   if (f[0][0] == '.') f[0]++, fl[0]--;
+  if (!fl[0]) {
+    xfer__cookie_free1(k);
+    return XFER_COOKIE_BAD_DOMAIN;
+  }
   if (nstrdup(&k->domain, f[0], fl[0]) || nstrdup(&k->path, f[2], fl[2]) ||
       nstrdup(&k->name, f[5], fl[5]) || nstrdup(&k->value, f[6], fl[6])) {
     xfer__cookie_free1(k);
     return XFER_COOKIE_NOMEM;
   }
-  for (i = 0; k->domain[i]; i++)
-    if (k->domain[i] >= 'A' && k->domain[i] <= 'Z') k->domain[i] += 32;
+  for (i = 0; k->domain[i]; i++) {
+    char ch = k->domain[i];
+    if (ch >= 'A' && ch <= 'Z') k->domain[i] = ch = (char)(ch + 32);
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+          ch == '-' || ch == '_' || ch == '.' || ch == ':')) {
+      xfer__cookie_free1(k);
+      return XFER_COOKIE_BAD_DOMAIN; /* as a Domain attribute would be */
+    }
+  }
   k->host_only = !(fl[1] == 4 && strncasecmp(f[1], "TRUE", 4) == 0);
   k->secure = fl[3] == 4 && strncasecmp(f[3], "TRUE", 4) == 0;
   k->httponly = httponly != 0;

@@ -154,6 +154,8 @@ TEST(engine_refuses_hostile_lines) {
   CHECK_EQ(set(c, "a.test", "/", 0, " = ; Path=/"), XFER_COOKIE_BAD_SYNTAX);
   CHECK_EQ(set(c, "a.test", "/", 0, "a=b\001c"), XFER_COOKIE_CONTROL);
   CHECK_EQ(set(c, "a.test", "/", 0, "a=b\177"), XFER_COOKIE_CONTROL);
+  CHECK_EQ(set(c, "a.test", "/", 0, "a=b\tc"), XFER_COOKIE_CONTROL);
+  CHECK_EQ(set(c, "a.test", "/", 0, "a\tb=c"), XFER_COOKIE_CONTROL);
   CHECK_EQ(xfer__cookie_parse(c, "a=b\0c", 5, &(struct xfer_cookie_origin){
                                   "a.test", 6, "/", 1, 0}, NOW),
            XFER_COOKIE_CONTROL);
