@@ -672,6 +672,7 @@ test_decode() { run_lua_test main decode; }
 # Authentication: the credential options by name through xfer.ngx (Basic
 # and Bearer at nginx, Digest at the auth server).
 test_auth() { run_lua_test main auth; }
+test_cookies() { run_lua_test main cookies; }
 
 # Request bodies from a function, checked by the server; refused options.
 test_body() {
@@ -767,7 +768,7 @@ test_h2() {
 
 all_tests="basic errors phases fanout1000 selfloop probe idle noblock leaks
 late reuse lua_error exhaust reload shutdown_timeout example
-stream stream_ping stream_abandon body h2 decode auth"
+stream stream_ping stream_abandon body h2 decode auth cookies"
 tests=${*:-$all_tests}
 
 host_start main || { echo "the main host did not start"; echo "0 passed, 1 failed"; exit 1; }
