@@ -549,3 +549,24 @@ TEST(libcurl_reads_the_jar) {
   xfer_easy_cleanup(e);
   unlink(jar);
 }
+
+/* A Secure cookie goes to https and to loopback names only (libcurl's
+ * rule: http://localhost is a secure context); not to a name that
+ * merely resolves to 127.0.0.1 over plain http. */
+TEST(server_secure_cookie_only_to_secure_origins) {
+  struct tx *t = mk();
+  char url[200];
+  CHECK_EQ(xfer_easy_setopt(t->easy, XFEROPT_COOKIELIST,
+                            "Set-Cookie: s=1; Domain=a.example.com; Secure"), 0);
+  CHECK_EQ(xfer_easy_setopt(t->easy, XFEROPT_COOKIELIST,
+                            "localhost\tFALSE\t/\tTRUE\t0\tl\t2"), 0);
+  CHECK_STR(fetch(t, at("a.example.com", "/cookie/echo")), "\n");
+  snprintf(url, sizeof(url), "http://localhost:%d/cookie/echo",
+           tl_env_int("NGINX_PORT"));
+  CHECK_EQ(xfer_easy_setopt(t->easy, XFEROPT_IPRESOLVE, 1L), 0);
+  CHECK_STR(fetch(t, url), "l=2\n");
+  /* and a Secure Set-Cookie from plain http is dropped */
+  fetch(t, at("a.example.com", "/cookie/set?c1=t=3;Secure"));
+  CHECK_EQ(count_info(t->easy), 2);
+  tx_free(t);
+}
