@@ -209,18 +209,20 @@ static int has_ctl(const char *s, size_t n, int tab_ok) {
   return 0;
 }
 
-/* A domain as stored: lowercase, no leading dot, letters, digits, '-',
- * '_' and '.' only (a Domain attribute with anything else is refused). */
+/* A domain as stored: lowercase, no leading dot, no empty label, letters,
+ * digits, '-', '_', '.' and ':' only (a Domain attribute with anything
+ * else is refused). */
 static char *norm_domain(const char *s, size_t n) {
   char *d;
   size_t i;
   if (n && s[0] == '.') s++, n--;
-  if (!n || s[n - 1] == '.') return NULL;
+  if (!n || s[0] == '.' || s[n - 1] == '.') return NULL;
   if (!(d = malloc(n + 1))) return NULL;
   for (i = 0; i < n; i++) {
     int ch = lc((unsigned char)s[i]);
     if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-          ch == '-' || ch == '_' || ch == '.' || ch == ':')) {
+          ch == '-' || ch == '_' || ch == '.' || ch == ':') ||
+        (ch == '.' && s[i - 1] == '.')) { /* no empty label */
       free(d);
       return NULL;
     }

@@ -79,7 +79,8 @@ static enum xfer_cookie_res netscape(struct xfer_cookies *c, const char *s,
     char ch = k->domain[i];
     if (ch >= 'A' && ch <= 'Z') k->domain[i] = ch = (char)(ch + 32);
     if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-          ch == '-' || ch == '_' || ch == '.' || ch == ':')) {
+          ch == '-' || ch == '_' || ch == '.' || ch == ':') ||
+        (ch == '.' && (i == 0 || k->domain[i - 1] == '.'))) {
       xfer__cookie_free1(k);
       return XFER_COOKIE_BAD_DOMAIN; /* as a Domain attribute would be */
     }

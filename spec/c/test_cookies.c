@@ -106,6 +106,9 @@ TEST(engine_refuses_bad_domains_and_public_suffixes) {
     {"127.0.0.1", "a=1; Domain=0.0.1", XFER_COOKIE_BAD_DOMAIN},
     {"a.example.com", "a=1; Domain=ex ample.com", XFER_COOKIE_BAD_DOMAIN},
     {"a.example.com", "a=1; Domain=example.com.", XFER_COOKIE_BAD_DOMAIN},
+    {"a.example.com", "a=1; Domain=..example.com", XFER_COOKIE_BAD_DOMAIN},
+    {"a..example.com", "a=1; Domain=..example.com", XFER_COOKIE_BAD_DOMAIN},
+    {"a.example..com", "a=1; Domain=example..com", XFER_COOKIE_BAD_DOMAIN},
   };
   size_t i;
   for (i = 0; i < NROWS(rows); i++) {
@@ -228,6 +231,8 @@ TEST(engine_netscape_lines_and_session) {
   CHECK_EQ(xfer__cookie_line(c, LIT("# a comment"), NOW, 0), 0);
   CHECK_EQ(xfer__cookie_line(c, LIT("too\tfew\tfields"), NOW, 0),
            XFER_COOKIE_BAD_SYNTAX);
+  CHECK_EQ(xfer__cookie_line(c, LIT("..x.test\tTRUE\t/\tFALSE\t0\ta\t1"),
+                             NOW, 0), XFER_COOKIE_BAD_DOMAIN);
   CHECK_EQ(xfer__cookie_line(c, LIT("Set-Cookie: s=3; Domain=s.test"), NOW, 0),
            0);
   CHECK_EQ(xfer__cookie_line(c, LIT("Set-Cookie: s=3"), NOW, 0),
