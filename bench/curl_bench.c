@@ -47,7 +47,7 @@
  * Prints one line on stdout (cpu and wall cover the measured phase):
  *   requests=N ok=N bytes=N cpu_s=X wall_s=X sockcb=N sockcb_warm=N
  *   warm_requests=N rss0_kb=N rss1_kb=N hwm_kb=N setup_cpu_s=X user_s=X
- *   sys_s=X chunk_min_cpu_us=X httpv1=N httpv2=N httpv_other=N
+ *   sys_s=X chunk_min_cpu_us=X httpv1=N httpv2=N httpv_other=N connects=N
  * sockcb counts socket-callback calls (-1: not applicable, -p style);
  * sockcb_warm those made while warm_requests transfers completed in the
  * warm part of the run: from half the transfers done until the last C
@@ -61,7 +61,8 @@
  * the cheapest eighth of the measured phase (-1 when not even an eighth
  * was done); httpv1 and httpv2 count the successful transfers that ran
  * HTTP/1.x and HTTP/2, httpv_other those whose getinfo said anything else
- * (0: unknown) (all three -1 without -v).  Exit status 0 when every transfer
+ * (0: unknown) (all three -1 without -v); connects sums NUM_CONNECTS over
+ * the completed transfers: the connections opened (W12).  Exit status 0 when every transfer
  * was CURLE_OK.
  */
 #include <curl/curl.h>
@@ -109,6 +110,7 @@ static double chunk_start_cpu, chunk_min = -1;
 static double setup_cpu; /* queue mode: CPU to make the N handles */
 /* -v: successful transfers per HTTP version (getinfo HTTP_VERSION) */
 static long httpv1 = -1, httpv2 = -1, httpv_other = -1;
+static long connects; /* NUM_CONNECTS summed: connections opened (W12) */
 
 static size_t on_body(char *p, size_t size, size_t n, void *u) {
   (void)p;
@@ -188,6 +190,11 @@ static void on_done(CURL *e, CURLcode result) {
     return;
   }
   done++;
+  {
+    long nc = 0;
+    curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &nc);
+    connects += nc;
+  }
   if (result == CURLE_OK) ok++;
   else if (++failed <= 5)
     fprintf(stderr, "curl_bench: %s\n", curl_easy_strerror(result));
@@ -460,14 +467,15 @@ int main(int argc, char **argv) {
   printf("requests=%ld ok=%ld bytes=%lld cpu_s=%.6f wall_s=%.6f sockcb=%ld "
          "sockcb_warm=%ld warm_requests=%ld rss0_kb=%ld rss1_kb=%ld "
          "hwm_kb=%ld setup_cpu_s=%.6f user_s=%.6f sys_s=%.6f "
-         "chunk_min_cpu_us=%.3f httpv1=%ld httpv2=%ld httpv_other=%ld\n",
+         "chunk_min_cpu_us=%.3f httpv1=%ld httpv2=%ld httpv_other=%ld "
+         "connects=%ld\n",
          done, ok, (long long)bytes, ru_cpu(&ru1) - ru_cpu(&ru0), wall,
          sockcb_calls, sockcb_warm,
          mode == MODE_IDLE ? done : warm_requests, rss0, rss1,
          status_kb("VmHWM"), setup_cpu,
          tv_s(&ru1.ru_utime) - tv_s(&ru0.ru_utime),
          tv_s(&ru1.ru_stime) - tv_s(&ru0.ru_stime), chunk_min, httpv1,
-         httpv2, httpv_other);
+         httpv2, httpv_other, connects);
   fflush(stdout);
   curl_multi_cleanup(multi);
   if (style_socket) {

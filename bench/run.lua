@@ -570,6 +570,16 @@ local function build_cases()
         mode = "win", n = P.n9, c = 4, hb = 1, urls = { http("100m.bin") },
         clients = { "uvrun-xfer", "uvrun-curl", "lua-luv", "lua-run", "luajit-run" },
         bulk = 100 * 1048576 }
+  -- W12 crawler: 4,000 URLs over 5 hosts (127.0.0.1-5, in turn) queued at
+  -- once under 16 connections in all and 4 per host: how many
+  -- connections each library opens for them (NUM_CONNECTS summed)
+  do
+    local urls = {}
+    for i = 1, 5 do urls[i] = http("1k.bin", "127.0.0." .. i) end
+    add { w = "W12", variant = "crawler: 4,000 URLs over 5 hosts, max 16 conns, 4 per host",
+          mode = "queue", n = 4000, c = 16, hostmax = 4, urls = urls, w12 = true,
+          clients = C_ALL }
+  end
   -- W10, W11: HTTP/2 (bench/h2.lua)
   for _, c in ipairs(H2.cases(HPORT)) do add(c) end
   local r = {}
@@ -1228,6 +1238,9 @@ local function judge(results, lbest)
         r.note = r.note .. string.format("; queued/windowed: wall %s×, CPU %s× (%s× without making the N handles)",
           fmt_num(r.q_wall), fmt_num(r.q_cpu), fmt_num((r.rec.cpu_s - (r.rec.setup_cpu_s or 0)) / w.rec.cpu_s))
       end
+    elseif c.w12 and r.rec and r.rec.connects then
+      r.connects = r.rec.connects
+      r.note = string.format("%s connections opened", fmt_int(r.rec.connects))
     elseif c.w == "W4" and r.cpu_req then
       r.note = string.format("CPU/handshake %s µs", fmt_num(r.cpu_req, 0))
     elseif (c.w == "W6" or c.w == "W6gz") and r.rec and r.rec.wall_s and r.rec.bytes then

@@ -20,6 +20,7 @@
  * Prints: requests=N ok=N bytes=N cpu_s=X wall_s=X sockcb=N sockcb_warm=N
  *         warm_requests=N rss0_kb=N rss1_kb=N hwm_kb=N setup_cpu_s=X
  *         user_s=X sys_s=X chunk_min_cpu_us=X httpv1=N httpv2=N httpv_other=N
+ *         connects=N
  *         (see curl_bench.c)
  */
 #include "xfer.h"
@@ -68,6 +69,7 @@ static double setup_cpu; /* queue mode: CPU to make the N handles */
 /* -v: transfers done over HTTP/1.x and over HTTP/2 (getinfo HTTP_VERSION),
  * so that a row that asked for h2 and ran HTTP/1.1 shows it */
 static long httpv1 = -1, httpv2 = -1, httpv_other = -1;
+static long connects; /* NUM_CONNECTS summed: connections opened (W12) */
 
 static size_t on_body(char *p, size_t size, size_t n, void *u) {
   (void)p;
@@ -146,6 +148,11 @@ static void on_done(XFER *e, XFERcode result) {
     return;
   }
   done++;
+  {
+    long nc = 0;
+    xfer_easy_getinfo(e, XFERINFO_NUM_CONNECTS, &nc);
+    connects += nc;
+  }
   if (result == XFERE_OK) ok++;
   else if (++failed <= 5)
     fprintf(stderr, "xfer_c: %s\n", xfer_easy_strerror(result));
@@ -409,13 +416,14 @@ int main(int argc, char **argv) {
   printf("requests=%ld ok=%ld bytes=%lld cpu_s=%.6f wall_s=%.6f sockcb=%ld "
          "sockcb_warm=%ld warm_requests=%ld rss0_kb=%ld rss1_kb=%ld "
          "hwm_kb=%ld setup_cpu_s=%.6f user_s=%.6f sys_s=%.6f "
-         "chunk_min_cpu_us=%.3f httpv1=%ld httpv2=%ld httpv_other=%ld\n",
+         "chunk_min_cpu_us=%.3f httpv1=%ld httpv2=%ld httpv_other=%ld "
+         "connects=%ld\n",
          done, ok, bytes, ru_cpu(&ru1) - ru_cpu(&ru0), wall, sockcb_calls,
          sockcb_warm, mode == MODE_IDLE ? done : warm_requests, rss0,
          rss1, status_kb("VmHWM"), setup_cpu,
          tv_s(&ru1.ru_utime) - tv_s(&ru0.ru_utime),
          tv_s(&ru1.ru_stime) - tv_s(&ru0.ru_stime), chunk_min, httpv1,
-         httpv2, httpv_other);
+         httpv2, httpv_other, connects);
   fflush(stdout);
   xfer_multi_cleanup(multi);
   if (epfd >= 0) close(epfd);

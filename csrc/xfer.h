@@ -325,9 +325,10 @@ struct xfer_easyoption {
 #define XFERPROXY_SOCKS4A         6
 #define XFERPROXY_SOCKS5_HOSTNAME 7
 
-/* PROXYAUTH takes the XFERAUTH_* bits above.  xfer does Basic to a
- * proxy: a value without the BASIC bit (other than NONE) is
- * XFERE_NOT_BUILT_IN. */
+/* PROXYAUTH takes the XFERAUTH_* bits above, as HTTPAUTH does: Basic and
+ * Digest (DIGEST_IE too) are built in; Bearer never goes to a proxy (as
+ * in libcurl), so it is dropped with the schemes not built in, and a
+ * value with nothing left is XFERE_NOT_BUILT_IN. */
 
 /* HEADEROPT values: SEPARATE (the default) sends HTTPHEADER to the
  * server and PROXYHEADER to the proxy; UNIFIED sends HTTPHEADER to both. */
@@ -426,9 +427,25 @@ typedef enum {
   XFERINFO_STARTTRANSFER_TIME_T = XFERINFO_OFF_T + 54,
   XFERINFO_QUEUE_TIME_T = XFERINFO_OFF_T + 65,
   XFERINFO_HTTPAUTH_USED = XFERINFO_LONG + 69,
+  XFERINFO_PROXYAUTH_AVAIL = XFERINFO_LONG + 24,
+  XFERINFO_PROXYAUTH_USED = XFERINFO_LONG + 70,
   XFERINFO_PROXY_SSL_VERIFYRESULT = XFERINFO_LONG + 47,
   XFERINFO_PROXY_ERROR = XFERINFO_LONG + 59,
   XFERINFO_SIZE_DELIVERED = XFERINFO_OFF_T + 71,
+  XFERINFO_CONTENT_TYPE = XFERINFO_STRING + 18,
+  XFERINFO_REDIRECT_URL = XFERINFO_STRING + 31,
+  XFERINFO_LOCAL_IP = XFERINFO_STRING + 41,
+  XFERINFO_SCHEME = XFERINFO_STRING + 49,
+  XFERINFO_EFFECTIVE_METHOD = XFERINFO_STRING + 58,
+  XFERINFO_HEADER_SIZE = XFERINFO_LONG + 11,
+  XFERINFO_REQUEST_SIZE = XFERINFO_LONG + 12,
+  XFERINFO_OS_ERRNO = XFERINFO_LONG + 25,
+  XFERINFO_SPEED_DOWNLOAD_T = XFERINFO_OFF_T + 9,
+  XFERINFO_SPEED_UPLOAD_T = XFERINFO_OFF_T + 10,
+  XFERINFO_CONTENT_LENGTH_UPLOAD_T = XFERINFO_OFF_T + 16,
+  XFERINFO_RETRY_AFTER = XFERINFO_OFF_T + 57,
+  XFERINFO_XFER_ID = XFERINFO_OFF_T + 63,
+  XFERINFO_CONN_ID = XFERINFO_OFF_T + 64,
   /* struct xfer_slist *: every cookie known, a Netscape line each; the
    * caller frees it with xfer_slist_free_all (NULL: none). */
   XFERINFO_COOKIELIST = XFERINFO_PTR + 28,

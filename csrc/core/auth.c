@@ -501,7 +501,7 @@ static void origin_of(XFER *e, char *buf, size_t cap) {
 
 /* The request target as sent ("/" before a bare query); IE style
  * (DIGEST_IE) leaves the query out, as that browser did. */
-static char *target_of(const struct xfer_req *r, int ie, size_t *len) {
+char *xfer__auth_target(const struct xfer_req *r, int ie, size_t *len) {
   size_t n = r->path_len;
   char *t;
   if (ie) {
@@ -536,7 +536,7 @@ static XFERcode digest_header(XFER *e, struct xfer_auth *a,
     q.body = e->set.postfields;
     q.body_len = (size_t)r->body_len;
   }
-  if (!(q.uri = target_of(r, e->set.digest_ie, &q.uri_len)))
+  if (!(q.uri = xfer__auth_target(r, e->set.digest_ie, &q.uri_len)))
     return XFERE_OUT_OF_MEMORY;
   r->auth = xfer__auth_digest(&a->dg, c->user, c->ulen, c->pass, c->plen, &q,
                               &err);
@@ -599,8 +599,14 @@ out:
 void xfer__auth_section(XFER *e, const char *line, size_t len) {
   const char *sp = memchr(line, ' ', len);
   size_t rest = sp ? len - (size_t)(sp - line) - 1 : 0;
-  e->resp_401 = rest >= 3 && memcmp(sp + 1, "401", 3) == 0 &&
-                (rest == 3 || sp[4] == ' ' || sp[4] == '\r' || sp[4] == '\n');
+  int status = 0;
+  if (rest >= 3 && (rest == 3 || sp[4] == ' ' || sp[4] == '\r' ||
+                    sp[4] == '\n') &&
+      sp[1] >= '0' && sp[1] <= '9' && sp[2] >= '0' && sp[2] <= '9' &&
+      sp[3] >= '0' && sp[3] <= '9')
+    status = (sp[1] - '0') * 100 + (sp[2] - '0') * 10 + (sp[3] - '0');
+  e->resp_401 = status == 401;
+  xfer__proxy_auth_section(e, status); /* a 407 from the proxy */
   if (e->auth) {
     memset(&e->auth->offer, 0, offsetof(struct xfer_auth_offer, digest));
   }
@@ -676,6 +682,10 @@ static int on_401(XFER *e, struct xfer_auth *a) {
 int xfer__auth_response(XFER *e, int status) {
   struct xfer_auth *a = e->auth;
   int again = 0;
+  /* A 407 is the HTTP proxy's (absolute form; a tunnel's are tunnel.c's,
+   * and an origin behind a tunnel has no business sending one). */
+  if (status == 407 && e->resp_407 && e->px.absolute)
+    return xfer__proxy_auth_407(e);
   if (!a) return 0;
   if (status == 401 && e->resp_401) again = on_401(e, a);
   else if (a->probe && status >= 200 && status < 300) {
@@ -695,10 +705,12 @@ int xfer__auth_response(XFER *e, int status) {
 
 void xfer__auth_run_start(XFER *e) {
   e->auth_resend = e->resp_401 = 0;
+  xfer__proxy_auth_run_start(e);
   if (e->auth) memset(e->auth, 0, sizeof(*e->auth));
 }
 
 void xfer__auth_redirected(XFER *e) {
+  xfer__proxy_auth_redirected(e);
   if (!e->auth) return;
   e->auth->rounds = 0;
   e->auth->probe_done = 0;

@@ -116,9 +116,14 @@ XFERcode xfer__auth_header(XFER *e, struct xfer_req *r, int allowed,
 void xfer__auth_section(XFER *e, const char *status_line, size_t len);
 int xfer__auth_challenge(XFER *e, const char *v, size_t n);
 /* The final header section is in: 1 when the request must be sent again
- * (with credentials, or with the body a probe withheld). */
+ * (with credentials, or with the body a probe withheld; a 407 of the
+ * HTTP proxy is proxy.c's to answer). */
 int xfer__auth_response(XFER *e, int status);
 void xfer__auth_run_start(XFER *e);  /* a new run of the handle */
+/* The request target of r as sent ("/" for an empty path), malloc'd, its
+ * length in *len; ie: without the query (DIGEST_IE).  NULL out of
+ * memory. */
+char *xfer__auth_target(const struct xfer_req *r, int ie, size_t *len);
 void xfer__auth_redirected(XFER *e); /* a new URL in the same run */
 void xfer__auth_free(XFER *e);
 

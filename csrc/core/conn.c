@@ -65,6 +65,7 @@ static struct xfer_host *host_get(XFERM *m, const char *key) {
   h->hash = hv;
   xfer_queue_init(&h->idle);
   xfer_queue_init(&h->waitq);
+  xfer_queue_init(&h->pendq);
   xfer_queue_init(&h->wlink);
   xfer_queue_init(&h->mux);
   xfer_queue_init(&h->pipewait);
@@ -98,6 +99,8 @@ static void enqueue(XFER *e, struct xfer_queue *q, struct xfer_host *h,
   xfer_queue_remove(&e->qlink);
   e->in_ready = 0;
   xfer_queue_insert_tail(q, &e->qlink);
+  xfer_queue_remove(&e->hlink);
+  if (q == &m->pending) xfer_queue_insert_tail(&h->pendq, &e->hlink);
   e->waiting_host = h;
   if (host_q && !xfer_queue_linked(&h->wlink))
     xfer_queue_insert_tail(&m->hosts_waiting, &h->wlink);
@@ -126,6 +129,7 @@ void xfer__unqueue(XFER *e) {
   }
   if (e->state != XFER_ST_QUEUED || e->in_ready) return;
   xfer_queue_remove(&e->qlink);
+  xfer_queue_remove(&e->hlink);
   if (h && xfer_queue_empty(&h->waitq)) xfer_queue_remove(&h->wlink);
 }
 
@@ -134,6 +138,7 @@ static XFER *pop(struct xfer_queue *q) {
   if (xfer_queue_empty(q)) return NULL;
   e = xfer_queue_data(xfer_queue_head(q), XFER, qlink);
   xfer_queue_remove(&e->qlink);
+  xfer_queue_remove(&e->hlink);
   return e;
 }
 
@@ -188,6 +193,7 @@ void xfer__wake_waiters(XFERM *m, struct xfer_host *h) {
     struct xfer_host *eh;
     struct xfer_conn *c;
     e = pop(&m->pending);
+    m->head_passed = 0; /* a new first in line */
     eh = e->waiting_host;
     e->waiting_host = NULL;
     if (!wants_fresh(e) && (c = idle_take(eh, e)) != NULL) {
@@ -348,21 +354,34 @@ static void hand_off(struct xfer_conn *c, XFER *e) {
 static XFER *take_waiter(struct xfer_conn *c, int *fresh) {
   XFERM *m = c->multi;
   struct xfer_host *h = c->host;
-  struct xfer_queue *q = xfer_queue_empty(&h->waitq) ? &m->pending
-                                                     : &h->waitq;
-  XFER *e;
+  XFER *e, *head = NULL;
   *fresh = 0;
-  if (xfer_queue_empty(q)) return NULL;
-  e = xfer_queue_data(xfer_queue_head(q), XFER, qlink);
-  if (e->waiting_host != h) return NULL; /* another host's, globally */
+  if (!xfer_queue_empty(&h->waitq)) {
+    e = xfer_queue_data(xfer_queue_head(&h->waitq), XFER, qlink);
+  } else if (!xfer_queue_empty(&h->pendq)) {
+    /* The first of its host's transfers in the global FIFO, though
+     * another host's stands first: c then costs nobody a slot, where
+     * closing it for the other host makes this one connect again (W12).
+     * The first in line is passed over at most once per connection the
+     * total limit allows, then gets its slot. */
+    e = xfer_queue_data(xfer_queue_head(&h->pendq), XFER, hlink);
+    head = xfer_queue_data(xfer_queue_head(&m->pending), XFER, qlink);
+    if (head != e && m->head_passed >= (m->max_total ? m->max_total : 1))
+      return NULL;
+  } else {
+    return NULL;
+  }
   /* Another route through the same proxy: it wants a connection of its
    * own, as a FRESH_CONNECT one does. */
   if (wants_fresh(e) || !route_fits(c, e)) {
     *fresh = 1;
     return NULL;
   }
-  pop(q);
-  if (q == &h->waitq && xfer_queue_empty(q)) xfer_queue_remove(&h->wlink);
+  if (head == e) m->head_passed = 0; /* a new first in line */
+  else if (head) m->head_passed++;
+  xfer_queue_remove(&e->qlink);
+  xfer_queue_remove(&e->hlink);
+  if (xfer_queue_empty(&h->waitq)) xfer_queue_remove(&h->wlink);
   e->waiting_host = NULL;
   return e;
 }
@@ -591,6 +610,7 @@ static struct xfer_conn *conn_new(XFER *e, struct xfer_host *h) {
   xfer_queue_init(&c->qflink);
   c->proto = &xfer__proto_http1; /* until set up: ALPN may say h2 */
   c->connect_start = xfer__now();
+  c->id = m->next_conn_id++;
   c->state = XFER_CS_RESOLVING;
   c->easy = e;
   c->ntransfers = 1;
@@ -715,8 +735,20 @@ int xfer__conn_acquire(XFER *e) {
 
 static void connect_chain(struct xfer_conn *c, int ev);
 
+static int connect_headers(struct xfer_conn *c, struct xfer_cf *cf, XFER *e);
+
 static void conn_fail(struct xfer_conn *c, XFERcode code) {
   XFER *e = c->easy;
+  if (e && e->px_reconnect) {
+    /* A 407 the CONNECT answers on a new connection: its lines reach
+     * the header callback first, as libcurl's do. */
+    struct xfer_cf *cf;
+    e->px_reconnect = 0;
+    for (cf = c->cf; cf; cf = cf->next)
+      if (connect_headers(c, cf, e)) return; /* failed, or went away */
+    xfer__xfer_reconnect(e); /* closes c */
+    return;
+  }
   if (e) xfer__done(e, code); /* closes c */
   else xfer__conn_close(c);
 }

@@ -95,6 +95,7 @@ XFER *xfer_easy_init(void) {
   xfer__opts_init(&e->set);
   xfer_queue_init(&e->mlink);
   xfer_queue_init(&e->qlink);
+  xfer_queue_init(&e->hlink);
   xfer_queue_init(&e->msglink);
   e->content_length = -1;
   xfer__proxy_route_free(&e->px); /* no proxy yet: the types say none */
@@ -118,7 +119,11 @@ static void free_run_state(XFER *e) {
   e->body_retired = NULL;
   free(e->location);
   e->location = NULL;
+  free(e->content_type);
+  free(e->redirect_url);
+  e->content_type = e->redirect_url = NULL;
   xfer__auth_free(e);
+  xfer__proxy_auth_free(e);
 }
 
 void xfer__easy_free(XFER *e) {
@@ -342,14 +347,23 @@ static XFERcode set_long(XFER *e, XFERoption opt, long v) {
       return XFERE_BAD_FUNCTION_ARGUMENT;
     o->proxytype = (int)v;
     break;
-  case XFEROPT_PROXYAUTH:
-    /* Basic is what xfer does: a mask that allows it (ANY, BASIC) or asks
-     * for none is taken; one of only other methods is not built in. */
-    if ((unsigned long)v & ~XFERAUTH_ONLY &&
-        !((unsigned long)v & XFERAUTH_BASIC))
-      return XFERE_NOT_BUILT_IN;
-    o->proxyauth = (unsigned long)v;
+  case XFEROPT_PROXYAUTH: {
+    /* As HTTPAUTH, and Bearer too is dropped: libcurl never sends a
+     * bearer token to a proxy. */
+    unsigned long m = (unsigned long)v;
+    int ie = (m & XFERAUTH_DIGEST_IE) != 0;
+    if (m == XFERAUTH_NONE) {
+      o->proxyauth = m;
+      break;
+    }
+    if (ie) m = (m | XFERAUTH_DIGEST) & ~XFERAUTH_DIGEST_IE;
+    m &= ~(XFERAUTH_NEGOTIATE | XFERAUTH_NTLM | XFERAUTH_NTLM_WB |
+           XFERAUTH_AWS_SIGV4 | XFERAUTH_BEARER);
+    if (!(m & 0x7fffffffUL)) return XFERE_NOT_BUILT_IN;
+    o->proxyauth = m;
+    o->proxy_digest_ie = (unsigned)ie;
     break;
+  }
   case XFEROPT_HTTPPROXYTUNNEL: o->httpproxytunnel = !!v; break;
   case XFEROPT_HEADEROPT:
     if (v != XFERHEADER_UNIFIED && v != XFERHEADER_SEPARATE)
@@ -596,6 +610,20 @@ XFERcode xfer_easy_setopt(XFER *e, XFERoption opt, ...) {
   return rc;
 }
 
+/* REDIRECT_URL: where the last response (a 3xx with a Location) would
+ * have led, as an absolute URL; NULL when it was not such a response. */
+static const char *redirect_url(XFER *e) {
+  int err = 0;
+  long s = e->response_code;
+  if (!e->location || !e->url ||
+      !(s == 301 || s == 302 || s == 303 || s == 307 || s == 308))
+    return NULL;
+  if (!e->redirect_url)
+    e->redirect_url =
+        xfer__url_resolve(e->url, e->location, strlen(e->location), &err);
+  return e->redirect_url;
+}
+
 XFERcode xfer_easy_getinfo(XFER *e, XFERINFO info, ...) {
   va_list ap;
   XFERcode rc = XFERE_OK;
@@ -624,6 +652,12 @@ XFERcode xfer_easy_getinfo(XFER *e, XFERINFO info, ...) {
     break;
   case XFERINFO_HTTPAUTH_USED:
     *(long *)out = e->auth ? (long)e->auth->used : 0;
+    break;
+  case XFERINFO_PROXYAUTH_AVAIL:
+    *(long *)out = e->pauth ? (long)e->pauth->avail : 0;
+    break;
+  case XFERINFO_PROXYAUTH_USED:
+    *(long *)out = e->pauth ? (long)e->pauth->used : 0;
     break;
   case XFERINFO_NUM_CONNECTS: *(long *)out = e->num_connects; break;
   case XFERINFO_PRIMARY_PORT: *(long *)out = e->primary_port; break;
@@ -660,6 +694,36 @@ XFERcode xfer_easy_getinfo(XFER *e, XFERINFO info, ...) {
   case XFERINFO_STARTTRANSFER_TIME_T:
     *(xfer_off_t *)out = (xfer_off_t)e->t_starttransfer;
     break;
+  case XFERINFO_CONTENT_TYPE: *(const char **)out = e->content_type; break;
+  case XFERINFO_REDIRECT_URL: *(const char **)out = redirect_url(e); break;
+  case XFERINFO_LOCAL_IP: *(const char **)out = e->local_ip; break;
+  case XFERINFO_SCHEME:
+    /* the last request's, in libcurl's capitals */
+    *(const char **)out = !e->url                             ? NULL
+                          : e->u.scheme == XFER_SCHEME_HTTPS ? "HTTPS"
+                                                               : "HTTP";
+    break;
+  case XFERINFO_EFFECTIVE_METHOD:
+    *(const char **)out = e->url ? xfer__req_method(e) : NULL;
+    break;
+  case XFERINFO_HEADER_SIZE: *(long *)out = e->header_size; break;
+  case XFERINFO_REQUEST_SIZE: *(long *)out = e->request_size; break;
+  case XFERINFO_OS_ERRNO: *(long *)out = e->os_errno; break;
+  case XFERINFO_SPEED_DOWNLOAD_T:
+  case XFERINFO_SPEED_UPLOAD_T: {
+    /* bytes per second over the whole transfer (libcurl's average) */
+    uint64_t us = e->t_total ? e->t_total
+                  : e->multi ? xfer__now() - e->t_start : 0;
+    xfer_off_t n = info == XFERINFO_SPEED_DOWNLOAD_T ? e->size_dl : e->size_ul;
+    *(xfer_off_t *)out = us ? (xfer_off_t)((double)n * 1e6 / (double)us) : 0;
+    break;
+  }
+  case XFERINFO_CONTENT_LENGTH_UPLOAD_T:
+    *(xfer_off_t *)out = e->url && e->has_body ? e->upload_size : -1;
+    break;
+  case XFERINFO_RETRY_AFTER: *(xfer_off_t *)out = e->retry_after; break;
+  case XFERINFO_XFER_ID: *(xfer_off_t *)out = e->url ? e->xfer_id : -1; break;
+  case XFERINFO_CONN_ID: *(xfer_off_t *)out = e->url ? e->conn_id : -1; break;
   default:
     rc = XFERE_UNKNOWN_OPTION;
   }

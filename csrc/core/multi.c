@@ -114,8 +114,16 @@ XFERMcode xfer_multi_add_handle(XFERM *m, XFER *e) {
   e->size_dl = e->size_ul = e->size_out = e->size_delivered = 0;
   e->content_length = -1;
   e->response_code = e->redirect_count = e->num_connects = 0;
-  e->primary_ip[0] = 0;
+  e->primary_ip[0] = e->local_ip[0] = 0;
   e->primary_port = e->local_port = 0;
+  e->header_size = e->request_size = 0;
+  e->os_errno = 0;
+  e->retry_after = 0;
+  free(e->content_type);
+  free(e->redirect_url);
+  e->content_type = e->redirect_url = NULL;
+  e->xfer_id = m->next_xfer_id++;
+  e->conn_id = -1;
   e->retried = e->retry_fresh = e->redirecting = 0;
   xfer__pause_reset(e); /* every run starts unpaused */
   if (e->set.errorbuffer) e->set.errorbuffer[0] = 0;

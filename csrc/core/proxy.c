@@ -19,6 +19,8 @@
 #include "options.h"
 
 #include <arpa/inet.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -298,7 +300,7 @@ fail:
 
 int xfer__proxy_sends_auth(const XFER *e) {
   return e->px.http.type >= 0 && e->px.http.user &&
-         (e->set.proxyauth & XFERAUTH_BASIC);
+         (e->set.proxyauth & (XFERAUTH_BASIC | XFERAUTH_DIGEST));
 }
 
 /* ---- connection-cache keys ---- */
@@ -400,33 +402,161 @@ int xfer__proxy_route_key(XFER *e, const char *origin_key) {
   return 0;
 }
 
-/* ---- credentials ---- */
+/* ---- the proxy's authentication ---- */
 
-char *xfer__proxy_basic_header(const char *user, const char *pass) {
-  static const char b64[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  size_t ul = strlen(user), pl = pass ? strlen(pass) : 0, n = ul + 1 + pl;
-  size_t i, o = 6;
-  char *out = malloc(6 + (n + 2) / 3 * 4 + 1);
-  if (!out) return NULL;
-  memcpy(out, "Basic ", 6);
-  /* Three bytes of "user:pass" at a time, read through a function of the
-   * position so that the joined string is never built. */
-  for (i = 0; i < n; i += 3) {
-    unsigned char c[3] = {0, 0, 0};
-    size_t k;
-    for (k = 0; k < 3 && i + k < n; k++) {
-      size_t at = i + k;
-      c[k] = (unsigned char)(at < ul ? user[at] : at == ul ? ':'
-                                                : pass[at - ul - 1]);
-    }
-    out[o++] = b64[c[0] >> 2];
-    out[o++] = b64[((c[0] & 3) << 4) | (c[1] >> 4)];
-    out[o++] = k > 1 ? b64[((c[1] & 15) << 2) | (c[2] >> 6)] : '=';
-    out[o++] = k > 2 ? b64[c[2] & 63] : '=';
+/* Requests for one URL that answer a 407: the pick, a stale nonce or
+ * two.  A proxy that keeps asking gets its 407 back. */
+#define PAUTH_MAX_ROUNDS 4
+
+static struct xfer_pauth *pauth_of(XFER *e) {
+  if (!e->pauth) e->pauth = calloc(1, sizeof(*e->pauth));
+  return e->pauth;
+}
+
+/* The HTTP proxy's "host:port", whose Digest challenge is kept. */
+static void proxy_id(const XFER *e, char *buf, size_t cap) {
+  snprintf(buf, cap, "%s:%u", e->px.http.host ? e->px.http.host : "",
+           (unsigned)e->px.http.port);
+}
+
+static int digest_value(XFER *e, struct xfer_pauth *a, const char *method,
+                        const char *uri, size_t ulen, const char *body,
+                        size_t blen, int body_known, char **out) {
+  const struct xfer_hop *h = &e->px.http;
+  struct xfer_digest_req q;
+  unsigned char rnd[16];
+  char cnonce[33];
+  const char *pass = h->pass ? h->pass : "";
+  int i, err = 0;
+  if (xfer__random(rnd, sizeof(rnd))) {
+    xfer__fail(e, "no random bytes for the Digest cnonce");
+    return XFERE_OUT_OF_MEMORY;
   }
-  out[o] = 0;
-  return out;
+  for (i = 0; i < 16; i++) snprintf(cnonce + 2 * i, 3, "%02x", rnd[i]);
+  memset(&q, 0, sizeof(q));
+  q.method = method;
+  q.uri = uri;
+  q.uri_len = ulen;
+  q.nc = ++a->nc;
+  q.cnonce = cnonce;
+  q.body = body;
+  q.body_len = blen;
+  q.body_known = body_known;
+  *out = xfer__auth_digest(&a->dg, h->user, strlen(h->user), pass,
+                           strlen(pass), &q, &err);
+  if (!*out && err == XFERE_BAD_FUNCTION_ARGUMENT)
+    xfer__fail(e, "control character in the proxy user name (Digest)");
+  return *out ? XFERE_OK : err;
+}
+
+int xfer__proxy_auth_value(XFER *e, const char *method, const char *uri,
+                           size_t ulen, const char *body, size_t blen,
+                           int body_known, char **out) {
+  const struct xfer_hop *h = &e->px.http;
+  struct xfer_pauth *a;
+  char id[sizeof(a->dg_proxy)];
+  int rc = XFERE_OK;
+  *out = NULL;
+  if (e->pauth) e->pauth->used = 0;
+  if (!xfer__proxy_sends_auth(e)) return XFERE_OK;
+  if (!(a = pauth_of(e))) return XFERE_OUT_OF_MEMORY;
+  /* One wanted bit is used at once; more wait for a 407 to tell which
+   * (libcurl's rule).  A Digest challenge is one proxy's only. */
+  if (!a->picked) a->picked = e->set.proxyauth;
+  proxy_id(e, id, sizeof(id));
+  if (a->picked == XFERAUTH_BASIC) {
+    const char *pass = h->pass ? h->pass : "";
+    if (!(*out = xfer__auth_basic(h->user, strlen(h->user), pass,
+                                  strlen(pass))))
+      rc = XFERE_OUT_OF_MEMORY;
+  } else if (a->picked == XFERAUTH_DIGEST && a->have_dg &&
+             !strcmp(id, a->dg_proxy)) {
+    rc = digest_value(e, a, method, uri, ulen, body, blen, body_known, out);
+  }
+  if (*out) {
+    a->used = a->picked;
+    xfer__verbose(e, "Proxy auth using %s with user '%.64s'",
+                  a->used == XFERAUTH_BASIC ? "Basic" : "Digest", h->user);
+  }
+  return rc;
+}
+
+void xfer__proxy_auth_section(XFER *e, int status) {
+  e->resp_407 = status == 407;
+  if (e->pauth)
+    memset(&e->pauth->offer, 0, offsetof(struct xfer_auth_offer, digest));
+}
+
+int xfer__proxy_auth_challenge(XFER *e, const char *v, size_t n) {
+  struct xfer_pauth *a = pauth_of(e);
+  if (!a) return XFERE_OUT_OF_MEMORY;
+  xfer__auth_parse(v, n, &a->offer); /* a bad tail: what came before */
+  return 0;
+}
+
+/* Digest before Basic, among the offered ones PROXYAUTH wants. */
+static unsigned long pauth_pick(const XFER *e, const struct xfer_pauth *a) {
+  unsigned long ok = a->offer.avail & e->set.proxyauth;
+  if (!a->offer.has_digest || (!a->offer.digest.qop_auth &&
+                               a->offer.digest.qop_int))
+    ok &= ~XFERAUTH_DIGEST; /* auth-int alone: a CONNECT has no body
+                               to hash, a request's may not be known */
+  if (ok & XFERAUTH_DIGEST) return XFERAUTH_DIGEST;
+  if (ok & XFERAUTH_BASIC) return XFERAUTH_BASIC;
+  return 0;
+}
+
+static void pauth_problem(XFER *e, struct xfer_pauth *a, const char *why) {
+  xfer__verbose(e, "Proxy authentication problem: %s", why);
+  a->problem = 1;
+}
+
+int xfer__proxy_auth_407(XFER *e) {
+  struct xfer_pauth *a = pauth_of(e);
+  unsigned long p;
+  if (!a) return 0;
+  a->avail |= a->offer.avail;
+  if (a->problem) return 0;
+  if (!xfer__proxy_sends_auth(e)) {
+    pauth_problem(e, a, "no proxy credentials for its 407");
+    return 0;
+  }
+  if (++a->rounds >= PAUTH_MAX_ROUNDS) {
+    pauth_problem(e, a, "too many 407s");
+    return 0;
+  }
+  if (a->used == XFERAUTH_DIGEST && a->offer.has_digest &&
+      a->offer.digest.stale) {
+    p = XFERAUTH_DIGEST; /* the nonce went stale, not the credentials */
+  } else if (a->used) {
+    pauth_problem(e, a, "the proxy refused the credentials");
+    return 0;
+  } else if (!(p = pauth_pick(e, a))) {
+    pauth_problem(e, a, "no offered scheme is wanted and usable");
+    return 0;
+  }
+  a->picked = p;
+  if (p == XFERAUTH_DIGEST) {
+    a->dg = a->offer.digest;
+    a->have_dg = 1;
+    a->nc = 0;
+    proxy_id(e, a->dg_proxy, sizeof(a->dg_proxy));
+  }
+  return 1;
+}
+
+void xfer__proxy_auth_run_start(XFER *e) {
+  e->resp_407 = e->px_reconnect = 0;
+  if (e->pauth) memset(e->pauth, 0, sizeof(*e->pauth));
+}
+
+void xfer__proxy_auth_redirected(XFER *e) {
+  if (e->pauth) e->pauth->rounds = 0;
+}
+
+void xfer__proxy_auth_free(XFER *e) {
+  free(e->pauth);
+  e->pauth = NULL;
 }
 
 /* ---- the filters ---- */

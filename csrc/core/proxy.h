@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth.h"
+
 struct xfer_easy;
 struct xfer_conn;
 struct xfer_req;
@@ -52,13 +54,50 @@ void xfer__proxy_route_free(struct xfer_route *r);
  * a tunnel or SOCKS, the origin's key: 0, or -1 out of memory. */
 size_t xfer__proxy_bucket_key(struct xfer_easy *e, char *buf, size_t cap);
 int xfer__proxy_route_key(struct xfer_easy *e, const char *origin_key);
-/* "Basic <base64(user:pass)>" for a Proxy-Authorization field (malloc'd),
- * or NULL out of memory.  Self-contained so that it can move into the
- * authentication code. */
-char *xfer__proxy_basic_header(const char *user, const char *pass);
-/* Whether the HTTP proxy gets a Proxy-Authorization field (credentials,
- * and PROXYAUTH allows Basic). */
+/* Whether the HTTP proxy may get a Proxy-Authorization field: it has
+ * credentials and PROXYAUTH allows a scheme xfer does.  Fixed for a
+ * request (it is part of the connection's key). */
 int xfer__proxy_sends_auth(const struct xfer_easy *e);
+
+/* ---- the proxy's authentication (libcurl's PROXYAUTH semantics) ----
+ * Its own state beside the origin's (auth.c), built on auth.c's parser
+ * and values: a 407's Proxy-Authenticate picks the scheme, and the
+ * CONNECT (tunnel.c) or the absolute-form request (request.c) goes
+ * again with Proxy-Authorization.  Only the proxy's credentials answer a
+ * 407; they never go to the origin. */
+struct xfer_pauth {
+  unsigned long picked;        /* one scheme, or the wanted bits before a
+                                  407 told which */
+  unsigned long avail;         /* PROXYAUTH_AVAIL: schemes 407s offered */
+  unsigned long used;          /* PROXYAUTH_USED: the last request's */
+  struct xfer_auth_offer offer; /* the 407 being received */
+  struct xfer_digest dg;       /* the challenge answered */
+  char dg_proxy[300];          /* whose: the proxy's "host:port" */
+  uint32_t nc;
+  int rounds;                  /* 407s answered for this URL */
+  unsigned have_dg : 1;
+  unsigned problem : 1;        /* refused, or nothing usable: no more */
+};
+
+/* The Proxy-Authorization value for a request to the proxy: method and
+ * uri as Digest hashes them (CONNECT and "host:port", or the request's
+ * method and path), body for qop auth-int (NULL: not known).  *out is
+ * malloc'd, or NULL when nothing is to be sent.  0 or an XFERcode. */
+int xfer__proxy_auth_value(struct xfer_easy *e, const char *method,
+                           const char *uri, size_t ulen, const char *body,
+                           size_t blen, int body_known, char **out);
+/* A response from the proxy: its status line starts a header section;
+ * each Proxy-Authenticate field of a 407 adds its challenges. */
+void xfer__proxy_auth_section(struct xfer_easy *e, int status);
+int xfer__proxy_auth_challenge(struct xfer_easy *e, const char *v, size_t n);
+/* A 407 is in: 1 when the request must go again with (new) credentials,
+ * 0 when the 407 is the answer (no credentials, refused, nothing
+ * usable, or too many rounds). */
+int xfer__proxy_auth_407(struct xfer_easy *e);
+void xfer__proxy_auth_run_start(struct xfer_easy *e);
+void xfer__proxy_auth_redirected(struct xfer_easy *e);
+void xfer__proxy_auth_free(struct xfer_easy *e);
+
 /* The filters between the socket and the origin's TLS: SOCKS, TLS to an
  * https proxy, the CONNECT tunnel, as e's route needs.  0, or -1 out of
  * memory. */

@@ -128,6 +128,14 @@ static XFERcode scan_custom(XFER *e, int overridden[H_NUM],
   return XFERE_OK;
 }
 
+static const char *method_of(XFER *e, int *has_body);
+
+/* The method the request goes with (EFFECTIVE_METHOD). */
+const char *xfer__req_method(XFER *e) {
+  int has_body;
+  return method_of(e, &has_body);
+}
+
 static const char *method_of(XFER *e, int *has_body) {
   const struct xfer_opts *o = &e->set;
   *has_body = 0;
@@ -272,7 +280,8 @@ static int proxy_list_has(const XFER *e, const char *name) {
 
 /* A request to an HTTP proxy (plain http, no tunnel): the absolute-form
  * target, the proxy's credentials, Proxy-Connection, and (HEADEROPT
- * SEPARATE) the PROXYHEADER fields, which the proxy reads too. */
+ * SEPARATE) the PROXYHEADER fields, which the proxy reads too.  0, an
+ * XFERcode, or -1 out of memory. */
 static int proxy_fields(struct xfer_req *r, XFER *e) {
   const struct xfer_slist *l;
   int oom = 0;
@@ -281,10 +290,17 @@ static int proxy_fields(struct xfer_req *r, XFER *e) {
   r->abs_host_len = e->u.host_len;
   r->abs_port_shown = e->u.port != 80;
   if (xfer__proxy_sends_auth(e) && !proxy_list_has(e, "Proxy-Authorization")) {
-    if (!(r->proxy_auth = xfer__proxy_basic_header(e->px.http.user,
-                                                   e->px.http.pass)))
-      return -1;
-    oom |= PUSH_LIT(r, "Proxy-Authorization", r->proxy_auth);
+    /* Digest hashes the path, as libcurl's does, not the absolute URL. */
+    size_t tlen;
+    char *target = xfer__auth_target(r, e->set.proxy_digest_ie, &tlen);
+    int rc;
+    if (!target) return XFERE_OUT_OF_MEMORY;
+    rc = xfer__proxy_auth_value(e, r->method, target, tlen, NULL, 0, 0,
+                                &r->proxy_auth);
+    free(target);
+    if (rc) return rc;
+    if (r->proxy_auth)
+      oom |= PUSH_LIT(r, "Proxy-Authorization", r->proxy_auth);
   }
   if (!proxy_list_has(e, "Proxy-Connection"))
     oom |= PUSH_LITS(r, "Proxy-Connection", "Keep-Alive");
@@ -379,7 +395,10 @@ XFERcode xfer__req_build(XFER *e, struct xfer_req *r) {
   if (has_body && !e->set.upload && !ov[H_CTYPE])
     oom |= PUSH_LITS(r, "Content-Type", "application/x-www-form-urlencoded");
   oom |= push_custom(r, e, other_host);
-  if (e->px.absolute) oom |= proxy_fields(r, e);
+  if (e->px.absolute && !oom && (rc = (XFERcode)proxy_fields(r, e)) != 0) {
+    xfer__req_free(r);
+    return (int)rc < 0 ? XFERE_OUT_OF_MEMORY : rc;
+  }
   if (oom) {
     xfer__req_free(r);
     return XFERE_OUT_OF_MEMORY;

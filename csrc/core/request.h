@@ -63,5 +63,6 @@ XFERcode xfer__req_check(XFER *e);
  * the XFERcode that refuses it (the reason given to e). */
 XFERcode xfer__req_build(XFER *e, struct xfer_req *r);
 void xfer__req_free(struct xfer_req *r);
+const char *xfer__req_method(XFER *e);
 
 #endif

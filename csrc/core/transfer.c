@@ -14,6 +14,8 @@
 
 #include "xfer_int.h"
 
+#include <time.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +105,8 @@ static void begin_request(XFER *e) {
     e->t_appconnect = e->t_connect;
   if (!e->t_namelookup) e->t_namelookup = e->t_pretransfer;
   memcpy(e->primary_ip, c->primary_ip, sizeof(e->primary_ip));
+  memcpy(e->local_ip, c->local_ip, sizeof(e->local_ip));
+  e->conn_id = c->id;
   e->primary_port = c->primary_port;
   e->local_port = c->local_port;
   if (e->set.low_speed_limit > 0 && e->set.low_speed_time > 0) {
@@ -135,11 +139,36 @@ static int name_is(const char *h, size_t nlen, const char *name) {
   return strlen(name) == nlen && xfer__strcasecmp_n(h, name, nlen) == 0;
 }
 
+/* Retry-After: delay-seconds, or an HTTP-date (then the seconds from now,
+ * 0 when past).  -1 when it is neither. */
+static xfer_off_t retry_after(const char *v, size_t n) {
+  char buf[64];
+  struct tm tm;
+  const char *end;
+  xfer_off_t s = 0;
+  size_t i;
+  for (i = 0; i < n && v[i] >= '0' && v[i] <= '9'; i++)
+    if ((s = s * 10 + (v[i] - '0')) > ((xfer_off_t)1 << 40)) return -1;
+  if (i && i == n) return s;
+  if (n >= sizeof(buf)) return -1;
+  memcpy(buf, v, n);
+  buf[n] = 0;
+  memset(&tm, 0, sizeof(tm));
+  end = strptime(buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  if (!end || *end) return -1;
+  s = (xfer_off_t)timegm(&tm) - (xfer_off_t)time(NULL);
+  return s > 0 ? s : 0;
+}
+
 int xfer__resp_header(XFER *e, const char *raw, size_t rawlen,
                       const char *name, size_t nlen, const char *value,
                       size_t vlen) {
+  e->header_size += (long)rawlen;
   if (!name && rawlen > 5 && memcmp(raw, "HTTP/", 5) == 0) {
     /* A status line: a new header section (after a 1xx) */
+    free(e->content_type);
+    e->content_type = NULL;
+    e->retry_after = 0;
     e->resp_final = 0;
     e->cookies_resp = 0;
     xfer__ce_reset(e);
@@ -152,9 +181,25 @@ int xfer__resp_header(XFER *e, const char *raw, size_t rawlen,
              name_is(name, nlen, "WWW-Authenticate")) {
     int rc = xfer__auth_challenge(e, value, vlen);
     if (rc) return rc;
+  } else if (name && nlen == 18 && e->resp_407 && !e->resp_final &&
+             e->px.absolute && name_is(name, nlen, "Proxy-Authenticate")) {
+    int rc = xfer__proxy_auth_challenge(e, value, vlen);
+    if (rc) return rc;
   } else if (name && nlen == 16 && !e->resp_final &&
              name_is(name, nlen, "Content-Encoding")) {
     xfer__ce_field(e, value, vlen); /* not in trailers: too late */
+  } else if (name && nlen == 12 && !e->resp_final &&
+             name_is(name, nlen, "Content-Type")) {
+    char *ct = malloc(vlen + 1);
+    if (!ct) return XFERE_OUT_OF_MEMORY;
+    memcpy(ct, value, vlen);
+    ct[vlen] = 0;
+    free(e->content_type);
+    e->content_type = ct;
+  } else if (name && nlen == 11 && !e->resp_final &&
+             name_is(name, nlen, "Retry-After")) {
+    xfer_off_t s = retry_after(value, vlen);
+    if (s >= 0) e->retry_after = s;
   } else if (name && nlen == 8 && name_is(name, nlen, "Location")) {
     char *loc = malloc(vlen + 1);
     if (!loc) return XFERE_OUT_OF_MEMORY;
@@ -162,6 +207,8 @@ int xfer__resp_header(XFER *e, const char *raw, size_t rawlen,
     loc[vlen] = 0;
     free(e->location);
     e->location = loc;
+    free(e->redirect_url); /* made again from the new one when asked */
+    e->redirect_url = NULL;
   }
   xfer__debug(e, XFERINFO_HEADER_IN, raw, rawlen);
   if (e->set.headerfn || e->set.headerdata)
@@ -345,6 +392,18 @@ static void auth_resend(XFER *e) {
   xfer__verbose(e, "sending the request again (authentication)");
   xfer__conn_done(e, 1); /* the response was complete */
   e->retried = e->retry_fresh = 0;
+  set_state(e, XFER_ST_START);
+  e->redirecting = 1; /* keep the current URL and counters */
+  xfer__schedule(e);
+}
+
+/* The proxy asked for credentials and closed (tunnel.c): the CONNECT
+ * goes again, with them, on a new connection, as libcurl's does. */
+void xfer__xfer_reconnect(XFER *e) {
+  xfer__verbose(e, "the proxy closed the connection after its 407; "
+                "connecting again");
+  xfer__conn_done(e, 0);
+  e->retry_fresh = 1;
   set_state(e, XFER_ST_START);
   e->redirecting = 1; /* keep the current URL and counters */
   xfer__schedule(e);

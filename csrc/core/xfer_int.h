@@ -100,6 +100,9 @@ struct xfer_host {
   int nconns;                  /* open connections, any state */
   struct xfer_queue idle;      /* idle connections, most recent at the head */
   struct xfer_queue waitq;     /* transfers waiting for this host */
+  struct xfer_queue pendq;     /* its transfers in multi->pending (by
+                                  hlink): a connection of this host that
+                                  frees goes to the first of them */
   struct xfer_queue wlink;     /* in multi->hosts_waiting when waitq is set */
   struct xfer_queue mux;       /* its multiplexed (HTTP/2) connections that
                                   carry transfers: they take more */
@@ -157,6 +160,8 @@ struct xfer_conn {
   unsigned closing : 1;        /* closed: freed when its holders let go */
   int busy;                    /* frames holding it (xfer__conn_hold) */
   char primary_ip[46];
+  char local_ip[46];
+  xfer_off_t id;               /* CONN_ID: in the order made, per multi */
   uint16_t primary_port, local_port;
   char hostname[1];            /* the name to resolve */
 };
@@ -240,6 +245,7 @@ struct xfer_opts {
   unsigned abstract_unix : 1;  /* unix_socket_path is in the abstract
                                   namespace (ABSTRACT_UNIX_SOCKET) */
   unsigned digest_ie : 1;      /* HTTPAUTH had DIGEST_IE */
+  unsigned proxy_digest_ie : 1; /* PROXYAUTH had DIGEST_IE */
   unsigned httpproxytunnel : 1;
   unsigned header_unified : 1;   /* HEADEROPT UNIFIED (SEPARATE is 0) */
   unsigned suppress_connect_headers : 1;
@@ -257,6 +263,7 @@ struct xfer_easy {
   int state;                   /* enum xfer_state */
   struct xfer_queue mlink;     /* multi->easies */
   struct xfer_queue qlink;     /* pending / host waitq / ready / starting */
+  struct xfer_queue hlink;     /* its host's pendq while in pending */
   struct xfer_queue msglink;   /* multi->msgs */
   struct xfer_timer timer;
   struct xfer_host *waiting_host; /* set while in a host's waitq */
@@ -295,6 +302,10 @@ struct xfer_easy {
   struct xfer_cookies *cookies; /* the cookie store: NULL, engine off */
   int cookies_resp;            /* Set-Cookie fields in this response */
   unsigned cookiefiles_loaded : 1; /* COOKIEFILE read since it was set */
+  struct xfer_pauth *pauth;    /* the proxy's (proxy.c), likewise */
+  unsigned resp_407 : 1;       /* the header section coming is a 407's */
+  unsigned px_reconnect : 1;   /* the CONNECT goes again on a new
+                                  connection (tunnel.c) */
   int busy;                    /* frames holding it (xfer__hold) */
   unsigned run_id;             /* bumped by add_handle: callbacks of an old
                                 * run must not continue into a new one */
@@ -312,8 +323,17 @@ struct xfer_easy {
   long proxy_error;            /* XFERPX_* with XFERE_PROXY */
   long proxy_ssl_verifyresult;
   char primary_ip[46];
+  char local_ip[46];
   long primary_port, local_port;
   long http_version;           /* XFER_HTTP_VERSION_1_1 or _2_0, 0 none */
+  long header_size;            /* response header bytes, redirects too */
+  long request_size;           /* request head bytes sent */
+  int os_errno;                /* errno of the failed connect, or 0 */
+  char *content_type;          /* the last response's Content-Type */
+  char *redirect_url;          /* REDIRECT_URL, made when asked */
+  xfer_off_t retry_after;      /* Retry-After, in seconds (0: none) */
+  xfer_off_t xfer_id, conn_id; /* XFER_ID in its multi, the last
+                                  connection's id (-1: none) */
 
   /* low speed and progress */
   uint64_t ls_check_at, ls_below_since;
@@ -387,6 +407,10 @@ struct xfer_multi {
   int num_easy, num_running;
   int nmsgs;                   /* length of msgs, for info_read */
   struct xfer_queue pending;   /* FIFO: waiting for MAX_TOTAL */
+  xfer_off_t next_xfer_id, next_conn_id; /* XFER_ID, CONN_ID */
+  int head_passed;             /* times its first was passed over for a
+                                  later transfer of a freed connection's
+                                  host (conn.c take_waiter) */
   struct xfer_queue hosts_waiting;
   struct xfer_queue ready;     /* to be stepped before the call returns */
   struct xfer_queue starting;  /* added, to start at the next timer run */
@@ -501,6 +525,9 @@ void xfer__timer_expired(XFER *e, uint64_t now);
 void xfer__done(XFER *e, XFERcode code);
 void xfer__detach(XFER *e);
 void xfer__on_connected(XFER *e);  /* its new connection is set up */
+/* A new connection for the same request: the proxy closed after a 407
+ * its CONNECT answers (e->px_reconnect, tunnel.c). */
+void xfer__xfer_reconnect(XFER *e);
 void xfer__recompute_timer(XFER *e);
 
 /* wait.c: keeps the epoll set (if any) in step with socks[fd].want. */

@@ -57,6 +57,8 @@ typedef struct {
     int64_t                   appconnect_time;
     int64_t                   pretransfer_time;
     int64_t                   starttransfer_time;
+    long                      http_connectcode; /* the proxy's to CONNECT */
+    long                      proxy_error;    /* XFERPX_*, with XFERE_PROXY */
 } ngx_http_xfer_result_t;
 
 
@@ -223,6 +225,7 @@ struct ngx_http_xfer_task_s {
 
     ngx_http_xfer_result_t    res;
     struct xfer_slist        *resolve;        /* RESOLVE, owned here */
+    struct xfer_slist        *proxyheader;    /* PROXYHEADER, owned here */
     char                      errbuf[XFER_ERROR_SIZE];
 
     /* streams and fed bodies only: off the buffered path's cache lines */

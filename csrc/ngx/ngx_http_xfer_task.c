@@ -125,6 +125,10 @@ ngx_http_xfer_collect(ngx_http_xfer_task_t *t)
 
     (void) xfer_easy_getinfo(e, XFERINFO_RESPONSE_CODE, &t->res.status);
     (void) xfer_easy_getinfo(e, XFERINFO_HTTP_VERSION, &t->res.http_version);
+    /* the proxy's: also for a failure (err.http_connectcode, proxy_error) */
+    (void) xfer_easy_getinfo(e, XFERINFO_HTTP_CONNECTCODE,
+                             &t->res.http_connectcode);
+    (void) xfer_easy_getinfo(e, XFERINFO_PROXY_ERROR, &t->res.proxy_error);
 
     if (!(t->flags & NGX_HTTP_XFER_WANT_INFO)) {
         return;
@@ -735,7 +739,8 @@ ngx_http_xfer_task_setopt_long(ngx_http_xfer_task_t *t, int opt, long v)
 }
 
 
-/* HTTPHEADER and RESOLVE lines; the lists live as long as the run. */
+/* HTTPHEADER, RESOLVE and PROXYHEADER lines; the lists live as long as
+ * the run. */
 
 int
 ngx_http_xfer_task_append(ngx_http_xfer_task_t *t, int opt, const char *v,
@@ -755,6 +760,10 @@ ngx_http_xfer_task_append(ngx_http_xfer_task_t *t, int opt, const char *v,
 
     case XFEROPT_RESOLVE:
         list = &t->resolve;
+        break;
+
+    case XFEROPT_PROXYHEADER:
+        list = &t->proxyheader;
         break;
 
     default:
@@ -877,7 +886,10 @@ ngx_http_xfer_task_start(ngx_http_xfer_task_t *t, size_t max_body, int flags)
     if ((t->headers
          && xfer_easy_setopt(t->easy, XFEROPT_HTTPHEADER, t->headers))
         || (t->resolve
-            && xfer_easy_setopt(t->easy, XFEROPT_RESOLVE, t->resolve)))
+            && xfer_easy_setopt(t->easy, XFEROPT_RESOLVE, t->resolve))
+        || (t->proxyheader
+            && xfer_easy_setopt(t->easy, XFEROPT_PROXYHEADER,
+                                t->proxyheader)))
     {
         return ngx_http_xfer_task_refuse(t, XFERE_FAILED_INIT,
                                          "cannot set up the transfer");
@@ -1018,6 +1030,11 @@ ngx_http_xfer_task_recycle(ngx_http_xfer_worker_t *w, ngx_http_xfer_task_t *t)
         t->resolve = NULL;
     }
 
+    if (t->proxyheader) {
+        xfer_slist_free_all(t->proxyheader);
+        t->proxyheader = NULL;
+    }
+
     ngx_http_xfer_buf_trim(&t->body);
     ngx_http_xfer_buf_trim(&t->head);
     ngx_http_xfer_buf_trim(&t->up);
@@ -1049,6 +1066,7 @@ ngx_http_xfer_task_destroy(ngx_http_xfer_task_t *t)
 
     xfer_slist_free_all(t->headers);
     xfer_slist_free_all(t->resolve);
+    xfer_slist_free_all(t->proxyheader);
 
     if (t->body.data) {
         ngx_free(t->body.data);

@@ -86,6 +86,8 @@ typedef struct {
     int64_t           appconnect_time;
     int64_t           pretransfer_time;
     int64_t           starttransfer_time;
+    long              http_connectcode;
+    long              proxy_error;
 } ngx_http_xfer_result_t;
 
 typedef struct {
@@ -191,7 +193,8 @@ local EV_HEAD, EV_DATA, EV_BODY, EV_DONE, EV_GONE = 1, 2, 4, 8, 16
 -- Keys handled by hand (request fields, and this module's own).
 local SPECIAL = {
     url = true, method = true, headers = true, body = true,
-    timeout_ms = true, resolve = true, httpheader = true, postfields = true,
+    timeout_ms = true, resolve = true, proxyheader = true,
+    httpheader = true, postfields = true,
     nobody = true, customrequest = true, httpget = true,
     max_body_size = true, wait_timeout_ms = true, stream = true,
 }
@@ -242,6 +245,9 @@ end
 local OPT_URL, OPT_CUSTOMREQUEST, OPT_NOBODY =
     OPTION_ID.url, OPTION_ID.customrequest, OPTION_ID.nobody
 local OPT_HTTPHEADER, OPT_RESOLVE = OPTION_ID.httpheader, OPTION_ID.resolve
+local OPT_PROXYHEADER = OPTION_ID.proxyheader
+-- resolve and proxyheader: lists of lines (httpheader is header_lines')
+local LISTS = { { "resolve", OPT_RESOLVE }, { "proxyheader", OPT_PROXYHEADER } }
 local OPT_TIMEOUT_MS = OPTION_ID.timeout_ms
 local OPT_HTTPGET = OPTION_ID.httpget
 
@@ -623,20 +629,25 @@ local function apply(t, req)
         end
     end
 
-    local v = req.resolve
-    if v ~= nil then
-        if type(v) == "string" then
-            v = { v }
-        elseif type(v) ~= "table" then
-            return nil, "field 'resolve' must be a string or a list"
-        end
-        for i = 1, #v do
-            if type(v[i]) ~= "string" then
-                return nil, "resolve[" .. i .. "] must be a string"
+    -- The list options: a string or a list of strings each.
+    local v
+    for _, l in ipairs(LISTS) do
+        local name = l[1]
+        v = req[name]
+        if v ~= nil then
+            if type(v) == "string" then
+                v = { v }
+            elseif type(v) ~= "table" then
+                return nil, "field '" .. name .. "' must be a string or a list"
             end
-            rc, msg = append(t, OPT_RESOLVE, v[i], "resolve")
-            if rc ~= 0 then
-                return rc, msg
+            for i = 1, #v do
+                if type(v[i]) ~= "string" then
+                    return nil, name .. "[" .. i .. "] must be a string"
+                end
+                rc, msg = append(t, l[2], v[i], name)
+                if rc ~= 0 then
+                    return rc, msg
+                end
             end
         end
     end
@@ -795,8 +806,28 @@ local function info_of(r)
         appconnect_time_t = tonumber(r.appconnect_time),
         pretransfer_time_t = tonumber(r.pretransfer_time),
         starttransfer_time_t = tonumber(r.starttransfer_time),
+        http_connectcode = tonumber(r.http_connectcode),
+        proxy_error = tonumber(r.proxy_error),
     }
 end
+
+-- The err of a failed task's result: the status, and the proxy's answer
+-- to CONNECT or its SOCKS failure, when there was one.
+local function result_err(r)
+    local err = make_err(r.code, ffi_string(r.error))
+    local status = tonumber(r.status)
+    if status ~= 0 then
+        err.status = status
+    end
+    if r.http_connectcode ~= 0 then
+        err.http_connectcode = tonumber(r.http_connectcode)
+    end
+    if r.proxy_error ~= 0 then
+        err.proxy_error = tonumber(r.proxy_error)
+    end
+    return err
+end
+
 
 -- Reads a finished task's outcome and frees the task; returns its index
 -- in the call, res, err.
@@ -814,11 +845,7 @@ local function collect(t, want_info, want_headers)
             info = want_info and info_of(r) or nil,
         }, res_mt)
     else
-        err = make_err(r.code, ffi_string(r.error))
-        local status = tonumber(r.status)
-        if status ~= 0 then
-            err.status = status
-        end
+        err = result_err(r)
     end
     C.ngx_http_xfer_task_free(t)
     return i, res, err
@@ -939,12 +966,7 @@ local function outcome(grp)
     if r.code == 0 then
         return nil
     end
-    local err = make_err(r.code, ffi_string(r.error))
-    local status = tonumber(r.status)
-    if status ~= 0 then
-        err.status = status
-    end
-    return err
+    return result_err(r)
 end
 
 -- Ends a stream: the transfer (if it still runs) is cancelled, and the

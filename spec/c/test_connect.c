@@ -537,35 +537,38 @@ TEST(abstract_unix_socket) {
  * empty one matches any) sends the connection elsewhere; the Host header
  * and, over TLS, the name verified stay the URL's. */
 TEST(connect_to_sends_the_connection_elsewhere) {
+  /* entries (%d: nginx's port), URL, result, and what /peer says of Host */
+  static const struct {
+    const char *entry[2], *url;
+    XFERcode rc;
+    const char *host;
+  } rows[] = {
+      {{"other.invalid:1234:127.0.0.9:9", "example.invalid:1234:127.0.0.1:%d"},
+       "http://example.invalid:1234/peer", XFERE_OK,
+       " example.invalid:1234\n"},
+      /* an empty host and port match any; an empty target host keeps it */
+      {{"::127.0.0.1:%d", NULL}, "http://anything.invalid:77/peer", XFERE_OK,
+       " anything.invalid:77\n"},
+      {{"localhost:1::%d", NULL}, "http://localhost:1/peer", XFERE_OK,
+       " localhost:1\n"},
+      /* no match: the URL's own host, which does not resolve */
+      {{"example.invalid:1235:127.0.0.1:%d", NULL},
+       "http://example.invalid:1234/peer", XFERE_COULDNT_RESOLVE_HOST, NULL},
+  };
   int port = tl_env_int("NGINX_PORT"), tls = tl_env_int("TLS_GOOD_PORT");
-  struct opts o = {0};
-  struct tx *t;
-  o.connect_to = xfer_slist_append(NULL, "other.invalid:1234:127.0.0.9:9");
-  o.connect_to = xfer_slist_append(
-      o.connect_to, tx_url("example.invalid:1234:127.0.0.1:%d", port));
-  t = run("http://example.invalid:1234/peer", apply, &o, 5000);
-  CHECK_EQ(t->result, XFERE_OK);
-  CHECK(strstr(t->body.data, " example.invalid:1234\n") != NULL);
-  tx_free(t);
-  xfer_slist_free_all(o.connect_to);
-  /* an empty host and port match any; an empty target host keeps it */
-  o.connect_to = one(tx_url("::127.0.0.1:%d", port));
-  t = run("http://anything.invalid:77/peer", apply, &o, 5000);
-  CHECK_EQ(t->result, XFERE_OK);
-  tx_free(t);
-  xfer_slist_free_all(o.connect_to);
-  o.connect_to = one(tx_url("localhost:1::%d", port));
-  t = run("http://localhost:1/peer", apply, &o, 5000);
-  CHECK_EQ(t->result, XFERE_OK);
-  CHECK(strstr(t->body.data, " localhost:1\n") != NULL);
-  tx_free(t);
-  xfer_slist_free_all(o.connect_to);
-  /* no match: the URL's own host, which does not resolve */
-  o.connect_to = one(tx_url("example.invalid:1235:127.0.0.1:%d", port));
-  t = run("http://example.invalid:1234/peer", apply, &o, 5000);
-  CHECK_EQ(t->result, XFERE_COULDNT_RESOLVE_HOST);
-  tx_free(t);
-  xfer_slist_free_all(o.connect_to);
+  size_t i, k;
+  for (i = 0; i < NROWS(rows); i++) {
+    struct opts o = {0};
+    struct tx *t;
+    for (k = 0; k < 2 && rows[i].entry[k]; k++)
+      o.connect_to =
+          xfer_slist_append(o.connect_to, tx_url(rows[i].entry[k], port));
+    t = run(rows[i].url, apply, &o, 5000);
+    CHECK_EQ(t->result, rows[i].rc);
+    if (rows[i].host) CHECK(strstr(t->body.data, rows[i].host) != NULL);
+    tx_free(t);
+    xfer_slist_free_all(o.connect_to);
+  }
   /* TLS: verified against the URL's name (localhost), not 127.0.0.1 */
   {
     XFERM *m = xfer_multi_init();

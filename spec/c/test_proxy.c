@@ -697,8 +697,12 @@ TEST(bad_proxy_strings) {
   }
   {
     struct tx *t = tx_new("http://x.test/");
-    CHECK_EQ(xfer_easy_setopt(t->easy, XFEROPT_PROXYAUTH, XFERAUTH_DIGEST),
+    CHECK_EQ(xfer_easy_setopt(t->easy, XFEROPT_PROXYAUTH, XFERAUTH_NTLM),
              XFERE_NOT_BUILT_IN);
+    CHECK_EQ(xfer_easy_setopt(t->easy, XFEROPT_PROXYAUTH, XFERAUTH_BEARER),
+             XFERE_NOT_BUILT_IN);
+    CHECK_EQ(xfer_easy_setopt(t->easy, XFEROPT_PROXYAUTH, XFERAUTH_DIGEST),
+             XFERE_OK);
     CHECK_EQ(xfer_easy_setopt(t->easy, XFEROPT_PROXYAUTH, XFERAUTH_ANY),
              XFERE_OK);
     CHECK_EQ(xfer_easy_setopt(t->easy, XFEROPT_PROXYTYPE, 3L),

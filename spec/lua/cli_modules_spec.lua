@@ -400,6 +400,13 @@ describe("xfer.cli.main options", function()
             assert.equal(v, main.easy_options(assert(args.parse({ flag, "u" }))).http_version,
                          flag)
         end
+        for flag, v in pairs({ ["--proxy-basic"] = xfer.AUTH_BASIC,
+                               ["--proxy-digest"] = xfer.AUTH_DIGEST,
+                               ["--proxy-anyauth"] = xfer.AUTH_ANY }) do
+            assert.equal(v, main.easy_options(assert(args.parse({ flag, "u" }))).proxyauth,
+                         flag)
+        end
+        assert.is_nil(d.proxyauth)
         assert.is_nil(d.timeout_ms)
         assert.is_nil(d.followlocation)
         -- every option name is one the binding knows: it would raise

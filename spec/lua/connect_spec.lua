@@ -34,6 +34,32 @@ describe("connecting", function()
         e:close()
     end)
 
+    it("maps the command's connect flags to options", function()
+        local args = require "xfer.cli.args"
+        local main = require "xfer.cli.main"
+        local o = assert(args.parse({ "--connect-to", "a:1:b:2", "--connect-to", "::c:",
+            "--unix-socket", "/s", "--interface", "lo", "--local-port", "4000-4009",
+            "--happy-eyeballs-timeout-ms", "50", "--dns-servers", "127.0.0.1:53",
+            "--keepalive-time", "7", "u" }))
+        local e = main.easy_options(o)
+        assert.same({ "a:1:b:2", "::c:" }, e.connect_to)
+        assert.equal("/s", e.unix_socket_path)
+        assert.equal("lo", e.interface)
+        assert.equal(4000, e.localport)
+        assert.equal(10, e.localportrange)
+        assert.equal(50, e.happy_eyeballs_timeout_ms)
+        assert.equal("127.0.0.1:53", e.dns_servers)
+        assert.is_true(e.tcp_keepalive)
+        assert.equal(7, e.tcp_keepidle)
+        assert.equal(7, e.tcp_keepintvl)
+        assert.is_nil(args.parse({ "--local-port", "9-8", "u" }))
+        assert.is_nil(args.parse({ "--connect-to", "a:b", "u" }))
+        -- and a real run through nginx's unix socket
+        local out = helper.capture("bin/xfer -q --json --unix-socket " ..
+            helper.q(helper.NGINX_UNIX_SOCKET) .. " http://localhost/peer 2>/dev/null")
+        assert.matches('"status":200', out)
+    end)
+
     it("interface, localport and keepalive options; a bad interface is 45", function()
         local e, body = helper.easy(helper.nginx("/peer"),
             { interface = "host!127.0.0.2", tcp_keepalive = true, tcp_keepidle = 5,

@@ -1,5 +1,6 @@
 -- Proxies from Lua: the options by their lowercase libcurl names on
--- xfer.easy and xfer.request, getinfo http_connectcode and proxy_error,
+-- xfer.easy and xfer.request, getinfo http_connectcode, proxy_error and
+-- proxyauth_avail/used (a Digest proxy: the auth server's),
 -- and the xfer command's proxy flags (-x, -U, -p, --socks5-hostname, ...).
 local xfer = require "xfer"
 local helper = require "spec.lua.helper"
@@ -77,6 +78,31 @@ describe("proxies", function()
         assert.equal("PROXY", err.name)
         assert.equal(97, err.code)
         assert.equal(12, e:getinfo("proxy_error")) -- NO_AUTH: no credentials
+        e:close()
+        m:close()
+    end)
+
+    it("answers a Digest proxy's 407 and reports proxyauth_avail/used", function()
+        -- the auth server as a proxy (authserver.c): it checks the Digest
+        -- answer, then tunnels to the fault server's /echo
+        local e, body = helper.easy(
+            ("http://127.0.0.1:%d/echo"):format(helper.FAULT_PORT), {
+            proxy = proxy("http", helper.AUTH_PORT),
+            proxyuserpwd = "alice:s3cret:pw", proxyauth = xfer.AUTH_ANY,
+            httpproxytunnel = true,
+            proxyheader = { "X-Proxy-Knobs: basic=1&algo=SHA-256" },
+        })
+        local m = xfer.multi()
+        m:add_handle(e)
+        helper.drive(m)
+        assert.equal(200, e:getinfo("response_code"))
+        assert.equal(200, e:getinfo("http_connectcode"))
+        assert.equal(xfer.AUTH_DIGEST, e:getinfo("proxyauth_used"))
+        assert.equal(xfer.AUTH_BASIC + xfer.AUTH_DIGEST,
+                     e:getinfo("proxyauth_avail"))
+        local b = body()
+        assert.truthy(b:find("GET /echo HTTP/1.1", 1, true), b)
+        assert.falsy(b:find("Proxy-Authorization", 1, true), b)
         e:close()
         m:close()
     end)

@@ -733,6 +733,58 @@ function tests.auth()
     say("ok")
 end
 
+-- Proxies from a worker: tinyproxy in absolute form and through CONNECT
+-- (Basic), microsocks (SOCKS5), the auth server's Digest proxy with its
+-- knobs in proxyheader; http_connectcode in res.info, and with
+-- proxy_error in err for a failure.
+function tests.proxy()
+    check(cfg.tinyproxy and cfg.socks5 and cfg.auth_port,
+          "no TINYPROXY_PORT / SOCKS5_PORT / AUTH_PORT")
+    local tiny = "http://127.0.0.1:" .. cfg.tinyproxy
+    local tiny_auth = "http://127.0.0.1:" .. cfg.tinyproxy_auth
+    local res = check(xfer.request{ url = up("/1k.bin"), proxy = tiny })
+    eq(res.status, 200, "absolute form")
+    eq(#res.body, 1024, "absolute form body")
+    eq(res.info.http_connectcode, 0, "no CONNECT")
+    res = check(xfer.request{ url = up("/1k.bin"), proxy = tiny_auth,
+                              proxyuserpwd = "puser:ppass",
+                              httpproxytunnel = true })
+    eq(res.status, 200, "tunnel")
+    eq(#res.body, 1024, "tunnel body")
+    eq(res.info.http_connectcode, 200, "http_connectcode")
+    local r2, err = xfer.request{ url = up("/1k.bin"), proxy = tiny_auth,
+                                  httpproxytunnel = true }
+    eq(r2, nil, "CONNECT without credentials")
+    eq(err.code, 56, "the CONNECT's 407: RECV_ERROR")
+    eq(err.http_connectcode, 407, "err.http_connectcode")
+    res = check(xfer.request{ url = up("/1k.bin"),
+                              proxy = "socks5h://127.0.0.1:" .. cfg.socks5 })
+    eq(#res.body, 1024, "socks5h")
+    eq(res.info.proxy_error, 0, "proxy_error")
+    -- a SOCKS5 proxy that wants a password not given: 97, proxy_error
+    r2, err = xfer.request{ url = up("/1k.bin"), proxy = "socks5://127.0.0.1:"
+                            .. cfg.socks5_auth }
+    eq(r2, nil, "SOCKS5 without credentials")
+    eq(err.code, 97, "PROXY")
+    check(err.proxy_error and err.proxy_error > 0, "err.proxy_error")
+    -- Digest to the proxy, its knobs in proxyheader (the proxy's only)
+    res = check(xfer.request{
+        url = fault("/echo"), httpproxytunnel = true,
+        proxy = "http://127.0.0.1:" .. cfg.auth_port,
+        proxyuserpwd = "alice:s3cret:pw", proxyauth = xfer.AUTH_DIGEST,
+        proxyheader = { "X-Proxy-Knobs: algo=SHA-256" } })
+    eq(res.status, 200, "Digest proxy")
+    has(res.body, "GET /echo HTTP/1.1", "tunnelled to the echo")
+    check(not res.body:find("X-Proxy-Knobs", 1, true),
+          "proxyheader stays with the proxy")
+    -- (the proxy tunnels only after a good Digest answer)
+    eq(res.info.http_connectcode, 200, "Digest proxy: CONNECT")
+    r2, err = pcall(xfer.request, { url = up("/"), proxyheader = 5 })
+    check(not r2 and tostring(err):find("proxyheader", 1, true),
+          "a bad proxyheader raises")
+    say("ok")
+end
+
 -- res.http_version and the options, on every path of xfer.ngx.
 function tests.h2_basic()
     check(cfg.h2_port and cfg.h2c_port, "no TLS_H2_PORT / NGINX_H2C_PORT")

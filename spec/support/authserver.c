@@ -29,6 +29,12 @@
  *                 open quote), params (a good Digest challenge with 5000
  *                 parameters), many (2000 WWW-Authenticate fields), none
  *                 (no WWW-Authenticate), binary (control and high bytes)
+ *
+ * It is also an HTTP proxy that wants the same credentials (route_proxy):
+ * a CONNECT or an absolute-form request gets 407 and Proxy-Authenticate
+ * until its Proxy-Authorization is good, with the knobs above in an
+ * X-Proxy-Knobs field; then a CONNECT to a 127.0.0.1 port is tunnelled
+ * and anything else is answered by the proxy itself.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -56,7 +62,14 @@
 #define USER "alice"
 #define PASS "s3cret:pw"
 
-struct conn { int fd; unsigned id, nreq; char *in; size_t len; };
+struct conn {
+  int fd;
+  unsigned id, nreq;
+  char *in;
+  size_t len;
+  int peer;       /* a tunnel's connection to the origin, or -1 */
+  int closing;    /* close after the response */
+};
 struct nonce {
   char v[33];
   char algo[24];
@@ -140,6 +153,7 @@ static int parse_params(const char *s, struct params *p) {
 /* ---- requests ---- */
 
 struct req {
+  int proxy;      /* a request to the proxy: 407, Proxy-Authenticate */
   char method[16], target[2048], path[2048], query[2048];
   char auth[8192];
   const char *body;
@@ -208,28 +222,47 @@ static void send_all(int fd, const char *p, size_t n) {
   }
 }
 
-static void respond(int fd, int status, const char *extra, const char *body) {
-  char *head, *all;
-  int n = asprintf(&head, "HTTP/1.1 %d %s\r\nServer: authserver\r\n"
-                   "Content-Type: text/plain\r\nContent-Length: %zu\r\n%s\r\n",
-                   status, status == 200 ? "OK" : status == 302 ? "Found"
-                   : "Unauthorized", strlen(body), extra ? extra : "");
+/* A response; chunked: the body in one chunk instead of a length. */
+static void respond_ex(int fd, int status, const char *extra,
+                       const char *body, int chunked) {
+  char *head, *all, len[64];
+  size_t bl = strlen(body);
+  int n;
+  if (chunked) snprintf(len, sizeof(len), "Transfer-Encoding: chunked");
+  else snprintf(len, sizeof(len), "Content-Length: %zu", bl);
+  n = asprintf(&head, "HTTP/1.1 %d %s\r\nServer: authserver\r\n"
+               "Content-Type: text/plain\r\n%s\r\n%s\r\n",
+               status, status == 200 ? "OK" : status == 302 ? "Found"
+               : status == 407 ? "Proxy Authentication Required"
+               : "Unauthorized", len, extra ? extra : "");
   if (n < 0) return;
   /* one send: a second small one would wait for a delayed ACK (Nagle) */
-  if ((all = malloc((size_t)n + strlen(body))) != NULL) {
+  if ((all = malloc((size_t)n + bl + 32)) != NULL) {
+    size_t o = (size_t)n;
     memcpy(all, head, (size_t)n);
-    memcpy(all + n, body, strlen(body));
-    send_all(fd, all, (size_t)n + strlen(body));
+    if (chunked) o += (size_t)sprintf(all + o, "%zx\r\n", bl);
+    memcpy(all + o, body, bl);
+    o += bl;
+    if (chunked) {
+      memcpy(all + o, "\r\n0\r\n\r\n", 7);
+      o += 7;
+    }
+    send_all(fd, all, o);
     free(all);
   }
   free(head);
+}
+
+static void respond(int fd, int status, const char *extra, const char *body) {
+  respond_ex(fd, status, extra, body, 0);
 }
 
 /* 401 with fresh challenges for the knobs of r. */
 static void challenge(int fd, const struct req *r, int stale, int stale_left,
                       const char *why) {
   char algos[256], qopk[64], realm[128], tmp[8], *extra = NULL, *a, *save;
-  const char *qop;
+  const char *qop, *field = r->proxy ? "Proxy-Authenticate"
+                                     : "WWW-Authenticate";
   int qopv, userhash = knob(r, "userhash", tmp, sizeof(tmp)) != NULL,
       one = knob(r, "one", tmp, sizeof(tmp)) != NULL;
   size_t len = 0;
@@ -240,11 +273,16 @@ static void challenge(int fd, const struct req *r, int stale, int stale_left,
   qopv = !strcmp(qopk, "none") ? 0 : !strcmp(qopk, "auth") ? 1
          : !strcmp(qopk, "auth-int") ? 2 : 3;
   qop = qopv == 1 ? "auth" : qopv == 2 ? "auth-int" : "auth,auth-int";
-  if (knob(r, "basic", tmp, sizeof(tmp)))
-    fprintf(f, "WWW-Authenticate: Basic realm=\"%s\"\r\n", realm);
+  if (knob(r, "basic", tmp, sizeof(tmp)) ||
+      knob(r, "basiconly", tmp, sizeof(tmp)))
+    fprintf(f, "%s: Basic realm=\"%s\"\r\n", field, realm);
+  if (r->proxy && knob(r, "close", tmp, sizeof(tmp)))
+    fprintf(f, "Connection: close\r\n");
   for (a = strtok_r(algos, ",", &save); a; a = strtok_r(NULL, ",", &save)) {
-    struct nonce *n = new_nonce(a, qopv, userhash, stale_left);
-    if (!one || a == algos) fprintf(f, "WWW-Authenticate: ");
+    struct nonce *n;
+    if (knob(r, "basiconly", tmp, sizeof(tmp))) break;
+    n = new_nonce(a, qopv, userhash, stale_left);
+    if (!one || a == algos) fprintf(f, "%s: ", field);
     else fprintf(f, ", ");
     fprintf(f, "Digest realm=\"%s\", nonce=\"%s\", opaque=\"op-%s\", "
             "algorithm=%s", realm, n->v, n->v + 24, a);
@@ -255,7 +293,8 @@ static void challenge(int fd, const struct req *r, int stale, int stale_left,
   }
   if (one) fprintf(f, "\r\n");
   fclose(f);
-  respond(fd, 401, extra, why);
+  respond_ex(fd, r->proxy ? 407 : 401, extra, why,
+             r->proxy && knob(r, "chunked", tmp, sizeof(tmp)));
   free(extra);
 }
 
@@ -382,6 +421,94 @@ static void route_digest(struct conn *c, const struct req *r) {
   }
 }
 
+/* A CONNECT's tunnel to a port on 127.0.0.1 (nothing else: a test
+ * server is no open proxy).  The new socket, or -1. */
+static int tunnel_to(const char *target) {
+  const char *colon = strrchr(target, ':');
+  struct sockaddr_in a;
+  int fd;
+  if (!colon || (strncmp(target, "127.0.0.1:", 10) &&
+                 strncmp(target, "localhost:", 10)))
+    return -1;
+  memset(&a, 0, sizeof(a));
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons((uint16_t)atoi(colon + 1));
+  if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0) return -1;
+  if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* A request to the proxy (CONNECT, or a target in absolute form): its
+ * Proxy-Authorization checked as route_digest checks Authorization (uri:
+ * the authority of a CONNECT, the path of the others), knobs from its
+ * X-Proxy-Knobs field (those of /digest, and basiconly=1: Basic alone;
+ * close=1: a 407 closes the connection; chunked=1: a 407's body is
+ * chunked).  Then a CONNECT is tunnelled, an X-Proxy-Saw field in its
+ * 200 saying what came, and anything else is answered here, the same
+ * in the body ("proxied ..."). */
+static void route_proxy(struct conn *c, const struct req *r, int origin_auth) {
+  char tmp[64], saw[1024], user[600];
+  const char *why;
+  struct nonce *n = NULL;
+  struct req d = *r;
+  int stale = knob(r, "stale", tmp, sizeof(tmp)) ? atoi(tmp) : 0, basic;
+  basic = knob(r, "basic", tmp, sizeof(tmp)) ||
+          knob(r, "basiconly", tmp, sizeof(tmp));
+  if (strcmp(r->method, "CONNECT")) { /* Digest hashes the path */
+    const char *p = strstr(r->target, "://");
+    p = p ? strchr(p + 3, '/') : NULL;
+    snprintf(d.target, sizeof(d.target), "%s", p ? p : "/");
+  }
+  if (!r->auth[0]) {
+    challenge(c->fd, r, 0, stale, "proxy credentials needed\n");
+    goto refused;
+  }
+  if (!strncasecmp(r->auth, "Basic ", 6) && basic) {
+    if (!check_basic(r->auth + 6)) {
+      challenge(c->fd, r, 0, stale, "basic refused\n");
+      goto refused;
+    }
+    snprintf(saw, sizeof(saw), "scheme=basic user=%s conn=%u creq=%u "
+             "origin-auth=%s", USER, c->id, c->nreq,
+             origin_auth ? "yes" : "no");
+  } else if (strncasecmp(r->auth, "Digest ", 7)) {
+    challenge(c->fd, r, 0, stale, "not a Digest authorization\n");
+    goto refused;
+  } else if ((why = check_digest(&d, r->auth + 7, user, &n)) != NULL) {
+    challenge(c->fd, r, 0, n ? n->stale_left : stale, why);
+    goto refused;
+  } else if (n->stale_left > 0) {
+    challenge(c->fd, r, 1, n->stale_left - 1, "stale nonce\n");
+    goto refused;
+  } else {
+    snprintf(saw, sizeof(saw), "scheme=digest algo=%s nc=%u user=%s "
+             "conn=%u creq=%u origin-auth=%s", n->algo,
+             (unsigned)n->last_nc, USER, c->id, c->nreq,
+             origin_auth ? "yes" : "no");
+  }
+  if (!strcmp(r->method, "CONNECT")) {
+    char head[1200];
+    if ((c->peer = tunnel_to(r->target)) < 0) {
+      respond(c->fd, 502, NULL, "no tunnel there\n");
+      return;
+    }
+    snprintf(head, sizeof(head), "HTTP/1.1 200 Connection established\r\n"
+             "X-Proxy-Saw: %s\r\n\r\n", saw);
+    send_all(c->fd, head, strlen(head));
+  } else {
+    char body[1100];
+    snprintf(body, sizeof(body), "proxied %s %s\n", r->method, saw);
+    respond(c->fd, 200, NULL, body);
+  }
+  return;
+refused:
+  if (knob(r, "close", tmp, sizeof(tmp))) c->closing = 1;
+}
+
 static void route_hostile(struct conn *c, const struct req *r) {
   char kind[32];
   char *h = NULL;
@@ -486,6 +613,23 @@ static void serve(struct conn *c) {
       }
     }
     sscanf(c->in, "%15s %2047s", r.method, r.target);
+    if (!strcmp(r.method, "CONNECT") || !strncmp(r.target, "http://", 7)) {
+      int origin_auth = header(c->in, "Authorization", r.auth, sizeof(r.auth));
+      r.proxy = 1;
+      r.auth[0] = 0;
+      header(c->in, "Proxy-Authorization", r.auth, sizeof(r.auth));
+      header(c->in, "X-Proxy-Knobs", r.query, sizeof(r.query));
+      c->nreq++;
+      route_proxy(c, &r, origin_auth);
+      memmove(c->in, c->in + total, c->len - total);
+      c->len -= total;
+      if (c->peer >= 0 && c->len) send_all(c->peer, c->in, c->len);
+      if (c->peer >= 0 || c->closing) {
+        c->len = 0;
+        return;
+      }
+      continue;
+    }
     snprintf(r.path, sizeof(r.path), "%.*s", (int)strcspn(r.target, "?"),
              r.target);
     if (strchr(r.target, '?'))
@@ -517,15 +661,18 @@ int main(void) {
   }
   printf("AUTH_PORT=%d\n", ntohs(a.sin_port));
   fflush(stdout);
-  for (i = 0; i < MAXC; i++) conns[i].fd = -1;
+  for (i = 0; i < MAXC; i++) conns[i].fd = conns[i].peer = -1;
   for (;;) {
-    struct pollfd pf[MAXC + 2];
-    int map[MAXC + 2], n = 0;
+    struct pollfd pf[2 * MAXC + 2];
+    int map[2 * MAXC + 2], n = 0;
     pf[n].fd = 0, pf[n].events = POLLIN, map[n++] = -1;
     pf[n].fd = lfd, pf[n].events = POLLIN, map[n++] = -2;
-    for (i = 0; i < MAXC; i++)
+    for (i = 0; i < MAXC; i++) {
       if (conns[i].fd >= 0) pf[n].fd = conns[i].fd, pf[n].events = POLLIN,
                             map[n++] = i;
+      if (conns[i].peer >= 0) pf[n].fd = conns[i].peer,
+                              pf[n].events = POLLIN, map[n++] = -3 - i;
+    }
     if (poll(pf, (nfds_t)n, -1) < 0 && errno != EINTR) return 1;
     for (i = 0; i < n; i++) {
       if (!pf[i].revents) continue;
@@ -541,7 +688,24 @@ int main(void) {
           conns[k].id = ++next_id;
           conns[k].nreq = 0;
           conns[k].len = 0;
+          conns[k].peer = -1;
+          conns[k].closing = 0;
         }
+      } else if (map[i] <= -3 || conns[map[i]].peer >= 0) {
+        /* a tunnel: bytes from either side to the other */
+        struct conn *c = &conns[map[i] <= -3 ? -3 - map[i] : map[i]];
+        char b[16384];
+        int from = map[i] <= -3 ? c->peer : c->fd;
+        ssize_t r;
+        if (c->fd < 0 || c->peer < 0) continue; /* closed this round */
+        r = recv(from, b, sizeof(b), 0);
+        if (r <= 0) {
+          close(c->fd);
+          close(c->peer);
+          c->fd = c->peer = -1;
+          continue;
+        }
+        send_all(from == c->fd ? c->peer : c->fd, b, (size_t)r);
       } else {
         struct conn *c = &conns[map[i]];
         ssize_t r;
@@ -555,6 +719,10 @@ int main(void) {
         }
         c->len += (size_t)r;
         serve(c);
+        if (c->closing) {
+          close(c->fd);
+          c->fd = -1;
+        }
       }
     }
   }

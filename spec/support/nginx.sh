@@ -133,6 +133,8 @@ $(decode_map)
 
         location /echo-method { return 200 "\$request_method\n"; }
         location = /peer { return 200 "\$remote_addr \$remote_port \$http_host\n"; }
+        location = /retry-after { add_header Retry-After 120 always; return 503 "busy\n"; }
+        location = /retry-after-date { add_header Retry-After "Wed, 21 Oct 2037 07:28:00 GMT" always; return 503 "busy\n"; }
         location = /status/404 { return 404 "not found\n"; }
         location = /status/500 { return 500 "boom\n"; }
         location = /redirect-to-1k { return 302 /1k.bin; }

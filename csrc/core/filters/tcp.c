@@ -110,6 +110,12 @@ static int established(struct tcp *t, struct attempt *a) {
     c->local_port = ntohs(ss.ss_family == AF_INET6
                               ? ((struct sockaddr_in6 *)&ss)->sin6_port
                               : ((struct sockaddr_in *)&ss)->sin_port);
+    if (!inet_ntop(ss.ss_family,
+                   ss.ss_family == AF_INET6
+                       ? (void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
+                       : (void *)&((struct sockaddr_in *)&ss)->sin_addr,
+                   c->local_ip, sizeof(c->local_ip)))
+      c->local_ip[0] = 0;
     if (self_connected(c, a->cur, &ss, len)) {
       attempt_close(c, a);
       t->to_itself = 1;
@@ -319,6 +325,7 @@ static int attempt_check(struct tcp *t, struct attempt *a, int sure) {
 
 static int fail(struct tcp *t, XFER *e) {
   struct xfer_conn *c = t->cf.conn;
+  if (e) e->os_errno = t->last_errno;
   if (e && t->bind_failed) {
     xfer__fail(e, "Could not bind the local end (INTERFACE %s, LOCALPORT "
                   "%ld): %s", e->set.interface ? e->set.interface : "-",

@@ -9,13 +9,18 @@
  * answer, or an answer that is not HTTP fail with RECV_ERROR (56); the
  * status is kept for HTTP_CONNECTCODE.  The answer's header lines go to
  * the header callback (conn.c, unless SUPPRESS_CONNECT_HEADERS).
+ *
+ * A 407 that proxy.c can answer (PROXYAUTH) sends the CONNECT again with
+ * Proxy-Authorization: on this connection when the proxy keeps it and
+ * the 407's body has a length (it is read and dropped), else on a new
+ * one (e->px_reconnect), as libcurl does.
  */
 #include "xfer_int.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-enum { T_SEND, T_RECV, T_OPEN };
+enum { T_SEND, T_RECV, T_SKIP, T_OPEN };
 
 struct tunnel {
   struct xfer_cf cf;
@@ -27,6 +32,12 @@ struct tunnel {
   size_t hdrs_len, hdrs_cap;
   char *extra;                 /* bytes that came after the answer */
   size_t extra_len, extra_off;
+  XFER *e;                     /* while the answer is fed: its transfer */
+  int64_t skip;                /* T_SKIP: the 407's body bytes left */
+  unsigned closes : 1;         /* the answer said the proxy closes */
+  unsigned chunked : 1;        /* the answer's body is chunked */
+  unsigned gave_up : 1;        /* a 407 ends it: the CONNECT goes again on
+                                  a new connection (its lines are given) */
 };
 
 /* ---- the request ---- */
@@ -90,23 +101,27 @@ static void put_custom(struct sbuf *b, const struct xfer_slist *l) {
   }
 }
 
-static char *connect_request(XFER *e, size_t *len) {
+/* The CONNECT request into t->req: 0, or an XFERcode (the reason given
+ * to e). */
+static int connect_request(struct tunnel *t, XFER *e) {
   const struct xfer_slist *custom = e->set.header_unified
                                         ? e->set.httpheader
                                         : e->set.proxyheader;
   struct sbuf b = {0};
   char auth[XFER_URL_MAX_HOST + 16];
-  int n = xfer__url_hostport(e->url, &e->u, auth, sizeof(auth));
-  if (n < 0) return NULL;
+  int n = xfer__url_hostport(e->url, &e->u, auth, sizeof(auth)), rc = 0;
+  if (n < 0) return XFERE_OUT_OF_MEMORY;
   puts_(&b, "CONNECT ");
   put(&b, auth, (size_t)n);
   puts_(&b, " HTTP/1.1\r\nHost: ");
   put(&b, auth, (size_t)n);
   puts_(&b, "\r\n");
-  if (xfer__proxy_sends_auth(e) && !custom_has(custom, "Proxy-Authorization")) {
-    char *v = xfer__proxy_basic_header(e->px.http.user, e->px.http.pass);
-    if (!v) b.oom = 1;
-    else {
+  if (!custom_has(custom, "Proxy-Authorization")) {
+    char *v = NULL;
+    /* Digest hashes "CONNECT" and the authority, as the line has them. */
+    rc = xfer__proxy_auth_value(e, "CONNECT", auth, (size_t)n, NULL, 0, 1,
+                                &v);
+    if (v) {
       puts_(&b, "Proxy-Authorization: ");
       puts_(&b, v);
       puts_(&b, "\r\n");
@@ -122,24 +137,47 @@ static char *connect_request(XFER *e, size_t *len) {
     puts_(&b, "Proxy-Connection: Keep-Alive\r\n");
   put_custom(&b, custom);
   puts_(&b, "\r\n");
-  if (b.oom) {
+  if (b.oom || rc) {
     free(b.p);
-    return NULL;
+    return rc ? rc : XFERE_OUT_OF_MEMORY;
   }
-  *len = b.len;
-  return b.p;
+  free(t->req);
+  t->req = b.p;
+  t->req_len = b.len;
+  t->req_sent = 0;
+  return 0;
 }
 
 /* ---- the answer ---- */
+
+static int has_token(const char *v, size_t n, const char *tok) {
+  size_t tl = strlen(tok), i;
+  for (i = 0; i + tl <= n; i++)
+    if (xfer__strcasecmp_n(v + i, tok, tl) == 0) return 1;
+  return 0;
+}
 
 static int on_header(void *ud, const char *raw, size_t rawlen,
                      const char *name, size_t nlen, const char *value,
                      size_t vlen) {
   struct tunnel *t = ud;
-  (void)name;
-  (void)nlen;
-  (void)value;
-  (void)vlen;
+  if (!name && rawlen > 12 && memcmp(raw, "HTTP/", 5) == 0) {
+    int st = t->parser.status;
+    t->closes = t->chunked = 0;
+    if (t->e) xfer__proxy_auth_section(t->e, st);
+  } else if (name && t->e && t->e->resp_407 && nlen == 18 &&
+             xfer__strcasecmp_n(name, "Proxy-Authenticate", 18) == 0) {
+    int rc = xfer__proxy_auth_challenge(t->e, value, vlen);
+    if (rc) return rc;
+  } else if (name && ((nlen == 10 &&
+                       xfer__strcasecmp_n(name, "Connection", 10) == 0) ||
+                      (nlen == 16 && xfer__strcasecmp_n(
+                                         name, "Proxy-Connection", 16) == 0))) {
+    if (has_token(value, vlen, "close")) t->closes = 1;
+  } else if (name && nlen == 17 &&
+             xfer__strcasecmp_n(name, "Transfer-Encoding", 17) == 0) {
+    t->chunked = 1;
+  }
   if (t->hdrs_len + rawlen > t->hdrs_cap) {
     size_t cap = t->hdrs_cap ? t->hdrs_cap * 2 : 256;
     char *p;
@@ -173,7 +211,29 @@ static int failed(XFER *e, XFERcode code, const char *why) {
   return -(int)code;
 }
 
-/* Reads the answer; 0 once a 2xx came, XFER_IO_AGAIN, or -XFERcode. */
+/* A 407 that proxy.c answers: the CONNECT again, here (its body read
+ * and dropped first) or on a new connection.  buf[used..n) came after
+ * the 407's header section. */
+static int again(struct tunnel *t, XFER *e, size_t rest) {
+  int rc;
+  if (t->closes || !t->parser.keepalive || t->chunked ||
+      t->parser.content_length < 0) {
+    e->px_reconnect = 1; /* conn.c: xfer__xfer_reconnect */
+    t->gave_up = 1;
+    return -XFERE_RECV_ERROR;
+  }
+  if ((int64_t)rest > t->parser.content_length)
+    return failed(e, XFERE_RECV_ERROR, "bytes after the proxy's 407");
+  if ((rc = connect_request(t, e)) != 0) return -rc;
+  t->skip = t->parser.content_length - (int64_t)rest;
+  xfer__h1p_reset(&t->parser, 1);
+  t->state = T_SKIP;
+  xfer__verbose(e, "the proxy asks for credentials: CONNECT again");
+  return 0;
+}
+
+/* Reads the answer; 0 once a 2xx came (or a 407 to answer: t->state
+ * says), XFER_IO_AGAIN, or -XFERcode. */
 static int read_answer(struct tunnel *t, XFER *e) {
   char buf[4096];
   for (;;) {
@@ -184,7 +244,9 @@ static int read_answer(struct tunnel *t, XFER *e) {
     if (n == 0)
       return failed(e, XFERE_RECV_ERROR, "the proxy closed the connection");
     if (n < 0) return failed(e, XFERE_RECV_ERROR, "receive error");
+    t->e = e;
     rc = xfer__h1p_feed(&t->parser, buf, (size_t)n, &used, &answer_cb, t);
+    t->e = NULL;
     if (rc == XFERE_OUT_OF_MEMORY) return -rc;
     if (rc)
       return failed(e, XFERE_RECV_ERROR, rc == XFERE_TOO_LARGE
@@ -192,6 +254,9 @@ static int read_answer(struct tunnel *t, XFER *e) {
                     : "the proxy's answer is not valid HTTP");
     if (!t->parser.done) continue;
     if (e) e->http_connectcode = t->parser.status;
+    if (e && t->parser.status == 407 && e->resp_407 &&
+        xfer__proxy_auth_407(e))
+      return again(t, e, (size_t)n - used);
     if (t->parser.status / 100 != 2) {
       if (e)
         xfer__fail(e, "CONNECT tunnel failed, response %d",
@@ -207,26 +272,51 @@ static int read_answer(struct tunnel *t, XFER *e) {
   }
 }
 
+/* T_SKIP: the rest of a 407's body, read and dropped. */
+static int skip_body(struct tunnel *t, XFER *e) {
+  char buf[4096];
+  while (t->skip > 0) {
+    size_t want = t->skip < (int64_t)sizeof(buf) ? (size_t)t->skip
+                                                 : sizeof(buf);
+    ssize_t n = xfer__cf_recv(t->cf.next, buf, want);
+    if (n == XFER_IO_AGAIN) return XFER_IO_AGAIN;
+    if (n <= 0)
+      return failed(e, XFERE_RECV_ERROR, "the proxy closed the connection");
+    t->skip -= n;
+  }
+  t->state = T_SEND;
+  return 0;
+}
+
 static int tunnel_connect(struct xfer_cf *cf, XFER *e, int ev) {
   struct tunnel *t = (struct tunnel *)cf;
+  int rc;
   (void)ev;
-  while (t->state == T_SEND) {
-    ssize_t n = xfer__cf_send(cf->next, t->req + t->req_sent,
-                              t->req_len - t->req_sent);
-    if (n == XFER_IO_AGAIN) return XFER_IO_AGAIN;
-    if (n < 0) return failed(e, XFERE_SEND_ERROR, "send error");
-    t->req_sent += (size_t)n;
-    if (t->req_sent == t->req_len) {
-      xfer__debug(e, XFERINFO_HEADER_OUT, t->req, t->req_len);
-      t->state = T_RECV;
+  /* Built here, not with the filter: a failure is the transfer's, with
+   * its code (a control byte in a Digest user name is 43). */
+  if (!t->req && (rc = connect_request(t, e)) != 0) return -rc;
+  while (t->state != T_OPEN) {
+    if (t->state == T_SKIP) {
+      if ((rc = skip_body(t, e)) != 0) return rc;
+      continue;
     }
-  }
-  if (t->state == T_RECV) {
-    int rc = read_answer(t, e);
-    if (rc) return rc;
-    t->state = T_OPEN;
-    xfer__verbose(e, "CONNECT tunnel established, response %d",
-                  t->parser.status);
+    while (t->state == T_SEND) {
+      ssize_t n = xfer__cf_send(cf->next, t->req + t->req_sent,
+                                t->req_len - t->req_sent);
+      if (n == XFER_IO_AGAIN) return XFER_IO_AGAIN;
+      if (n < 0) return failed(e, XFERE_SEND_ERROR, "send error");
+      t->req_sent += (size_t)n;
+      if (t->req_sent == t->req_len) {
+        xfer__debug(e, XFERINFO_HEADER_OUT, t->req, t->req_len);
+        t->state = T_RECV;
+      }
+    }
+    if ((rc = read_answer(t, e)) != 0) return rc;
+    if (t->state == T_RECV) {
+      t->state = T_OPEN;
+      xfer__verbose(e, "CONNECT tunnel established, response %d",
+                    t->parser.status);
+    }
   }
   return 0;
 }
@@ -260,6 +350,7 @@ static int tunnel_want(struct xfer_cf *cf) {
   struct tunnel *t = (struct tunnel *)cf;
   int w = xfer__cf_want(cf->next);
   if (w || t->state == T_OPEN) return w;
+  /* T_SKIP reads, as T_RECV does */
   return t->state == T_SEND ? XFER_POLL_OUT : XFER_POLL_IN;
 }
 
@@ -274,7 +365,9 @@ static void tunnel_close(struct xfer_cf *cf) {
 
 static int tunnel_query(struct xfer_cf *cf, int what, void *out) {
   struct tunnel *t = (struct tunnel *)cf;
-  if (what != XFER_CF_Q_CONNECT_HEADERS || t->state != T_OPEN) return -1;
+  if (what != XFER_CF_Q_CONNECT_HEADERS ||
+      (t->state != T_OPEN && !t->gave_up))
+    return -1;
   ((struct xfer_cf_hdrs *)out)->data = t->hdrs;
   ((struct xfer_cf_hdrs *)out)->len = t->hdrs_len;
   return 0;
@@ -291,10 +384,7 @@ struct xfer_cf *xfer__cf_tunnel_new(struct xfer_conn *c, struct xfer_cf *below,
   t->cf.type = &tunnel_type;
   t->cf.conn = c;
   t->cf.next = below;
-  if (!(t->req = connect_request(e, &t->req_len))) {
-    free(t);
-    return NULL;
-  }
+  (void)e;
   xfer__h1p_init(&t->parser, 1, 0);
   return &t->cf;
 }

@@ -550,6 +550,7 @@ static void h1_submit(struct xfer_conn *c, XFER *e) {
     return;
   }
   xfer__req_free(&r);
+  e->request_size += (long)h->req_head_len;
   xfer__debug(e, XFERINFO_HEADER_OUT, h->req, h->req_head_len);
   xfer__h1p_reset(&h->parser, h->no_body);
   /* The read callback may remove or clean up e, or re-add it: both stay

@@ -580,6 +580,7 @@ static void debug_request(XFER *e, const nghttp2_nv *nva, size_t n) {
   }
   *p++ = '\r';
   *p++ = '\n';
+  e->request_size += (long)(p - buf);
   xfer__debug(e, XFERINFO_HEADER_OUT, buf, (size_t)(p - buf));
   free(buf);
 }

@@ -51,6 +51,22 @@ local OPTIONS = {
       help = "first retry wait (default 1), doubled, jittered" },
     { nil, "resolve", "resolve", "resolve", list = true, meta = "HOST:PORT:ADDR",
       help = "connect to ADDR for HOST:PORT (repeatable)" },
+    { nil, "connect-to", "connect_to", "connect_to", list = true,
+      meta = "H1:P1:H2:P2", help = "connect to H2:P2 for H1:P1 (repeatable)" },
+    { nil, "unix-socket", "unix_socket", "string", meta = "PATH",
+      help = "connect through the unix socket PATH" },
+    { nil, "abstract-unix-socket", "abstract_unix_socket", "string",
+      meta = "NAME", help = "the same, in the abstract namespace" },
+    { nil, "interface", "interface", "string", meta = "NAME",
+      help = "local end: interface, address, if!N, host!A" },
+    { nil, "local-port", "local_port", "port_range", meta = "N[-M]",
+      help = "local port, or the first free of N-M" },
+    { nil, "happy-eyeballs-timeout-ms", "happy_eyeballs", "int", min = 0,
+      meta = "MS", help = "start the other IP family after MS (200)" },
+    { nil, "dns-servers", "dns_servers", "string", meta = "ADDRS",
+      help = "name servers: addr[:port],... (no names)" },
+    { nil, "keepalive-time", "keepalive_time", "int", min = 1, meta = "S",
+      help = "TCP keep-alive probes after S s idle" },
     { nil, "cacert", "cacert", "string", meta = "FILE",
       help = "CA certificates (PEM) to verify servers with" },
     { "k", "insecure", "insecure", "flag",
@@ -79,8 +95,12 @@ local OPTIONS = {
       help = "CA certificates (PEM) for an https proxy" },
     { nil, "proxy-insecure", "proxy_insecure", "flag",
       help = "skip the https proxy's certificate checks" },
-    { nil, "proxy-basic", "proxy_basic", "flag",
+    { nil, "proxy-basic", "proxy_auth", "pick", value = "basic",
       help = "Basic auth to the proxy (the default)" },
+    { nil, "proxy-digest", "proxy_auth", "pick", value = "digest",
+      help = "Digest auth to the proxy (asks it first)" },
+    { nil, "proxy-anyauth", "proxy_auth", "pick", value = "any",
+      help = "the best scheme the proxy offers (asks first)" },
     { nil, "suppress-connect-headers", "suppress_connect_headers", "flag",
       help = "no CONNECT answer in the headers" },
     { nil, "http1.1", "http_version", "pick", value = "1.1",
@@ -175,6 +195,20 @@ local function convert(o, v)
             return o.scheme .. "://" .. (v:match("^[%w]+://(.*)$") or v)
         end
         return v
+    elseif kind == "connect_to" then
+        if v:find("[%c%s]") or not v:match("^.*:%d*:.*:%d*$") then
+            return nil, ("%s needs HOST1:PORT1:HOST2:PORT2, got '%s'"):format(
+                optname(o), v)
+        end
+        return v
+    elseif kind == "port_range" then
+        local a, b = v:match("^(%d+)%-(%d+)$")
+        a, b = tonumber(a or v:match("^%d+$")), tonumber(b)
+        if not a or a < 1 or a > 65535 or (b and (b < a or b > 65535)) then
+            return nil, ("%s needs a port or a range N-M, got '%s'"):format(
+                optname(o), v)
+        end
+        return { a, b and (b - a + 1) or 1 }
     elseif kind == "resolve" then
         local host, port = v:match("^(%[[^%]]+%]):(%d+):.+$")
         if not host then host, port = v:match("^([^:%[%]]+):(%d+):.+$") end
@@ -210,6 +244,7 @@ end
 local function defaults()
     return {
         urls = {}, input = {}, headers = {}, data = {}, resolve = {},
+        connect_to = {},
         proxy_headers = {},
         parallel = 16, max_host = 0, retry = 0, retry_delay = 1,
         location = false, json = false, quiet = false, fail = false,

@@ -127,6 +127,21 @@ local function base_options(opts, body)
     if ua ~= "" then o.useragent = ua end
     if #opts.headers > 0 then o.httpheader = opts.headers end
     if #opts.resolve > 0 then o.resolve = opts.resolve end
+    if #opts.connect_to > 0 then o.connect_to = opts.connect_to end
+    if opts.unix_socket then o.unix_socket_path = opts.unix_socket end
+    if opts.abstract_unix_socket then
+        o.abstract_unix_socket = opts.abstract_unix_socket
+    end
+    if opts.interface then o.interface = opts.interface end
+    if opts.local_port then
+        o.localport, o.localportrange = opts.local_port[1], opts.local_port[2]
+    end
+    if opts.happy_eyeballs then o.happy_eyeballs_timeout_ms = opts.happy_eyeballs end
+    if opts.dns_servers then o.dns_servers = opts.dns_servers end
+    if opts.keepalive_time then -- curl's: idle and interval alike
+        o.tcp_keepalive = true
+        o.tcp_keepidle, o.tcp_keepintvl = opts.keepalive_time, opts.keepalive_time
+    end
     if opts.method then o.customrequest = opts.method end
     if body then o.postfields = body end
     if opts.location then o.followlocation = true end
@@ -152,7 +167,7 @@ local function base_options(opts, body)
         o.proxy_ssl_verifypeer = false
         o.proxy_ssl_verifyhost = false
     end
-    if opts.proxy_basic then o.proxyauth = 1 end -- XFERAUTH_BASIC
+    if opts.proxy_auth then o.proxyauth = HTTPAUTH[opts.proxy_auth] end
     if opts.suppress_connect_headers then o.suppress_connect_headers = true end
     if opts.compressed then o.accept_encoding = "" end -- every coding built in
     if opts.user then o.userpwd = opts.user end
