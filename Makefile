@@ -12,12 +12,13 @@ CFLAGS ?= $(OPT)
 # parts see csrc/core/.
 XCFLAGS = $(CFLAGS_BASE) $(CFLAGS) -Icsrc
 CORE_CFLAGS = $(XCFLAGS) -Icsrc/core
-LIBS = -lcares -lnghttp2 -lssl -lcrypto -lz -lbrotlidec -lzstd
+LIBS = -lcares -lnghttp2 -lssl -lcrypto -lz -lbrotlidec -lzstd -lpsl
 SAN ?=
 
 CORE_SRC = $(addprefix csrc/core/,multi.c socket.c transfer.c conn.c dns.c \
              easy.c wait.c heap.c url.c util.c request.c body.c pause.c \
-             decode.c auth.c crypto.c proxy.c) \
+             decode.c auth.c crypto.c proxy.c cookie.c cookie_file.c \
+             cookie_easy.c) \
            $(addprefix csrc/core/proto/,http1.c h1parse.c http2.c) \
            $(addprefix csrc/core/filters/,tcp.c tls.c tunnel.c socks.c)
 CORE_HDR = csrc/xfer.h $(wildcard csrc/core/*.h csrc/core/*/*.h)
@@ -30,7 +31,8 @@ DEB_PKGS = build-essential pkg-config libc-ares-dev libssl-dev libuv1-dev \
   lua-busted lua-luv nginx libnginx-mod-http-lua nginx-dev libpcre2-dev \
   zlib1g-dev libcurl4-openssl-dev curl wrk strace clang valgrind luarocks \
   libnghttp2-dev nghttp2-server nghttp2-client \
-  libbrotli-dev libzstd-dev brotli zstd tinyproxy microsocks
+  libbrotli-dev libzstd-dev brotli zstd tinyproxy microsocks \
+  libpsl-dev publicsuffix
 
 .PHONY: all lib test asan demo deps install clean check-includes examples soak valgrind \
         mutants
@@ -76,6 +78,9 @@ $(BUILD)/spec/%: spec/c/%.c spec/c/testlib.c spec/c/driver.c spec/c/*.h $(BUILD)
 # encodes with brotli's encoder).
 $(BUILD)/spec/test_fuzz_regress: $(wildcard fuzz/*.c fuzz/*.h)
 $(BUILD)/spec/test_fuzz_regress: LIBS += -lbrotlienc
+
+# The cookie tests read xfer's jar with Debian's libcurl, too.
+$(BUILD)/spec/test_cookies: LIBS += -lcurl
 
 c-tests: $(C_TESTS) $(BUILD)/spec/compat_debug $(BUILD)/spec/compat_h2
 

@@ -139,6 +139,11 @@ typedef enum {
   X(LOW_SPEED_LIMIT, 19, LONG) \
   X(LOW_SPEED_TIME, 20, LONG) \
   X(HTTPHEADER, 10023, SLIST) \
+  X(COOKIE, 10022, STRING) \
+  X(COOKIEFILE, 10031, STRING) \
+  X(COOKIEJAR, 10082, STRING) \
+  X(COOKIESESSION, 96, LONG) \
+  X(COOKIELIST, 10135, STRING) \
   X(SSLCERT, 10025, STRING) \
   X(KEYPASSWD, 10026, STRING) \
   X(HEADERDATA, 10029, CBPTR) \
@@ -441,6 +446,9 @@ typedef enum {
   XFERINFO_RETRY_AFTER = XFERINFO_OFF_T + 57,
   XFERINFO_XFER_ID = XFERINFO_OFF_T + 63,
   XFERINFO_CONN_ID = XFERINFO_OFF_T + 64,
+  /* struct xfer_slist *: every cookie known, a Netscape line each; the
+   * caller frees it with xfer_slist_free_all (NULL: none). */
+  XFERINFO_COOKIELIST = XFERINFO_PTR + 28,
   XFERINFO_LASTONE = 71
 } XFERINFO;
 

@@ -18,7 +18,7 @@ BENCH_LUA ?= lua5.4
 BENCH_ARGS ?=
 BENCH_OUT = $(BUILD)/bench
 BENCH_CFLAGS = -O2 -g -std=c99 -D_GNU_SOURCE -Wall -Wextra
-BENCH_XFER_LIBS = -lcares -lnghttp2 -lssl -lcrypto -lz -lbrotlidec -lzstd
+BENCH_XFER_LIBS = -lcares -lnghttp2 -lssl -lcrypto -lz -lbrotlidec -lzstd -lpsl
 BENCH_BINS = $(BENCH_OUT)/xfer_c $(BENCH_OUT)/curl_bench-xfer \
              $(BENCH_OUT)/curl_bench-curl $(BENCH_OUT)/pstat \
              $(BENCH_OUT)/raw_floor $(BENCH_OUT)/uv_run_bench-xfer \

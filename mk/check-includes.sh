@@ -8,6 +8,7 @@
 #                         and csrc/core/crypto.c (auth.c's digests, RNG)
 #   c-ares (ares.h)       only in csrc/core/dns.c
 #   zlib, brotli, zstd    only in csrc/core/decode.c (the content decoders)
+#   libpsl                only in csrc/core/cookie.c (public suffixes)
 #   xfer_int.h            only in csrc/core/ (and the core's own tests and
 #                         fuzzers): the bindings use csrc/xfer.h
 cd "$(dirname "$0")/.." || exit 1
@@ -30,6 +31,10 @@ done
 for f in $(find csrc bench examples -name '*.[ch]'); do
   case $f in csrc/core/decode.c) continue ;; esac
   grep -qE '#include *[<"](zlib|zstd|brotli/)' "$f" && bad "$f" "zlib, brotli or zstd outside csrc/core/decode.c"
+done
+for f in $(find csrc bench examples -name '*.[ch]'); do
+  case $f in csrc/core/cookie.c) continue ;; esac
+  grep -qE '#include *[<"]libpsl' "$f" && bad "$f" "libpsl outside csrc/core/cookie.c"
 done
 for f in $(find csrc/lua csrc/uv csrc/ngx csrc/compat bench examples -name '*.[ch]'); do
   grep -qE '#include *[<"]([^">]*/)?xfer_int\.h' "$f" && bad "$f" "a binding includes the core's xfer_int.h"

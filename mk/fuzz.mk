@@ -18,20 +18,20 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= fuzz_url fuzz_h1parse fuzz_chunked fuzz_redirect fuzz_engine \
                 fuzz_engine_oom fuzz_engine_tls fuzz_request fuzz_decode \
-                fuzz_h2frames fuzz_auth fuzz_socks fuzz_connect
+                fuzz_h2frames fuzz_auth fuzz_socks fuzz_connect fuzz_cookie
 FUZZ_NICE ?= nice -n 10
 FUZZ_FLAGS ?=
 FUZZ_SAN = -fsanitize=fuzzer-no-link,address,undefined \
            -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS = -g -O1 -D_GNU_SOURCE -std=c99 -Wall -Wextra -Icsrc -Icsrc/core -Ifuzz \
               $(FUZZ_SAN)
-FUZZ_LIBS = -lcares -lnghttp2 -lssl -lcrypto -lz -lbrotlidec -lzstd
+FUZZ_LIBS = -lcares -lnghttp2 -lssl -lcrypto -lz -lbrotlidec -lzstd -lpsl
 
 # The top-level Makefile's CORE_SRC when included from it, else the same list.
 FUZZ_CORE_SRC := $(if $(CORE_SRC),$(CORE_SRC),\
   $(addprefix csrc/core/,multi.c socket.c transfer.c conn.c dns.c easy.c \
     wait.c heap.c url.c util.c request.c body.c pause.c decode.c auth.c \
-    crypto.c proxy.c) \
+    crypto.c proxy.c cookie.c cookie_file.c cookie_easy.c) \
   $(addprefix csrc/core/proto/,http1.c h1parse.c http2.c) \
   $(addprefix csrc/core/filters/,tcp.c tls.c tunnel.c socks.c))
 FUZZ_CORE_HDR := csrc/xfer.h $(wildcard csrc/core/*.h csrc/core/*/*.h)
@@ -127,6 +127,7 @@ fuzz: fuzz-build
 	    fuzz_h2frames) dict=-dict=fuzz/dict/h2.dict;; \
 	    fuzz_auth) dict=-dict=fuzz/dict/auth.dict;; \
 	    fuzz_socks|fuzz_connect) dict=-dict=fuzz/dict/proxy.dict;; \
+	    fuzz_cookie) dict=-dict=fuzz/dict/cookie.dict;; \
 	    fuzz_engine_tls|fuzz_decode) dict=;; \
 	    *) dict=-dict=fuzz/dict/http.dict;; esac; \
 	  echo "== $$t: $(FUZZ_SECONDS) s"; \

@@ -40,6 +40,7 @@ external_dependencies = {
    ZLIB = { header = "zlib.h", library = "z" },
    BROTLIDEC = { header = "brotli/decode.h", library = "brotlidec" },
    ZSTD = { header = "zstd.h", library = "zstd" },
+   PSL = { header = "libpsl.h", library = "psl" },   -- Debian: libpsl-dev
 }
 
 build = {
@@ -54,10 +55,13 @@ build = {
             "csrc/core/util.c", "csrc/core/request.c", "csrc/core/body.c",
             "csrc/core/pause.c", "csrc/core/decode.c", "csrc/core/auth.c",
             "csrc/core/crypto.c",
+            "csrc/core/cookie.c", "csrc/core/cookie_file.c",
+            "csrc/core/cookie_easy.c", "csrc/core/proxy.c",
             "csrc/core/proto/http1.c",
             "csrc/core/proto/h1parse.c", "csrc/core/proto/http2.c",
             "csrc/core/filters/tcp.c",
-            "csrc/core/filters/tls.c",
+            "csrc/core/filters/tls.c", "csrc/core/filters/tunnel.c",
+            "csrc/core/filters/socks.c",
             -- the Lua binding (mk/lua.mk: LUA_SRC) and the built-in loop
             "csrc/lua/lxfer.c", "csrc/lua/lxfer_easy.c", "csrc/lua/lxfer_multi.c",
             "csrc/lua/lxfer_fs.c",
@@ -65,11 +69,13 @@ build = {
          },
          defines = { "_GNU_SOURCE" },
          incdirs = { "csrc", "csrc/core", "$(UV_INCDIR)", "$(OPENSSL_INCDIR)", "$(CARES_INCDIR)", "$(NGHTTP2_INCDIR)",
-                    "$(ZLIB_INCDIR)", "$(BROTLIDEC_INCDIR)", "$(ZSTD_INCDIR)" },
+                    "$(ZLIB_INCDIR)", "$(BROTLIDEC_INCDIR)", "$(ZSTD_INCDIR)",
+                    "$(PSL_INCDIR)" },
          libdirs = { "$(UV_LIBDIR)", "$(OPENSSL_LIBDIR)", "$(CARES_LIBDIR)", "$(NGHTTP2_LIBDIR)",
-                    "$(ZLIB_LIBDIR)", "$(BROTLIDEC_LIBDIR)", "$(ZSTD_LIBDIR)" },
+                    "$(ZLIB_LIBDIR)", "$(BROTLIDEC_LIBDIR)", "$(ZSTD_LIBDIR)",
+                    "$(PSL_LIBDIR)" },
          libraries = { "uv", "ssl", "crypto", "cares", "nghttp2", "z", "brotlidec",
-                       "zstd" },
+                       "zstd", "psl" },
       },
       ["xfer"] = "lua/xfer/init.lua",
       ["xfer.coro"] = "lua/xfer/coro.lua",

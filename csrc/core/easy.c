@@ -42,6 +42,7 @@ void xfer__opts_free(struct xfer_opts *o) {
   XFER_OWNED_STRINGS(FREE_)
 #undef FREE_
   free(o->copypostfields);
+  xfer_slist_free_all(o->cookiefiles);
 }
 
 /* ---- the option table (xfer.h: XFER_EASY_OPTIONS) ---- */
@@ -127,6 +128,7 @@ static void free_run_state(XFER *e) {
 
 void xfer__easy_free(XFER *e) {
   if (e->private_multi) xfer_multi_cleanup(e->private_multi);
+  xfer__cookies_close(e, 1); /* writes COOKIEJAR */
   free_run_state(e);
   drop_errbuf(e);
   xfer__opts_free(&e->set);
@@ -279,6 +281,7 @@ static XFERcode set_long(XFER *e, XFERoption opt, long v) {
     }
     break;
   case XFEROPT_FOLLOWLOCATION: o->followlocation = !!v; break;
+  case XFEROPT_COOKIESESSION: o->cookiesession = !!v; break;
   case XFEROPT_FAILONERROR: o->failonerror = !!v; break;
   case XFEROPT_VERBOSE: o->verbose = !!v; break;
   case XFEROPT_NOPROGRESS: o->noprogress = !!v; break;
@@ -481,6 +484,10 @@ static XFERcode set_ptr(XFER *e, XFERoption opt, void *v) {
     break;
   }
   case XFEROPT_HTTPHEADER: o->httpheader = v; break;
+  case XFEROPT_COOKIEFILE:
+  case XFEROPT_COOKIEJAR:
+  case XFEROPT_COOKIELIST:
+    return xfer__cookie_setopt(e, opt, v);
   case XFEROPT_REDIR_PROTOCOLS_STR: return set_redir_protocols(o, v);
   case XFEROPT_PINNEDPUBLICKEY: {
     const char *p = v;
@@ -632,6 +639,12 @@ XFERcode xfer_easy_getinfo(XFER *e, XFERINFO info, ...) {
     break;
   case XFERINFO_PRIVATE: *(void **)out = e->set.private_; break;
   case XFERINFO_PRIMARY_IP: *(const char **)out = e->primary_ip; break;
+  case XFERINFO_COOKIELIST: {
+    int oom;
+    *(struct xfer_slist **)out = xfer__cookies_getinfo(e, &oom);
+    if (oom) rc = XFERE_OUT_OF_MEMORY;
+    break;
+  }
   case XFERINFO_RESPONSE_CODE: *(long *)out = e->response_code; break;
   case XFERINFO_REDIRECT_COUNT: *(long *)out = e->redirect_count; break;
   case XFERINFO_HTTPAUTH_AVAIL:
@@ -719,6 +732,7 @@ XFERcode xfer_easy_getinfo(XFER *e, XFERINFO info, ...) {
 
 void xfer_easy_reset(XFER *e) {
   if (!xfer__good_easy(e) || e->multi) return;
+  xfer__cookies_close(e, 0); /* the store stays, as libcurl's */
   free_run_state(e);
   drop_errbuf(e);
   e->keep_errtext = 0;
@@ -745,6 +759,7 @@ XFER *xfer_easy_duphandle(XFER *e) {
   o = &d->set;
   *o = e->set;
   o->copypostfields = NULL;
+  o->cookiefiles = NULL; /* xfer__cookies_dup copies it */
 #define NULL_(name, field, flags) o->field = NULL;
   XFER_OWNED_STRINGS(NULL_)
 #undef NULL_
@@ -753,6 +768,7 @@ XFER *xfer_easy_duphandle(XFER *e) {
   if (set_string(&o->field, e->set.field)) goto oom;
   XFER_OWNED_STRINGS(COPY_)
 #undef COPY_
+  if (xfer__cookies_dup(d, e)) goto oom;
   if (e->set.copypostfields) {
     size_t n = (size_t)e->set.postfieldsize;
     if (!(o->copypostfields = malloc(n + 1))) goto oom;

@@ -49,6 +49,8 @@
   X(NOPROXY, noproxy, 0)                           \
   X(PROXYUSERNAME, proxyusername, 0)               \
   X(PROXYPASSWORD, proxypassword, 0)               \
+  X(COOKIE, cookie, 0)                             \
+  X(COOKIEJAR, cookiejar, XFER_OS_OWN)             \
   XFER_TLS_STRINGS(X)                              \
   XFER_PROXY_TLS_STRINGS(X)
 

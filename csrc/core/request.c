@@ -17,10 +17,10 @@
 #include <string.h>
 
 /* The internal headers a custom header can replace or remove. */
-enum { H_HOST, H_UA, H_ACCEPT, H_AE, H_CTYPE, H_AUTH, H_NUM };
+enum { H_HOST, H_UA, H_ACCEPT, H_AE, H_CTYPE, H_AUTH, H_COOKIE, H_NUM };
 static const char *const internal_names[H_NUM] = {
   "Host", "User-Agent", "Accept", "Accept-Encoding", "Content-Type",
-  "Authorization"};
+  "Authorization", "Cookie"};
 
 static int name_is(const char *h, size_t nlen, const char *name) {
   return strlen(name) == nlen && xfer__strcasecmp_n(h, name, nlen) == 0;
@@ -381,6 +381,16 @@ XFERcode xfer__req_build(XFER *e, struct xfer_req *r) {
     oom |= PUSH_LIT(r, "Accept-Encoding", e->set.accept_encoding[0]
                                               ? e->set.accept_encoding
                                               : XFER_CE_ALL);
+  /* The cookie engine's and COOKIE's, for this host and path (a redirect
+   * has its own).  A caller's Cookie header replaces them, where it goes:
+   * not to another host (push_custom). */
+  if (!ov[H_COOKIE] || (other_host && !e->set.unrestricted_auth)) {
+    if ((rc = xfer__cookie_req(e, &r->cookie))) {
+      xfer__req_free(r);
+      return rc;
+    }
+    if (r->cookie) oom |= PUSH_LIT(r, "Cookie", r->cookie);
+  }
   r->framing_at = r->nh;
   if (has_body && !e->set.upload && !ov[H_CTYPE])
     oom |= PUSH_LITS(r, "Content-Type", "application/x-www-form-urlencoded");
@@ -403,4 +413,6 @@ void xfer__req_free(struct xfer_req *r) {
   r->auth = NULL;
   free(r->proxy_auth);
   r->proxy_auth = NULL;
+  free(r->cookie);
+  r->cookie = NULL;
 }

@@ -52,6 +52,7 @@ struct xfer_req {
   xfer_off_t body_len;
   char *auth;                  /* an Authorization value made here, owned */
   char *proxy_auth;            /* a Proxy-Authorization value, owned */
+  char *cookie;                /* the Cookie value made here, owned */
   struct xfer_hdr small[XFER_REQ_SMALL]; /* last: not cleared by build */
 };
 

@@ -170,8 +170,13 @@ int xfer__resp_header(XFER *e, const char *raw, size_t rawlen,
     e->content_type = NULL;
     e->retry_after = 0;
     e->resp_final = 0;
+    e->cookies_resp = 0;
     xfer__ce_reset(e);
     xfer__auth_section(e, raw, rawlen);
+  } else if (name && nlen == 10 && e->cookies && !e->resp_final &&
+             name_is(name, nlen, "Set-Cookie")) {
+    int rc = xfer__cookie_resp(e, value, vlen); /* not from trailers */
+    if (rc) return rc;
   } else if (name && nlen == 16 && e->resp_401 && !e->resp_final &&
              name_is(name, nlen, "WWW-Authenticate")) {
     int rc = xfer__auth_challenge(e, value, vlen);
@@ -420,6 +425,10 @@ static void start(XFER *e) {
     e->method_get = 0;
     e->h1_only = 0;
     xfer__auth_run_start(e);
+    if ((rc = xfer__cookies_run_start(e))) { /* reads COOKIEFILE */
+      xfer__done(e, rc);
+      return;
+    }
     e->http_connectcode = e->proxy_error = e->proxy_ssl_verifyresult = 0;
     free(e->location);
     e->location = NULL;

@@ -20,6 +20,7 @@
 #include "decode.h"
 #include "auth.h"
 #include "proxy.h"
+#include "cookie.h"
 
 #include <stdarg.h>
 #include <sys/socket.h>
@@ -203,6 +204,9 @@ struct xfer_opts {
   char *proxy, *pre_proxy, *noproxy, *proxyusername, *proxypassword;
   char *proxy_cainfo, *proxy_capath, *proxy_sslcert, *proxy_sslkey;
   char *proxy_keypasswd;
+  char *cookie;                /* COOKIE: sent as it is */
+  char *cookiejar;             /* COOKIEJAR: written at cleanup */
+  struct xfer_slist *cookiefiles; /* COOKIEFILE names, owned */
   long proxyport;              /* 0: the proxy URL's, or its default */
   int proxytype;               /* XFERPROXY_*, for a scheme-less PROXY */
   unsigned long proxyauth;     /* XFERAUTH_* bits */
@@ -247,6 +251,8 @@ struct xfer_opts {
   unsigned suppress_connect_headers : 1;
   unsigned proxy_ssl_verifypeer : 1;
   unsigned proxy_ssl_verifyhost : 1;
+  unsigned cookiesession : 1;  /* COOKIESESSION: files' session cookies
+                                  are not loaded */
 };
 
 struct xfer_easy {
@@ -293,6 +299,9 @@ struct xfer_easy {
   unsigned auth_blocked : 1;   /* no credentials in this request: the
                                   caller's Authorization, another host */
   struct xfer_auth *auth;      /* auth.c's state, made when needed */
+  struct xfer_cookies *cookies; /* the cookie store: NULL, engine off */
+  int cookies_resp;            /* Set-Cookie fields in this response */
+  unsigned cookiefiles_loaded : 1; /* COOKIEFILE read since it was set */
   struct xfer_pauth *pauth;    /* the proxy's (proxy.c), likewise */
   unsigned resp_407 : 1;       /* the header section coming is a 407's */
   unsigned px_reconnect : 1;   /* the CONNECT goes again on a new
@@ -593,6 +602,16 @@ void xfer__rate_check(XFER *e);
  * the protocol read or send again.  The caller holds e. */
 void xfer__resume(XFER *e);
 void xfer__pause_reset(XFER *e);  /* a run ends or starts */
+
+/* cookie_easy.c: the cookie engine on an easy handle (cookie.h has the
+ * store).  resp: one Set-Cookie value (0 or XFERE_OUT_OF_MEMORY). */
+XFERcode xfer__cookie_setopt(XFER *e, XFERoption opt, const char *v);
+XFERcode xfer__cookies_run_start(XFER *e);
+int xfer__cookie_resp(XFER *e, const char *value, size_t vlen);
+XFERcode xfer__cookie_req(XFER *e, char **out);
+struct xfer_slist *xfer__cookies_getinfo(XFER *e, int *oom);
+void xfer__cookies_close(XFER *e, int free_store);
+XFERcode xfer__cookies_dup(XFER *d, const XFER *e);
 
 /* easy.c */
 void xfer__opts_init(struct xfer_opts *o);

@@ -162,6 +162,7 @@ static const struct info infos[] = {
   {"starttransfer_time_t", XFERINFO_STARTTRANSFER_TIME_T},
   {"queue_time_t", XFERINFO_QUEUE_TIME_T},
   {"size_delivered", XFERINFO_SIZE_DELIVERED},
+  {"cookielist", XFERINFO_COOKIELIST},
   {"content_type", XFERINFO_CONTENT_TYPE},
   {"redirect_url", XFERINFO_REDIRECT_URL},
   {"local_ip", XFERINFO_LOCAL_IP},
@@ -961,6 +962,18 @@ static XFERcode push_info(lua_State *L, struct lxfer_easy *e,
     if ((rc = xfer_easy_getinfo(e->h, (XFERINFO)in->id, &s))) return rc;
     if (s) lua_pushstring(L, s);
     else lua_pushnil(L);
+    return XFERE_OK;
+  }
+  case XFERINFO_PTR: { /* COOKIELIST: an array of strings */
+    struct xfer_slist *l = NULL, *p;
+    int i = 0;
+    if ((rc = xfer_easy_getinfo(e->h, (XFERINFO)in->id, &l))) return rc;
+    lua_newtable(L);
+    for (p = l; p; p = p->next) {
+      lua_pushstring(L, p->data);
+      lua_rawseti(L, -2, ++i);
+    }
+    xfer_slist_free_all(l);
     return XFERE_OK;
   }
   case XFERINFO_LONG: {

@@ -1008,6 +1008,10 @@ ngx_http_xfer_task_recycle(ngx_http_xfer_worker_t *w, ngx_http_xfer_task_t *t)
     if (t->dirty) {
         xfer_easy_reset(t->easy);
 
+        /* reset keeps the cookie store (libcurl's rule): it must not
+         * reach the next request, so the engine goes off with it */
+        (void) xfer_easy_setopt(t->easy, XFEROPT_COOKIEFILE, (char *) NULL);
+
         if (ngx_http_xfer_task_setup(t) != NGX_OK) {
             ngx_http_xfer_task_destroy(t);
             return;

@@ -7,7 +7,9 @@
 --     <any easy option by its lowercase name> = value, ... }
 -- A response is a table:
 --   { status = 200, headers = <xfer.headers table>, body = "...",
---     http_version = 1.1 | 2.0, info = <easy:getinfo() table> }
+--     http_version = 1.1 | 2.0, info = <easy:getinfo() table>,
+--     cookies = <array of cookies, when the request turned the cookie
+--                engine on (cookiefile, cookiejar or cookielist)> }
 -- A failed transfer is nil, err (the xfer.error object of xfer.core).
 --
 -- Speed: a slot is one easy handle with a write and a header callback made
@@ -20,8 +22,8 @@ local headers = require "xfer.headers"
 local find, format, match = string.find, string.format, string.match
 local concat = table.concat
 local error, getmetatable, ipairs, next, pairs, pcall, setmetatable, tostring,
-      type = error, getmetatable, ipairs, next, pairs, pcall, setmetatable,
-             tostring, type
+      tonumber, type = error, getmetatable, ipairs, next, pairs, pcall,
+             setmetatable, tostring, tonumber, type
 local easy_init, multi_init = core.easy_init, core.multi_init
 local Unparsed, from_block = headers.Unparsed, headers.from_block
 
@@ -318,9 +320,12 @@ local function arm(slot, req)
     local e = slot.easy
     if slot.dirty then
         -- The last request set options of its own: start from the defaults.
+        -- reset writes its cookie jar and keeps the store, which must not
+        -- reach the next request: the engine goes off with it.
         e:reset()
+        if slot.cookies then e:setopt_cookiefile(nil) end
         slot.defaults()
-        slot.dirty, slot.stream = false, false
+        slot.dirty, slot.stream, slot.cookies = false, false, false
     end
     if type(req) == "string" then
         e:setopt_url(req)
@@ -334,6 +339,8 @@ local function arm(slot, req)
     local o, msg = build(req)
     if not o then return nil, msg end
     slot.dirty = true
+    slot.cookies = o.cookiefile ~= nil or o.cookiejar ~= nil
+                   or o.cookielist ~= nil
     slot.stream = o.writefunction ~= nil
     if slot.stream then slot.cbody = false end
     -- A header function of the caller's replaces the collector.
@@ -353,6 +360,34 @@ local function version_of(e)
 end
 _M.version_of = version_of
 
+-- One line of getinfo cookielist (the Netscape format) as a table.
+local function cookie_of(line)
+    local httponly = false
+    if find(line, "^#HttpOnly_") then
+        httponly, line = true, line:sub(11)
+    end
+    local domain, tail, path, secure, expires, name, value =
+        match(line, "^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$")
+    if not domain then return nil end
+    return { name = name, value = value, domain = domain:gsub("^%.", ""),
+             path = path, secure = secure == "TRUE", httponly = httponly,
+             host_only = tail ~= "TRUE",
+             expires = tonumber(expires) ~= 0 and tonumber(expires) or nil }
+end
+
+-- res.cookies: what the handle's cookie store holds after the transfer
+-- (newest first); the jar is written now, not when the slot goes.
+local function cookies_of(slot, e)
+    if not slot.cookies then return nil end
+    if slot.dirty then pcall(e.setopt_cookielist, e, "FLUSH") end
+    local list, n = {}, 0
+    for _, line in ipairs(e:getinfo_cookielist()) do
+        local c = cookie_of(line)
+        if c then n = n + 1; list[n] = c end
+    end
+    return list
+end
+
 -- The response of the transfer that just ended on slot.
 local function respond(slot, want_info)
     local e = slot.easy
@@ -362,7 +397,8 @@ local function respond(slot, want_info)
     local info
     if want_info then info = e:getinfo() end
     return { status = e:getinfo_response_code(), headers = h, body = body,
-             http_version = version_of(e), info = info }
+             http_version = version_of(e), info = info,
+             cookies = cookies_of(slot, e) }
 end
 _M.respond = respond
 

@@ -55,6 +55,9 @@
 #include "../../fuzz/fuzz_auth.c"
 #undef LLVMFuzzerTestOneInput
 #include "../../fuzz/proxy_harness.c"
+#define LLVMFuzzerTestOneInput fuzz_cookie_one
+#include "../../fuzz/fuzz_cookie.c"
+#undef LLVMFuzzerTestOneInput
 
 typedef int (*fr_target)(const uint8_t *data, size_t size);
 
@@ -193,6 +196,7 @@ TEST(fuzz_request) { fr_replay("fuzz_request", fuzz_request_one); }
 
 TEST(fuzz_decode) { fr_replay("fuzz_decode", fuzz_decode_one); }
 TEST(fuzz_auth) { fr_replay("fuzz_auth", fuzz_auth_one); }
+TEST(fuzz_cookie) { fr_replay("fuzz_cookie", fuzz_cookie_one); }
 TEST(fuzz_h2frames) { fr_replay("fuzz_h2frames", fuzz_h2frames_one); }
 
 static int fr_socks(const uint8_t *d, size_t n) {

@@ -169,6 +169,10 @@ describe("misuse", function()
                 for _, v in ipairs(bad_values()) do
                     local h = xfer[kind]()
                     if name == "poll" then h:wakeup() end -- poll(nil) waits 1 s
+                    -- a cookie jar is written at close: not "x" in the cwd
+                    if name == "setopt_cookiejar" and v[2] == "x" then
+                        v = { v[1], "" }
+                    end
                     local ok, msg = pcall(h[name], h, v[2], v[2])
                     local what = kind .. ":" .. name .. "(" .. v[1] .. ")"
                     if not ok then
@@ -258,6 +262,12 @@ describe("misuse", function()
         local count = 0
         for _, name in ipairs(names) do
             for _, v in ipairs(bad_values()) do
+                -- a cookie jar is written at close: not "x" in the cwd
+                local jar
+                if name == "cookiejar" and v[2] == "x" then
+                    jar = os.tmpname()
+                    v = { v[1], jar }
+                end
                 local ways = {
                     function(e) return e["setopt_" .. name](e, v[2]) end,
                     function(e) return e:setopt(name, v[2]) end,
@@ -281,6 +291,7 @@ describe("misuse", function()
                     e:close()
                     count = count + 1
                 end
+                if jar then os.remove(jar) end
             end
         end
         assert.is_true(count > 4000)
@@ -535,9 +546,11 @@ describe("misuse", function()
         assert.is_true(#names > 15)
         for _, name in ipairs(names) do
             local v = e["getinfo_" .. name](e)
-            assert.equal(info[name], e:getinfo(name), name)
-            assert.equal(info[name], v, name)
-            assert.truthy(v == nil or type(v) == "number" or type(v) == "string", name)
+            assert.same(info[name], e:getinfo(name), name)
+            assert.same(info[name], v, name)
+            -- cookielist: an array of strings (empty without cookies)
+            assert.truthy(v == nil or type(v) == "number" or type(v) == "string"
+                          or (name == "cookielist" and #v == 0), name)
         end
         assert.equal(0, info.response_code)
         assert.equal(0, info.num_connects)

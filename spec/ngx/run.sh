@@ -677,6 +677,7 @@ test_decode() { run_lua_test main decode; }
 # Authentication: the credential options by name through xfer.ngx (Basic
 # and Bearer at nginx, Digest at the auth server).
 test_auth() { run_lua_test main auth; }
+test_cookies() { run_lua_test main cookies; }
 
 # Proxies from an nginx worker: tinyproxy (absolute form, CONNECT, Basic),
 # microsocks (SOCKS5), the auth server's Digest proxy; proxyheader, and
@@ -777,7 +778,7 @@ test_h2() {
 
 all_tests="basic errors phases fanout1000 selfloop probe idle noblock leaks
 late reuse lua_error exhaust reload shutdown_timeout example
-stream stream_ping stream_abandon body h2 decode auth proxy"
+stream stream_ping stream_abandon body h2 decode auth proxy cookies"
 tests=${*:-$all_tests}
 
 host_start main || { echo "the main host did not start"; echo "0 passed, 1 failed"; exit 1; }

@@ -1078,6 +1078,24 @@ end
 
 -- Content decoding (accept_encoding) --------------------------------------
 
+-- Cookies: the engine within one request (a redirect takes what the 302
+-- set), and nothing of it in the next request on a pooled handle.
+function tests.cookies()
+    local to = up("/cookie/echo")
+    local res = check(xfer.request{
+        url = up("/cookie/redir?c1=d=1;Path=/&to=" .. to),
+        cookiefile = "", followlocation = true })
+    eq(res.body, "d=1\n", "cookie sent on the redirect")
+    for _ = 1, 4 do
+        res = check(xfer.request{ url = up("/cookie/echo") })
+        eq(res.body, "\n", "no cookie left in a pooled handle")
+    end
+    res = check(xfer.request{ url = up("/cookie/echo"), cookie = "k=v" })
+    eq(res.body, "k=v\n", "cookie option")
+    say("ok")
+end
+
+
 function tests.decode()
     local plain = check(xfer.request{ url = up("/enc/plain.txt") })
     eq(#plain.body, 262144, "plain.txt")

@@ -33,6 +33,7 @@ caught csrc/core/conn.c '#include "ngx_core.h"' layers_core_no_nginx
 caught csrc/core/conn.c '#include <openssl/ssl.h>' layers_openssl_only_in_tls
 caught csrc/lua/lxfer.c '#include <openssl/err.h>' layers_openssl_not_in_binding
 caught csrc/core/conn.c '#include <ares.h>' layers_cares_only_in_dns
+caught csrc/core/request.c '#include <libpsl.h>' layers_psl_only_in_cookie
 caught csrc/lua/lxfer.c '#include "xfer_int.h"' layers_binding_no_xfer_int
 caught csrc/ngx/ngx_http_xfer_task.c '#include "../core/xfer_int.h"' layers_ngx_no_xfer_int
 echo "$pass passed, $fail failed"

@@ -19,7 +19,8 @@
 #       /peer answers "$remote_addr $remote_port $host" (INTERFACE,
 #       LOCALPORT, CONNECT_TO).
 #       Both ports also serve nginx_decode.sh's /enc/ and /gz/ (content
-#       decoding) and nginx_auth.sh's /basic/ and /bearer/.
+#       decoding), nginx_auth.sh's /basic/ and /bearer/, and
+#       nginx_cookie.sh's /cookie/ (Set-Cookie, and the Cookie echoed).
 #       --log-off turns the access log off (benchmarks).
 #
 #   spec/support/nginx.sh stop DIR
@@ -37,6 +38,7 @@ set -u
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/nginx_decode.sh"
 . "$HERE/nginx_auth.sh"
+. "$HERE/nginx_cookie.sh"
 NGINX_BIN=${NGINX:-}
 if [ -z "$NGINX_BIN" ]; then
     if [ -x /usr/sbin/nginx ]; then NGINX_BIN=/usr/sbin/nginx; else NGINX_BIN=$(command -v nginx || true); fi
@@ -138,6 +140,7 @@ $(decode_map)
         location = /redirect-to-1k { return 302 /1k.bin; }
 $(decode_locations "$dir/html")
 $(auth_locations "$dir/html")
+$(cookie_locations)
     }
 }
 EOF
