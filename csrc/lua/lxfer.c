@@ -337,7 +337,13 @@ void *lxfer_checkudata(lua_State *L, int idx, const void *key,
 }
 
 void lxfer_setmeta(lua_State *L, const void *key) {
-  lua_rawgetp(L, LUA_REGISTRYINDEX, key);
+  /* the module functions have the metatables as upvalues too */
+  lua_pushvalue(L, lua_upvalueindex(key == &lxfer_easy_mtkey
+                                    ? LXFER_UP_EASY : LXFER_UP_MULTI));
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, key);
+  }
   lua_setmetatable(L, -2);
 }
 
@@ -628,7 +634,9 @@ LXFER_EXPORT int luaopen_xfer_core(lua_State *L) {
   lua_rawsetp(L, LUA_REGISTRYINDEX, &lxfer_easy_mtkey);
   luaL_newmetatable(L, LXFER_MULTI_MT);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &lxfer_multi_mtkey);
-  luaL_newlib(L, funcs);
+  luaL_newlibtable(L, funcs);
+  lxfer_push_metas(L);
+  luaL_setfuncs(L, funcs, 2);
   for (k = constants; k->name; k++) {
     lua_pushinteger(L, k->value);
     lua_setfield(L, -2, k->name);

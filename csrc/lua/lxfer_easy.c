@@ -1174,17 +1174,24 @@ int lxfer_easy_new(lua_State *L) {
   memset(e, 0, sizeof(*e));
   for (i = 0; i < LXFER_CB_MAX; i++) e->cb[i] = LUA_NOREF;
   lxfer_setmeta(L, &lxfer_easy_mtkey);
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &none_key);
+#if LUA_VERSION_NUM == 501
+  lxfer_push_none(L); /* 5.1's environment must be a table */
   lxfer_setuservalue(L, -2);
+#endif
   if (!(e->h = xfer_easy_init())) return luaL_error(L, "out of memory");
   set_fixed(e);
   if (!lua_isnoneornil(L, 1)) apply_table(L, e, 1);
   return 1;
 }
 
-/* Pushes the shared empty user value (a table: 5.1 wants one). */
+/* Pushes the empty user value: nil, or on 5.1 and LuaJIT (whose
+ * environments are tables) a shared empty table. */
 void lxfer_push_none(lua_State *L) {
+#if LUA_VERSION_NUM == 501
   lua_rawgetp(L, LUA_REGISTRYINDEX, &none_key);
+#else
+  lua_pushnil(L);
+#endif
 }
 
 static const luaL_Reg methods[] = {
