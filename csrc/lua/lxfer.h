@@ -115,6 +115,8 @@ struct lxfer_multi {
   uv_timer_t *wake;          /* m:wake(ms) on run()'s loop, made on use */
   int boxes;                 /* lxfer_boxes(): where T is found */
   int id;                    /* T's key there */
+  int *free_slots;           /* T's slots freed by removals, for reuse */
+  int nfree, cap_free, next_slot;
   int on_wake;               /* registry ref: run{on_wake=} while it runs */
 };
 

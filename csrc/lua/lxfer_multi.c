@@ -12,9 +12,10 @@
  * would otherwise hang the next transfer reusing it.
  *
  * References: the multi's user value T is a table { [1] = multi,
- * [e->slot] = easy for each added easy (a luaL_ref of T: how the C
- * callbacks find an easy's userdata, lxfer_push_easy), sockets = { [fd] =
- * assigned value } }, and an added easy's user value is T too.
+ * [e->slot] = easy for each added easy (how the C callbacks find an easy's
+ * userdata, lxfer_push_easy; the slots are handed out here, freed ones
+ * first), sockets = { [fd] = assigned value } }, and an added easy's user
+ * value is T too.
  * So an added easy cannot be collected while its multi lives, the multi
  * lives while an added easy is reachable, and a forgotten pair is
  * collected together.
@@ -220,6 +221,27 @@ static void unref(lua_State *L, int *ref) {
   *ref = LUA_NOREF;
 }
 
+/* T's slots: array indexes from 2 up (1 is the multi), freed ones
+ * reused first, so that T stays as large as the most easies ever added
+ * at once.  (luaL_ref would do, at 5 times the cost.) */
+static int take_slot(struct lxfer_multi *m) {
+  if (m->nfree) return m->free_slots[--m->nfree];
+  if (m->next_slot < 2) m->next_slot = 2;
+  return m->next_slot++;
+}
+
+/* Without memory for the list, a slot is not reused: T grows instead. */
+static void free_slot(struct lxfer_multi *m, int slot) {
+  if (m->nfree == m->cap_free) {
+    int cap = m->cap_free ? m->cap_free * 2 : 64;
+    int *n = realloc(m->free_slots, (size_t)cap * sizeof(*n));
+    if (!n) return;
+    m->free_slots = n;
+    m->cap_free = cap;
+  }
+  m->free_slots[m->nfree++] = slot;
+}
+
 /* Takes e out of m (the core, the list, the references).  The caller has
  * entered m's context (or muted it) and checked that the core allows a
  * removal now.  eidx: e's stack index, or 0 to look it up. */
@@ -246,7 +268,11 @@ void lxfer_multi_detach_easy(lua_State *L, struct lxfer_multi *m,
     return;
   }
   lxfer_getuservalue(L, eidx);
-  if (lua_type(L, -1) == LUA_TTABLE) luaL_unref(L, -1, e->slot);
+  if (lua_type(L, -1) == LUA_TTABLE) {
+    lua_pushnil(L);
+    lua_rawseti(L, -2, e->slot);
+    free_slot(m, e->slot);
+  }
   lua_pop(L, 1);
   lxfer_push_none(L);
   lxfer_setuservalue(L, eidx);
@@ -279,6 +305,9 @@ static void multi_close(lua_State *L, struct lxfer_multi *m) {
   drop_uv(m);
   xfer_multi_cleanup(m->h);
   m->h = NULL;
+  free(m->free_slots);
+  m->free_slots = NULL;
+  m->nfree = m->cap_free = 0;
   if (m->wake) {
     uv_close((uv_handle_t *)m->wake, free_handle);
     m->wake = NULL;
@@ -459,7 +488,8 @@ static int multi_add(lua_State *L) {
    * the timer callback it makes may already look at e. */
   lxfer_getuservalue(L, 1);
   lua_pushvalue(L, 2);
-  e->slot = luaL_ref(L, -2);
+  e->slot = take_slot(m);
+  lua_rawseti(L, -2, e->slot);
   lxfer_setuservalue(L, 2);
   e->m = m;
   e->u.prev = NULL;
