@@ -48,7 +48,7 @@
 /* Registry keys: the addresses of these statics. */
 static const char msgh_key = 'h';   /* the pcall message handler */
 static const char body_key = 'b';   /* the protected callback body */
-static const char boxes_key = 'x';  /* weak map: box pointer -> userdata */
+static const char boxes_key = 'x';  /* the weak map's registry ref */
 static const char fns_key = 'f';    /* callbacks: fn -> ref, ref -> count */
 
 /* ---- protected callbacks ---- */
@@ -74,7 +74,7 @@ static __thread int depth;
  * a bad return value raises into the pcall, never through core frames. */
 static int body(lua_State *L) {
   struct lxfer_call *c = lua_touserdata(L, 1);
-  lua_settop(L, 0);
+  lua_remove(L, 1); /* the easy concerned (or nil) is at 1 for the bodies */
   if (depth > LXFER_MAX_DEPTH)
     return luaL_error(L, "C stack overflow (callbacks nested more than %d "
                       "deep)", LXFER_MAX_DEPTH);
@@ -97,8 +97,10 @@ int lxfer_call(struct lxfer_ctx *ctx, struct lxfer_call *c) {
   }
   top = lua_gettop(L);
   /* The easy stays on the stack: a callback may close it and drop it, and
-   * its error buffer is written below. */
-  if (easy) lxfer_pushbox(L, c->e);
+   * its abort message is written below.  Found once here, and given to
+   * the body. */
+  if (c->e) lxfer_push_easy(L, c->e);
+  else lua_pushnil(L);
 #if LUA_VERSION_NUM >= 502
   /* Light C functions: pushing them allocates nothing. */
   lua_pushcfunction(L, msgh);
@@ -108,9 +110,10 @@ int lxfer_call(struct lxfer_ctx *ctx, struct lxfer_call *c) {
   lua_rawgetp(L, LUA_REGISTRYINDEX, &body_key);
 #endif
   lua_pushlightuserdata(L, c);
+  lua_pushvalue(L, top + 1);
   if (easy) ctx->incb++;
   depth++;
-  rc = lua_pcall(L, 1, 0, lua_gettop(L) - 2);
+  rc = lua_pcall(L, 2, 0, top + 2);
   depth--;
   if (easy) ctx->incb--;
   if (rc != LUA_OK) c->abort = 1;
@@ -193,19 +196,32 @@ static int error_tostring(lua_State *L) {
 
 /* ---- boxes: from a core callback's pointer back to the userdata ---- */
 
-/* The map is weak-valued: it finds a live handle, and keeps none alive. */
-void lxfer_register_box(lua_State *L, int idx) {
-  idx = lua_absindex(L, idx);
+int lxfer_boxes(lua_State *L) {
+  int ref;
   lua_rawgetp(L, LUA_REGISTRYINDEX, &boxes_key);
-  lua_pushvalue(L, idx);
-  lua_rawsetp(L, -2, lua_touserdata(L, idx));
+  ref = (int)lua_tointeger(L, -1);
   lua_pop(L, 1);
+  return ref;
 }
 
-void lxfer_pushbox(lua_State *L, const void *box) {
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &boxes_key);
-  lua_rawgetp(L, -1, box);
-  lua_remove(L, -2);
+/* The map is weak-valued: it finds a live multi's T, and keeps none
+ * alive.  Ids are never reused (a multi collected leaves its entry to the
+ * collector, not to a free list). */
+int lxfer_register_box(lua_State *L, int boxes, int idx) {
+  static int last;
+  int id = __sync_add_and_fetch(&last, 1);
+  idx = lua_absindex(L, idx);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, boxes);
+  lua_pushvalue(L, idx);
+  lua_rawseti(L, -2, id);
+  lua_pop(L, 1);
+  return id;
+}
+
+void lxfer_pushbox(lua_State *L, int boxes, int id) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, boxes);
+  lua_rawgeti(L, -1, id);
+  lua_replace(L, -2);
 }
 
 /* ---- callback functions, one reference per function ---- */
@@ -298,21 +314,36 @@ int lxfer_iscallable(lua_State *L, int idx) {
 
 const char lxfer_easy_mtkey = 'E', lxfer_multi_mtkey = 'M';
 
+void lxfer_push_metas(lua_State *L) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &lxfer_easy_mtkey);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &lxfer_multi_mtkey);
+}
+
 void *lxfer_checkudata(lua_State *L, int idx, const void *key,
                        const char *tname) {
   void *p = lua_touserdata(L, idx);
   if (p && lua_getmetatable(L, idx)) {
-    int same;
-    lua_rawgetp(L, LUA_REGISTRYINDEX, key);
-    same = lua_rawequal(L, -1, -2);
-    lua_pop(L, 2);
+    int same = lua_rawequal(L, -1, lua_upvalueindex(
+        key == &lxfer_easy_mtkey ? LXFER_UP_EASY : LXFER_UP_MULTI));
+    if (!same) { /* a function without those upvalues */
+      lua_rawgetp(L, LUA_REGISTRYINDEX, key);
+      same = lua_rawequal(L, -1, -2);
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
     if (same) return p;
   }
   return luaL_checkudata(L, idx, tname); /* raises: its message */
 }
 
 void lxfer_setmeta(lua_State *L, const void *key) {
-  lua_rawgetp(L, LUA_REGISTRYINDEX, key);
+  /* the module functions have the metatables as upvalues too */
+  lua_pushvalue(L, lua_upvalueindex(key == &lxfer_easy_mtkey
+                                    ? LXFER_UP_EASY : LXFER_UP_MULTI));
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, key);
+  }
   lua_setmetatable(L, -2);
 }
 
@@ -320,21 +351,25 @@ void lxfer_setmeta(lua_State *L, const void *key) {
 void lxfer_newmeta(lua_State *L, const char *name, const void *key,
                    const luaL_Reg *methods, lua_CFunction gc,
                    lua_CFunction tostr) {
-  luaL_newmetatable(L, name);
+  luaL_newmetatable(L, name); /* made already (easy, multi): the same */
   if (key) {
     lua_pushvalue(L, -1);
     lua_rawsetp(L, LUA_REGISTRYINDEX, key);
   }
   lua_pushstring(L, name);
   lua_setfield(L, -2, "__name");
-  lua_pushcfunction(L, gc);
+  lxfer_push_metas(L);
+  lua_pushcclosure(L, gc, 2);
   lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, gc); /* __close(obj, err): the same idempotent close */
+  lxfer_push_metas(L); /* __close(obj, err): the same idempotent close */
+  lua_pushcclosure(L, gc, 2);
   lua_setfield(L, -2, "__close");
-  lua_pushcfunction(L, tostr);
+  lxfer_push_metas(L);
+  lua_pushcclosure(L, tostr, 2);
   lua_setfield(L, -2, "__tostring");
   lua_newtable(L);
-  luaL_setfuncs(L, methods, 0);
+  lxfer_push_metas(L);
+  luaL_setfuncs(L, methods, 2);
   lua_pushvalue(L, -1);
   lua_setfield(L, -3, "__index");
   lua_remove(L, -2);
@@ -567,12 +602,13 @@ static void set_registry(lua_State *L) {
   lua_rawsetp(L, LUA_REGISTRYINDEX, &body_key);
   /* Loading the module twice must not forget the handles that exist. */
   lua_rawgetp(L, LUA_REGISTRYINDEX, &boxes_key);
-  if (lua_type(L, -1) != LUA_TTABLE) {
+  if (lua_type(L, -1) != LUA_TNUMBER) {
     lua_newtable(L);
     lua_createtable(L, 0, 1);
     lua_pushliteral(L, "v");
     lua_setfield(L, -2, "__mode");
     lua_setmetatable(L, -2);
+    lua_pushinteger(L, luaL_ref(L, LUA_REGISTRYINDEX));
     lua_rawsetp(L, LUA_REGISTRYINDEX, &boxes_key);
   }
   lua_pop(L, 1);
@@ -593,7 +629,14 @@ static void set_registry(lua_State *L) {
 LXFER_EXPORT int luaopen_xfer_core(lua_State *L) {
   const struct constant *k;
   set_registry(L);
-  luaL_newlib(L, funcs);
+  /* Both metatables first: every method has both as upvalues. */
+  luaL_newmetatable(L, LXFER_EASY_MT);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &lxfer_easy_mtkey);
+  luaL_newmetatable(L, LXFER_MULTI_MT);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &lxfer_multi_mtkey);
+  luaL_newlibtable(L, funcs);
+  lxfer_push_metas(L);
+  luaL_setfuncs(L, funcs, 2);
   for (k = constants; k->name; k++) {
     lua_pushinteger(L, k->value);
     lua_setfield(L, -2, k->name);

@@ -34,6 +34,9 @@ struct lxfer_ctx {
   int nolua;          /* > 0 while tearing down: callbacks run no Lua */
   int incb;           /* > 0 inside a transfer's Lua callback */
   xfer_uv *uv;        /* run() in progress: a callback error stops it */
+  /* easy:perform()'s own context only (LUA_NOREF, NULL in a multi's): */
+  int self;           /* registry ref of the easy performing */
+  XFER *closing;      /* closed by one of its callbacks: freed after */
 };
 
 struct lxfer_frame {
@@ -75,17 +78,28 @@ struct lxfer_easy_x {
 };
 
 /* The userdata of an easy handle: a box around the core handle.  Kept
- * small (a queued transfer is one of these): the rest is in x. */
+ * small (a queued transfer is one of these; 64 bytes on 64-bit systems,
+ * which with Lua 5.4's header fills a 128-byte malloc chunk): the rest is
+ * in x. */
 struct lxfer_easy {
   XFER *h;                   /* NULL once closed */
-  XFER *closing;             /* closed inside its own perform(): freed after */
   struct lxfer_multi *m;     /* the multi it is added to, or NULL */
-  struct lxfer_ctx *ctx;     /* &m->ctx while added; perform()'s meanwhile */
-  struct lxfer_easy *prev, *next; /* m's list of added easies */
+  union {
+    struct lxfer_easy *prev; /* added: m's list of added easies */
+    struct lxfer_ctx *perform; /* in perform(): that call's context */
+  } u;
+  struct lxfer_easy *next;
   struct lxfer_easy_x *x;    /* NULL until needed */
   int cb[LXFER_CB_MAX];      /* shared refs of the Lua callbacks
                                 (lxfer_ref_fn) */
+  int slot;                  /* added: its index in m's user value T */
+  int performing;            /* inside its perform(): u.perform is set */
 };
+
+/* Where e's callbacks run: its multi's context, its perform()'s, or
+ * none (a callback then fails its transfer). */
+#define lxfer_ectx(e) ((e)->m ? &(e)->m->ctx \
+                       : (e)->performing ? (e)->u.perform : NULL)
 
 /* The userdata of a multi handle. */
 struct lxfer_multi {
@@ -99,6 +113,10 @@ struct lxfer_multi {
   uv_loop_t *loop;           /* run()'s loop, made on first use */
   xfer_uv *uv;               /* the driver on it, while no Lua fn is set */
   uv_timer_t *wake;          /* m:wake(ms) on run()'s loop, made on use */
+  int boxes;                 /* lxfer_boxes(): where T is found */
+  int id;                    /* T's key there */
+  int *free_slots;           /* T's slots freed by removals, for reuse */
+  int nfree, cap_free, next_slot;
   int on_wake;               /* registry ref: run{on_wake=} while it runs */
 };
 
@@ -132,8 +150,15 @@ void lxfer_leave(struct lxfer_ctx *ctx, lua_State *L, struct lxfer_frame *f);
 enum { LXFER_KIND_EASY, LXFER_KIND_MULTI, LXFER_KIND_UV };
 void lxfer_pusherror(lua_State *L, int kind, int code, const char *msg);
 int lxfer_mfail(lua_State *L, XFERMcode rc);
-void lxfer_register_box(lua_State *L, int idx);
-void lxfer_pushbox(lua_State *L, const void *box);
+/* A weak-valued map, multi id -> the multi's user value T, at the
+ * registry reference lxfer_boxes() gives, which a multi keeps: integer
+ * keys are the cheap look-ups on every Lua (light userdata keys cost a
+ * pointer hash, and more on LuaJIT).  Multi handles only: an easy is
+ * found in its multi's T by its slot (lxfer_push_easy), no map entry per
+ * queued transfer.  lxfer_register_box gives the new id. */
+int lxfer_boxes(lua_State *L);
+int lxfer_register_box(lua_State *L, int boxes, int idx);
+void lxfer_pushbox(lua_State *L, int boxes, int id);
 lua_Integer lxfer_checkint(lua_State *L, int idx);
 lua_Integer lxfer_optint(lua_State *L, int idx, lua_Integer def);
 int lxfer_iscallable(lua_State *L, int idx);
@@ -144,6 +169,11 @@ void lxfer_newmeta(lua_State *L, const char *name, const void *key,
  * there by key as well as by name: a light key is the cheaper look-up, and
  * every handle method checks its argument's type. */
 extern const char lxfer_easy_mtkey, lxfer_multi_mtkey;
+/* Every method and metamethod of the easy and multi types has both
+ * metatables as upvalues (and setopt_x, getinfo_x their index after):
+ * a type check compares with an upvalue, no registry look-up. */
+enum { LXFER_UP_EASY = 1, LXFER_UP_MULTI, LXFER_UP_INDEX };
+void lxfer_push_metas(lua_State *L);
 /* luaL_checkudata by key (the same error message). */
 void *lxfer_checkudata(lua_State *L, int idx, const void *key,
                        const char *tname);
@@ -177,7 +207,8 @@ int lxfer_options(lua_State *L);
 int lxfer_easy_new(lua_State *L);
 struct lxfer_easy *lxfer_checkeasy(lua_State *L, int idx);
 struct lxfer_easy *lxfer_easy_of(XFER *h);
-int lxfer_push_result(lua_State *L, struct lxfer_easy *e, XFERcode rc);
+int lxfer_push_result(lua_State *L, int eidx, struct lxfer_easy *e,
+                      XFERcode rc);
 void lxfer_easy_retire_lists(struct lxfer_easy *e);
 void lxfer_easy_unbusy(lua_State *L, struct lxfer_easy *e);
 void lxfer_easy_new_run(lua_State *L, struct lxfer_easy *e);
@@ -194,6 +225,7 @@ int lxfer_multi_new(lua_State *L);
 void lxfer_multi_detach_easy(lua_State *L, struct lxfer_multi *m,
                              struct lxfer_easy *e, int eidx);
 int lxfer_multi_body(lua_State *L, struct lxfer_call *c);
+void lxfer_push_easy(lua_State *L, struct lxfer_easy *e);
 
 /* lxfer_fs.c */
 void lxfer_fs_open(lua_State *L);

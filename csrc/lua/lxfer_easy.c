@@ -190,8 +190,9 @@ static struct lxfer_easy_x *x_new(void);
 
 static size_t data_cb(int kind, int slot, char *p, size_t len, void *ud) {
   struct lxfer_easy *e = ud;
+  struct lxfer_ctx *ctx = lxfer_ectx(e);
   struct lxfer_call c;
-  if (!e->ctx || e->cb[slot] == LUA_NOREF) return XFER_WRITEFUNC_ERROR;
+  if (!ctx || e->cb[slot] == LUA_NOREF) return XFER_WRITEFUNC_ERROR;
   memset(&c, 0, sizeof(c));
   c.kind = kind;
   c.fn = e->cb[slot];
@@ -199,7 +200,7 @@ static size_t data_cb(int kind, int slot, char *p, size_t len, void *ud) {
   c.data = p;
   c.len = len;
   /* Any value but len fails the transfer with WRITE_ERROR (23). */
-  if (lxfer_call(e->ctx, &c) || c.abort) return XFER_WRITEFUNC_ERROR;
+  if (lxfer_call(ctx, &c) || c.abort) return XFER_WRITEFUNC_ERROR;
   return c.n;
 }
 
@@ -213,23 +214,25 @@ static size_t header_cb(char *p, size_t size, size_t nmemb, void *ud) {
 
 static size_t read_cb(char *buf, size_t size, size_t nitems, void *ud) {
   struct lxfer_easy *e = ud;
+  struct lxfer_ctx *ctx = lxfer_ectx(e);
   struct lxfer_call c;
-  if (!e->ctx || e->cb[LXFER_CB_READ] == LUA_NOREF) return XFER_READFUNC_ABORT;
+  if (!ctx || e->cb[LXFER_CB_READ] == LUA_NOREF) return XFER_READFUNC_ABORT;
   memset(&c, 0, sizeof(c));
   c.kind = LXFER_CALL_READ;
   c.fn = e->cb[LXFER_CB_READ];
   c.e = e;
   c.buf = buf;
   c.len = size * nitems;
-  if (lxfer_call(e->ctx, &c) || c.abort) return XFER_READFUNC_ABORT; /* 42 */
+  if (lxfer_call(ctx, &c) || c.abort) return XFER_READFUNC_ABORT; /* 42 */
   return c.n;
 }
 
 static int xferinfo_cb(void *ud, xfer_off_t dltotal, xfer_off_t dlnow,
                        xfer_off_t ultotal, xfer_off_t ulnow) {
   struct lxfer_easy *e = ud;
+  struct lxfer_ctx *ctx = lxfer_ectx(e);
   struct lxfer_call c;
-  if (!e->ctx || e->cb[LXFER_CB_XFERINFO] == LUA_NOREF) return 1;
+  if (!ctx || e->cb[LXFER_CB_XFERINFO] == LUA_NOREF) return 1;
   memset(&c, 0, sizeof(c));
   c.kind = LXFER_CALL_XFERINFO;
   c.fn = e->cb[LXFER_CB_XFERINFO];
@@ -238,7 +241,7 @@ static int xferinfo_cb(void *ud, xfer_off_t dltotal, xfer_off_t dlnow,
   c.v[1] = dlnow;
   c.v[2] = ultotal;
   c.v[3] = ulnow;
-  return lxfer_call(e->ctx, &c) || c.abort; /* non-zero: 42 */
+  return lxfer_call(ctx, &c) || c.abort; /* non-zero: 42 */
 }
 
 /* header_lines: every header line goes into x->hdr, in C; a status line
@@ -336,8 +339,7 @@ static void call_read(lua_State *L, struct lxfer_call *c) {
   struct lxfer_easy_x *x;
   const char *s;
   size_t len, n;
-  lxfer_pushbox(L, c->e); /* e stays alive until its leftover is stored */
-  x = lxfer_easy_x(L, c->e);
+  x = lxfer_easy_x(L, c->e); /* e is at 1: alive till the leftover is kept */
   if (x->rbuf != LUA_NOREF) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, x->rbuf);
     s = lua_tolstring(L, -1, &len);
@@ -457,7 +459,7 @@ struct lxfer_easy *lxfer_easy_of(XFER *h) {
 
 /* The easy (added or performing) may still be running a transfer that
  * uses the values being replaced. */
-static int busy(struct lxfer_easy *e) { return e->m || e->ctx; }
+static int busy(struct lxfer_easy *e) { return e->m || e->performing; }
 
 /* Lists replaced while busy: kept until the transfer cannot use them. */
 void lxfer_easy_retire_lists(struct lxfer_easy *e) {
@@ -555,7 +557,7 @@ static void easy_close(lua_State *L, struct lxfer_easy *e, int idx, int gc) {
   struct lxfer_frame f;
   int i;
   if (!h) {
-    if (!e->closing) release(L, e);
+    if (!e->performing || !e->u.perform->closing) release(L, e);
     return;
   }
   if (m) {
@@ -564,10 +566,10 @@ static void easy_close(lua_State *L, struct lxfer_easy *e, int idx, int gc) {
     lxfer_multi_detach_easy(L, m, e, idx);
   }
   e->h = NULL;
-  if (e->ctx) {
+  if (e->performing) {
     /* Inside its own perform(): the core handle and what it reads stay
      * until perform returns; only the callbacks go now. */
-    e->closing = h;
+    e->u.perform->closing = h;
     for (i = 0; i < LXFER_CB_MAX; i++) lxfer_unref_fn(L, &e->cb[i]);
   } else {
     /* From its own write callback, the core frees h once the callback has
@@ -940,7 +942,8 @@ static int easy_setopt(lua_State *L) {
 static int easy_setopt_one(lua_State *L) {
   struct lxfer_easy *e = lxfer_checkeasy(L, 1);
   luaL_checkany(L, 2);
-  apply(L, e, &opts[lua_tointeger(L, lua_upvalueindex(1))], 2, 2);
+  apply(L, e, &opts[lua_tointeger(L, lua_upvalueindex(LXFER_UP_INDEX))], 2,
+        2);
   lua_settop(L, 1);
   return 1;
 }
@@ -1020,14 +1023,18 @@ static int easy_getinfo(lua_State *L) {
 
 static int easy_getinfo_one(lua_State *L) {
   struct lxfer_easy *e = lxfer_checkeasy(L, 1);
-  return info_one(L, e, (int)lua_tointeger(L, lua_upvalueindex(1)), 1);
+  return info_one(L, e,
+                  (int)lua_tointeger(L, lua_upvalueindex(LXFER_UP_INDEX)), 1);
 }
 
 /* ---- results, perform, reset ---- */
 
-/* Pushes easy, true -- or easy, false, err.  Returns the count. */
-int lxfer_push_result(lua_State *L, struct lxfer_easy *e, XFERcode rc) {
-  lxfer_pushbox(L, e);
+/* Pushes easy, true -- or easy, false, err.  Returns the count.  eidx:
+ * where the easy is on the stack, or 0 to look it up. */
+int lxfer_push_result(lua_State *L, int eidx, struct lxfer_easy *e,
+                      XFERcode rc) {
+  if (eidx) lua_pushvalue(L, eidx);
+  else lxfer_push_easy(L, e);
   lua_pushboolean(L, rc == XFERE_OK);
   if (rc == XFERE_OK) return 2;
   lxfer_pusherror(L, LXFER_KIND_EASY, rc, lxfer_easy_errtext(e));
@@ -1047,7 +1054,7 @@ static int easy_perform(lua_State *L) {
                     "the easy handle is added to a multi handle");
     return 2;
   }
-  if (e->ctx) {
+  if (e->performing) {
     lua_pushnil(L);
     lxfer_pusherror(L, LXFER_KIND_EASY, XFERE_RECURSIVE_API_CALL, NULL);
     return 2;
@@ -1056,20 +1063,24 @@ static int easy_perform(lua_State *L) {
   ctx.L = L;
   ctx.err = LUA_NOREF;
   lxfer_easy_new_run(L, e);
-  e->ctx = &ctx;
+  lua_pushvalue(L, 1);
+  ctx.self = luaL_ref(L, LUA_REGISTRYINDEX); /* lxfer_push_easy */
+  e->u.perform = &ctx;
+  e->performing = 1;
   rc = xfer_easy_perform(e->h);
-  e->ctx = NULL;
+  e->performing = 0;
+  e->u.perform = NULL;
+  luaL_unref(L, LUA_REGISTRYINDEX, ctx.self);
   lxfer_easy_unbusy(L, e);
   msg[0] = 0;
   if (rc != XFERE_OK) { /* before a close below frees where it is */
     const char *t = e->x && e->x->abortmsg && e->x->abortmsg[0]
                         ? e->x->abortmsg
-                        : xfer_easy_errortext(e->h ? e->h : e->closing);
+                        : xfer_easy_errortext(e->h ? e->h : ctx.closing);
     snprintf(msg, sizeof(msg), "%s", t);
   }
-  if (e->closing) { /* closed by one of its callbacks */
-    xfer_easy_cleanup(e->closing);
-    e->closing = NULL;
+  if (ctx.closing) { /* closed by one of its callbacks */
+    xfer_easy_cleanup(ctx.closing);
     release(L, e);
   }
   if (ctx.err != LUA_NOREF) {
@@ -1153,7 +1164,7 @@ static int easy_take_body(lua_State *L) {
 static int easy_pause(lua_State *L) {
   struct lxfer_easy *e = lxfer_checkeasy(L, 1);
   lua_Integer bits = lxfer_checkint(L, 2);
-  struct lxfer_ctx *ctx = e->ctx;
+  struct lxfer_ctx *ctx = lxfer_ectx(e);
   struct lxfer_frame f;
   XFERcode rc;
   if (bits < 0 || bits > XFERPAUSE_ALL)
@@ -1192,18 +1203,24 @@ int lxfer_easy_new(lua_State *L) {
   memset(e, 0, sizeof(*e));
   for (i = 0; i < LXFER_CB_MAX; i++) e->cb[i] = LUA_NOREF;
   lxfer_setmeta(L, &lxfer_easy_mtkey);
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &none_key);
+#if LUA_VERSION_NUM == 501
+  lxfer_push_none(L); /* 5.1's environment must be a table */
   lxfer_setuservalue(L, -2);
-  lxfer_register_box(L, -1);
+#endif
   if (!(e->h = xfer_easy_init())) return luaL_error(L, "out of memory");
   set_fixed(e);
   if (!lua_isnoneornil(L, 1)) apply_table(L, e, 1);
   return 1;
 }
 
-/* Pushes the shared empty user value (a table: 5.1 wants one). */
+/* Pushes the empty user value: nil, or on 5.1 and LuaJIT (whose
+ * environments are tables) a shared empty table. */
 void lxfer_push_none(lua_State *L) {
+#if LUA_VERSION_NUM == 501
   lua_rawgetp(L, LUA_REGISTRYINDEX, &none_key);
+#else
+  lua_pushnil(L);
+#endif
 }
 
 static const luaL_Reg methods[] = {
@@ -1264,14 +1281,16 @@ void lxfer_easy_open(lua_State *L) {
                 easy_tostring);
   for (i = 0; i < NOPTS; i++) {
     lua_pushfstring(L, "setopt_%s", opts[i].name);
+    lxfer_push_metas(L);
     lua_pushinteger(L, i);
-    lua_pushcclosure(L, easy_setopt_one, 1);
+    lua_pushcclosure(L, easy_setopt_one, 3);
     lua_rawset(L, -3);
   }
   for (i = 0; i < NINFOS; i++) {
     lua_pushfstring(L, "getinfo_%s", infos[i].name);
+    lxfer_push_metas(L);
     lua_pushinteger(L, i);
-    lua_pushcclosure(L, easy_getinfo_one, 1);
+    lua_pushcclosure(L, easy_getinfo_one, 3);
     lua_rawset(L, -3);
   }
   lua_pop(L, 1); /* __index */

@@ -12,8 +12,10 @@
  * would otherwise hang the next transfer reusing it.
  *
  * References: the multi's user value T is a table { [1] = multi,
- * [easy] = true for each added easy, sockets = { [fd] = assigned value } },
- * and an added easy's user value is T too.
+ * [e->slot] = easy for each added easy (how the C callbacks find an easy's
+ * userdata, lxfer_push_easy; the slots are handed out here, freed ones
+ * first), sockets = { [fd] = assigned value } }, and an added easy's user
+ * value is T too.
  * So an added easy cannot be collected while its multi lives, the multi
  * lives while an added easy is reachable, and a forgotten pair is
  * collected together.
@@ -121,11 +123,28 @@ static void wake_cb(uv_timer_t *t) {
 
 /* ---- their protected bodies ---- */
 
-/* Pushes the multi's user value table T. */
+/* Pushes the multi's user value table T; nil while the multi is being
+ * collected (gone from the weak map). */
 static void push_t(lua_State *L, struct lxfer_multi *m) {
-  lxfer_pushbox(L, m);
-  lxfer_getuservalue(L, -1);
-  lua_remove(L, -2);
+  lxfer_pushbox(L, m->boxes, m->id);
+}
+
+/* Pushes the userdata of e, or nil: an added easy's is in its multi's T,
+ * a performing one's is referenced by its perform() call.  Callbacks run
+ * only for those two kinds. */
+void lxfer_push_easy(lua_State *L, struct lxfer_easy *e) {
+  if (e->m) {
+    push_t(L, e->m);
+    if (lua_istable(L, -1)) {
+      lua_rawgeti(L, -1, e->slot);
+      lua_replace(L, -2);
+    }
+    return;
+  }
+  if (e->performing && e->u.perform->self != LUA_NOREF)
+    lua_rawgeti(L, LUA_REGISTRYINDEX, e->u.perform->self);
+  else
+    lua_pushnil(L);
 }
 
 /* T[field], made on first use, on the stack. */
@@ -143,8 +162,7 @@ static void push_field(lua_State *L, int t, const char *field) {
 static void call_socket(lua_State *L, struct lxfer_call *c) {
   int fd = (int)c->v[0];
   lua_rawgeti(L, LUA_REGISTRYINDEX, c->fn);
-  if (c->e) lxfer_pushbox(L, c->e);
-  else lua_pushnil(L);
+  lua_pushvalue(L, 1); /* the easy, or nil */
   lua_pushinteger(L, fd);
   lua_pushinteger(L, (lua_Integer)c->v[1]);
   if (c->v[2]) {
@@ -183,7 +201,7 @@ int lxfer_multi_body(lua_State *L, struct lxfer_call *c) {
   default: { /* LXFER_CALL_DONE: on_done(easy, ok, err) */
     int n;
     lua_rawgeti(L, LUA_REGISTRYINDEX, c->fn);
-    n = lxfer_push_result(L, c->e, c->result);
+    n = lxfer_push_result(L, 1, c->e, c->result);
     lua_call(L, n, 0);
   }
   }
@@ -203,38 +221,57 @@ static void unref(lua_State *L, int *ref) {
   *ref = LUA_NOREF;
 }
 
+/* T's slots: array indexes from 2 up (1 is the multi), freed ones
+ * reused first, so that T stays as large as the most easies ever added
+ * at once.  (luaL_ref would do, at 5 times the cost.) */
+static int take_slot(struct lxfer_multi *m) {
+  if (m->nfree) return m->free_slots[--m->nfree];
+  if (m->next_slot < 2) m->next_slot = 2;
+  return m->next_slot++;
+}
+
+/* Without memory for the list, a slot is not reused: T grows instead. */
+static void free_slot(struct lxfer_multi *m, int slot) {
+  if (m->nfree == m->cap_free) {
+    int cap = m->cap_free ? m->cap_free * 2 : 64;
+    int *n = realloc(m->free_slots, (size_t)cap * sizeof(*n));
+    if (!n) return;
+    m->free_slots = n;
+    m->cap_free = cap;
+  }
+  m->free_slots[m->nfree++] = slot;
+}
+
 /* Takes e out of m (the core, the list, the references).  The caller has
  * entered m's context (or muted it) and checked that the core allows a
  * removal now.  eidx: e's stack index, or 0 to look it up. */
 void lxfer_multi_detach_easy(lua_State *L, struct lxfer_multi *m,
                              struct lxfer_easy *e, int eidx) {
   int pushed = 0;
-  if (m->h && e->h) xfer_multi_remove_handle(m->h, e->h);
-  if (e->prev) e->prev->next = e->next;
-  else m->easies = e->next;
-  if (e->next) e->next->prev = e->prev;
-  e->prev = e->next = NULL;
-  e->m = NULL;
-  e->ctx = NULL;
-  lxfer_easy_unbusy(L, e);
-  if (eidx) {
-    eidx = lua_absindex(L, eidx);
-  } else {
-    /* Gone from the weak map when it is being collected too: then nothing
-     * needs to be unlinked. */
-    lxfer_pushbox(L, e);
-    if (!lua_isuserdata(L, -1)) {
-      lua_pop(L, 1);
-      return;
-    }
+  if (!eidx) { /* found through T: before e leaves it */
+    lxfer_push_easy(L, e);
     eidx = lua_gettop(L);
     pushed = 1;
   }
+  if (m->h && e->h) xfer_multi_remove_handle(m->h, e->h);
+  if (e->u.prev) e->u.prev->next = e->next;
+  else m->easies = e->next;
+  if (e->next) e->next->u.prev = e->u.prev;
+  e->u.prev = e->next = NULL;
+  e->m = NULL;
+  lxfer_easy_unbusy(L, e);
+  eidx = lua_absindex(L, eidx);
+  /* Not found when the multi is being collected: then the easy is too,
+   * and nothing needs to be unlinked. */
+  if (!lua_isuserdata(L, eidx)) {
+    if (pushed) lua_pop(L, 1);
+    return;
+  }
   lxfer_getuservalue(L, eidx);
   if (lua_type(L, -1) == LUA_TTABLE) {
-    lua_pushvalue(L, eidx);
     lua_pushnil(L);
-    lua_rawset(L, -3);
+    lua_rawseti(L, -2, e->slot);
+    free_slot(m, e->slot);
   }
   lua_pop(L, 1);
   lxfer_push_none(L);
@@ -268,6 +305,9 @@ static void multi_close(lua_State *L, struct lxfer_multi *m) {
   drop_uv(m);
   xfer_multi_cleanup(m->h);
   m->h = NULL;
+  free(m->free_slots);
+  m->free_slots = NULL;
+  m->nfree = m->cap_free = 0;
   if (m->wake) {
     uv_close((uv_handle_t *)m->wake, free_handle);
     m->wake = NULL;
@@ -428,7 +468,8 @@ static int multi_setopt(lua_State *L) {
 static int multi_setopt_one(lua_State *L) {
   struct lxfer_multi *m = checkmulti(L, 1);
   luaL_checkany(L, 2);
-  mapply(L, m, &mopts[lua_tointeger(L, lua_upvalueindex(1))], 2, 2);
+  mapply(L, m, &mopts[lua_tointeger(L, lua_upvalueindex(LXFER_UP_INDEX))], 2,
+         2);
   lua_settop(L, 1);
   return 1;
 }
@@ -441,20 +482,19 @@ static int multi_add(lua_State *L) {
   struct lxfer_frame f;
   XFERMcode rc;
   if (e->m == m) return lxfer_mfail(L, XFERM_ADDED_ALREADY);
-  if (e->m || e->ctx) return lxfer_mfail(L, XFERM_BAD_EASY_HANDLE);
+  if (e->m || e->performing) return lxfer_mfail(L, XFERM_BAD_EASY_HANDLE);
   if (m->in_sockcb) return lxfer_mfail(L, XFERM_RECURSIVE_API_CALL);
   /* References first (they may raise), and the link before the core call:
    * the timer callback it makes may already look at e. */
   lxfer_getuservalue(L, 1);
   lua_pushvalue(L, 2);
-  lua_pushboolean(L, 1);
-  lua_rawset(L, -3);
+  e->slot = take_slot(m);
+  lua_rawseti(L, -2, e->slot);
   lxfer_setuservalue(L, 2);
   e->m = m;
-  e->ctx = &m->ctx;
-  e->prev = NULL;
+  e->u.prev = NULL;
   e->next = m->easies;
-  if (m->easies) m->easies->prev = e;
+  if (m->easies) m->easies->u.prev = e;
   m->easies = e;
   lxfer_easy_new_run(L, e);
   lxfer_enter(&m->ctx, L, &f);
@@ -588,7 +628,7 @@ static int multi_info_read(lua_State *L) {
   while ((msg = xfer_multi_info_read(m->h, NULL)) != NULL) {
     if (msg->msg != XFERMSG_DONE) continue;
     if (!(e = lxfer_easy_of(msg->easy_handle))) continue;
-    return lxfer_push_result(L, e, msg->data.result);
+    return lxfer_push_result(L, 0, e, msg->data.result);
   }
   return 0;
 }
@@ -617,7 +657,7 @@ static int multi_get_handles(lua_State *L) {
   int i = 0;
   lua_newtable(L);
   for (e = m->easies; e; e = e->next) {
-    lxfer_pushbox(L, e);
+    lxfer_push_easy(L, e);
     lua_rawseti(L, -2, ++i);
   }
   return 1;
@@ -748,13 +788,14 @@ int lxfer_multi_new(lua_State *L) {
   m = lxfer_newudata(L, sizeof(*m));
   memset(m, 0, sizeof(*m));
   m->sockfn = m->timerfn = m->on_done = m->on_wake = LUA_NOREF;
-  m->ctx.err = LUA_NOREF;
+  m->ctx.err = m->ctx.self = LUA_NOREF;
   lxfer_setmeta(L, &lxfer_multi_mtkey);
   lua_createtable(L, 1, 2);
   lua_pushvalue(L, -2);
   lua_rawseti(L, -2, 1);
+  m->boxes = lxfer_boxes(L);
+  m->id = lxfer_register_box(L, m->boxes, -1);
   lxfer_setuservalue(L, -2);
-  lxfer_register_box(L, -1);
   if (!(m->h = xfer_multi_init())) return luaL_error(L, "out of memory");
   xfer_multi_setopt(m->h, XFERMOPT_SOCKETFUNCTION, sock_tramp);
   xfer_multi_setopt(m->h, XFERMOPT_SOCKETDATA, m);
@@ -793,8 +834,9 @@ void lxfer_multi_open(lua_State *L) {
                 multi_tostring);
   for (i = 0; i < NMOPTS; i++) {
     lua_pushfstring(L, "setopt_%s", mopts[i].name);
+    lxfer_push_metas(L);
     lua_pushinteger(L, i);
-    lua_pushcclosure(L, multi_setopt_one, 1);
+    lua_pushcclosure(L, multi_setopt_one, 3);
     lua_rawset(L, -3);
   }
   lua_pop(L, 1);

@@ -207,6 +207,73 @@ describe("handle lifetime", function()
         m:close()
     end)
 
+    -- The binding finds an added easy through its multi (a slot in the
+    -- multi's table, reused after a removal) and a performing one through
+    -- its perform() call: each callback and on_done must get its own easy.
+    it("hands every callback its own easy after slots are reused", function()
+        local m = xfer.multi{ max_total_connections = 2 }
+        local mine = {}
+        local function add(i)
+            local e
+            e = xfer.easy{
+                url = helper.nginx("/files/" .. (i % 20 + 1) .. ".txt"),
+                private = i,
+                writefunction = function() mine[i] = (mine[i] or 0) + 1 end,
+            }
+            assert(m:add_handle(e))
+            return e
+        end
+        local es = {}
+        for i = 1, 6 do es[i] = add(i) end
+        -- free slots in the middle, then fill them with new handles
+        assert(m:remove_handle(es[2]))
+        assert(m:remove_handle(es[4]))
+        es[2]:close()
+        es[2], es[4] = nil, nil
+        helper.collect()
+        for i = 7, 9 do es[i] = add(i) end
+        local seen = {}
+        for _, h in ipairs(m:get_handles()) do seen[h:getinfo_private()] = true end
+        assert.same({ [1] = true, [3] = true, [5] = true, [6] = true,
+                      [7] = true, [8] = true, [9] = true }, seen)
+        local done = {}
+        assert.is_true(m:run{ on_done = function(e, ok)
+            assert.is_true(ok)
+            local i = e:getinfo_private()
+            assert.equal(es[i], e)
+            done[#done + 1] = i
+            m:remove_handle(e)
+            helper.collect()
+        end })
+        table.sort(done)
+        assert.same({ 1, 3, 5, 6, 7, 8, 9 }, done)
+        for _, i in ipairs(done) do assert.is_true(mine[i] >= 1) end
+        m:close()
+        -- perform(): a read callback serving a leftover over several calls,
+        -- the collector running in each
+        local data = string.rep("0123456789", 20000)
+        local sent, calls, got = false, 0, {}
+        local e = xfer.easy{
+            url = helper.fault("/echo"), upload = true,
+            infilesize_large = #data,
+            readfunction = function()
+                calls = calls + 1
+                collectgarbage()
+                if sent then return nil end
+                sent = true
+                return data -- longer than room: served over several calls
+            end,
+            writefunction = function(s)
+                got[#got + 1] = s
+                collectgarbage("step")
+            end,
+        }
+        assert.is_true(e:perform())
+        assert.equal(1, calls) -- the leftover is served without a call
+        assert.equal(data, table.concat(got):sub(-#data))
+        e:close()
+    end)
+
     it("runs with the collector busy in every callback", function()
         local m = xfer.multi{ max_total_connections = 4 }
         local done, bytes = 0, 0
