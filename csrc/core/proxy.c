@@ -206,34 +206,60 @@ static XFERcode option_creds(XFER *e, struct xfer_hop *h) {
   return XFERE_OK;
 }
 
-/* The proxy variables of the environment, read as libcurl reads them at
- * each request's start.  One pass over environ: six getenv calls, each a
- * scan of the whole environment, cost about a tenth of a keep-alive
- * request's instructions.  The first of a name wins, as with getenv. */
+/* The proxy variables of the environment, as libcurl reads them at each
+ * request's start, with getenv's rule (the first of a name wins).  Six
+ * getenv calls, each a scan of the whole environment, cost a tenth of a
+ * keep-alive request's instructions: one pass finds them all, and the
+ * multi keeps what it found while the environment's pointers stay the
+ * same (setenv, putenv and unsetenv change them). */
 enum { ENV_HTTP, ENV_HTTPS, ENV_HTTPS_UC, ENV_ALL, ENV_ALL_UC, ENV_NO,
        ENV_NO_UC, ENV_N };
 
 extern char **environ;
 
-static void env_scan(const char *v[ENV_N]) {
+static void env_scan(XFERM *m, const char *v[ENV_N]) {
   static const char *const names[ENV_N] = {
       "http_proxy=", "https_proxy=", "HTTPS_PROXY=", "all_proxy=",
       "ALL_PROXY=", "no_proxy=", "NO_PROXY="};
+  static const unsigned char lens[ENV_N] = {11, 12, 12, 10, 10, 9, 9};
+  uint64_t sum = 0;
+  size_t n = 0;
   char **ep;
   int i;
+  /* Checked already in this driving call: the transfers it starts see
+   * one environment (a callback's setenv counts from the next call). */
+  if (m && m->proxy_env.at && m->proxy_env.call == m->call_no) {
+    for (i = 0; i < ENV_N; i++) v[i] = m->proxy_env.v[i];
+    return;
+  }
+  /* Unchanged since the last scan (the same strings at the same places):
+   * what it found still holds.  This look costs a tenth of the scan. */
+  for (ep = environ; ep && *ep; ep++, n++)
+    sum = (sum ^ (uint64_t)(uintptr_t)*ep) * 0x100000001b3ULL;
+  if (m && m->proxy_env.at == environ && m->proxy_env.n == n &&
+      m->proxy_env.sum == sum && n) {
+    m->proxy_env.call = m->call_no;
+    for (i = 0; i < ENV_N; i++) v[i] = m->proxy_env.v[i];
+    return;
+  }
   for (i = 0; i < ENV_N; i++) v[i] = NULL;
   for (ep = environ; ep && *ep; ep++) {
     const char *s = *ep;
     /* every name starts with h, a or n, in either case */
     if ((s[0] | 0x20) != 'h' && (s[0] | 0x20) != 'a' && (s[0] | 0x20) != 'n')
       continue;
-    for (i = 0; i < ENV_N; i++) {
-      size_t n = strlen(names[i]);
-      if (!v[i] && strncmp(s, names[i], n) == 0) {
-        v[i] = s + n;
+    for (i = 0; i < ENV_N; i++)
+      if (!v[i] && strncmp(s, names[i], lens[i]) == 0) {
+        v[i] = s + lens[i];
         break;
       }
-    }
+  }
+  if (m) {
+    m->proxy_env.at = environ;
+    m->proxy_env.n = n;
+    m->proxy_env.sum = sum;
+    m->proxy_env.call = m->call_no;
+    for (i = 0; i < ENV_N; i++) m->proxy_env.v[i] = v[i];
   }
 }
 
@@ -279,7 +305,7 @@ int xfer__proxy_route(XFER *e) {
   if (e->set.proxy && *e->set.proxy && e->set.noproxy) {
     env[ENV_NO] = env[ENV_NO_UC] = NULL; /* the options say it all */
   } else {
-    env_scan(env);
+    env_scan(e->multi, env);
   }
   ps = proxy_string(e, env);
   if (!ps && !e->set.pre_proxy) return XFERE_OK;

@@ -408,6 +408,15 @@ struct xfer_multi {
   int nmsgs;                   /* length of msgs, for info_read */
   struct xfer_queue pending;   /* FIFO: waiting for MAX_TOTAL */
   xfer_off_t next_xfer_id, next_conn_id; /* XFER_ID, CONN_ID */
+  /* The proxy variables of the environment (proxy.c), kept while the
+   * environment's pointers stay the same: setenv and putenv change them. */
+  struct {
+    char **at;
+    size_t n;
+    uint64_t sum;
+    unsigned call;             /* the driving call it was checked in */
+    const char *v[7];
+  } proxy_env;
   int head_passed;             /* times its first was passed over for a
                                   later transfer of a freed connection's
                                   host (conn.c take_waiter) */
