@@ -55,7 +55,7 @@ describe("connecting", function()
         assert.is_nil(args.parse({ "--local-port", "9-8", "u" }))
         assert.is_nil(args.parse({ "--connect-to", "a:b", "u" }))
         -- and a real run through nginx's unix socket
-        local out = helper.capture("bin/xfer -q --json --unix-socket " ..
+        local out = helper.capture(helper.interpreter() .. " bin/xfer -q --json --unix-socket " ..
             helper.q(helper.NGINX_UNIX_SOCKET) .. " http://localhost/peer 2>/dev/null")
         assert.matches('"status":200', out)
     end)
