@@ -1,7 +1,10 @@
 /* driver.c -- see driver.h. */
 #include "driver.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdarg.h>
 #include <sys/epoll.h>
 #include <net/if.h>
@@ -127,6 +130,22 @@ int fault_port(const char *which) {
   char name[64];
   snprintf(name, sizeof(name), "FAULT_%s%sPORT", which, *which ? "_" : "");
   return tl_env_int(name);
+}
+
+/* A TCP port on 127.0.0.1 that nothing uses now: bound, read, closed. */
+int free_loopback_port(void) {
+  struct sockaddr_in a;
+  socklen_t len = sizeof(a);
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port;
+  CHECK(fd >= 0);
+  memset(&a, 0, sizeof(a));
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  CHECK_EQ(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+  CHECK_EQ(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+  port = ntohs(a.sin_port);
+  close(fd);
+  return port;
 }
 
 static int completed;

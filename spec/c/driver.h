@@ -49,6 +49,7 @@ char *tx_url(const char *fmt, ...);          /* static buffer, formatted */
 const char *http_base(void);                 /* "http://127.0.0.1:PORT" nginx */
 const char *fault_base(void);                /* fault server FAULT_PORT */
 int fault_port(const char *which);           /* "CLOSE", "RESET", "SILENT", "" */
+int free_loopback_port(void);                /* unused 127.0.0.1 port now */
 /* nginx's http2 listeners: h2c (prior knowledge), and TLS with http2. */
 const char *h2c_base(void);                  /* "http://127.0.0.1:PORT" */
 const char *tls_h2_base(void);               /* "https://localhost:PORT" */

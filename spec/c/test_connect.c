@@ -372,23 +372,8 @@ TEST(keepalive_idle_interval_and_count_reach_the_socket) {
   xfer_multi_cleanup(m);
 }
 
-/* A free port to start a LOCALPORT range from. */
-static int free_port(void) {
-  struct sockaddr_in a;
-  socklen_t len = sizeof(a);
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port;
-  memset(&a, 0, sizeof(a));
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  CHECK_EQ(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-  CHECK_EQ(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-  port = ntohs(a.sin_port);
-  close(fd);
-  return port;
-}
-
 TEST(localport_range_is_used_and_a_busy_range_fails_with_45) {
-  int port = tl_env_int("NGINX_PORT"), lp = free_port(), busy;
+  int port = tl_env_int("NGINX_PORT"), lp = free_loopback_port(), busy;
   struct sockaddr_in a;
   struct opts o = {0};
   struct tx *t;
@@ -405,7 +390,7 @@ TEST(localport_range_is_used_and_a_busy_range_fails_with_45) {
   tx_free(t);
   /* a range of one port that another socket holds */
   busy = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  lp = free_port(); /* not the one above: it may still be closing */
+  lp = free_loopback_port(); /* not the one above: it may still be closing */
   o.localport = lp;
   memset(&a, 0, sizeof(a));
   a.sin_family = AF_INET;

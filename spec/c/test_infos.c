@@ -136,23 +136,9 @@ TEST(retry_after_seconds_and_date) {
 }
 
 TEST(os_errno_of_a_refused_connect) {
-  struct tx *t = tx_new(tx_url("http://127.0.0.1:%d/", fault_port("")));
-  int port;
-  /* a port nothing listens on: the fault server's, plus a closed one */
-  {
-    struct sockaddr_in a;
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CHECK_EQ(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    CHECK_EQ(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    port = ntohs(a.sin_port);
-    close(fd);
-  }
-  tx_free(t);
-  t = tx_new(tx_url("http://127.0.0.1:%d/", port));
+  /* a port nothing listens on */
+  struct tx *t =
+      tx_new(tx_url("http://127.0.0.1:%d/", free_loopback_port()));
   CHECK_EQ(run_alone(t, DRIVE_EPOLL, 4500), XFERE_COULDNT_CONNECT);
   CHECK_EQ(info_long(t->easy, XFERINFO_OS_ERRNO), ECONNREFUSED);
   tx_free(t);
