@@ -794,12 +794,16 @@ static XFERcode recv_frames(struct xfer_conn *c, struct h2 *h) {
       n = xfer__conn_recv_held(c, m->recvbuf, XFER_RECVBUF_SIZE);
     }
     if (n == XFER_IO_AGAIN) return XFERE_OK;
-    if (n < 0) {
+    /* A reset is the server closing too: the kernel resets rather than
+     * closes when our last frames (a SETTINGS ack, a WINDOW_UPDATE)
+     * arrived after the server stopped reading, a race of timing. */
+    if (n < 0 && errno != ECONNRESET) {
       h->conn_error_msg = c->secure && !errno ? "TLS error" : strerror(errno);
       return XFERE_RECV_ERROR;
     }
-    if (n == 0) {
-      h->conn_error_msg = "the server closed the connection";
+    if (n <= 0) {
+      h->conn_error_msg = n ? "the server reset the connection"
+                            : "the server closed the connection";
       return h->goaway ? XFERE_HTTP2_STREAM : XFERE_HTTP2;
     }
     got += (size_t)n;
