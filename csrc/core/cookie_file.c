@@ -198,7 +198,7 @@ int xfer__cookies_save(struct xfer_cookies *c, const char *path,
   }
   if (!(tmp = malloc(strlen(path) + 8))) return -1;
   strcpy(tmp, path);
-  strcat(tmp, ".XXXXXX");
+  strcat(tmp, ".XXXXXX"); /* mkstemp's template: it fills in the six */
   if ((fd = mkstemp(tmp)) < 0) {
     free(tmp);
     return -1;
